@@ -1,0 +1,3 @@
+from ecs_migrate.cli import main
+
+main()

@@ -1,0 +1,170 @@
+"""The one place that builds boto3 clients.
+
+Everything AWS goes through :class:`Clients`: one session (credential chain, profile, region,
+``AWS_ENDPOINT_URL``), one retry configuration, and one counter of the API calls made, which
+the benchmarks and the policy model read. boto3 is imported lazily so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ecs_migrate import __version__
+from ecs_migrate.errors import AccessDeniedError, AwsApiError, CredentialsError, TargetError
+
+if TYPE_CHECKING:
+    import boto3
+
+# Real ECS says AccessDeniedException; EC2, RDS and IAM say AccessDenied; moto's ECS and Logs
+# answer HTTP 403 with an XML body, which botocore reports as the code "403".
+ACCESS_DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "403", "UnauthorizedOperation", "UnauthorizedAccess"}
+)
+DEFAULT_RETRY_MODE = "standard"
+DEFAULT_MAX_ATTEMPTS = 10
+
+
+@dataclass
+class AwsSettings:
+    """What the user chose on the command line; everything else comes from boto3's chain."""
+
+    region: str | None = None
+    profile: str | None = None
+
+
+@dataclass
+class Clients:
+    """Lazily built boto3 clients sharing one session and one retry policy.
+
+    ``calls`` counts API operations as ``(service, operation)``; ``attempts`` counts HTTP
+    attempts, so retries are visible.
+    """
+
+    settings: AwsSettings = field(default_factory=AwsSettings)
+    calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _session: boto3.Session | None = field(default=None, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            import boto3
+            import botocore.exceptions
+
+            try:
+                self._session = boto3.Session(
+                    profile_name=self.settings.profile, region_name=self.settings.region
+                )
+            except botocore.exceptions.ProfileNotFound as exc:
+                raise CredentialsError(
+                    str(exc), hint="List your profiles with `aws configure list-profiles`."
+                ) from exc
+        return self._session
+
+    @property
+    def region(self) -> str:
+        region = self.session.region_name
+        if not region:
+            raise CredentialsError(
+                "No AWS region is configured.",
+                hint="Pass --region, or set AWS_REGION (or AWS_DEFAULT_REGION).",
+            )
+        return region
+
+    def client(self, service: str) -> Any:
+        """Return the shared client for ``service`` (``ecs``, ``logs``, ...), building it once."""
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self._build(service)
+            return self._clients[service]
+
+    def _build(self, service: str) -> Any:
+        from botocore.config import Config
+
+        session = self.session
+        core = session._session  # botocore session: reads env and config files
+        mode = core.get_config_variable("retry_mode") or DEFAULT_RETRY_MODE
+        attempts = core.get_config_variable("max_attempts") or DEFAULT_MAX_ATTEMPTS
+        config = Config(
+            retries={"mode": mode, "total_max_attempts": int(attempts)},
+            user_agent_appid=f"ecs-migrate-{__version__}",
+            connect_timeout=10,
+            read_timeout=30,
+        )
+        client = session.client(service, region_name=self.region, config=config)
+        events = client.meta.events
+        events.register("before-call", self._count_call)
+        events.register("before-send", self._count_attempt)
+        return client
+
+    def _count_call(self, model: Any, **_: Any) -> None:
+        self.calls[(model.service_model.service_name, model.name)] += 1
+
+    def _count_attempt(self, request: Any, **_: Any) -> None:
+        context = getattr(request, "context", {}) or {}
+        op = context.get("operation_name") or "?"
+        service = context.get("service_name") or "?"
+        self.attempts[(service, op)] += 1
+
+    @property
+    def ecs(self) -> Any:
+        return self.client("ecs")
+
+    @property
+    def logs(self) -> Any:
+        return self.client("logs")
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError, or '' for anything else."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_access_denied(exc: BaseException) -> bool:
+    return error_code(exc) in ACCESS_DENIED_CODES
+
+
+@contextmanager
+def translate_errors(action: str) -> Iterator[None]:
+    """Turn botocore failures into the project's error hierarchy.
+
+    ``action`` says what was being done ("describe the service"), for the message.
+    """
+    import botocore.exceptions as bex
+
+    try:
+        yield
+    except bex.NoCredentialsError as exc:
+        raise CredentialsError(
+            f"No AWS credentials found while trying to {action}.",
+            hint="Configure credentials: AWS_PROFILE, `aws sso login`, or OIDC in CI "
+            "(aws-actions/configure-aws-credentials).",
+        ) from exc
+    except (bex.NoRegionError, bex.ProfileNotFound, bex.PartialCredentialsError) as exc:
+        raise CredentialsError(f"Cannot {action}: {exc}") from exc
+    except bex.ClientError as exc:
+        code = error_code(exc)
+        message = exc.response.get("Error", {}).get("Message") or str(exc)
+        if code in ACCESS_DENIED_CODES:
+            raise AccessDeniedError(
+                f"Access denied while trying to {action}: {message}",
+                hint="Run `ecs-migrate policy generate` for the least-privilege policy, "
+                "or `ecs-migrate doctor` to see which permission is missing.",
+            ) from exc
+        if code in {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId"}:
+            raise CredentialsError(f"AWS credentials were rejected ({code}): {message}") from exc
+        if code in {"ClusterNotFoundException", "ServiceNotFoundException"}:
+            raise TargetError(f"Cannot {action}: {message}") from exc
+        raise AwsApiError(f"AWS error while trying to {action}: {code}: {message}") from exc
+    except bex.BotoCoreError as exc:
+        raise AwsApiError(f"AWS call failed while trying to {action}: {exc}") from exc

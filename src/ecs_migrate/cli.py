@@ -1,0 +1,231 @@
+"""The command line: parse flags, call a command's entry function, render its result.
+
+Only this module prints or exits. Errors from the core carry their exit status
+(:mod:`ecs_migrate.errors`); they are mapped to an exit here, in one place. Heavy modules
+(boto3, rich, moto) are imported inside the commands so ``ecs-migrate --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ecs_migrate import __version__
+from ecs_migrate.errors import EXIT_INTERRUPTED, EcsMigrateError
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_INTERNAL = 70
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def aws_options(func: F) -> F:
+    """--region and --profile, with the same meaning on every command."""
+    func = click.option(
+        "--profile", envvar="AWS_PROFILE", show_envvar=True, help="AWS profile to use."
+    )(func)
+    return click.option(
+        "--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)."
+    )(func)
+
+
+def output_option(func: F) -> F:
+    """--output text|json, with the same meaning on every command."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="text for people; json for scripts (one object on stdout).",
+    )(func)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="ecs-migrate")
+def cli() -> None:
+    """Run database migrations on AWS ECS as one-off tasks that CI can trust.
+
+    \b
+    Example:
+      ecs-migrate run --cluster prod --service api -- alembic upgrade head
+
+    Exit statuses: 0 success, 1 the command failed, 2 usage error, 3 target or
+    configuration error, 4 the command never ran or its exit code is unknown,
+    5 timed out, 130 interrupted.
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--cluster", required=True, help="ECS cluster name or ARN.")
+@click.option("--service", required=True, help="The service whose task definition and network to reuse.")
+@click.option("--container", help="Container to run the command in (default: the only essential one).")
+@click.option(
+    "--task-definition",
+    metavar="FAMILY[:REV]|ARN",
+    help="Task definition to run (default: the one the service runs now).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=3600,
+    show_default=True,
+    help="Seconds before the task is stopped and the run fails with exit 5.",
+)
+@click.option(
+    "--if-running",
+    type=click.Choice(["wait", "fail"]),
+    default="wait",
+    show_default=True,
+    help="When another ecs-migrate task runs for the service: wait for it, or exit 3.",
+)
+@click.option("--stop-on-cancel", is_flag=True, help="On SIGINT/SIGTERM, also stop the task.")
+@output_option
+@aws_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(
+    cluster: str,
+    service: str,
+    container: str | None,
+    task_definition: str | None,
+    timeout: float,
+    if_running: str,
+    stop_on_cancel: bool,
+    output: str,
+    region: str | None,
+    profile: str | None,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND as a one-off task of SERVICE and exit with its result.
+
+    The task reuses the service's task definition, network and launch settings; only the
+    container's command is replaced, with COMMAND as an argv list (no shell unless you
+    write `sh -c`). Logs stream while it runs.
+
+    \b
+    Example:
+      ecs-migrate run --cluster prod --service api -- alembic upgrade head
+      ecs-migrate run --cluster prod --service api --output json -- sh -c 'rake db:migrate'
+    """
+    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.render import CancelOnSignals, RunRenderer
+    from ecs_migrate.run import RunOptions
+    from ecs_migrate.run import run as run_migration
+
+    opts = RunOptions(
+        cluster=cluster,
+        service=service,
+        command=list(command),
+        container=container,
+        task_definition=task_definition,
+        timeout=timeout,
+        if_running="fail" if if_running == "fail" else "wait",
+        stop_on_cancel=stop_on_cancel,
+        ci_env=dict(os.environ),
+    )
+    renderer = RunRenderer.for_output(output, os.environ)
+    clients = Clients(AwsSettings(region=region, profile=profile))
+    with CancelOnSignals() as cancel:
+        try:
+            result = run_migration(clients, opts, renderer, cancel)
+        except EcsMigrateError as exc:
+            renderer.failed(exc)
+            raise
+    renderer.finish(result, opts)
+    sys.exit(result.exit_status)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--region", default="us-east-1", show_default=True, help="Region to emulate.")
+@click.option("--task-definition", "task_definition", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="Seed from your own task definition JSON.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=".",
+              show_default=True, help="Directory task commands run in (your app's source).")
+@click.option("--database-url-env", default="SANDBOX_DATABASE_URL", show_default=True,
+              metavar="VAR", help="Variable holding the URL stored in the sandbox's secret "
+              "(default when unset: a SQLite file in --workdir).")
+@click.option("--fault-rate", type=float, default=0.0, show_default=True,
+              help="Fraction of API calls answered with throttling or 503, to rehearse retries.")
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the exports to this file once the sandbox is ready.")
+@output_option
+def sandbox(
+    port: int,
+    region: str,
+    task_definition: Path | None,
+    workdir: Path,
+    database_url_env: str,
+    fault_rate: float,
+    env_file: Path | None,
+    output: str,
+) -> None:
+    """Start a local fake AWS whose agent really runs task commands, until Ctrl-C.
+
+    It has a cluster `sandbox`, a service `app` (Fargate, awsvpc, awslogs), its network, roles,
+    a log group and a DATABASE_URL secret. Tasks run as local processes in --workdir.
+    Point any AWS client at it with the printed exports.
+
+    \b
+    Example:
+      ecs-migrate sandbox --workdir examples/app --env-file .sandbox.env &
+      . ./.sandbox.env
+      ecs-migrate run --cluster sandbox --service app -- alembic upgrade head
+    """
+    from ecs_migrate.render import print_sandbox, wait_for_signal
+    from ecs_migrate.sandbox import SandboxOptions, start_sandbox
+
+    opts = SandboxOptions(
+        port=port,
+        region=region,
+        workdir=workdir,
+        task_definition=task_definition,
+        database_url=os.environ.get(database_url_env) or None,
+        fault_rate=fault_rate,
+    )
+    session = start_sandbox(opts)
+    try:
+        print_sandbox(session, output, env_file)
+        wait_for_signal()
+    finally:
+        session.stop()
+        if env_file is not None:
+            env_file.unlink(missing_ok=True)
+
+
+def main() -> None:
+    """Console entry point: run the CLI and map every failure to its exit status."""
+    try:
+        cli.main(prog_name="ecs-migrate", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except EcsMigrateError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("ECS_MIGRATE_DEBUG"):
+            raise
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in ecs-migrate. Set ECS_MIGRATE_DEBUG=1 for the traceback, "
+            "and report it.",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,71 @@
+"""One error hierarchy. Each class carries the process exit status the CLI uses for it.
+
+The core raises these and never prints or exits; ``cli.py`` renders the message and the hint
+and exits with ``exit_code``.
+"""
+
+from __future__ import annotations
+
+
+class EcsMigrateError(Exception):
+    """Base class: a failure with a message for a person and an exit status for a machine."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(EcsMigrateError):
+    """Bad flags or arguments (exit 2)."""
+
+    exit_code = 2
+
+
+class TargetError(EcsMigrateError):
+    """The cluster, service, container or task definition cannot be used (exit 3)."""
+
+    exit_code = 3
+
+
+class CredentialsError(TargetError):
+    """No usable AWS credentials, profile or region (exit 3)."""
+
+
+class AccessDeniedError(TargetError):
+    """AWS refused a call: the caller's policy is missing an action (exit 3)."""
+
+
+class AlreadyRunningError(TargetError):
+    """Another ecs-migrate task is running for the service and --if-running fail was given."""
+
+
+class TaskNotRunError(EcsMigrateError):
+    """The command never ran, or its exit status cannot be known (exit 4)."""
+
+    exit_code = 4
+
+
+class AwsApiError(TaskNotRunError):
+    """An AWS call failed after botocore's retries; the migration's outcome is unknown (exit 4)."""
+
+
+class SandboxError(EcsMigrateError):
+    """The local sandbox could not start or seed itself."""
+
+    exit_code = 3
+
+
+# Exit statuses that are results rather than errors (see run.RunResult.exit_status).
+EXIT_OK = 0
+EXIT_COMMAND_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TARGET = 3
+EXIT_NOT_RUN = 4
+EXIT_TIMEOUT = 5
+EXIT_INTERRUPTED = 130

@@ -1,0 +1,97 @@
+"""Follow one CloudWatch Logs stream with GetLogEvents, losing and repeating nothing.
+
+The follower may start before the stream exists (ResourceNotFoundException means "not yet").
+Each :meth:`LogFollower.poll` reads every page available now: GetLogEvents returns the same
+``nextForwardToken`` with no events at the end of the stream, and that is how a drained stream
+is recognised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ecs_migrate.aws import error_code, is_access_denied, translate_errors
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    timestamp_ms: int
+    message: str
+
+
+class LogFollower:
+    """Incremental reader of one log stream.
+
+    ``page_limit`` caps events per GetLogEvents page (None: the service default, up to
+    10,000). ``max_pages`` bounds the pages read by one poll, so a huge backlog cannot starve
+    the task-status loop; the rest is read by the next poll.
+    """
+
+    def __init__(
+        self,
+        logs_client: Any,
+        group: str,
+        stream: str,
+        *,
+        page_limit: int | None = None,
+        max_pages: int = 20,
+        on_call: Callable[[], None] | None = None,
+    ) -> None:
+        self._client = logs_client
+        self.group = group
+        self.stream = stream
+        self._token: str | None = None
+        self._page_limit = page_limit
+        self._max_pages = max_pages
+        self._on_call = on_call
+        self.stream_seen = False
+        self.denied = False
+        self.events_read = 0
+
+    def poll(self) -> tuple[list[LogEvent], bool]:
+        """Read what is available now. Returns (events, drained).
+
+        ``drained`` is True when the last page was empty, i.e. nothing more is in the stream
+        at this moment (or the stream does not exist yet). A denial is remembered in
+        ``denied`` and reported once by the caller; any other error is raised.
+        """
+        import botocore.exceptions
+
+        events: list[LogEvent] = []
+        if self.denied:
+            return events, True
+        for _ in range(self._max_pages):
+            kwargs: dict[str, Any] = {"logGroupName": self.group, "logStreamName": self.stream}
+            if self._token:
+                kwargs["nextToken"] = self._token
+            else:
+                kwargs["startFromHead"] = True
+            if self._page_limit:
+                kwargs["limit"] = self._page_limit
+            if self._on_call:
+                self._on_call()
+            with translate_errors(f"read log stream {self.group}/{self.stream}"):
+                try:
+                    page = self._client.get_log_events(**kwargs)
+                except botocore.exceptions.ClientError as exc:
+                    if error_code(exc) == "ResourceNotFoundException":
+                        return events, True  # the stream does not exist yet
+                    if is_access_denied(exc):
+                        self.denied = True
+                        return events, True
+                    raise
+            self.stream_seen = True
+            batch = [
+                LogEvent(int(e.get("timestamp", 0)), str(e.get("message", "")))
+                for e in page.get("events") or []
+            ]
+            events.extend(batch)
+            self.events_read += len(batch)
+            token = page.get("nextForwardToken")
+            if not batch or token == self._token:
+                self._token = token or self._token
+                return events, True
+            self._token = token
+        return events, False

@@ -1,0 +1,117 @@
+"""Pure: turn a STOPPED task into an unambiguous status and exit status.
+
+A null exit code is never success. Kept apart from the polling loop so it is unit-tested on
+plain DescribeTasks dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_NOT_RUN, EXIT_OK
+
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+FAILED_TO_START = "failed-to-start"
+TIMED_OUT = "timed-out"
+INTERRUPTED = "interrupted"
+
+# Reasons that mean the container never ran its command.
+_NOT_STARTED_MARKERS = (
+    "CannotPullContainerError",
+    "ResourceInitializationError",
+    "CannotStartContainerError",
+    "CannotCreateContainerError",
+    "ContainerRuntimeError",
+    "ContainerRuntimeTimeoutError",
+    "InternalError",
+    "TaskFailedToStart",
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    exit_status: int
+    exit_code: int | None
+    stop_code: str | None
+    stopped_reason: str | None
+    container_reason: str | None
+
+
+def find_container(task: dict[str, Any], name: str) -> dict[str, Any] | None:
+    for container in task.get("containers") or []:
+        if container.get("name") == name:
+            return dict(container)
+    return None
+
+
+def classify(task: dict[str, Any], container_name: str) -> Outcome:
+    """Classify a task that reached STOPPED."""
+    container = find_container(task, container_name) or {}
+    exit_code = container.get("exitCode")
+    stop_code = task.get("stopCode")
+    stopped_reason = task.get("stoppedReason")
+    container_reason = container.get("reason")
+    if isinstance(exit_code, int):
+        status, exit_status = (SUCCEEDED, EXIT_OK) if exit_code == 0 else (FAILED, EXIT_COMMAND_FAILED)
+    else:
+        text = " ".join(str(x) for x in (stop_code, stopped_reason, container_reason) if x)
+        never_started = not task.get("startedAt") or any(m in text for m in _NOT_STARTED_MARKERS)
+        status = FAILED_TO_START if never_started else FAILED
+        exit_status = EXIT_NOT_RUN
+    return Outcome(
+        status=status,
+        exit_status=exit_status,
+        exit_code=exit_code if isinstance(exit_code, int) else None,
+        stop_code=stop_code,
+        stopped_reason=stopped_reason,
+        container_reason=container_reason,
+    )
+
+
+def is_stopping(task: dict[str, Any], container_name: str) -> bool:
+    """True once the task is on its way down: the end is near, so poll closer."""
+    if task.get("desiredStatus") == "STOPPED":
+        return True
+    if task.get("lastStatus") in {"DEACTIVATING", "STOPPING", "DEPROVISIONING"}:
+        return True
+    container = find_container(task, container_name) or {}
+    return container.get("lastStatus") == "STOPPED"
+
+
+LIFECYCLE = (
+    "PROVISIONING",
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+)
+_SHOWN = ("PROVISIONING", "PENDING", "RUNNING", "STOPPING", "STOPPED")
+
+
+def phases_seen(task: dict[str, Any]) -> list[str]:
+    """The lifecycle phases a task has been through, as far as its answer proves."""
+    current = str(task.get("lastStatus") or "")
+    if current not in LIFECYCLE:
+        return [current] if current else []
+    reached = LIFECYCLE.index(current)
+    seen = []
+    for phase in _SHOWN:
+        index = LIFECYCLE.index(phase)
+        if index > reached:
+            break
+        proven = (
+            index == reached
+            or phase == "PROVISIONING"
+            or (phase == "PENDING" and task.get("pullStartedAt"))
+            or (phase == "RUNNING" and task.get("startedAt"))
+            or (phase == "STOPPING" and task.get("stoppingAt"))
+        )
+        if proven:
+            seen.append(phase)
+    return seen

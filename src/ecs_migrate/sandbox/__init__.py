@@ -1,0 +1,80 @@
+"""`ecs-migrate sandbox`: a local fake AWS (moto) whose agent really runs task commands.
+
+``start_sandbox(opts)`` starts the server and agent, seeds the default world (or one around
+the user's task definition) and returns a :class:`SandboxSession`. The CLI prints the
+environment to export and blocks until interrupted. Needs ``pip install "ecs-migrate[sandbox]"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ecs_migrate.sandbox.seed import World
+    from ecs_migrate.sandbox.server import Sandbox
+
+
+@dataclass
+class SandboxOptions:
+    port: int = 0
+    region: str = "us-east-1"
+    workdir: Path = field(default_factory=Path.cwd)
+    task_definition: Path | None = None
+    database_url: str | None = None
+    fault_rate: float = 0.0
+    fault_seed: int | None = None
+
+
+@dataclass
+class SandboxSession:
+    sandbox: Sandbox
+    world: World
+    notes: list[str]
+
+    def env(self) -> dict[str, str]:
+        return self.sandbox.env()
+
+    def describe(self) -> dict[str, Any]:
+        """What a user needs, as data: never the database URL."""
+        return {"env": self.env(), "world": self.world.to_dict(), "notes": self.notes}
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+
+
+def start_sandbox(opts: SandboxOptions) -> SandboxSession:
+    from ecs_migrate.errors import UsageError
+    from ecs_migrate.sandbox.seed import load_taskdef_file, seed
+    from ecs_migrate.sandbox.server import Sandbox
+
+    if not 0 <= opts.fault_rate < 1:
+        raise UsageError("--fault-rate must be at least 0 and below 1.")
+    if not opts.workdir.is_dir():
+        raise UsageError(f"--workdir {opts.workdir} is not a directory.")
+    taskdef = load_taskdef_file(opts.task_definition) if opts.task_definition else None
+    sandbox = Sandbox(
+        region=opts.region,
+        port=opts.port,
+        workdir=opts.workdir.resolve(),
+        fault_rate=opts.fault_rate,
+        fault_seed=opts.fault_seed,
+    ).start()
+    url = opts.database_url or f"sqlite:///{(opts.workdir / 'sandbox.db').resolve()}"
+    import botocore.exceptions
+
+    from ecs_migrate.errors import SandboxError
+
+    try:
+        world, notes = seed(sandbox.agent_client, url, taskdef)
+    except botocore.exceptions.ClientError as exc:
+        sandbox.stop()
+        error = exc.response.get("Error", {})
+        raise SandboxError(
+            f"Cannot seed the sandbox: {error.get('Code')}: {error.get('Message')}"
+        ) from exc
+    except BaseException:
+        sandbox.stop()
+        raise
+    return SandboxSession(sandbox, world, notes)

@@ -1,0 +1,415 @@
+"""The sandbox's ECS agent: runs each task's command as a real local process.
+
+It watches moto's ECS backend for new tasks and drives each one through the real lifecycle
+(PROVISIONING, PENDING, RUNNING, DEACTIVATING, STOPPING, DEPROVISIONING, STOPPED). The
+container's command runs with the task definition's environment, its secrets (read from the
+sandbox's Secrets Manager or SSM), and RunTask's overrides. Output goes to the awslogs stream
+``prefix/container/task-id``. The task stops with the process's real exit code.
+
+Failures are simulated with docker labels on the container definition:
+
+- ``ecs-migrate.sandbox/simulate``: ``pull-failure``, ``resource-init``, ``oom``,
+  ``no-exit-code``;
+- ``ecs-migrate.sandbox/start-delay``: seconds spent in PENDING (a slow start);
+- ``ecs-migrate.sandbox/log-lag``: seconds after STOPPED before the last lines are ingested.
+
+A process that exceeds the container's memory is killed with OutOfMemoryError, as ECS does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LABEL = "ecs-migrate.sandbox/"
+PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
+DEFAULT_STOP_TIMEOUT = 5.0  # real ECS waits 30 s; the sandbox is impatient
+FLUSH_SECONDS = 0.2
+FLUSH_LINES = 1000
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass
+class AgentTiming:
+    provisioning: float = 0.15
+    pending: float = 0.15
+    stopping_step: float = 0.1
+
+
+@dataclass
+class TaskRecord:
+    """What the agent knows of one task; also read by benchmarks (``stopped_wall``)."""
+
+    arn: str
+    thread: threading.Thread | None = None
+    stopped_wall: float | None = None
+    exit_code: int | None = None
+
+
+@dataclass
+class Agent:
+    backend: Any  # moto.ecs.models.EC2ContainerServiceBackend
+    client: Callable[[str], Any]  # boto3 client factory pointed at the sandbox (agent header)
+    workdir: Path
+    timing: AgentTiming = field(default_factory=AgentTiming)
+    records: dict[str, TaskRecord] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._watch, name="sandbox-agent", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for record in list(self.records.values()):
+            if record.thread:
+                record.thread.join(timeout=DEFAULT_STOP_TIMEOUT + 2)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.02):
+            for cluster_tasks in list(self.backend.tasks.values()):
+                for arn, task in list(cluster_tasks.items()):
+                    if arn in self.records:
+                        continue
+                    record = TaskRecord(arn)
+                    self.records[arn] = record
+                    _initial_state(task)
+                    record.thread = threading.Thread(
+                        target=self._guarded, args=(task, record), daemon=True,
+                        name=f"task-{task.id[:8]}",
+                    )
+                    record.thread.start()
+
+    def _guarded(self, task: Any, record: TaskRecord) -> None:
+        try:
+            _TaskRunner(self, task, record).run()
+        except Exception as exc:  # never leave a task hanging in RUNNING
+            self.errors.append(f"{task.task_arn}: {exc!r}")
+            _finish(task, record, None, f"InternalError: sandbox agent: {exc}",
+                    "TaskFailedToStart", "Sandbox agent error", self.timing)
+
+
+def _initial_state(task: Any) -> None:
+    task.status = "PROVISIONING"
+    task.created_at = _now()
+    task.stop_code = None
+    task.stopped_reason = None
+    for container in task.containers:
+        container.last_status = "PENDING"
+        container.exitCode = None
+        container.reason = None
+
+
+def _set_status(task: Any, status: str) -> None:
+    task.status = status
+    for container in task.containers:
+        if container.last_status != "STOPPED":
+            container.last_status = status if status in ("PENDING", "RUNNING") else "STOPPED"
+
+
+def _finish(
+    task: Any,
+    record: TaskRecord,
+    exit_code: int | None,
+    reason: str | None,
+    stop_code: str,
+    stopped_reason: str,
+    timing: AgentTiming,
+) -> None:
+    """Stop the task the way ECS does: container first, then the task's stop phases."""
+    main = task.containers[0]
+    if task.desired_status == "STOPPED" and getattr(task, "stop_code", None) == "UserInitiated":
+        stop_code, stopped_reason = "UserInitiated", task.stopped_reason or stopped_reason
+    for container in task.containers:
+        container.last_status = "STOPPED"
+    main.exitCode = exit_code
+    main.reason = reason
+    task.desired_status = "STOPPED"
+    task.stop_code = stop_code
+    task.stopped_reason = stopped_reason
+    task.stopping_at = _now()
+    task.execution_stopped_at = _now()
+    for phase in ("DEACTIVATING", "STOPPING", "DEPROVISIONING"):
+        task.status = phase
+        time.sleep(timing.stopping_step)
+    task.stopped_at = _now()
+    task.status = "STOPPED"
+    record.stopped_wall = time.time()
+    record.exit_code = exit_code
+
+
+class _TaskRunner:
+    def __init__(self, agent: Agent, task: Any, record: TaskRecord) -> None:
+        self.agent = agent
+        self.task = task
+        self.record = record
+        self.taskdef = agent.backend.describe_task_definition(task.task_definition_arn)
+        self.container_def = self._container_def()
+        self.labels: dict[str, str] = {
+            k[len(LABEL):]: str(v)
+            for k, v in (self.container_def.get("dockerLabels") or {}).items()
+            if k.startswith(LABEL)
+        }
+        self.simulate = self.labels.get("simulate", "")
+
+    def _container_def(self) -> dict[str, Any]:
+        defs: list[dict[str, Any]] = self.taskdef.container_definitions
+        overridden = [o.get("name") for o in self.task.overrides.get("containerOverrides", [])]
+        for wanted in overridden:
+            for cdef in defs:
+                if cdef.get("name") == wanted:
+                    return cdef
+        essential = [c for c in defs if c.get("essential", True)]
+        return (essential or defs)[0]
+
+    def stop_requested(self) -> bool:
+        return bool(self.task.desired_status == "STOPPED")
+
+    def fail_to_start(self, reason: str) -> None:
+        _finish(self.task, self.record, None, reason, "TaskFailedToStart", reason,
+                self.agent.timing)
+
+    def run(self) -> None:
+        timing = self.agent.timing
+        time.sleep(timing.provisioning)
+        _set_status(self.task, "PENDING")
+        self.task.pull_started_at = _now()
+        delay = float(self.labels.get("start-delay", "0") or 0)
+        deadline = time.monotonic() + timing.pending + delay
+        while time.monotonic() < deadline:
+            if self.stop_requested():
+                return self.fail_to_start("Task stopped before it started")
+            time.sleep(0.05)
+        image = self.container_def.get("image", "?")
+        if self.simulate == "pull-failure":
+            return self.fail_to_start(
+                f"CannotPullContainerError: pull image manifest has been retried 5 time(s): "
+                f"failed to resolve ref {image}: not found"
+            )
+        if self.simulate == "resource-init":
+            return self.fail_to_start(
+                "ResourceInitializationError: unable to pull secrets or registry auth: "
+                "execution resource retrieval failed: unable to retrieve ecr registry auth: "
+                "service call has been retried 3 time(s): RequestError: send request failed "
+                "(simulated: no route to ECR from the task's subnets)"
+            )
+        try:
+            env = self.environment()
+        except LookupError as exc:
+            return self.fail_to_start(f"ResourceInitializationError: {exc}")
+        argv = self.argv()
+        logs = _LogWriter.for_task(self.agent.client("logs"), self.container_def, self.task)
+        lag = float(self.labels.get("log-lag", "0") or 0)
+        logs.hold = lag > 0  # simulate ingestion lag: ship the output after STOPPED
+        self.task.pull_stopped_at = _now()
+        try:
+            proc = subprocess.Popen(
+                argv, env=env, cwd=self.workdir(), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        except OSError as exc:
+            return self.fail_to_start(
+                f"CannotStartContainerError: failed to create new container runtime task: "
+                f"exec: {argv[0] if argv else ''!r}: {exc.strerror}"
+            )
+        self.task.started_at = _now()
+        _set_status(self.task, "RUNNING")
+        reader = threading.Thread(target=logs.pump, args=(proc,), daemon=True)
+        reader.start()
+        exit_code, reason = self.supervise(proc)
+        reader.join(timeout=5)
+        if lag <= 0:
+            logs.flush_all()
+        if self.simulate == "no-exit-code":
+            exit_code, reason = None, "Container exit code was not reported (simulated)"
+        _finish(self.task, self.record, exit_code, reason, "EssentialContainerExited",
+                "Essential container in task exited", self.agent.timing)
+        if lag > 0:
+            time.sleep(lag)
+            logs.flush_all()
+
+    def supervise(self, proc: subprocess.Popen[bytes]) -> tuple[int | None, str | None]:
+        """Wait for the process; enforce StopTask, memory and simulated OOM."""
+        limit_mb = self.memory_limit_mb()
+        oom_at = time.monotonic() + 0.3 if self.simulate == "oom" else None
+        stop_deadline: float | None = None
+        while proc.poll() is None:
+            time.sleep(0.02)
+            if oom_at is not None and time.monotonic() >= oom_at or (
+                limit_mb and _rss_mb(proc.pid) > limit_mb
+            ):
+                _kill_group(proc, signal.SIGKILL)
+                proc.wait()
+                return 137, "OutOfMemoryError: Container killed due to memory usage"
+            if self.stop_requested() and stop_deadline is None:
+                _kill_group(proc, signal.SIGTERM)
+                timeout = float(self.container_def.get("stopTimeout") or DEFAULT_STOP_TIMEOUT)
+                stop_deadline = time.monotonic() + timeout
+            if stop_deadline is not None and time.monotonic() >= stop_deadline:
+                _kill_group(proc, signal.SIGKILL)
+        code = proc.returncode
+        return (128 - code if code < 0 else code), None
+
+    def memory_limit_mb(self) -> float | None:
+        value = self.container_def.get("memory") or self.taskdef.memory
+        try:
+            return float(value) if value else None
+        except (TypeError, ValueError):
+            return None
+
+    def argv(self) -> list[str]:
+        command = self.container_def.get("command") or []
+        for override in self.task.overrides.get("containerOverrides", []):
+            if override.get("name") == self.container_def.get("name") and "command" in override:
+                command = override["command"]
+        return [*(self.container_def.get("entryPoint") or []), *command]
+
+    def workdir(self) -> str:
+        wanted = self.container_def.get("workingDirectory")
+        if wanted and Path(wanted).is_dir():
+            return str(wanted)
+        return str(self.agent.workdir)
+
+    def environment(self) -> dict[str, str]:
+        env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
+        region = self.agent.backend.region_name
+        env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region,
+                    "ECS_MIGRATE_SANDBOX": "1"})
+        for item in self.container_def.get("environment") or []:
+            env[item["name"]] = str(item.get("value", ""))
+        for item in self.container_def.get("secrets") or []:
+            env[item["name"]] = self.secret(item["valueFrom"])
+        for override in self.task.overrides.get("containerOverrides", []):
+            if override.get("name") == self.container_def.get("name"):
+                for item in override.get("environment") or []:
+                    env[item["name"]] = str(item.get("value", ""))
+        return env
+
+    def secret(self, value_from: str) -> str:
+        """Resolve a ``secrets[].valueFrom`` as ECS does: Secrets Manager or SSM."""
+        import botocore.exceptions
+
+        try:
+            if ":secretsmanager:" in value_from:
+                return _secrets_manager_value(self.agent.client("secretsmanager"), value_from)
+            name = value_from.split(":parameter", 1)[-1] if value_from.startswith("arn:") else value_from
+            answer = self.agent.client("ssm").get_parameter(Name=name, WithDecryption=True)
+            return str(answer["Parameter"]["Value"])
+        except botocore.exceptions.ClientError as exc:
+            raise LookupError(
+                f"unable to pull secrets or registry auth: retrieving secret from {value_from}: "
+                f"{exc.response.get('Error', {}).get('Code')}. Create it in the sandbox with "
+                "`aws secretsmanager create-secret` (or `aws ssm put-parameter`)."
+            ) from exc
+
+
+def _secrets_manager_value(client: Any, value_from: str) -> str:
+    import json
+
+    # arn:aws:secretsmanager:region:acct:secret:name-AbCdEf[:json-key[:stage[:version]]]
+    parts = value_from.split(":")
+    secret_id = ":".join(parts[:7])
+    json_key = parts[7] if len(parts) > 7 else ""
+    stage = parts[8] if len(parts) > 8 and parts[8] else None
+    kwargs: dict[str, Any] = {"SecretId": secret_id}
+    if stage:
+        kwargs["VersionStage"] = stage
+    value = str(client.get_secret_value(**kwargs)["SecretString"])
+    if json_key:
+        try:
+            return str(json.loads(value)[json_key])
+        except (ValueError, KeyError) as exc:
+            raise LookupError(f"secret {secret_id} has no JSON key {json_key!r}") from exc
+    return value
+
+
+def _kill_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+class _LogWriter:
+    """Buffers a process's output and ships it to CloudWatch Logs in ordered batches."""
+
+    def __init__(self, client: Any | None, group: str, stream: str) -> None:
+        self.client = client
+        self.group = group
+        self.stream = stream
+        self.pending: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.last_ts = 0
+        self.hold = False
+
+    @classmethod
+    def for_task(cls, client: Any, container_def: dict[str, Any], task: Any) -> _LogWriter:
+        conf = container_def.get("logConfiguration") or {}
+        options = conf.get("options") or {}
+        group, prefix = options.get("awslogs-group"), options.get("awslogs-stream-prefix")
+        if conf.get("logDriver") != "awslogs" or not group or not prefix:
+            return cls(None, "", "")
+        stream = f"{prefix}/{container_def['name']}/{task.id}"
+        with contextlib.suppress(Exception):  # already exists: fine
+            client.create_log_group(logGroupName=group)
+        client.create_log_stream(logGroupName=group, logStreamName=stream)
+        return cls(client, group, stream)
+
+    def pump(self, proc: subprocess.Popen[bytes]) -> None:
+        """Read the process's output until EOF; a ticker ships it every FLUSH_SECONDS."""
+        assert proc.stdout is not None
+        done = threading.Event()
+
+        def tick() -> None:
+            while not done.wait(FLUSH_SECONDS):
+                self.flush()
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        for raw in iter(proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self.lock:
+                ts = max(int(time.time() * 1000), self.last_ts)
+                self.last_ts = ts
+                self.pending.append({"timestamp": ts, "message": line})
+                full = len(self.pending) >= FLUSH_LINES
+            if full:
+                self.flush(force=True)
+        done.set()
+        ticker.join()
+
+    def flush(self, *, force: bool = False) -> None:
+        with self.lock:
+            if (self.hold and not force) or not self.pending:
+                return
+            batch, self.pending = self.pending, []
+            if self.client is not None:
+                self.client.put_log_events(
+                    logGroupName=self.group, logStreamName=self.stream, logEvents=batch
+                )
+
+    def flush_all(self) -> None:
+        self.hold = False
+        self.flush()

@@ -1,0 +1,239 @@
+"""Seed the sandbox with what a typical ECS app has: network, cluster, service, roles, logs.
+
+Default world (names are the demo's):
+
+- VPC 10.0.0.0/16 (DNS hostnames on), a public subnet with an internet gateway and a NAT
+  gateway, two private subnets routed through the NAT, a security group for the app;
+- cluster ``sandbox``, ECR repository ``app``, log group ``/ecs/app``;
+- IAM roles ``app-execution`` and ``app-task``;
+- a Secrets Manager secret ``app/database-url`` holding the database URL;
+- task definition family ``app`` (Fargate, awsvpc, awslogs, DATABASE_URL from the secret) and
+  service ``app`` on the private subnets.
+
+``seed_from_taskdef`` does the same around a user's own task definition JSON, so a migration
+command can be rehearsed locally against it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecs_migrate.errors import SandboxError
+
+CLUSTER = "sandbox"
+SERVICE = "app"
+CONTAINER = "app"
+LOG_GROUP = "/ecs/app"
+SECRET_NAME = "app/database-url"
+ASSUME_ECS_TASKS = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+@dataclass
+class World:
+    """What the seed created: names and IDs a user (or a test) needs."""
+
+    cluster: str = CLUSTER
+    service: str = SERVICE
+    container: str = CONTAINER
+    family: str = "app"
+    log_group: str = LOG_GROUP
+    vpc_id: str = ""
+    private_subnets: list[str] = field(default_factory=list)
+    public_subnet: str = ""
+    security_group: str = ""
+    secret_arn: str = ""
+    execution_role_arn: str = ""
+    task_role_arn: str = ""
+    task_definition_arn: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def seed_network(ec2: Any, world: World) -> None:
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    # moto quirk: awsvpc RunTask needs EnableDnsHostnames (private_dns_name on the ENI).
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
+    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24", AvailabilityZone="us-east-1a")
+    public_id = public["Subnet"]["SubnetId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    public_rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    ec2.associate_route_table(RouteTableId=public_rt, SubnetId=public_id)
+    eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public_id, AllocationId=eip)["NatGateway"]
+    private_rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(
+        RouteTableId=private_rt, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat["NatGatewayId"]
+    )
+    for i, az in enumerate(("us-east-1a", "us-east-1b"), start=1):
+        sub = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i * 16}.0/20", AvailabilityZone=az)
+        sub_id = sub["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=private_rt, SubnetId=sub_id)
+        world.private_subnets.append(sub_id)
+    sg = ec2.create_security_group(GroupName="app", Description="app tasks", VpcId=vpc)
+    world.vpc_id, world.public_subnet, world.security_group = vpc, public_id, sg["GroupId"]
+
+
+def seed_roles(iam: Any, world: World) -> None:
+    for name, attr in (("app-execution", "execution_role_arn"), ("app-task", "task_role_arn")):
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=ASSUME_ECS_TASKS)
+        setattr(world, attr, role["Role"]["Arn"])
+    iam.put_role_policy(
+        RoleName="app-execution",
+        PolicyName="read-database-url",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "secretsmanager:GetSecretValue",
+                        "Resource": world.secret_arn or "*",
+                    }
+                ],
+            }
+        ),
+    )
+
+
+def default_taskdef(world: World, image: str) -> dict[str, Any]:
+    return {
+        "family": world.family,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "executionRoleArn": world.execution_role_arn,
+        "taskRoleArn": world.task_role_arn,
+        "containerDefinitions": [
+            {
+                "name": world.container,
+                "image": image,
+                "essential": True,
+                "memory": 512,
+                "command": ["python", "-m", "http.server", "8000"],
+                "environment": [{"name": "APP_ENV", "value": "sandbox"}],
+                "secrets": [{"name": "DATABASE_URL", "valueFrom": world.secret_arn}],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": world.log_group,
+                        "awslogs-region": "us-east-1",
+                        "awslogs-stream-prefix": "ecs",
+                    },
+                },
+            }
+        ],
+    }
+
+
+def load_taskdef_file(path: Path) -> dict[str, Any]:
+    """Read a task definition JSON (as `aws ecs describe-task-definition` prints or as registered)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SandboxError(f"Cannot read task definition {path}: {exc}") from exc
+    if isinstance(data, dict) and "taskDefinition" in data:
+        data = data["taskDefinition"]
+    if not isinstance(data, dict) or not data.get("containerDefinitions"):
+        raise SandboxError(f"{path} is not a task definition: no containerDefinitions.")
+    return data
+
+
+_REGISTER_KEYS = {
+    "family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions",
+    "volumes", "placementConstraints", "requiresCompatibilities", "cpu", "memory", "tags",
+    "pidMode", "ipcMode", "proxyConfiguration", "inferenceAccelerators", "ephemeralStorage",
+    "runtimePlatform",
+}
+
+
+def prepare_user_taskdef(taskdef: dict[str, Any], world: World) -> tuple[dict[str, Any], list[str]]:
+    """Make a user's task definition registrable in moto. Returns it and the notes to show."""
+    notes: list[str] = []
+    td = {k: copy.deepcopy(v) for k, v in taskdef.items() if k in _REGISTER_KEYS}
+    td["networkMode"] = td.get("networkMode") or "awsvpc"
+    td.setdefault("requiresCompatibilities", ["FARGATE"])
+    task_memory = td.get("memory")
+    for cdef in td["containerDefinitions"]:
+        if not cdef.get("memory") and not cdef.get("memoryReservation"):
+            # moto quirk: RunTask fails with a TypeError without container memory.
+            cdef["memory"] = int(task_memory or 512)
+            notes.append(f"container {cdef.get('name')!r}: set memory={cdef['memory']} (moto needs it)")
+        log = cdef.get("logConfiguration") or {}
+        if log.get("logDriver") == "awslogs":
+            opts = log.setdefault("options", {})
+            opts.setdefault("awslogs-stream-prefix", "ecs")
+        for secret in cdef.get("secrets") or []:
+            notes.append(
+                f"secret {secret.get('name')!r} comes from {secret.get('valueFrom')}: "
+                "create it in the sandbox, or the task fails with ResourceInitializationError"
+            )
+    for key, attr in (("executionRoleArn", "execution_role_arn"), ("taskRoleArn", "task_role_arn")):
+        if td.get(key):
+            td[key] = getattr(world, attr)
+    world.family = str(td["family"])
+    essential = [c for c in td["containerDefinitions"] if c.get("essential", True)]
+    world.container = str((essential or td["containerDefinitions"])[0]["name"])
+    return td, notes
+
+
+def seed(clients: Any, database_url: str, taskdef: dict[str, Any] | None = None) -> tuple[World, list[str]]:
+    """Create the default world (or one around ``taskdef``). ``clients(service)`` gives clients."""
+    world = World()
+    notes: list[str] = []
+    seed_network(clients("ec2"), world)
+    ecs, logs = clients("ecs"), clients("logs")
+    secret = clients("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=database_url)
+    world.secret_arn = secret["ARN"]
+    seed_roles(clients("iam"), world)
+    repo = clients("ecr").create_repository(repositoryName="app")["repository"]["repositoryUri"]
+    ecs.create_cluster(clusterName=world.cluster)
+    if taskdef is None:
+        td = default_taskdef(world, f"{repo}:latest")
+    else:
+        td, notes = prepare_user_taskdef(taskdef, world)
+    for cdef in td["containerDefinitions"]:
+        group = ((cdef.get("logConfiguration") or {}).get("options") or {}).get("awslogs-group")
+        if group:
+            world.log_group = group
+            existing = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+            if not any(g["logGroupName"] == group for g in existing):
+                logs.create_log_group(logGroupName=group)
+    world.task_definition_arn = ecs.register_task_definition(**td)["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    ecs.create_service(
+        cluster=world.cluster,
+        serviceName=world.service,
+        taskDefinition=world.task_definition_arn,
+        desiredCount=1,
+        launchType="FARGATE",
+        platformVersion="LATEST",
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": world.private_subnets,
+                "securityGroups": [world.security_group],
+                "assignPublicIp": "DISABLED",
+            }
+        },
+    )
+    return world, notes

@@ -1,0 +1,172 @@
+"""A local fake AWS: moto's server on 127.0.0.1, the fault injector, and the task agent.
+
+moto 5.2.5 quirks handled here (see docs/sandbox.md):
+
+- the ``ecs::task`` state transition is frozen (manual, never advancing), so DescribeTasks
+  does not move tasks by itself; the agent drives every state;
+- StopTask is replaced: it records the stop request (UserInitiated) and lets the agent stop
+  the process, instead of jumping to STOPPED with the container "exitCode 0"; an unknown task
+  gets InvalidParameterException instead of a 500;
+- the seed sets EnableDnsHostnames on the VPC and memory on every container definition.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecs_migrate.errors import SandboxError
+from ecs_migrate.sandbox.agent import Agent, AgentTiming
+from ecs_migrate.sandbox.faults import AGENT_HEADER, FaultInjector
+
+ACCOUNT = "123456789012"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@dataclass
+class Sandbox:
+    region: str = "us-east-1"
+    port: int = 0
+    workdir: Path = field(default_factory=Path.cwd)
+    fault_rate: float = 0.0
+    fault_seed: int | None = None
+    timing: AgentTiming = field(default_factory=AgentTiming)
+    url: str = ""
+    faults: FaultInjector | None = None
+    agent: Agent | None = None
+    _server: Any = None
+    _thread: threading.Thread | None = None
+
+    def env(self) -> dict[str, str]:
+        """The environment that points any AWS client (the AWS CLI too) at this sandbox."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            **CREDENTIALS,
+        }
+
+    def start(self) -> Sandbox:
+        try:
+            from moto.ecs.models import ecs_backends
+            from moto.moto_api import state_manager
+            from moto.moto_server.werkzeug_app import (
+                DomainDispatcherApplication,
+                MotoRequestHandler,
+                create_backend_app,
+            )
+            from werkzeug.serving import make_server
+        except ImportError as exc:
+            raise SandboxError(
+                f"The sandbox needs moto's server: {exc}.",
+                hint='Install it with: pip install "ecs-migrate[sandbox]"',
+            ) from exc
+        state_manager.set_transition(
+            model_name="ecs::task", transition={"progression": "manual", "times": 10**9}
+        )
+        _patch_stop_task()
+        self.faults = FaultInjector(
+            DomainDispatcherApplication(create_backend_app),
+            rate=self.fault_rate,
+            seed=self.fault_seed,
+        )
+        class QuietHandler(MotoRequestHandler):  # type: ignore[misc]
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                pass
+
+        try:
+            self._server = make_server(
+                "127.0.0.1", self.port, self.faults, threaded=True,
+                request_handler=QuietHandler,
+            )
+        except OSError as exc:
+            raise SandboxError(
+                f"Cannot listen on 127.0.0.1:{self.port}: {exc.strerror}.",
+                hint="Pick another --port, or 0 for any free port.",
+            ) from exc
+        host, port = self._server.server_address[:2]
+        self.port = int(port)
+        self.url = f"http://{host}:{port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sandbox-server", daemon=True
+        )
+        self._thread.start()
+        self.agent = Agent(
+            backend=ecs_backends[ACCOUNT][self.region],
+            client=self.agent_client,
+            workdir=self.workdir,
+            timing=self.timing,
+        )
+        self.agent.start()
+        return self
+
+    def client(self, service: str, *, agent: bool = False) -> Any:
+        """A boto3 client pointed at the sandbox. ``agent=True`` is never fault-injected."""
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            config=Config(retries={"mode": "standard", "total_max_attempts": 5}),
+        )
+        if agent:
+            client.meta.events.register_first("before-sign.*.*", _mark_agent)
+        return client
+
+    def agent_client(self, service: str) -> Any:
+        return self.client(service, agent=True)
+
+    def stop(self) -> None:
+        if self.agent:
+            self.agent.stop()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _mark_agent(request: Any, **_: Any) -> None:
+    request.headers[AGENT_HEADER] = "agent"
+
+
+_PATCHED = False
+
+
+def _patch_stop_task() -> None:
+    """Make StopTask behave like ECS: request the stop and let the agent carry it out."""
+    global _PATCHED
+    if _PATCHED:
+        return
+    import datetime as dt
+
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
+        cluster = self._get_cluster(cluster_str)
+        task_id = task_str.split("/")[-1]
+        for arn, task in (self.tasks.get(cluster.name) or {}).items():
+            if arn.split("/")[-1] == task_id:
+                if task.desired_status != "STOPPED":
+                    task.desired_status = "STOPPED"
+                    task.stop_code = "UserInitiated"
+                    task.stopped_reason = reason or "Task stopped by user"
+                    task.stopping_at = dt.datetime.now(dt.timezone.utc)
+                return task
+        raise InvalidParameterException("The referenced task was not found.")
+
+    EC2ContainerServiceBackend.stop_task = stop_task
+    _PATCHED = True
