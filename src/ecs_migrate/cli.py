@@ -150,6 +150,8 @@ def run(
 @click.option("--database-url-env", default="SANDBOX_DATABASE_URL", show_default=True,
               metavar="VAR", help="Variable holding the URL stored in the sandbox's secret "
               "(default when unset: a SQLite file in --workdir).")
+@click.option("--postgres", is_flag=True, help="Start a throwaway local PostgreSQL (needs the "
+              "server package) and store its URL in the DATABASE_URL secret.")
 @click.option("--fault-rate", type=float, default=0.0, show_default=True,
               help="Fraction of API calls answered with throttling or 503, to rehearse retries.")
 @click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -161,6 +163,7 @@ def sandbox(
     task_definition: Path | None,
     workdir: Path,
     database_url_env: str,
+    postgres: bool,
     fault_rate: float,
     env_file: Path | None,
     output: str,
@@ -186,6 +189,7 @@ def sandbox(
         workdir=workdir,
         task_definition=task_definition,
         database_url=os.environ.get(database_url_env) or None,
+        postgres=postgres,
         fault_rate=fault_rate,
     )
     session = start_sandbox(opts)

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecs_migrate.sandbox.seed import World
+
 if TYPE_CHECKING:
-    from ecs_migrate.sandbox.seed import World
+    from ecs_migrate.sandbox.postgres import LocalPostgres
     from ecs_migrate.sandbox.server import Sandbox
 
 
@@ -23,6 +25,7 @@ class SandboxOptions:
     workdir: Path = field(default_factory=Path.cwd)
     task_definition: Path | None = None
     database_url: str | None = None
+    postgres: bool = False
     fault_rate: float = 0.0
     fault_seed: int | None = None
 
@@ -32,6 +35,7 @@ class SandboxSession:
     sandbox: Sandbox
     world: World
     notes: list[str]
+    postgres: LocalPostgres | None = None
 
     def env(self) -> dict[str, str]:
         return self.sandbox.env()
@@ -42,10 +46,15 @@ class SandboxSession:
 
     def stop(self) -> None:
         self.sandbox.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
 
 
 def start_sandbox(opts: SandboxOptions) -> SandboxSession:
-    from ecs_migrate.errors import UsageError
+    """Start the fake AWS (and PostgreSQL with ``postgres``), seed it, and return the session."""
+    import botocore.exceptions
+
+    from ecs_migrate.errors import SandboxError, UsageError
     from ecs_migrate.sandbox.seed import load_taskdef_file, seed
     from ecs_migrate.sandbox.server import Sandbox
 
@@ -54,27 +63,34 @@ def start_sandbox(opts: SandboxOptions) -> SandboxSession:
     if not opts.workdir.is_dir():
         raise UsageError(f"--workdir {opts.workdir} is not a directory.")
     taskdef = load_taskdef_file(opts.task_definition) if opts.task_definition else None
+    postgres = None
+    if opts.postgres:
+        from ecs_migrate.sandbox.postgres import start_postgres
+
+        postgres = start_postgres()
+    url = (
+        postgres.url
+        if postgres
+        else opts.database_url or f"sqlite:///{(opts.workdir / 'sandbox.db').resolve()}"
+    )
     sandbox = Sandbox(
         region=opts.region,
         port=opts.port,
         workdir=opts.workdir.resolve(),
         fault_rate=opts.fault_rate,
         fault_seed=opts.fault_seed,
-    ).start()
-    url = opts.database_url or f"sqlite:///{(opts.workdir / 'sandbox.db').resolve()}"
-    import botocore.exceptions
-
-    from ecs_migrate.errors import SandboxError
-
+    )
+    session = SandboxSession(sandbox, World(), [], postgres)
     try:
-        world, notes = seed(sandbox.agent_client, url, taskdef)
+        sandbox.start()
+        session.world, session.notes = seed(sandbox.agent_client, url, taskdef)
     except botocore.exceptions.ClientError as exc:
-        sandbox.stop()
+        session.stop()
         error = exc.response.get("Error", {})
         raise SandboxError(
             f"Cannot seed the sandbox: {error.get('Code')}: {error.get('Message')}"
         ) from exc
     except BaseException:
-        sandbox.stop()
+        session.stop()
         raise
-    return SandboxSession(sandbox, world, notes)
+    return session

@@ -60,14 +60,19 @@ class TaskRecord:
 
 @dataclass
 class Agent:
-    backend: Any  # moto.ecs.models.EC2ContainerServiceBackend
+    get_backend: Callable[[], Any]  # the current moto ECS backend (a reset replaces it)
     client: Callable[[str], Any]  # boto3 client factory pointed at the sandbox (agent header)
     workdir: Path
     timing: AgentTiming = field(default_factory=AgentTiming)
     records: dict[str, TaskRecord] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _paused: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+
+    @property
+    def backend(self) -> Any:
+        return self.get_backend()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._watch, name="sandbox-agent", daemon=True)
@@ -75,12 +80,30 @@ class Agent:
 
     def stop(self) -> None:
         self._stop.set()
+        self._stop_tasks()
+
+    def reset(self, reset_backend: Callable[[], None]) -> None:
+        """Stop every task's process, let ``reset_backend`` wipe moto, and start afresh."""
+        self._paused.set()
+        try:
+            self._stop_tasks()
+            reset_backend()
+            self.records.clear()
+        finally:
+            self._paused.clear()
+
+    def _stop_tasks(self) -> None:
+        for cluster_tasks in list(self.backend.tasks.values()):
+            for task in list(cluster_tasks.values()):
+                task.desired_status = "STOPPED"
         for record in list(self.records.values()):
             if record.thread:
                 record.thread.join(timeout=DEFAULT_STOP_TIMEOUT + 2)
 
     def _watch(self) -> None:
         while not self._stop.wait(0.02):
+            if self._paused.is_set():
+                continue
             for cluster_tasks in list(self.backend.tasks.values()):
                 for arn, task in list(cluster_tasks.items()):
                     if arn in self.records:

@@ -52,6 +52,12 @@ class FaultInjector:
         with self._lock:
             self._scripts.setdefault(operation, []).append(_Script(answer, times))
 
+    def clear(self, rate: float = 0.0) -> None:
+        with self._lock:
+            self._scripts.clear()
+            self.rate = rate
+            self.injected = self.requests = 0
+
     def _take_script(self, operation: str) -> _Script | None:
         with self._lock:
             queue = self._scripts.get(operation) or []

@@ -51,7 +51,6 @@ class Sandbox:
     def start(self) -> Sandbox:
         try:
             from moto.ecs.models import ecs_backends
-            from moto.moto_api import state_manager
             from moto.moto_server.werkzeug_app import (
                 DomainDispatcherApplication,
                 MotoRequestHandler,
@@ -63,9 +62,7 @@ class Sandbox:
                 f"The sandbox needs moto's server: {exc}.",
                 hint='Install it with: pip install "ecs-migrate[sandbox]"',
             ) from exc
-        state_manager.set_transition(
-            model_name="ecs::task", transition={"progression": "manual", "times": 10**9}
-        )
+        _freeze_task_states()
         _patch_stop_task()
         self.faults = FaultInjector(
             DomainDispatcherApplication(create_backend_app),
@@ -94,7 +91,7 @@ class Sandbox:
         )
         self._thread.start()
         self.agent = Agent(
-            backend=ecs_backends[ACCOUNT][self.region],
+            get_backend=lambda: ecs_backends[ACCOUNT][self.region],
             client=self.agent_client,
             workdir=self.workdir,
             timing=self.timing,
@@ -119,6 +116,23 @@ class Sandbox:
             client.meta.events.register_first("before-sign.*.*", _mark_agent)
         return client
 
+    def reset(self) -> None:
+        """Forget every resource and task (moto's /moto-api/reset), keeping the server up."""
+        import urllib.request
+
+        def wipe() -> None:
+            request = urllib.request.Request(self.url + "/moto-api/reset", method="POST", data=b"")
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+            _freeze_task_states()
+
+        if self.agent:
+            self.agent.reset(wipe)
+        else:
+            wipe()
+        if self.faults:
+            self.faults.clear(rate=self.fault_rate)
+
     def agent_client(self, service: str) -> Any:
         return self.client(service, agent=True)
 
@@ -136,6 +150,15 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _freeze_task_states() -> None:
+    """moto advances a task's state on every DescribeTasks; the agent drives it instead."""
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition(
+        model_name="ecs::task", transition={"progression": "manual", "times": 10**9}
+    )
 
 
 def _mark_agent(request: Any, **_: Any) -> None:

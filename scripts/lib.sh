@@ -1,0 +1,51 @@
+# Shared by scripts/demo, scripts/test and .ci/run. Source it; do not run it.
+# Everything here is idempotent: a second run reuses the virtualenv and the packages.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else echo "need root for: $*" >&2; return 1
+  fi
+}
+
+apt_updated=""
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || { echo "no apt-get: install $* yourself" >&2; return 1; }
+  if [ -z "$apt_updated" ]; then
+    as_root apt-get update -qq && apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# A virtualenv with ecs-migrate (editable) and its test tools.
+bootstrap() {
+  local py=${PYTHON:-python3}
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "Creating the virtualenv in .venv"
+    if ! "$py" -m venv "$VENV" 2>/dev/null; then
+      rm -rf "$VENV"
+      apt_install python3-venv && "$py" -m venv "$VENV"
+    fi
+  fi
+  local stamp="$VENV/.installed"
+  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+    say "Installing ecs-migrate and its development tools"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[dev]"
+    touch "$stamp"
+  fi
+}
+
+# PostgreSQL's server binaries (initdb, pg_ctl) from the OS packages.
+ensure_postgres() {
+  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
+    return 0
+  fi
+  say "Installing PostgreSQL from the OS packages"
+  apt_install postgresql
+}

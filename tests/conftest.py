@@ -1,0 +1,164 @@
+"""Shared fixtures: one sandbox server per test session, a fresh seeded world per test, the
+CLI run as a user runs it (a subprocess), and a real PostgreSQL when a test asks for one.
+
+Every CLI call made through the ``cli`` fixture is checked for the planted canary secrets:
+the DATABASE_URL secret's password and an environment value of the task definition.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecs_migrate.sandbox.seed import World, seed
+from ecs_migrate.sandbox.server import Sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_APP = ROOT / "examples" / "app"
+CANARY_PASSWORD = "canary-pw-7f3a9c1e"
+CANARY_ENV = "canary-env-51d2b8e0"
+CANARY_URL = f"postgresql://app:{CANARY_PASSWORD}@db.internal:5432/app"
+CANARIES = (CANARY_PASSWORD, CANARY_ENV)
+BIN = str(Path(sys.executable).parent / "ecs-migrate")
+
+
+@dataclass
+class CliResult:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@dataclass
+class Env:
+    """A seeded sandbox world, plus helpers to shape it for one test."""
+
+    sandbox: Sandbox
+    world: World
+    secrets: list[str] = field(default_factory=lambda: list(CANARIES))
+
+    def client(self, service: str) -> Any:
+        return self.sandbox.client(service, agent=True)
+
+    @property
+    def env(self) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GITHUB_"))}
+        base.pop("ECS_MIGRATE_DEBUG", None)
+        return {**base, **self.sandbox.env()}
+
+    def taskdef(self) -> dict[str, Any]:
+        ecs = self.client("ecs")
+        td = ecs.describe_task_definition(taskDefinition=self.world.task_definition_arn)
+        return dict(td["taskDefinition"])
+
+    def register(self, *, labels: dict[str, str] | None = None, **changes: Any) -> str:
+        """Register a new revision of the app's task definition, with changes; its ARN.
+
+        ``labels`` are sandbox simulation labels (without the ``ecs-migrate.sandbox/`` prefix)
+        put on the first container. Other keywords replace container-definition keys.
+        """
+        td = self.taskdef()
+        spec = {
+            k: copy.deepcopy(td[k])
+            for k in ("family", "networkMode", "requiresCompatibilities", "cpu", "memory",
+                      "executionRoleArn", "taskRoleArn", "containerDefinitions")
+            if k in td
+        }
+        container = spec["containerDefinitions"][0]
+        if labels:
+            container["dockerLabels"] = {f"ecs-migrate.sandbox/{k}": v for k, v in labels.items()}
+        container.update(changes)
+        answer = self.client("ecs").register_task_definition(**spec)
+        return str(answer["taskDefinition"]["taskDefinitionArn"])
+
+    def register_containers(self, containers: list[dict[str, Any]]) -> str:
+        td = self.taskdef()
+        base = td["containerDefinitions"][0]
+        defs = [{**copy.deepcopy(base), **c} for c in containers]
+        answer = self.client("ecs").register_task_definition(
+            family=td["family"], networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
+            cpu="256", memory="512", containerDefinitions=defs,
+            executionRoleArn=td.get("executionRoleArn", ""),
+        )
+        return str(answer["taskDefinition"]["taskDefinitionArn"])
+
+    def set_secret(self, value: str) -> None:
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.world.secret_arn, SecretString=value
+        )
+        self.secrets.append(value)
+
+    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
+            check_secrets: bool = True) -> CliResult:
+        """Run `ecs-migrate ARGS` as a user would, and check no secret leaks into its output."""
+        argv = [BIN, *args]
+        done = subprocess.run(
+            argv, env={**self.env, **(env or {})}, capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )
+        result = CliResult(argv, done.returncode, done.stdout, done.stderr)
+        if check_secrets:
+            assert_no_secrets(result.output, self.secrets)
+        return result
+
+    def run(self, *command: str, flags: tuple[str, ...] = (), **kwargs: Any) -> CliResult:
+        """`ecs-migrate run --cluster sandbox --service app FLAGS -- COMMAND`."""
+        return self.cli("run", "--cluster", self.world.cluster, "--service", self.world.service,
+                        *flags, "--", *command, **kwargs)
+
+
+def assert_no_secrets(text: str, secrets: list[str]) -> None:
+    for secret in secrets:
+        assert secret not in text, f"a secret value leaked into the output: {secret[:6]}..."
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[Sandbox]:
+    sandbox = Sandbox(workdir=EXAMPLE_APP).start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: Sandbox) -> Iterator[Env]:
+    """A freshly reset and seeded sandbox. The task definition carries the canaries."""
+    sandbox_server.reset()
+    world, _ = seed(sandbox_server.agent_client, CANARY_URL)
+    env = Env(sandbox_server, world)
+    td = env.taskdef()
+    container = td["containerDefinitions"][0]
+    container["environment"] = [*container.get("environment", []),
+                                {"name": "API_TOKEN", "value": CANARY_ENV}]
+    world.task_definition_arn = env.register(environment=container["environment"])
+    env.client("ecs").update_service(
+        cluster=world.cluster, service=world.service, taskDefinition=world.task_definition_arn
+    )
+    yield env
+    if sandbox_server.faults:
+        sandbox_server.faults.clear()
+    assert not (sandbox_server.agent and sandbox_server.agent.errors), (
+        sandbox_server.agent.errors if sandbox_server.agent else None
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL on 127.0.0.1 (installed by scripts/test when missing)."""
+    from ecs_migrate.sandbox.postgres import start_postgres
+
+    server = start_postgres()
+    yield server
+    server.stop()
