@@ -70,7 +70,7 @@ class Clients:
 
     @property
     def region(self) -> str:
-        region = self.session.region_name
+        region: str | None = self.session.region_name
         if not region:
             raise CredentialsError(
                 "No AWS region is configured.",
@@ -163,7 +163,11 @@ def translate_errors(action: str) -> Iterator[None]:
             ) from exc
         if code in {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId"}:
             raise CredentialsError(f"AWS credentials were rejected ({code}): {message}") from exc
-        if code in {"ClusterNotFoundException", "ServiceNotFoundException"}:
+        if code == "ClusterNotFoundException":
+            raise TargetError(
+                f"Cannot {action}: {message}", hint="List the clusters: aws ecs list-clusters"
+            ) from exc
+        if code == "ServiceNotFoundException":
             raise TargetError(f"Cannot {action}: {message}") from exc
         raise AwsApiError(f"AWS error while trying to {action}: {code}: {message}") from exc
     except bex.BotoCoreError as exc:

@@ -62,8 +62,12 @@ def cli() -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--cluster", required=True, help="ECS cluster name or ARN.")
-@click.option("--service", required=True, help="The service whose task definition and network to reuse.")
-@click.option("--container", help="Container to run the command in (default: the only essential one).")
+@click.option(
+    "--service", required=True, help="The service whose task definition and network to reuse."
+)
+@click.option(
+    "--container", help="Container to run the command in (default: the only essential one)."
+)
 @click.option(
     "--task-definition",
     metavar="FAMILY[:REV]|ARN",
@@ -140,22 +144,53 @@ def run(
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="Port on 127.0.0.1 (0: any free port).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
 @click.option("--region", default="us-east-1", show_default=True, help="Region to emulate.")
-@click.option("--task-definition", "task_definition", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="Seed from your own task definition JSON.")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=".",
-              show_default=True, help="Directory task commands run in (your app's source).")
-@click.option("--database-url-env", default="SANDBOX_DATABASE_URL", show_default=True,
-              metavar="VAR", help="Variable holding the URL stored in the sandbox's secret "
-              "(default when unset: a SQLite file in --workdir).")
-@click.option("--postgres", is_flag=True, help="Start a throwaway local PostgreSQL (needs the "
-              "server package) and store its URL in the DATABASE_URL secret.")
-@click.option("--fault-rate", type=float, default=0.0, show_default=True,
-              help="Fraction of API calls answered with throttling or 503, to rehearse retries.")
-@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the exports to this file once the sandbox is ready.")
+@click.option(
+    "--task-definition",
+    "task_definition",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Seed from your own task definition JSON.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="Directory task commands run in (your app's source).",
+)
+@click.option(
+    "--database-url-env",
+    default="SANDBOX_DATABASE_URL",
+    show_default=True,
+    metavar="VAR",
+    help="Variable holding the URL stored in the sandbox's secret "
+    "(default when unset: a SQLite file in --workdir).",
+)
+@click.option(
+    "--postgres",
+    is_flag=True,
+    help="Start a throwaway local PostgreSQL (needs the "
+    "server package) and store its URL in the DATABASE_URL secret.",
+)
+@click.option(
+    "--fault-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Fraction of API calls answered with throttling or 503, to rehearse retries.",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the exports to this file once the sandbox is ready.",
+)
 @output_option
 def sandbox(
     port: int,

@@ -55,7 +55,9 @@ def classify(task: dict[str, Any], container_name: str) -> Outcome:
     stopped_reason = task.get("stoppedReason")
     container_reason = container.get("reason")
     if isinstance(exit_code, int):
-        status, exit_status = (SUCCEEDED, EXIT_OK) if exit_code == 0 else (FAILED, EXIT_COMMAND_FAILED)
+        status, exit_status = (
+            (SUCCEEDED, EXIT_OK) if exit_code == 0 else (FAILED, EXIT_COMMAND_FAILED)
+        )
     else:
         text = " ".join(str(x) for x in (stop_code, stopped_reason, container_reason) if x)
         never_started = not task.get("startedAt") or any(m in text for m in _NOT_STARTED_MARKERS)

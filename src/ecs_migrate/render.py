@@ -26,8 +26,13 @@ if TYPE_CHECKING:
     from ecs_migrate.run import RunOptions, RunResult
     from ecs_migrate.sandbox import SandboxSession
 
-_STATUS_STYLE = {"succeeded": "green", "failed": "red", "failed-to-start": "red",
-                 "timed-out": "yellow", "interrupted": "yellow"}
+_STATUS_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "failed-to-start": "red",
+    "timed-out": "yellow",
+    "interrupted": "yellow",
+}
 
 
 def _clock() -> str:
@@ -37,8 +42,13 @@ def _clock() -> str:
 class RunRenderer:
     """Implements the core's Reporter for `run`, then renders the RunResult."""
 
-    def __init__(self, json_mode: bool, gha: GitHubActions | None,
-                 out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        json_mode: bool,
+        gha: GitHubActions | None,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
         self.json_mode = json_mode
         self.out = out or sys.stdout
         self.err = err or sys.stderr
@@ -77,8 +87,12 @@ class RunRenderer:
             self.group_open = False
 
     def failed(self, exc: EcsMigrateError) -> None:
-        """An error ends the run before a result: annotate it in GitHub Actions."""
+        """An error ends the run before a result: JSON for scripts, annotation for GitHub."""
         self._close_group()
+        if self.json_mode:
+            error = {"message": exc.message, "hint": exc.hint, "exitStatus": exc.exit_code}
+            self.out.write(json.dumps({"status": "error", "error": error}, indent=2) + "\n")
+            self.out.flush()
         if self.gha:
             self.gha.error(exc.message, title="ecs-migrate")
             self.gha.set_outputs({"task-arn": "", "exit-code": "", "status": "error"})
@@ -103,7 +117,12 @@ class RunRenderer:
                 else f"Migration failed: the container's exit code is unknown after {took}."
             ),
             "failed-to-start": "The migration never ran: the task failed to start.",
-            "timed-out": f"Timed out after {opts.timeout:g}s; the task was stopped.",
+            "timed-out": (
+                f"Timed out after {opts.timeout:g}s; the task was stopped."
+                if result.task_arn
+                else f"Timed out after {opts.timeout:g}s waiting for another migration; "
+                "nothing was started."
+            ),
             "interrupted": "Interrupted.",
         }[result.status]
         click.echo(click.style(what, fg=style, bold=True), file=self.err)
@@ -121,8 +140,12 @@ class RunRenderer:
             click.echo(
                 f"  The task {state}. Follow it:\n"
                 f"    aws ecs describe-tasks --cluster {result.cluster} --tasks {result.task_arn}\n"
-                + (f"    aws logs tail {result.log_group} --log-stream-names {result.log_stream}"
-                   " --follow\n" if result.log_stream else "")
+                + (
+                    f"    aws logs tail {result.log_group} --log-stream-names {result.log_stream}"
+                    " --follow\n"
+                    if result.log_stream
+                    else ""
+                )
                 + f"  Stop it:\n    aws ecs stop-task --cluster {result.cluster} "
                 f"--task {result.task_arn} --reason 'cancelled'",
                 file=self.err,

@@ -22,6 +22,7 @@ from ecs_migrate.errors import (
     EXIT_TIMEOUT,
     AlreadyRunningError,
     AwsApiError,
+    EcsMigrateError,
     TargetError,
     TaskNotRunError,
     UsageError,
@@ -162,7 +163,9 @@ def build_run_task_request(
 ) -> dict[str, Any]:
     """Pure: the RunTask parameters. The command is an argv list, passed through untouched."""
     if not command:
-        raise UsageError("No command given.", hint="Put it after `--`, e.g. -- alembic upgrade head")
+        raise UsageError(
+            "No command given.", hint="Put it after `--`, e.g. -- alembic upgrade head"
+        )
     override: dict[str, Any] = {"name": target.container, "command": list(command)}
     env = [{"name": k, "value": ci_env[k]} for k in CI_VARIABLES if ci_env.get(k)]
     if env:
@@ -278,8 +281,12 @@ class _Follower:
             try:
                 answer = self.clients.ecs.run_task(**request)
             except botocore.exceptions.ClientError as exc:
-                if error_code(exc) in {"InvalidParameterException", "ClientException",
-                                       "PlatformUnknownException", "PlatformTaskDefinitionIncompatibilityException"}:
+                if error_code(exc) in {
+                    "InvalidParameterException",
+                    "ClientException",
+                    "PlatformUnknownException",
+                    "PlatformTaskDefinitionIncompatibilityException",
+                }:
                     message = exc.response.get("Error", {}).get("Message", str(exc))
                     raise TargetError(f"RunTask rejected the request: {message}") from exc
                 raise
@@ -287,7 +294,8 @@ class _Follower:
         failures = answer.get("failures") or []
         if not tasks:
             detail = "; ".join(
-                f"{f.get('reason', '?')}" + (f" ({f['detail']})" if f.get("detail") else "")
+                f"{f.get('reason', '?')}"
+                + (f" ({f['detail']})" if f.get("detail") else "")
                 + (f" [{f['arn']}]" if f.get("arn") else "")
                 for f in failures
             )
@@ -354,10 +362,20 @@ class _Follower:
         """Poll until STOPPED, timeout or cancel. Returns 'stopped', 'timeout' or 'cancel'."""
         poll = self.opts.poll
         now = time.monotonic()
-        describe = Pacer(poll.describe_interval, poll.describe_per_minute,
-                         poll.describe_fast_interval, burst=2, started_at=now)
-        logs = Pacer(poll.logs_interval, poll.logs_per_minute, poll.logs_fast_interval,
-                     burst=2, started_at=now)
+        describe = Pacer(
+            poll.describe_interval,
+            poll.describe_per_minute,
+            poll.describe_fast_interval,
+            burst=2,
+            started_at=now,
+        )
+        logs = Pacer(
+            poll.logs_interval,
+            poll.logs_per_minute,
+            poll.logs_fast_interval,
+            burst=2,
+            started_at=now,
+        )
         self.describe_pacer, self.logs_pacer = describe, logs
         started_missing: float | None = None
         last_output = now
@@ -422,17 +440,17 @@ class _Follower:
                 self.cancel.wait(min(0.2, max(0.0, settle_until - now)))
 
     def stop(self, reason: str) -> None:
-        import botocore.exceptions
-
+        """StopTask; a failure is reported, not raised: the run's outcome stays the same."""
         try:
             with translate_errors(f"stop task {self.task_arn}"):
                 self.clients.ecs.stop_task(
                     cluster=self.target.cluster, task=self.task_arn, reason=reason[:255]
                 )
-        except AwsApiError as exc:
-            if not isinstance(exc.__cause__, botocore.exceptions.ClientError):
-                raise
-            self.reporter.warning(f"StopTask failed: {exc}")
+        except EcsMigrateError as exc:
+            self.reporter.warning(
+                f"Could not stop task {self.task_arn}: {exc}. Stop it yourself: "
+                f"aws ecs stop-task --cluster {self.target.cluster} --task {self.task_arn}"
+            )
 
     def wait_stopped(self, seconds: float) -> None:
         """Follow a little longer after StopTask, so the exit code and last lines land."""
@@ -475,9 +493,7 @@ def run(
     if opts.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
     started = time.monotonic()
-    target = load_target(
-        clients, opts.cluster, opts.service, opts.container, opts.task_definition
-    )
+    target = load_target(clients, opts.cluster, opts.service, opts.container, opts.task_definition)
     if not target.log.is_awslogs:
         reporter.warning(
             f"Container {target.container!r} logs with the {target.log.driver!r} driver, not "
@@ -500,9 +516,7 @@ def run(
         return _result(follower, region, None, started)
     if end == "timeout":
         follower.stop(f"ecs-migrate: timed out after {opts.timeout:g}s")
-        reporter.warning(
-            f"Timed out after {opts.timeout:g}s; stopped task {follower.task_arn}."
-        )
+        reporter.warning(f"Timed out after {opts.timeout:g}s; stopped task {follower.task_arn}.")
         follower.wait_stopped(opts.poll.stop_grace)
         return _result(follower, region, outcome.TIMED_OUT, started)
     if opts.stop_on_cancel:

@@ -82,7 +82,7 @@ def describe_task_definition(clients: Clients, ref: str) -> dict[str, Any]:
             answer = clients.ecs.describe_task_definition(taskDefinition=ref)
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) in {"ClientException", "InvalidParameterException"}:
-                family = ref.split("/")[-1].split(":")[0]
+                family = ref.rsplit("/", maxsplit=1)[-1].split(":", maxsplit=1)[0]
                 raise TargetError(
                     f"Task definition {ref!r} not found.",
                     hint="List its revisions: "
@@ -174,8 +174,7 @@ def choose_container(taskdef: dict[str, Any], name: str | None) -> dict[str, Any
     raise TargetError(
         f"Task definition {family!r} has {len(candidates)} essential containers; "
         "say which one runs the migration.",
-        hint="Pass --container with one of: "
-        + ", ".join(str(c.get("name")) for c in candidates),
+        hint="Pass --container with one of: " + ", ".join(str(c.get("name")) for c in candidates),
     )
 
 

@@ -38,7 +38,7 @@ FLUSH_LINES = 1000
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -112,7 +112,9 @@ class Agent:
                     self.records[arn] = record
                     _initial_state(task)
                     record.thread = threading.Thread(
-                        target=self._guarded, args=(task, record), daemon=True,
+                        target=self._guarded,
+                        args=(task, record),
+                        daemon=True,
                         name=f"task-{task.id[:8]}",
                     )
                     record.thread.start()
@@ -122,8 +124,15 @@ class Agent:
             _TaskRunner(self, task, record).run()
         except Exception as exc:  # never leave a task hanging in RUNNING
             self.errors.append(f"{task.task_arn}: {exc!r}")
-            _finish(task, record, None, f"InternalError: sandbox agent: {exc}",
-                    "TaskFailedToStart", "Sandbox agent error", self.timing)
+            _finish(
+                task,
+                record,
+                None,
+                f"InternalError: sandbox agent: {exc}",
+                "TaskFailedToStart",
+                "Sandbox agent error",
+                self.timing,
+            )
 
 
 def _initial_state(task: Any) -> None:
@@ -183,7 +192,7 @@ class _TaskRunner:
         self.taskdef = agent.backend.describe_task_definition(task.task_definition_arn)
         self.container_def = self._container_def()
         self.labels: dict[str, str] = {
-            k[len(LABEL):]: str(v)
+            k[len(LABEL) :]: str(v)
             for k, v in (self.container_def.get("dockerLabels") or {}).items()
             if k.startswith(LABEL)
         }
@@ -203,8 +212,9 @@ class _TaskRunner:
         return bool(self.task.desired_status == "STOPPED")
 
     def fail_to_start(self, reason: str) -> None:
-        _finish(self.task, self.record, None, reason, "TaskFailedToStart", reason,
-                self.agent.timing)
+        _finish(
+            self.task, self.record, None, reason, "TaskFailedToStart", reason, self.agent.timing
+        )
 
     def run(self) -> None:
         timing = self.agent.timing
@@ -241,8 +251,13 @@ class _TaskRunner:
         self.task.pull_stopped_at = _now()
         try:
             proc = subprocess.Popen(
-                argv, env=env, cwd=self.workdir(), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                argv,
+                env=env,
+                cwd=self.workdir(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         except OSError as exc:
             return self.fail_to_start(
@@ -259,8 +274,15 @@ class _TaskRunner:
             logs.flush_all()
         if self.simulate == "no-exit-code":
             exit_code, reason = None, "Container exit code was not reported (simulated)"
-        _finish(self.task, self.record, exit_code, reason, "EssentialContainerExited",
-                "Essential container in task exited", self.agent.timing)
+        _finish(
+            self.task,
+            self.record,
+            exit_code,
+            reason,
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            self.agent.timing,
+        )
         if lag > 0:
             time.sleep(lag)
             logs.flush_all()
@@ -272,7 +294,7 @@ class _TaskRunner:
         stop_deadline: float | None = None
         while proc.poll() is None:
             time.sleep(0.02)
-            if oom_at is not None and time.monotonic() >= oom_at or (
+            if (oom_at is not None and time.monotonic() >= oom_at) or (
                 limit_mb and _rss_mb(proc.pid) > limit_mb
             ):
                 _kill_group(proc, signal.SIGKILL)
@@ -310,8 +332,7 @@ class _TaskRunner:
     def environment(self) -> dict[str, str]:
         env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
         region = self.agent.backend.region_name
-        env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region,
-                    "ECS_MIGRATE_SANDBOX": "1"})
+        env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "ECS_MIGRATE_SANDBOX": "1"})
         for item in self.container_def.get("environment") or []:
             env[item["name"]] = str(item.get("value", ""))
         for item in self.container_def.get("secrets") or []:
@@ -329,7 +350,11 @@ class _TaskRunner:
         try:
             if ":secretsmanager:" in value_from:
                 return _secrets_manager_value(self.agent.client("secretsmanager"), value_from)
-            name = value_from.split(":parameter", 1)[-1] if value_from.startswith("arn:") else value_from
+            name = (
+                value_from.split(":parameter", 1)[-1]
+                if value_from.startswith("arn:")
+                else value_from
+            )
             answer = self.agent.client("ssm").get_parameter(Name=name, WithDecryption=True)
             return str(answer["Parameter"]["Value"])
         except botocore.exceptions.ClientError as exc:

@@ -82,10 +82,16 @@ class FaultInjector:
                 throttle = self.injected % 2 == 1
         if fault:
             if throttle:
-                return _json(start_response, "400 Bad Request",
-                             {"__type": "ThrottlingException", "message": "Rate exceeded"})
-            return _json(start_response, "503 Service Unavailable",
-                         {"__type": "ServiceUnavailableException", "message": "Injected 503"})
+                return _json(
+                    start_response,
+                    "400 Bad Request",
+                    {"__type": "ThrottlingException", "message": "Rate exceeded"},
+                )
+            return _json(
+                start_response,
+                "503 Service Unavailable",
+                {"__type": "ServiceUnavailableException", "message": "Injected 503"},
+            )
         script = self._take_script(operation) if operation else None
         if script is None:
             return self.app(environ, start_response)

@@ -60,9 +60,11 @@ class LocalPostgres:
 
     def stop(self) -> None:
         subprocess.run(
-            self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
-                      "stop"),
-            capture_output=True, check=False,
+            self._cmd(
+                str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"
+            ),
+            capture_output=True,
+            check=False,
         )
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
@@ -93,11 +95,30 @@ def start_postgres(base: Path | None = None) -> LocalPostgres:
         os.chmod(root, 0o700)
     server = LocalPostgres(bindir, datadir, _free_port(), password, run_as)
     steps = [
-        server._cmd(str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
-                    "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--no-sync"),
-        server._cmd(str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(root / "log"), "-w",
-                    "-o", f"-c listen_addresses=127.0.0.1 -c port={server.port} -c fsync=off "
-                    f"-c unix_socket_directories={root} -c full_page_writes=off", "start"),
+        server._cmd(
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            "--auth=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ),
+        server._cmd(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(datadir),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -c port={server.port} -c fsync=off "
+            f"-c unix_socket_directories={root} -c full_page_writes=off",
+            "start",
+        ),
     ]
     for argv in steps:
         done = subprocess.run(argv, capture_output=True, text=True, check=False)

@@ -146,7 +146,7 @@ def default_taskdef(world: World, image: str) -> dict[str, Any]:
 
 
 def load_taskdef_file(path: Path) -> dict[str, Any]:
-    """Read a task definition JSON (as `aws ecs describe-task-definition` prints or as registered)."""
+    """Read a task definition JSON, as registered or as `describe-task-definition` prints it."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -159,9 +159,22 @@ def load_taskdef_file(path: Path) -> dict[str, Any]:
 
 
 _REGISTER_KEYS = {
-    "family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions",
-    "volumes", "placementConstraints", "requiresCompatibilities", "cpu", "memory", "tags",
-    "pidMode", "ipcMode", "proxyConfiguration", "inferenceAccelerators", "ephemeralStorage",
+    "family",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "containerDefinitions",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "tags",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
     "runtimePlatform",
 }
 
@@ -177,7 +190,9 @@ def prepare_user_taskdef(taskdef: dict[str, Any], world: World) -> tuple[dict[st
         if not cdef.get("memory") and not cdef.get("memoryReservation"):
             # moto quirk: RunTask fails with a TypeError without container memory.
             cdef["memory"] = int(task_memory or 512)
-            notes.append(f"container {cdef.get('name')!r}: set memory={cdef['memory']} (moto needs it)")
+            notes.append(
+                f"container {cdef.get('name')!r}: set memory={cdef['memory']} (moto needs it)"
+            )
         log = cdef.get("logConfiguration") or {}
         if log.get("logDriver") == "awslogs":
             opts = log.setdefault("options", {})
@@ -196,7 +211,9 @@ def prepare_user_taskdef(taskdef: dict[str, Any], world: World) -> tuple[dict[st
     return td, notes
 
 
-def seed(clients: Any, database_url: str, taskdef: dict[str, Any] | None = None) -> tuple[World, list[str]]:
+def seed(
+    clients: Any, database_url: str, taskdef: dict[str, Any] | None = None
+) -> tuple[World, list[str]]:
     """Create the default world (or one around ``taskdef``). ``clients(service)`` gives clients."""
     world = World()
     notes: list[str] = []

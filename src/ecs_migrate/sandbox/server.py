@@ -69,13 +69,17 @@ class Sandbox:
             rate=self.fault_rate,
             seed=self.fault_seed,
         )
-        class QuietHandler(MotoRequestHandler):  # type: ignore[misc]
+
+        class QuietHandler(MotoRequestHandler):
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 pass
 
         try:
             self._server = make_server(
-                "127.0.0.1", self.port, self.faults, threaded=True,
+                "127.0.0.1",
+                self.port,
+                self.faults,
+                threaded=True,
                 request_handler=QuietHandler,
             )
         except OSError as exc:
@@ -165,14 +169,8 @@ def _mark_agent(request: Any, **_: Any) -> None:
     request.headers[AGENT_HEADER] = "agent"
 
 
-_PATCHED = False
-
-
 def _patch_stop_task() -> None:
     """Make StopTask behave like ECS: request the stop and let the agent carry it out."""
-    global _PATCHED
-    if _PATCHED:
-        return
     import datetime as dt
 
     from moto.ecs.exceptions import InvalidParameterException
@@ -180,16 +178,15 @@ def _patch_stop_task() -> None:
 
     def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
         cluster = self._get_cluster(cluster_str)
-        task_id = task_str.split("/")[-1]
+        task_id = task_str.rsplit("/", maxsplit=1)[-1]
         for arn, task in (self.tasks.get(cluster.name) or {}).items():
             if arn.split("/")[-1] == task_id:
                 if task.desired_status != "STOPPED":
                     task.desired_status = "STOPPED"
                     task.stop_code = "UserInitiated"
                     task.stopped_reason = reason or "Task stopped by user"
-                    task.stopping_at = dt.datetime.now(dt.timezone.utc)
+                    task.stopping_at = dt.datetime.now(dt.UTC)
                 return task
         raise InvalidParameterException("The referenced task was not found.")
 
-    EC2ContainerServiceBackend.stop_task = stop_task
-    _PATCHED = True
+    EC2ContainerServiceBackend.stop_task = stop_task  # type: ignore[method-assign]
