@@ -18,7 +18,6 @@ A process that exceeds the container's memory is killed with OutOfMemoryError, a
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import signal
@@ -30,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecs_migrate.sandbox.taskio import LogWriter, kill_group, rss_mb, secrets_manager_value
+
 LABEL = "ecs-migrate.sandbox/"
 PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
 DEFAULT_STOP_TIMEOUT = 5.0  # real ECS waits 30 s; the sandbox is impatient
-FLUSH_SECONDS = 0.2
-FLUSH_LINES = 1000
 
 
 def _now() -> dt.datetime:
@@ -245,7 +244,7 @@ class _TaskRunner:
         except LookupError as exc:
             return self.fail_to_start(f"ResourceInitializationError: {exc}")
         argv = self.argv()
-        logs = _LogWriter.for_task(self.agent.client("logs"), self.container_def, self.task)
+        logs = LogWriter.for_task(self.agent.client("logs"), self.container_def, self.task)
         lag = float(self.labels.get("log-lag", "0") or 0)
         logs.hold = lag > 0  # simulate ingestion lag: ship the output after STOPPED
         self.task.pull_stopped_at = _now()
@@ -295,17 +294,17 @@ class _TaskRunner:
         while proc.poll() is None:
             time.sleep(0.02)
             if (oom_at is not None and time.monotonic() >= oom_at) or (
-                limit_mb and _rss_mb(proc.pid) > limit_mb
+                limit_mb and rss_mb(proc.pid) > limit_mb
             ):
-                _kill_group(proc, signal.SIGKILL)
+                kill_group(proc, signal.SIGKILL)
                 proc.wait()
                 return 137, "OutOfMemoryError: Container killed due to memory usage"
             if self.stop_requested() and stop_deadline is None:
-                _kill_group(proc, signal.SIGTERM)
+                kill_group(proc, signal.SIGTERM)
                 timeout = float(self.container_def.get("stopTimeout") or DEFAULT_STOP_TIMEOUT)
                 stop_deadline = time.monotonic() + timeout
             if stop_deadline is not None and time.monotonic() >= stop_deadline:
-                _kill_group(proc, signal.SIGKILL)
+                kill_group(proc, signal.SIGKILL)
         code = proc.returncode
         return (128 - code if code < 0 else code), None
 
@@ -349,7 +348,7 @@ class _TaskRunner:
 
         try:
             if ":secretsmanager:" in value_from:
-                return _secrets_manager_value(self.agent.client("secretsmanager"), value_from)
+                return secrets_manager_value(self.agent.client("secretsmanager"), value_from)
             name = (
                 value_from.split(":parameter", 1)[-1]
                 if value_from.startswith("arn:")
@@ -363,101 +362,3 @@ class _TaskRunner:
                 f"{exc.response.get('Error', {}).get('Code')}. Create it in the sandbox with "
                 "`aws secretsmanager create-secret` (or `aws ssm put-parameter`)."
             ) from exc
-
-
-def _secrets_manager_value(client: Any, value_from: str) -> str:
-    import json
-
-    # arn:aws:secretsmanager:region:acct:secret:name-AbCdEf[:json-key[:stage[:version]]]
-    parts = value_from.split(":")
-    secret_id = ":".join(parts[:7])
-    json_key = parts[7] if len(parts) > 7 else ""
-    stage = parts[8] if len(parts) > 8 and parts[8] else None
-    kwargs: dict[str, Any] = {"SecretId": secret_id}
-    if stage:
-        kwargs["VersionStage"] = stage
-    value = str(client.get_secret_value(**kwargs)["SecretString"])
-    if json_key:
-        try:
-            return str(json.loads(value)[json_key])
-        except (ValueError, KeyError) as exc:
-            raise LookupError(f"secret {secret_id} has no JSON key {json_key!r}") from exc
-    return value
-
-
-def _kill_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
-
-
-class _LogWriter:
-    """Buffers a process's output and ships it to CloudWatch Logs in ordered batches."""
-
-    def __init__(self, client: Any | None, group: str, stream: str) -> None:
-        self.client = client
-        self.group = group
-        self.stream = stream
-        self.pending: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self.last_ts = 0
-        self.hold = False
-
-    @classmethod
-    def for_task(cls, client: Any, container_def: dict[str, Any], task: Any) -> _LogWriter:
-        conf = container_def.get("logConfiguration") or {}
-        options = conf.get("options") or {}
-        group, prefix = options.get("awslogs-group"), options.get("awslogs-stream-prefix")
-        if conf.get("logDriver") != "awslogs" or not group or not prefix:
-            return cls(None, "", "")
-        stream = f"{prefix}/{container_def['name']}/{task.id}"
-        with contextlib.suppress(Exception):  # already exists: fine
-            client.create_log_group(logGroupName=group)
-        client.create_log_stream(logGroupName=group, logStreamName=stream)
-        return cls(client, group, stream)
-
-    def pump(self, proc: subprocess.Popen[bytes]) -> None:
-        """Read the process's output until EOF; a ticker ships it every FLUSH_SECONDS."""
-        assert proc.stdout is not None
-        done = threading.Event()
-
-        def tick() -> None:
-            while not done.wait(FLUSH_SECONDS):
-                self.flush()
-
-        ticker = threading.Thread(target=tick, daemon=True)
-        ticker.start()
-        for raw in iter(proc.stdout.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            with self.lock:
-                ts = max(int(time.time() * 1000), self.last_ts)
-                self.last_ts = ts
-                self.pending.append({"timestamp": ts, "message": line})
-                full = len(self.pending) >= FLUSH_LINES
-            if full:
-                self.flush(force=True)
-        done.set()
-        ticker.join()
-
-    def flush(self, *, force: bool = False) -> None:
-        with self.lock:
-            if (self.hold and not force) or not self.pending:
-                return
-            batch, self.pending = self.pending, []
-            if self.client is not None:
-                self.client.put_log_events(
-                    logGroupName=self.group, logStreamName=self.stream, logEvents=batch
-                )
-
-    def flush_all(self) -> None:
-        self.hold = False
-        self.flush()
