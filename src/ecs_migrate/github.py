@@ -67,7 +67,12 @@ class GitHubActions:
             fh.write(markdown.rstrip("\n") + "\n")
 
 
+def _cell(text: str) -> str:
+    """One table cell: no pipe closes it and no line break splits its row."""
+    return " ".join(text.replace("|", "\\|").split())
+
+
 def markdown_table(rows: list[tuple[str, str]]) -> str:
     lines = ["| | |", "|---|---|"]
-    lines += ["| {} | {} |".format(k, v.replace("|", "\\|")) for k, v in rows]
+    lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in rows]
     return "\n".join(lines)

@@ -96,8 +96,9 @@ class RunResult:
     @property
     def console_url(self) -> str:
         r = self.region
+        cluster = self.cluster.rsplit("/", 1)[-1]  # --cluster may be an ARN
         return (
-            f"https://{r}.console.aws.amazon.com/ecs/v2/clusters/{self.cluster}"
+            f"https://{r}.console.aws.amazon.com/ecs/v2/clusters/{cluster}"
             f"/tasks/{self.task_id}/configuration?region={r}"
         )
 

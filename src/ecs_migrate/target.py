@@ -111,8 +111,10 @@ def resolve_target(
 ) -> Target:
     """Pure: build a Target from a DescribeServices service and a task definition."""
     chosen = choose_container(taskdef, container)
-    network = svc.get("networkConfiguration")
-    if taskdef.get("networkMode") == "awsvpc" and not network:
+    awsvpc = taskdef.get("networkMode") == "awsvpc"
+    # ECS rejects networkConfiguration for bridge and host modes (e.g. --task-definition).
+    network = svc.get("networkConfiguration") if awsvpc else None
+    if awsvpc and not network:
         # A service on awsvpc always has one; a deployment may carry it instead.
         for deployment in svc.get("deployments") or []:
             if deployment.get("networkConfiguration"):

@@ -1,0 +1,311 @@
+"""build_run_task_request, settle_delay and RunResult: the pure parts of `run`.
+
+The settle delay used to be ``run._settle_delay``; it now lives in ``follow.settle_delay``.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from ecs_migrate import follow
+from ecs_migrate.errors import UsageError
+from ecs_migrate.run import RunResult, build_run_task_request
+from ecs_migrate.target import LogConfig, Target
+
+NETWORK = {
+    "awsvpcConfiguration": {
+        "subnets": ["subnet-aaa"],
+        "securityGroups": ["sg-123"],
+        "assignPublicIp": "DISABLED",
+    }
+}
+TOKEN = "5c3f0b7e-1d2a-4c1b-9f4e-8a7b6c5d4e3f"
+
+
+def make_target(**changes: Any) -> Target:
+    target = Target(
+        cluster="prod",
+        service="api",
+        service_arn="arn:aws:ecs:us-east-1:123456789012:service/prod/api",
+        task_definition_arn="arn:aws:ecs:us-east-1:123456789012:task-definition/api:42",
+        family="api",
+        container="app",
+        launch_type="FARGATE",
+        platform_version="1.4.0",
+        network_configuration=NETWORK,
+        log=LogConfig(driver="awslogs", group="/ecs/api", stream_prefix="ecs"),
+    )
+    return replace(target, **changes)
+
+
+def tags_of(request: dict[str, Any]) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in request["tags"]}
+
+
+def override_of(request: dict[str, Any]) -> dict[str, Any]:
+    overrides = request["overrides"]["containerOverrides"]
+    assert len(overrides) == 1
+    return dict(overrides[0])
+
+
+def test_argv_passed_exactly_as_a_list() -> None:
+    argv = [
+        "sh",
+        "-c",
+        'echo "$DATABASE_URL" && alembic upgrade head',
+        "two words",
+        "'single quoted'",
+        '"double quoted"',
+        "$HOME",
+        "${PATH}",
+        "back\\slash",
+        "",
+    ]
+    request = build_run_task_request(make_target(), argv, {}, TOKEN)
+    override = override_of(request)
+    assert override["name"] == "app"
+    assert override["command"] == argv
+    assert isinstance(override["command"], list)
+
+
+def test_command_is_copied_not_aliased() -> None:
+    argv = ["alembic", "upgrade", "head"]
+    request = build_run_task_request(make_target(), argv, {}, TOKEN)
+    argv.append("--sql")
+    assert override_of(request)["command"] == ["alembic", "upgrade", "head"]
+
+
+def test_identity_fields() -> None:
+    request = build_run_task_request(make_target(), ["true"], {}, TOKEN)
+    assert request["cluster"] == "prod"
+    assert request["taskDefinition"] == "arn:aws:ecs:us-east-1:123456789012:task-definition/api:42"
+    assert request["count"] == 1
+    assert request["startedBy"] == "ecs-migrate"
+    assert request["group"] == "ecs-migrate:api"
+    assert request["clientToken"] == TOKEN
+
+
+def test_group_and_tags_follow_the_service() -> None:
+    request = build_run_task_request(make_target(service="billing"), ["true"], {}, TOKEN)
+    assert request["group"] == "ecs-migrate:billing"
+    assert tags_of(request) == {"ecs-migrate:service": "billing"}
+
+
+def test_without_ci_variables_no_ci_tags_and_no_environment() -> None:
+    request = build_run_task_request(make_target(), ["true"], {}, TOKEN)
+    assert tags_of(request) == {"ecs-migrate:service": "api"}
+    assert "environment" not in override_of(request)
+
+
+def test_ci_tags_only_for_set_variables() -> None:
+    env = {"GITHUB_SHA": "a" * 40, "GITHUB_RUN_ID": ""}
+    request = build_run_task_request(make_target(), ["true"], env, TOKEN)
+    assert tags_of(request) == {"ecs-migrate:service": "api", "github:sha": "a" * 40}
+
+    env = {"GITHUB_RUN_ID": "987654321"}
+    request = build_run_task_request(make_target(), ["true"], env, TOKEN)
+    assert tags_of(request) == {"ecs-migrate:service": "api", "github:run-id": "987654321"}
+
+
+def test_environment_override_carries_only_the_ci_variables() -> None:
+    secrets = {
+        "DATABASE_URL": "postgresql://app:canary-db-pw-1b2c@db.internal/app",
+        "AWS_SECRET_ACCESS_KEY": "canary-aws-secret-9f8e7d",
+        "AWS_ACCESS_KEY_ID": "AKIACANARYKEYID00000",
+        "AWS_SESSION_TOKEN": "canary-session-token-4a5b",
+        "GITHUB_TOKEN": "ghs_canarytoken1234567890",
+        "ACTIONS_RUNTIME_TOKEN": "canary-actions-runtime-3c4d",
+        "HOME": "/home/runner",
+    }
+    ci = {
+        "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_RUN_ID": "987654321",
+        "GITHUB_REPOSITORY": "acme/api",
+    }
+    request = build_run_task_request(make_target(), ["true"], {**secrets, **ci}, TOKEN)
+    env = {e["name"]: e["value"] for e in override_of(request)["environment"]}
+    assert env == ci
+    assert tags_of(request) == {
+        "ecs-migrate:service": "api",
+        "github:sha": ci["GITHUB_SHA"],
+        "github:run-id": ci["GITHUB_RUN_ID"],
+    }
+    serialised = json.dumps(request)
+    for name, value in secrets.items():
+        assert value not in serialised
+        assert name not in serialised
+
+
+def test_environment_override_omits_unset_and_empty_ci_variables() -> None:
+    ci_env = {"GITHUB_SHA": "abc", "GITHUB_ACTOR": "", "DATABASE_URL": "canary-url-77"}
+    request = build_run_task_request(make_target(), ["true"], ci_env, TOKEN)
+    assert override_of(request)["environment"] == [{"name": "GITHUB_SHA", "value": "abc"}]
+    assert "canary-url-77" not in json.dumps(request)
+
+
+def test_fargate_network_and_platform_version() -> None:
+    request = build_run_task_request(make_target(), ["true"], {}, TOKEN)
+    assert request["networkConfiguration"] == NETWORK
+    assert request["launchType"] == "FARGATE"
+    assert request["platformVersion"] == "1.4.0"
+    assert "capacityProviderStrategy" not in request
+
+
+def test_capacity_provider_strategy_replaces_launch_type() -> None:
+    strategy = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    target = make_target(launch_type=None, capacity_provider_strategy=strategy)
+    request = build_run_task_request(target, ["true"], {}, TOKEN)
+    assert request["capacityProviderStrategy"] == strategy
+    assert "launchType" not in request
+
+
+def test_latest_or_missing_platform_version_is_omitted() -> None:
+    for version in ("LATEST", None):
+        request = build_run_task_request(make_target(platform_version=version), ["true"], {}, TOKEN)
+        assert "platformVersion" not in request
+
+
+def test_no_network_configuration_and_no_launch_type() -> None:
+    target = make_target(network_configuration=None, launch_type=None, platform_version=None)
+    request = build_run_task_request(target, ["true"], {}, TOKEN)
+    assert "networkConfiguration" not in request
+    assert "launchType" not in request
+    assert "capacityProviderStrategy" not in request
+
+
+def test_ec2_launch_type() -> None:
+    target = make_target(launch_type="EC2", network_configuration=None, platform_version=None)
+    assert build_run_task_request(target, ["true"], {}, TOKEN)["launchType"] == "EC2"
+
+
+def test_empty_command_is_a_usage_error() -> None:
+    with pytest.raises(UsageError) as info:
+        build_run_task_request(make_target(), [], {}, TOKEN)
+    assert info.value.exit_code == 2
+
+
+# -- settle_delay -------------------------------------------------------------------------
+
+NOW = 1_750_000_000.0
+
+
+@pytest.fixture
+def frozen_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """settle_delay reads time.time(); pin it so nothing here depends on the clock."""
+    fake = types.SimpleNamespace(time=lambda: NOW, monotonic=lambda: 0.0)
+    monkeypatch.setattr(follow, "time", fake)
+
+
+def at(offset: float) -> datetime:
+    return datetime.fromtimestamp(NOW + offset, tz=UTC)
+
+
+@pytest.mark.usefixtures("frozen_time")
+def test_settle_delay_when_stopped_long_ago_is_zero() -> None:
+    assert follow.settle_delay({"stoppedAt": at(-120)}, 0.5) == 0.0
+
+
+@pytest.mark.usefixtures("frozen_time")
+def test_settle_delay_counts_from_stopped_at() -> None:
+    assert follow.settle_delay({"stoppedAt": at(-0.2)}, 0.5) == pytest.approx(0.3)
+    assert follow.settle_delay({"stoppedAt": at(2.0)}, 0.5) == pytest.approx(2.5)
+
+
+@pytest.mark.usefixtures("frozen_time")
+def test_settle_delay_with_stopped_at_far_in_the_future_is_capped() -> None:
+    assert follow.settle_delay({"stoppedAt": at(3600)}, 0.5) == pytest.approx(5.5)
+
+
+@pytest.mark.usefixtures("frozen_time")
+def test_settle_delay_without_stopped_at_is_the_settle_time() -> None:
+    assert follow.settle_delay({}, 0.5) == 0.5
+    assert follow.settle_delay({"stoppedAt": None}, 0.75) == 0.75
+    assert follow.settle_delay({"stoppedAt": "2024-05-01T12:00:00Z"}, 0.5) == 0.5
+
+
+# -- RunResult ------------------------------------------------------------------------------
+
+TASK_ARN = "arn:aws:ecs:eu-west-1:123456789012:task/prod/0123456789abcdef0123456789abcdef"
+CONTRACT_KEYS = {
+    "taskArn",
+    "taskDefinitionArn",
+    "cluster",
+    "service",
+    "container",
+    "status",
+    "exitCode",
+    "stopCode",
+    "stoppedReason",
+    "containerReason",
+    "durationSeconds",
+    "logGroup",
+    "logStream",
+}
+
+
+def make_result(**changes: Any) -> RunResult:
+    result = RunResult(
+        task_arn=TASK_ARN,
+        task_definition_arn="arn:aws:ecs:eu-west-1:123456789012:task-definition/api:42",
+        cluster="prod",
+        service="api",
+        container="app",
+        region="eu-west-1",
+        status="failed",
+        exit_status=1,
+        exit_code=3,
+        stop_code="EssentialContainerExited",
+        stopped_reason="Essential container in task exited",
+        container_reason=None,
+        duration_seconds=35.23456,
+        log_group="/ecs/api",
+        log_stream="ecs/app/0123456789abcdef0123456789abcdef",
+    )
+    return replace(result, **changes)
+
+
+def test_to_dict_has_the_contract_keys_and_values() -> None:
+    result = make_result()
+    data = result.to_dict()
+    assert set(data) >= CONTRACT_KEYS
+    assert data["taskArn"] == TASK_ARN
+    assert data["taskDefinitionArn"] == result.task_definition_arn
+    assert data["cluster"] == "prod"
+    assert data["service"] == "api"
+    assert data["container"] == "app"
+    assert data["status"] == "failed"
+    assert data["exitCode"] == 3
+    assert data["stopCode"] == "EssentialContainerExited"
+    assert data["stoppedReason"] == "Essential container in task exited"
+    assert data["containerReason"] is None
+    assert data["durationSeconds"] == pytest.approx(35.235)
+    assert data["logGroup"] == "/ecs/api"
+    assert data["logStream"] == "ecs/app/0123456789abcdef0123456789abcdef"
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_to_dict_null_exit_code_stays_null() -> None:
+    data = make_result(exit_code=None, status="failed-to-start", exit_status=4).to_dict()
+    assert data["exitCode"] is None
+    assert data["status"] == "failed-to-start"
+
+
+def test_console_url_format() -> None:
+    result = make_result()
+    assert result.task_id == "0123456789abcdef0123456789abcdef"
+    assert result.console_url == (
+        "https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters/prod/tasks/"
+        "0123456789abcdef0123456789abcdef/configuration?region=eu-west-1"
+    )
+
+
+def test_console_url_with_a_cluster_arn_uses_the_cluster_name() -> None:
+    result = make_result(cluster="arn:aws:ecs:eu-west-1:123456789012:cluster/prod")
+    assert result.console_url == make_result(cluster="prod").console_url
