@@ -172,11 +172,16 @@ def test_timeout_stops_the_task_and_exits_5(sandbox: Env) -> None:
 
 def test_run_task_failures_exit_4_with_the_reason(sandbox: Env) -> None:
     assert sandbox.sandbox.faults is not None
-    sandbox.sandbox.faults.script("RunTask", run_task_failure("RESOURCE:MEMORY"))
+    sandbox.sandbox.faults.script("RunTask", run_task_failure("RESOURCE:MEMORY"), times=2)
     result = sandbox.run("sh", "-c", "echo should-not-run")
     assert_clean_error(result, 4)
     assert "RESOURCE:MEMORY" in result.stderr
     assert "should-not-run" not in result.output
+
+    as_json = sandbox.run("sh", "-c", "echo should-not-run", flags=JSON)
+    assert_clean_error(as_json, 4)
+    assert "RESOURCE:MEMORY" in as_json.stderr
+    payload(as_json)  # stdout is still exactly one JSON object
     ecs = sandbox.client("ecs")
     assert ecs.list_tasks(cluster=sandbox.world.cluster)["taskArns"] == []
 
@@ -255,21 +260,7 @@ def test_two_essential_containers_without_container_exits_3(sandbox: Env) -> Non
     assert "Started task" not in result.stderr
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "web",
-        pytest.param(
-            "worker",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="sandbox bug: moto's Task has one Container (from the first container "
-                "definition) and the agent's _finish sets exitCode on containers[0], so the "
-                "chosen second container is never in DescribeTasks: exit 4, exitCode null",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("name", ["web", "worker"])
 def test_container_flag_picks_one_of_two_essentials(sandbox: Env, name: str) -> None:
     use_taskdef(sandbox, register_two_essentials(sandbox))
     result = sandbox.run("sh", "-c", 'echo "role=$ROLE"', flags=("--container", name, *JSON))

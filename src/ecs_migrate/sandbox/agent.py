@@ -109,7 +109,7 @@ class Agent:
                         continue
                     record = TaskRecord(arn)
                     self.records[arn] = record
-                    _initial_state(task)
+                    _initial_state(task, self.backend)
                     record.thread = threading.Thread(
                         target=self._guarded,
                         args=(task, record),
@@ -134,7 +134,26 @@ class Agent:
             )
 
 
-def _initial_state(task: Any) -> None:
+def _initial_state(task: Any, backend: Any) -> None:
+    """Reset moto's task to PROVISIONING, with one container per container definition.
+
+    moto lists only the first container (sidecars are dropped): copy it for every definition.
+    """
+    import copy
+    import uuid
+
+    base = task.containers[0]
+    taskdef = backend.describe_task_definition(task.task_definition_arn)
+    containers = []
+    for cdef in taskdef.container_definitions:
+        container = copy.copy(base)
+        container.name = cdef.get("name")
+        container.image = cdef.get("image")
+        container.cpu = cdef.get("cpu", 0)
+        container.memory = cdef.get("memory")
+        container.container_arn = f"{base.container_arn.rsplit('/', 1)[0]}/{uuid.uuid4()}"
+        containers.append(container)
+    task.containers = containers or [base]
     task.status = "PROVISIONING"
     task.created_at = _now()
     task.stop_code = None
@@ -160,9 +179,14 @@ def _finish(
     stop_code: str,
     stopped_reason: str,
     timing: AgentTiming,
+    container_name: str | None = None,
 ) -> None:
-    """Stop the task the way ECS does: container first, then the task's stop phases."""
-    main = task.containers[0]
+    """Stop the task the way ECS does: container first, then the task's stop phases.
+
+    The exit code and reason go on ``container_name`` (the one that ran); the others stop
+    without one, as sidecars stopped by ECS after an essential container exits.
+    """
+    main = next((c for c in task.containers if c.name == container_name), task.containers[0])
     if task.desired_status == "STOPPED" and getattr(task, "stop_code", None) == "UserInitiated":
         stop_code, stopped_reason = "UserInitiated", task.stopped_reason or stopped_reason
     for container in task.containers:
@@ -211,9 +235,8 @@ class _TaskRunner:
         return bool(self.task.desired_status == "STOPPED")
 
     def fail_to_start(self, reason: str) -> None:
-        _finish(
-            self.task, self.record, None, reason, "TaskFailedToStart", reason, self.agent.timing
-        )
+        _finish(self.task, self.record, None, reason, "TaskFailedToStart", reason,
+                self.agent.timing, self.container_def.get("name"))
 
     def run(self) -> None:
         timing = self.agent.timing
@@ -281,6 +304,7 @@ class _TaskRunner:
             "EssentialContainerExited",
             "Essential container in task exited",
             self.agent.timing,
+            self.container_def.get("name"),
         )
         if lag > 0:
             time.sleep(lag)
