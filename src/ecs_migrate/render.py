@@ -21,6 +21,7 @@ import click
 from ecs_migrate.github import GitHubActions, markdown_table
 
 if TYPE_CHECKING:
+    from ecs_migrate.doctor import DoctorReport
     from ecs_migrate.errors import EcsMigrateError
     from ecs_migrate.logs import LogEvent
     from ecs_migrate.run import RunOptions, RunResult
@@ -232,3 +233,55 @@ def print_sandbox(session: SandboxSession, output: str, env_file: Path | None) -
     for note in session.notes:
         click.echo(f"note: {note}", err=True)
     sys.stdout.flush()
+
+
+_DOCTOR_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "bright_black"}
+
+
+def render_doctor(report: DoctorReport, output: str, env: Mapping[str, str]) -> None:
+    """Doctor's findings: a table (rich on a TTY), JSON, and a GitHub job summary."""
+    results = report.ordered()
+    if output == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    elif sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(show_lines=False, header_style="bold")
+        for column in ("status", "check", "finding / fix"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            text = r.message + (f"\n[bold]fix:[/bold] {r.fix}" if r.fix else "")
+            style = _DOCTOR_STYLE[str(r.status)]
+            table.add_row(f"[{style}]{r.status}[/{style}]", r.id, text)
+        Console().print(table)
+    else:
+        width = max((len(r.id) for r in results), default=10)
+        for r in results:
+            click.echo(f"{str(r.status).upper():<5} {r.id:<{width}}  {r.message}")
+            if r.fix:
+                click.echo(f"{'':<5} {'':<{width}}  fix: {r.fix}")
+    counts = report.counts
+    click.echo(
+        f"{counts['fail']} fail, {counts['warn']} warn, {counts['pass']} pass, "
+        f"{counts['skip']} skip in {report.seconds:.1f}s",
+        err=True,
+    )
+    for applied in report.fixes_applied:
+        click.echo(f"fixed {applied}", err=True)
+    gha = GitHubActions.from_env(env, sys.stderr)
+    if gha:
+        rows = [
+            (
+                f"{_ICON[str(r.status)]} `{r.id}`",
+                r.message + (f" — fix: `{r.fix}`" if r.fix else ""),
+            )
+            for r in results
+        ]
+        gha.add_summary("### ecs-migrate doctor\n\n" + markdown_table(rows) + "\n")
+        for r in results:
+            if r.status == "fail":
+                gha.error(f"{r.id}: {r.message}", title="ecs-migrate doctor")
+
+
+_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skip": "⏭️"}

@@ -1,0 +1,5 @@
+"""Network checks (see the issue for the contract IDs)."""
+
+from __future__ import annotations
+
+AREA = "Network"

@@ -1,0 +1,5 @@
+"""Secrets checks (see the issue for the contract IDs)."""
+
+from __future__ import annotations
+
+AREA = "Secrets"
