@@ -57,7 +57,7 @@ class Env:
     def env(self) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GITHUB_"))}
         base.pop("ECS_MIGRATE_DEBUG", None)
-        return {**base, **self.sandbox.env()}
+        return {**base, **self.sandbox.env(self.world)}
 
     def taskdef(self) -> dict[str, Any]:
         ecs = self.client("ecs")

@@ -78,6 +78,16 @@ class Clients:
             )
         return region
 
+    def require_credentials(self) -> None:
+        """Fail early (exit 3) without a region or credentials, instead of per call."""
+        _ = self.region
+        if self.session.get_credentials() is None:
+            raise CredentialsError(
+                "No AWS credentials found.",
+                hint="Configure credentials: AWS_PROFILE, `aws sso login`, or OIDC in CI "
+                "(aws-actions/configure-aws-credentials).",
+            )
+
     def client(self, service: str) -> Any:
         """Return the shared client for ``service`` (``ecs``, ``logs``, ...), building it once."""
         with self._lock:

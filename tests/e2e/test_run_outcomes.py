@@ -183,7 +183,7 @@ def test_run_task_failures_exit_4_with_the_reason(sandbox: Env) -> None:
     assert "RESOURCE:MEMORY" in as_json.stderr
     payload(as_json)  # stdout is still exactly one JSON object
     ecs = sandbox.client("ecs")
-    assert ecs.list_tasks(cluster=sandbox.world.cluster)["taskArns"] == []
+    assert ecs.list_tasks(cluster=sandbox.world.cluster, startedBy="ecs-migrate")["taskArns"] == []
 
 
 def test_missing_task_right_after_run_task_is_waited_out(sandbox: Env) -> None:
@@ -281,7 +281,7 @@ def test_no_command_is_a_usage_error(sandbox: Env) -> None:
     assert "Missing argument" in result.stderr
     assert "COMMAND" in result.stderr
     ecs = sandbox.client("ecs")
-    assert ecs.list_tasks(cluster=sandbox.world.cluster)["taskArns"] == []
+    assert ecs.list_tasks(cluster=sandbox.world.cluster, startedBy="ecs-migrate")["taskArns"] == []
 
 
 def test_bad_if_running_value_is_a_usage_error(sandbox: Env) -> None:
@@ -290,7 +290,7 @@ def test_bad_if_running_value_is_a_usage_error(sandbox: Env) -> None:
     assert "--if-running" in result.stderr
     assert "sometimes" in result.stderr
     ecs = sandbox.client("ecs")
-    assert ecs.list_tasks(cluster=sandbox.world.cluster)["taskArns"] == []
+    assert ecs.list_tasks(cluster=sandbox.world.cluster, startedBy="ecs-migrate")["taskArns"] == []
 
 
 # -- what runs, and how it is shown ------------------------------------------------------------

@@ -123,6 +123,7 @@ def run_check(check: Check, ctx: Context) -> CheckResult:
 def doctor(clients: Clients, opts: DoctorOptions) -> DoctorReport:
     """Run every selected check, concurrently where their dependencies allow."""
     started = time.monotonic()
+    clients.require_credentials()
     ctx = Context(clients, opts)
     checks = selected_checks(opts)
     known = {c.id for c in checks}

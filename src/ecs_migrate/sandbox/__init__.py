@@ -38,7 +38,8 @@ class SandboxSession:
     postgres: LocalPostgres | None = None
 
     def env(self) -> dict[str, str]:
-        return self.sandbox.env()
+        """The exports: the sandbox's endpoint, with the seeded CI user's credentials."""
+        return self.sandbox.env(self.world)
 
     def describe(self) -> dict[str, Any]:
         """What a user needs, as data: never the database URL."""

@@ -187,8 +187,12 @@ def _finish(
     without one, as sidecars stopped by ECS after an essential container exits.
     """
     main = next((c for c in task.containers if c.name == container_name), task.containers[0])
-    if task.desired_status == "STOPPED" and getattr(task, "stop_code", None) == "UserInitiated":
-        stop_code, stopped_reason = "UserInitiated", task.stopped_reason or stopped_reason
+    requested = getattr(task, "stop_code", None)
+    if task.desired_status == "STOPPED" and requested in (
+        "UserInitiated",
+        "ServiceSchedulerInitiated",
+    ):
+        stop_code, stopped_reason = requested, task.stopped_reason or stopped_reason
     for container in task.containers:
         container.last_status = "STOPPED"
     main.exitCode = exit_code
@@ -235,10 +239,20 @@ class _TaskRunner:
         return bool(self.task.desired_status == "STOPPED")
 
     def fail_to_start(self, reason: str) -> None:
-        _finish(self.task, self.record, None, reason, "TaskFailedToStart", reason,
-                self.agent.timing, self.container_def.get("name"))
+        _finish(
+            self.task,
+            self.record,
+            None,
+            reason,
+            "TaskFailedToStart",
+            reason,
+            self.agent.timing,
+            self.container_def.get("name"),
+        )
 
     def run(self) -> None:
+        if str(self.task.group or "").startswith("service:"):
+            return self.idle()
         timing = self.agent.timing
         time.sleep(timing.provisioning)
         _set_status(self.task, "PENDING")
@@ -286,8 +300,7 @@ class _TaskRunner:
                 f"CannotStartContainerError: failed to create new container runtime task: "
                 f"exec: {argv[0] if argv else ''!r}: {exc.strerror}"
             )
-        self.task.started_at = _now()
-        _set_status(self.task, "RUNNING")
+        self.start_running()
         reader = threading.Thread(target=logs.pump, args=(proc,), daemon=True)
         reader.start()
         exit_code, reason = self.supervise(proc)
@@ -309,6 +322,43 @@ class _TaskRunner:
         if lag > 0:
             time.sleep(lag)
             logs.flush_all()
+
+    def start_running(self) -> None:
+        """RUNNING, with the ExecuteCommandAgent running when ECS Exec is enabled."""
+        self.task.started_at = _now()
+        _set_status(self.task, "RUNNING")
+        if getattr(self.task, "enable_execute_command", False):
+            for container in self.task.containers:
+                container.managed_agents = [
+                    {
+                        "name": "ExecuteCommandAgent",
+                        "lastStatus": "RUNNING",
+                        "lastStartedAt": _now(),
+                    }
+                ]
+
+    def idle(self) -> None:
+        """A service task: the app would serve requests; here it idles in RUNNING until stopped."""
+        timing = self.agent.timing
+        time.sleep(timing.provisioning)
+        _set_status(self.task, "PENDING")
+        self.task.pull_started_at = _now()
+        time.sleep(timing.pending)
+        self.task.pull_stopped_at = _now()
+        self.start_running()
+        while not self.stop_requested():
+            time.sleep(0.05)
+        stop_code = getattr(self.task, "stop_code", None) or "ServiceSchedulerInitiated"
+        _finish(
+            self.task,
+            self.record,
+            0,
+            None,
+            stop_code,
+            self.task.stopped_reason or "Task stopped",
+            timing,
+            self.container_def.get("name"),
+        )
 
     def supervise(self, proc: subprocess.Popen[bytes]) -> tuple[int | None, str | None]:
         """Wait for the process; enforce StopTask, memory and simulated OOM."""

@@ -22,6 +22,8 @@ from typing import Any
 
 AGENT_HEADER = "x-ecs-migrate-sandbox"
 Answer = Callable[[dict[str, Any]], dict[str, Any]]
+# Called after moto answered: (request body, response body), both parsed JSON.
+Observer = Callable[[dict[str, Any], dict[str, Any]], None]
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -40,6 +42,7 @@ class FaultInjector:
     injected: int = 0
     requests: int = 0
     _scripts: dict[str, list[_Script]] = field(default_factory=dict)
+    _observers: dict[str, list[Observer]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random = field(default_factory=random.Random)
 
@@ -51,6 +54,10 @@ class FaultInjector:
         """Answer the next ``times`` calls of ``operation`` (e.g. "RunTask") with ``answer``."""
         with self._lock:
             self._scripts.setdefault(operation, []).append(_Script(answer, times))
+
+    def observe(self, operation: str, observer: Observer) -> None:
+        """Call ``observer`` with each request and answer of ``operation`` (all clients)."""
+        self._observers.setdefault(operation, []).append(observer)
 
     def clear(self, rate: float = 0.0) -> None:
         with self._lock:
@@ -69,11 +76,10 @@ class FaultInjector:
             return queue[0]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("HTTP_" + AGENT_HEADER.upper().replace("-", "_")) == "agent":
-            return self.app(environ, start_response)
-        if environ.get("PATH_INFO", "").startswith("/moto-api"):
-            return self.app(environ, start_response)
         operation = str(environ.get("HTTP_X_AMZ_TARGET", "")).rsplit(".", 1)[-1]
+        agent = environ.get("HTTP_" + AGENT_HEADER.upper().replace("-", "_")) == "agent"
+        if agent or environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return self._pass(operation, environ, start_response)
         with self._lock:
             self.requests += 1
             fault = self.rate > 0 and self._rng.random() < self.rate
@@ -94,12 +100,43 @@ class FaultInjector:
             )
         script = self._take_script(operation) if operation else None
         if script is None:
+            return self._pass(operation, environ, start_response)
+        return _json(start_response, "200 OK", script.answer(_read_body(environ)))
+
+    def _pass(
+        self, operation: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        observers = self._observers.get(operation) if operation else None
+        if not observers:
             return self.app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(raw)
+        request = _read_body(environ)
+        captured: list[str] = []
+
+        def capture(status: str, headers: Any, *rest: Any) -> Any:
+            captured.append(status)
+            return start_response(status, headers, *rest)
+
+        body = b"".join(self.app(environ, capture))
+        if captured and captured[0].startswith("200"):
+            try:
+                answer = json.loads(body or b"{}")
+            except ValueError:
+                answer = {}
+            for observer in observers:
+                observer(request, answer)
+        return [body]
+
+
+def _read_body(environ: dict[str, Any]) -> dict[str, Any]:
+    """Parse a JSON-protocol request body, leaving it readable for moto."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
         body = json.loads(raw or b"{}")
-        return _json(start_response, "200 OK", script.answer(body))
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:

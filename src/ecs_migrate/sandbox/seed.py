@@ -60,9 +60,15 @@ class World:
     execution_role_arn: str = ""
     task_role_arn: str = ""
     task_definition_arn: str = ""
+    db_instance: str = ""
+    db_security_group: str = ""
+    ci_user: str = ""
+    ci_access_key_id: str = ""
+    ci_secret_access_key: str = field(default="", repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """Names and IDs; never the CI user's secret key."""
+        return {k: v for k, v in self.__dict__.items() if k != "ci_secret_access_key"}
 
 
 def seed_network(ec2: Any, world: World) -> None:
@@ -211,6 +217,73 @@ def prepare_user_taskdef(taskdef: dict[str, Any], world: World) -> tuple[dict[st
     return td, notes
 
 
+def seed_database(rds: Any, ec2: Any, world: World) -> None:
+    """A private PostgreSQL instance whose security group admits the app's on 5432."""
+    sg = ec2.create_security_group(
+        GroupName="app-db", Description="app database", VpcId=world.vpc_id
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 5432,
+                "ToPort": 5432,
+                "UserIdGroupPairs": [{"GroupId": world.security_group}],
+            }
+        ],
+    )
+    rds.create_db_subnet_group(
+        DBSubnetGroupName="app-db", DBSubnetGroupDescription="app", SubnetIds=world.private_subnets
+    )
+    rds.create_db_instance(
+        DBInstanceIdentifier="app-db",
+        Engine="postgres",
+        DBInstanceClass="db.t4g.micro",
+        AllocatedStorage=20,
+        MasterUsername="app",
+        MasterUserPassword="sandbox-not-a-secret",
+        DBSubnetGroupName="app-db",
+        VpcSecurityGroupIds=[sg],
+        PubliclyAccessible=False,
+        Port=5432,
+    )
+    world.db_instance, world.db_security_group = "app-db", sg
+
+
+def seed_ci_user(iam: Any, world: World, account: str, region: str) -> None:
+    """An IAM user for CI whose policy allows exactly what `run` needs (from the action model)."""
+    from ecs_migrate.actions import RUN, requests_for
+
+    values = {
+        "partition": "aws",
+        "region": region,
+        "account": account,
+        "cluster": world.cluster,
+        "cluster_arn": f"arn:aws:ecs:{region}:{account}:cluster/{world.cluster}",
+        "service": world.service,
+        "family": world.family,
+        "container": world.container,
+        "log_group": world.log_group,
+        "log_prefix": "ecs",
+        "task_role_arn": world.task_role_arn,
+        "execution_role_arn": world.execution_role_arn,
+    }
+    statements = [
+        {"Effect": "Allow", "Action": r.action, "Resource": r.resource}
+        for r in requests_for(RUN, values)
+    ]
+    iam.create_user(UserName="ci-deployer")
+    iam.put_user_policy(
+        UserName="ci-deployer",
+        PolicyName="ecs-migrate-run",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+    )
+    key = iam.create_access_key(UserName="ci-deployer")["AccessKey"]
+    world.ci_user = "ci-deployer"
+    world.ci_access_key_id, world.ci_secret_access_key = key["AccessKeyId"], key["SecretAccessKey"]
+
+
 def seed(
     clients: Any, database_url: str, taskdef: dict[str, Any] | None = None
 ) -> tuple[World, list[str]]:
@@ -253,4 +326,7 @@ def seed(
             }
         },
     )
+    seed_database(clients("rds"), clients("ec2"), world)
+    account = world.task_definition_arn.split(":")[4]
+    seed_ci_user(clients("iam"), world, account, world.task_definition_arn.split(":")[3])
     return world, notes

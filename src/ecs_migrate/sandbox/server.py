@@ -20,6 +20,7 @@ from typing import Any
 from ecs_migrate.errors import SandboxError
 from ecs_migrate.sandbox.agent import Agent, AgentTiming
 from ecs_migrate.sandbox.faults import AGENT_HEADER, FaultInjector
+from ecs_migrate.sandbox.seed import World
 
 ACCOUNT = "123456789012"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -39,13 +40,23 @@ class Sandbox:
     _server: Any = None
     _thread: threading.Thread | None = None
 
-    def env(self) -> dict[str, str]:
-        """The environment that points any AWS client (the AWS CLI too) at this sandbox."""
+    def env(self, world: World | None = None) -> dict[str, str]:
+        """The environment that points any AWS client (the AWS CLI too) at this sandbox.
+
+        With a seeded ``world``, the credentials are its CI user's, so `doctor` judges a real
+        principal; moto does not enforce them.
+        """
+        credentials = dict(CREDENTIALS)
+        if world is not None and world.ci_access_key_id:
+            credentials = {
+                "AWS_ACCESS_KEY_ID": world.ci_access_key_id,
+                "AWS_SECRET_ACCESS_KEY": world.ci_secret_access_key,
+            }
         return {
             "AWS_ENDPOINT_URL": self.url,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
-            **CREDENTIALS,
+            **credentials,
         }
 
     def start(self) -> Sandbox:
@@ -87,6 +98,9 @@ class Sandbox:
                 f"Cannot listen on 127.0.0.1:{self.port}: {exc.strerror}.",
                 hint="Pick another --port, or 0 for any free port.",
             ) from exc
+        self.faults.observe("CreateService", self._on_service_change)
+        self.faults.observe("UpdateService", self._on_service_change)
+        self.faults.observe("RunTask", self._on_run_task)
         host, port = self._server.server_address[:2]
         self.port = int(port)
         self.url = f"http://{host}:{port}"
@@ -102,6 +116,71 @@ class Sandbox:
         )
         self.agent.start()
         return self
+
+    # -- what moto drops: enableExecuteCommand, and service deployments ----------------------
+    @property
+    def ecs_backend(self) -> Any:
+        from moto.ecs.models import ecs_backends
+
+        return ecs_backends[ACCOUNT][self.region]
+
+    def _find_service(self, arn: str) -> Any:
+        for service in self.ecs_backend.services.values():
+            if service.arn == arn:
+                return service
+        return None
+
+    def _on_service_change(self, request: dict[str, Any], answer: dict[str, Any]) -> None:
+        service = self._find_service(str((answer.get("service") or {}).get("serviceArn")))
+        if service is None:
+            return
+        if "enableExecuteCommand" in request:
+            service.enable_execute_command = bool(request["enableExecuteCommand"])
+        if (
+            request.get("forceNewDeployment")
+            or "taskDefinition" in request
+            or "serviceName" in request  # CreateService
+        ):
+            self.deploy(service)
+
+    def _on_run_task(self, request: dict[str, Any], answer: dict[str, Any]) -> None:
+        if "enableExecuteCommand" not in request:
+            return
+        for task in answer.get("tasks") or []:
+            for cluster_tasks in self.ecs_backend.tasks.values():
+                if task.get("taskArn") in cluster_tasks:
+                    cluster_tasks[task["taskArn"]].enable_execute_command = bool(
+                        request["enableExecuteCommand"]
+                    )
+
+    def deploy(self, service: Any) -> None:
+        """Replace the service's tasks with ``desiredCount`` new ones, as a deployment does.
+
+        Service tasks idle in RUNNING (the agent runs no process for them), like a web app
+        would; they carry the service's enableExecuteCommand.
+        """
+        backend = self.ecs_backend
+        for task in (backend.tasks.get(service.cluster_name) or {}).values():
+            if task.group == f"service:{service.name}" and task.desired_status != "STOPPED":
+                task.desired_status = "STOPPED"
+                task.stop_code = "ServiceSchedulerInitiated"
+                task.stopped_reason = "Task stopped by a new deployment"
+        if not service.desired_count:
+            return
+        network = service.network_configuration or None
+        tasks = backend.run_task(
+            service.cluster_name,
+            service.task_definition,
+            service.desired_count,
+            None,
+            f"ecs-svc/{abs(hash(service.arn)) % 10**19}",
+            None,
+            service.launch_type or "FARGATE",
+            network,
+            f"service:{service.name}",
+        )
+        for task in tasks:
+            task.enable_execute_command = bool(getattr(service, "enable_execute_command", False))
 
     def client(self, service: str, *, agent: bool = False) -> Any:
         """A boto3 client pointed at the sandbox. ``agent=True`` is never fault-injected."""
