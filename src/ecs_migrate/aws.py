@@ -7,6 +7,7 @@ the benchmarks and the policy model read. boto3 is imported lazily so ``--help``
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -59,8 +60,10 @@ class Clients:
             import botocore.exceptions
 
             try:
+                # botocore reads AWS_DEFAULT_REGION only; AWS_REGION is the newer name.
+                region = self.settings.region or os.environ.get("AWS_REGION") or None
                 self._session = boto3.Session(
-                    profile_name=self.settings.profile, region_name=self.settings.region
+                    profile_name=self.settings.profile, region_name=region
                 )
             except botocore.exceptions.ProfileNotFound as exc:
                 raise CredentialsError(
@@ -117,11 +120,10 @@ class Clients:
     def _count_call(self, model: Any, **_: Any) -> None:
         self.calls[(model.service_model.service_name, model.name)] += 1
 
-    def _count_attempt(self, request: Any, **_: Any) -> None:
-        context = getattr(request, "context", {}) or {}
-        op = context.get("operation_name") or "?"
-        service = context.get("service_name") or "?"
-        self.attempts[(service, op)] += 1
+    def _count_attempt(self, event_name: str, **_: Any) -> None:
+        # event_name is "before-send.<service-id>.<Operation>"
+        parts = [*event_name.split(".", 2), "?", "?"]
+        self.attempts[(parts[1], parts[2])] += 1
 
     @property
     def ecs(self) -> Any:

@@ -122,8 +122,9 @@ def condition_holds(condition: Mapping[str, Any], context: Mapping[str, str]) ->
 
 def evaluate(policies: Iterable[Mapping[str, Any]], request: Request) -> Decision:
     """Evaluate identity policies for one request (see the module docstring)."""
-    allow: str | None = None
-    uncertain: str | None = None
+    allow: str | None = None  # an Allow that certainly applies
+    maybe_allow: str | None = None  # an Allow whose condition cannot be evaluated
+    maybe_deny: str | None = None  # a Deny whose condition cannot be evaluated
     for policy in policies:
         for stmt in statements(policy):
             if not (
@@ -136,17 +137,21 @@ def evaluate(policies: Iterable[Mapping[str, Any]], request: Request) -> Decisio
                 if holds:
                     return Decision(DENIED, f"explicitly denied by statement {sid}")
                 if holds is None:
-                    uncertain = f"a Deny statement {sid} has a condition that cannot be evaluated"
+                    maybe_deny = maybe_deny or sid
             elif stmt.get("Effect") == "Allow":
                 if holds:
-                    allow = allow or f"allowed by statement {sid}"
+                    allow = allow or sid
                 elif holds is None:
-                    uncertain = uncertain or (
-                        f"statement {sid} allows it only under a condition that cannot be "
-                        "evaluated here"
-                    )
-    if uncertain and not (allow and "Deny" not in uncertain):
-        return Decision(UNCERTAIN, uncertain)
-    if allow:
-        return Decision(ALLOWED, allow)
-    return Decision(IMPLICIT, "no statement allows it")
+                    maybe_allow = maybe_allow or sid
+    if allow is None and maybe_allow is None:
+        return Decision(IMPLICIT, "no statement allows it")  # denied whatever a Deny says
+    if maybe_deny is not None:
+        return Decision(
+            UNCERTAIN, f"Deny statement {maybe_deny} has a condition that cannot be evaluated here"
+        )
+    if allow is not None:
+        return Decision(ALLOWED, f"allowed by statement {allow}")
+    return Decision(
+        UNCERTAIN,
+        f"statement {maybe_allow} allows it only under a condition that cannot be evaluated here",
+    )

@@ -76,7 +76,12 @@ def apply_fixes(
         if check is None or check.fixer is None or result.status not in (Status.FAIL, Status.WARN):
             continue
         if confirm(f"{result.id}: {check.fixer.describe(ctx)}"):
-            applied.append(f"{result.id}: {check.fixer.apply(ctx)}")
+            try:
+                applied.append(f"{result.id}: {check.fixer.apply(ctx)}")
+            except (Skip, EcsMigrateError) as exc:
+                applied.append(f"{result.id}: not applied: {exc}")
+            except Exception as exc:  # a broken fixer must not hide the report
+                applied.append(f"{result.id}: not applied (internal error): {exc!r}")
     report.fixes_applied = applied
     return applied
 

@@ -58,7 +58,7 @@ class Context:
                     self._values[key] = ("skip", exc)
             kind, value = self._values[key]
         if kind == "skip":
-            raise value
+            raise Skip(value.why)  # a fresh exception per thread: tracebacks stay apart
         return value  # type: ignore[no-any-return]
 
     def call(self, service: str, operation: str, what: str, **params: Any) -> Any:

@@ -76,7 +76,7 @@ class Sandbox:
         _freeze_task_states()
         _patch_stop_task()
         self.faults = FaultInjector(
-            DomainDispatcherApplication(create_backend_app),
+            _unimplemented(DomainDispatcherApplication(create_backend_app)),
             rate=self.fault_rate,
             seed=self.fault_seed,
         )
@@ -233,6 +233,36 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_NOT_IN_MOTO = (b"Action=SimulatePrincipalPolicy", b"Action=SimulateCustomPolicy")
+
+
+def _unimplemented(app: Any) -> Any:
+    """Answer the IAM simulation APIs moto lacks as AWS answers an unsupported call (501),
+    instead of moto's traceback and an unparseable 500."""
+    import io
+
+    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+        if "/iam/aws4_request" not in str(environ.get("HTTP_AUTHORIZATION", "")):
+            return app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        if not raw.startswith(_NOT_IN_MOTO):
+            return app(environ, start_response)
+        body = (
+            b"<ErrorResponse><Error><Type>Sender</Type><Code>NotImplemented</Code>"
+            b"<Message>The sandbox (moto) does not implement IAM policy simulation</Message>"
+            b"</Error><RequestId>sandbox</RequestId></ErrorResponse>"
+        )
+        start_response(
+            "501 Not Implemented",
+            [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    return wrapped
 
 
 def _freeze_task_states() -> None:
