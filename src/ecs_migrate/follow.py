@@ -44,12 +44,14 @@ class NullReporter:
 class PollSettings:
     """Polling cadence. The defaults keep within 40 DescribeTasks and 60 GetLogEvents a minute."""
 
-    describe_interval: float = 1.5
+    # Steady polls a little slower than the budget, so the slack pays for fast polls near
+    # the end. The budget counts from RunTask, whose answer is the first status we see.
+    describe_interval: float = 1.6
     describe_fast_interval: float = 0.5
     describe_per_minute: float = 40.0
-    logs_interval: float = 1.1
+    logs_interval: float = 1.5
     logs_fast_interval: float = 0.5
-    logs_per_minute: float = 54.0
+    logs_per_minute: float = 60.0
     # After STOPPED, keep reading until the stream is empty at least this long after stoppedAt.
     log_settle: float = 0.5
     # A task may be MISSING from DescribeTasks right after RunTask (eventual consistency).
@@ -90,6 +92,16 @@ class TaskFollower:
         self.phases_reported: list[str] = []
         self.log_lines = 0
         self.log_denied_reported = False
+        now = time.monotonic()
+        self.describe_pacer = Pacer(
+            poll.describe_interval,
+            poll.describe_per_minute,
+            poll.describe_fast_interval,
+            started_at=now,
+        )
+        self.logs_pacer = Pacer(
+            poll.logs_interval, poll.logs_per_minute, poll.logs_fast_interval, started_at=now
+        )
 
     def describe(self) -> dict[str, Any] | None:
         with translate_errors(f"describe task {self.task_arn}"):
@@ -130,32 +142,18 @@ class TaskFollower:
     def follow(self) -> str:
         """Poll until STOPPED, timeout or cancel. Returns 'stopped', 'timeout' or 'cancel'."""
         poll = self.poll
-        now = time.monotonic()
-        describe = Pacer(
-            poll.describe_interval,
-            poll.describe_per_minute,
-            poll.describe_fast_interval,
-            burst=2,
-            started_at=now,
-        )
-        logs = Pacer(
-            poll.logs_interval,
-            poll.logs_per_minute,
-            poll.logs_fast_interval,
-            burst=2,
-            started_at=now,
-        )
         started_missing: float | None = None
-        last_output = now
+        last_output = time.monotonic()
         stopping = False
+        self.note_phase(self.task)  # RunTask's answer: PROVISIONING
         while True:
             now = time.monotonic()
             if self.cancel.is_set():
                 return "cancel"
             if now >= self.deadline:
                 return "timeout"
-            if now >= describe.next_due(fast=stopping):
-                describe.record(now)
+            if now >= self.describe_pacer.next_due(fast=stopping):
+                self.describe_pacer.record(now)
                 task = self.describe()
                 if task is None:
                     started_missing = started_missing or now
@@ -171,11 +169,9 @@ class TaskFollower:
                     if task.get("lastStatus") == "STOPPED":
                         return "stopped"
                     stopping = outcome.is_stopping(task, self.target.container)
-            if self.logs is not None and now >= logs.next_due(fast=stopping):
+            if self.logs is not None and now >= self.logs_pacer.next_due(fast=stopping):
                 before = self.log_lines
-                calls_before = self.logs_calls()
-                self.read_logs()
-                logs.record(time.monotonic(), max(1, self.logs_calls() - calls_before))
+                self.paced_read()
                 if self.log_lines != before:
                     last_output = now
             if now - last_output >= poll.heartbeat:
@@ -183,29 +179,41 @@ class TaskFollower:
                     f"Still {self.last_phase or 'waiting'} after {int(now - self.started)}s"
                 )
                 last_output = now
-            wake = describe.next_due(fast=stopping)
+            wake = self.describe_pacer.next_due(fast=stopping)
             if self.logs is not None:
-                wake = min(wake, logs.next_due(fast=stopping))
+                wake = min(wake, self.logs_pacer.next_due(fast=stopping))
             delay = max(0.0, min(wake, self.deadline) - time.monotonic())
             if self.cancel.wait(delay):
                 return "cancel"
 
-    def logs_calls(self) -> int:
-        return self.clients.calls[("logs", "GetLogEvents")]
+    def paced_read(self) -> bool:
+        """Read the logs now, charging every GetLogEvents page to the logs budget."""
+        calls = self.clients.calls
+        before = calls[("logs", "GetLogEvents")]
+        drained = self.read_logs()
+        self.logs_pacer.record(time.monotonic(), max(1, calls[("logs", "GetLogEvents")] - before))
+        return drained
 
     def drain(self) -> None:
-        """After STOPPED: read until the stream is empty and settled past stoppedAt."""
+        """After STOPPED: read until the stream is empty and settled past stoppedAt.
+
+        Lines ingested up to ``log_settle`` after the task's stoppedAt are still caught. The
+        reads stay within the logs budget.
+        """
         if self.logs is None:
             return
         settle_until = time.monotonic() + settle_delay(self.task, self.poll.log_settle)
         hard_stop = time.monotonic() + 10.0
-        while True:
-            drained = self.read_logs()
-            now = time.monotonic()
-            if (drained and now >= settle_until) or now >= hard_stop or self.cancel.is_set():
+        while not self.cancel.is_set():
+            due = self.logs_pacer.next_due(fast=True)
+            if due >= hard_stop or self.cancel.wait(max(0.0, due - time.monotonic())):
                 return
-            if drained:
-                self.cancel.wait(min(0.2, max(0.0, settle_until - now)))
+            drained = self.paced_read()
+            now = time.monotonic()
+            if (drained and now >= settle_until) or now >= hard_stop:
+                return
+            if drained and self.cancel.wait(max(0.0, settle_until - now)):
+                return
 
     def stop(self, reason: str) -> None:
         """StopTask; a failure is reported, not raised: the run's outcome stays the same."""

@@ -16,7 +16,7 @@ class Pacer:
     interval: float
     per_minute: float
     fast_interval: float | None = None
-    burst: int = 1
+    burst: int = 0
     started_at: float = 0.0
     calls: int = 0
     last_call: float | None = field(default=None)

@@ -109,7 +109,7 @@ class Agent:
                         continue
                     record = TaskRecord(arn)
                     self.records[arn] = record
-                    _initial_state(task, self.backend)
+                    initial_state(task, self.backend)
                     record.thread = threading.Thread(
                         target=self._guarded,
                         args=(task, record),
@@ -134,11 +134,15 @@ class Agent:
             )
 
 
-def _initial_state(task: Any, backend: Any) -> None:
+def initial_state(task: Any, backend: Any) -> None:
     """Reset moto's task to PROVISIONING, with one container per container definition.
 
     moto lists only the first container (sidecars are dropped): copy it for every definition.
+    Done once, inside RunTask (the sandbox wraps it), so RunTask answers PROVISIONING.
     """
+    if getattr(task, "sandbox_initialised", False):
+        return
+    task.sandbox_initialised = True
     import copy
     import uuid
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ecs_migrate.errors import SandboxError
-from ecs_migrate.sandbox.agent import Agent, AgentTiming
+from ecs_migrate.sandbox.agent import Agent, AgentTiming, initial_state
 from ecs_migrate.sandbox.faults import AGENT_HEADER, FaultInjector
 from ecs_migrate.sandbox.seed import World
 
@@ -279,7 +279,7 @@ def _mark_agent(request: Any, **_: Any) -> None:
 
 
 def _patch_stop_task() -> None:
-    """Make StopTask behave like ECS: request the stop and let the agent carry it out."""
+    """Make RunTask answer and StopTask behave like ECS (see the module docstring)."""
     import datetime as dt
 
     from moto.ecs.exceptions import InvalidParameterException
@@ -299,3 +299,15 @@ def _patch_stop_task() -> None:
         raise InvalidParameterException("The referenced task was not found.")
 
     EC2ContainerServiceBackend.stop_task = stop_task  # type: ignore[method-assign]
+
+    original_run_task = getattr(EC2ContainerServiceBackend.run_task, "__wrapped__", None)
+    original_run_task = original_run_task or EC2ContainerServiceBackend.run_task
+
+    def run_task(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tasks = original_run_task(self, *args, **kwargs)
+        for task in tasks:  # answer RunTask as ECS does: PROVISIONING, containers PENDING
+            initial_state(task, self)
+        return tasks
+
+    run_task.__wrapped__ = original_run_task  # type: ignore[attr-defined]
+    EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign]
