@@ -48,6 +48,61 @@ def tool_version(argv: list[str]) -> str:
     return (done.stdout or done.stderr).strip().splitlines()[0] if done.returncode == 0 else "?"
 
 
+def source_hashes() -> dict[str, str]:
+    """sha256 of each module under src/ecs_migrate, by path."""
+    import hashlib
+
+    return {
+        str(path.relative_to(ROOT)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted((ROOT / "src" / "ecs_migrate").rglob("*.py"))
+    }
+
+
+_HASHES_AT_START: dict[str, str] = {}
+
+
+def source_fingerprint() -> str:
+    """The code measured: git HEAD, whether src/ has uncommitted changes, a hash of src/."""
+    import hashlib
+
+    hashes = source_hashes()
+    _HASHES_AT_START.update({} if _HASHES_AT_START else hashes)
+    digest = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
+    head = _git("rev-parse", "--short", "HEAD") or "?"
+    dirty = " + uncommitted changes in src/" if _git("status", "--porcelain", "src") else ""
+    return f"{head}{dirty} (src sha256 {digest[:12]})"
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def check_source_unchanged(before: str) -> None:
+    """Print the load at the end; warn when src/ changed while the benchmark ran.
+
+    The processes started late in a run import the newer code, so the figures may mix two
+    versions; the warning names the modules that changed, to judge whether it matters.
+    """
+    if hasattr(os, "getloadavg"):
+        print("  load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    now = source_hashes()
+    changed = sorted(
+        path
+        for path in set(now) | set(_HASHES_AT_START)
+        if now.get(path) != _HASHES_AT_START.get(path)
+    )
+    if changed:
+        print(
+            f"\nWARNING: src/ changed during the run (started at {before}): " + ", ".join(changed)
+        )
+
+
 def machine_facts() -> dict[str, str]:
     import ecs_migrate
 
@@ -63,21 +118,45 @@ def machine_facts() -> dict[str, str]:
         "kernel": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "ecs-migrate": ecs_migrate.__version__,
+        "source": source_fingerprint(),
         "aws cli": tool_version([aws_bin(), "--version"]),
         "load average": load,
     }
 
 
-def print_facts(title: str) -> None:
+def print_facts(title: str) -> str:
+    """Print the title and the machine facts; returns the source fingerprint."""
     print(f"# {title}")
     print()
-    for key, value in machine_facts().items():
+    facts = machine_facts()
+    for key, value in facts.items():
         print(f"  {key:<13} {value}")
     print()
+    return facts["source"]
 
 
 def aws_bin() -> str:
     return shutil.which("aws", path=f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}") or "aws"
+
+
+def poll_settings() -> dict[str, Any]:
+    """ecs-migrate's default PollSettings (whichever module holds them), for the record."""
+    import dataclasses
+    import importlib
+
+    for module in ("ecs_migrate.follow", "ecs_migrate.run"):
+        try:
+            cls = importlib.import_module(module).PollSettings
+        except (ImportError, AttributeError):
+            continue
+        return dataclasses.asdict(cls())
+    return {}
+
+
+def print_poll_settings(keys: Sequence[str]) -> None:
+    settings = poll_settings()
+    shown = ", ".join(f"{k}={settings[k]}" for k in keys if k in settings)
+    print(f"  ecs-migrate poll defaults: {shown or 'unknown'}\n")
 
 
 # -- statistics ------------------------------------------------------------------------------
@@ -104,19 +183,28 @@ def summary(values: Sequence[float]) -> dict[str, float]:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A plain, right-aligned text table (first column left-aligned)."""
-    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+    """A plain text table: text columns left-aligned, numeric columns right-aligned."""
+    data = [[_cell(v) for v in row] for row in rows]
+    cells = [[str(h) for h in headers], *data]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    text = [any(not _numeric(r[i]) for r in data) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
         parts = [
-            row[i].ljust(widths[i]) if i == 0 else row[i].rjust(widths[i])
-            for i in range(len(row))
+            row[i].ljust(widths[i]) if text[i] else row[i].rjust(widths[i]) for i in range(len(row))
         ]
         return "  " + "  ".join(parts).rstrip()
 
     rule = "  " + "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+    return "\n".join([line(cells[0]), rule, *(line(r) for r in data)])
+
+
+def _numeric(cell: str) -> bool:
+    try:
+        float(cell.rstrip("x"))
+    except ValueError:
+        return cell == "n/a"
+    return True
 
 
 def _cell(value: Any) -> str:

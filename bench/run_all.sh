@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Run every benchmark in turn with its defaults (about 7 minutes on 2 cores), printing each
+# one's tables. Extra arguments are not passed on: run a script by itself to change its
+# settings, e.g. `python bench/completion_lag.py --runs 40`.
+#
+# With RESULTS_DIR set, each script's raw results are also written there as JSON.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+json() { [ -n "${RESULTS_DIR:-}" ] && mkdir -p "$RESULTS_DIR" && echo "--json $RESULTS_DIR/$1.json"; }
+for name in startup api_cost completion_lag; do
+  echo
+  echo "================================ $name ================================"
+  # shellcheck disable=SC2046
+  "$PY" "bench/$name.py" $(json "$name" || true)
+done
