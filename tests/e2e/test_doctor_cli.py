@@ -24,7 +24,8 @@ import pytest
 
 from ecs_migrate.doctor import DoctorOptions, selected_checks
 from ecs_migrate.doctor.permissions import LOCAL_CAVEAT
-from tests.conftest import BIN, CliResult, Env, assert_no_secrets
+from tests.conftest import BIN, Env, assert_no_secrets
+from tests.doctor_support import Checks, account, by_id, doctor_cli, doctor_json, failing
 
 TARGET_IDS = ("cluster.active", "service.active", "taskdef.container", "taskdef.log-driver")
 IAM_IDS = ("iam.caller",)
@@ -32,43 +33,6 @@ CAVEAT = "permission boundaries"
 
 
 # -- helpers --------------------------------------------------------------------------------
-def doctor(sandbox: Env, *args: str, cluster: str | None = None, service: str | None = None,
-           env: dict[str, str] | None = None) -> CliResult:  # fmt: skip
-    """`ecs-migrate doctor --cluster sandbox --service app ARGS` (the real CLI)."""
-    return sandbox.cli(
-        "doctor",
-        "--cluster",
-        cluster or sandbox.world.cluster,
-        "--service",
-        service or sandbox.world.service,
-        *args,
-        env=env,
-    )
-
-
-def doctor_json(sandbox: Env, *args: str, **kwargs: Any) -> tuple[CliResult, dict[str, Any]]:
-    result = doctor(sandbox, "--output", "json", *args, **kwargs)
-    assert "Traceback" not in result.output, result.output
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict), result.stdout
-    assert data["summary"]["exitStatus"] == result.returncode, result.output
-    for entry in data["checks"]:
-        assert "internal error" not in entry["message"], entry
-    return result, data
-
-
-def by_id(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["id"]: c for c in data["checks"]}
-
-
-def failing(data: dict[str, Any]) -> set[str]:
-    return {c["id"] for c in data["checks"] if c["status"] == "fail"}
-
-
-def account(sandbox: Env) -> str:
-    return sandbox.world.task_definition_arn.split(":")[4]
-
-
 def taskdef_pattern(sandbox: Env) -> str:
     return f"arn:aws:ecs:us-east-1:{account(sandbox)}:task-definition/{sandbox.world.family}:*"
 
@@ -106,8 +70,8 @@ def attached_statement(fix: str) -> dict[str, Any]:
 def test_healthy_world_passes(sandbox: Env) -> None:
     result, data = doctor_json(sandbox)
     assert result.returncode == 0, result.output
-    assert failing(data) == set()
     checks = by_id(data)
+    assert failing(checks) == set()
     for check_id in TARGET_IDS + IAM_IDS:
         assert checks[check_id]["status"] == "pass", checks[check_id]
         assert checks[check_id]["fix"] is None
@@ -145,15 +109,23 @@ def test_exec_adds_execute_command_to_what_the_caller_needs(sandbox: Env) -> Non
 
 
 # -- the target -----------------------------------------------------------------------------
-def test_unknown_cluster_exits_3_and_everything_below_it_is_skipped(sandbox: Env) -> None:
-    result, data = doctor_json(sandbox, cluster="no-such-cluster")
+def fails_first_and_alone(
+    sandbox: Env, check_id: str, **target: str
+) -> tuple[dict[str, Any], Checks]:
+    """doctor against a wrong target: exit 3, ``check_id`` failing first and alone."""
+    result, data = doctor_json(sandbox, **target)
     assert result.returncode == 3, result.output
     first = data["checks"][0]
-    assert (first["id"], first["status"]) == ("cluster.active", "fail")
+    assert (first["id"], first["status"]) == (check_id, "fail")
+    checks = by_id(data)
+    assert failing(checks) == {check_id}
+    return first, checks
+
+
+def test_unknown_cluster_exits_3_and_everything_below_it_is_skipped(sandbox: Env) -> None:
+    first, checks = fails_first_and_alone(sandbox, "cluster.active", cluster="no-such-cluster")
     assert "no-such-cluster" in first["message"]
     assert "us-east-1" in first["fix"]
-    assert failing(data) == {"cluster.active"}
-    checks = by_id(data)
     assert checks["service.active"]["status"] == "skip"
     assert checks["service.active"]["message"] == "skipped: cluster.active did not pass (fail)"
     # Every check that depends on the cluster, directly or not, is skipped naming the check
@@ -182,14 +154,9 @@ def ancestors(check_id: str, needs: dict[str, tuple[str, ...]]) -> set[str]:
 
 
 def test_unknown_service_exits_3(sandbox: Env) -> None:
-    result, data = doctor_json(sandbox, service="no-such-service")
-    assert result.returncode == 3, result.output
-    first = data["checks"][0]
-    assert (first["id"], first["status"]) == ("service.active", "fail")
+    first, checks = fails_first_and_alone(sandbox, "service.active", service="no-such-service")
     assert "no-such-service" in first["message"]
     assert f"--cluster {sandbox.world.cluster}" in first["fix"]
-    assert failing(data) == {"service.active"}
-    checks = by_id(data)
     assert checks["cluster.active"]["status"] == "pass"
     assert checks["taskdef.container"]["message"] == "skipped: service.active did not pass (fail)"
 
@@ -202,17 +169,18 @@ def test_missing_log_group_fails_with_the_create_command(sandbox: Env) -> None:
     delete_log_group(sandbox)
     result, data = doctor_json(sandbox)
     assert result.returncode == 1, result.output
-    assert failing(data) == {"taskdef.log-driver"}
+    checks = by_id(data)
+    assert failing(checks) == {"taskdef.log-driver"}
     check = data["checks"][0]
     assert check["id"] == "taskdef.log-driver"
     assert check["fix"] == "aws logs create-log-group --log-group-name /ecs/app"
     assert "/ecs/app" in check["message"]
-    assert by_id(data)["iam.caller"]["status"] == "pass"
+    assert checks["iam.caller"]["status"] == "pass"
 
 
 def test_text_output_lists_the_failing_check_first(sandbox: Env) -> None:
     delete_log_group(sandbox)
-    result = doctor(sandbox)  # stdout is a pipe: plain text, not the rich table
+    result = doctor_cli(sandbox)  # stdout is a pipe: plain text, not the rich table
     assert result.returncode == 1, result.output
     lines = result.stdout.splitlines()
     assert lines[0].split()[:2] == ["FAIL", "taskdef.log-driver"], result.stdout
@@ -233,8 +201,9 @@ def test_caller_without_run_task_fails_with_the_statement_to_attach(sandbox: Env
 
     result, data = doctor_json(sandbox)
     assert result.returncode == 1, result.output
-    assert failing(data) == {"iam.caller"}
-    caller = by_id(data)["iam.caller"]
+    checks = by_id(data)
+    assert failing(checks) == {"iam.caller"}
+    caller = checks["iam.caller"]
     assert ci_user_arn(sandbox) in caller["message"]
     assert "ecs:RunTask" in caller["message"]
     assert CAVEAT in caller["message"]
@@ -259,8 +228,9 @@ def test_caller_explicitly_denied_pass_role_fails(sandbox: Env) -> None:
     guard = {"Effect": "Deny", "Action": "iam:PassRole", "Resource": "*"}
     put_ci_policy(sandbox, name, {**document, "Statement": [*document["Statement"], guard]})
     result, data = doctor_json(sandbox)
-    assert failing(data) == {"iam.caller"}, result.output
-    caller = by_id(data)["iam.caller"]
+    checks = by_id(data)
+    assert failing(checks) == {"iam.caller"}, result.output
+    caller = checks["iam.caller"]
     assert "iam:PassRole" in caller["message"]
     assert sandbox.world.task_role_arn in caller["fix"]
     assert sandbox.world.execution_role_arn in caller["fix"]
@@ -381,8 +351,9 @@ def test_caller_denied_by_simulation_fails_naming_the_action(
     simulate(lambda action, resource: "implicitDeny" if action == "ecs:RunTask" else "allowed")
     result, data = doctor_json(sandbox)
     assert result.returncode == 1, result.output
-    assert failing(data) == {"iam.caller"}
-    caller = by_id(data)["iam.caller"]
+    checks = by_id(data)
+    assert failing(checks) == {"iam.caller"}
+    caller = checks["iam.caller"]
     assert "ecs:RunTask" in caller["message"]
     assert "iam:PassRole" not in caller["message"]
     assert CAVEAT not in caller["message"]
@@ -390,6 +361,16 @@ def test_caller_denied_by_simulation_fails_naming_the_action(
 
 
 # -- the command line -----------------------------------------------------------------------
+def doctor_with_env_only(sandbox: Env, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """doctor with exactly ``env`` (sandbox.cli would add the sandbox's region back)."""
+    done = subprocess.run(
+        [BIN, "doctor", "--cluster", "sandbox", "--service", "app", "--output", "json"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert_no_secrets(done.stdout + done.stderr, sandbox.secrets)
+    return done
+
+
 def test_no_region_exits_3(sandbox: Env, tmp_path: Path) -> None:
     env = {k: v for k, v in sandbox.env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
     env.update(
@@ -397,11 +378,7 @@ def test_no_region_exits_3(sandbox: Env, tmp_path: Path) -> None:
         AWS_CONFIG_FILE=str(tmp_path / "no-config"),
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
     )
-    done = subprocess.run(
-        [BIN, "doctor", "--cluster", "sandbox", "--service", "app", "--output", "json"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert_no_secrets(done.stdout + done.stderr, sandbox.secrets)
+    done = doctor_with_env_only(sandbox, env)
     assert done.returncode == 3, done.stdout + done.stderr
     assert "region" in done.stderr.lower()
     assert "AWS_REGION" in done.stderr
@@ -411,16 +388,12 @@ def test_no_region_exits_3(sandbox: Env, tmp_path: Path) -> None:
 def test_aws_region_alone_is_enough(sandbox: Env, tmp_path: Path) -> None:
     env = {k: v for k, v in sandbox.env.items() if k != "AWS_DEFAULT_REGION"}
     env.update(HOME=str(tmp_path), AWS_CONFIG_FILE=str(tmp_path / "no-config"))
-    done = subprocess.run(
-        [BIN, "doctor", "--cluster", "sandbox", "--service", "app", "--output", "json"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert_no_secrets(done.stdout + done.stderr, sandbox.secrets)
+    done = doctor_with_env_only(sandbox, env)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_db_instance_and_db_cluster_together_exit_2(sandbox: Env) -> None:
-    result = doctor(sandbox, "--db-instance", "x", "--db-cluster", "y")
+    result = doctor_cli(sandbox, "--db-instance", "x", "--db-cluster", "y")
     assert result.returncode == 2, result.output
     assert "--db-instance" in result.stderr and "--db-cluster" in result.stderr
     assert result.stdout == ""

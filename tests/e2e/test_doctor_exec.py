@@ -20,19 +20,21 @@ from typing import Any
 import pytest
 
 from tests.conftest import CliResult, Env
-
-EXEC_IDS = (
-    "exec.enabled",
-    "exec.agent",
-    "exec.platform",
-    "exec.task-role",
-    "exec.readonly-rootfs",
-    "exec.init-process",
-    "exec.vpc-endpoint",
-    "exec.kms-logging",
-    "exec.plugin",
-    "exec.start-session-denied",
+from tests.doctor_support import (
+    EXEC_IDS,
+    REGION,
+    account,
+    add_endpoint,
+    by_id,
+    doctor_json,
+    endpoint_group,
+    failing,
+    grant_task_role,
+    policy,
+    private_route_table,
+    set_exec_config,
 )
+
 SSM_ACTIONS = [
     "ssmmessages:CreateControlChannel",
     "ssmmessages:CreateDataChannel",
@@ -40,29 +42,14 @@ SSM_ACTIONS = [
     "ssmmessages:OpenDataChannel",
 ]
 VENV_BIN = str(Path(sys.executable).parent)
-REGION = "us-east-1"
 DEADLINE = 30.0  # seconds to wait for the sandbox to (re)deploy the service's tasks
 
 
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def account(sandbox: Env) -> str:
-    return sandbox.world.task_definition_arn.split(":")[4]
-
-
 def tasks_arn(sandbox: Env) -> str:
     return f"arn:aws:ecs:{REGION}:{account(sandbox)}:task/{sandbox.world.cluster}/*"
-
-
-def policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def grant_task_role(sandbox: Env, name: str, *statements: dict[str, Any]) -> None:
-    sandbox.client("iam").put_role_policy(
-        RoleName="app-task", PolicyName=name, PolicyDocument=policy(*statements)
-    )
 
 
 def grant_caller(sandbox: Env, name: str, *statements: dict[str, Any]) -> None:
@@ -78,13 +65,12 @@ def service(sandbox: Env) -> dict[str, Any]:
     return dict(answer["services"][0])
 
 
-def service_tasks(sandbox: Env) -> list[dict[str, Any]]:
+def service_tasks(sandbox: Env, name: str = "") -> list[dict[str, Any]]:
+    """The tasks of service ``name`` (the app's by default) that are meant to run."""
     ecs = sandbox.client("ecs")
     arns = ecs.list_tasks(cluster=sandbox.world.cluster, desiredStatus="RUNNING")["taskArns"]
-    if not arns:
-        return []
-    tasks = ecs.describe_tasks(cluster=sandbox.world.cluster, tasks=arns)["tasks"]
-    return [t for t in tasks if t.get("group") == f"service:{sandbox.world.service}"]
+    tasks = ecs.describe_tasks(cluster=sandbox.world.cluster, tasks=arns)["tasks"] if arns else []
+    return [t for t in tasks if t.get("group") == f"service:{name or sandbox.world.service}"]
 
 
 def wait_for_tasks(sandbox: Env, ready: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
@@ -180,24 +166,7 @@ def doctor(
     sandbox: Env, tmp_path: Path, *args: str, plugin: bool = True
 ) -> tuple[CliResult, dict[str, Any]]:
     """`ecs-migrate doctor --cluster sandbox --service app --output json ARGS`, parsed."""
-    result = sandbox.cli(
-        "doctor",
-        "--cluster",
-        sandbox.world.cluster,
-        "--service",
-        sandbox.world.service,
-        "--output",
-        "json",
-        *args,
-        env=plugin_dir(tmp_path, present=plugin),
-    )
-    assert "Traceback" not in result.output, result.output
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict), result.stdout
-    assert data["summary"]["exitStatus"] == result.returncode, result.output
-    for entry in data["checks"]:
-        assert "internal error" not in entry["message"], entry
-    return result, data
+    return doctor_json(sandbox, *args, env=plugin_dir(tmp_path, present=plugin))
 
 
 def exec_doctor(
@@ -205,7 +174,7 @@ def exec_doctor(
 ) -> tuple[CliResult, dict[str, dict[str, Any]], set[str]]:
     """doctor --exec: the result, the checks by ID, and the IDs that failed."""
     result, data = doctor(sandbox, tmp_path, "--exec", *args, plugin=plugin)
-    checks = {c["id"]: c for c in data["checks"]}
+    checks = by_id(data)
     for check_id in EXEC_IDS:
         assert check_id in checks, sorted(checks)
         entry = checks[check_id]
@@ -213,8 +182,14 @@ def exec_doctor(
         assert "\n" not in entry["message"], entry
         if entry["status"] in ("warn", "fail"):
             assert entry["fix"], entry
-    failed = {c["id"] for c in data["checks"] if c["status"] == "fail"}
-    return result, checks, failed
+    return result, checks, failing(checks)
+
+
+def fails_alone(sandbox: Env, tmp_path: Path, check_id: str, **kwargs: Any) -> dict[str, Any]:
+    """doctor --exec fails ``check_id`` and nothing else: that check's entry."""
+    _, checks, failed = exec_doctor(sandbox, tmp_path, **kwargs)
+    assert failed == {check_id}, {i: checks[i] for i in failed}
+    return checks[check_id]
 
 
 # -- the healthy world -----------------------------------------------------------------------
@@ -311,9 +286,7 @@ def test_stopped_exec_agent_fails(sandbox: Env, tmp_path: Path) -> None:
         container.managed_agents = [
             {"name": "ExecuteCommandAgent", "lastStatus": "STOPPED", "reason": reason}
         ]
-    _, checks, failed = exec_doctor(sandbox, tmp_path)
-    assert failed == {"exec.agent"}, {i: checks[i] for i in failed}
-    agent = checks["exec.agent"]
+    agent = fails_alone(sandbox, tmp_path, "exec.agent")
     assert "STOPPED" in agent["message"]
     assert reason in agent["message"]
     assert task["taskArn"].rsplit("/", 1)[-1] in agent["message"]
@@ -328,9 +301,7 @@ def test_old_fargate_platform_version_fails(sandbox: Env, tmp_path: Path) -> Non
     sandbox.client("ecs").update_service(
         cluster=sandbox.world.cluster, service=sandbox.world.service, platformVersion="1.3.0"
     )
-    _, checks, failed = exec_doctor(sandbox, tmp_path)
-    assert failed == {"exec.platform"}, {i: checks[i] for i in failed}
-    platform = checks["exec.platform"]
+    platform = fails_alone(sandbox, tmp_path, "exec.platform")
     assert "1.3.0" in platform["message"] and "1.4.0" in platform["message"]
     assert platform["fix"] == (
         "aws ecs update-service --cluster sandbox --service app --platform-version LATEST "
@@ -394,7 +365,7 @@ def test_old_ecs_agent_on_ec2_fails(
     deadline = time.monotonic() + DEADLINE
     while True:
         ctx = Context(Clients(AwsSettings(region=REGION)), opts)
-        tasks = [t for t in service_tasks_of(sandbox, "worker") if t.get("lastStatus") == "RUNNING"]
+        tasks = [t for t in service_tasks(sandbox, "worker") if t.get("lastStatus") == "RUNNING"]
         if tasks or time.monotonic() > deadline:
             break
         time.sleep(0.1)
@@ -421,21 +392,12 @@ def test_old_ecs_agent_on_ec2_fails(
     assert "1.89.0" in finding.message
 
 
-def service_tasks_of(sandbox: Env, name: str) -> list[dict[str, Any]]:
-    ecs = sandbox.client("ecs")
-    arns = ecs.list_tasks(cluster=sandbox.world.cluster, desiredStatus="RUNNING")["taskArns"]
-    tasks = ecs.describe_tasks(cluster=sandbox.world.cluster, tasks=arns)["tasks"] if arns else []
-    return [t for t in tasks if t.get("group") == f"service:{name}"]
-
-
 # -- exec.task-role --------------------------------------------------------------------------
 
 
 def test_task_role_without_ssmmessages_fails_with_a_policy(sandbox: Env, tmp_path: Path) -> None:
     exec_ready(sandbox, task_role_policy=False)
-    _, checks, failed = exec_doctor(sandbox, tmp_path)
-    assert failed == {"exec.task-role"}, {i: checks[i] for i in failed}
-    role = checks["exec.task-role"]
+    role = fails_alone(sandbox, tmp_path, "exec.task-role")
     assert "app-task" in role["message"]
     for action in SSM_ACTIONS:
         assert action in role["message"]
@@ -449,9 +411,7 @@ def test_task_role_without_ssmmessages_fails_with_a_policy(sandbox: Env, tmp_pat
 
 def test_no_task_role_fails_with_a_role_to_create(sandbox: Env, tmp_path: Path) -> None:
     exec_ready(sandbox, taskdef=register_without_task_role(sandbox))
-    _, checks, failed = exec_doctor(sandbox, tmp_path)
-    assert failed == {"exec.task-role"}, {i: checks[i] for i in failed}
-    role = checks["exec.task-role"]
+    role = fails_alone(sandbox, tmp_path, "exec.task-role")
     assert "No task role" in role["message"]
     assert "aws iam create-role --role-name app-task" in role["fix"]
     assert "ssmmessages:OpenDataChannel" in role["fix"]
@@ -482,9 +442,7 @@ def test_aws_keys_in_the_container_warn_without_showing_them(sandbox: Env, tmp_p
 
 def test_read_only_root_filesystem_fails(sandbox: Env, tmp_path: Path) -> None:
     exec_ready(sandbox, readonlyRootFilesystem=True)
-    _, checks, failed = exec_doctor(sandbox, tmp_path)
-    assert failed == {"exec.readonly-rootfs"}, {i: checks[i] for i in failed}
-    rootfs = checks["exec.readonly-rootfs"]
+    rootfs = fails_alone(sandbox, tmp_path, "exec.readonly-rootfs")
     assert "'app'" in rootfs["message"] and "SSM agent" in rootfs["message"]
     assert '"readonlyRootFilesystem": false' in rootfs["fix"]
     assert "app:" in rootfs["fix"]
@@ -501,66 +459,6 @@ def test_no_init_process_warns(sandbox: Env, tmp_path: Path) -> None:
 
 
 # -- exec.vpc-endpoint -----------------------------------------------------------------------
-
-
-def endpoint_group(sandbox: Env, *, admit_tasks: bool = True) -> str:
-    """A security group for interface endpoints, admitting HTTPS from the app's (or not)."""
-    ec2 = sandbox.client("ec2")
-    name = "endpoints" if admit_tasks else "endpoints-closed"
-    found = ec2.describe_security_groups(
-        Filters=[
-            {"Name": "group-name", "Values": [name]},
-            {"Name": "vpc-id", "Values": [sandbox.world.vpc_id]},
-        ]
-    )["SecurityGroups"]
-    if found:
-        return str(found[0]["GroupId"])
-    group = ec2.create_security_group(
-        GroupName=name, Description="VPC endpoints", VpcId=sandbox.world.vpc_id
-    )["GroupId"]
-    if admit_tasks:
-        ec2.authorize_security_group_ingress(
-            GroupId=group,
-            IpPermissions=[
-                {
-                    "IpProtocol": "tcp",
-                    "FromPort": 443,
-                    "ToPort": 443,
-                    "UserIdGroupPairs": [{"GroupId": sandbox.world.security_group}],
-                }
-            ],
-        )
-    return str(group)
-
-
-def add_endpoint(
-    sandbox: Env, name: str, kind: str = "Interface", *, admit_tasks: bool = True
-) -> str:
-    params: dict[str, Any] = {
-        "VpcId": sandbox.world.vpc_id,
-        "ServiceName": f"com.amazonaws.{REGION}.{name}",
-        "VpcEndpointType": kind,
-    }
-    if kind == "Interface":
-        params.update(
-            SubnetIds=sandbox.world.private_subnets,
-            SecurityGroupIds=[endpoint_group(sandbox, admit_tasks=admit_tasks)],
-            PrivateDnsEnabled=True,
-        )
-    else:
-        tables = sandbox.client("ec2").describe_route_tables(
-            Filters=[{"Name": "association.subnet-id", "Values": sandbox.world.private_subnets}]
-        )["RouteTables"]
-        params["RouteTableIds"] = [t["RouteTableId"] for t in tables]
-    endpoint = sandbox.client("ec2").create_vpc_endpoint(**params)["VpcEndpoint"]
-    return str(endpoint["VpcEndpointId"])
-
-
-def private_route_table(sandbox: Env) -> str:
-    tables = sandbox.client("ec2").describe_route_tables(
-        Filters=[{"Name": "association.subnet-id", "Values": [sandbox.world.private_subnets[0]]}]
-    )["RouteTables"]
-    return str(tables[0]["RouteTableId"])
 
 
 def test_interface_endpoints_without_ssmmessages_warn(sandbox: Env, tmp_path: Path) -> None:
@@ -586,9 +484,7 @@ def test_no_internet_route_and_no_ssmmessages_endpoint_fails(sandbox: Env, tmp_p
     )
     # Every endpoint a task needs to start is there (the network area is satisfied): only
     # ECS Exec's own path is missing.
-    _, checks, failed = exec_doctor(sandbox, tmp_path)
-    assert failed == {"exec.vpc-endpoint"}, {i: checks[i] for i in failed}
-    endpoint = checks["exec.vpc-endpoint"]
+    endpoint = fails_alone(sandbox, tmp_path, "exec.vpc-endpoint")
     for subnet in sandbox.world.private_subnets:
         assert subnet in endpoint["message"]
         assert subnet in endpoint["fix"]
@@ -606,11 +502,9 @@ def test_ssmmessages_endpoint_that_does_not_admit_the_tasks_fails(
     sandbox: Env, tmp_path: Path
 ) -> None:
     exec_ready(sandbox)
-    ssm = add_endpoint(sandbox, "ssmmessages", admit_tasks=False)
-    closed = endpoint_group(sandbox, admit_tasks=False)
-    _, checks, failed = exec_doctor(sandbox, tmp_path)
-    assert failed == {"exec.vpc-endpoint"}, {i: checks[i] for i in failed}
-    endpoint = checks["exec.vpc-endpoint"]
+    closed = endpoint_group(sandbox, admit=False)
+    ssm = add_endpoint(sandbox, "ssmmessages", group=closed)
+    endpoint = fails_alone(sandbox, tmp_path, "exec.vpc-endpoint")
     assert ssm in endpoint["message"] and closed in endpoint["message"]
     assert endpoint["fix"] == (
         f"aws ec2 authorize-security-group-ingress --group-id {closed} --protocol tcp "
@@ -621,16 +515,9 @@ def test_ssmmessages_endpoint_that_does_not_admit_the_tasks_fails(
 # -- exec.kms-logging ------------------------------------------------------------------------
 
 
-def configure_exec_logging(sandbox: Env, **configuration: Any) -> None:
-    sandbox.client("ecs").update_cluster(
-        cluster=sandbox.world.cluster,
-        configuration={"executeCommandConfiguration": configuration},
-    )
-
-
 def test_audit_log_destinations_that_do_not_exist_fail(sandbox: Env, tmp_path: Path) -> None:
     exec_ready(sandbox)
-    configure_exec_logging(
+    set_exec_config(
         sandbox,
         logging="OVERRIDE",
         logConfiguration={
@@ -643,9 +530,7 @@ def test_audit_log_destinations_that_do_not_exist_fail(sandbox: Env, tmp_path: P
         "ecs-exec-logging",
         {"Effect": "Allow", "Action": ["logs:*", "s3:*"], "Resource": "*"},
     )
-    _, checks, failed = exec_doctor(sandbox, tmp_path)
-    assert failed == {"exec.kms-logging"}, {i: checks[i] for i in failed}
-    logging = checks["exec.kms-logging"]
+    logging = fails_alone(sandbox, tmp_path, "exec.kms-logging")
     assert "log group /ecs/exec-audit does not exist" in logging["message"]
     assert "S3 bucket exec-audit does not exist" in logging["message"]
     assert "aws logs create-log-group --log-group-name /ecs/exec-audit" in logging["fix"]
@@ -659,7 +544,7 @@ def test_kms_and_audit_logging_need_the_task_roles_permissions(
     key = sandbox.client("kms").create_key(Description="ecs exec")["KeyMetadata"]["Arn"]
     sandbox.client("logs").create_log_group(logGroupName="/ecs/exec-audit")
     sandbox.client("s3").create_bucket(Bucket="exec-audit")
-    configure_exec_logging(
+    set_exec_config(
         sandbox,
         kmsKeyId=key,
         logging="OVERRIDE",
@@ -670,9 +555,7 @@ def test_kms_and_audit_logging_need_the_task_roles_permissions(
             "s3EncryptionEnabled": True,
         },
     )
-    _, checks, failed = exec_doctor(sandbox, tmp_path)
-    assert failed == {"exec.kms-logging"}, {i: checks[i] for i in failed}
-    logging = checks["exec.kms-logging"]
+    logging = fails_alone(sandbox, tmp_path, "exec.kms-logging")
     for action in (
         "kms:Decrypt",
         "logs:CreateLogStream",
@@ -728,7 +611,7 @@ def test_kms_and_audit_logging_need_the_task_roles_permissions(
 def test_missing_kms_key_fails(sandbox: Env, tmp_path: Path) -> None:
     exec_ready(sandbox)
     missing = f"arn:aws:kms:{REGION}:{account(sandbox)}:key/00000000-0000-0000-0000-000000000000"
-    configure_exec_logging(sandbox, kmsKeyId=missing, logging="DEFAULT")
+    set_exec_config(sandbox, kmsKeyId=missing, logging="DEFAULT")
     _, checks, failed = exec_doctor(sandbox, tmp_path)
     assert failed == {"exec.kms-logging"}, {i: checks[i] for i in failed}
     assert f"KMS key {missing} does not exist" in checks["exec.kms-logging"]["message"]
@@ -742,9 +625,7 @@ def test_missing_session_manager_plugin_fails_with_install_command(
     sandbox: Env, tmp_path: Path
 ) -> None:
     exec_ready(sandbox)
-    _, checks, failed = exec_doctor(sandbox, tmp_path, plugin=False)
-    assert failed == {"exec.plugin"}, {i: checks[i] for i in failed}
-    plugin = checks["exec.plugin"]
+    plugin = fails_alone(sandbox, tmp_path, "exec.plugin", plugin=False)
     assert "client" in plugin["message"] and "not in the container image" in plugin["message"]
     assert "session-manager-plugin.deb" in plugin["fix"]
     assert "sudo dpkg -i" in plugin["fix"]

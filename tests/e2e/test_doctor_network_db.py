@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 import pytest
 
 from tests.conftest import CANARY_URL, CliResult, Env
+from tests.doctor_support import (
+    Checks,
+    add_endpoint,
+    by_id,
+    doctor_cli,
+    doctor_json,
+    endpoint_group,
+    failing,
+    private_route_table,
+    public_route_table,
+    use_taskdef,
+)
 
 MINE = (
     "network.egress",
@@ -29,43 +40,13 @@ DB = ("--db-instance", "app-db")
 ENDPOINT_SERVICES = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
 
 
-def doctor(sandbox: Env, *args: str) -> tuple[CliResult, dict[str, dict[str, Any]]]:
-    result = sandbox.cli(
-        "doctor",
-        "--cluster",
-        sandbox.world.cluster,
-        "--service",
-        sandbox.world.service,
-        "--output",
-        "json",
-        *args,
-    )
-    data = json.loads(result.stdout)
-    checks = {c["id"]: c for c in data["checks"]}
+def doctor(sandbox: Env, *args: str) -> tuple[CliResult, Checks]:
+    result, data = doctor_json(sandbox, *args)
+    checks = by_id(data)
     assert set(MINE) <= set(checks), sorted(checks)
-    failed = {i for i, c in checks.items() if c["status"] == "fail"}
+    failed = failing(checks)
     assert result.returncode == (1 if failed else 0), (result.returncode, failed, result.stderr)
     return result, checks
-
-
-def failing(checks: dict[str, dict[str, Any]]) -> set[str]:
-    return {i for i, c in checks.items() if c["status"] == "fail"}
-
-
-def private_route_table(sandbox: Env) -> str:
-    ec2 = sandbox.client("ec2")
-    tables = ec2.describe_route_tables(
-        Filters=[{"Name": "association.subnet-id", "Values": [sandbox.world.private_subnets[0]]}]
-    )["RouteTables"]
-    return str(tables[0]["RouteTableId"])
-
-
-def public_route_table(sandbox: Env) -> str:
-    ec2 = sandbox.client("ec2")
-    tables = ec2.describe_route_tables(
-        Filters=[{"Name": "association.subnet-id", "Values": [sandbox.world.public_subnet]}]
-    )["RouteTables"]
-    return str(tables[0]["RouteTableId"])
 
 
 def nat_gateway(sandbox: Env) -> str:
@@ -78,51 +59,11 @@ def internet_gateway(sandbox: Env) -> str:
     return str(igws[0]["InternetGatewayId"])
 
 
-def use_taskdef(sandbox: Env, arn: str) -> None:
-    sandbox.client("ecs").update_service(
-        cluster=sandbox.world.cluster, service=sandbox.world.service, taskDefinition=arn
-    )
-
-
-def endpoint_group(sandbox: Env, *, admit: bool = True) -> str:
-    """A security group for interface endpoints; admitting HTTPS from the app's unless not."""
-    ec2 = sandbox.client("ec2")
-    group = ec2.create_security_group(
-        GroupName="endpoints", Description="vpc endpoints", VpcId=sandbox.world.vpc_id
-    )["GroupId"]
-    if admit:
-        ec2.authorize_security_group_ingress(
-            GroupId=group,
-            IpPermissions=[
-                {
-                    "IpProtocol": "tcp",
-                    "FromPort": 443,
-                    "ToPort": 443,
-                    "UserIdGroupPairs": [{"GroupId": sandbox.world.security_group}],
-                }
-            ],
-        )
-    return str(group)
-
-
 def add_endpoints(sandbox: Env, services: tuple[str, ...], group: str, *, s3: bool = True) -> None:
-    ec2 = sandbox.client("ec2")
     for service in services:
-        ec2.create_vpc_endpoint(
-            VpcId=sandbox.world.vpc_id,
-            ServiceName=f"com.amazonaws.us-east-1.{service}",
-            VpcEndpointType="Interface",
-            SubnetIds=sandbox.world.private_subnets,
-            SecurityGroupIds=[group],
-            PrivateDnsEnabled=True,
-        )
+        add_endpoint(sandbox, service, group=group)
     if s3:
-        ec2.create_vpc_endpoint(
-            VpcId=sandbox.world.vpc_id,
-            ServiceName="com.amazonaws.us-east-1.s3",
-            VpcEndpointType="Gateway",
-            RouteTableIds=[private_route_table(sandbox)],
-        )
+        add_endpoint(sandbox, "s3", kind="Gateway")
 
 
 def remove_nat_route(sandbox: Env) -> str:
@@ -502,7 +443,5 @@ def test_no_secret_leaks_in_text_output(sandbox: Env, args: tuple[str, ...]) -> 
     container = sandbox.taskdef()["containerDefinitions"][0]
     environment = [*container["environment"], {"name": "DATABASE_URL", "value": CANARY_URL}]
     use_taskdef(sandbox, sandbox.register(secrets=[], environment=environment))
-    result = sandbox.cli(
-        "doctor", "--cluster", sandbox.world.cluster, "--service", sandbox.world.service, *args
-    )
+    result = doctor_cli(sandbox, *args)
     assert "db.url-plaintext" in result.output

@@ -17,34 +17,31 @@ from typing import Any
 import pytest
 
 from tests.conftest import CANARY_PASSWORD, EXAMPLE_APP, Env
+from tests.doctor_support import (
+    Checks,
+    by_id,
+    doctor_json,
+    grant_task_role,
+    policy,
+    set_exec_config,
+    use_taskdef,
+    with_status,
+)
 
-DOCTOR = ("--cluster", "sandbox", "--service", "app", "--output", "json")
 SECURITY = {
     "security.long-lived-keys",
     "security.aws-keys-in-env",
     "security.cloudtrail",
     "security.exec-session-logging",
 }
-Checks = dict[str, dict[str, Any]]
 
 
 # -- helpers -----------------------------------------------------------------------------------
 
 
 def doctor(sandbox: Env, *flags: str, env: dict[str, str] | None = None) -> Checks:
-    result = sandbox.cli("doctor", *DOCTOR, *flags, env=env)
-    assert result.stdout.startswith("{"), result.output
-    data = json.loads(result.stdout)
-    assert "Traceback" not in result.output
-    assert result.returncode == data["summary"]["exitStatus"], result.output
-    checks = {c["id"]: c for c in data["checks"]}
-    internal = [c for c in checks.values() if "internal error" in c["message"]]
-    assert not internal, internal
-    return checks
-
-
-def with_status(checks: Checks, status: str) -> set[str]:
-    return {cid for cid, c in checks.items() if c["status"] == status}
+    _, data = doctor_json(sandbox, *flags, env=env)
+    return by_id(data)
 
 
 def changed(before: Checks, after: Checks) -> set[str]:
@@ -54,40 +51,17 @@ def changed(before: Checks, after: Checks) -> set[str]:
     }
 
 
-def use_taskdef(sandbox: Env, arn: str) -> None:
-    sandbox.client("ecs").update_service(
-        cluster=sandbox.world.cluster, service=sandbox.world.service, taskDefinition=arn
-    )
-
-
-def set_exec_config(sandbox: Env, config: dict[str, Any]) -> None:
-    sandbox.client("ecs").update_cluster(
-        cluster=sandbox.world.cluster, configuration={"executeCommandConfiguration": config}
-    )
-
-
 def allow_task_role_logs(sandbox: Env, group: str) -> None:
     base = f"arn:aws:logs:us-east-1:123456789012:log-group:{group}"
-    sandbox.client("iam").put_role_policy(
-        RoleName="app-task",
-        PolicyName="exec-session-logs",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*"},
-                    {
-                        "Effect": "Allow",
-                        "Action": [
-                            "logs:CreateLogStream",
-                            "logs:DescribeLogStreams",
-                            "logs:PutLogEvents",
-                        ],
-                        "Resource": f"{base}:*",
-                    },
-                ],
-            }
-        ),
+    grant_task_role(
+        sandbox,
+        "exec-session-logs",
+        {"Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            "Resource": f"{base}:*",
+        },
     )
 
 
@@ -207,10 +181,8 @@ def test_exec_sessions_logged_to_an_existing_group_the_task_role_may_write_pass(
     sandbox.client("logs").create_log_group(logGroupName="/ecs/exec-sessions")
     set_exec_config(
         sandbox,
-        {
-            "logging": "OVERRIDE",
-            "logConfiguration": {"cloudWatchLogGroupName": "/ecs/exec-sessions"},
-        },
+        logging="OVERRIDE",
+        logConfiguration={"cloudWatchLogGroupName": "/ecs/exec-sessions"},
     )
     allow_task_role_logs(sandbox, "/ecs/exec-sessions")
     after = doctor(sandbox)
@@ -247,7 +219,7 @@ def test_unlogged_exec_sessions_warn(
     allow_task_role_logs(sandbox, "/ecs/app")
     before = doctor(sandbox)
     assert before["security.exec-session-logging"]["status"] == "pass"
-    set_exec_config(sandbox, config)
+    set_exec_config(sandbox, **config)
     after = doctor(sandbox)
     assert changed(before, after) == {"security.exec-session-logging"}
     found = after["security.exec-session-logging"]
@@ -262,19 +234,11 @@ def test_unlogged_exec_sessions_warn(
 def assumed_role_env(sandbox: Env) -> dict[str, str]:
     """Credentials of a role session that has ci-deployer's run policy, as OIDC would give."""
     iam = sandbox.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    iam.create_role(RoleName="ci-deploy", AssumeRolePolicyDocument=json.dumps(trust))
-    policy = iam.get_user_policy(UserName="ci-deployer", PolicyName="ecs-migrate-run")
-    document = policy["PolicyDocument"]
+    root = {"AWS": "arn:aws:iam::123456789012:root"}
+    trust = policy({"Effect": "Allow", "Principal": root, "Action": "sts:AssumeRole"})
+    iam.create_role(RoleName="ci-deploy", AssumeRolePolicyDocument=trust)
+    run_policy = iam.get_user_policy(UserName="ci-deployer", PolicyName="ecs-migrate-run")
+    document = run_policy["PolicyDocument"]
     iam.put_role_policy(
         RoleName="ci-deploy",
         PolicyName="ecs-migrate-run",
@@ -330,17 +294,18 @@ def migration_tasks(sandbox: Env, desired: str) -> list[dict[str, Any]]:
     return list(ecs.describe_tasks(cluster=sandbox.world.cluster, tasks=arns)["tasks"])
 
 
-def assert_only_the_probe_differs(before: Checks, after: Checks) -> None:
+def probe_alone(sandbox: Env, command: str) -> tuple[Checks, dict[str, Any]]:
+    """Probe ``command``: only migration.command differs from a doctor run without the probe."""
+    before = doctor(sandbox)
+    after = probe(sandbox, command)
     assert changed(before, after) == {"migration.command"}
+    return after, after["migration.command"]
 
 
 def test_probe_finds_alembic_and_its_ini_and_leaves_nothing_running(
     sandbox: Env, venv_on_path: str
 ) -> None:
-    before = doctor(sandbox)
-    after = probe(sandbox, "alembic upgrade head")
-    assert_only_the_probe_differs(before, after)
-    found = after["migration.command"]
+    _, found = probe_alone(sandbox, "alembic upgrade head")
     assert found["status"] == "pass", found
     assert str(EXAMPLE_APP) in found["message"]
     assert f"`alembic` is {venv_on_path}" in found["message"]
@@ -353,11 +318,8 @@ def test_probe_finds_alembic_and_its_ini_and_leaves_nothing_running(
 
 
 def test_probe_fails_on_a_missing_executable(sandbox: Env, venv_on_path: str) -> None:
-    before = doctor(sandbox)
-    after = probe(sandbox, "nonexistent-tool migrate")
-    assert_only_the_probe_differs(before, after)
+    after, found = probe_alone(sandbox, "nonexistent-tool migrate")
     assert with_status(after, "fail") == {"migration.command"}
-    found = after["migration.command"]
     assert "`nonexistent-tool` is not found on the PATH" in found["message"]
     assert str(Path(sys.executable).parent) in found["message"]  # the PATH searched
     assert str(EXAMPLE_APP) in found["message"]
@@ -366,11 +328,8 @@ def test_probe_fails_on_a_missing_executable(sandbox: Env, venv_on_path: str) ->
 
 
 def test_probe_fails_on_a_missing_config_file(sandbox: Env, venv_on_path: str) -> None:
-    before = doctor(sandbox)
-    after = probe(sandbox, "alembic -c missing.ini upgrade head")
-    assert_only_the_probe_differs(before, after)
+    after, found = probe_alone(sandbox, "alembic -c missing.ini upgrade head")
     assert with_status(after, "fail") == {"migration.command"}
-    found = after["migration.command"]
     assert "missing.ini not found" in found["message"]
     assert f"working directory {EXAMPLE_APP}" in found["message"]
     assert f"COPY missing.ini {EXAMPLE_APP}/missing.ini" in found["fix"]
@@ -387,10 +346,7 @@ def test_probe_never_echoes_arguments_that_are_not_files(sandbox: Env, venv_on_p
 
 def test_probe_reports_a_task_that_cannot_start(sandbox: Env, venv_on_path: str) -> None:
     use_taskdef(sandbox, sandbox.register(labels={"simulate": "pull-failure"}))
-    before = doctor(sandbox)
-    after = probe(sandbox, "alembic upgrade head")
-    assert_only_the_probe_differs(before, after)
-    found = after["migration.command"]
+    _, found = probe_alone(sandbox, "alembic upgrade head")
     assert found["status"] == "fail"
     assert "failed to start" in found["message"]
     assert "CannotPullContainerError" in found["message"]

@@ -1,17 +1,21 @@
-"""The pure helpers of the ECS Exec checks (src/ecs_migrate/doctor/checks_exec.py), no AWS."""
+"""The pure helpers of the ECS Exec checks (doctor/checks_exec*.py), without AWS."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
 from ecs_migrate.doctor import checks_exec as ce
+from ecs_migrate.doctor import checks_exec_access as access
 from ecs_migrate.doctor.context import Context
+from ecs_migrate.doctor.exec_logging import logging_requests
 from ecs_migrate.doctor.model import Status
+from ecs_migrate.doctor.permissions import policy_statement
 from ecs_migrate.iampolicy import Request
+from tests.doctor_support import EXEC_IDS
 
 ARN = "arn:aws:kms:us-east-1:123456789012:key/abcd"
 
@@ -56,63 +60,24 @@ def test_credential_vars_names_only_the_aws_keys_from_environment_and_secrets() 
     assert ce.credential_vars({}) == []
 
 
-def default(**target: str) -> dict[str, Any]:
-    return {"DestinationCidrBlock": "0.0.0.0/0", "State": "active", **target}
-
-
-@pytest.mark.parametrize(
-    ("routes", "public_ip", "expected"),
-    [
-        ([default(NatGatewayId="nat-1")], False, "nat"),
-        ([default(GatewayId="igw-1")], True, "igw"),
-        # Without a public IP an internet gateway is no way out.
-        ([default(GatewayId="igw-1")], False, "none"),
-        ([default(TransitGatewayId="tgw-1")], False, "other"),
-        ([default(GatewayId="vgw-1")], False, "other"),
-        ([{**default(NatGatewayId="nat-1"), "State": "blackhole"}], False, "none"),
-        ([{"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local"}], True, "none"),
-        ([], True, "none"),
-    ],
-)
-def test_route_egress(routes: list[dict[str, Any]], public_ip: bool, expected: str) -> None:
-    assert ce.route_egress(routes, public_ip) == expected
-
-
 def test_ssmmessages_endpoint_matching() -> None:
     region = "us-east-1"
-    assert ce.is_ssmmessages_endpoint(
+    assert access.is_ssmmessages_endpoint(
         {"ServiceName": "com.amazonaws.us-east-1.ssmmessages", "State": "available"}, region
     )
-    assert ce.is_ssmmessages_endpoint(
+    assert access.is_ssmmessages_endpoint(
         {"ServiceName": "cn.com.amazonaws.us-east-1.ssmmessages"}, region
     )
-    assert not ce.is_ssmmessages_endpoint(
+    assert not access.is_ssmmessages_endpoint(
         {"ServiceName": "com.amazonaws.us-east-1.ssmmessages", "State": "deleted"}, region
     )
-    assert not ce.is_ssmmessages_endpoint({"ServiceName": "com.amazonaws.us-east-1.ssm"}, region)
-    assert not ce.is_ssmmessages_endpoint(
+    assert not access.is_ssmmessages_endpoint(
+        {"ServiceName": "com.amazonaws.us-east-1.ssm"}, region
+    )
+    assert not access.is_ssmmessages_endpoint(
         {"ServiceName": "com.amazonaws.eu-west-1.ssmmessages"}, region
     )
-    assert ce.short_service_name({"ServiceName": "com.amazonaws.us-east-1.logs"}) == "logs"
-
-
-def https(**rule: Any) -> dict[str, Any]:
-    return {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, **rule}
-
-
-def test_admits_https_from_the_task_group_or_every_subnet() -> None:
-    by_group = [https(UserIdGroupPairs=[{"GroupId": "sg-app"}])]
-    assert ce.admits_https(by_group, ["sg-app"], ["10.0.16.0/20"])
-    assert not ce.admits_https(by_group, ["sg-other"], ["10.0.16.0/20"])
-    vpc_wide = [https(IpRanges=[{"CidrIp": "10.0.0.0/16"}])]
-    assert ce.admits_https(vpc_wide, [], ["10.0.16.0/20", "10.0.32.0/20"])
-    one_subnet = [https(IpRanges=[{"CidrIp": "10.0.16.0/20"}])]
-    assert not ce.admits_https(one_subnet, [], ["10.0.16.0/20", "10.0.32.0/20"])
-    wrong_port = [{**vpc_wide[0], "FromPort": 80, "ToPort": 80}]
-    assert not ce.admits_https(wrong_port, [], ["10.0.16.0/20"])
-    everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
-    assert ce.admits_https(everything, [], ["10.0.16.0/20"])
-    assert not ce.admits_https([], ["sg-app"], ["10.0.16.0/20"])
+    assert access.short_service_name({"ServiceName": "com.amazonaws.us-east-1.logs"}) == "logs"
 
 
 @pytest.mark.parametrize(
@@ -129,7 +94,7 @@ def test_admits_https_from_the_task_group_or_every_subnet() -> None:
 def test_plugin_install_command(
     system: str, machine: str, dpkg: bool, rpm: bool, expected: str
 ) -> None:
-    assert expected in ce.plugin_install_command(system, machine, dpkg, rpm)
+    assert expected in access.plugin_install_command(system, machine, dpkg, rpm)
 
 
 def test_plugin_check_finds_the_plugin_on_path(
@@ -137,14 +102,14 @@ def test_plugin_check_finds_the_plugin_on_path(
 ) -> None:
     ctx = cast(Context, None)  # exec.plugin looks at this machine only
     monkeypatch.setenv("PATH", str(tmp_path))
-    missing = ce.exec_plugin(ctx)
+    missing = access.exec_plugin(ctx)
     assert missing.status is Status.FAIL
     assert "not in the container image" in missing.message
     assert missing.fix and "session-manager-plugin" in missing.fix
     plugin = tmp_path / "session-manager-plugin"
     plugin.write_text("#!/bin/sh\necho 1.2.707.0\n")
     plugin.chmod(0o755)
-    found = ce.exec_plugin(ctx)
+    found = access.exec_plugin(ctx)
     assert found.status is Status.PASS
     assert "1.2.707.0" in found.message and str(plugin) in found.message
 
@@ -159,7 +124,7 @@ def test_logging_requests_follow_the_checker() -> None:
             "s3EncryptionEnabled": True,
         },
     }
-    requests = ce.logging_requests(conf, ARN, "aws", "us-east-1", "123456789012")
+    requests = logging_requests(conf, ARN, "aws", "us-east-1", "123456789012")
     group = "arn:aws:logs:us-east-1:123456789012:log-group:/audit:*"
     assert requests == [
         Request("kms:Decrypt", ARN),
@@ -172,15 +137,15 @@ def test_logging_requests_follow_the_checker() -> None:
     ]
     # DEFAULT logging names no destination of its own: only the key is the task role's concern.
     default_logging = {**conf, "logging": "DEFAULT"}
-    assert ce.logging_requests(default_logging, ARN, "aws", "us-east-1", "1") == [
+    assert logging_requests(default_logging, ARN, "aws", "us-east-1", "1") == [
         Request("kms:Decrypt", ARN)
     ]
-    assert ce.logging_requests({}, None, "aws", "us-east-1", "1") == []
+    assert logging_requests({}, None, "aws", "us-east-1", "1") == []
 
 
-def test_allow_statement_groups_actions_by_resource() -> None:
+def test_policy_statement_groups_actions_by_resource() -> None:
     document = json.loads(
-        ce.allow_statement(
+        policy_statement(
             [Request("b:Two", "*"), Request("a:One", "*"), Request("c:Three", "arn:x")]
         )
     )
@@ -197,18 +162,7 @@ def test_every_exec_check_is_registered_for_exec_only() -> None:
     from ecs_migrate.doctor.model import REGISTRY
 
     exec_checks = {c.id: c for c in REGISTRY.checks if c.area == ce.AREA}
-    assert set(exec_checks) == {
-        "exec.enabled",
-        "exec.agent",
-        "exec.platform",
-        "exec.task-role",
-        "exec.readonly-rootfs",
-        "exec.init-process",
-        "exec.vpc-endpoint",
-        "exec.kms-logging",
-        "exec.plugin",
-        "exec.start-session-denied",
-    }
+    assert list(exec_checks) == list(EXEC_IDS)  # in the order of the report
     assert all(c.when == "exec" for c in exec_checks.values())
     assert exec_checks["exec.enabled"].fixer is not None
     assert exec_checks["exec.agent"].needs == ("exec.enabled",)

@@ -8,16 +8,7 @@ from typing import Any
 import pytest
 
 from ecs_migrate.doctor.checks_database import url_has_password, url_source
-from ecs_migrate.doctor.checks_network import (
-    Need,
-    cidr_covers,
-    endpoint_serves,
-    internet_route,
-    needs_of,
-    route_table_of,
-    rule_admits_cidr,
-    rule_admits_group,
-)
+from ecs_migrate.doctor.checks_network import endpoint_serves, internet_route
 from ecs_migrate.doctor.checks_secrets import (
     is_aws_managed_alias,
     is_secrets_manager,
@@ -27,36 +18,16 @@ from ecs_migrate.doctor.checks_secrets import (
     policy_document,
     secret_arn,
 )
+from ecs_migrate.doctor.needs import Need, needs_of
 from ecs_migrate.iampolicy import Request
+from tests.doctor_support import route_table
 
 REGION = "eu-west-1"
 ECR_IMAGE = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/app:1"
 SECRET = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:app/db-AbCdEf"
 
 
-def table(
-    table_id: str,
-    *,
-    subnets: tuple[str, ...] = (),
-    main: bool = False,
-    default: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    assocs: list[dict[str, Any]] = [{"SubnetId": s, "Main": False} for s in subnets]
-    if main:
-        assocs.append({"Main": True})
-    routes: list[dict[str, Any]] = [{"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local"}]
-    if default is not None:
-        routes.append({"DestinationCidrBlock": "0.0.0.0/0", "State": "active", **default})
-    return {"RouteTableId": table_id, "Associations": assocs, "Routes": routes}
-
-
 # -- routes ------------------------------------------------------------------------------------
-def test_a_subnet_uses_its_explicit_table_else_the_main_one() -> None:
-    tables = [table("rtb-main", main=True), table("rtb-a", subnets=("subnet-a",))]
-    assert route_table_of("subnet-a", tables)["RouteTableId"] == "rtb-a"  # type: ignore[index]
-    assert route_table_of("subnet-b", tables)["RouteTableId"] == "rtb-main"  # type: ignore[index]
-
-
 @pytest.mark.parametrize(
     ("default", "public_ip", "nat_state", "verdict", "words"),
     [
@@ -72,7 +43,9 @@ def test_a_subnet_uses_its_explicit_table_else_the_main_one() -> None:
 def test_internet_route(
     default: dict[str, Any] | None, public_ip: bool, nat_state: str, verdict: str, words: str
 ) -> None:
-    got, note = internet_route(table("rtb-1", default=default), public_ip, {"nat-1": nat_state})
+    got, note = internet_route(
+        route_table("rtb-1", default=default), public_ip, {"nat-1": nat_state}
+    )
     assert got == verdict
     assert words in note
 
@@ -156,32 +129,6 @@ def test_the_s3_gateway_endpoint_must_be_on_the_subnets_route_table() -> None:
     assert endpoint_serves(need, [gateway], REGION, "rtb-1", {}, []).served
     other = endpoint_serves(need, [gateway], REGION, "rtb-2", {}, [])
     assert not other.served and "rtb-2" in other.problem and "--add-route-table-ids" in other.fix
-
-
-# -- security-group rules ----------------------------------------------------------------------
-def rule(
-    protocol: str = "tcp", low: int = 5432, high: int = 5432, **sources: Any
-) -> dict[str, Any]:
-    return {"IpProtocol": protocol, "FromPort": low, "ToPort": high, **sources}
-
-
-def test_rules_admit_a_group_on_the_port() -> None:
-    pairs = {"UserIdGroupPairs": [{"GroupId": "sg-app"}]}
-    assert rule_admits_group([rule(**pairs)], 5432, {"sg-app"})
-    assert rule_admits_group([rule(low=5000, high=6000, **pairs)], 5432, {"sg-app"})
-    assert rule_admits_group([{"IpProtocol": "-1", **pairs}], 5432, {"sg-app"})
-    assert not rule_admits_group([rule(**pairs)], 3306, {"sg-app"})
-    assert not rule_admits_group([rule("udp", **pairs)], 5432, {"sg-app"})
-    assert not rule_admits_group([rule(**pairs)], 5432, {"sg-other"})
-
-
-def test_rules_admit_a_cidr_only_when_a_range_contains_it() -> None:
-    ranges = {"IpRanges": [{"CidrIp": "10.0.0.0/16"}]}
-    assert rule_admits_cidr([rule(**ranges)], 5432, "10.0.16.0/20")
-    assert not rule_admits_cidr([rule(**ranges)], 5432, "10.1.0.0/24")
-    assert cidr_covers("0.0.0.0/0", "10.0.0.0/24")
-    assert not cidr_covers("10.0.16.0/20", "10.0.0.0/16")
-    assert not cidr_covers("garbage", "10.0.0.0/16")
 
 
 # -- database URL --------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ CHECK_MODULES = (  # report order: the most fundamental area first
     "checks_database",
     "checks_migration",
     "checks_exec",
+    "checks_exec_access",
     "checks_security",
 )
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from ecs_migrate.actions import EXEC, RUN, requests_for
 from ecs_migrate.doctor.context import Context, principal_of
 from ecs_migrate.doctor.model import Finding, check, fail, passed, warn
-from ecs_migrate.doctor.permissions import judge
-from ecs_migrate.iampolicy import Request
+from ecs_migrate.doctor.permissions import judge, policy_statement
 
 AREA = "Caller permissions"
 
@@ -22,7 +19,7 @@ def resource_values(ctx: Context) -> dict[str, str | None]:
         "partition": ctx.partition(),
         "region": ctx.region,
         "account": ctx.account(),
-        "cluster": ctx.opts.cluster.rsplit("/", 1)[-1],
+        "cluster": ctx.cluster_name(),
         "cluster_arn": cluster.get("clusterArn"),
         "service": ctx.opts.service,
         "family": taskdef.get("family"),
@@ -32,18 +29,6 @@ def resource_values(ctx: Context) -> dict[str, str | None]:
         "task_role_arn": taskdef.get("taskRoleArn"),
         "execution_role_arn": taskdef.get("executionRoleArn"),
     }
-
-
-def policy_statement(requests: list[Request]) -> str:
-    """A statement to paste that grants the missing requests (least privilege per resource)."""
-    by_resource: dict[str, list[str]] = {}
-    for r in requests:
-        by_resource.setdefault(r.resource, []).append(r.action)
-    statements = [
-        {"Effect": "Allow", "Action": sorted(set(actions)), "Resource": resource}
-        for resource, actions in by_resource.items()
-    ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements}, indent=None)
 
 
 @check("iam.caller", area=AREA, needs=("taskdef.container",))
@@ -61,9 +46,8 @@ def iam_caller(ctx: Context) -> Finding:
             + "  (or `ecs-migrate policy generate` for the whole least-privilege policy)",
         )
     if verdict.uncertain:
-        request, reason = verdict.uncertain[0]
         return warn(
-            f"{principal}: {request.action} on {request.resource}: {reason}{verdict.note}.",
+            f"{principal}: {verdict.describe_uncertain()}{verdict.note}.",
             "Check that the condition holds for ecs-migrate's requests.",
         )
     return passed(

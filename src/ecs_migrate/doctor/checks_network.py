@@ -5,260 +5,39 @@ stream (CloudWatch Logs) and resolves its secrets (Secrets Manager, SSM) through
 network interface, so each of the service's subnets needs a way out: a default route to a NAT
 gateway, to an internet gateway when the task gets a public IP, or VPC endpoints.
 
-The helpers here (subnets, route tables, security-group rules) are shared with the database
-checks; every lookup is memoised per doctor run.
+The VPC lookups and the route and security-group helpers live in
+:mod:`ecs_migrate.doctor.vpc`, shared with the database and ECS Exec checks.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecs_migrate.aws import error_code
 from ecs_migrate.doctor.context import Context
 from ecs_migrate.doctor.model import Finding, Skip, check, fail, passed, warn
+from ecs_migrate.doctor.needs import Need, needs_of
+from ecs_migrate.doctor.vpc import (
+    ANYWHERE,
+    HTTPS,
+    admits,
+    authorize_ingress,
+    default_route,
+    endpoint_rules,
+    nat_gateways,
+    route_table_of,
+    route_tables,
+    route_target,
+    subnets,
+    vpc_endpoints,
+    vpc_of,
+)
 
 AREA = "Network"
 
-ANYWHERE = "0.0.0.0/0"
-HTTPS = 443
 STARTUP_ERRORS = "tasks fail with ResourceInitializationError or CannotPullContainerError"
-_ECR_IMAGE = re.compile(
-    r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
-)
-
-
-# -- shared lookups ---------------------------------------------------------------------------
-def lookup_or_none(
-    ctx: Context, service: str, operation: str, what: str, missing: Iterable[str], **params: Any
-) -> Any:
-    """``ctx.call``, but None when AWS answers with one of the ``missing`` error codes."""
-    import botocore.exceptions
-
-    try:
-        return ctx.call(service, operation, what, **params)
-    except Skip as exc:
-        cause = exc.__cause__
-        if isinstance(cause, botocore.exceptions.ClientError) and error_code(cause) in set(missing):
-            return None
-        raise
-
-
-def subnets(ctx: Context, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The subnets by ID (DescribeSubnets, memoised)."""
-    wanted = sorted(set(ids))
-
-    def load() -> dict[str, dict[str, Any]]:
-        if not wanted:
-            return {}
-        answer = ctx.call("ec2", "describe_subnets", "describe the subnets", SubnetIds=wanted)
-        return {s["SubnetId"]: dict(s) for s in answer.get("Subnets", [])}
-
-    return ctx.memo("ec2:subnets:" + ",".join(wanted), load)
-
-
-def route_tables(ctx: Context, vpc_id: str) -> list[dict[str, Any]]:
-    """Every route table of a VPC (memoised)."""
-
-    def load() -> list[dict[str, Any]]:
-        answer = ctx.call(
-            "ec2",
-            "describe_route_tables",
-            "describe the VPC's route tables",
-            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}],
-        )
-        return [dict(t) for t in answer.get("RouteTables", [])]
-
-    return ctx.memo(f"ec2:route-tables:{vpc_id}", load)
-
-
-def security_groups(ctx: Context, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Security groups by ID (memoised)."""
-    wanted = sorted(set(ids))
-
-    def load() -> dict[str, dict[str, Any]]:
-        if not wanted:
-            return {}
-        answer = ctx.call(
-            "ec2", "describe_security_groups", "describe security groups", GroupIds=wanted
-        )
-        return {g["GroupId"]: dict(g) for g in answer.get("SecurityGroups", [])}
-
-    return ctx.memo("ec2:security-groups:" + ",".join(wanted), load)
-
-
-def vpc_of(subnet_map: Mapping[str, Mapping[str, Any]]) -> str:
-    vpcs = {str(s["VpcId"]) for s in subnet_map.values() if s.get("VpcId")}
-    if not vpcs:
-        raise Skip("cannot check: the subnets were not found")
-    return sorted(vpcs)[0]
-
-
-# -- pure helpers -------------------------------------------------------------------------------
-def route_table_of(subnet_id: str, tables: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The route table a subnet uses: its explicit association, else the VPC's main table."""
-    main = None
-    for table in tables:
-        for assoc in table.get("Associations") or []:
-            if assoc.get("SubnetId") == subnet_id:
-                return table
-            if assoc.get("Main"):
-                main = table
-    return main
-
-
-def default_route(table: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """The route for 0.0.0.0/0 of a route table, if any."""
-    for route in (table or {}).get("Routes") or []:
-        if route.get("DestinationCidrBlock") == ANYWHERE:
-            return dict(route)
-    return None
-
-
-_TARGETS = (
-    ("NatGatewayId", "nat", "NAT gateway"),
-    ("TransitGatewayId", "other", "transit gateway"),
-    ("NetworkInterfaceId", "other", "network interface"),
-    ("InstanceId", "other", "instance"),
-    ("VpcPeeringConnectionId", "other", "peering connection"),
-    ("LocalGatewayId", "other", "local gateway"),
-    ("CarrierGatewayId", "other", "carrier gateway"),
-    ("CoreNetworkArn", "other", "core network"),
-)
-
-
-def route_target(route: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(kind, id, description) of a route's target. kind: nat, igw, blackhole, other."""
-    gateway = str(route.get("GatewayId") or "")
-    target_id, kind, what = "", "other", "target"
-    if gateway.startswith("igw-"):
-        target_id, kind, what = gateway, "igw", "internet gateway"
-    elif gateway:
-        target_id, what = gateway, "gateway"
-    else:
-        for key, k, description in _TARGETS:
-            if route.get(key):
-                target_id, kind, what = str(route[key]), k, description
-                break
-    if route.get("State") == "blackhole":
-        kind = "blackhole"
-    return kind, target_id, f"{what} {target_id}".strip()
-
-
-def _ports_match(perm: Mapping[str, Any], port: int) -> bool:
-    protocol = str(perm.get("IpProtocol", ""))
-    if protocol == "-1":
-        return True
-    if protocol not in ("tcp", "6"):
-        return False
-    low, high = perm.get("FromPort"), perm.get("ToPort")
-    if low is None or high is None:
-        return False
-    if int(low) == -1:  # all ports
-        return True
-    return int(low) <= port <= int(high)
-
-
-def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        return ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        return None
-
-
-def cidr_covers(outer: str, inner: str) -> bool:
-    """Whether the range ``outer`` contains all of ``inner``."""
-    big, small = _network(outer), _network(inner)
-    if big is None or small is None or big.version != small.version:
-        return False
-    return small.subnet_of(big)  # type: ignore[arg-type]
-
-
-def rule_admits_group(
-    permissions: Iterable[Mapping[str, Any]], port: int, groups: set[str]
-) -> bool:
-    """Whether some rule allows TCP ``port`` from (or to) one of the security ``groups``."""
-    return any(
-        _ports_match(perm, port)
-        and any(pair.get("GroupId") in groups for pair in perm.get("UserIdGroupPairs") or [])
-        for perm in permissions
-    )
-
-
-def rule_admits_cidr(permissions: Iterable[Mapping[str, Any]], port: int, cidr: str) -> bool:
-    """Whether some rule allows TCP ``port`` from (or to) a range containing ``cidr``."""
-    return any(
-        _ports_match(perm, port)
-        and any(cidr_covers(r.get("CidrIp", ""), cidr) for r in perm.get("IpRanges") or [])
-        for perm in permissions
-    )
-
-
-def permissions_of(groups: Iterable[Mapping[str, Any]], *, egress: bool = False) -> list[Any]:
-    key = "IpPermissionsEgress" if egress else "IpPermissions"
-    return [perm for group in groups for perm in group.get(key) or []]
-
-
-# -- what a task needs to reach ----------------------------------------------------------------
-@dataclass(frozen=True)
-class Need:
-    """A service the task must reach at startup, and the VPC endpoint that can serve it."""
-
-    label: str
-    endpoint: str | None  # "ecr.api", "logs", ...; None: only through the internet
-    gateway: bool = False  # S3: a gateway endpoint on the route table
-
-
-def _ecr_needs(region: str, image: str) -> list[Need]:
-    match = _ECR_IMAGE.match(image)
-    if match is None:
-        registry = image.split("/", 1)[0] if "/" in image else "docker.io"
-        if "." not in registry and ":" not in registry and registry != "localhost":
-            registry = "docker.io"
-        return [Need(f"the image registry {registry}", None)]
-    if match["region"] != region:
-        return [Need(f"ECR in {match['region']}", None)]
-    return [Need("ECR API", "ecr.api"), Need("ECR registry", "ecr.dkr"), Need("S3", "s3", True)]
-
-
-def _secret_region(value_from: str) -> str | None:
-    parts = value_from.split(":")
-    return parts[3] if value_from.startswith("arn:") and len(parts) > 3 else None
-
-
-def needs_of(taskdef: Mapping[str, Any], region: str) -> list[Need]:
-    """What every container of the task definition needs to reach to start, deduplicated."""
-    found: list[Need] = []
-    for cdef in taskdef.get("containerDefinitions") or []:
-        if cdef.get("image"):
-            found += _ecr_needs(region, str(cdef["image"]))
-        log = cdef.get("logConfiguration") or {}
-        if log.get("logDriver") == "awslogs":
-            log_region = (log.get("options") or {}).get("awslogs-region") or region
-            found.append(
-                Need("CloudWatch Logs", "logs")
-                if log_region == region
-                else Need(f"CloudWatch Logs in {log_region}", None)
-            )
-        for secret in cdef.get("secrets") or []:
-            value_from = str(secret.get("valueFrom", ""))
-            is_sm = ":secretsmanager:" in value_from
-            label, endpoint = ("Secrets Manager", "secretsmanager") if is_sm else ("SSM", "ssm")
-            other = _secret_region(value_from)
-            if other and other != region:
-                found.append(Need(f"{label} in {other}", None))
-            else:
-                found.append(Need(label, endpoint))
-        if cdef.get("environmentFiles"):
-            found.append(Need("S3", "s3", True))
-    unique: dict[str, Need] = {}
-    for need in found:
-        unique.setdefault(need.label, need)
-    return list(unique.values())
 
 
 # -- reaching them, per subnet ---------------------------------------------------------------
@@ -332,74 +111,52 @@ def endpoint_serves(
     for ep in endpoints:
         if ep.get("ServiceName") != name or str(ep.get("State", "")).lower() != "available":
             continue
-        ep_id = str(ep.get("VpcEndpointId"))
-        ep_type = ep.get("VpcEndpointType")
-        if need.gateway:
-            if ep_type != "Gateway":
-                continue
-            if table_id in (ep.get("RouteTableIds") or []):
-                return EndpointVerdict(True)
-            broken = EndpointVerdict(
-                False,
-                True,
-                ep_id,
-                f"not on route table {table_id}",
-                _cmd(
-                    "aws",
-                    "ec2",
-                    "modify-vpc-endpoint",
-                    "--vpc-endpoint-id",
-                    ep_id,
-                    "--add-route-table-ids",
-                    table_id,
-                ),
-            )
-        elif ep_type == "Interface":
-            if not ep.get("PrivateDnsEnabled"):
-                broken = EndpointVerdict(
-                    False,
-                    True,
-                    ep_id,
-                    "private DNS disabled",
-                    _cmd(
-                        "aws",
-                        "ec2",
-                        "modify-vpc-endpoint",
-                        "--vpc-endpoint-id",
-                        ep_id,
-                        "--private-dns-enabled",
-                    ),
-                )
-            elif not admitted.get(ep_id, False):
-                groups = [str(g.get("GroupId")) for g in ep.get("Groups") or []]
-                source = task_groups[0] if task_groups else "<the tasks' security group>"
-                broken = EndpointVerdict(
-                    False,
-                    True,
-                    ep_id,
-                    "security groups do not admit HTTPS from the tasks",
-                    _cmd(
-                        "aws",
-                        "ec2",
-                        "authorize-security-group-ingress",
-                        "--group-id",
-                        groups[0] if groups else "<endpoint-security-group>",
-                        "--protocol",
-                        "tcp",
-                        "--port",
-                        str(HTTPS),
-                        "--source-group",
-                        source,
-                    ),
-                )
-            else:
-                return EndpointVerdict(True)
+        if need.gateway and ep.get("VpcEndpointType") != "Gateway":
+            continue
+        if not need.gateway and ep.get("VpcEndpointType") != "Interface":
+            continue
+        problem = _endpoint_problem(ep, need, table_id, admitted, task_groups)
+        if problem is None:
+            return EndpointVerdict(True)
+        broken = problem
     return broken
+
+
+def _endpoint_problem(
+    ep: Mapping[str, Any],
+    need: Need,
+    table_id: str,
+    admitted: Mapping[str, bool],
+    task_groups: Sequence[str],
+) -> EndpointVerdict | None:
+    """What keeps a live endpoint of the right type from serving the subnet; None: nothing."""
+    ep_id = str(ep.get("VpcEndpointId"))
+    modify = ("modify-vpc-endpoint", "--vpc-endpoint-id", ep_id)
+    if need.gateway:
+        if table_id in (ep.get("RouteTableIds") or []):
+            return None
+        fix = _ec2(*modify, "--add-route-table-ids", table_id)
+        return EndpointVerdict(False, True, ep_id, f"not on route table {table_id}", fix)
+    if not ep.get("PrivateDnsEnabled"):
+        fix = _ec2(*modify, "--private-dns-enabled")
+        return EndpointVerdict(False, True, ep_id, "private DNS disabled", fix)
+    if admitted.get(ep_id, False):
+        return None
+    groups = [str(g.get("GroupId")) for g in ep.get("Groups") or []]
+    group = groups[0] if groups else "<endpoint-security-group>"
+    source = task_groups[0] if task_groups else "<the tasks' security group>"
+    fix = _cmd(*authorize_ingress(group, HTTPS, source))
+    problem = "security groups do not admit HTTPS from the tasks"
+    return EndpointVerdict(False, True, ep_id, problem, fix)
 
 
 def _cmd(*parts: str) -> str:
     """A shell command line; a ``$(...)`` part or a ``<placeholder>`` is left as it is."""
     return " ".join(p if p.startswith(("$(", "<")) else shlex.quote(p) for p in parts)
+
+
+def _ec2(*parts: str) -> str:
+    return _cmd("aws", "ec2", *parts)
 
 
 @dataclass
@@ -424,26 +181,14 @@ def _facts(ctx: Context) -> NetworkFacts:
     if missing:
         raise Skip(f"cannot check: subnet(s) {', '.join(missing)} not found")
     vpc_id = vpc_of(subnet_map)
-    tables = route_tables(ctx, vpc_id)
-    vpc_filter = [{"Name": "vpc-id", "Values": [vpc_id]}]
-    endpoints = ctx.memo(
-        f"ec2:endpoints:{vpc_id}",
-        lambda: ctx.call(
-            "ec2", "describe_vpc_endpoints", "describe the VPC endpoints", Filters=vpc_filter
-        ).get("VpcEndpoints", []),
-    )
-    nats = ctx.memo(
-        f"ec2:nat-gateways:{vpc_id}",
-        lambda: ctx.call(
-            "ec2", "describe_nat_gateways", "describe the NAT gateways", Filters=vpc_filter
-        ).get("NatGateways", []),
-    )
+    tables, endpoints = route_tables(ctx, vpc_id), vpc_endpoints(ctx, vpc_id)
+    nats = nat_gateways(ctx, vpc_id)
     nat_states = {str(n["NatGatewayId"]): str(n.get("State", "")) for n in nats}
     return NetworkFacts(
         vpc_id=vpc_id,
         subnet_map=subnet_map,
         tables=tables,
-        endpoints=[dict(e) for e in endpoints],
+        endpoints=endpoints,
         nat_states=nat_states,
         nat_ids=sorted(k for k, v in nat_states.items() if v == "available"),
         security_groups=[str(g) for g in net.get("securityGroups") or []],
@@ -454,21 +199,13 @@ def _facts(ctx: Context) -> NetworkFacts:
 def _endpoint_admission(ctx: Context, facts: NetworkFacts) -> dict[tuple[str, str], bool]:
     """(endpoint ID, subnet ID) -> whether the endpoint's groups admit HTTPS from the task."""
     interface = [e for e in facts.endpoints if e.get("VpcEndpointType") == "Interface"]
-    group_ids = sorted({g["GroupId"] for e in interface for g in e.get("Groups") or []})
-    groups = security_groups(ctx, group_ids) if group_ids else {}
-    task_groups = set(facts.security_groups)
-    result: dict[tuple[str, str], bool] = {}
-    for ep in interface:
-        perms = permissions_of(
-            groups[g["GroupId"]] for g in ep.get("Groups") or [] if g["GroupId"] in groups
+    return {
+        (ep_id, subnet_id): admits(
+            rules, HTTPS, facts.security_groups, [str(subnet.get("CidrBlock", ""))]
         )
-        by_group = rule_admits_group(perms, HTTPS, task_groups)
-        for subnet_id, subnet in facts.subnet_map.items():
-            cidr = str(subnet.get("CidrBlock", ""))
-            result[(str(ep.get("VpcEndpointId")), subnet_id)] = by_group or rule_admits_cidr(
-                perms, HTTPS, cidr
-            )
-    return result
+        for ep_id, rules in endpoint_rules(ctx, interface).items()
+        for subnet_id, subnet in facts.subnet_map.items()
+    }
 
 
 def reach(ctx: Context, facts: NetworkFacts, needs: Sequence[Need]) -> list[SubnetReach]:
@@ -518,33 +255,13 @@ def _nat_fix(facts: NetworkFacts, table_ids: Sequence[str]) -> str:
     else:
         nat = "<nat-gateway-id>"
         public = _public_subnet(facts) or "<public-subnet-id>"
-        steps.append(
-            _cmd(
-                "aws",
-                "ec2",
-                "create-nat-gateway",
-                "--subnet-id",
-                public,
-                "--allocation-id",
-                "$(aws ec2 allocate-address --domain vpc --query AllocationId --output text)",
-            )
-        )
+        address = "$(aws ec2 allocate-address --domain vpc --query AllocationId --output text)"
+        steps.append(_ec2("create-nat-gateway", "--subnet-id", public, "--allocation-id", address))
     by_id = {str(t.get("RouteTableId")): t for t in facts.tables}
     for table_id in table_ids:
         verb = "replace-route" if default_route(by_id.get(table_id)) else "create-route"
-        steps.append(
-            _cmd(
-                "aws",
-                "ec2",
-                verb,
-                "--route-table-id",
-                table_id,
-                "--destination-cidr-block",
-                ANYWHERE,
-                "--nat-gateway-id",
-                nat,
-            )
-        )
+        route = ("--route-table-id", table_id, "--destination-cidr-block", ANYWHERE)
+        steps.append(_ec2(verb, *route, "--nat-gateway-id", nat))
     return " && ".join(steps)
 
 
@@ -554,43 +271,19 @@ def _endpoint_fix(
     """create-vpc-endpoint commands for ``needs`` (each must have an endpoint)."""
     steps = []
     source = ",".join(facts.security_groups) or "the tasks"
+    interface = (
+        *("--subnet-ids", *sorted(facts.subnet_map)),
+        *("--security-group-ids", f"<a-group-admitting-tcp-443-from-{source}>"),
+        "--private-dns-enabled",
+    )
     for need in needs:
-        service = f"com.amazonaws.{ctx.region}.{need.endpoint}"
         if need.gateway:
-            steps.append(
-                _cmd(
-                    "aws",
-                    "ec2",
-                    "create-vpc-endpoint",
-                    "--vpc-id",
-                    facts.vpc_id,
-                    "--vpc-endpoint-type",
-                    "Gateway",
-                    "--service-name",
-                    service,
-                    "--route-table-ids",
-                    *table_ids,
-                )
-            )
+            kind, where = "Gateway", ("--route-table-ids", *table_ids)
         else:
-            steps.append(
-                _cmd(
-                    "aws",
-                    "ec2",
-                    "create-vpc-endpoint",
-                    "--vpc-id",
-                    facts.vpc_id,
-                    "--vpc-endpoint-type",
-                    "Interface",
-                    "--service-name",
-                    service,
-                    "--subnet-ids",
-                    *sorted(facts.subnet_map),
-                    "--security-group-ids",
-                    f"<a-group-admitting-tcp-443-from-{source}>",
-                    "--private-dns-enabled",
-                )
-            )
+            kind, where = "Interface", interface
+        service = f"com.amazonaws.{ctx.region}.{need.endpoint}"
+        create = ("create-vpc-endpoint", "--vpc-id", facts.vpc_id, "--vpc-endpoint-type", kind)
+        steps.append(_ec2(*create, "--service-name", service, *where))
     return " && ".join(steps)
 
 
@@ -623,20 +316,9 @@ def _fix(
             + ",".join(net.get("securityGroups") or [])
             + "],assignPublicIp=ENABLED}"
         )
-        options.append(
-            "or give the tasks a public IP: "
-            + _cmd(
-                "aws",
-                "ecs",
-                "update-service",
-                "--cluster",
-                ctx.opts.cluster,
-                "--service",
-                ctx.opts.service,
-                "--network-configuration",
-                config,
-            )
-        )
+        target = ("--cluster", ctx.opts.cluster, "--service", ctx.opts.service)
+        update = _cmd("aws", "ecs", "update-service", *target, "--network-configuration", config)
+        options.append(f"or give the tasks a public IP: {update}")
     endpoints = _endpoint_option(ctx, facts, bad, needs)
     if endpoints:
         options.append(f"or use VPC endpoints: {endpoints}")

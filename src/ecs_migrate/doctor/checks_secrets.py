@@ -14,28 +14,15 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ecs_migrate.doctor.checks_network import lookup_or_none
-from ecs_migrate.doctor.context import Context
+from ecs_migrate.doctor.context import Context, lookup_or_none
 from ecs_migrate.doctor.model import Finding, Skip, check, fail, passed, warn
-from ecs_migrate.doctor.permissions import judge
+from ecs_migrate.doctor.permissions import ECS_TASKS_TRUST, judge
 from ecs_migrate.iampolicy import Request
 
 AREA = "Secrets"
 
 AWS_MANAGED_ALIASES = ("alias/aws/secretsmanager", "alias/aws/ssm")
-ECS_TASKS_TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    },
-    separators=(",", ":"),
-)
+TRUST_JSON = json.dumps(ECS_TASKS_TRUST, separators=(",", ":"))
 
 
 # -- pure helpers -------------------------------------------------------------------------------
@@ -202,17 +189,6 @@ def secret_sources(ctx: Context) -> list[SecretSource]:
     return ctx.memo("secrets:sources", load)
 
 
-def _role_exists(ctx: Context, role_arn: str) -> bool:
-    name = role_arn.rsplit("/", 1)[-1]
-    answer = ctx.memo(
-        f"iam:role:{name}",
-        lambda: lookup_or_none(
-            ctx, "iam", "get_role", "read the execution role", ("NoSuchEntity",), RoleName=name
-        ),
-    )
-    return answer is not None
-
-
 def _put_policy(role_name: str, requests: Sequence[Request]) -> str:
     return " ".join(
         shlex.quote(p)
@@ -273,16 +249,16 @@ def secrets_execution_role(ctx: Context) -> Finding:
             f'Set "executionRoleArn": "arn:{ctx.partition()}:iam::{ctx.account()}:role/'
             'ecsTaskExecutionRole" in the task definition, after: '
             "aws iam create-role --role-name ecsTaskExecutionRole --assume-role-policy-document "
-            f"{shlex.quote(ECS_TASKS_TRUST)} && {_put_policy('ecsTaskExecutionRole', requests)}",
+            f"{shlex.quote(TRUST_JSON)} && {_put_policy('ecsTaskExecutionRole', requests)}",
         )
     role_arn = str(role_arn)
     role_name = role_arn.rsplit("/", 1)[-1]
-    if not _role_exists(ctx, role_arn):
+    if not ctx.role_exists(role_arn, "read the execution role"):
         return fail(
             f"The execution role {role_arn} does not exist: tasks fail with "
             "ResourceInitializationError.",
             f"aws iam create-role --role-name {shlex.quote(role_name)} "
-            f"--assume-role-policy-document {shlex.quote(ECS_TASKS_TRUST)} && "
+            f"--assume-role-policy-document {shlex.quote(TRUST_JSON)} && "
             + _put_policy(role_name, requests),
         )
     absent = [s for s in sources if s.missing]
@@ -303,8 +279,7 @@ def secrets_execution_role(ctx: Context) -> Finding:
         )
     notes = [n for s in sources for n in s.notes]
     if verdict.uncertain:
-        request, reason = verdict.uncertain[0]
-        notes.insert(0, f"{request.action} on {request.resource}: {reason}")
+        notes.insert(0, verdict.describe_uncertain())
     if notes:
         return warn(
             f"The execution role {role_name}: {'; '.join(notes)}{verdict.note}.",

@@ -12,7 +12,13 @@ import json
 from typing import Any
 
 from ecs_migrate.doctor.context import Context
+from ecs_migrate.doctor.exec_logging import (
+    exec_logging_fix,
+    session_destination,
+    session_log_requests,
+)
 from ecs_migrate.doctor.model import Finding, Skip, check, fail, passed, skip, warn
+from ecs_migrate.doctor.permissions import judge, policy_statement, put_role_policy
 from ecs_migrate.iampolicy import Request
 
 AREA = "Security"
@@ -130,7 +136,7 @@ def _describe(found: dict[str, list[str]]) -> str:
 @check("security.aws-keys-in-env", area=AREA, needs=("taskdef.container",))
 def aws_keys_in_env(ctx: Context) -> Finding:
     taskdef = ctx.taskdef()
-    family = f"{taskdef.get('family')}:{taskdef.get('revision')}"
+    family = ctx.revision()
     plain, secret = aws_keys_in(list(taskdef.get("containerDefinitions") or []))
     role = ctx.role_name(taskdef.get("taskRoleArn"))
     role_hint = (
@@ -254,64 +260,7 @@ def cloudtrail(ctx: Context) -> Finding:
 # -- security.exec-session-logging ----------------------------------------------------------
 
 
-def session_destination(configuration: dict[str, Any] | None) -> tuple[str, str | None, str | None]:
-    """Pure: (logging, CloudWatch group, S3 bucket) of a cluster's executeCommandConfiguration.
-
-    Without a configuration, or without ``logging``, ECS uses DEFAULT.
-    """
-    conf = dict(configuration or {})
-    log = conf.get("logConfiguration") or {}
-    return (
-        str(conf.get("logging") or "DEFAULT"),
-        log.get("cloudWatchLogGroupName") or None,
-        log.get("s3BucketName") or None,
-    )
-
-
-def exec_logging_fix(ctx: Context, group: str) -> str:
-    conf = {
-        "executeCommandConfiguration": {
-            "logging": "OVERRIDE",
-            "logConfiguration": {"cloudWatchLogGroupName": group},
-        }
-    }
-    return (
-        f"aws logs create-log-group --log-group-name {group} && aws ecs update-cluster "
-        f"--cluster {ctx.opts.cluster} --configuration '{json.dumps(conf)}'"
-    )
-
-
-def session_log_requests(
-    ctx: Context,
-    group: str | None,
-    bucket: str | None,
-    prefix: str | None,
-    region: str | None = None,
-) -> list[Request]:
-    """What the task role needs so the exec agent can ship the session's output."""
-    requests: list[Request] = []
-    if group:
-        where = f"{region or ctx.region}:{ctx.account()}"
-        base = f"arn:{ctx.partition()}:logs:{where}:log-group:{group}"
-        requests += [
-            Request("logs:DescribeLogGroups", "*"),
-            Request("logs:CreateLogStream", f"{base}:*"),
-            Request("logs:DescribeLogStreams", f"{base}:*"),
-            Request("logs:PutLogEvents", f"{base}:log-stream:*"),
-        ]
-    if bucket:
-        key = f"{prefix.strip('/')}/*" if prefix else "*"
-        requests += [
-            Request("s3:GetEncryptionConfiguration", f"arn:{ctx.partition()}:s3:::{bucket}"),
-            Request("s3:PutObject", f"arn:{ctx.partition()}:s3:::{bucket}/{key}"),
-        ]
-    return requests
-
-
 def _task_role_finding(ctx: Context, where: str, requests: list[Request]) -> Finding:
-    from ecs_migrate.doctor.checks_iam import policy_statement
-    from ecs_migrate.doctor.permissions import judge
-
     role_arn = ctx.taskdef().get("taskRoleArn")
     statement = policy_statement(requests)
     if not role_arn:
@@ -332,14 +281,12 @@ def _task_role_finding(ctx: Context, where: str, requests: list[Request]) -> Fin
         return warn(
             f"ECS Exec sessions should go to {where}, but the task role {role} may not "
             f"{verdict.describe_missing()}{verdict.note}: the session output is lost.",
-            f"aws iam put-role-policy --role-name {role} --policy-name ecs-exec-session-logs "
-            f"--policy-document '{statement}'",
+            put_role_policy(str(role), "ecs-exec-session-logs", requests),
         )
     if verdict.uncertain:
-        request, reason = verdict.uncertain[0]
         return warn(
-            f"ECS Exec sessions go to {where}; task role {role}: {request.action} on "
-            f"{request.resource}: {reason}{verdict.note}.",
+            f"ECS Exec sessions go to {where}; task role {role}: "
+            f"{verdict.describe_uncertain()}{verdict.note}.",
             "Check that the condition holds for the exec agent's requests, or grant: " + statement,
         )
     return passed(
@@ -349,10 +296,9 @@ def _task_role_finding(ctx: Context, where: str, requests: list[Request]) -> Fin
 
 @check("security.exec-session-logging", area=AREA, needs=("cluster.active",))
 def exec_session_logging(ctx: Context) -> Finding:
-    cluster = ctx.cluster() or {}
-    conf = (cluster.get("configuration") or {}).get("executeCommandConfiguration")
+    conf = ctx.exec_configuration()
     logging, group, bucket = session_destination(conf)
-    suggested = f"/aws/ecs/{ctx.opts.cluster.rsplit('/', 1)[-1]}/exec"
+    suggested = f"/aws/ecs/{ctx.cluster_name()}/exec"
     if logging == "NONE":
         return warn(
             f"Cluster {ctx.opts.cluster!r} does not log ECS Exec sessions (logging NONE): "
@@ -366,12 +312,12 @@ def exec_session_logging(ctx: Context) -> Finding:
                 "group or S3 bucket: sessions are not logged.",
                 exec_logging_fix(ctx, suggested),
             )
-        if group and not _log_group_exists(ctx, group):
+        if group and not ctx.log_group_exists(group):
             return warn(
                 f"ECS Exec sessions go to log group {group}, which does not exist.",
                 f"aws logs create-log-group --log-group-name {group}",
             )
-        prefix = ((conf or {}).get("logConfiguration") or {}).get("s3KeyPrefix")
+        prefix = (conf.get("logConfiguration") or {}).get("s3KeyPrefix")
         where = " and ".join(
             x for x in (group and f"log group {group}", bucket and f"s3://{bucket}") if x
         )
@@ -387,10 +333,3 @@ def exec_session_logging(ctx: Context) -> Finding:
     where = f"log group {log.group} (DEFAULT: the container's awslogs group)"
     requests = session_log_requests(ctx, log.group, None, None, log.region)
     return _task_role_finding(ctx, where, requests)
-
-
-def _log_group_exists(ctx: Context, group: str) -> bool:
-    groups = ctx.call(
-        "logs", "describe_log_groups", "describe log groups", logGroupNamePrefix=group
-    ).get("logGroups", [])
-    return any(g.get("logGroupName") == group for g in groups)

@@ -70,7 +70,7 @@ def taskdef_container(ctx: Context) -> Finding:
             f"Container {name!r} has no memory or memoryReservation, and the task has no memory.",
             'Set "memory": 512 (MiB) on the container definition, or task-level memory.',
         )
-    return passed(f"Container {name!r} of {taskdef.get('family')}:{taskdef.get('revision')}.")
+    return passed(f"Container {name!r} of {ctx.revision()}.")
 
 
 @check("taskdef.log-driver", area=AREA, needs=("taskdef.container",))
@@ -93,10 +93,7 @@ def taskdef_log_driver(ctx: Context) -> Finding:
             f"The awslogs configuration of {name!r} has no {missing}.",
             f"In the container definition: {snippet}",
         )
-    groups = ctx.call(
-        "logs", "describe_log_groups", "describe log groups", logGroupNamePrefix=log.group
-    ).get("logGroups", [])
-    if not any(g.get("logGroupName") == log.group for g in groups):
+    if not ctx.log_group_exists(log.group):
         return fail(
             f"Log group {log.group!r} does not exist: tasks fail with ResourceInitializationError.",
             f"aws logs create-log-group --log-group-name {log.group}",

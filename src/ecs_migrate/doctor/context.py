@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -159,9 +159,61 @@ class Context:
     def role_name(self, arn: str | None) -> str | None:
         return arn.rsplit("/", 1)[-1] if arn else None
 
+    def cluster_name(self) -> str:
+        """The cluster's name (``--cluster`` may be an ARN)."""
+        return self.opts.cluster.rsplit("/", 1)[-1]
+
+    def service_name(self) -> str:
+        return str(self.service().get("serviceName") or self.opts.service.rsplit("/", 1)[-1])
+
+    def revision(self) -> str:
+        """``family:revision`` of the service's task definition."""
+        taskdef = self.taskdef()
+        return f"{taskdef.get('family')}:{taskdef.get('revision')}"
+
+    def exec_configuration(self) -> dict[str, Any]:
+        """The cluster's executeCommandConfiguration; {} when it sets none."""
+        configuration = (self.cluster() or {}).get("configuration") or {}
+        return dict(configuration.get("executeCommandConfiguration") or {})
+
+    def log_group_exists(self, group: str) -> bool:
+        def load() -> bool:
+            answer = self.call(
+                "logs", "describe_log_groups", "describe log groups", logGroupNamePrefix=group
+            )
+            return any(g.get("logGroupName") == group for g in answer.get("logGroups") or [])
+
+        return self.memo(f"logs:group-exists:{group}", load)
+
+    def role_exists(self, arn: str, what: str = "read the role") -> bool:
+        """Whether the IAM role exists; ``what`` says which role in a skip reason."""
+        name = arn.rsplit("/", 1)[-1]
+        return self.memo(
+            f"iam:role-exists:{arn}:{what}",
+            lambda: (
+                lookup_or_none(self, "iam", "get_role", what, ("NoSuchEntity",), RoleName=name)
+                is not None
+            ),
+        )
+
     def identity_policies(self, principal_arn: str) -> list[dict[str, Any]]:
         """Inline and attached managed policies of a user (with its groups) or a role."""
         return self.memo(f"policies:{principal_arn}", lambda: _load_policies(self, principal_arn))
+
+
+def lookup_or_none(
+    ctx: Context, service: str, operation: str, what: str, missing: Iterable[str], **params: Any
+) -> Any:
+    """``ctx.call``, but None when AWS answers with one of the ``missing`` error codes."""
+    import botocore.exceptions
+
+    try:
+        return ctx.call(service, operation, what, **params)
+    except Skip as exc:
+        cause = exc.__cause__
+        if isinstance(cause, botocore.exceptions.ClientError) and error_code(cause) in set(missing):
+            return None
+        raise
 
 
 def principal_of(caller_arn: str) -> str:

@@ -8,6 +8,7 @@ even those policies cannot be read, the check is skipped with the reason: never 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +35,51 @@ class Verdict:
 
     def describe_missing(self) -> str:
         return ", ".join(sorted({r.action for r in self.missing}))
+
+    def describe_uncertain(self) -> str:
+        """The first request judged uncertain, and why: "ACTION on RESOURCE: REASON"."""
+        request, reason = self.uncertain[0]
+        return f"{request.action} on {request.resource}: {reason}"
+
+    def problem(self) -> str | None:
+        """Why the requests are not all allowed (the missing actions, else the first
+        uncertain request and why); None when they are."""
+        if self.missing:
+            return f"may not {self.describe_missing()}"
+        return self.describe_uncertain() if self.uncertain else None
+
+
+# The trust policy of a role that ECS tasks assume (task and execution roles).
+ECS_TASKS_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def policy_statement(requests: Sequence[Request]) -> str:
+    """A policy to paste that grants ``requests`` (least privilege: a statement per resource)."""
+    by_resource: dict[str, list[str]] = {}
+    for r in requests:
+        by_resource.setdefault(r.resource, []).append(r.action)
+    statements = [
+        {"Effect": "Allow", "Action": sorted(set(actions)), "Resource": resource}
+        for resource, actions in by_resource.items()
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def put_role_policy(role: str, policy_name: str, requests: Sequence[Request]) -> str:
+    """The AWS CLI command that grants ``requests`` to ``role`` as an inline policy."""
+    return (
+        f"aws iam put-role-policy --role-name {role} --policy-name {policy_name} "
+        f"--policy-document '{policy_statement(requests)}'"
+    )
 
 
 def judge(ctx: Context, principal_arn: str, requests: Sequence[Request]) -> Verdict:
