@@ -73,8 +73,16 @@ class Env:
         td = self.taskdef()
         spec = {
             k: copy.deepcopy(td[k])
-            for k in ("family", "networkMode", "requiresCompatibilities", "cpu", "memory",
-                      "executionRoleArn", "taskRoleArn", "containerDefinitions")
+            for k in (
+                "family",
+                "networkMode",
+                "requiresCompatibilities",
+                "cpu",
+                "memory",
+                "executionRoleArn",
+                "taskRoleArn",
+                "containerDefinitions",
+            )
             if k in td
         }
         container = spec["containerDefinitions"][0]
@@ -89,8 +97,12 @@ class Env:
         base = td["containerDefinitions"][0]
         defs = [{**copy.deepcopy(base), **c} for c in containers]
         answer = self.client("ecs").register_task_definition(
-            family=td["family"], networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
-            cpu="256", memory="512", containerDefinitions=defs,
+            family=td["family"],
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu="256",
+            memory="512",
+            containerDefinitions=defs,
             executionRoleArn=td.get("executionRoleArn", ""),
         )
         return str(answer["taskDefinition"]["taskDefinitionArn"])
@@ -101,13 +113,22 @@ class Env:
         )
         self.secrets.append(value)
 
-    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
-            check_secrets: bool = True) -> CliResult:
+    def cli(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        check_secrets: bool = True,
+    ) -> CliResult:
         """Run `ecs-migrate ARGS` as a user would, and check no secret leaks into its output."""
         argv = [BIN, *args]
         done = subprocess.run(
-            argv, env={**self.env, **(env or {})}, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            argv,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         result = CliResult(argv, done.returncode, done.stdout, done.stderr)
         if check_secrets:
@@ -116,8 +137,17 @@ class Env:
 
     def run(self, *command: str, flags: tuple[str, ...] = (), **kwargs: Any) -> CliResult:
         """`ecs-migrate run --cluster sandbox --service app FLAGS -- COMMAND`."""
-        return self.cli("run", "--cluster", self.world.cluster, "--service", self.world.service,
-                        *flags, "--", *command, **kwargs)
+        return self.cli(
+            "run",
+            "--cluster",
+            self.world.cluster,
+            "--service",
+            self.world.service,
+            *flags,
+            "--",
+            *command,
+            **kwargs,
+        )
 
 
 def assert_no_secrets(text: str, secrets: list[str]) -> None:
@@ -140,8 +170,10 @@ def sandbox(sandbox_server: Sandbox) -> Iterator[Env]:
     env = Env(sandbox_server, world)
     td = env.taskdef()
     container = td["containerDefinitions"][0]
-    container["environment"] = [*container.get("environment", []),
-                                {"name": "API_TOKEN", "value": CANARY_ENV}]
+    container["environment"] = [
+        *container.get("environment", []),
+        {"name": "API_TOKEN", "value": CANARY_ENV},
+    ]
     world.task_definition_arn = env.register(environment=container["environment"])
     env.client("ecs").update_service(
         cluster=world.cluster, service=world.service, taskDefinition=world.task_definition_arn

@@ -32,6 +32,10 @@ def test_alembic_upgrade_head_against_real_postgres(sandbox: Env, postgres: obje
     assert "Running upgrade 0001 -> 0002" in result.stderr
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0002",)
-        columns = {r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'accounts'")}
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'accounts'"
+            )
+        }
     assert {"id", "name", "email", "created_at"} <= columns

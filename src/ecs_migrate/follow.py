@@ -6,13 +6,13 @@ reuse). It never prints: phases, log lines and warnings go to a :class:`Reporter
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ecs_migrate import outcome
 from ecs_migrate.aws import Clients, translate_errors
+from ecs_migrate.cancel import Cancellation
 from ecs_migrate.errors import AwsApiError, EcsMigrateError
 from ecs_migrate.logs import LogEvent, LogFollower
 from ecs_migrate.pacing import Pacer
@@ -74,7 +74,7 @@ class TaskFollower:
         *,
         poll: PollSettings,
         reporter: Reporter,
-        cancel: threading.Event,
+        cancel: Cancellation,
         deadline: float,
         logs: LogFollower | None,
     ) -> None:

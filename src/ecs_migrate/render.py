@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from ecs_migrate.cancel import Cancel
 from ecs_migrate.github import GitHubActions, markdown_table
 
 if TYPE_CHECKING:
@@ -178,10 +178,13 @@ class RunRenderer:
 
 
 class CancelOnSignals:
-    """Turn SIGINT and SIGTERM into a cancel Event for the core (a cancelled workflow)."""
+    """Turn SIGINT and SIGTERM into a cancel flag for the core (a cancelled workflow).
+
+    The handler only prints and sets a :class:`Cancel`: never a lock-taking Event.
+    """
 
     def __init__(self) -> None:
-        self.event = threading.Event()
+        self.event = Cancel()
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -190,7 +193,7 @@ class CancelOnSignals:
             click.echo(f"[{_clock()}] Received {name}: cancelling.", err=True)
         self.event.set()
 
-    def __enter__(self) -> threading.Event:
+    def __enter__(self) -> Cancel:
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._previous[sig] = signal.signal(sig, self._handle)
         return self.event

@@ -8,7 +8,6 @@ log lines go to the ``reporter``; errors are raised from :mod:`ecs_migrate.error
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from typing import Any, Literal
 
 from ecs_migrate import outcome
 from ecs_migrate.aws import Clients, error_code, translate_errors
+from ecs_migrate.cancel import Cancel, Cancellation
 from ecs_migrate.errors import (
     EXIT_INTERRUPTED,
     EXIT_NOT_RUN,
@@ -232,7 +232,7 @@ def wait_for_others(
     target: Target,
     opts: RunOptions,
     reporter: Reporter,
-    cancel: threading.Event,
+    cancel: Cancellation,
     deadline: float,
 ) -> float | None:
     """Wait until no other migration runs for the service.
@@ -296,11 +296,11 @@ def run(
     clients: Clients,
     opts: RunOptions,
     reporter: Reporter | None = None,
-    cancel: threading.Event | None = None,
+    cancel: Cancellation | None = None,
 ) -> RunResult:
     """Run the migration command as a one-off task of the service and follow it to the end."""
     reporter = reporter or NullReporter()
-    cancel = cancel or threading.Event()
+    cancel = cancel or Cancel()
     if opts.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
     started = time.monotonic()

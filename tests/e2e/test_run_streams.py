@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import BIN, CliResult, Env, assert_no_secrets
 
 STARTED = re.compile(r"Started task (arn:aws:ecs:\S+)")
@@ -33,20 +31,35 @@ class Background:
 
     def __init__(self, sandbox: Env, *command: str, flags: tuple[str, ...] = ()) -> None:
         self.sandbox = sandbox
-        self.argv = [BIN, "run", "--cluster", sandbox.world.cluster,
-                     "--service", sandbox.world.service, *flags, "--", *command]
+        self.argv = [
+            BIN,
+            "run",
+            "--cluster",
+            sandbox.world.cluster,
+            "--service",
+            sandbox.world.service,
+            *flags,
+            "--",
+            *command,
+        ]
         self.proc = subprocess.Popen(
-            self.argv, env=sandbox.env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            self.argv,
+            env=sandbox.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.out: list[str] = []
         self.err: list[str] = []
         self.err_queue: queue.Queue[str] = queue.Queue()
         self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.out, None),
-                             daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.err, self.err_queue),
-                             daemon=True),
+            threading.Thread(
+                target=self._read, args=(self.proc.stdout, self.out, None), daemon=True
+            ),
+            threading.Thread(
+                target=self._read, args=(self.proc.stderr, self.err, self.err_queue), daemon=True
+            ),
         ]
         for reader in self._readers:
             reader.start()
@@ -77,8 +90,7 @@ class Background:
             if needle in line:
                 return line
         raise AssertionError(
-            f"{needle!r} never appeared on stderr (exit {self.proc.poll()}):\n"
-            + "".join(self.err)
+            f"{needle!r} never appeared on stderr (exit {self.proc.poll()}):\n" + "".join(self.err)
         )
 
     def task_arn(self) -> str:
@@ -87,7 +99,14 @@ class Background:
         return match.group(1)
 
     def finish(self, timeout: float = DEADLINE) -> CliResult:
-        code = self.proc.wait(timeout=timeout)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"ecs-migrate did not exit within {timeout:g}s; stderr so far:\n"
+                + "".join(self.err)
+            ) from None
         for reader in self._readers:
             reader.join(timeout=10)
         result = CliResult(self.argv, code, "".join(self.out), "".join(self.err))
@@ -212,8 +231,9 @@ def test_lines_ingested_after_stopped_are_all_read(sandbox: Env) -> None:
 
 
 def test_json_output_is_one_object_and_logs_go_to_stderr(sandbox: Env) -> None:
-    result = sandbox.run("sh", "-c", "echo marker-out-1; echo marker-out-2",
-                         flags=("--output", "json"))
+    result = sandbox.run(
+        "sh", "-c", "echo marker-out-1; echo marker-out-2", flags=("--output", "json")
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)  # raises on anything but exactly one JSON document
     assert isinstance(payload, dict)
@@ -243,8 +263,9 @@ def test_json_output_on_failure(sandbox: Env) -> None:
 
 def test_github_actions_success(sandbox: Env, tmp_path: Path) -> None:
     env = gha_env(tmp_path)
-    result = sandbox.run("sh", "-c", 'echo gha-one; echo "sha=$GITHUB_SHA"; echo gha-three',
-                         env=env)
+    result = sandbox.run(
+        "sh", "-c", 'echo gha-one; echo "sha=$GITHUB_SHA"; echo gha-three', env=env
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout.splitlines()
     opening = [i for i, line in enumerate(out) if line.startswith("::group::")]
@@ -269,7 +290,8 @@ def test_github_actions_success(sandbox: Env, tmp_path: Path) -> None:
     assert re.search(r"\|\s*Exit code\s*\|\s*0\s*\|", summary), summary
     assert re.search(
         rf"\(https://us-east-1\.console\.aws\.amazon\.com/ecs/v2/clusters/"
-        rf"{sandbox.world.cluster}/tasks/{task_id}\b[^)]*\)", summary
+        rf"{sandbox.world.cluster}/tasks/{task_id}\b[^)]*\)",
+        summary,
     ), summary
 
     (task,) = describe(sandbox, arn)
@@ -288,8 +310,8 @@ def test_github_actions_failure(sandbox: Env, tmp_path: Path) -> None:
     result = sandbox.run("sh", "-c", "echo gha-broken; exit 3", env=env)
     assert result.returncode == 1, result.stderr
     out = result.stdout.splitlines()
-    assert out.index("::group::Migration logs") < out.index("gha-broken") < out.index(
-        "::endgroup::"
+    assert (
+        out.index("::group::Migration logs") < out.index("gha-broken") < out.index("::endgroup::")
     )
     errors = [line for line in out if line.startswith("::error")]
     assert len(errors) == 1, out
@@ -299,7 +321,8 @@ def test_github_actions_failure(sandbox: Env, tmp_path: Path) -> None:
     outputs = parse_outputs(Path(env["GITHUB_OUTPUT"]).read_text())
     assert outputs["exit-code"] == "3" and outputs["status"] == "failed"
     (task,) = describe(sandbox, outputs["task-arn"])
-    assert task["containers"][0]["exitCode"] == 3
+    (container,) = [c for c in task["containers"] if c["name"] == sandbox.world.container]
+    assert container["exitCode"] == 3
     summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()
     assert outputs["task-arn"].rsplit("/", 1)[-1] in summary
     assert "failed" in summary
@@ -355,41 +378,64 @@ def test_sigterm_with_stop_on_cancel_stops_the_task(sandbox: Env) -> None:
 # -- one migration at a time -------------------------------------------------------------------
 
 
-def test_second_run_waits_for_the_first(sandbox: Env) -> None:
-    first = Background(sandbox, "sh", "-c", "sleep 3; echo A-done")
+def gated(gate: Path, then: str) -> tuple[str, ...]:
+    """A command that runs until ``gate`` exists (at most ~60 s), then runs ``then``.
+
+    The task's process runs on this machine (the sandbox agent), so the test decides when the
+    first migration ends instead of racing a fixed sleep against the second CLI's startup.
+    """
+    wait = f"i=0; while [ ! -e '{gate}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"
+    return ("sh", "-c", f"{wait}; {then}")
+
+
+def test_second_run_waits_for_the_first(sandbox: Env, tmp_path: Path) -> None:
+    gate = tmp_path / "release-a"
+    first = Background(sandbox, *gated(gate, "echo A-done"))
+    second: Background | None = None
     try:
         arn_a = first.task_arn()
         first.wait_for_stderr("Task RUNNING")
-        second = sandbox.run("echo", "B")
+        second = Background(sandbox, "echo", "B")
+        waiting = second.wait_for_stderr("Waiting for another migration")
+        assert arn_a in waiting
+        assert not any("Started task" in line for line in second.err), second.err
+        gate.touch()
         result_a = first.finish()
+        result_b = second.finish()
     finally:
+        gate.touch()
         first.kill()
+        if second is not None:
+            second.kill()
     assert result_a.returncode == 0, result_a.stderr
     assert result_a.stdout.splitlines() == ["A-done"]
-    assert second.returncode == 0, second.stderr
-    assert second.stdout.splitlines() == ["B"]
-    waiting = [line for line in second.stderr.splitlines() if "Waiting for another migration" in line]
-    assert waiting and arn_a in waiting[0], second.stderr
-    match = STARTED.search(second.stderr)
-    assert match, second.stderr
+    assert result_b.returncode == 0, result_b.stderr
+    assert result_b.stdout.splitlines() == ["B"]
+    match = STARTED.search(result_b.stderr)
+    assert match, result_b.stderr
     arn_b = match.group(1)
     assert arn_b != arn_a
-    assert second.stderr.index(waiting[0]) < second.stderr.index(match.group(0))
+    assert result_b.stderr.index(waiting) < result_b.stderr.index(match.group(0))
     task_a, task_b = describe(sandbox, arn_a, arn_b)
     assert task_b["createdAt"] >= task_a["stoppedAt"], (task_a["stoppedAt"], task_b["createdAt"])
     stopped_wall = sandbox.sandbox.agent.records[arn_a].stopped_wall  # type: ignore[union-attr]
     assert stopped_wall is not None and task_b["createdAt"].timestamp() >= stopped_wall - 0.01
 
 
-def test_second_run_with_if_running_fail_exits_3(sandbox: Env) -> None:
-    first = Background(sandbox, "sh", "-c", "sleep 3; echo A-done")
+def test_second_run_with_if_running_fail_exits_3(sandbox: Env, tmp_path: Path) -> None:
+    gate = tmp_path / "release-a"
+    first = Background(sandbox, *gated(gate, "echo A-done"))
     try:
         arn_a = first.task_arn()
         first.wait_for_stderr("Task RUNNING")
         second = sandbox.run("echo", "B", flags=("--if-running", "fail"))
-        tasks_meanwhile = sandbox.client("ecs").list_tasks(cluster=sandbox.world.cluster)
+        tasks_meanwhile = sandbox.client("ecs").list_tasks(
+            cluster=sandbox.world.cluster, startedBy="ecs-migrate"
+        )
+        gate.touch()
         result_a = first.finish()
     finally:
+        gate.touch()
         first.kill()
     assert second.returncode == 3, second.stderr
     assert arn_a in second.stderr
@@ -407,19 +453,33 @@ def test_second_run_with_if_running_fail_exits_3(sandbox: Env) -> None:
 def test_throttling_and_503s_are_retried(sandbox: Env) -> None:
     faults = sandbox.sandbox.faults
     assert faults is not None
+    # A fifth of the CLI's calls fail. A short run makes only ~15 calls (0.8**15: 3.5% of
+    # runs would see no fault at all), so the output is spread over ~5 s for more polls, and
+    # the draw is seeded so the run is reproducible.
+    faults._rng.seed(2)
     faults.rate = 0.2
-    source = "import time\nfor i in range(300):\n    print(f'row {i}')\n    time.sleep(0.005)\n"
+    source = (
+        "import time\n"
+        "for i in range(300):\n"
+        "    print(f'row {i}')\n"
+        "    if i % 20 == 19: time.sleep(0.3)\n"
+    )
     result = sandbox.run(*python_cmd(source))
-    injected = faults.injected
-    assert injected > 0, "no fault was injected: the test proved nothing"
+    injected, requests = faults.injected, faults.requests
+    # Faults alternate ThrottlingException and 503: two or more means both kinds were seen.
+    assert injected >= 2, f"only {injected} of {requests} calls faulted: the test proved little"
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [f"row {i}" for i in range(300)]
     assert "Migration succeeded" in result.stderr
 
 
 def test_api_calls_stay_within_budget(sandbox: Env) -> None:
-    result = sandbox.run("sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 1; done",
-                         flags=("--output", "json"))
+    result = sandbox.run(
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6; do echo tick $i; sleep 1; done",
+        flags=("--output", "json"),
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert [line for line in result.stderr.splitlines() if line.startswith("tick ")] == [

@@ -10,7 +10,6 @@ as script text. Its output lines carry a per-run marker and are parsed here.
 from __future__ import annotations
 
 import posixpath
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -210,6 +209,7 @@ class CollectingReporter:
 )
 def migration_command(ctx: Context) -> Finding:
     from ecs_migrate import outcome
+    from ecs_migrate.cancel import Cancel
     from ecs_migrate.errors import AlreadyRunningError, EcsMigrateError
     from ecs_migrate.run import RunOptions, run
 
@@ -234,7 +234,7 @@ def migration_command(ctx: Context) -> Finding:
         stop_on_cancel=True,
     )
     try:
-        result = run(ctx.clients, opts, reporter, threading.Event())
+        result = run(ctx.clients, opts, reporter, Cancel())
     except AlreadyRunningError as exc:
         return skip(f"not probing now: {exc}")
     except EcsMigrateError as exc:
