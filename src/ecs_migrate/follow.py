@@ -123,11 +123,11 @@ class TaskFollower:
                 self.last_phase = phase
                 self.reporter.progress(f"Task {phase}")
 
-    def read_logs(self) -> bool:
+    def read_logs(self, *, exhaustive: bool = True) -> bool:
         """Emit what the stream has now. True when drained."""
         if self.logs is None:
             return True
-        events, drained = self.logs.poll()
+        events, drained = self.logs.poll(exhaustive=exhaustive)
         for event in events:
             self.reporter.log(event)
         self.log_lines += len(events)
@@ -186,11 +186,11 @@ class TaskFollower:
             if self.cancel.wait(delay):
                 return "cancel"
 
-    def paced_read(self) -> bool:
+    def paced_read(self, *, exhaustive: bool = False) -> bool:
         """Read the logs now, charging every GetLogEvents page to the logs budget."""
         calls = self.clients.calls
         before = calls[("logs", "GetLogEvents")]
-        drained = self.read_logs()
+        drained = self.read_logs(exhaustive=exhaustive)
         self.logs_pacer.record(time.monotonic(), max(1, calls[("logs", "GetLogEvents")] - before))
         return drained
 
@@ -208,7 +208,7 @@ class TaskFollower:
             due = self.logs_pacer.next_due(fast=True)
             if due >= hard_stop or self.cancel.wait(max(0.0, due - time.monotonic())):
                 return
-            drained = self.paced_read()
+            drained = self.paced_read(exhaustive=True)
             now = time.monotonic()
             if (drained and now >= settle_until) or now >= hard_stop:
                 return

@@ -14,6 +14,11 @@ from typing import Any
 
 from ecs_migrate.aws import error_code, is_access_denied, translate_errors
 
+# GetLogEvents returns at most 10,000 events or 1 MB a page; each event counts 26 bytes more.
+SERVICE_PAGE_EVENTS = 10_000
+SERVICE_PAGE_BYTES = 1_048_576
+EVENT_OVERHEAD = 26
+
 
 @dataclass(frozen=True)
 class LogEvent:
@@ -50,12 +55,15 @@ class LogFollower:
         self.denied = False
         self.events_read = 0
 
-    def poll(self) -> tuple[list[LogEvent], bool]:
+    def poll(self, *, exhaustive: bool = True) -> tuple[list[LogEvent], bool]:
         """Read what is available now. Returns (events, drained).
 
         ``drained`` is True when the last page was empty, i.e. nothing more is in the stream
-        at this moment (or the stream does not exist yet). A denial is remembered in
-        ``denied`` and reported once by the caller; any other error is raised.
+        at this moment (or the stream does not exist yet). With ``exhaustive=False`` a page
+        that is not full ends the poll without the confirming empty page: the next poll
+        reads on from the same token, so nothing is lost, and a steady poll costs one call.
+        A denial is remembered in ``denied`` and reported once by the caller; any other
+        error is raised.
         """
         import botocore.exceptions
 
@@ -94,4 +102,12 @@ class LogFollower:
                 self._token = token or self._token
                 return events, True
             self._token = token
+            if not exhaustive and not self._full(batch):
+                return events, False
         return events, False
+
+    def _full(self, batch: list[LogEvent]) -> bool:
+        """Whether a page may have stopped at a size cap, with more events behind it."""
+        limit = self._page_limit or SERVICE_PAGE_EVENTS
+        size = sum(len(e.message) + EVENT_OVERHEAD for e in batch)
+        return len(batch) >= limit or size >= SERVICE_PAGE_BYTES * 0.9
