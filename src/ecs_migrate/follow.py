@@ -46,7 +46,7 @@ class PollSettings:
 
     # Steady polls a little slower than the budget, so the slack pays for fast polls near
     # the end. The budget counts from RunTask, whose answer is the first status we see.
-    describe_interval: float = 1.6
+    describe_interval: float = 1.5
     describe_fast_interval: float = 0.5
     describe_per_minute: float = 40.0
     logs_interval: float = 1.5
