@@ -28,6 +28,9 @@ ACCESS_DENIED_CODES = frozenset(
 )
 DEFAULT_RETRY_MODE = "standard"
 DEFAULT_MAX_ATTEMPTS = 10
+# Append one "service:Operation" line per API call to this file: an audit of what ecs-migrate
+# asked of AWS, and how the test suite proves the policy model covers every call the code makes.
+TRACE_ENV = "ECS_MIGRATE_TRACE_AWS_CALLS"
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Clients:
     _session: boto3.Session | None = field(default=None, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _trace_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def session(self) -> boto3.Session:
@@ -118,7 +122,13 @@ class Clients:
         return client
 
     def _count_call(self, model: Any, **_: Any) -> None:
-        self.calls[(model.service_model.service_name, model.name)] += 1
+        key = (model.service_model.service_name, model.name)
+        self.calls[key] += 1
+        trace = os.environ.get(TRACE_ENV)
+        if trace:
+            prefix = model.service_model.signing_name or key[0]
+            with self._trace_lock, open(trace, "a", encoding="utf-8") as out:
+                out.write(f"{prefix}:{model.name}\n")
 
     def _count_attempt(self, event_name: str, **_: Any) -> None:
         # event_name is "before-send.<service-id>.<Operation>"

@@ -332,6 +332,11 @@ def doctor(
     sys.exit(report.exit_status)
 
 
+from ecs_migrate.cli_policy import policy  # noqa: E402  (the group is defined above)
+
+cli.add_command(policy)
+
+
 def main() -> None:
     """Console entry point: run the CLI, map every failure to its exit status, and exit fast.
 

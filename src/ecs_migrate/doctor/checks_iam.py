@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ecs_migrate.actions import EXEC, RUN, requests_for
 from ecs_migrate.doctor.context import Context, principal_of
 from ecs_migrate.doctor.model import Finding, check, fail, passed, warn
 from ecs_migrate.doctor.permissions import judge, policy_statement
+from ecs_migrate.policy.model import EXEC, RUN, requests_for
 
 AREA = "Caller permissions"
 

@@ -253,7 +253,7 @@ def seed_database(rds: Any, ec2: Any, world: World) -> None:
 
 def seed_ci_user(iam: Any, world: World, account: str, region: str) -> None:
     """An IAM user for CI whose policy allows exactly what `run` needs (from the action model)."""
-    from ecs_migrate.actions import RUN, requests_for
+    from ecs_migrate.policy.model import RUN, requests_for
 
     values = {
         "partition": "aws",

