@@ -119,6 +119,7 @@ class Clients:
         events = client.meta.events
         events.register("before-call", self._count_call)
         events.register("before-send", self._count_attempt)
+        events.register("after-call", _name_denied_action)
         return client
 
     def _count_call(self, model: Any, **_: Any) -> None:
@@ -142,6 +143,28 @@ class Clients:
     @property
     def logs(self) -> Any:
         return self.client("logs")
+
+
+def _name_denied_action(parsed: Any, model: Any, **_: Any) -> None:
+    """Record on an access-denied answer which IAM action was denied.
+
+    Not every service names it (moto's ECS answers a bare 403), and ``ClientError`` keeps
+    the operation but not the service, so the answer is annotated while both are known.
+    """
+    error = parsed.get("Error") if isinstance(parsed, dict) else None
+    if isinstance(error, dict) and str(error.get("Code", "")) in ACCESS_DENIED_CODES:
+        from ecs_migrate.policy.model import action_for_operation
+
+        prefix = model.service_model.signing_name or model.service_model.service_name
+        error["IamAction"] = action_for_operation(prefix, model.name)
+
+
+def denied_action(exc: BaseException) -> str:
+    """The IAM action an access-denied ClientError was about, or ''."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("IamAction", ""))
+    return ""
 
 
 def error_code(exc: BaseException) -> str:
@@ -178,10 +201,12 @@ def translate_errors(action: str) -> Iterator[None]:
         code = error_code(exc)
         message = exc.response.get("Error", {}).get("Message") or str(exc)
         if code in ACCESS_DENIED_CODES:
+            iam_action = denied_action(exc) or "an action"
             raise AccessDeniedError(
-                f"Access denied while trying to {action}: {message}",
-                hint="Run `ecs-migrate policy generate` for the least-privilege policy, "
-                "or `ecs-migrate doctor` to see which permission is missing.",
+                f"Access denied: not allowed to call {iam_action} (to {action}): {message}",
+                hint=f"Grant {iam_action} to the role CI uses: `ecs-migrate policy generate` "
+                "prints the least-privilege policy, `ecs-migrate doctor` shows what is "
+                "missing.",
             ) from exc
         if code in {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId"}:
             raise CredentialsError(f"AWS credentials were rejected ({code}): {message}") from exc

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ecs_migrate.policy.model import DEFAULT_FEATURES, FEATURES
+from ecs_migrate.policy.model import FEATURES
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -43,9 +43,7 @@ def policy() -> None:
 )
 @click.option(
     "--features",
-    default=",".join(DEFAULT_FEATURES),
-    show_default=True,
-    help=f"Comma-separated, from: {', '.join(FEATURES)}.",
+    help=f"Comma-separated, from: {', '.join(FEATURES)} (default: run for ci, exec for task).",
 )
 @click.option("--repo", metavar="ORG/REPO", help="GitHub repository (trust role).")
 @click.option("--branch", help="Branch the role trusts (trust role; default main).")
@@ -94,7 +92,7 @@ def generate(fmt: str, name: str | None, out: Path | None, profile: str | None, 
     from ecs_migrate.policy.generate import GenerateOptions
     from ecs_migrate.policy.generate import generate as run_generate
 
-    kw["features"] = _features(kw["features"]) or DEFAULT_FEATURES
+    kw["features"] = _features(kw["features"])
     opts = GenerateOptions(**{k: v for k, v in kw.items() if v is not None or k == "region"})
     clients = None if opts.offline else Clients(AwsSettings(region=opts.region, profile=profile))
     result = run_generate(clients, opts)

@@ -92,10 +92,16 @@ def test_exec_adds_execute_command_to_what_the_caller_needs(sandbox: Env) -> Non
     caller = by_id(data)["iam.caller"]
     assert caller["status"] == "fail", caller
     assert "ecs:ExecuteCommand" in caller["message"]
-    task_pattern = f"arn:aws:ecs:us-east-1:{account(sandbox)}:task/{sandbox.world.cluster}/*"
+    ecs = f"arn:aws:ecs:us-east-1:{account(sandbox)}"
+    cluster, tasks = (
+        f"{ecs}:cluster/{sandbox.world.cluster}",
+        f"{ecs}:task/{sandbox.world.cluster}/*",
+    )
     statement = attached_statement(caller["fix"])
+    # ExecuteCommand is authorised on both the cluster and the task.
     assert statement["Statement"] == [
-        {"Effect": "Allow", "Action": ["ecs:ExecuteCommand"], "Resource": task_pattern}
+        {"Effect": "Allow", "Action": ["ecs:ExecuteCommand"], "Resource": resource}
+        for resource in (cluster, tasks)
     ]
     # Other exec checks are not this file's subject: only iam.caller is asserted here.
     name, document = ci_policy(sandbox)
@@ -195,7 +201,7 @@ def test_text_output_lists_the_failing_check_first(sandbox: Env) -> None:
 # -- the caller's permissions, judged locally ------------------------------------------------
 def test_caller_without_run_task_fails_with_the_statement_to_attach(sandbox: Env) -> None:
     name, document = ci_policy(sandbox)
-    kept = [s for s in document["Statement"] if s["Action"] != "ecs:RunTask"]
+    kept = [s for s in document["Statement"] if s["Action"] != ["ecs:RunTask"]]
     assert len(kept) == len(document["Statement"]) - 1, document
     put_ci_policy(sandbox, name, {**document, "Statement": kept})
 

@@ -48,6 +48,10 @@ DEADLINE = 30.0  # seconds to wait for the sandbox to (re)deploy the service's t
 # -- helpers ---------------------------------------------------------------------------------
 
 
+def cluster_arn(sandbox: Env) -> str:
+    return f"arn:aws:ecs:{REGION}:{account(sandbox)}:cluster/{sandbox.world.cluster}"
+
+
 def tasks_arn(sandbox: Env) -> str:
     return f"arn:aws:ecs:{REGION}:{account(sandbox)}:task/{sandbox.world.cluster}/*"
 
@@ -142,7 +146,11 @@ def exec_ready(
     grant_caller(
         sandbox,
         "ecs-exec",
-        {"Effect": "Allow", "Action": "ecs:ExecuteCommand", "Resource": tasks_arn(sandbox)},
+        {
+            "Effect": "Allow",
+            "Action": "ecs:ExecuteCommand",
+            "Resource": [cluster_arn(sandbox), tasks_arn(sandbox)],
+        },
     )
     changes = {"linuxParameters": {"initProcessEnabled": True}, **container_changes}
     arn = taskdef or sandbox.register(**changes)

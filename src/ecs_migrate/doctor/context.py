@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ecs_migrate.aws import Clients, error_code, is_access_denied
+from ecs_migrate.aws import Clients, denied_action, error_code, is_access_denied
 from ecs_migrate.doctor.model import Skip
 from ecs_migrate.errors import EcsMigrateError
 from ecs_migrate.target import choose_container, log_config
@@ -70,7 +70,8 @@ class Context:
             return getattr(client, operation)(**params)
         except botocore.exceptions.ClientError as exc:
             if is_access_denied(exc):
-                raise Skip(f"cannot check: not allowed to {what} ({error_code(exc)})") from exc
+                action = denied_action(exc) or error_code(exc)
+                raise Skip(f"cannot check: not allowed to {what} ({action})") from exc
             message = exc.response.get("Error", {}).get("Message") or error_code(exc)
             raise Skip(f"cannot check: {what} failed: {message}") from exc
         except (botocore.exceptions.BotoCoreError, EcsMigrateError) as exc:

@@ -147,7 +147,7 @@ def _scalar(value: Any) -> str:
     if isinstance(value, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_:]*", value):
         return (
             value
-            if value not in {"true", "false", "null", "yes", "no", "on", "off"}
+            if value.lower() not in {"true", "false", "null", "yes", "no", "on", "off"}
             else (json.dumps(value))
         )
     return json.dumps(value)

@@ -40,7 +40,7 @@ class GenerateOptions:
     cluster: str | None = None
     service: str | None = None
     role: str = "ci"
-    features: tuple[str, ...] = DEFAULT_FEATURES
+    features: tuple[str, ...] | None = None  # default: run for ci, exec for task
     repo: str | None = None
     branch: str | None = None
     environment: str | None = None
@@ -60,6 +60,13 @@ class GenerateOptions:
     exec_s3_bucket: str | None = None
     exec_s3_prefix: str | None = None
     exec_kms_key_arn: str | None = None
+
+    @property
+    def wanted(self) -> tuple[str, ...]:
+        """The features asked for, or the role's default: run for ci, exec for task."""
+        if self.features is not None:
+            return self.features
+        return ("exec",) if self.role == "task" else DEFAULT_FEATURES
 
 
 @dataclass
@@ -86,18 +93,18 @@ def generate(clients: Any, opts: GenerateOptions) -> GenerateResult:
         return _trust(opts, account)
     values, source, notes = resolve_values(clients, opts)
     if opts.role == "ci":
-        uses = [use for feature in opts.features for use in FEATURES[feature]]
+        uses = [use for feature in opts.wanted for use in FEATURES[feature]]
         warnings = _ci_warnings(opts, values)
     else:
         uses, warnings = _task_uses(opts, values, notes)
     document = build_document(uses, values, notes)
-    return GenerateResult(opts.role, document, opts.features, source, warnings, notes)
+    return GenerateResult(opts.role, document, opts.wanted, source, warnings, notes)
 
 
 def _validated(opts: GenerateOptions) -> GenerateOptions:
     if opts.role not in ROLES:
         raise UsageError(f"Unknown role {opts.role!r}: choose one of {', '.join(ROLES)}.")
-    unknown = [f for f in opts.features if f not in FEATURES]
+    unknown = [f for f in opts.wanted if f not in FEATURES]
     if unknown:
         raise UsageError(
             f"Unknown feature {unknown[0]!r}: choose from {', '.join(FEATURES)}.",
@@ -157,7 +164,7 @@ def _trust(opts: GenerateOptions, account: str) -> GenerateResult:
 
 def _ci_warnings(opts: GenerateOptions, values: Values) -> list[str]:
     warnings = []
-    if "exec" in opts.features:
+    if "exec" in opts.wanted:
         warnings.append(
             f"ecs:ExecuteCommand opens a shell as root in any task of cluster "
             f"{values.get('cluster')}. Grant exec to the people who debug, not to the "
@@ -170,12 +177,11 @@ def _task_uses(
     opts: GenerateOptions, values: Values, notes: list[str]
 ) -> tuple[list[ActionUse], list[str]]:
     uses: list[ActionUse] = []
-    if "exec" not in opts.features:
-        notes.append(
-            "Without the exec feature the task role needs nothing from ecs-migrate; "
-            "add --features exec for ECS Exec (ssmmessages)."
+    if "exec" not in opts.wanted:
+        raise UsageError(
+            "Without ECS Exec the task role needs nothing from ecs-migrate: "
+            "generate it with --features exec, or leave the task role as it is."
         )
-        return uses, []
     uses += TASK_EXEC
     if values.get("exec_log_group"):
         uses += TASK_EXEC_CLOUDWATCH
@@ -240,14 +246,14 @@ def resolve_values(
         values["exec_s3_prefix"] = ""
     elif values.get("exec_s3_prefix"):
         values["exec_s3_prefix"] = str(values["exec_s3_prefix"]).rstrip("/") + "/"
-    if opts.role == "ci" and "deploy" in opts.features and not values.get("ecr_repository"):
+    if opts.role == "ci" and "deploy" in opts.wanted and not values.get("ecr_repository"):
         raise UsageError(
             "The deploy feature pushes to one ECR repository: pass --ecr-repository NAME "
             "(the service's image is not in ECR, or AWS was not asked)."
         )
     if (
         opts.role == "ci"
-        and {"run", "deploy"} & set(opts.features)
+        and {"run", "deploy"} & set(opts.wanted)
         and not (values.get("task_role_arn") or values.get("execution_role_arn"))
     ):
         raise UsageError(
@@ -288,7 +294,7 @@ def live_values(clients: Any, opts: GenerateOptions) -> dict[str, str | Sequence
         "ecr_repository": ecr_repository_of(str(container.get("image", ""))),
         "secret": secret_names(container),
     }
-    if opts.role == "task" or "doctor" in opts.features:
+    if opts.role == "task" or "doctor" in opts.wanted:
         with translate_errors(f"describe cluster {opts.cluster!r}"):
             answer = clients.ecs.describe_clusters(
                 clusters=[opts.cluster], include=["CONFIGURATIONS"]

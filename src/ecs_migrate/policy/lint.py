@@ -83,7 +83,10 @@ class PolicySource:
         return [statements] if isinstance(statements, dict) else list(statements or [])
 
     def is_trust(self) -> bool:
-        return any("Principal" in s or "NotPrincipal" in s for s in self.statements)
+        return any(
+            isinstance(s, dict) and ("Principal" in s or "NotPrincipal" in s)
+            for s in self.statements
+        )
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,13 @@ def _without_noise(findings: list[Finding]) -> list[Finding]:
 
 def guess_role(sources: Sequence[PolicySource]) -> str:
     """task when every granted action is one a task role uses for exec; else ci."""
-    granted = {a.lower() for s in sources for st in s.statements for a in _list(st.get("Action"))}
+    granted = {
+        a.lower()
+        for s in sources
+        for st in s.statements
+        if isinstance(st, dict)
+        for a in _list(st.get("Action"))
+    }
     task_actions = {u.action.lower() for u in (*TASK_EXEC, *TASK_OPTIONAL)}
     if granted and any(a.startswith("ssmmessages:") for a in granted):
         services = {a.split(":")[0] for a in granted}
@@ -339,7 +348,8 @@ def _unknown_action(ctx: _Ctx, pattern: str) -> Finding:
 
 def _condition_keys(statement: dict[str, Any]) -> list[str]:
     keys = []
-    for pairs in (statement.get("Condition") or {}).values():
+    condition = statement.get("Condition")
+    for pairs in condition.values() if isinstance(condition, dict) else ():
         if isinstance(pairs, dict):
             keys += list(pairs)
     return keys
@@ -493,11 +503,11 @@ def _lint_trust(src: PolicySource) -> list[Finding]:
             )
         if not _grants(statement, "sts:AssumeRoleWithWebIdentity"):
             continue
-        conditions = statement.get("Condition") or {}
+        conditions = statement.get("Condition")
         subs: list[tuple[str, str]] = []
         auds = []
-        for operator, pairs in conditions.items():
-            for key, values in (pairs or {}).items():
+        for operator, pairs in conditions.items() if isinstance(conditions, dict) else ():
+            for key, values in pairs.items() if isinstance(pairs, dict) else ():
                 if key.lower().endswith(":sub"):
                     subs += [(operator, v) for v in _list(values)]
                 if key.lower().endswith(":aud"):

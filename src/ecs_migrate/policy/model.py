@@ -123,8 +123,9 @@ EXEC: tuple[ActionUse, ...] = (
 
 LOGS_FEATURE: tuple[ActionUse, ...] = (
     *_READ_SERVICE,
-    ActionUse("logs:FilterLogEvents", LOGS + "{log_group}", "read the service's log group"),
-    ActionUse("logs:DescribeLogStreams", LOGS + "{log_group}", "find the tasks' log streams"),
+    # IAM checks log-group actions against the group's ARN with ":*" (CloudWatch Logs docs).
+    ActionUse("logs:FilterLogEvents", LOGS + "{log_group}:*", "read the service's log group"),
+    ActionUse("logs:DescribeLogStreams", LOGS + "{log_group}:*", "find the tasks' log streams"),
     ActionUse(
         "logs:GetLogEvents",
         LOGS + "{log_group}:log-stream:{log_prefix}/{container}/*",

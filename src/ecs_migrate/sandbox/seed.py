@@ -252,36 +252,41 @@ def seed_database(rds: Any, ec2: Any, world: World) -> None:
 
 
 def seed_ci_user(iam: Any, world: World, account: str, region: str) -> None:
-    """An IAM user for CI whose policy allows exactly what `run` needs (from the action model)."""
-    from ecs_migrate.policy.model import RUN, requests_for
-
-    values = {
-        "partition": "aws",
-        "region": region,
-        "account": account,
-        "cluster": world.cluster,
-        "cluster_arn": f"arn:aws:ecs:{region}:{account}:cluster/{world.cluster}",
-        "service": world.service,
-        "family": world.family,
-        "container": world.container,
-        "log_group": world.log_group,
-        "log_prefix": "ecs",
-        "task_role_arn": world.task_role_arn,
-        "execution_role_arn": world.execution_role_arn,
-    }
-    statements = [
-        {"Effect": "Allow", "Action": r.action, "Resource": r.resource}
-        for r in requests_for(RUN, values)
-    ]
+    """An IAM user for CI holding exactly the policy `policy generate` writes for `run`."""
+    document = ci_policy(world, account, region)
     iam.create_user(UserName="ci-deployer")
     iam.put_user_policy(
         UserName="ci-deployer",
         PolicyName="ecs-migrate-run",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+        PolicyDocument=json.dumps(document),
     )
     key = iam.create_access_key(UserName="ci-deployer")["AccessKey"]
     world.ci_user = "ci-deployer"
     world.ci_access_key_id, world.ci_secret_access_key = key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def ci_policy(
+    world: World, account: str, region: str, features: tuple[str, ...] = ("run",)
+) -> dict[str, Any]:
+    """The generated least-privilege CI policy for the sandbox's service."""
+    from ecs_migrate.policy.generate import GenerateOptions, generate
+
+    opts = GenerateOptions(
+        cluster=world.cluster,
+        service=world.service,
+        features=features,
+        offline=True,
+        account=account,
+        region=region,
+        family=world.family,
+        container=world.container,
+        log_group=world.log_group,
+        log_prefix="ecs",
+        task_role_arn=world.task_role_arn,
+        execution_role_arn=world.execution_role_arn,
+        ecr_repository=world.family,
+    )
+    return generate(None, opts).document
 
 
 def seed(
