@@ -194,3 +194,28 @@ def postgres() -> Iterator[Any]:
     server = start_postgres()
     yield server
     server.stop()
+
+
+# -- the AWS calls the suite makes, for the policy model's drift test --------------------------
+AWS_CALL_TRACE = Path(os.environ.get("ECS_MIGRATE_TEST_TRACE_DIR", "/tmp")) / (
+    f"ecs-migrate-aws-calls-{os.getpid()}.txt"
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every ecs-migrate process the tests start (and the tests' own Clients) appends its
+    AWS operations to one file: `Clients` honours ECS_MIGRATE_TRACE_AWS_CALLS."""
+    from ecs_migrate.aws import TRACE_ENV
+
+    AWS_CALL_TRACE.unlink(missing_ok=True)
+    os.environ[TRACE_ENV] = str(AWS_CALL_TRACE)
+    config.addinivalue_line("markers", "last: run after every other test")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `last` (the model drift check) see the calls of all the others."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    AWS_CALL_TRACE.unlink(missing_ok=True)

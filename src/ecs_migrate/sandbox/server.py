@@ -75,6 +75,7 @@ class Sandbox:
             ) from exc
         _freeze_task_states()
         _patch_stop_task()
+        _exempt_agent_from_iam()
         self.faults = FaultInjector(
             _unimplemented(DomainDispatcherApplication(create_backend_app)),
             rate=self.fault_rate,
@@ -199,6 +200,18 @@ class Sandbox:
             client.meta.events.register_first("before-sign.*.*", _mark_agent)
         return client
 
+    def enforce_iam(self, on: bool) -> None:
+        """Make moto check each client request's action against the caller's IAM policies.
+
+        moto checks actions only (not resource ARNs or conditions), and never the agent's
+        own requests. Off by default, as in moto.
+        """
+        from moto import settings
+        from moto.core.authorization import ActionAuthenticatorMixin
+
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0 if on else float("inf")
+        ActionAuthenticatorMixin.request_count = 0
+
     def reset(self) -> None:
         """Forget every resource and task (moto's /moto-api/reset), keeping the server up."""
         import urllib.request
@@ -272,6 +285,23 @@ def _freeze_task_states() -> None:
     state_manager.set_transition(
         model_name="ecs::task", transition={"progression": "manual", "times": 10**9}
     )
+
+
+def _exempt_agent_from_iam() -> None:
+    """The agent plays ECS itself, not a principal: IAM enforcement never applies to it."""
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    check = ActionAuthenticatorMixin._authenticate_and_authorize_action
+    if getattr(check, "_sandbox_patched", False):
+        return
+
+    def authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        if self.headers.get(AGENT_HEADER):
+            return
+        check(self, iam_request_cls, resource)
+
+    authorize._sandbox_patched = True  # type: ignore[attr-defined]
+    setattr(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authorize)  # noqa: B010
 
 
 def _mark_agent(request: Any, **_: Any) -> None:
