@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 json() { [ -n "${RESULTS_DIR:-}" ] && mkdir -p "$RESULTS_DIR" && echo "--json $RESULTS_DIR/$1.json"; }
-for name in startup api_cost completion_lag; do
+for name in startup policy_lint api_cost completion_lag; do
   echo
   echo "================================ $name ================================"
   # shellcheck disable=SC2046

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,9 @@ def lint(
     if role_arn:
         from ecs_migrate.aws import AwsSettings, Clients
 
-        clients = Clients(AwsSettings(region=region, profile=profile))
+        # IAM is global: any region will do when none is configured.
+        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        clients = Clients(AwsSettings(region=region or "us-east-1", profile=profile))
     opts = LintOptions(files, role, _features(features), role_arn, fail_on)
     result = run_lint(clients, opts)
     if output == "json":
@@ -199,8 +202,9 @@ def _print_findings(result: Any) -> None:
         click.echo(f"    fix: {finding.fix}")
     counts = result.counts()
     roles = ", ".join(sorted(set(result.roles.values())))
+    features = f"; features {','.join(result.features)}" if result.features else ""
     click.echo(
         f"{counts['error']} errors, {counts['warning']} warnings "
-        f"(linted as {roles} role; features {','.join(result.features)})",
+        f"(linted as {roles} role{features})",
         err=True,
     )

@@ -294,7 +294,7 @@ def test_task_role_for_exec_grants_the_ssm_channels_on_star() -> None:
         "ssmmessages:OpenDataChannel",
     }
     assert {r for _, r, _ in grants(result)} == {"*"}
-    assert any("log exec sessions" in n for n in result.notes), result.notes
+    assert any("session logging" in n for n in result.notes), result.notes
 
 
 def test_task_role_exec_logging_is_scoped() -> None:

@@ -279,7 +279,8 @@ def test_sarif_2_1_0() -> None:
         assert finding.fix in item["message"]["text"]
         [location] = item["locations"]
         physical = location["physicalLocation"]
-        assert physical["artifactLocation"]["uri"] == CI_COMPLETE
+        # Relative to the working directory (the repository root in CI), as code scanning wants.
+        assert physical["artifactLocation"]["uri"] == relative(CI_COMPLETE)
         if finding.line:
             assert physical["region"] == {"startLine": finding.line}
         else:
@@ -645,3 +646,9 @@ def test_load_policy_of_a_missing_file(tmp_path: Path) -> None:
 def test_lint_usage_errors(opts: LintOptions, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         lint(None, opts)
+
+
+def relative(path: object) -> str:
+    from pathlib import Path
+
+    return Path(str(path)).resolve().relative_to(Path.cwd().resolve()).as_posix()

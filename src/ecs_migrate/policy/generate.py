@@ -104,6 +104,8 @@ def generate(clients: Any, opts: GenerateOptions) -> GenerateResult:
 def _validated(opts: GenerateOptions) -> GenerateOptions:
     if opts.role not in ROLES:
         raise UsageError(f"Unknown role {opts.role!r}: choose one of {', '.join(ROLES)}.")
+    if not opts.wanted:
+        raise UsageError(f"--features is empty: choose from {', '.join(FEATURES)}.")
     unknown = [f for f in opts.wanted if f not in FEATURES]
     if unknown:
         raise UsageError(
@@ -191,8 +193,9 @@ def _task_uses(
         uses += TASK_EXEC_KMS
     if not any(values.get(k) for k in ("exec_log_group", "exec_s3_bucket")):
         notes.append(
-            "The cluster does not log exec sessions: consider --exec-log-group or "
-            "--exec-s3-bucket, and add the session-logging rights this prints."
+            "No exec session logging is known (none configured on the cluster, or offline "
+            "without --exec-log-group / --exec-s3-bucket): the policy has no rights to write "
+            "session logs."
         )
     return uses, []
 

@@ -166,6 +166,8 @@ def lint_sources(
         findings += _lint_document(src, perm_role)
     if permissions:
         findings += _lint_needs(permissions, perm_role, chosen)
+    else:
+        chosen = ()  # a trust policy is not judged by features
     return LintResult(_without_noise(findings), roles, tuple(chosen), fail_on)
 
 

@@ -290,6 +290,7 @@ POLICY: tuple[ActionUse, ...] = (
     *(
         ActionUse(action, IAM + ":role/*", "read the role's policies")
         for action in (
+            "iam:GetRole",
             "iam:ListRolePolicies",
             "iam:GetRolePolicy",
             "iam:ListAttachedRolePolicies",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ecs_migrate import __version__
@@ -11,11 +12,23 @@ SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"error": "error", "warning": "warning", "note": "note"}
 
 
+def _uri(source: str) -> str:
+    """A path relative to the working directory (the repository root in CI), as code
+    scanning maps it; sources that are not files (a role's policies) stay as they are."""
+    path = Path(source)
+    if not path.exists():
+        return source
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_uri()
+
+
 def to_sarif(result: LintResult) -> dict[str, Any]:
     rule_ids = sorted(RULES)
     results = []
     for finding in result.findings:
-        location: dict[str, Any] = {"artifactLocation": {"uri": finding.source}}
+        location: dict[str, Any] = {"artifactLocation": {"uri": _uri(finding.source)}}
         if finding.line:
             location["region"] = {"startLine": finding.line}
         results.append(
