@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ecs_migrate.errors import UsageError
+from ecs_migrate.errors import CredentialsError, UsageError
 from ecs_migrate.policy import catalog
 from ecs_migrate.policy.model import (
     DEFAULT_FEATURES,
@@ -208,7 +208,14 @@ def resolve_values(
     live: dict[str, str | Sequence[str] | None] = {}
     source = "flags"
     if not opts.offline and clients is not None:
-        live = live_values(clients, opts)
+        try:
+            live = live_values(clients, opts)
+        except CredentialsError as exc:
+            raise CredentialsError(
+                exc.message,
+                hint="Configure AWS credentials to read the names from the service, or pass "
+                "--offline with --account, --region and the role ARNs as flags.",
+            ) from exc
         source = "live"
     overrides = {
         "family": opts.family,
