@@ -10,40 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from ecs_migrate import __version__
+from ecs_migrate.cli_options import CONTEXT, aws_options, output_option
 from ecs_migrate.errors import EXIT_INTERRUPTED, EcsMigrateError
 
-F = TypeVar("F", bound=Callable[..., Any])
 EXIT_INTERNAL = 70
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def aws_options(func: F) -> F:
-    """--region and --profile, with the same meaning on every command."""
-    func = click.option(
-        "--profile", envvar="AWS_PROFILE", show_envvar=True, help="AWS profile to use."
-    )(func)
-    return click.option(
-        "--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)."
-    )(func)
-
-
-def output_option(func: F) -> F:
-    """--output text|json, with the same meaning on every command."""
-    return click.option(
-        "--output",
-        "-o",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-        help="text for people; json for scripts (one object on stdout).",
-    )(func)
 
 
 @click.group(context_settings=CONTEXT)

@@ -10,9 +10,8 @@ from typing import Any
 
 import click
 
+from ecs_migrate.cli_options import CONTEXT, aws_options
 from ecs_migrate.policy.model import FEATURES
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _features(value: str | None) -> tuple[str, ...] | None:
@@ -50,8 +49,7 @@ def policy() -> None:
 @click.option("--branch", help="Branch the role trusts (trust role; default main).")
 @click.option("--environment", help="GitHub environment the role trusts, instead of a branch.")
 @click.option("--account", metavar="ID", help="AWS account ID (read from AWS when it answers).")
-@click.option("--region", help="AWS region (default: AWS_REGION / profile).")
-@click.option("--profile", envvar="AWS_PROFILE", show_envvar=True, help="AWS profile to use.")
+@aws_options
 @click.option(
     "--format",
     "fmt",
@@ -143,8 +141,7 @@ def generate(fmt: str, name: str | None, out: Path | None, profile: str | None, 
     help="Exit 1 when a finding of this severity or worse remains.",
 )
 @click.option("--role-arn", metavar="ARN", help="Lint a role's policies, read live from IAM.")
-@click.option("--region", help="AWS region (with --role-arn).")
-@click.option("--profile", envvar="AWS_PROFILE", show_envvar=True, help="AWS profile to use.")
+@aws_options
 def lint(
     files: tuple[str, ...],
     role: str,

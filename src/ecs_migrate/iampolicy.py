@@ -58,12 +58,15 @@ def matches(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     return _pattern(escaped, ignore_case).match(value) is not None
 
 
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
+def as_list(value: Any) -> list[str]:
+    """A policy element that may be one string or a list, as a list; anything else is []."""
     if isinstance(value, str):
         return [value]
-    return [str(v) for v in value]
+    if isinstance(value, bool):  # "Bool": {"aws:SecureTransport": true}
+        return ["true" if value else "false"]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return []
 
 
 def statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -73,14 +76,14 @@ def statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _action_applies(stmt: Mapping[str, Any], action: str) -> bool:
     if "NotAction" in stmt:
-        return not any(matches(p, action, ignore_case=True) for p in _as_list(stmt["NotAction"]))
-    return any(matches(p, action, ignore_case=True) for p in _as_list(stmt.get("Action")))
+        return not any(matches(p, action, ignore_case=True) for p in as_list(stmt["NotAction"]))
+    return any(matches(p, action, ignore_case=True) for p in as_list(stmt.get("Action")))
 
 
 def _resource_applies(stmt: Mapping[str, Any], resource: str) -> bool:
     if "NotResource" in stmt:
-        return not any(matches(p, resource) for p in _as_list(stmt["NotResource"]))
-    return any(matches(p, resource) for p in _as_list(stmt.get("Resource")))
+        return not any(matches(p, resource) for p in as_list(stmt["NotResource"]))
+    return any(matches(p, resource) for p in as_list(stmt.get("Resource")))
 
 
 _OPERATORS: dict[str, Callable[[str, str], bool]] = {
@@ -114,7 +117,7 @@ def condition_holds(condition: Mapping[str, Any], context: Mapping[str, str]) ->
                     continue
                 return None
             negated = op.startswith(("StringNot", "ArnNot"))
-            results = [test(w, got) for w in _as_list(wanted)]
+            results = [test(w, got) for w in as_list(wanted)]
             if not (all(results) if negated else any(results)):
                 return False
     return True

@@ -242,5 +242,9 @@ def test_arn_fits_compares_region_and_account_segments_one_by_one() -> None:
     assert not catalog.arn_fits(f"arn:aws:ecs:*:{ACCOUNT}:task/prod", template)
 
 
-def test_glob_to_regex_escapes_everything_but_wildcards() -> None:
-    assert catalog.glob_to_regex("a.b*c?") == r"a\.b.*c."
+def test_action_patterns_treat_only_wildcards_as_special() -> None:
+    # catalog and lint match Action patterns with iampolicy.matches: "." is a literal.
+    from ecs_migrate.iampolicy import matches
+
+    assert matches("a.b*c?", "a.bXXcY")
+    assert not matches("a.b*c?", "aXbXXcY")

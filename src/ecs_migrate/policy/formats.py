@@ -141,13 +141,14 @@ def _yaml(value: Any, indent: int) -> list[str]:
     return lines
 
 
+# Words YAML 1.1 reads as booleans or null; they are quoted even when plain would do.
+_YAML_WORDS = frozenset({"true", "false", "null", "yes", "no", "on", "off"})
+
+
 def _scalar(value: Any) -> str:
     if isinstance(value, dict | list):
         return "{}" if isinstance(value, dict) else "[]"
-    if isinstance(value, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_:]*", value):
-        return (
-            value
-            if value.lower() not in {"true", "false", "null", "yes", "no", "on", "off"}
-            else (json.dumps(value))
-        )
+    plain = isinstance(value, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_:]*", value)
+    if plain and value.lower() not in _YAML_WORDS:
+        return str(value)
     return json.dumps(value)

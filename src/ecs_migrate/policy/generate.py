@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ecs_migrate.errors import CredentialsError, UsageError
+from ecs_migrate.iampolicy import as_list
 from ecs_migrate.policy import catalog
 from ecs_migrate.policy.model import (
     DEFAULT_FEATURES,
@@ -80,7 +81,7 @@ class GenerateResult:
 
     @property
     def actions(self) -> list[str]:
-        return sorted({a for s in self.document["Statement"] for a in _as_list(s.get("Action"))})
+        return sorted({a for s in self.document["Statement"] for a in as_list(s.get("Action"))})
 
 
 def generate(clients: Any, opts: GenerateOptions) -> GenerateResult:
@@ -470,9 +471,3 @@ def _unique_sid(sid: str, seen: set[str]) -> str:
         candidate, n = f"{sid}{n}", n + 1
     seen.add(candidate)
     return candidate
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)

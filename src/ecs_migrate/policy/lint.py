@@ -7,6 +7,7 @@ may come from another. Trust policies are judged on their own.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ecs_migrate.errors import UsageError
+from ecs_migrate.iampolicy import as_list, matches
 from ecs_migrate.policy import catalog
 from ecs_migrate.policy.model import (
     FEATURES,
@@ -81,6 +83,11 @@ class PolicySource:
     def statements(self) -> list[dict[str, Any]]:
         statements = self.document.get("Statement")
         return [statements] if isinstance(statements, dict) else list(statements or [])
+
+    @functools.cached_property
+    def lines(self) -> list[int]:
+        """The line of each statement in the file's text (none for a live policy)."""
+        return statement_lines(self.text, len(self.statements))
 
     def is_trust(self) -> bool:
         return any(
@@ -188,7 +195,7 @@ def guess_role(sources: Sequence[PolicySource]) -> str:
         for s in sources
         for st in s.statements
         if isinstance(st, dict)
-        for a in _list(st.get("Action"))
+        for a in as_list(st.get("Action"))
     }
     task_actions = {u.action.lower() for u in (*TASK_EXEC, *TASK_OPTIONAL)}
     if granted and any(a.startswith("ssmmessages:") for a in granted):
@@ -253,7 +260,6 @@ class _Ctx:
     src: PolicySource
     index: int
     statement: dict[str, Any]
-    lines: list[int]
 
     @property
     def label(self) -> str:
@@ -261,7 +267,8 @@ class _Ctx:
         return f"Statement {self.index + 1}" + (f" (Sid {sid})" if sid else "")
 
     def finding(self, rule: str, message: str, fix: str, action: str | None = None) -> Finding:
-        line = self.lines[self.index] if self.index < len(self.lines) else None
+        lines = self.src.lines
+        line = lines[self.index] if self.index < len(lines) else None
         return Finding(
             rule, RULES[rule][0], message, fix, self.src.source, self.label, line, action
         )
@@ -277,7 +284,6 @@ def statement_lines(text: str, count: int) -> list[int]:
 def _lint_document(src: PolicySource, role: str) -> list[Finding]:
     findings: list[Finding] = []
     statements = src.statements
-    lines = statement_lines(src.text, len(statements))
     if src.document.get("Version") != "2012-10-17":
         findings.append(
             Finding(
@@ -292,7 +298,7 @@ def _lint_document(src: PolicySource, role: str) -> list[Finding]:
             )
         )
     for index, statement in enumerate(statements):
-        ctx = _Ctx(src, index, statement if isinstance(statement, dict) else {}, lines)
+        ctx = _Ctx(src, index, statement if isinstance(statement, dict) else {})
         if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
             findings.append(
                 ctx.finding(
@@ -322,7 +328,7 @@ def _check_actions(ctx: _Ctx) -> list[Finding]:
                 "List the actions and resources to allow instead.",
             )
         )
-    for pattern in _list(ctx.statement.get("Action")):
+    for pattern in as_list(ctx.statement.get("Action")):
         if pattern == "*" or "*" in pattern or "?" in pattern:
             matched = catalog.matching_actions(pattern) if pattern != "*" else ["*"]
             if not matched:
@@ -374,10 +380,10 @@ def _check_conditions(ctx: _Ctx) -> list[Finding]:
 
 def _check_resources(ctx: _Ctx) -> list[Finding]:
     findings: list[Finding] = []
-    resources = _list(ctx.statement.get("Resource"))
+    resources = as_list(ctx.statement.get("Resource"))
     if not resources:
         return findings
-    for name in _list(ctx.statement.get("Action")):
+    for name in as_list(ctx.statement.get("Action")):
         info = catalog.action(name) if "*" not in name and "?" not in name else None
         if info is None:
             continue
@@ -422,16 +428,13 @@ def _check_resources(ctx: _Ctx) -> list[Finding]:
 
 
 def _grants(statement: dict[str, Any], action: str) -> bool:
-    return any(
-        re.fullmatch(catalog.glob_to_regex(p), action, re.IGNORECASE)
-        for p in _list(statement.get("Action"))
-    )
+    return any(matches(p, action, ignore_case=True) for p in as_list(statement.get("Action")))
 
 
 def _check_dangerous(ctx: _Ctx) -> list[Finding]:
     findings = []
     statement = ctx.statement
-    resources = _list(statement.get("Resource"))
+    resources = as_list(statement.get("Resource"))
     keys = {k.lower() for k in _condition_keys(statement)}
     everywhere = "*" in resources
     if (
@@ -473,7 +476,7 @@ def _check_dangerous(ctx: _Ctx) -> list[Finding]:
                 )
             )
     s3_wild = [r for r in resources if r.startswith("arn:aws:s3:::") and "*" in r.split("/", 1)[0]]
-    s3_actions = any(a.lower().startswith("s3:") for a in _list(statement.get("Action")))
+    s3_actions = any(a.lower().startswith("s3:") for a in as_list(statement.get("Action")))
     if s3_wild and s3_actions and not keys & _S3_ACCOUNT_KEYS:
         findings.append(
             ctx.finding(
@@ -489,13 +492,14 @@ def _check_dangerous(ctx: _Ctx) -> list[Finding]:
 
 def _lint_trust(src: PolicySource) -> list[Finding]:
     findings = []
-    lines = statement_lines(src.text, len(src.statements))
     for index, statement in enumerate(src.statements):
         if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             continue
-        ctx = _Ctx(src, index, statement, lines)
+        ctx = _Ctx(src, index, statement)
         principal = statement.get("Principal")
-        if principal == "*" or (isinstance(principal, dict) and "*" in _list(principal.get("AWS"))):
+        if principal == "*" or (
+            isinstance(principal, dict) and "*" in as_list(principal.get("AWS"))
+        ):
             findings.append(
                 ctx.finding(
                     "trust-any-principal",
@@ -511,9 +515,9 @@ def _lint_trust(src: PolicySource) -> list[Finding]:
         for operator, pairs in conditions.items() if isinstance(conditions, dict) else ():
             for key, values in pairs.items() if isinstance(pairs, dict) else ():
                 if key.lower().endswith(":sub"):
-                    subs += [(operator, v) for v in _list(values)]
+                    subs += [(operator, v) for v in as_list(values)]
                 if key.lower().endswith(":aud"):
-                    auds += _list(values)
+                    auds += as_list(values)
         fix = (
             'Pin it with StringEquals: "repo:ORG/REPO:ref:refs/heads/main" or '
             '"repo:ORG/REPO:environment:production" (ecs-migrate policy generate --role trust).'
@@ -588,12 +592,11 @@ def _lint_needs(
             )
     wanted = {u.action.lower() for u in (*required, *optional)}
     for src in sources:
-        lines = statement_lines(src.text, len(src.statements))
         for index, st in enumerate(src.statements):
             if not isinstance(st, dict) or st.get("Effect") != "Allow":
                 continue
-            ctx = _Ctx(src, index, st, lines)
-            for action in _list(st.get("Action")):
+            ctx = _Ctx(src, index, st)
+            for action in as_list(st.get("Action")):
                 exact = "*" not in action and "?" not in action
                 if exact and catalog.action(action) and action.lower() not in wanted:
                     findings.append(
@@ -605,11 +608,3 @@ def _lint_needs(
                         )
                     )
     return findings
-
-
-def _list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value] if isinstance(value, list) else []
