@@ -64,6 +64,13 @@ def cli() -> None:
     help="When another ecs-migrate task runs for the service: wait for it, or exit 3.",
 )
 @click.option("--stop-on-cancel", is_flag=True, help="On SIGINT/SIGTERM, also stop the task.")
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="Run COMMAND under `ecs-migrate apply --` in the task: wait for the database, "
+    "lock, record (ecs-migrate must be installed in the image).",
+)
 @output_option
 @aws_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
@@ -75,6 +82,7 @@ def run(
     timeout: float,
     if_running: str,
     stop_on_cancel: bool,
+    apply_: bool,
     output: str,
     region: str | None,
     profile: str | None,
@@ -90,6 +98,7 @@ def run(
     Example:
       ecs-migrate run --cluster prod --service api -- alembic upgrade head
       ecs-migrate run --cluster prod --service api --output json -- sh -c 'rake db:migrate'
+      ecs-migrate run --cluster prod --service api --apply -- alembic upgrade head
     """
     from ecs_migrate.aws import AwsSettings, Clients
     from ecs_migrate.render import CancelOnSignals, RunRenderer
@@ -106,6 +115,7 @@ def run(
         if_running="fail" if if_running == "fail" else "wait",
         stop_on_cancel=stop_on_cancel,
         ci_env=dict(os.environ),
+        apply=apply_,
     )
     renderer = RunRenderer.for_output(output, os.environ)
     clients = Clients(AwsSettings(region=region, profile=profile))
@@ -307,9 +317,11 @@ def doctor(
     sys.exit(report.exit_status)
 
 
-from ecs_migrate.cli_policy import policy  # noqa: E402  (the group is defined above)
+from ecs_migrate.cli_apply import apply, history  # noqa: E402  (the group is defined above)
+from ecs_migrate.cli_policy import policy  # noqa: E402
 
-cli.add_command(policy)
+for _command in (apply, history, policy):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -61,6 +61,45 @@ class SandboxError(EcsMigrateError):
     exit_code = 3
 
 
+class DatabaseConfigError(TargetError):
+    """The database URL is missing, malformed, or needs a driver that is not installed (3)."""
+
+
+class DatabaseUnreachableError(TaskNotRunError):
+    """`apply` gave up on the database: the migration never ran (exit 4).
+
+    ``step`` names what failed: dns, tcp, tls, auth or database.
+    """
+
+    def __init__(self, message: str, *, step: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.step = step
+
+
+class LockTimeoutError(EcsMigrateError):
+    """Another migration held the database lock longer than --lock-timeout (exit 5)."""
+
+    exit_code = 5
+
+
+class InterruptedByUser(EcsMigrateError):
+    """SIGINT or SIGTERM arrived before the command started (exit 130)."""
+
+    exit_code = 130
+
+
+class CommandNotFoundError(EcsMigrateError):
+    """The migration command is not on PATH, as a shell says (exit 127)."""
+
+    exit_code = 127
+
+
+class CommandNotExecutableError(EcsMigrateError):
+    """The migration command exists but cannot be executed (exit 126)."""
+
+    exit_code = 126
+
+
 # Exit statuses that are results rather than errors (see run.RunResult.exit_status).
 EXIT_OK = 0
 EXIT_COMMAND_FAILED = 1

@@ -37,6 +37,7 @@ SERVICE_TAG = "ecs-migrate:service"
 GROUP_PREFIX = "ecs-migrate:"
 # Variables passed from CI into the task (and onto its tags), so `apply` can record them.
 CI_VARIABLES = ("GITHUB_SHA", "GITHUB_RUN_ID", "GITHUB_ACTOR", "GITHUB_REPOSITORY")
+APPLY_PREFIX = ("ecs-migrate", "apply", "--")
 _TAG_FOR = {"GITHUB_SHA": "github:sha", "GITHUB_RUN_ID": "github:run-id"}
 
 
@@ -52,6 +53,12 @@ class RunOptions:
     stop_on_cancel: bool = False
     ci_env: Mapping[str, str] = field(default_factory=dict)
     poll: PollSettings = field(default_factory=PollSettings)
+    apply: bool = False  # wrap the command in `ecs-migrate apply --` (lock, wait, history)
+
+    @property
+    def container_command(self) -> list[str]:
+        """What the container runs: the command, or `ecs-migrate apply -- command`."""
+        return [*APPLY_PREFIX, *self.command] if self.apply and self.command else list(self.command)
 
 
 @dataclass
@@ -172,7 +179,7 @@ def start_task(
     """RunTask with the command override; ``failures[]`` or no task raise TaskNotRunError."""
     import botocore.exceptions
 
-    request = build_run_task_request(target, opts.command, opts.ci_env, str(uuid.uuid4()))
+    request = build_run_task_request(target, opts.container_command, opts.ci_env, str(uuid.uuid4()))
     with translate_errors("start the migration task (RunTask)"):
         try:
             answer = clients.ecs.run_task(**request)

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecs_migrate.apply.metadata import METADATA_ENV
+from ecs_migrate.sandbox.metadata import MetadataServer
 from ecs_migrate.sandbox.taskio import LogWriter, kill_group, rss_mb, secrets_manager_value
 
 LABEL = "ecs-migrate.sandbox/"
@@ -68,18 +70,22 @@ class Agent:
     _stop: threading.Event = field(default_factory=threading.Event)
     _paused: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    metadata: MetadataServer | None = None
 
     @property
     def backend(self) -> Any:
         return self.get_backend()
 
     def start(self) -> None:
+        self.metadata = MetadataServer()
         self._thread = threading.Thread(target=self._watch, name="sandbox-agent", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._stop_tasks()
+        if self.metadata is not None:
+            self.metadata.stop()
 
     def reset(self, reset_backend: Callable[[], None]) -> None:
         """Stop every task's process, let ``reset_backend`` wipe moto, and start afresh."""
@@ -410,6 +416,10 @@ class _TaskRunner:
         env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
         region = self.agent.backend.region_name
         env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "ECS_MIGRATE_SANDBOX": "1"})
+        if self.agent.metadata is not None:
+            env[METADATA_ENV] = self.agent.metadata.register(
+                self.task, str(self.container_def.get("name", "")), self.task.task_definition_arn
+            )
         for item in self.container_def.get("environment") or []:
             env[item["name"]] = str(item.get("value", ""))
         for item in self.container_def.get("secrets") or []:

@@ -1,0 +1,52 @@
+"""Who is running: the ECS task (task metadata endpoint v4), the CI commit and actor, the host."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+METADATA_ENV = "ECS_CONTAINER_METADATA_URI_V4"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    task_arn: str | None
+    git_sha: str | None
+    actor: str | None
+    host: str
+    warning: str | None = None
+
+    @property
+    def app_name(self) -> str:
+        """How this run shows in pg_stat_activity / the process list (63 characters max)."""
+        who = self.task_arn.rsplit("/", 1)[-1] if self.task_arn else self.host
+        sha = f" {self.git_sha[:7]}" if self.git_sha else ""
+        return f"ecs-migrate apply {who}{sha} pid {os.getpid()}"[:63]
+
+
+def task_arn(environ: Mapping[str, str], timeout: float = 1.0) -> tuple[str | None, str | None]:
+    """(the task's ARN, None), or (None, why not) when the endpoint is set but fails."""
+    base = environ.get(METADATA_ENV)
+    if not base:
+        return None, None
+    try:
+        with urllib.request.urlopen(base.rstrip("/") + "/task", timeout=timeout) as answer:
+            arn = json.load(answer).get("TaskARN")
+    except (OSError, ValueError) as exc:
+        return None, f"could not read the task ARN from {METADATA_ENV}: {exc}"
+    return (str(arn) if arn else None), None
+
+
+def run_context(environ: Mapping[str, str]) -> RunContext:
+    arn, warning = task_arn(environ)
+    return RunContext(
+        task_arn=arn,
+        git_sha=environ.get("GITHUB_SHA") or None,
+        actor=environ.get("GITHUB_ACTOR") or None,
+        host=socket.gethostname(),
+        warning=warning,
+    )
