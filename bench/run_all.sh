@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run every benchmark in turn with its defaults (about 7 minutes on 2 cores), printing each
+# Run every benchmark in turn with its defaults (about 8 minutes on 2 cores), printing each
 # one's tables. Extra arguments are not passed on: run a script by itself to change its
-# settings, e.g. `python bench/completion_lag.py --runs 40`.
+# settings, e.g. `python bench/completion_lag.py --runs 40`. apply_overhead, last, needs the
+# PostgreSQL server binaries (initdb, pg_ctl; Debian: apt-get install postgresql).
 #
 # With RESULTS_DIR set, each script's raw results are also written there as JSON.
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 json() { [ -n "${RESULTS_DIR:-}" ] && mkdir -p "$RESULTS_DIR" && echo "--json $RESULTS_DIR/$1.json"; }
-for name in startup policy_lint api_cost completion_lag; do
+for name in startup policy_lint api_cost completion_lag apply_overhead; do
   echo
   echo "================================ $name ================================"
   # shellcheck disable=SC2046

@@ -209,6 +209,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
     AWS_CALL_TRACE.unlink(missing_ok=True)
     os.environ[TRACE_ENV] = str(AWS_CALL_TRACE)
+    # Sandbox tasks inherit PATH, as a container has its image's tools on PATH: the image
+    # has ecs-migrate (for `run --apply`) and the app's tools (alembic). scripts/test does
+    # the same; this makes a bare `pytest` behave alike.
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     config.addinivalue_line("markers", "last: run after every other test")
 
 

@@ -61,7 +61,7 @@ def resolve_command(argv: list[str], environ: Mapping[str, str], cwd: str) -> st
     path_list = _search_path(environ)
     shown_path = os.pathsep.join(path_list)
     if "/" in name:
-        path = os.path.join(cwd, name)
+        path = os.path.normpath(os.path.join(cwd, name))
         if not os.path.exists(path):
             raise CommandNotFoundError(
                 f"{name}: no such file (working directory {cwd}).",

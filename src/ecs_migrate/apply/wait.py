@@ -19,7 +19,7 @@ from ecs_migrate.cancel import Cancellation
 from ecs_migrate.errors import DatabaseUnreachableError, InterruptedByUser
 
 FIRST_DELAY = 0.2
-MAX_DELAY = 5.0
+MAX_DELAY = 2.0
 REPORT_EVERY = 10.0
 _STEP_NAMES = {
     "dns": "DNS lookup",

@@ -58,6 +58,35 @@ class LocalPostgres:
     def _cmd(self, *argv: str) -> list[str]:
         return ["runuser", "-u", self.run_as, "--", *argv] if self.run_as else list(argv)
 
+    @property
+    def root(self) -> Path:
+        return self.datadir.parent
+
+    def start_command(self) -> list[str]:
+        return self._cmd(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c fsync=off "
+            f"-c unix_socket_directories={self.root} -c full_page_writes=off",
+            "start",
+        )
+
+    def pause(self) -> None:
+        """Stop the server and keep its data: ``resume()`` starts it again on the same port."""
+        subprocess.run(
+            self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "stop"),
+            capture_output=True,
+            check=True,
+        )
+
+    def resume(self) -> None:
+        subprocess.run(self.start_command(), capture_output=True, check=True)
+
     def stop(self) -> None:
         subprocess.run(
             self._cmd(
@@ -107,18 +136,7 @@ def start_postgres(base: Path | None = None) -> LocalPostgres:
             "UTF8",
             "--no-sync",
         ),
-        server._cmd(
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(datadir),
-            "-l",
-            str(root / "log"),
-            "-w",
-            "-o",
-            f"-c listen_addresses=127.0.0.1 -c port={server.port} -c fsync=off "
-            f"-c unix_socket_directories={root} -c full_page_writes=off",
-            "start",
-        ),
+        server.start_command(),
     ]
     for argv in steps:
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
