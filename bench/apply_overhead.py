@@ -261,7 +261,7 @@ def server_facts(url: str) -> dict[str, str]:
 
 def time_connect(url: Any, runs: int, warmup: int) -> list[float]:
     """The connect as apply makes it (probe + driver connect), then close: set-up only."""
-    from ecs_migrate.apply.dialects import Postgres
+    from ecs_migrate.apply.postgres import Postgres
     from ecs_migrate.apply.wait import connect_once
 
     dialect = Postgres()

@@ -49,3 +49,15 @@ ensure_postgres() {
   say "Installing PostgreSQL from the OS packages"
   apt_install postgresql
 }
+
+# MariaDB's server binaries (mariadbd, mariadb-install-db) from the OS packages, for the MySQL
+# tests. The tests start their own throwaway server: a system service the package may start is
+# neither needed nor used. openssl makes that server's TLS certificate.
+ensure_mariadb() {
+  if ! command -v mariadbd >/dev/null 2>&1 && ! command -v mysqld >/dev/null 2>&1 \
+    && [ ! -x /usr/sbin/mariadbd ] && [ ! -x /usr/sbin/mysqld ]; then
+    say "Installing MariaDB from the OS packages"
+    apt_install mariadb-server
+  fi
+  command -v openssl >/dev/null 2>&1 || apt_install openssl
+}

@@ -68,8 +68,8 @@ def cli() -> None:
     "--apply",
     "apply_",
     is_flag=True,
-    help="Run COMMAND under `ecs-migrate apply --` in the task: wait for the database, "
-    "lock, record (ecs-migrate must be installed in the image).",
+    help="Run COMMAND under `ecs-migrate apply --` in the task: wait for the database, take "
+    "the migration lock, record the run (ecs-migrate must be installed in the image).",
 )
 @output_option
 @aws_options

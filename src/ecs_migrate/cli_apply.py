@@ -145,7 +145,7 @@ def history(database_url_var: str, limit: int, output: str) -> None:
     \b
     Example:
       ecs-migrate history --limit 5
-      ecs-migrate exec --cluster prod --service api -- ecs-migrate history --output json
+      ecs-migrate run --cluster prod --service api -- ecs-migrate history --output json
     """
     from ecs_migrate.apply import HistoryOptions
     from ecs_migrate.apply import history as read_history

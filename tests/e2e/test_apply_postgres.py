@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from ecs_migrate.sandbox.postgres import free_port
+from tests.apply_support import cli, read_until, start
 from tests.conftest import BIN, EXAMPLE_APP, assert_no_secrets
 
 pytestmark = pytest.mark.postgres
@@ -63,56 +65,6 @@ def db(postgres: Any) -> Iterator[Db]:
     yield Db(url, name, postgres.password, postgres.url)
     with psycopg.connect(postgres.url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-@dataclass
-class Done:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def cli(db: Db, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Done:
-    done = subprocess.run(
-        [BIN, *args],
-        env=env or db.env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    result = Done(done.returncode, done.stdout, done.stderr)
-    assert_no_secrets(result.output, db.secrets)
-    assert "Traceback" not in result.output
-    return result
-
-
-def start(db: Db, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [BIN, *args],
-        env=env or db.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def read_until(stream: Any, words: str, timeout: float = 30) -> list[str]:
-    """Lines from ``stream`` up to the first containing ``words`` (fails after ``timeout``)."""
-    lines: list[str] = []
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        line = stream.readline()
-        if not line:
-            break
-        lines.append(line)
-        if words in line:
-            return lines
-    pytest.fail(f"never saw {words!r}; got: {''.join(lines)}")
 
 
 def history(db: Db) -> list[dict[str, Any]]:
@@ -235,7 +187,7 @@ def test_a_waiter_names_the_holder_and_gives_up_at_the_lock_timeout(db: Db) -> N
         read_until(holder.stderr, "Holding the migration lock")
         done = cli(db, "apply", "--lock-timeout", "1", "--", "true")
         assert done.returncode == 5
-        assert f"held by ecs-migrate apply {socket.gethostname()}" in done.stderr
+        assert f"held by ecs-migrate {socket.gethostname()} pid " in done.stderr
         assert f"Gave up after 1s waiting for the migration lock '{db.name}'" in done.stderr
         # A different lock name is not blocked.
         assert cli(db, "apply", "--lock-name", "other", "--", "true").returncode == 0
@@ -325,12 +277,6 @@ def test_a_database_that_starts_3s_later_is_waited_for(late_postgres: Any) -> No
     assert_no_secrets(out + err, db.secrets)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_wrong_password_fails_at_once_naming_authentication(db: Db) -> None:
     wrong = "wrong-pw-2c9d7a11"
     url = db.url.replace(db.password, wrong)
@@ -352,7 +298,7 @@ def test_unknown_host_names_dns(db: Db) -> None:
 
 
 def test_closed_port_names_tcp_refused(db: Db) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"postgresql://app:{db.password}@127.0.0.1:{port}/app"
     done = cli(db, "apply", "--wait", "1", "--", "true", env=db.env(DATABASE_URL=url))
     assert done.returncode == 4
@@ -430,3 +376,47 @@ def test_plain_sql_with_psql(db: Db, tmp_path: Path) -> None:
     assert failed.returncode == 3  # psql's status for an error under ON_ERROR_STOP
     assert 'relation "no_such_table" does not exist' in failed.stderr
     assert [r["exit_code"] for r in history(db)] == [3, 0]
+
+
+def test_a_user_who_may_only_write_a_precreated_table_records(db: Db) -> None:
+    assert cli(db, "apply", "--", "true").returncode == 0  # creates the table, as its owner
+    user, password = "writer_" + db.name, "pw-" + uuid.uuid4().hex
+    db.sql(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
+    db.sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    db.sql(f"GRANT SELECT, INSERT, UPDATE ON ecs_migrate_history TO {user}")
+    try:
+        url = db.url.replace("postgres:" + db.password, f"{user}:{password}")
+        done = cli(db, "apply", "--", "sh", "-c", "exit 4", env=db.env(DATABASE_URL=url))
+        assert done.returncode == 4 and "warning" not in done.stderr, done.stderr
+        assert [r["exit_code"] for r in history(db)] == [4, 0]
+    finally:
+        db.sql(f"DROP OWNED BY {user}")
+        db.sql(f"DROP ROLE {user}")
+
+
+def test_idle_session_timeout_does_not_drop_the_lock(db: Db) -> None:
+    db.sql(f"ALTER DATABASE {db.name} SET idle_session_timeout = '500ms'")
+    done = cli(db, "apply", "--", "sleep", "1.5")
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+    assert history(db)[0]["exit_code"] == 0
+
+
+def test_history_text_is_in_utc_whatever_the_session_time_zone(db: Db) -> None:
+    assert cli(db, "apply", "--", "true").returncode == 0
+    (run,) = history(db)
+    assert run["started_at"].endswith("Z")
+    shown = cli(db, "history", env=db.env(PGTZ="America/New_York"))
+    stamp = run["started_at"][:19].replace("T", " ")
+    assert f"{stamp}Z" in shown.stdout, shown.stdout
+
+
+def test_a_script_whose_interpreter_is_missing_exits_127_and_is_recorded(
+    db: Db, tmp_path: Path
+) -> None:
+    script = tmp_path / "migrate"
+    script.write_text("#!/nonexistent/interpreter\n")
+    script.chmod(0o755)
+    done = cli(db, "apply", "--", str(script))
+    assert done.returncode == 127
+    assert "#! interpreter is probably missing" in done.stderr
+    assert history(db)[0]["exit_code"] == 127

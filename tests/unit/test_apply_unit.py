@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ecs_migrate.apply.child import resolve_command, shell_status
-from ecs_migrate.apply.dialects import Failure, Postgres, lock_key
+from ecs_migrate.apply.dialects import Failure, lock_key
+from ecs_migrate.apply.postgres import Postgres
 from ecs_migrate.apply.redact import MARK, Redactor, secret_values
 from ecs_migrate.apply.url import MYSQL, POSTGRES, parse_url, read_url
 from ecs_migrate.apply.wait import hint_for, probe_network

@@ -25,7 +25,12 @@ from ecs_migrate.apply.redact import Redactor, secret_values
 from ecs_migrate.apply.url import DatabaseUrl, read_url
 from ecs_migrate.apply.wait import wait_for_database
 from ecs_migrate.cancel import Cancel
-from ecs_migrate.errors import EcsMigrateError, UsageError
+from ecs_migrate.errors import (
+    CommandNotExecutableError,
+    CommandNotFoundError,
+    EcsMigrateError,
+    UsageError,
+)
 
 __all__ = [
     "ApplyOptions",
@@ -142,9 +147,13 @@ def _apply(
         reporter.progress(
             f"Holding the migration lock {lock_name!r} on {version}; running: {command}"
         )
-        status = run_child(
-            opts.command, executable, opts.environ, opts.cwd, redactor, reporter, relay
-        )
+        try:
+            status = run_child(
+                opts.command, executable, opts.environ, opts.cwd, redactor, reporter, relay
+            )
+        except (CommandNotFoundError, CommandNotExecutableError) as exc:
+            _record_finish(dialect, conn, row_id, exc.exit_code, reporter)  # it never started
+            raise
         _record_finish(dialect, conn, row_id, status, reporter)
         with contextlib.suppress(Exception):
             dialect.unlock(conn, lock_name)

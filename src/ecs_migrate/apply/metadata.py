@@ -25,7 +25,7 @@ class RunContext:
         """How this run shows in pg_stat_activity / the process list (63 characters max)."""
         who = self.task_arn.rsplit("/", 1)[-1] if self.task_arn else self.host
         sha = f" {self.git_sha[:7]}" if self.git_sha else ""
-        return f"ecs-migrate apply {who}{sha} pid {os.getpid()}"[:63]
+        return f"ecs-migrate {who} pid {os.getpid()}{sha}"[:63]  # a task id is 32 characters
 
 
 def task_arn(environ: Mapping[str, str], timeout: float = 1.0) -> tuple[str | None, str | None]:

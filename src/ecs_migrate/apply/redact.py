@@ -1,7 +1,7 @@
 """Redaction of secrets from the migration's output and from apply's own messages.
 
 Secrets are the database URL and its password, and the values of variables whose names
-contain PASSWORD, SECRET, TOKEN or KEY (case-insensitive). Values shorter than
+contain PASSWORD, PASSWD, SECRET, TOKEN or KEY (case-insensitive). Values shorter than
 :data:`MIN_LENGTH` are left alone: redacting "1" or "true" everywhere would mangle output
 without protecting anything. The database password is redacted whatever its length.
 """

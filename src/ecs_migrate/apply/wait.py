@@ -94,7 +94,10 @@ def hint_for(failure: Failure, url: DatabaseUrl) -> str:
             "deployment to reach running tasks), and that the server admits this user."
         )
     if failure.step == "database":
-        return f"Create the database, or fix its name in {url.var}."
+        return (
+            f"Create the database, or fix its name in {url.var}. MySQL/MariaDB also answer "
+            "this way when the user has no grant on the database: GRANT it."
+        )
     if failure.step == "tls":
         return (
             "Check the TLS settings in the URL (sslmode for PostgreSQL, ssl for MySQL) "
@@ -139,7 +142,7 @@ def wait_for_database(
         attempts += 1
         left = deadline - time.monotonic()
         try:
-            conn = connect_once(dialect, url, min(10.0, max(1.0, left)), app_name)
+            conn = connect_once(dialect, url, min(10.0, max(3.0, left)), app_name)
             waited = time.monotonic() - began
             if attempts > 1:
                 reporter.progress(
@@ -154,7 +157,8 @@ def wait_for_database(
             raise DatabaseUnreachableError(
                 f"Cannot connect to the database at {url.describe()}: {what}"
                 + (
-                    f" (gave up after {now - began:.0f}s, {attempts} attempts)"
+                    f" (gave up after {now - began:.0f}s, {attempts} attempt"
+                    f"{'s' if attempts > 1 else ''})"
                     if failure.retry
                     else ""
                 ),

@@ -34,7 +34,8 @@ def find_bindir() -> Path | None:
     return Path(on_path).parent if on_path else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -122,7 +123,7 @@ def start_postgres(base: Path | None = None) -> LocalPostgres:
         shutil.chown(root, run_as)
         shutil.chown(pwfile, run_as)
         os.chmod(root, 0o700)
-    server = LocalPostgres(bindir, datadir, _free_port(), password, run_as)
+    server = LocalPostgres(bindir, datadir, free_port(), password, run_as)
     steps = [
         server._cmd(
             str(bindir / "initdb"),
