@@ -24,9 +24,11 @@ class Cancellation(Protocol):
 class Cancel:
     def __init__(self) -> None:
         self._set = False
+        self.count = 0  # how many times it was set: a second Ctrl-C may mean "now"
 
     def set(self) -> None:
-        self._set = True  # one attribute store: safe in a signal handler
+        self._set = True  # attribute stores only: safe in a signal handler
+        self.count += 1
 
     def is_set(self) -> bool:
         return self._set

@@ -318,10 +318,12 @@ def doctor(
 
 
 from ecs_migrate.cli_apply import apply, history  # noqa: E402  (the group is defined above)
+from ecs_migrate.cli_exec import exec_, shell  # noqa: E402
 from ecs_migrate.cli_policy import policy  # noqa: E402
 
-for _command in (apply, history, policy):
+for _command in (apply, history, exec_, shell, policy):
     cli.add_command(_command)
+cli.add_command(__import__('ecs_migrate.cli_logs').cli_logs.logs)  # TEMP-LOGS-REGISTRATION
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from ecs_migrate.doctor.context import Context
 from ecs_migrate.doctor.exec_logging import logging_requests
 from ecs_migrate.doctor.model import Status
 from ecs_migrate.doctor.permissions import policy_statement
+from ecs_migrate.ecsexec.plugin import plugin_install_command
 from ecs_migrate.iampolicy import Request
 from tests.doctor_support import EXEC_IDS
 
@@ -94,7 +95,7 @@ def test_ssmmessages_endpoint_matching() -> None:
 def test_plugin_install_command(
     system: str, machine: str, dpkg: bool, rpm: bool, expected: str
 ) -> None:
-    assert expected in access.plugin_install_command(system, machine, dpkg, rpm)
+    assert expected in plugin_install_command(system, machine, dpkg, rpm)
 
 
 def test_plugin_check_finds_the_plugin_on_path(

@@ -8,7 +8,6 @@ maps every check to what amazon-ecs-exec-checker looks at) and run only with ``-
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -31,14 +30,9 @@ from ecs_migrate.doctor.vpc import (
     subnets,
     vpc_endpoints,
 )
+from ecs_migrate.ecsexec.plugin import PLUGIN, install_hint
 from ecs_migrate.iampolicy import Request
 
-PLUGIN = "session-manager-plugin"
-PLUGIN_DOCS = (
-    "https://docs.aws.amazon.com/systems-manager/latest/userguide/"
-    "session-manager-working-with-install-plugin.html"
-)
-PLUGIN_BASE = "https://s3.amazonaws.com/session-manager-downloads/plugin/latest"
 _DEAD_ENDPOINT_STATES = {"deleting", "deleted", "failed", "rejected", "expired"}
 
 
@@ -327,37 +321,15 @@ def exec_kms_logging(ctx: Context) -> Finding:
 # -- exec.plugin -----------------------------------------------------------------------------
 
 
-def plugin_install_command(system: str, machine: str, has_dpkg: bool, has_rpm: bool) -> str:
-    """The Session Manager plugin's install command for this kind of machine (AWS's docs)."""
-    arm = machine.lower() in {"aarch64", "arm64"}
-    if system == "Darwin":
-        return "brew install --cask session-manager-plugin"
-    if system == "Windows":
-        return f"Download and run {PLUGIN_BASE}/windows/SessionManagerPluginSetup.exe"
-    if has_rpm and not has_dpkg:
-        flavour = "linux_arm64" if arm else "linux_64bit"
-        return f"sudo yum install -y {PLUGIN_BASE}/{flavour}/session-manager-plugin.rpm"
-    flavour = "ubuntu_arm64" if arm else "ubuntu_64bit"
-    return (
-        f"curl -fsSLo /tmp/session-manager-plugin.deb {PLUGIN_BASE}/{flavour}/"
-        "session-manager-plugin.deb && sudo dpkg -i /tmp/session-manager-plugin.deb"
-    )
-
-
 @check("exec.plugin", area=AREA, when="exec")
 def exec_plugin(ctx: Context) -> Finding:
     path = shutil.which(PLUGIN)
     if path is None:
-        command = plugin_install_command(
-            platform.system(),
-            platform.machine(),
-            shutil.which("dpkg") is not None,
-            shutil.which("rpm") is not None,
-        )
         return fail(
-            f"{PLUGIN} is not on this machine's PATH: `aws ecs execute-command` runs it on the "
-            "client (where you type the command), not in the container image.",
-            f"{command}   (see {PLUGIN_DOCS})",
+            f"{PLUGIN} is not on this machine's PATH: `aws ecs execute-command` and "
+            "`ecs-migrate exec` run it on the client (where you type the command), not in the "
+            "container image.",
+            install_hint(),
         )
     version = _plugin_version(path)
     return passed(f"{PLUGIN} {version + ' ' if version else ''}at {path}.")

@@ -1,0 +1,325 @@
+"""`ecs-migrate exec` and `shell` end to end through the sandbox.
+
+moto has no ECS Exec: ExecuteCommand's answer is stubbed (tests/exec_support.py says how),
+and a stand-in session-manager-plugin runs the command here. Choosing the task, the checks,
+the wrapping, the plugin under a pseudo-terminal and the exit status are ecs-migrate's own,
+run for real; no test here has a terminal on stdin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import BIN, Env, assert_no_secrets
+from tests.exec_support import PLUGIN_DIR, ExecStub, stub_execute_command
+
+WITH_PLUGIN = {"PATH": f"{PLUGIN_DIR}{os.pathsep}{os.environ['PATH']}"}
+
+
+def running_service_tasks(sandbox: Env, count: int) -> list[dict[str, Any]]:
+    ecs = sandbox.client("ecs")
+    world = sandbox.world
+    for _ in range(200):
+        arns = ecs.list_tasks(
+            cluster=world.cluster, serviceName=world.service, desiredStatus="RUNNING"
+        )["taskArns"]
+        tasks = ecs.describe_tasks(cluster=world.cluster, tasks=arns)["tasks"] if arns else []
+        ready = [
+            t
+            for t in tasks
+            if t["lastStatus"] == "RUNNING"
+            and any(
+                a.get("lastStatus") == "RUNNING"
+                for a in t["containers"][0].get("managedAgents", [])
+            )
+        ]
+        if len(ready) >= count:
+            return ready
+        time.sleep(0.05)
+    raise AssertionError("the service's tasks never became RUNNING with ECS Exec")
+
+
+def enable_exec(sandbox: Env, count: int = 1) -> list[dict[str, Any]]:
+    sandbox.client("ecs").update_service(
+        cluster=sandbox.world.cluster,
+        service=sandbox.world.service,
+        enableExecuteCommand=True,
+        desiredCount=count,
+        forceNewDeployment=True,
+    )
+    return running_service_tasks(sandbox, count)
+
+
+@pytest.fixture
+def stub() -> Iterator[ExecStub]:
+    with stub_execute_command() as answer:
+        yield answer
+
+
+def exec_(sandbox: Env, *args: str, env: dict[str, str] | None = None, **kw: Any) -> Any:
+    return sandbox.cli(
+        "exec",
+        "--cluster",
+        sandbox.world.cluster,
+        "--service",
+        sandbox.world.service,
+        *args,
+        env={**WITH_PLUGIN, **(env or {})},
+        **kw,
+    )
+
+
+# -- the exit status comes back ----------------------------------------------------------------
+@pytest.mark.parametrize("code", [0, 3, 42])
+def test_exec_returns_the_remote_exit_status_and_clean_output(
+    sandbox: Env, stub: ExecStub, code: int
+) -> None:
+    enable_exec(sandbox)
+    done = exec_(sandbox, "--", "sh", "-c", f"echo hello; echo world; exit {code}")
+    assert done.returncode == code, done.output
+    assert done.stdout == "hello\nworld\n"  # no marker, no banner, no CR
+    assert "ECS_MIGRATE_EXIT_" not in done.output
+    assert "Starting session" not in done.output  # the plugin's banners are dropped
+    assert "[ecs-migrate] Session ecs-execute-command-" in done.stderr
+    assert stub.last_command.startswith("/bin/sh -c ")
+
+
+def test_output_without_a_final_newline_is_kept(sandbox: Env, stub: ExecStub) -> None:
+    enable_exec(sandbox)
+    done = exec_(sandbox, "--", "printf", "no newline")
+    assert (done.returncode, done.stdout) == (0, "no newline")
+
+
+def test_argv_is_passed_through_quoted(sandbox: Env, stub: ExecStub) -> None:
+    enable_exec(sandbox)
+    done = exec_(sandbox, "--", "printf", "%s|", "two words", "$HOME", "it's")
+    assert done.stdout == "two words|$HOME|it's|"
+
+
+def test_json_output_puts_the_result_on_stdout(sandbox: Env, stub: ExecStub) -> None:
+    (task,) = enable_exec(sandbox)
+    done = exec_(sandbox, "--output", "json", "--", "sh", "-c", "echo to-stderr-now; exit 7")
+    assert done.returncode == 7
+    result = json.loads(done.stdout)
+    assert result["exitCode"] == 7 and result["status"] == "failed"
+    assert result["taskArn"] == task["taskArn"] and result["container"] == "app"
+    assert "to-stderr-now" in done.stderr
+
+
+def test_the_stand_in_plugin_needs_a_terminal_like_the_real_one(
+    sandbox: Env, stub: ExecStub
+) -> None:
+    """Without ecs-migrate's pseudo-terminal the plugin fails (boto3#2822): what exec fixes."""
+    done = subprocess.run(
+        [
+            str(PLUGIN_DIR / "session-manager-plugin"),
+            "{}",
+            "r",
+            "StartSession",
+            "",
+            '{"Target": "ecs:c_t_r"}',
+            "e",
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1 and "inappropriate ioctl for device" in done.stdout
+
+
+# -- choosing the task -------------------------------------------------------------------------
+def test_the_newest_running_task_is_chosen_and_task_selects_another(
+    sandbox: Env, stub: ExecStub
+) -> None:
+    (older,) = enable_exec(sandbox)
+    time.sleep(1.1)  # a later startedAt
+    td = sandbox.taskdef()
+    # A second task of the service (as a scale-out would start), and a one-off task, which
+    # exec must never pick although it is newer.
+    ecs = sandbox.client("ecs")
+    common = {
+        "cluster": "sandbox",
+        "taskDefinition": td["taskDefinitionArn"],
+        "launchType": "FARGATE",
+        "enableExecuteCommand": True,
+        "networkConfiguration": {
+            "awsvpcConfiguration": {
+                "subnets": [sandbox.world.private_subnets[0]],
+                "securityGroups": [sandbox.world.security_group],
+            }
+        },
+    }
+    newer = ecs.run_task(**common, group="service:app")["tasks"][0]
+    running_service_tasks(sandbox, 2)
+    time.sleep(1.1)
+    ecs.run_task(
+        **common,
+        startedBy="ecs-migrate",
+        overrides={"containerOverrides": [{"name": "app", "command": ["sleep", "5"]}]},
+    )
+    done = exec_(sandbox, "--output", "json", "--", "true")
+    assert json.loads(done.stdout)["taskArn"] == newer["taskArn"]
+    chosen = exec_(
+        sandbox, "--output", "json", "--task", older["taskArn"].rsplit("/", 1)[-1], "--", "true"
+    )
+    assert json.loads(chosen.stdout)["taskArn"] == older["taskArn"]
+
+
+def test_unknown_task_and_container_are_target_errors(sandbox: Env, stub: ExecStub) -> None:
+    enable_exec(sandbox)
+    missing = exec_(sandbox, "--task", "0123456789abcdef0123456789abcdef", "--", "true")
+    assert missing.returncode == 3 and "was not found in cluster 'sandbox'" in missing.stderr
+    wrong = exec_(sandbox, "--container", "nope", "--", "true")
+    assert wrong.returncode == 3 and "nope" in wrong.stderr
+    assert stub.calls == 0  # nothing reached ExecuteCommand
+
+
+# -- what stops ECS Exec, each pointing at its fix ---------------------------------------------
+def test_missing_plugin_exits_3_naming_it_and_how_to_install(sandbox: Env, stub: ExecStub) -> None:
+    enable_exec(sandbox)
+    bare_path = os.pathsep.join(
+        p for p in os.environ["PATH"].split(os.pathsep) if str(PLUGIN_DIR) != p
+    )
+    done = sandbox.cli(
+        "exec", "--cluster", "sandbox", "--service", "app", "--", "true", env={"PATH": bare_path}
+    )
+    assert done.returncode == 3
+    assert "session-manager-plugin is not installed" in done.stderr
+    assert "not in the container image" in done.stderr
+    assert "session-manager-plugin.deb" in done.stderr or "brew install" in done.stderr
+    assert stub.calls == 0  # checked before a session is opened
+
+
+def test_exec_not_enabled_points_at_doctor(sandbox: Env, stub: ExecStub) -> None:
+    running_service_tasks_without_exec = sandbox.client("ecs").list_tasks(
+        cluster="sandbox", serviceName="app", desiredStatus="RUNNING"
+    )["taskArns"]
+    assert running_service_tasks_without_exec
+    for _ in range(100):  # the service's task reaches RUNNING
+        tasks = sandbox.client("ecs").describe_tasks(
+            cluster="sandbox", tasks=running_service_tasks_without_exec
+        )["tasks"]
+        if tasks and tasks[0]["lastStatus"] == "RUNNING":
+            break
+        time.sleep(0.05)
+    done = exec_(sandbox, "--", "true")
+    assert done.returncode == 3
+    assert "ECS Exec is not enabled on task" in done.stderr
+    assert "--enable-execute-command --force-new-deployment" in done.stderr
+    assert "ecs-migrate doctor --cluster sandbox --service app --exec" in done.stderr
+    assert "exec.enabled" in done.stderr
+
+
+def test_agent_not_connected_points_at_doctor(sandbox: Env, stub: ExecStub) -> None:
+    enable_exec(sandbox)
+    stub.mode = "not-connected"
+    done = exec_(sandbox, "--", "true")
+    assert done.returncode == 3
+    assert "ECS Exec could not reach container 'app'" in done.stderr
+    assert "--exec" in done.stderr and "exec.agent" in done.stderr
+
+
+def test_morts_500_for_execute_command_is_a_clear_error(sandbox: Env) -> None:
+    """No stub here: moto's own answer to ExecuteCommand (a 500) must not become a traceback."""
+    enable_exec(sandbox)
+    done = exec_(sandbox, "--", "true", timeout=120)
+    assert done.returncode == 4, done.output
+    assert "error: AWS" in done.stderr and "ExecuteCommand" in done.stderr
+    assert "Traceback" not in done.output
+
+
+# -- time and signals --------------------------------------------------------------------------
+def test_timeout_ends_the_session_with_exit_5(sandbox: Env, stub: ExecStub) -> None:
+    enable_exec(sandbox)
+    done = exec_(sandbox, "--timeout", "1", "--", "sleep", "30")
+    assert done.returncode == 5
+    assert "Timed out after 1s" in done.stderr
+
+
+def test_ctrl_c_reaches_the_remote_command(sandbox: Env, stub: ExecStub) -> None:
+    enable_exec(sandbox)
+    program = (
+        "import signal, sys, time\n"
+        "def bye(*a):\n"
+        "    print('remote got SIGINT', flush=True); sys.exit(42)\n"
+        "signal.signal(signal.SIGINT, bye)\n"
+        "print('ready', flush=True); time.sleep(30)\n"
+    )
+    proc = subprocess.Popen(
+        [
+            BIN,
+            "exec",
+            "--cluster",
+            "sandbox",
+            "--service",
+            "app",
+            "--",
+            sys.executable,
+            "-c",
+            program,
+        ],
+        env={**sandbox.env, **WITH_PLUGIN},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert_no_secrets(out + err, sandbox.secrets)
+    assert proc.returncode == 42, err
+    assert "remote got SIGINT" in out
+
+
+# -- shell -------------------------------------------------------------------------------------
+def test_shell_without_a_terminal_says_to_use_exec(sandbox: Env, stub: ExecStub) -> None:
+    enable_exec(sandbox)
+    done = sandbox.cli("shell", "--cluster", "sandbox", "--service", "app", env=WITH_PLUGIN)
+    assert done.returncode == 2
+    assert "shell needs a terminal" in done.stderr and "ecs-migrate exec" in done.stderr
+
+
+def test_shell_on_a_terminal_is_interactive(sandbox: Env, stub: ExecStub) -> None:
+    enable_exec(sandbox)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: ecs-migrate shell on a terminal, as a user types it
+        env = {**sandbox.env, **WITH_PLUGIN}
+        os.execve(
+            BIN, [BIN, "shell", "--cluster", "sandbox", "--service", "app", "--shell", "sh"], env
+        )
+    seen = b""
+    deadline = time.monotonic() + 60
+    typed = False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if b"Starting session" in seen and not typed:
+            time.sleep(0.3)
+            os.write(fd, b"echo shell-says-$((40+2)); exit 0\n")
+            typed = True
+    _, status = os.waitpid(pid, 0)
+    text = seen.decode(errors="replace")
+    assert_no_secrets(text, sandbox.secrets)
+    assert "shell-says-42" in text, text
+    assert os.waitstatus_to_exitcode(status) == 0
