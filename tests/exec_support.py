@@ -31,7 +31,9 @@ class ExecStub:
 
 
 @contextmanager
-def stub_execute_command() -> Iterator[ExecStub]:
+def stub_execute_command(agent: Any = None) -> Iterator[ExecStub]:
+    """Patch ExecuteCommand into moto. With the sandbox's ``agent``, the command runs with the
+    container's environment and working directory, as it would in the container."""
     from moto.core.exceptions import JsonRESTError
     from moto.core.responses import ActionResult
     from moto.ecs.responses import EC2ContainerServiceResponse
@@ -62,7 +64,9 @@ def stub_execute_command() -> Iterator[ExecStub]:
                 "The execute command failed due to an internal error. Try again later.",
             )
         session_id = f"ecs-execute-command-{uuid.uuid4().hex[:17]}"
-        token = {"command": command, "task": task.task_arn, "container": container}
+        token: dict[str, Any] = {"command": command, "task": task.task_arn, "container": container}
+        if agent is not None:
+            token["environment"], token["cwd"] = agent.container_process(task.task_arn)
         return ActionResult(
             {
                 "clusterArn": task.cluster_arn,

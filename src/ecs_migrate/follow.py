@@ -29,6 +29,32 @@ class Reporter(Protocol):
     def warning(self, message: str) -> None: ...
 
 
+class CollectingReporter:
+    """A reporter that keeps the task's log lines and progress instead of showing them: for
+    commands that run a probe task and read its answer (doctor --probe, db-check)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.progress_messages: list[str] = []
+        self.warnings: list[str] = []
+
+    def progress(self, message: str) -> None:
+        self.progress_messages.append(message)
+
+    def log(self, event: LogEvent) -> None:
+        self.lines.extend(event.message.splitlines() or [""])
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+    @property
+    def task_arn(self) -> str | None:
+        for message in self.progress_messages:
+            if message.startswith("Started task "):
+                return message[len("Started task ") :].strip()
+        return None
+
+
 class NullReporter:
     def progress(self, message: str) -> None:
         pass

@@ -111,3 +111,24 @@ class LogFollower:
         limit = self._page_limit or SERVICE_PAGE_EVENTS
         size = sum(len(e.message) + EVENT_OVERHEAD for e in batch)
         return len(batch) >= limit or size >= SERVICE_PAGE_BYTES * 0.9
+
+
+def reread_stream(
+    client: Any, group: str, stream: str, found: Callable[[list[str]], bool], seconds: float
+) -> tuple[list[str], bool]:
+    """Read a stream from its start until ``found(lines)`` or ``seconds`` pass: for a
+    probe's last line, which CloudWatch may ingest seconds after the task stopped.
+
+    Returns (the lines, whether reading was denied). An AWS error propagates.
+    """
+    import time
+
+    follower = LogFollower(client, group, stream)
+    lines: list[str] = []
+    deadline = time.monotonic() + seconds
+    while True:
+        events, _ = follower.poll()
+        lines += [line for event in events for line in event.message.splitlines()]
+        if found(lines) or follower.denied or time.monotonic() >= deadline:
+            return lines, follower.denied
+        time.sleep(1.0)

@@ -49,7 +49,7 @@ class RunOptions:
     container: str | None = None
     task_definition: str | None = None
     timeout: float = 3600.0
-    if_running: Literal["wait", "fail"] = "wait"
+    if_running: Literal["wait", "fail", "ignore"] = "wait"  # ignore: checks, not migrations
     stop_on_cancel: bool = False
     ci_env: Mapping[str, str] = field(default_factory=dict)
     poll: PollSettings = field(default_factory=PollSettings)
@@ -247,6 +247,8 @@ def wait_for_others(
     Returns the seconds waited, or None when cancelled or out of time first. With
     ``--if-running fail`` another migration raises AlreadyRunningError instead.
     """
+    if opts.if_running == "ignore":
+        return 0.0
     others = other_migrations(clients, target)
     if not others:
         return 0.0

@@ -62,8 +62,8 @@ def enable_exec(sandbox: Env, count: int = 1) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def stub() -> Iterator[ExecStub]:
-    with stub_execute_command() as answer:
+def stub(sandbox: Env) -> Iterator[ExecStub]:
+    with stub_execute_command(sandbox.sandbox.agent) as answer:
         yield answer
 
 
@@ -323,3 +323,9 @@ def test_shell_on_a_terminal_is_interactive(sandbox: Env, stub: ExecStub) -> Non
     assert_no_secrets(text, sandbox.secrets)
     assert "shell-says-42" in text, text
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_command_runs_with_the_containers_environment(sandbox: Env, stub: ExecStub) -> None:
+    enable_exec(sandbox)
+    done = exec_(sandbox, "--", "sh", "-c", 'test -n "$DATABASE_URL" && echo has-the-url')
+    assert (done.returncode, done.stdout) == (0, "has-the-url\n")

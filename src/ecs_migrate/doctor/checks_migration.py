@@ -10,13 +10,12 @@ as script text. Its output lines carry a per-run marker and are parsed here.
 from __future__ import annotations
 
 import posixpath
-import time
 import uuid
 from dataclasses import dataclass, field
 
 from ecs_migrate.doctor.context import Context
 from ecs_migrate.doctor.model import Finding, check, fail, passed, skip
-from ecs_migrate.logs import LogEvent
+from ecs_migrate.follow import CollectingReporter
 
 AREA = "Migration command"
 
@@ -179,31 +178,6 @@ def judge_probe(plan: ProbePlan, report: ProbeReport, container: str, task_id: s
     return passed(f"Probe task {task_id} in {cwd}: {what}{extra}{note}{hint}.")
 
 
-class CollectingReporter:
-    """A `run` reporter that keeps the task's log lines and progress instead of printing."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.progress_messages: list[str] = []
-        self.warnings: list[str] = []
-
-    def progress(self, message: str) -> None:
-        self.progress_messages.append(message)
-
-    def log(self, event: LogEvent) -> None:
-        self.lines.extend(event.message.splitlines() or [""])
-
-    def warning(self, message: str) -> None:
-        self.warnings.append(message)
-
-    @property
-    def task_arn(self) -> str | None:
-        for message in self.progress_messages:
-            if message.startswith("Started task "):
-                return message[len("Started task ") :].strip()
-        return None
-
-
 @check(
     "migration.command", area=AREA, needs=("taskdef.container", "taskdef.log-driver"), when="probe"
 )
@@ -290,23 +264,14 @@ def _incomplete(
 
 
 def _reread(ctx: Context, group: str, stream: str, marker: str) -> tuple[ProbeReport, bool]:
-    """The stream again from its start, for lines ingested after `run` stopped reading.
+    """The stream again from its start, for lines ingested after `run` stopped reading."""
+    from ecs_migrate.logs import reread_stream
 
-    CloudWatch may ingest the last lines seconds after the task stopped; wait a little for
-    the probe's final line rather than report a probe that did report.
-    """
-    from ecs_migrate.logs import LogFollower
-
-    follower = LogFollower(ctx.clients.logs, group, stream)
-    lines: list[str] = []
-    deadline = time.monotonic() + REREAD_SECONDS
-    while True:
-        events, _ = follower.poll()  # an AWS error propagates: the check is skipped with it
-        lines += [line for event in events for line in event.message.splitlines()]
-        report = parse_probe(lines, marker)
-        if report.done or follower.denied or time.monotonic() >= deadline:
-            return report, follower.denied and not report.done
-        time.sleep(1.0)
+    lines, denied = reread_stream(
+        ctx.clients.logs, group, stream, lambda seen: parse_probe(seen, marker).done, REREAD_SECONDS
+    )
+    report = parse_probe(lines, marker)
+    return report, denied and not report.done
 
 
 def _stop_leftover(ctx: Context, task_arn: str | None) -> str:

@@ -97,6 +97,16 @@ class Agent:
         finally:
             self._paused.clear()
 
+    def container_process(self, task_arn: str) -> tuple[dict[str, str], str]:
+        """The environment and working directory a command started in the task's container
+        (as ECS Exec does) would have: for the tests' ExecuteCommand stand-in."""
+        for cluster_tasks in self.backend.tasks.values():
+            task = cluster_tasks.get(task_arn)
+            if task is not None:
+                runner = _TaskRunner(self, task, self.records.get(task_arn) or TaskRecord(task_arn))
+                return runner.environment(), runner.workdir()
+        raise LookupError(f"no task {task_arn}")
+
     def _stop_tasks(self) -> None:
         for cluster_tasks in list(self.backend.tasks.values()):
             for task in list(cluster_tasks.values()):
