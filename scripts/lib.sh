@@ -52,12 +52,24 @@ ensure_postgres() {
 
 # MariaDB's server binaries (mariadbd, mariadb-install-db) from the OS packages, for the MySQL
 # tests. The tests start their own throwaway server: a system service the package may start is
-# neither needed nor used. openssl makes that server's TLS certificate.
+# neither needed nor used.
 ensure_mariadb() {
   if ! command -v mariadbd >/dev/null 2>&1 && ! command -v mysqld >/dev/null 2>&1 \
     && [ ! -x /usr/sbin/mariadbd ] && [ ! -x /usr/sbin/mysqld ]; then
     say "Installing MariaDB from the OS packages"
     apt_install mariadb-server
   fi
-  command -v openssl >/dev/null 2>&1 || apt_install openssl
+}
+
+# Small tools the tests use as a runner has them: openssl (a test server's TLS certificate)
+# and jq (the generated workflow's register step).
+ensure_test_tools() {
+  local missing=()
+  for tool in openssl jq; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "Installing ${missing[*]} from the OS packages"
+    apt_install "${missing[@]}"
+  fi
 }

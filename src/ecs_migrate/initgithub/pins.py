@@ -1,0 +1,90 @@
+"""The third-party actions the generated workflow uses, each pinned to a full commit SHA.
+
+A tag can be moved to other code; a commit cannot. The version each SHA was released as is
+kept for the comment beside it (so Dependabot and people can tell what it is). Update the
+pair together, from the action's release page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+
+from ecs_migrate import __version__
+from ecs_migrate.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Pin:
+    repo: str
+    sha: str
+    version: str
+
+    @property
+    def uses(self) -> str:
+        return f"{self.repo}@{self.sha} # {self.version}"
+
+
+CHECKOUT = Pin("actions/checkout", "11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2")
+CONFIGURE_AWS_CREDENTIALS = Pin(
+    "aws-actions/configure-aws-credentials", "e3dd6a429d7300a6a4c196c26e071d42e0343502", "v4.0.2"
+)
+SETUP_PYTHON = Pin("actions/setup-python", "a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0")
+
+ACTION_REPOSITORY = "ecs-migrate/ecs-migrate"
+_ACTION = re.compile(r"^([\w.-]+/[\w.-]+)@([0-9a-f]{40})$")
+
+
+def parse_action(value: str) -> Pin:
+    found = _ACTION.match(value.strip())
+    if not found:
+        raise UsageError(
+            f"--action {value!r} must be OWNER/REPO@SHA with the full 40-character commit SHA "
+            "(a tag or branch can be moved to other code).",
+        )
+    return Pin(found.group(1), found.group(2), f"ecs-migrate {__version__}")
+
+
+def installed_commit() -> str | None:
+    """The commit this ecs-migrate was installed from: pip's record of a git install, or the
+    checkout an editable install points at. None when unknown (a wheel from an index)."""
+    try:
+        raw = metadata.distribution("ecs-migrate").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    if not raw:
+        return None
+    info = json.loads(raw)
+    commit = (info.get("vcs_info") or {}).get("commit_id")
+    if commit:
+        return str(commit)
+    url = str(info.get("url", ""))
+    if url.startswith("file://") and (info.get("dir_info") or {}).get("editable"):
+        done = subprocess.run(
+            ["git", "-C", url[len("file://") :], "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        sha = done.stdout.strip()
+        if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", sha):
+            return sha
+    return None
+
+
+def own_action(value: str | None) -> Pin:
+    """The ecs-migrate action to use: --action, else this installation's own commit."""
+    if value:
+        return parse_action(value)
+    commit = installed_commit()
+    if commit is None:
+        raise UsageError(
+            "Which commit of the ecs-migrate action should the workflow pin? This installation "
+            "does not know its own commit.",
+            hint=f"Pass --action {ACTION_REPOSITORY}@<40-character commit SHA> (the release "
+            "you use; see its release page).",
+        )
+    return Pin(ACTION_REPOSITORY, commit, f"ecs-migrate {__version__}")

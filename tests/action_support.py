@@ -1,0 +1,95 @@
+"""Running the composite action's shell steps as GitHub's runner would: the step's `run`
+script under bash, with its `env` map evaluated for the given inputs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ACTION = ROOT / "action.yml"
+_EXPR = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
+
+
+def load_action() -> dict[str, Any]:
+    return dict(yaml.safe_load(ACTION.read_text()))
+
+
+def step(action: dict[str, Any], step_id: str) -> dict[str, Any]:
+    for candidate in action["runs"]["steps"]:
+        if candidate.get("id") == step_id:
+            return dict(candidate)
+    raise KeyError(step_id)
+
+
+def evaluate(value: str, inputs: dict[str, str], steps: dict[str, dict[str, str]]) -> str:
+    """GitHub's expression substitution, for the two forms the action uses."""
+
+    def one(match: re.Match[str]) -> str:
+        expr = match.group(1)
+        if expr.startswith("inputs."):
+            return inputs[expr[len("inputs.") :]]
+        found = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expr)
+        if found:
+            return steps[found.group(1)][found.group(2)]
+        raise AssertionError(f"expression the test cannot evaluate: {expr}")
+
+    return _EXPR.sub(one, value)
+
+
+def run_step(
+    step_id: str,
+    inputs: dict[str, str],
+    steps: dict[str, dict[str, str]],
+    env: dict[str, str],
+    tmp: Path,
+    timeout: float = 300,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """Run one `shell: bash` step; its process and the outputs it wrote."""
+    action = load_action()
+    defaults = {k: str(v.get("default", "")) for k, v in action["inputs"].items()}
+    given = {**defaults, **inputs}
+    spec = step(action, step_id)
+    assert spec["shell"] == "bash"
+    output = tmp / f"output-{step_id}"
+    output.write_text("")
+    step_env = {k: evaluate(str(v), given, steps) for k, v in (spec.get("env") or {}).items()}
+    done = subprocess.run(
+        ["bash", "-e", "-c", spec["run"]],
+        env={
+            **env,
+            **step_env,
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_ACTION_PATH": str(ROOT),
+            "RUNNER_TEMP": str(tmp),
+        },
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return done, parse_outputs(output.read_text())
+
+
+def parse_outputs(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT's two forms: name=value, and name<<DELIMITER ... DELIMITER."""
+    outputs: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            value = []
+            for inner in lines:
+                if inner == delimiter:
+                    break
+                value.append(inner)
+            outputs[name] = "\n".join(value)
+        elif "=" in line:
+            name, value_text = line.split("=", 1)
+            outputs[name] = value_text
+    return outputs
