@@ -179,6 +179,16 @@ def is_access_denied(exc: BaseException) -> bool:
     return error_code(exc) in ACCESS_DENIED_CODES
 
 
+def _plain(exc: Any) -> str:
+    """The error's message; an HTML error page (a proxy's, or moto's for an API it lacks)
+    becomes one line instead of a page of markup."""
+    message = str(exc.response.get("Error", {}).get("Message") or exc)
+    if "<html" in message.lower() or "<!doctype" in message.lower():
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+        return f"HTTP {status}, with an HTML error page instead of an AWS answer"
+    return message
+
+
 @contextmanager
 def translate_errors(action: str) -> Iterator[None]:
     """Turn botocore failures into the project's error hierarchy.
@@ -199,7 +209,7 @@ def translate_errors(action: str) -> Iterator[None]:
         raise CredentialsError(f"Cannot {action}: {exc}") from exc
     except bex.ClientError as exc:
         code = error_code(exc)
-        message = exc.response.get("Error", {}).get("Message") or str(exc)
+        message = _plain(exc)
         if code in ACCESS_DENIED_CODES:
             iam_action = denied_action(exc) or "an action"
             raise AccessDeniedError(

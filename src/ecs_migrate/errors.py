@@ -76,10 +76,14 @@ class DatabaseUnreachableError(TaskNotRunError):
         self.step = step
 
 
-class LockTimeoutError(EcsMigrateError):
-    """Another migration held the database lock longer than --lock-timeout (exit 5)."""
+class TimedOutError(EcsMigrateError):
+    """A wait ran past its time limit (exit 5)."""
 
     exit_code = 5
+
+
+class LockTimeoutError(TimedOutError):
+    """Another migration held the database lock longer than --lock-timeout (exit 5)."""
 
 
 class InterruptedByUser(EcsMigrateError):

@@ -35,6 +35,10 @@ __all__ = ["NullReporter", "PollSettings", "Reporter", "RunOptions", "RunResult"
 STARTED_BY = "ecs-migrate"
 SERVICE_TAG = "ecs-migrate:service"
 GROUP_PREFIX = "ecs-migrate:"
+# A check's task (db-check's probe) is not a migration: migrations neither wait for it nor
+# see it, and it does not wait for them.
+CHECK_STARTED_BY = "ecs-migrate-check"
+CHECK_GROUP_PREFIX = "ecs-migrate-check:"
 # Variables passed from CI into the task (and onto its tags), so `apply` can record them.
 CI_VARIABLES = ("GITHUB_SHA", "GITHUB_RUN_ID", "GITHUB_ACTOR", "GITHUB_REPOSITORY")
 APPLY_PREFIX = ("ecs-migrate", "apply", "--")
@@ -49,11 +53,12 @@ class RunOptions:
     container: str | None = None
     task_definition: str | None = None
     timeout: float = 3600.0
-    if_running: Literal["wait", "fail", "ignore"] = "wait"  # ignore: checks, not migrations
+    if_running: Literal["wait", "fail"] = "wait"
     stop_on_cancel: bool = False
     ci_env: Mapping[str, str] = field(default_factory=dict)
     poll: PollSettings = field(default_factory=PollSettings)
     apply: bool = False  # wrap the command in `ecs-migrate apply --` (lock, wait, history)
+    check: bool = False  # a check's task (db-check), not a migration: see CHECK_STARTED_BY
 
     @property
     def container_command(self) -> list[str]:
@@ -140,7 +145,11 @@ def ci_tags(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def build_run_task_request(
-    target: Target, command: list[str], ci_env: Mapping[str, str], client_token: str
+    target: Target,
+    command: list[str],
+    ci_env: Mapping[str, str],
+    client_token: str,
+    check: bool = False,
 ) -> dict[str, Any]:
     """Pure: the RunTask parameters. The command is an argv list, passed through untouched."""
     if not command:
@@ -156,8 +165,8 @@ def build_run_task_request(
         "cluster": target.cluster,
         "taskDefinition": target.task_definition_arn,
         "count": 1,
-        "startedBy": STARTED_BY,
-        "group": GROUP_PREFIX + target.service,
+        "startedBy": CHECK_STARTED_BY if check else STARTED_BY,
+        "group": (CHECK_GROUP_PREFIX if check else GROUP_PREFIX) + target.service,
         "overrides": {"containerOverrides": [override]},
         "tags": [{"key": k, "value": v} for k, v in tags.items()],
         "clientToken": client_token,
@@ -179,7 +188,9 @@ def start_task(
     """RunTask with the command override; ``failures[]`` or no task raise TaskNotRunError."""
     import botocore.exceptions
 
-    request = build_run_task_request(target, opts.container_command, opts.ci_env, str(uuid.uuid4()))
+    request = build_run_task_request(
+        target, opts.container_command, opts.ci_env, str(uuid.uuid4()), opts.check
+    )
     with translate_errors("start the migration task (RunTask)"):
         try:
             answer = clients.ecs.run_task(**request)
@@ -247,7 +258,7 @@ def wait_for_others(
     Returns the seconds waited, or None when cancelled or out of time first. With
     ``--if-running fail`` another migration raises AlreadyRunningError instead.
     """
-    if opts.if_running == "ignore":
+    if opts.check:
         return 0.0
     others = other_migrations(clients, target)
     if not others:

@@ -183,3 +183,11 @@ def test_the_command_fits_runtask_overrides() -> None:
     # RunTask's overrides are limited to 8192 characters in all.
     assert len(json.dumps(probe_argv("DATABASE_URL"))) < 6000
     assert Path(__file__).exists()
+
+
+def test_the_probe_task_is_a_check_not_a_migration(sandbox: Env, real_db: str) -> None:
+    done = db_check(sandbox, "--output", "json")
+    arn = json.loads(done.stdout)["taskArn"]
+    task = sandbox.client("ecs").describe_tasks(cluster="sandbox", tasks=[arn])["tasks"][0]
+    # Migrations wait only for tasks started by "ecs-migrate" in the group "ecs-migrate:app".
+    assert (task["startedBy"], task["group"]) == ("ecs-migrate-check", "ecs-migrate-check:app")

@@ -237,6 +237,7 @@ def test_morts_500_for_execute_command_is_a_clear_error(sandbox: Env) -> None:
     done = exec_(sandbox, "--", "true", timeout=120)
     assert done.returncode == 4, done.output
     assert "error: AWS" in done.stderr and "ExecuteCommand" in done.stderr
+    assert "HTML error page" in done.stderr and "<html" not in done.output
     assert "Traceback" not in done.output
 
 
@@ -329,3 +330,24 @@ def test_the_command_runs_with_the_containers_environment(sandbox: Env, stub: Ex
     enable_exec(sandbox)
     done = exec_(sandbox, "--", "sh", "-c", 'test -n "$DATABASE_URL" && echo has-the-url')
     assert (done.returncode, done.stdout) == (0, "has-the-url\n")
+
+
+def test_task_must_belong_to_the_service(sandbox: Env, stub: ExecStub) -> None:
+    enable_exec(sandbox)
+    other = sandbox.client("ecs").run_task(
+        cluster="sandbox",
+        taskDefinition=sandbox.world.task_definition_arn,
+        launchType="FARGATE",
+        enableExecuteCommand=True,
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": [sandbox.world.private_subnets[0]],
+                "securityGroups": [sandbox.world.security_group],
+            }
+        },
+        overrides={"containerOverrides": [{"name": "app", "command": ["sleep", "5"]}]},
+    )["tasks"][0]
+    done = exec_(sandbox, "--task", other["taskArn"], "--", "true")
+    assert done.returncode == 3
+    assert "is not a task of service 'app'" in done.stderr
+    assert stub.calls == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,13 @@ from ecs_migrate.apply.url import DEFAULT_PORT, MYSQL, POSTGRES, DatabaseUrl
 from ecs_migrate.apply.wait import hint_for
 from ecs_migrate.aws import Clients
 from ecs_migrate.cancel import Cancel, Cancellation
-from ecs_migrate.errors import EXIT_NOT_RUN, TaskNotRunError, UsageError
+from ecs_migrate.errors import (
+    EXIT_NOT_RUN,
+    InterruptedByUser,
+    TaskNotRunError,
+    TimedOutError,
+    UsageError,
+)
 
 MARK = "ECS_MIGRATE_DBCHECK"
 PROBE_TIMEOUT = 300.0
@@ -99,8 +106,20 @@ class DbCheckResult:
             "hint": self.hint,
             "via": self.via,
             "taskArn": self.task_arn,
-            "report": self.report,
+            "report": _camel(self.report),
         }
+
+
+def _camel(value: Any) -> Any:
+    """The probe's snake_case keys in the camelCase the other JSON outputs use."""
+    if isinstance(value, dict):
+        return {
+            re.sub(r"_([a-z])", lambda m: m.group(1).upper(), str(k)): _camel(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
 
 
 def hint_for_report(report: dict[str, Any], var: str) -> str | None:
@@ -172,16 +191,21 @@ def _via_run(
         command=argv,
         container=opts.container,
         timeout=opts.timeout,
-        if_running="ignore",  # a check does not queue behind migrations
+        check=True,  # neither queues behind migrations nor holds them up
         stop_on_cancel=True,
     )
     reporter.progress("Starting a one-off task of the service to probe the database from")
     result = run(clients, run_opts, collected, cancel)
     if result.status == outcome.FAILED_TO_START:
         reason = result.container_reason or result.stopped_reason or "no reason given"
-        raise TaskNotRunError(f"The probe task failed to start: {reason}")
-    if result.status in (outcome.TIMED_OUT, outcome.INTERRUPTED):
-        raise TaskNotRunError(f"The probe task {result.status}: no report.")
+        raise TaskNotRunError(
+            f"The probe task failed to start: {reason}",
+            hint=f"The probe runs `{opts.python}` from the image: pass --python to name its "
+            "interpreter."
+            if opts.python in reason
+            else None,
+        )
+    _ended_early(result.status, opts.timeout)
     lines = collected.lines
     if parse_report(lines) is None and result.log_group and result.log_stream:
         lines, _ = reread_stream(
@@ -229,4 +253,18 @@ def _via_exec(
         collected,
         cancel,
     )
+    _ended_early(result.status, opts.timeout)
+    if result.exit_code is None:
+        raise TaskNotRunError(
+            "The ECS Exec session ended before the probe reported: the connection dropped, or "
+            "the probe was killed."
+        )
     return collected.data.decode(errors="replace").splitlines(), result.task_arn
+
+
+def _ended_early(status: str, timeout: float) -> None:
+    """Interrupted (130) or out of time (5): no report to read."""
+    if status == outcome.INTERRUPTED:
+        raise InterruptedByUser("Interrupted: the database check did not finish.")
+    if status == outcome.TIMED_OUT:
+        raise TimedOutError(f"The database probe did not finish within {timeout:g}s.")

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ecs_migrate import outcome
 from ecs_migrate.aws import Clients, error_code, translate_errors
 from ecs_migrate.cancel import Cancel, Cancellation
 from ecs_migrate.ecsexec.marker import MarkerFilter, new_marker, wrap_command
@@ -42,7 +43,7 @@ __all__ = [
     "open_shell",
 ]
 
-# A login shell if the image has bash, else sh.
+# bash if the image has it, else sh.
 DEFAULT_SHELL = [
     "/bin/sh",
     "-c",
@@ -206,12 +207,12 @@ def exec_command(
         duration_seconds=time.monotonic() - began,
     )
     if found.status is not None:
-        result.status = "succeeded" if found.status == 0 else "failed"
+        result.status = outcome.SUCCEEDED if found.status == 0 else outcome.FAILED
         result.exit_status = found.status
     elif run.timed_out:
-        result.status, result.exit_status = "timed-out", EXIT_TIMEOUT
+        result.status, result.exit_status = outcome.TIMED_OUT, EXIT_TIMEOUT
     elif run.interrupted:
-        result.status, result.exit_status = "interrupted", EXIT_INTERRUPTED
+        result.status, result.exit_status = outcome.INTERRUPTED, EXIT_INTERRUPTED
     else:
         reporter.progress(
             f"The session ended without the command's exit status (session-manager-plugin "

@@ -49,6 +49,14 @@ def choose_task(clients: Clients, cluster: str, service: str, task: str | None) 
                 f"--service-name {service}",
             )
         chosen: dict[str, Any] = found[0]
+        groups = (f"service:{service}", f"ecs-migrate:{service}")
+        if chosen.get("group") not in groups:
+            raise TargetError(
+                f"Task {task_id(chosen['taskArn'])} is not a task of service {service!r} "
+                f"(its group is {chosen.get('group')!r}).",
+                hint="Pass one of the service's tasks (or one ecs-migrate started for it), or "
+                "drop --task to use the newest running one.",
+            )
         if chosen.get("lastStatus") != "RUNNING":
             raise TargetError(
                 f"Task {task_id(chosen['taskArn'])} is {chosen.get('lastStatus')}, not RUNNING: "
