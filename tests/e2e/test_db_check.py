@@ -191,3 +191,44 @@ def test_the_probe_task_is_a_check_not_a_migration(sandbox: Env, real_db: str) -
     task = sandbox.client("ecs").describe_tasks(cluster="sandbox", tasks=[arn])["tasks"][0]
     # Migrations wait only for tasks started by "ecs-migrate" in the group "ecs-migrate:app".
     assert (task["startedBy"], task["group"]) == ("ecs-migrate-check", "ecs-migrate-check:app")
+
+
+# -- MySQL / MariaDB: the probe's own login, plain and over TLS --------------------------------
+@pytest.fixture(scope="module")
+def mariadb_tls() -> Iterator[Any]:
+    from tests.mariadb_support import mariadb_server
+
+    with mariadb_server(tls=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mariadb_plain() -> Iterator[Any]:
+    from tests.mariadb_support import mariadb_server
+
+    with mariadb_server() as server:
+        yield server
+
+
+def test_mariadb_login_over_tls(mariadb_tls: Any) -> None:
+    report = run_probe(mariadb_tls.url)
+    assert report["connected"] is True, report
+    assert report["server"]["version"].startswith("MariaDB ")
+    assert report["tls"]["used"] is True and report["tls"]["version"].startswith("TLSv1.")
+    assert report["auth"]["method"] == "mysql_native_password"
+
+
+def test_mariadb_login_without_tls(mariadb_plain: Any, mariadb_tls: Any) -> None:
+    plain = run_probe(mariadb_plain.url)
+    assert plain["connected"] is True and plain["tls"] == {"offered": False, "used": False}
+    disabled = run_probe(mariadb_tls.url + "?ssl-mode=DISABLED")
+    assert disabled["connected"] is True and disabled["tls"]["used"] is False
+    required = run_probe(mariadb_plain.url + "?ssl=true")
+    assert required["failed_step"] == "tls"
+
+
+def test_mariadb_failures_name_their_step(mariadb_tls: Any) -> None:
+    wrong = run_probe(mariadb_tls.url_for(password="wrong-pw-5d1f"))
+    assert wrong["failed_step"] == "auth" and "Access denied" in wrong["detail"]
+    missing = run_probe(mariadb_tls.url_for(database="no_such_db"))
+    assert missing["failed_step"] == "database"

@@ -5,7 +5,7 @@ with Python 3.8+, ecs-migrate or not. Steps: read the URL from VAR; DNS; TCP; TL
 server offers, and the version negotiated); then, for PostgreSQL, the startup and login
 (cleartext, MD5 or SCRAM-SHA-256) done here, which also gives the server's version. For
 MySQL/MariaDB the greeting gives the version and whether TLS is offered, and the login is
-checked with PyMySQL when the image has it (as it does with ``ecs-migrate[mysql]``).
+done here too (mysql_native_password, caching_sha2_password), over TLS when offered.
 
 It prints one line: ``ECS_MIGRATE_DBCHECK {json}``. The password is never in it: every
 string is scrubbed of it before printing.
@@ -234,48 +234,177 @@ def pg_login(sock: socket.socket, url: dict[str, Any], report: dict[str, Any]) -
 
 
 # -- MySQL / MariaDB ---------------------------------------------------------------------------
-def mysql_probe(sock: socket.socket, url: dict[str, Any], report: dict[str, Any]) -> None:
+CLIENT_LONG_PASSWORD, CLIENT_CONNECT_WITH_DB, CLIENT_PROTOCOL_41 = 0x1, 0x8, 0x200
+CLIENT_SSL, CLIENT_SECURE_CONNECTION, CLIENT_PLUGIN_AUTH = 0x800, 0x8000, 0x80000
+MYSQL_TLS_MODES = {
+    "disabled": "disabled",
+    "false": "disabled",
+    "0": "disabled",
+    "required": "required",
+    "true": "required",
+    "1": "required",
+    "verify_ca": "verify",
+    "verify_identity": "verify",
+}
+
+
+def my_read(sock: socket.socket) -> tuple[int, bytes]:
     header = recv_exact(sock, 4)
-    packet = recv_exact(sock, struct.unpack("<I", header[:3] + b"\0")[0])
-    if packet[:1] == b"\xff":
-        raise Fail("server", packet[9:].decode("utf-8", "replace"))
+    return header[3], recv_exact(sock, struct.unpack("<I", header[:3] + b"\0")[0])
+
+
+def my_send(sock: socket.socket, seq: int, body: bytes) -> None:
+    sock.sendall(struct.pack("<I", len(body))[:3] + bytes([seq & 0xFF]) + body)
+
+
+def my_error(packet: bytes) -> Fail:
+    code = struct.unpack("<H", packet[1:3])[0]
+    message = packet[9:] if packet[3:4] == b"#" else packet[3:]
+    step = (
+        "auth"
+        if code in (1045, 1130, 1698, 1862, 3118, 4151)
+        else "database"
+        if code in (1044, 1049)
+        else "server"
+    )
+    return Fail(step, message.decode("utf-8", "replace") + " (MySQL error %d)" % code)
+
+
+def scramble(plugin: str, password: str, nonce: bytes) -> bytes:
+    if not password:
+        return b""
+    secret = password.encode()
+    if plugin == "caching_sha2_password":
+        first = hashlib.sha256(secret).digest()
+        mix = hashlib.sha256(hashlib.sha256(first).digest() + nonce).digest()
+        return bytes(a ^ b for a, b in zip(first, mix))
+    if plugin == "mysql_native_password":
+        first = hashlib.sha1(secret).digest()
+        mix = hashlib.sha1(nonce + hashlib.sha1(first).digest()).digest()
+        return bytes(a ^ b for a, b in zip(first, mix))
+    raise Fail("auth", "the server asks for the login method " + plugin + ", which the probe lacks")
+
+
+def my_greeting(packet: bytes) -> tuple[str, int, bytes, str]:
+    """(version, capabilities, nonce, auth plugin) from the server's first packet."""
     end = packet.index(b"\0", 1)
     version = packet[1:end].decode("utf-8", "replace")
-    caps = struct.unpack("<H", packet[end + 1 + 4 + 8 + 1 : end + 1 + 4 + 8 + 1 + 2])[0]
+    at = end + 1 + 4
+    nonce = packet[at : at + 8]
+    at += 8 + 1
+    caps = struct.unpack("<H", packet[at : at + 2])[0]
+    at += 2 + 1 + 2
+    caps |= struct.unpack("<H", packet[at : at + 2])[0] << 16
+    at += 2
+    data_len = packet[at]
+    at += 1 + 10
+    rest = max(13, data_len - 8)
+    nonce += packet[at : at + rest].rstrip(b"\0")
+    at += rest
+    plugin = packet[at:].split(b"\0", 1)[0].decode() or "mysql_native_password"
+    return version, caps, nonce, plugin
+
+
+def mysql_probe(sock: socket.socket, url: dict[str, Any], report: dict[str, Any]) -> socket.socket:
+    """The greeting (version, TLS offered), TLS when offered (or required), then the login
+    with the server's own method: mysql_native_password, or caching_sha2_password."""
+    _, packet = my_read(sock)
+    if packet[:1] == b"\xff":
+        raise my_error(packet)
+    version, caps, nonce, plugin = my_greeting(packet)
     flavour = "MariaDB " if "mariadb" in version.lower() else "MySQL "
     report["server"] = {"version": flavour + version.replace("5.5.5-", "").split("-")[0]}
-    report["tls"] = {"offered": bool(caps & 0x0800), "used": None}
-    sock.close()
+    raw = url["query"].get("ssl-mode") or url["query"].get("ssl_mode") or url["query"].get("ssl")
+    mode = (
+        MYSQL_TLS_MODES.get(str(raw).lower().replace("-", "_"), "preferred") if raw else "preferred"
+    )
+    offered = bool(caps & CLIENT_SSL)
+    flags = (
+        CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH
+    )
+    if url["database"]:
+        flags |= CLIENT_CONNECT_WITH_DB
+    sock, flags, seq = my_tls(sock, url, report, flags, offered, mode)
+    return my_login(sock, url, report, flags, seq, nonce, plugin)
+
+
+def my_tls(
+    sock: socket.socket,
+    url: dict[str, Any],
+    report: dict[str, Any],
+    flags: int,
+    offered: bool,
+    mode: str,
+) -> tuple[socket.socket, int, int]:
+    """TLS when the server offers it (unless the URL disables it); (socket, flags, seq)."""
+    if not offered or mode == "disabled":
+        report["tls"] = {"offered": offered, "used": False}
+        if mode in ("required", "verify"):
+            raise Fail("tls", "the server does not offer TLS, and the URL asks for it")
+        return sock, flags, 1
+    my_send(sock, 1, struct.pack("<IIB23x", flags | CLIENT_SSL, 1 << 24, 45))
+    context = ssl.create_default_context(cafile=url["query"].get("ssl-ca"))
+    if mode != "verify":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     try:
-        import pymysql  # type: ignore[import-untyped,unused-ignore]
-    except ImportError:
-        report["auth"] = {
-            "ok": None,
-            "checked": False,
-            "note": "no MySQL driver in the image: install ecs-migrate[mysql]",
-        }
-        return
-    try:
-        conn = pymysql.connect(
-            host=url["host"],
-            port=url["port"],
-            user=url["user"] or None,
-            password=url["password"],
-            database=url["database"] or None,
-            connect_timeout=TIMEOUT,
-        )
-    except pymysql.err.MySQLError as exc:
-        code = exc.args[0] if exc.args else 0
-        step = (
-            "auth"
-            if code in (1045, 1698, 1130)
-            else "database"
-            if code in (1044, 1049)
-            else "server"
-        )
-        raise Fail(step, str(exc.args[-1]) + " (MySQL error %s)" % code) from None
-    conn.close()
-    report["auth"] = {"ok": True, "checked": True, "method": "PyMySQL"}
+        wrapped = context.wrap_socket(sock, server_hostname=url["host"])
+    except (ssl.SSLError, ssl.CertificateError) as exc:
+        raise Fail("tls", "TLS handshake failed: " + str(exc)) from None
+    report["tls"] = {
+        "offered": True,
+        "used": True,
+        "version": wrapped.version(),
+        "cipher": (wrapped.cipher() or [""])[0],
+    }
+    return wrapped, flags | CLIENT_SSL, 2
+
+
+def my_login(
+    sock: socket.socket,
+    url: dict[str, Any],
+    report: dict[str, Any],
+    flags: int,
+    seq: int,
+    nonce: bytes,
+    plugin: str,
+) -> socket.socket:
+    answer = scramble(plugin, url["password"], nonce)
+    body = (
+        struct.pack("<IIB23x", flags, 1 << 24, 45)
+        + url["user"].encode()
+        + b"\0"
+        + bytes([len(answer)])
+        + answer
+    )
+    if url["database"]:
+        body += url["database"].encode() + b"\0"
+    my_send(sock, seq, body + plugin.encode() + b"\0")
+    while True:
+        seq, packet = my_read(sock)
+        if packet[:1] == b"\x00":
+            report["auth"] = {"ok": True, "checked": True, "method": plugin}
+            return sock
+        if packet[:1] == b"\xff":
+            raise my_error(packet)
+        if packet[:1] == b"\xfe":  # switch to another method, with a new nonce
+            name, _, data = packet[1:].partition(b"\0")
+            plugin = name.decode()
+            my_send(sock, seq + 1, scramble(plugin, url["password"], data.rstrip(b"\0")))
+        elif packet[:2] == b"\x01\x03":  # caching_sha2_password: the fast path worked
+            continue
+        elif packet[:2] == b"\x01\x04":  # caching_sha2_password wants the full login
+            if not report["tls"]["used"]:
+                report["auth"] = {
+                    "ok": None,
+                    "checked": False,
+                    "method": plugin,
+                    "note": "a full caching_sha2_password login needs TLS",
+                }
+                return sock
+            my_send(sock, seq + 1, url["password"].encode() + b"\0")
+        else:
+            raise Fail("server", "unexpected answer to the login")
 
 
 def probe(var: str) -> str:
@@ -290,12 +419,15 @@ def probe(var: str) -> str:
             if url["dialect"] == "postgresql":
                 pg_login(pg_tls(sock, url, report), url, report)
             else:
-                mysql_probe(sock, url, report)
+                sock = mysql_probe(sock, url, report)
         except OSError as exc:
             raise Fail("server", "the connection broke: " + str(exc)) from None
         finally:
             sock.close()
-        report["connected"] = bool(report.get("auth", {}).get("ok") is not False)
+        auth = report.get("auth", {})
+        if auth.get("checked") is False:
+            raise Fail("auth", "the login was not checked: " + str(auth.get("note")))
+        report["connected"] = auth.get("ok") is True
     except Fail as exc:
         report["failed_step"], report["detail"] = exc.step, exc.detail
     return json.dumps(scrub(report, secret), sort_keys=True)
