@@ -182,6 +182,7 @@ def test_unknown_database_fails_at_database_selection(postgres: Any) -> None:
 def test_the_command_fits_runtask_overrides() -> None:
     # RunTask's overrides are limited to 8192 characters in all.
     assert len(json.dumps(probe_argv("DATABASE_URL"))) < 6000
+    # ... and the compacted probe is still the probe (tests above run it through probe_argv).
     assert Path(__file__).exists()
 
 

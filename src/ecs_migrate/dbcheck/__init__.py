@@ -11,6 +11,7 @@ server's version and the login's result; :func:`db_check` returns that as a
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import zlib
@@ -43,15 +44,34 @@ class Progress(Protocol):
 
 
 def probe_argv(var: str, python: str = "python3") -> list[str]:
-    """The task's command: the probe, compressed, for the image's own Python."""
-    source = (Path(__file__).parent / "probe.py").read_bytes()
-    packed = base64.b64encode(zlib.compress(source, 9)).decode()
+    """The task's command: the probe, without docstrings and annotations, compressed, for the
+    image's own Python. RunTask allows 8 KiB of overrides in all; this is under 6."""
+    packed = base64.b64encode(zlib.compress(_compact_probe().encode(), 9)).decode()
     return [
         python,
         "-c",
         f'import base64,zlib;exec(zlib.decompress(base64.b64decode("{packed}")))',
         var,
     ]
+
+
+@functools.cache
+def _compact_probe() -> str:
+    import ast
+
+    tree = ast.parse((Path(__file__).parent / "probe.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                node.body = node.body[1:] or [ast.Pass()]
+        if isinstance(node, ast.FunctionDef):
+            node.returns = None
+            for arg in node.args.args:
+                arg.annotation = None
+        if isinstance(node, ast.AnnAssign):
+            node.annotation = ast.Name("object")
+    return ast.unparse(tree)
 
 
 def parse_report(lines: list[str]) -> dict[str, Any] | None:
