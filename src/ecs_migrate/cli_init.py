@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -68,6 +69,9 @@ def init() -> None:
 @click.option("--account", help="With --offline: the 12-digit AWS account ID.")
 @click.option("--task-role-arn", help="With --offline: the task role (for iam:PassRole).")
 @click.option("--execution-role-arn", help="With --offline: the execution role (for iam:PassRole).")
+@click.option("--family", help="With --offline: the task definition family (default: SERVICE).")
+@click.option("--log-group", help="With --offline: the container's awslogs group.")
+@click.option("--log-prefix", help="With --offline: the container's awslogs stream prefix.")
 @output_option
 @aws_options
 def github(
@@ -89,6 +93,9 @@ def github(
     account: str | None,
     task_role_arn: str | None,
     execution_role_arn: str | None,
+    family: str | None,
+    log_group: str | None,
+    log_prefix: str | None,
     output: str,
     region: str | None,
     profile: str | None,
@@ -128,9 +135,13 @@ def github(
         force=force,
         offline=offline,
         account=account,
-        region=region,
+        # Offline, the region still comes from where boto3 would take it.
+        region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
         task_role_arn=task_role_arn,
         execution_role_arn=execution_role_arn,
+        family=family,
+        log_group=log_group,
+        log_prefix=log_prefix,
         argv=sys.argv[1:],
     )
     clients = None if offline else Clients(AwsSettings(region=region, profile=profile))

@@ -104,6 +104,7 @@ def test_a_failed_migration_fails_the_step_with_its_code(sandbox: Env, tmp_path:
         ({"command": "[not json"}, "the command input is not a JSON array"),
         ({"command": "  \n "}, "the command input is empty"),
         ({"apply": "yes"}, "apply must be true or false"),
+        ({"command": "alembic upgrade head"}, 'such as ["alembic", "upgrade", "head"]'),
     ],
 )
 def test_bad_inputs_fail_with_an_annotation(

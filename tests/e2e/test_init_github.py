@@ -145,7 +145,9 @@ def test_the_role_policies_are_least_privilege_by_our_linter(sandbox: Env, tmp_p
             "policy", "lint", str(folder / name), "--role", role, "--features", "run,deploy"
         )
         assert lint.returncode == 0, lint.output
-    assert "aws iam create-role --role-name ecs-migrate-deploy-api" in done.stdout
+    assert "aws iam create-role --role-name ecs-migrate-deploy-api --max-session-duration 7200" in (
+        done.stdout
+    )
     assert "file://" + str(folder / "deploy.trust-policy.json") in done.stdout
     assert "aws iam put-role-policy" in done.stdout
 
@@ -159,6 +161,7 @@ def test_live_names_come_from_the_service(sandbox: Env, tmp_path: Path) -> None:
     migrate = workflow(tmp_path)["jobs"]["deploy"]["steps"][4]["uses"]
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
     assert migrate == f"ecs-migrate/ecs-migrate@{head.stdout.strip()}"  # this checkout's commit
+    assert "push that commit before the workflow runs, or pass --action" in done.stderr
 
 
 def test_nothing_is_overwritten_without_force(sandbox: Env, tmp_path: Path) -> None:
@@ -212,3 +215,20 @@ def test_the_register_step_works_against_the_sandbox(sandbox: Env, tmp_path: Pat
     containers = registered["taskDefinition"]["containerDefinitions"]
     assert containers[0]["image"] == image
     assert arn != sandbox.world.task_definition_arn
+
+
+def test_the_register_step_refuses_an_unknown_container(sandbox: Env, tmp_path: Path) -> None:
+    init(sandbox, tmp_path, "--cluster", "sandbox", "--service", "app", "--repo", "acme/app")
+    flow = workflow(tmp_path)
+    step = flow["jobs"]["deploy"]["steps"][3]
+    env = {**sandbox.env, **flow["env"], "CONTAINER_NAME": "web", "IMAGE": "x/y:z"}
+    done = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        cwd=tmp_path,
+        env={**env, "GITHUB_OUTPUT": str(tmp_path / "out")},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "has no container named web" in done.stdout

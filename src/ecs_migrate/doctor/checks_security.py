@@ -20,6 +20,7 @@ from ecs_migrate.doctor.exec_logging import (
 from ecs_migrate.doctor.model import Finding, Skip, check, fail, passed, skip, warn
 from ecs_migrate.doctor.permissions import judge, policy_statement, put_role_policy
 from ecs_migrate.iampolicy import Request
+from ecs_migrate.initgithub.pins import CONFIGURE_AWS_CREDENTIALS
 
 AREA = "Security"
 
@@ -31,13 +32,15 @@ TRAIL_NAME = "account-audit"
 
 
 def oidc_fix(ctx: Context, user: str | None) -> str:
-    role = f"arn:{ctx.partition()}:iam::{ctx.account()}:role/ecs-migrate-deploy"
+    service = ctx.opts.service
+    role = f"arn:{ctx.partition()}:iam::{ctx.account()}:role/ecs-migrate-deploy-{service}"
     fix = (
-        "Use GitHub OIDC instead of stored keys: create a role trusted by GitHub's OIDC "
-        "provider (`ecs-migrate policy generate --role trust` prints its trust policy) with "
-        "the run policy (`ecs-migrate policy generate`), then in the workflow use "
-        "aws-actions/configure-aws-credentials@v4 with `role-to-assume: "
-        f"{role}` and `permissions: id-token: write`"
+        "Use GitHub OIDC instead of stored keys: `ecs-migrate init github --cluster "
+        f"{ctx.opts.cluster} --service {service} --repo ORG/REPO` writes the workflow, the "
+        "role's trust and permission policies, and the commands that create the role "
+        f"({role}); in an existing workflow, use "
+        f"{CONFIGURE_AWS_CREDENTIALS.uses.split(' #')[0]} with `role-to-assume` and "
+        "`permissions: id-token: write`"
     )
     if user:
         fix += (

@@ -17,7 +17,12 @@ from typing import Any
 
 from ecs_migrate.errors import UsageError
 from ecs_migrate.initgithub.pins import own_action
-from ecs_migrate.initgithub.workflow import WorkflowSpec, command_line, render_workflow
+from ecs_migrate.initgithub.workflow import (
+    SESSION_SECONDS,
+    WorkflowSpec,
+    command_line,
+    render_workflow,
+)
 from ecs_migrate.policy.generate import GenerateOptions, generate, resolve_values
 
 FEATURES = ("run", "deploy")
@@ -46,6 +51,9 @@ class InitGithubOptions:
     region: str | None = None
     task_role_arn: str | None = None
     execution_role_arn: str | None = None
+    family: str | None = None
+    log_group: str | None = None
+    log_prefix: str | None = None
     argv: list[str] = field(default_factory=list)  # the command line, for the header
 
 
@@ -105,7 +113,7 @@ def _check(opts: InitGithubOptions) -> list[str]:
 def init_github(clients: Any, opts: InitGithubOptions) -> InitGithubResult:
     """Write the workflow and the role's two policies; the commands that create the role."""
     command = _check(opts)
-    action = own_action(opts.action)
+    action, action_notes = own_action(opts.action)
     policy_opts = GenerateOptions(
         cluster=opts.cluster,
         service=opts.service,
@@ -121,6 +129,9 @@ def init_github(clients: Any, opts: InitGithubOptions) -> InitGithubResult:
         ecr_repository=opts.ecr_repository,
         task_role_arn=opts.task_role_arn,
         execution_role_arn=opts.execution_role_arn,
+        family=opts.family,
+        log_group=opts.log_group,
+        log_prefix=opts.log_prefix,
     )
     values, _, _ = resolve_values(None if opts.offline else clients, policy_opts)
     permission = generate(None, replace(policy_opts, offline=True, **_resolved(values)))
@@ -157,7 +168,7 @@ def init_github(clients: Any, opts: InitGithubOptions) -> InitGithubResult:
         role_name=role_name,
         role_arn=role_arn,
         commands=_role_commands(role_name, permission_file, trust_file),
-        notes=[*permission.warnings, *permission.notes, *trust.notes],
+        notes=[*action_notes, *permission.warnings, *permission.notes, *trust.notes],
     )
 
 
@@ -184,7 +195,7 @@ def _role_commands(role_name: str, permission: Path, trust: Path) -> list[str]:
         "# once per AWS account: let IAM trust GitHub's OIDC tokens (skip if it exists)",
         "aws iam create-open-id-connect-provider "
         f"--url https://{GITHUB_OIDC_PROVIDER} --client-id-list sts.amazonaws.com",
-        f"aws iam create-role --role-name {role} "
+        f"aws iam create-role --role-name {role} --max-session-duration {SESSION_SECONDS} "
         f"--assume-role-policy-document file://{shlex.quote(str(trust))}",
         f"aws iam put-role-policy --role-name {role} --policy-name ecs-migrate-deploy "
         f"--policy-document file://{shlex.quote(str(permission))}",

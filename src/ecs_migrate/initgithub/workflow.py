@@ -43,6 +43,9 @@ class WorkflowSpec:
         return f"ecs-migrate-deploy-{self.environment or self.cluster + '-' + self.service}"
 
 
+SESSION_SECONDS = 7200  # the role's maximum session must allow it (see the create-role command)
+
+
 def q(value: str) -> str:
     """A YAML scalar that is exactly ``value``."""
     return json.dumps(value)
@@ -50,12 +53,21 @@ def q(value: str) -> str:
 
 _REGISTER = r"""current=$(aws ecs describe-services --cluster "$ECS_CLUSTER" \
   --services "$ECS_SERVICE" --query 'services[0].taskDefinition' --output text)
-aws ecs describe-task-definition --task-definition "$current" --query taskDefinition \
+aws ecs describe-task-definition --task-definition "$current" --include TAGS \
   > current-taskdef.json
+if ! jq -e --arg name "$CONTAINER_NAME" \
+    'any(.taskDefinition.containerDefinitions[]; .name == $name)' current-taskdef.json >/dev/null
+then
+  echo "::error::$current has no container named $CONTAINER_NAME"
+  exit 1
+fi
 jq --arg name "$CONTAINER_NAME" --arg image "$IMAGE" '
-  .containerDefinitions |= map(if .name == $name then .image = $image else . end)
+  (.tags // []) as $tags
+  | .taskDefinition
+  | .containerDefinitions |= map(if .name == $name then .image = $image else . end)
   | del(.taskDefinitionArn, .revision, .status, .requiresAttributes, .compatibilities,
-        .registeredAt, .registeredBy, .deregisteredAt)' current-taskdef.json > new-taskdef.json
+        .registeredAt, .registeredBy, .deregisteredAt)
+  | if ($tags | length) > 0 then .tags = $tags else . end' current-taskdef.json > new-taskdef.json
 arn=$(aws ecs register-task-definition --cli-input-json file://new-taskdef.json \
   --query taskDefinition.taskDefinitionArn --output text)
 echo "Registered $arn"
@@ -64,7 +76,8 @@ echo "arn=$arn" >> "$GITHUB_OUTPUT"
 
 _BUILD = r"""aws ecr get-login-password --region "$AWS_REGION" \
   | docker login --username AWS --password-stdin "$ECR_REGISTRY"
-image="$ECR_REGISTRY/$ECR_REPOSITORY:$GITHUB_SHA"
+# A tag unique to this run: ECR repositories with immutable tags refuse a reused one.
+image="$ECR_REGISTRY/$ECR_REPOSITORY:$GITHUB_SHA-$GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT"
 docker build --file "$DOCKERFILE" --tag "$image" "$BUILD_CONTEXT"
 docker push "$image"
 echo "image=$image" >> "$GITHUB_OUTPUT"
@@ -72,7 +85,24 @@ echo "image=$image" >> "$GITHUB_OUTPUT"
 
 _DEPLOY = r"""aws ecs update-service --cluster "$ECS_CLUSTER" --service "$ECS_SERVICE" \
   --task-definition "$TASK_DEFINITION" --query 'service.serviceArn' --output text
-aws ecs wait services-stable --cluster "$ECS_CLUSTER" --services "$ECS_SERVICE"
+# The waiter gives up after 10 minutes: wait up to three times that.
+for attempt in 1 2 3; do
+  if aws ecs wait services-stable --cluster "$ECS_CLUSTER" --services "$ECS_SERVICE"; then
+    break
+  fi
+  if [ "$attempt" = 3 ]; then
+    echo "::error::$ECS_SERVICE did not become stable in 30 minutes"
+    exit 1
+  fi
+done
+# Stable is not enough: a circuit breaker rolls back to the old task definition, stably.
+primary=$(aws ecs describe-services --cluster "$ECS_CLUSTER" --services "$ECS_SERVICE" \
+  --query 'services[0].deployments[?status==`PRIMARY`] | [0].[taskDefinition, rolloutState]' \
+  --output text)
+if [ "$primary" != "$TASK_DEFINITION"$'\t'"COMPLETED" ]; then
+  echo "::error::the deployment did not complete on $TASK_DEFINITION (primary: $primary)"
+  exit 1
+fi
 echo "Service $ECS_SERVICE runs $TASK_DEFINITION"
 """
 
@@ -129,6 +159,7 @@ jobs:
         with:
           role-to-assume: {q(spec.role_arn)}
           aws-region: ${{{{ env.AWS_REGION }}}}
+          role-duration-seconds: {SESSION_SECONDS} # the job may take two hours
 
       - name: Build and push the image to ECR
         id: image
