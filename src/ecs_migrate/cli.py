@@ -321,11 +321,11 @@ from ecs_migrate.cli_apply import apply, history  # noqa: E402  (the group is de
 from ecs_migrate.cli_dbcheck import db_check  # noqa: E402
 from ecs_migrate.cli_exec import exec_, shell  # noqa: E402
 from ecs_migrate.cli_init import init  # noqa: E402
+from ecs_migrate.cli_logs import logs  # noqa: E402
 from ecs_migrate.cli_policy import policy  # noqa: E402
 
-for _command in (apply, history, exec_, shell, db_check, policy, init):
+for _command in (apply, history, exec_, shell, db_check, logs, policy, init):
     cli.add_command(_command)
-cli.add_command(__import__("ecs_migrate.cli_logs").cli_logs.logs)  # TEMP-LOGS-REGISTRATION
 
 
 def main() -> None:

@@ -122,14 +122,11 @@ EXEC: tuple[ActionUse, ...] = (
 )
 
 LOGS_FEATURE: tuple[ActionUse, ...] = (
-    *_READ_SERVICE,
+    *_READ_SERVICE[:2],  # the service and its task definition: where the logs are
     # IAM checks log-group actions against the group's ARN with ":*" (CloudWatch Logs docs).
     ActionUse("logs:FilterLogEvents", LOGS + "{log_group}:*", "read the service's log group"),
-    ActionUse("logs:DescribeLogStreams", LOGS + "{log_group}:*", "find the tasks' log streams"),
     ActionUse(
-        "logs:GetLogEvents",
-        LOGS + "{log_group}:log-stream:{log_prefix}/{container}/*",
-        "follow a task's log stream",
+        "logs:DescribeLogStreams", LOGS + "{log_group}:*", "say why no events were found"
     ),
 )
 
