@@ -95,14 +95,19 @@ class Clients:
                 "(aws-actions/configure-aws-credentials).",
             )
 
-    def client(self, service: str) -> Any:
-        """Return the shared client for ``service`` (``ecs``, ``logs``, ...), building it once."""
-        with self._lock:
-            if service not in self._clients:
-                self._clients[service] = self._build(service)
-            return self._clients[service]
+    def client(self, service: str, region: str | None = None) -> Any:
+        """Return the shared client for ``service`` (``ecs``, ``logs``, ...), building it once.
 
-    def _build(self, service: str) -> Any:
+        ``region``: another region's (a log group elsewhere), with the same retries, call
+        counters and tracing.
+        """
+        key = service if region in (None, self.region) else f"{service}@{region}"
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._build(service, region)
+            return self._clients[key]
+
+    def _build(self, service: str, region: str | None = None) -> Any:
         from botocore.config import Config
 
         session = self.session
@@ -115,7 +120,7 @@ class Clients:
             connect_timeout=10,
             read_timeout=30,
         )
-        client = session.client(service, region_name=self.region, config=config)
+        client = session.client(service, region_name=region or self.region, config=config)
         events = client.meta.events
         events.register("before-call", self._count_call)
         events.register("before-send", self._count_attempt)

@@ -290,12 +290,7 @@ def log_follower(
     stream = target.log.stream_for(target.container, task_arn.rsplit("/", 1)[-1])
     if not stream or not target.log.group:
         return None
-    region = target.log.region
-    client = (
-        clients.client("logs")
-        if not region or region == clients.region
-        else clients.session.client("logs", region_name=region)  # a log group elsewhere (rare)
-    )
+    client = clients.client("logs", target.log.region)  # the group's region, if it says one
     return LogFollower(client, target.log.group, stream, page_limit=poll.log_page_limit)
 
 

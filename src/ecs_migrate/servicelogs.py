@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ecs_migrate.aws import AwsSettings, Clients, error_code, translate_errors
+from ecs_migrate.aws import Clients, error_code, translate_errors
 from ecs_migrate.cancel import Cancel, Cancellation
 from ecs_migrate.errors import AccessDeniedError, TargetError, UsageError
 from ecs_migrate.pacing import Pacer
@@ -356,14 +356,6 @@ def stream_exists(client: Any, source: LogSource) -> bool | None:
     return any(source.matches(str(s.get("logStreamName"))) for s in answer.get("logStreams") or [])
 
 
-def logs_client(clients: Clients, region: str) -> Any:
-    """The logs client of the group's region (another region: Clients sharing the counters)."""
-    if region == clients.region:
-        return clients.logs
-    settings = AwsSettings(region=region, profile=clients.settings.profile)
-    return Clients(settings, calls=clients.calls, attempts=clients.attempts).logs
-
-
 def logs(
     clients: Clients,
     opts: LogsOptions,
@@ -381,7 +373,7 @@ def logs(
     target = load_target(clients, opts.cluster, opts.service, opts.container)
     region = target.log.region or clients.region
     source = log_source(target.log, target.container, target.family, task_id, start_ms, region)
-    client = logs_client(clients, region)
+    client = clients.client("logs", region)  # the group's region
     reader = EventReader(client, source, opts.filter_pattern, opts.settings, opts.follow, cancel)
     if on_ready is not None:
         on_ready(source)

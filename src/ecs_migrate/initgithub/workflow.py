@@ -99,7 +99,10 @@ done
 primary=$(aws ecs describe-services --cluster "$ECS_CLUSTER" --services "$ECS_SERVICE" \
   --query 'services[0].deployments[?status==`PRIMARY`] | [0].[taskDefinition, rolloutState]' \
   --output text)
-if [ "$primary" != "$TASK_DEFINITION"$'\t'"COMPLETED" ]; then
+read -r primary_definition rollout <<< "$primary"
+# rolloutState is None for services behind a Classic Load Balancer: the definition must match.
+if [ "$primary_definition" != "$TASK_DEFINITION" ] \
+  || { [ "$rollout" != COMPLETED ] && [ "$rollout" != None ]; }; then
   echo "::error::the deployment did not complete on $TASK_DEFINITION (primary: $primary)"
   exit 1
 fi

@@ -125,9 +125,7 @@ LOGS_FEATURE: tuple[ActionUse, ...] = (
     *_READ_SERVICE[:2],  # the service and its task definition: where the logs are
     # IAM checks log-group actions against the group's ARN with ":*" (CloudWatch Logs docs).
     ActionUse("logs:FilterLogEvents", LOGS + "{log_group}:*", "read the service's log group"),
-    ActionUse(
-        "logs:DescribeLogStreams", LOGS + "{log_group}:*", "say why no events were found"
-    ),
+    ActionUse("logs:DescribeLogStreams", LOGS + "{log_group}:*", "say why no events were found"),
 )
 
 _IAM_READS = (
@@ -262,6 +260,13 @@ DEPLOY: tuple[ActionUse, ...] = (
         "ecs:RegisterTaskDefinition",
         ECS + ":task-definition/{family}:*",
         "register the task definition with the new image",
+    ),
+    ActionUse(
+        "ecs:TagResource",
+        ECS + ":task-definition/{family}:*",
+        "keep the task definition's tags on the new revision (checked at RegisterTaskDefinition)",
+        {"ecs:CreateAction": "RegisterTaskDefinition"},
+        operations=(),
     ),
     *_pass_role("register a task definition that names the service's roles"),
     ActionUse(
