@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from ecs_migrate import __version__
-from ecs_migrate.cli_options import CONTEXT, aws_options, output_option
+from ecs_migrate.cli_options import CONTEXT, aws_options, database_url_var_option, output_option
 from ecs_migrate.errors import EXIT_INTERRUPTED, EcsMigrateError
 
 EXIT_INTERNAL = 70
@@ -231,12 +231,7 @@ def sandbox(
 )
 @click.option("--db-instance", metavar="ID", help="RDS instance to check the network path to.")
 @click.option("--db-cluster", metavar="ID", help="Aurora cluster to check the network path to.")
-@click.option(
-    "--database-url-var",
-    default="DATABASE_URL",
-    show_default=True,
-    help="Variable that carries the database URL into the container.",
-)
+@database_url_var_option
 @click.option("--exec", "exec_", is_flag=True, help="Also check everything ECS Exec needs.")
 @click.option(
     "--probe",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ecs_migrate.cli_options import CONTEXT, output_option
+from ecs_migrate.cli_options import CONTEXT, database_url_var_option, output_option
 
 if TYPE_CHECKING:
     from ecs_migrate.apply import HistoryResult, SignalRelay
@@ -38,16 +38,6 @@ class ApplyRenderer:
         target.buffer.flush()
 
 
-def _url_var_option(func: Any) -> Any:
-    return click.option(
-        "--database-url-var",
-        default="DATABASE_URL",
-        show_default=True,
-        metavar="VAR",
-        help="Variable holding the database URL (never printed).",
-    )(func)
-
-
 class _ForwardSignals:
     """SIGTERM, SIGINT and SIGHUP go to the relay: to the command while it runs."""
 
@@ -68,7 +58,7 @@ class _ForwardSignals:
 
 
 @click.command(context_settings=CONTEXT)
-@_url_var_option
+@database_url_var_option
 @click.option(
     "--wait",
     type=click.FloatRange(min=0),
@@ -126,7 +116,7 @@ def apply(
 
 
 @click.command(context_settings=CONTEXT)
-@_url_var_option
+@database_url_var_option
 @click.option(
     "--limit",
     type=click.IntRange(min=1),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ecs_migrate.cli_options import CONTEXT, aws_options, output_option
+from ecs_migrate.cli_options import CONTEXT, aws_options, database_url_var_option, output_option
 
 if TYPE_CHECKING:
     from ecs_migrate.dbcheck import DbCheckResult
@@ -32,13 +32,7 @@ class Notes:
 @click.command("db-check", context_settings=CONTEXT)
 @click.option("--cluster", required=True, help="ECS cluster name or ARN.")
 @click.option("--service", required=True, help="The service whose network and secrets to use.")
-@click.option(
-    "--database-url-var",
-    default="DATABASE_URL",
-    show_default=True,
-    metavar="VAR",
-    help="Variable holding the database URL in the container (never printed).",
-)
+@database_url_var_option
 @click.option(
     "--via",
     type=click.Choice(["run", "exec"]),

@@ -31,3 +31,14 @@ def output_option(func: F) -> F:
         show_default=True,
         help="text for people; json for scripts (one object on stdout).",
     )(func)
+
+
+def database_url_var_option(func: F) -> F:
+    """--database-url-var: the variable holding the database URL, in the container."""
+    return click.option(
+        "--database-url-var",
+        default="DATABASE_URL",
+        show_default=True,
+        metavar="VAR",
+        help="Variable holding the database URL in the container (never printed).",
+    )(func)

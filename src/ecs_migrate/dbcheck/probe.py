@@ -116,6 +116,23 @@ def tls_context(url: dict[str, Any]) -> ssl.SSLContext:
     return context
 
 
+def handshake(
+    sock: socket.socket, context: ssl.SSLContext, url: dict[str, Any], report: dict[str, Any]
+) -> socket.socket:
+    """The TLS handshake on an open connection; what was negotiated goes in the report."""
+    try:
+        wrapped = context.wrap_socket(sock, server_hostname=url["host"])
+    except (ssl.SSLError, ssl.CertificateError) as exc:
+        raise Fail("tls", "TLS handshake failed: " + str(exc)) from None
+    report["tls"] = {
+        "offered": True,
+        "used": True,
+        "version": wrapped.version(),
+        "cipher": (wrapped.cipher() or [""])[0],
+    }
+    return wrapped
+
+
 def recv_exact(sock: socket.socket, size: int) -> bytes:
     data = b""
     while len(data) < size:
@@ -139,17 +156,7 @@ def pg_tls(sock: socket.socket, url: dict[str, Any], report: dict[str, Any]) -> 
         if mode in ("require", "verify-ca", "verify-full"):
             raise Fail("tls", "the server does not offer TLS, and sslmode=" + mode + " needs it")
         return sock
-    try:
-        wrapped = tls_context(url).wrap_socket(sock, server_hostname=url["host"])
-    except (ssl.SSLError, ssl.CertificateError) as exc:
-        raise Fail("tls", "TLS handshake failed: " + str(exc)) from None
-    report["tls"] = {
-        "offered": True,
-        "used": True,
-        "version": wrapped.version(),
-        "cipher": (wrapped.cipher() or [""])[0],
-    }
-    return wrapped
+    return handshake(sock, tls_context(url), url, report)
 
 
 def pg_message(sock: socket.socket) -> tuple[bytes, bytes]:
@@ -347,17 +354,7 @@ def my_tls(
     if mode != "verify":
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    try:
-        wrapped = context.wrap_socket(sock, server_hostname=url["host"])
-    except (ssl.SSLError, ssl.CertificateError) as exc:
-        raise Fail("tls", "TLS handshake failed: " + str(exc)) from None
-    report["tls"] = {
-        "offered": True,
-        "used": True,
-        "version": wrapped.version(),
-        "cipher": (wrapped.cipher() or [""])[0],
-    }
-    return wrapped, flags | CLIENT_SSL, 2
+    return handshake(sock, context, url, report), flags | CLIENT_SSL, 2
 
 
 def my_login(
