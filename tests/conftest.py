@@ -8,6 +8,7 @@ the DATABASE_URL secret's password and an environment value of the task definiti
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -148,6 +149,19 @@ class Env:
             *command,
             **kwargs,
         )
+
+
+def hold_only(env: Env, actions: list[str]) -> None:
+    """The CI user's whole policy becomes ``actions`` on "*" (moto checks actions only)."""
+    iam = env.client("iam")
+    user = env.world.ci_user
+    for name in iam.list_user_policies(UserName=user)["PolicyNames"]:
+        iam.delete_user_policy(UserName=user, PolicyName=name)
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName=user, PolicyName="only", PolicyDocument=json.dumps(document))
 
 
 def assert_no_secrets(text: str, secrets: list[str]) -> None:

@@ -13,14 +13,55 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.conftest import Env
 
 PLUGIN_DIR = Path(__file__).parent / "fixtures" / "bin"
+# The stand-in plugin first on PATH.
+WITH_PLUGIN = {"PATH": f"{PLUGIN_DIR}{os.pathsep}{os.environ['PATH']}"}
+
+
+def running_service_tasks(sandbox: Env, count: int) -> list[dict[str, Any]]:
+    ecs = sandbox.client("ecs")
+    world = sandbox.world
+    for _ in range(200):
+        arns = ecs.list_tasks(
+            cluster=world.cluster, serviceName=world.service, desiredStatus="RUNNING"
+        )["taskArns"]
+        tasks = ecs.describe_tasks(cluster=world.cluster, tasks=arns)["tasks"] if arns else []
+        ready = [
+            t
+            for t in tasks
+            if t["lastStatus"] == "RUNNING"
+            and any(
+                a.get("lastStatus") == "RUNNING"
+                for a in t["containers"][0].get("managedAgents", [])
+            )
+        ]
+        if len(ready) >= count:
+            return ready
+        time.sleep(0.05)
+    raise AssertionError("the service's tasks never became RUNNING with ECS Exec")
+
+
+def enable_exec(sandbox: Env, count: int = 1) -> list[dict[str, Any]]:
+    sandbox.client("ecs").update_service(
+        cluster=sandbox.world.cluster,
+        service=sandbox.world.service,
+        enableExecuteCommand=True,
+        desiredCount=count,
+        forceNewDeployment=True,
+    )
+    return running_service_tasks(sandbox, count)
 
 
 @dataclass

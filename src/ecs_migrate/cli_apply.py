@@ -19,24 +19,6 @@ from ecs_migrate.cli_options import CONTEXT, database_url_var_option, output_opt
 if TYPE_CHECKING:
     from ecs_migrate.apply import HistoryResult, SignalRelay
 
-_PREFIX = "[ecs-migrate]"
-
-
-class ApplyRenderer:
-    """The core's ApplyReporter on a terminal or in a container's log."""
-
-    def progress(self, message: str) -> None:
-        click.echo(click.style(f"{_PREFIX} {message}", dim=True), file=sys.stderr)
-
-    def warning(self, message: str) -> None:
-        click.echo(click.style(f"{_PREFIX} warning: {message}", fg="yellow"), file=sys.stderr)
-
-    def output(self, stream: str, data: bytes) -> None:
-        target = sys.stdout if stream == "stdout" else sys.stderr
-        target.flush()
-        target.buffer.write(data)
-        target.buffer.flush()
-
 
 class _ForwardSignals:
     """SIGTERM, SIGINT and SIGHUP go to the relay: to the command while it runs."""
@@ -101,6 +83,7 @@ def apply(
     """
     from ecs_migrate.apply import ApplyOptions, SignalRelay
     from ecs_migrate.apply import apply as apply_migration
+    from ecs_migrate.render import ApplyRenderer
 
     opts = ApplyOptions(
         command=list(command),
@@ -139,6 +122,7 @@ def history(database_url_var: str, limit: int, output: str) -> None:
     """
     from ecs_migrate.apply import HistoryOptions
     from ecs_migrate.apply import history as read_history
+    from ecs_migrate.render import ApplyRenderer
 
     result = read_history(
         HistoryOptions(database_url_var=database_url_var, limit=limit), ApplyRenderer()

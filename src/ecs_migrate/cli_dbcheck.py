@@ -24,11 +24,6 @@ _STEP_NAMES = {
 }
 
 
-class Notes:
-    def progress(self, message: str) -> None:
-        click.echo(click.style(f"[ecs-migrate] {message}", dim=True), file=sys.stderr)
-
-
 @click.command("db-check", context_settings=CONTEXT)
 @click.option("--cluster", required=True, help="ECS cluster name or ARN.")
 @click.option("--service", required=True, help="The service whose network and secrets to use.")
@@ -86,7 +81,7 @@ def db_check(
     from ecs_migrate.aws import AwsSettings, Clients
     from ecs_migrate.dbcheck import DbCheckOptions
     from ecs_migrate.dbcheck import db_check as check
-    from ecs_migrate.render import CancelOnSignals
+    from ecs_migrate.render import CancelOnSignals, Notes
 
     opts = DbCheckOptions(
         cluster=cluster,

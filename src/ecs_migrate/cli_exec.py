@@ -37,19 +37,6 @@ def _target_options(func: Any) -> Any:
     return func
 
 
-class ExecRenderer:
-    def __init__(self, json_mode: bool) -> None:
-        self.out = sys.stderr if json_mode else sys.stdout
-
-    def progress(self, message: str) -> None:
-        click.echo(click.style(f"[ecs-migrate] {message}", dim=True), file=sys.stderr)
-
-    def output(self, data: bytes) -> None:
-        self.out.flush()
-        self.out.buffer.write(data)
-        self.out.buffer.flush()
-
-
 @click.command("exec", context_settings=CONTEXT)
 @_target_options
 @click.option(
@@ -85,7 +72,7 @@ def exec_(
     """
     from ecs_migrate.aws import AwsSettings, Clients
     from ecs_migrate.ecsexec import ExecOptions, exec_command
-    from ecs_migrate.render import CancelOnSignals
+    from ecs_migrate.render import CancelOnSignals, ExecRenderer
 
     opts = ExecOptions(
         cluster=cluster,
@@ -145,6 +132,7 @@ def shell(
 
     from ecs_migrate.aws import AwsSettings, Clients
     from ecs_migrate.ecsexec import ShellOptions, open_shell
+    from ecs_migrate.render import ExecRenderer
 
     opts = ShellOptions(
         cluster=cluster,

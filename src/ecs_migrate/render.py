@@ -177,6 +177,41 @@ class RunRenderer:
         self.gha.add_summary("### ecs-migrate run\n\n" + markdown_table(rows) + "\n")
 
 
+class Notes:
+    """Progress and warnings on stderr, prefixed ``[ecs-migrate]``: for the commands whose
+    stdout carries another program's output (apply, exec, db-check)."""
+
+    def progress(self, message: str) -> None:
+        click.echo(click.style(f"[ecs-migrate] {message}", dim=True), err=True)
+
+    def warning(self, message: str) -> None:
+        click.echo(click.style(f"[ecs-migrate] warning: {message}", fg="yellow"), err=True)
+
+
+def write_raw(stream: TextIO, data: bytes) -> None:
+    """Another program's bytes, in order with what was written to ``stream`` as text."""
+    stream.flush()
+    stream.buffer.write(data)
+    stream.buffer.flush()
+
+
+class ApplyRenderer(Notes):
+    """The core's ApplyReporter: the command's output keeps its stream."""
+
+    def output(self, stream: str, data: bytes) -> None:
+        write_raw(sys.stdout if stream == "stdout" else sys.stderr, data)
+
+
+class ExecRenderer(Notes):
+    """The core's ExecReporter: the remote output on stdout (on stderr with --output json)."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self.out = sys.stderr if json_mode else sys.stdout
+
+    def output(self, data: bytes) -> None:
+        write_raw(self.out, data)
+
+
 class CancelOnSignals:
     """Turn SIGINT and SIGTERM into a cancel flag for the core (a cancelled workflow).
 

@@ -18,8 +18,7 @@ import pytest
 from ecs_migrate.dbcheck import parse_report, probe_argv
 from ecs_migrate.sandbox.postgres import free_port
 from tests.conftest import Env
-from tests.e2e.test_exec_cli import WITH_PLUGIN, enable_exec
-from tests.exec_support import stub_execute_command
+from tests.exec_support import WITH_PLUGIN, enable_exec, stub_execute_command
 
 pytestmark = pytest.mark.postgres
 

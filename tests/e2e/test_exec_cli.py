@@ -22,43 +22,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import BIN, Env, assert_no_secrets
-from tests.exec_support import PLUGIN_DIR, ExecStub, stub_execute_command
-
-WITH_PLUGIN = {"PATH": f"{PLUGIN_DIR}{os.pathsep}{os.environ['PATH']}"}
-
-
-def running_service_tasks(sandbox: Env, count: int) -> list[dict[str, Any]]:
-    ecs = sandbox.client("ecs")
-    world = sandbox.world
-    for _ in range(200):
-        arns = ecs.list_tasks(
-            cluster=world.cluster, serviceName=world.service, desiredStatus="RUNNING"
-        )["taskArns"]
-        tasks = ecs.describe_tasks(cluster=world.cluster, tasks=arns)["tasks"] if arns else []
-        ready = [
-            t
-            for t in tasks
-            if t["lastStatus"] == "RUNNING"
-            and any(
-                a.get("lastStatus") == "RUNNING"
-                for a in t["containers"][0].get("managedAgents", [])
-            )
-        ]
-        if len(ready) >= count:
-            return ready
-        time.sleep(0.05)
-    raise AssertionError("the service's tasks never became RUNNING with ECS Exec")
-
-
-def enable_exec(sandbox: Env, count: int = 1) -> list[dict[str, Any]]:
-    sandbox.client("ecs").update_service(
-        cluster=sandbox.world.cluster,
-        service=sandbox.world.service,
-        enableExecuteCommand=True,
-        desiredCount=count,
-        forceNewDeployment=True,
-    )
-    return running_service_tasks(sandbox, count)
+from tests.exec_support import (
+    PLUGIN_DIR,
+    WITH_PLUGIN,
+    ExecStub,
+    enable_exec,
+    running_service_tasks,
+    stub_execute_command,
+)
 
 
 @pytest.fixture

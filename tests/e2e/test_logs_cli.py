@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from ecs_migrate.sandbox.seed import ci_policy
-from tests.conftest import BIN, CliResult, Env, assert_no_secrets
+from tests.conftest import BIN, CliResult, Env, assert_no_secrets, hold_only
 
 STARTED = re.compile(r"Started task (arn:aws:ecs:\S+)")
 LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ([0-9a-f]{8}) (.*)$")
@@ -313,18 +313,6 @@ def test_an_unknown_container_is_a_target_error(sandbox: Env) -> None:
 
 
 # -- IAM: the `logs` feature's actions are enough, and a missing one is named -------------------
-
-
-def hold_only(sandbox: Env, actions: list[str]) -> None:
-    iam = sandbox.client("iam")
-    user = sandbox.world.ci_user
-    for name in iam.list_user_policies(UserName=user)["PolicyNames"]:
-        iam.delete_user_policy(UserName=user, PolicyName=name)
-    document = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
-    }
-    iam.put_user_policy(UserName=user, PolicyName="only", PolicyDocument=json.dumps(document))
 
 
 def logs_feature_actions(sandbox: Env) -> list[str]:

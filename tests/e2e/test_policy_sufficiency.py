@@ -11,13 +11,12 @@ and ecs:TagResource at RunTask. Those two cannot be proven here and are skipped 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
 
 from ecs_migrate.sandbox.seed import ci_policy
-from tests.conftest import Env
+from tests.conftest import Env, hold_only
 
 ACCOUNT = "123456789012"
 NOT_ENFORCED_BY_MOTO = {"iam:PassRole", "ecs:TagResource"}
@@ -25,19 +24,6 @@ NOT_ENFORCED_BY_MOTO = {"iam:PassRole", "ecs:TagResource"}
 
 def actions_of(document: dict) -> list[str]:
     return sorted({a for s in document["Statement"] for a in s["Action"]})
-
-
-def hold_only(sandbox: Env, actions: list[str]) -> None:
-    """The CI user's whole policy becomes ``actions`` on "*" (moto checks actions only)."""
-    iam = sandbox.client("iam")
-    user = sandbox.world.ci_user
-    for name in iam.list_user_policies(UserName=user)["PolicyNames"]:
-        iam.delete_user_policy(UserName=user, PolicyName=name)
-    document = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
-    }
-    iam.put_user_policy(UserName=user, PolicyName="generated", PolicyDocument=json.dumps(document))
 
 
 @pytest.fixture

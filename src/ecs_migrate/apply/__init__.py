@@ -13,7 +13,7 @@ import contextlib
 import os
 import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -107,12 +107,22 @@ def apply(
     """Run the migration command under the database lock, recorded; its exit status."""
     _validate(opts)
     relay = relay or SignalRelay()
-    url = read_url(opts.environ, opts.database_url_var)
-    redactor = Redactor(
-        secret_values(opts.environ, [opts.environ[opts.database_url_var], *url.secrets])
-    )
-    try:
+    url, redactor = _read(opts.environ, opts.database_url_var)
+    with _redacted_errors(redactor):
         return _apply(opts, url, redactor, _Redacting(reporter, redactor), relay)
+
+
+def _read(environ: Mapping[str, str], var: str) -> tuple[DatabaseUrl, Redactor]:
+    """The URL, and the redactor for everything said while using it."""
+    url = read_url(environ, var)
+    return url, Redactor(secret_values(environ, [environ[var], *url.secrets]))
+
+
+@contextlib.contextmanager
+def _redacted_errors(redactor: Redactor) -> Iterator[None]:
+    """Errors leave with their secrets redacted (a driver's message may quote a value)."""
+    try:
+        yield
     except EcsMigrateError as exc:
         exc.message = redactor.text(exc.message)
         exc.hint = redactor.text(exc.hint) if exc.hint else exc.hint
@@ -245,19 +255,12 @@ def history(opts: HistoryOptions, reporter: ApplyReporter) -> HistoryResult:
     """The newest runs recorded by apply, newest first (empty when none was ever recorded)."""
     if opts.limit < 1:
         raise UsageError("--limit must be at least 1.")
-    url = read_url(opts.environ, opts.database_url_var)
-    redactor = Redactor(
-        secret_values(opts.environ, [opts.environ[opts.database_url_var], *url.secrets])
-    )
+    url, redactor = _read(opts.environ, opts.database_url_var)
     dialect = dialect_for(url)
-    try:
+    with _redacted_errors(redactor):
         connected = wait_for_database(
             dialect, url, opts.wait, "ecs-migrate history", _Redacting(reporter, redactor), Cancel()
         )
-    except EcsMigrateError as exc:
-        exc.message = redactor.text(exc.message)
-        exc.args = (exc.message,)
-        raise
     try:
         runs = read_history(dialect, connected.conn, opts.limit)
     finally:
