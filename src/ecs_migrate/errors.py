@@ -111,4 +111,5 @@ EXIT_USAGE = 2
 EXIT_TARGET = 3
 EXIT_NOT_RUN = 4
 EXIT_TIMEOUT = 5
+EXIT_STOPPED = 6  # `run`: the task was stopped from outside (StopTask, Spot, scheduler)
 EXIT_INTERRUPTED = 130

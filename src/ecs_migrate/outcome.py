@@ -9,13 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_NOT_RUN, EXIT_OK
+from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_NOT_RUN, EXIT_OK, EXIT_STOPPED
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 FAILED_TO_START = "failed-to-start"
 TIMED_OUT = "timed-out"
 INTERRUPTED = "interrupted"
+STOPPED = "stopped"  # stopped from outside ecs-migrate while the command ran
+
+# Stop codes that mean something other than the command ended the task. ecs-migrate's own
+# StopTask (timeout, --stop-on-cancel) is not judged here: `run` forces its own status then.
+# The command often exits 0 from its SIGTERM handler, which proves nothing.
+STOPPED_BY = {
+    "UserInitiated": "StopTask, called by someone or something other than this ecs-migrate run",
+    "SpotInterruption": "a Fargate Spot interruption: AWS reclaimed the capacity",
+    "ServiceSchedulerInitiated": "the ECS scheduler (e.g. its container instance was draining)",
+    "TerminationNotice": "AWS retiring or terminating the task's host",
+}
 
 # Reasons that mean the container never ran its command.
 _NOT_STARTED_MARKERS = (
@@ -38,6 +49,7 @@ class Outcome:
     stop_code: str | None
     stopped_reason: str | None
     container_reason: str | None
+    stopped_by: str | None = None  # who stopped the task, when it was not the command
 
 
 def find_container(task: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -48,13 +60,22 @@ def find_container(task: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def classify(task: dict[str, Any], container_name: str) -> Outcome:
-    """Classify a task that reached STOPPED."""
+    """Classify a task that reached STOPPED.
+
+    A task stopped from outside (StopTask, Spot, the scheduler) after the command started is
+    ``stopped``, whatever the exit code: the command was cut short, or caught SIGTERM and
+    exited 0, and either way the migration may not have finished.
+    """
     container = find_container(task, container_name) or {}
     exit_code = container.get("exitCode")
     stop_code = task.get("stopCode")
     stopped_reason = task.get("stoppedReason")
     container_reason = container.get("reason")
-    if isinstance(exit_code, int):
+    started = bool(task.get("startedAt")) or isinstance(exit_code, int)
+    stopped_by = STOPPED_BY.get(str(stop_code)) if started else None
+    if stopped_by is not None:
+        status, exit_status = STOPPED, EXIT_STOPPED
+    elif isinstance(exit_code, int):
         status, exit_status = (
             (SUCCEEDED, EXIT_OK) if exit_code == 0 else (FAILED, EXIT_COMMAND_FAILED)
         )
@@ -70,6 +91,7 @@ def classify(task: dict[str, Any], container_name: str) -> Outcome:
         stop_code=stop_code,
         stopped_reason=stopped_reason,
         container_reason=container_reason,
+        stopped_by=stopped_by,
     )
 
 

@@ -33,6 +33,7 @@ _STATUS_STYLE = {
     "failed-to-start": "red",
     "timed-out": "yellow",
     "interrupted": "yellow",
+    "stopped": "red",
 }
 
 
@@ -125,6 +126,12 @@ class RunRenderer:
                 "nothing was started."
             ),
             "interrupted": "Interrupted.",
+            "stopped": (
+                f"Migration stopped from outside ecs-migrate after {took}, by "
+                f"{result.stopped_by}. Exit code "
+                f"{'unknown' if result.exit_code is None else result.exit_code}, but the "
+                "command was cut short: do not assume the migration finished."
+            ),
         }[result.status]
         click.echo(click.style(what, fg=style, bold=True), file=self.err)
         for label, value in (
@@ -136,6 +143,14 @@ class RunRenderer:
                 click.echo(f"  {label}: {value}", file=self.err)
         if result.task_arn:
             click.echo(f"  task: {result.task_arn}", file=self.err)
+        if result.status == "stopped" and result.stop_code == "UserInitiated":
+            click.echo(
+                "  Who called StopTask is in CloudTrail:\n"
+                "    aws cloudtrail lookup-events --region "
+                f"{result.region} --lookup-attributes "
+                "AttributeKey=EventName,AttributeValue=StopTask --max-results 20",
+                file=self.err,
+            )
         if result.status == "interrupted" and result.task_arn:
             state = "was asked to stop" if opts.stop_on_cancel else "may still be running"
             click.echo(
@@ -160,6 +175,8 @@ class RunRenderer:
         )
         if result.status != "succeeded":
             reason = result.container_reason or result.stopped_reason or ""
+            if result.stopped_by:
+                reason = f"stopped by {result.stopped_by}" + (f": {reason}" if reason else "")
             detail = f"exit code {exit_code or 'unknown'}" + (f": {reason}" if reason else "")
             self.gha.error(f"Migration {result.status} ({detail})", title="ecs-migrate run")
         icon = "✅" if result.status == "succeeded" else "❌"

@@ -80,6 +80,7 @@ class RunResult:
     stop_code: str | None = None
     stopped_reason: str | None = None
     container_reason: str | None = None
+    stopped_by: str | None = None  # who stopped the task when status is "stopped"
     duration_seconds: float = 0.0
     log_group: str | None = None
     log_stream: str | None = None
@@ -129,6 +130,7 @@ class RunResult:
             "stopCode": self.stop_code,
             "stoppedReason": self.stopped_reason,
             "containerReason": self.container_reason,
+            "stoppedBy": self.stopped_by,
             "durationSeconds": round(self.duration_seconds, 3),
             "waitedSeconds": round(self.waited_seconds, 3),
             "logGroup": self.log_group,
@@ -377,6 +379,7 @@ def _finish(
         result.stop_code = verdict.stop_code
         result.stopped_reason = verdict.stopped_reason
         result.container_reason = verdict.container_reason
+        result.stopped_by = verdict.stopped_by
         result.status, result.exit_status = verdict.status, verdict.exit_status
     if forced == outcome.TIMED_OUT:
         result.status, result.exit_status = forced, EXIT_TIMEOUT

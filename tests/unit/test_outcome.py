@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ecs_migrate import outcome
-from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_NOT_RUN, EXIT_OK
+from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_NOT_RUN, EXIT_OK, EXIT_STOPPED
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 ARN = "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef"
@@ -210,3 +210,36 @@ def test_is_stopping_when_the_container_stopped() -> None:
     assert outcome.is_stopping(task, "app") is True
     # ... but only the named container counts.
     assert outcome.is_stopping(task, "other") is False
+
+
+# -- stopped from outside ecs-migrate (issue 12, item 3) -------------------------------------
+
+
+@pytest.mark.parametrize("stop_code", sorted(outcome.STOPPED_BY))
+@pytest.mark.parametrize("exit_code", [0, 143, None])
+def test_external_stop_after_start_is_stopped_whatever_the_exit_code(
+    stop_code: str, exit_code: int | None
+) -> None:
+    task = stopped_task(exit_code=exit_code, stop_code=stop_code, stopped_reason="why")
+    verdict = outcome.classify(task, "app")
+    assert verdict.status == outcome.STOPPED
+    assert verdict.exit_status == EXIT_STOPPED
+    assert verdict.stopped_by == outcome.STOPPED_BY[stop_code]
+    assert verdict.exit_code == exit_code
+    assert verdict.stopped_reason == "why"
+
+
+def test_user_stop_before_the_command_started_is_failed_to_start() -> None:
+    task = stopped_task(exit_code=None, stop_code="UserInitiated", started=False)
+    verdict = outcome.classify(task, "app")
+    assert verdict.status == outcome.FAILED_TO_START
+    assert verdict.exit_status == EXIT_NOT_RUN
+    assert verdict.stopped_by is None
+
+
+@pytest.mark.parametrize("stop_code", ["EssentialContainerExited", "TaskFailedToStart", None])
+def test_the_command_ending_the_task_is_judged_by_its_exit_code(stop_code: str | None) -> None:
+    task = stopped_task(exit_code=0, stop_code=stop_code)  # type: ignore[arg-type]
+    verdict = outcome.classify(task, "app")
+    assert verdict.status == outcome.SUCCEEDED
+    assert verdict.stopped_by is None

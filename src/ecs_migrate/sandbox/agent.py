@@ -211,6 +211,8 @@ def _finish(
     if task.desired_status == "STOPPED" and requested in (
         "UserInitiated",
         "ServiceSchedulerInitiated",
+        "SpotInterruption",
+        "TerminationNotice",
     ):
         stop_code, stopped_reason = requested, task.stopped_reason or stopped_reason
     for container in task.containers:
