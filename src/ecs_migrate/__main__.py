@@ -1,3 +1,3 @@
-from ecs_migrate.cli import main
+from ecs_migrate.entry import main
 
 main()

@@ -104,6 +104,7 @@ def run(
     from ecs_migrate.render import CancelOnSignals, RunRenderer
     from ecs_migrate.run import RunOptions
     from ecs_migrate.run import run as run_migration
+    from ecs_migrate.streams import tolerate_loss
 
     opts = RunOptions(
         cluster=cluster,
@@ -117,6 +118,7 @@ def run(
         ci_env=dict(os.environ),
         apply=apply_,
     )
+    tolerate_loss("still following the task to its end, to exit with its status")
     renderer = RunRenderer.for_output(output, os.environ)
     clients = Clients(AwsSettings(region=region, profile=profile))
     with CancelOnSignals() as cancel:
@@ -330,19 +332,30 @@ def main() -> None:
     every run. Once the output is flushed there is nothing left to clean up (files are closed
     by their ``with`` blocks), so the process ends with ``os._exit``.
     """
+    code = 0
     try:
         _main()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if exc.code is not None and not isinstance(exc.code, int):
             click.echo(str(exc.code), err=True)
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to flush
-                stream.flush()
-        os._exit(code)
+    try:
+        sys.stdout.flush()
+    except EcsMigrateError as exc:  # the last of the output could not be written
+        if code == 0:  # otherwise the failure was already reported
+            click.echo(f"error: {exc.message}", err=True)
+            code = exc.exit_code
+    except (OSError, ValueError):
+        code = code or 1
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def _main() -> None:
+    from ecs_migrate import streams
+
+    streams.install()  # a closed or full stdout is an error, or tolerated: never a traceback
     try:
         cli.main(prog_name="ecs-migrate", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -84,6 +84,7 @@ def apply(
     from ecs_migrate.apply import ApplyOptions, SignalRelay
     from ecs_migrate.apply import apply as apply_migration
     from ecs_migrate.render import ApplyRenderer
+    from ecs_migrate.streams import tolerate_loss
 
     opts = ApplyOptions(
         command=list(command),
@@ -93,6 +94,7 @@ def apply(
         lock_name=lock_name,
     )
     relay = SignalRelay()
+    tolerate_loss("the command goes on to its end under the lock, and apply exits with its status")
     with _ForwardSignals(relay):
         result = apply_migration(opts, ApplyRenderer(), relay)
     sys.exit(result.exit_status)

@@ -73,6 +73,7 @@ def exec_(
     from ecs_migrate.aws import AwsSettings, Clients
     from ecs_migrate.ecsexec import ExecOptions, exec_command
     from ecs_migrate.render import CancelOnSignals, ExecRenderer
+    from ecs_migrate.streams import tolerate_loss
 
     opts = ExecOptions(
         cluster=cluster,
@@ -82,6 +83,7 @@ def exec_(
         container=container,
         timeout=timeout,
     )
+    tolerate_loss("still waiting for the command's exit status")
     renderer = ExecRenderer(output == "json")
     clients = Clients(AwsSettings(region=region, profile=profile))
     with CancelOnSignals() as cancel:

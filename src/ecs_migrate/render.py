@@ -19,6 +19,7 @@ import click
 
 from ecs_migrate.cancel import Cancel
 from ecs_migrate.github import GitHubActions, markdown_table
+from ecs_migrate.streams import GuardedStream
 
 if TYPE_CHECKING:
     from ecs_migrate.doctor import DoctorReport
@@ -207,6 +208,9 @@ class Notes:
 
 def write_raw(stream: TextIO, data: bytes) -> None:
     """Another program's bytes, in order with what was written to ``stream`` as text."""
+    if isinstance(stream, GuardedStream):
+        stream.write_bytes(data)  # a closed stdout is the guard's to handle
+        return
     stream.flush()
     stream.buffer.write(data)
     stream.buffer.flush()

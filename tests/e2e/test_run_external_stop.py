@@ -21,8 +21,7 @@ from tests.conftest import BIN, Env, assert_no_secrets
 TRAPS_TERM = (
     "sh",
     "-c",
-    "trap 'echo caught-term; exit 0' TERM; echo migration-started; "
-    "while :; do sleep 0.1; done",
+    "trap 'echo caught-term; exit 0' TERM; echo migration-started; while :; do sleep 0.1; done",
 )
 
 
