@@ -11,6 +11,9 @@ class EcsMigrateError(Exception):
     """Base class: a failure with a message for a person and an exit status for a machine."""
 
     exit_code = 1
+    # The task this failure happened to, once one was started: error output names it, so a
+    # script can follow or stop a task whose outcome ecs-migrate could not learn.
+    task_arn: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

@@ -92,13 +92,20 @@ class RunRenderer:
     def failed(self, exc: EcsMigrateError) -> None:
         """An error ends the run before a result: JSON for scripts, annotation for GitHub."""
         self._close_group()
+        task_arn = exc.task_arn or ""
         if self.json_mode:
             error = {"message": exc.message, "hint": exc.hint, "exitStatus": exc.exit_code}
-            self.out.write(json.dumps({"status": "error", "error": error}, indent=2) + "\n")
+            body = {"status": "error", "taskArn": task_arn or None, "error": error}
+            self.out.write(json.dumps(body, indent=2) + "\n")
             self.out.flush()
+        if task_arn:
+            click.echo(
+                f"  task: {task_arn} (it may still be running; its outcome is unknown here)",
+                file=self.err,
+            )
         if self.gha:
             self.gha.error(exc.message, title="ecs-migrate")
-            self.gha.set_outputs({"task-arn": "", "exit-code": "", "status": "error"})
+            self.gha.set_outputs({"task-arn": task_arn, "exit-code": "", "status": "error"})
 
     def finish(self, result: RunResult, opts: RunOptions) -> None:
         self._close_group()

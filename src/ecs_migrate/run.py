@@ -22,6 +22,7 @@ from ecs_migrate.errors import (
     EXIT_NOT_RUN,
     EXIT_TIMEOUT,
     AlreadyRunningError,
+    EcsMigrateError,
     TargetError,
     TaskNotRunError,
     UsageError,
@@ -331,6 +332,25 @@ def run(
         return _finish(base, None, clients, started)
     base.waited_seconds = waited
     task = start_task(clients, target, opts, reporter)
+    try:
+        return _follow(clients, opts, reporter, cancel, target, task, base, started, deadline)
+    except EcsMigrateError as exc:
+        exc.task_arn = exc.task_arn or str(task["taskArn"])
+        raise
+
+
+def _follow(
+    clients: Clients,
+    opts: RunOptions,
+    reporter: Reporter,
+    cancel: Cancellation,
+    target: Target,
+    task: dict[str, Any],
+    base: RunResult,
+    started: float,
+    deadline: float,
+) -> RunResult:
+    """Follow a started task to its end; the result says how it ended."""
     follower = TaskFollower(
         clients,
         target,

@@ -339,3 +339,46 @@ def test_no_canary_secret_in_json_or_progress(sandbox: Env) -> None:
     for canary in CANARIES:
         assert canary not in result.stdout
         assert canary not in result.stderr
+
+
+# -- an error after the task started still names the task (issue 12, item 10) -----------------
+
+
+def test_an_error_after_run_task_names_the_task_in_json_and_text(sandbox: Env) -> None:
+    """DescribeTasks is denied once the task runs: the outcome is unknown, the task is not."""
+    from ecs_migrate.sandbox.seed import ci_policy
+    from tests.conftest import hold_only
+
+    document = ci_policy(sandbox.world, "123456789012", "us-east-1")
+    actions = sorted({a for s in document["Statement"] for a in s["Action"]})
+    assert "ecs:DescribeTasks" in actions
+    sandbox.sandbox.enforce_iam(True)
+    try:
+        hold_only(sandbox, [a for a in actions if a != "ecs:DescribeTasks"])
+        as_json = sandbox.run("sh", "-c", "echo started", flags=JSON)
+        as_text = sandbox.run("sh", "-c", "echo started")
+    finally:
+        sandbox.sandbox.enforce_iam(False)
+    assert_clean_error(as_json, 3)
+    data = payload(as_json)
+    assert data["status"] == "error"
+    started = [
+        line.split("Started task ", 1)[1].strip()
+        for line in as_json.stderr.splitlines()
+        if "Started task " in line
+    ]
+    assert started and data["taskArn"] == started[0]
+    assert data["error"]["exitStatus"] == 3
+    assert_clean_error(as_text, 3)
+    assert "  task: arn:aws:ecs:" in as_text.stderr
+    assert "ecs:DescribeTasks" in as_text.stderr
+
+
+def test_an_error_before_run_task_has_a_null_task_arn(sandbox: Env) -> None:
+    result = sandbox.cli(
+        "run", "--cluster", "no-such-cluster", "--service", "app", "--output", "json", "--", "true"
+    )
+    assert_clean_error(result, 3)
+    data = payload(result)
+    assert data["status"] == "error"
+    assert data["taskArn"] is None
