@@ -84,10 +84,14 @@ def exec_(
         timeout=timeout,
     )
     tolerate_loss("still waiting for the command's exit status")
-    renderer = ExecRenderer(output == "json")
+    # In GitHub Actions the remote output is fenced off: none of its lines acts on the runner.
+    renderer = ExecRenderer(output == "json", os.environ)
     clients = Clients(AwsSettings(region=region, profile=profile))
     with CancelOnSignals() as cancel:
-        result = exec_command(clients, opts, renderer, cancel)
+        try:
+            result = exec_command(clients, opts, renderer, cancel)
+        finally:
+            renderer.close()
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     if result.status == "timed-out":

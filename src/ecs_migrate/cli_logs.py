@@ -3,17 +3,25 @@
 Events go to stdout, one line each (text) or one JSON object each (JSON Lines, so a follow
 can be read line by line); notes go to stderr. Exit status 0, also when a follow is stopped
 with Ctrl-C or SIGTERM: that is how a follow ends.
+
+In GitHub Actions the text lines are written inside a stop-commands span
+(:meth:`ecs_migrate.github.GitHubActions.untrusted`): a message is the task's text, and none
+of it may act on the runner. JSON Lines need no span: every line starts with ``{`` and a
+message's line breaks are escaped.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from ecs_migrate.cli_options import CONTEXT, aws_options, output_option
+from ecs_migrate.github import GitHubActions, safe_text
 
 if TYPE_CHECKING:
     from ecs_migrate.servicelogs import LogsOptions, LogSource, LogsResult, ServiceLogEvent
@@ -23,7 +31,7 @@ TASK_ID_SHOWN = 8  # characters of the task ID on a text line
 
 def format_line(event: ServiceLogEvent, *, styled: bool = False) -> str:
     """``YYYY-MM-DDTHH:MM:SS.mmmZ <task id, 8 chars> <message>``; the prefix dim when styled."""
-    prefix = f"{event.timestamp} {event.task_id[:TASK_ID_SHOWN]}"
+    prefix = f"{event.timestamp} {safe_text(event.task_id[:TASK_ID_SHOWN])}"
     if styled:
         prefix = click.style(prefix, dim=True)
     message = event.message.rstrip("\r\n")
@@ -35,19 +43,39 @@ def format_json(event: ServiceLogEvent) -> str:
 
 
 class EventPrinter:
-    """The core's sink: each event to stdout; flushed at once while following."""
+    """The core's sink: each event to stdout; flushed at once while following.
 
-    def __init__(self, output: str, *, follow: bool, out: TextIO | None = None) -> None:
+    With ``env`` saying GitHub Actions, text lines go inside a stop-commands span: call
+    :meth:`close` at the end.
+    """
+
+    def __init__(
+        self,
+        output: str,
+        *,
+        follow: bool,
+        out: TextIO | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.out = out or sys.stdout
         self.json_mode = output == "json"
         self.styled = not self.json_mode and self.out.isatty()
         self.follow = follow
+        self.gha = None if self.json_mode else GitHubActions.from_env(env or {}, self.out)
 
     def __call__(self, event: ServiceLogEvent) -> None:
         line = format_json(event) if self.json_mode else format_line(event, styled=self.styled)
-        self.out.write(line + "\n")
+        if self.gha:
+            self.gha.untrusted(line + "\n")
+        else:
+            self.out.write(line + "\n")
         if self.follow:
             self.out.flush()
+
+    def close(self) -> None:
+        """Resume the runner's workflow commands, if a span was opened."""
+        if self.gha:
+            self.gha.resume_commands()
 
 
 def _since_text(source: LogSource) -> str:
@@ -57,8 +85,11 @@ def _since_text(source: LogSource) -> str:
 
 
 def describe_source(source: LogSource) -> str:
-    what = f"task {source.task_id}" if source.task_id else f"container {source.container}"
-    return f"{source.group} ({what}, streams {source.stream_prefix}{'' if source.task_id else '*'})"
+    """The group and streams read; names from the task definition, escaped for one line."""
+    task, container = safe_text(source.task_id or ""), safe_text(source.container)
+    group, prefix = safe_text(source.group), safe_text(source.stream_prefix)
+    what = f"task {task}" if source.task_id else f"container {container}"
+    return f"{group} ({what}, streams {prefix}{'' if source.task_id else '*'})"
 
 
 def note_following(source: LogSource) -> None:
@@ -76,12 +107,12 @@ def note_result(result: LogsResult, opts: LogsOptions) -> None:
         return
     if result.streams_found is False:
         why = (
-            f"no log stream {source.stream_prefix} exists: check the task ID"
+            f"no log stream {safe_text(source.stream_prefix)} exists: check the task ID"
             if source.task_id
-            else f"no log stream starts with {source.stream_prefix}: no task of the service "
-            "has logged with this configuration yet"
+            else f"no log stream starts with {safe_text(source.stream_prefix)}: no task of the "
+            "service has logged with this configuration yet"
         )
-        click.echo(f"No log events in {source.group}: {why}.", err=True)
+        click.echo(f"No log events in {safe_text(source.group)}: {why}.", err=True)
         return
     matching = f" matching --filter {opts.filter_pattern!r}" if opts.filter_pattern else ""
     click.echo(
@@ -159,11 +190,14 @@ def logs(
         filter_pattern=filter_pattern or None,
         container=container,
     )
-    printer = EventPrinter(output, follow=follow)
+    printer = EventPrinter(output, follow=follow, env=os.environ)
     clients = Clients(AwsSettings(region=region, profile=profile))
     with CancelOnSignals() as cancel:
         ready = note_following if follow else None
-        result = read_logs(clients, opts, printer, cancel, on_ready=ready)
+        try:
+            result = read_logs(clients, opts, printer, cancel, on_ready=ready)
+        finally:
+            printer.close()
     sys.stdout.flush()
     note_result(result, opts)
     sys.exit(0)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from ecs_migrate.cancel import Cancel
-from ecs_migrate.github import GitHubActions, markdown_table
+from ecs_migrate.github import GitHubActions, markdown_table, safe_text
 from ecs_migrate.streams import GuardedStream
 
 if TYPE_CHECKING:
@@ -67,18 +67,25 @@ class RunRenderer:
 
     # -- Reporter ------------------------------------------------------------------------
     def progress(self, message: str) -> None:
-        click.echo(click.style(f"[{_clock()}] {message}", dim=True), file=self.err)
+        text = f"[{_clock()}] {safe_text(message)}"
+        click.echo(click.style(text, dim=True), file=self.err)
 
     def log(self, event: LogEvent) -> None:
-        if self.gha and not self.group_open:
-            self.gha.group("Migration logs")
-            self.group_open = True
+        """A task's log line, as it is; in GitHub Actions inside a stop-commands span (the
+        gha stream is this stream), so no line of the task's acts on the runner."""
+        if self.gha:
+            if not self.group_open:
+                self.gha.group("Migration logs")
+                self.group_open = True
+            self.gha.untrusted(event.message + "\n")
+            self.gha.stream.flush()
+            return
         stream = self.err if self.json_mode else self.out
         stream.write(event.message + "\n")
         stream.flush()
 
     def warning(self, message: str) -> None:
-        click.echo(click.style(f"warning: {message}", fg="yellow"), file=self.err)
+        click.echo(click.style(f"warning: {safe_text(message)}", fg="yellow"), file=self.err)
         if self.gha:
             self._close_group()
             self.gha.warning(message)
@@ -148,7 +155,7 @@ class RunRenderer:
             ("stop code", result.stop_code if result.status != "succeeded" else None),
         ):
             if value:
-                click.echo(f"  {label}: {value}", file=self.err)
+                click.echo(f"  {label}: {safe_text(value)}", file=self.err)
         if result.task_arn:
             click.echo(f"  task: {result.task_arn}", file=self.err)
         if result.status == "stopped" and result.stop_code == "UserInitiated":
@@ -165,7 +172,8 @@ class RunRenderer:
                 f"  The task {state}. Follow it:\n"
                 f"    aws ecs describe-tasks --cluster {result.cluster} --tasks {result.task_arn}\n"
                 + (
-                    f"    aws logs tail {result.log_group} --log-stream-names {result.log_stream}"
+                    f"    aws logs tail {safe_text(result.log_group)} --log-stream-names "
+                    f"{safe_text(result.log_stream)}"
                     " --follow\n"
                     if result.log_stream
                     else ""
@@ -207,10 +215,11 @@ class Notes:
     stdout carries another program's output (apply, exec, db-check)."""
 
     def progress(self, message: str) -> None:
-        click.echo(click.style(f"[ecs-migrate] {message}", dim=True), err=True)
+        click.echo(click.style(f"[ecs-migrate] {safe_text(message)}", dim=True), err=True)
 
     def warning(self, message: str) -> None:
-        click.echo(click.style(f"[ecs-migrate] warning: {message}", fg="yellow"), err=True)
+        text = f"[ecs-migrate] warning: {safe_text(message)}"
+        click.echo(click.style(text, fg="yellow"), err=True)
 
 
 def write_raw(stream: TextIO, data: bytes) -> None:
@@ -231,13 +240,25 @@ class ApplyRenderer(Notes):
 
 
 class ExecRenderer(Notes):
-    """The core's ExecReporter: the remote output on stdout (on stderr with --output json)."""
+    """The core's ExecReporter: the remote output on stdout (on stderr with --output json).
 
-    def __init__(self, json_mode: bool) -> None:
+    In GitHub Actions (``env`` says so) the output is written inside a stop-commands span:
+    call :meth:`close` at the end to resume the runner's workflow commands.
+    """
+
+    def __init__(self, json_mode: bool, env: Mapping[str, str] | None = None) -> None:
         self.out = sys.stderr if json_mode else sys.stdout
+        self.gha = GitHubActions.from_env(env or {}, self.out)
 
     def output(self, data: bytes) -> None:
-        write_raw(self.out, data)
+        if self.gha:
+            self.gha.untrusted_bytes(data, lambda chunk: write_raw(self.out, chunk))
+        else:
+            write_raw(self.out, data)
+
+    def close(self) -> None:
+        if self.gha:
+            self.gha.resume_commands()
 
 
 class CancelOnSignals:
@@ -311,22 +332,24 @@ def render_doctor(report: DoctorReport, output: str, env: Mapping[str, str]) -> 
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif sys.stdout.isatty():
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(show_lines=False, header_style="bold")
         for column in ("status", "check", "finding / fix"):
             table.add_column(column, overflow="fold")
         for r in results:
-            text = r.message + (f"\n[bold]fix:[/bold] {r.fix}" if r.fix else "")
+            text = escape(safe_text(r.message))
+            text += f"\n[bold]fix:[/bold] {escape(safe_text(r.fix))}" if r.fix else ""
             style = _DOCTOR_STYLE[str(r.status)]
             table.add_row(f"[{style}]{r.status}[/{style}]", r.id, text)
         Console().print(table)
     else:
         width = max((len(r.id) for r in results), default=10)
         for r in results:
-            click.echo(f"{str(r.status).upper():<5} {r.id:<{width}}  {r.message}")
+            click.echo(f"{str(r.status).upper():<5} {r.id:<{width}}  {safe_text(r.message)}")
             if r.fix:
-                click.echo(f"{'':<5} {'':<{width}}  fix: {r.fix}")
+                click.echo(f"{'':<5} {'':<{width}}  fix: {safe_text(r.fix)}")
     counts = report.counts
     click.echo(
         f"{counts['fail']} fail, {counts['warn']} warn, {counts['pass']} pass, "
