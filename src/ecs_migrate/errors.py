@@ -116,3 +116,18 @@ EXIT_NOT_RUN = 4
 EXIT_TIMEOUT = 5
 EXIT_STOPPED = 6  # `run`: the task was stopped from outside (StopTask, Spot, scheduler)
 EXIT_INTERRUPTED = 130
+EXIT_LOCK_LOST = 7  # `apply`: the lock's session was lost while the command ran
+
+
+class LockLostError(EcsMigrateError):
+    """`apply` lost the migration lock while the command ran (a killed session, a failover,
+    a network cut), so the run was not protected: exit 7 even when the command exited 0.
+    When the command failed, its own status is kept (``command_status``)."""
+
+    exit_code = EXIT_LOCK_LOST
+
+    def __init__(self, message: str, *, command_status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.command_status = command_status
+        if command_status != 0:
+            self.exit_code = command_status

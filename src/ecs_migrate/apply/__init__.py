@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ecs_migrate.apply.child import SignalRelay, resolve_command, run_child
-from ecs_migrate.apply.dialects import Dialect, dialect_for, read_history
-from ecs_migrate.apply.lock import acquire_lock
+from ecs_migrate.apply.dialects import Dialect, dialect_for, note_lock_lost, read_history
+from ecs_migrate.apply.lock import LockKeeper, acquire_lock
 from ecs_migrate.apply.metadata import RunContext, run_context
 from ecs_migrate.apply.redact import Redactor, secret_values
 from ecs_migrate.apply.url import DatabaseUrl, read_url
@@ -29,6 +29,7 @@ from ecs_migrate.errors import (
     CommandNotExecutableError,
     CommandNotFoundError,
     EcsMigrateError,
+    LockLostError,
     UsageError,
 )
 
@@ -89,6 +90,16 @@ class _Redacting:
     def output(self, stream: str, data: bytes) -> None:
         self.inner.output(stream, data)  # already redacted, line by line
 
+    def error(self, message: str) -> None:
+        """An error said at once, while the command goes on (the reporter's ``error`` if it
+        has one, else an ``[ecs-migrate] error:`` line on the command's stderr stream)."""
+        text = self.redactor.text(message)
+        error = getattr(self.inner, "error", None)
+        if callable(error):
+            error(text)
+        else:
+            self.inner.output("stderr", f"[ecs-migrate] error: {text}\n".encode())
+
 
 def _validate(opts: ApplyOptions) -> None:
     if not opts.command:
@@ -147,6 +158,7 @@ def _apply(
     reporter.progress(f"Connecting to {url.describe()} (waiting up to {opts.wait:g}s)")
     connected = wait_for_database(dialect, url, opts.wait, context.app_name, reporter, relay.cancel)
     conn = connected.conn
+    keeper: LockKeeper | None = None
     try:
         version = dialect.server_version(conn)
         waited_lock = acquire_lock(
@@ -157,20 +169,48 @@ def _apply(
         reporter.progress(
             f"Holding the migration lock {lock_name!r} on {version}; running: {command}"
         )
+        keeper = LockKeeper(
+            dialect, conn, lock_name, lambda why: reporter.error(_lost_now(lock_name, why))
+        )
         try:
             status = run_child(
-                opts.command, executable, opts.environ, opts.cwd, redactor, reporter, relay
+                opts.command,
+                executable,
+                opts.environ,
+                opts.cwd,
+                redactor,
+                reporter,
+                relay,
+                started=keeper.start,  # the check runs on the connection from here
             )
         except (CommandNotFoundError, CommandNotExecutableError) as exc:
             _record_finish(dialect, conn, row_id, exc.exit_code, reporter)  # it never started
             raise
-        _record_finish(dialect, conn, row_id, status, reporter)
-        with contextlib.suppress(Exception):
-            dialect.unlock(conn, lock_name)
+        finally:
+            lost = keeper.stop()  # the connection is this thread's again (unless unusable)
+        if lost is None:
+            _record_finish(dialect, conn, row_id, status, reporter)
+            with contextlib.suppress(Exception):
+                dialect.unlock(conn, lock_name)
+        else:
+            lost_conn = conn if keeper.usable else None
+            _record_loss(dialect, url, lost_conn, row_id, status, keeper, context, reporter)
     finally:
-        with contextlib.suppress(Exception):
-            conn.close()  # also releases the lock if unlock could not run
+        if keeper is None or keeper.usable:  # never close it under a check still in flight
+            with contextlib.suppress(Exception):
+                conn.close()  # also releases the lock if unlock could not run
     reporter.progress(f"The command exited with status {status}.")
+    if lost is not None:
+        raise LockLostError(
+            f"The migration lock {lock_name!r} was lost while the command ran ({lost}). The "
+            f"command went on without it to its end, status {status}: the run was not "
+            "protected.",
+            command_status=status,
+            hint="Another migration may have run at the same time: check `ecs-migrate "
+            "history` for runs that overlap this one, and the state of the database. The lock "
+            "lives on apply's own connection: pg_terminate_backend or KILL, a restart or "
+            "failover of the database, or a network cut ends it (docs/apply.md, The lock).",
+        )
     return ApplyResult(
         exit_status=status,
         database=url.describe(),
@@ -221,6 +261,62 @@ def _record_finish(
             f"{_first_line(exc)}. If the connection was lost, the lock was lost with it: "
             "another migration may have started meanwhile."
         )
+
+
+def _lost_now(lock_name: str, why: str) -> str:
+    return (
+        f"Lost the migration lock {lock_name!r}: {why}. The command goes on to its end "
+        "(stopping a migration half-way is worse than finishing it), but it is no longer "
+        "protected: another migration may start now. apply will exit 7 (or with the "
+        "command's own status if it fails)."
+    )
+
+
+RECONNECT_SECONDS = 5.0  # to record a lost run on a new connection
+
+
+def _record_loss(
+    dialect: Dialect,
+    url: DatabaseUrl,
+    conn: Any,
+    row_id: int | None,
+    status: int,
+    keeper: LockKeeper,
+    ctx: RunContext,
+    reporter: _Redacting,
+) -> None:
+    """Best effort: the run's end and the loss (a comment after its command) in its row, on
+    the lock's connection if it still answers, else on a new one."""
+    if row_id is None:
+        return
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(keeper.lost_at or time.time()))
+    note = f"  # ecs-migrate: the lock was lost at {when}; not protected from then on"
+    problem: Exception | None = None
+    if conn is not None:  # None: a check never came back, and the connection is not ours
+        try:
+            _write_loss(dialect, conn, row_id, status, note)
+            return
+        except Exception as exc:
+            problem = exc
+    try:
+        fresh = dialect.connect(url, RECONNECT_SECONDS, ctx.app_name)
+        try:
+            _write_loss(dialect, fresh, row_id, status, note)
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                fresh.close()
+    except Exception as exc:
+        problem = exc
+    reporter.warning(
+        f"Could not record the end of run {row_id} in ecs_migrate_history: "
+        f"{_first_line(problem) if problem else 'no connection'}. It keeps no exit_code."
+    )
+
+
+def _write_loss(dialect: Dialect, conn: Any, row_id: int, status: int, note: str) -> None:
+    dialect.finish_history(conn, row_id, status)
+    note_lock_lost(conn, row_id, note)
 
 
 def _alive(dialect: Dialect, conn: Any) -> bool:

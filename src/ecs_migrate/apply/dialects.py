@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -70,6 +72,34 @@ class Dialect(Protocol):
     def insert_history(self, conn: Any, values: Sequence[str | None]) -> int: ...
     def finish_history(self, conn: Any, row_id: int, exit_code: int) -> None: ...
     def is_missing_table(self, exc: Exception) -> bool: ...
+    def holds_lock(self, conn: Any, name: str) -> bool: ...
+    def socket_fd(self, conn: Any) -> int | None: ...
+
+
+# The lock's socket while the command runs: probes after 5 s idle, every 2 s, 3 of them; and
+# data unacknowledged for 6 s (a check sent to a peer that is gone) fails the connection.
+KEEPALIVE = (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3))
+USER_TIMEOUT_MS = 6000
+
+
+def keep_alive(fd: int) -> None:
+    """TCP keepalives and a user timeout on a connection's socket (TCP only; the options a
+    platform lacks are skipped), so that a silent peer is noticed within seconds."""
+    sock = socket.socket(fileno=os.dup(fd))  # a duplicate: closing it leaves the driver's
+    try:
+        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in (*KEEPALIVE, ("TCP_USER_TIMEOUT", USER_TIMEOUT_MS)):
+            if hasattr(socket, option):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+    finally:
+        sock.close()
+
+
+def note_lock_lost(conn: Any, row_id: int, note: str) -> None:
+    """Append ``note`` (a shell comment) to a run's recorded command: the lock was lost."""
+    query(conn, f"UPDATE {TABLE} SET command = CONCAT(command, %s) WHERE id = %s", [note, row_id])
 
 
 def classify(message: str, rules: Sequence[tuple[str, str, bool]]) -> Failure:

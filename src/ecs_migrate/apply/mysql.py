@@ -177,6 +177,15 @@ class MySql:
     def unlock(self, conn: Any, name: str) -> None:
         query(conn, "SELECT RELEASE_LOCK(%s)", [self._name(name)])
 
+    def holds_lock(self, conn: Any, name: str) -> bool:
+        """Whether this session still holds the lock (an error if the session is gone)."""
+        rows = query(conn, "SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", [self._name(name)])
+        return bool(rows[0][0])
+
+    def socket_fd(self, conn: Any) -> int | None:
+        sock = getattr(conn, "_sock", None)  # PyMySQL's socket (an SSLSocket under TLS)
+        return sock.fileno() if sock is not None else None
+
     def _program(self, conn: Any, owner: int) -> str:
         """The holder's program_name connect attribute, from performance_schema: MariaDB's
         default (and MySQL's on small instances) is off, and then it is unknown. A session

@@ -31,6 +31,11 @@ FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
   AND l.classid = %s AND l.objid = %s
 """
+_PG_HELD = """
+SELECT EXISTS (SELECT 1 FROM pg_locks
+               WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()
+                 AND objsubid = 1 AND classid = %s AND objid = %s)
+"""
 
 
 class Postgres:
@@ -107,6 +112,14 @@ class Postgres:
 
     def unlock(self, conn: Any, name: str) -> None:
         query(conn, "SELECT pg_advisory_unlock(%s)", [self._key(name)[0]])
+
+    def holds_lock(self, conn: Any, name: str) -> bool:
+        """Whether this session still holds the lock (an error if the session is gone)."""
+        _, classid, objid = self._key(name)
+        return bool(query(conn, _PG_HELD, [classid, objid])[0][0])
+
+    def socket_fd(self, conn: Any) -> int | None:
+        return int(conn.pgconn.socket)
 
     def holders(self, conn: Any, name: str) -> list[str]:
         _, classid, objid = self._key(name)
