@@ -194,7 +194,8 @@ def _apply(
                 dialect.unlock(conn, lock_name)
         else:
             lost_conn = conn if keeper.usable else None
-            _record_loss(dialect, url, lost_conn, row_id, status, keeper, context, reporter)
+            noted = f"{command}  # ecs-migrate: the lock was lost at {_utc(keeper.lost_at)}"
+            _record_loss(dialect, url, lost_conn, row_id, status, noted, context, reporter)
     finally:
         if keeper is None or keeper.usable:  # never close it under a check still in flight
             with contextlib.suppress(Exception):
@@ -281,27 +282,25 @@ def _record_loss(
     conn: Any,
     row_id: int | None,
     status: int,
-    keeper: LockKeeper,
+    noted: str,
     ctx: RunContext,
     reporter: _Redacting,
 ) -> None:
-    """Best effort: the run's end and the loss (a comment after its command) in its row, on
-    the lock's connection if it still answers, else on a new one."""
+    """Best effort: the run's end and the loss (``noted``: its command, then a comment) in
+    its row, on the lock's connection if it still answers, else on a new one."""
     if row_id is None:
         return
-    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(keeper.lost_at or time.time()))
-    note = f"  # ecs-migrate: the lock was lost at {when}; not protected from then on"
     problem: Exception | None = None
     if conn is not None:  # None: a check never came back, and the connection is not ours
         try:
-            _write_loss(dialect, conn, row_id, status, note)
+            _write_loss(dialect, conn, row_id, status, noted)
             return
         except Exception as exc:
             problem = exc
     try:
         fresh = dialect.connect(url, RECONNECT_SECONDS, ctx.app_name)
         try:
-            _write_loss(dialect, fresh, row_id, status, note)
+            _write_loss(dialect, fresh, row_id, status, noted)
             return
         finally:
             with contextlib.suppress(Exception):
@@ -314,9 +313,13 @@ def _record_loss(
     )
 
 
-def _write_loss(dialect: Dialect, conn: Any, row_id: int, status: int, note: str) -> None:
+def _write_loss(dialect: Dialect, conn: Any, row_id: int, status: int, noted: str) -> None:
     dialect.finish_history(conn, row_id, status)
-    note_lock_lost(conn, row_id, note)
+    note_lock_lost(conn, row_id, noted)
+
+
+def _utc(stamp: float | None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp or time.time()))
 
 
 def _alive(dialect: Dialect, conn: Any) -> bool:

@@ -97,9 +97,9 @@ def keep_alive(fd: int) -> None:
         sock.close()
 
 
-def note_lock_lost(conn: Any, row_id: int, note: str) -> None:
-    """Append ``note`` (a shell comment) to a run's recorded command: the lock was lost."""
-    query(conn, f"UPDATE {TABLE} SET command = CONCAT(command, %s) WHERE id = %s", [note, row_id])
+def note_lock_lost(conn: Any, row_id: int, command: str) -> None:
+    """Rewrite a run's recorded command: the command, then a shell comment on the loss."""
+    query(conn, f"UPDATE {TABLE} SET command = %s WHERE id = %s", [command, row_id])
 
 
 def classify(message: str, rules: Sequence[tuple[str, str, bool]]) -> Failure:
