@@ -149,10 +149,12 @@ def github(
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
-    click.echo(f"wrote {result.workflow}", err=True)
-    click.echo(f"wrote {result.permission_policy}  (the role's permissions)", err=True)
-    click.echo(f"wrote {result.trust_policy}  (who may assume the role)", err=True)
-    for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+    from ecs_migrate.github import safe_text
+
+    click.echo(f"wrote {safe_text(result.workflow)}", err=True)
+    click.echo(f"wrote {safe_text(result.permission_policy)}  (the role's permissions)", err=True)
+    click.echo(f"wrote {safe_text(result.trust_policy)}  (who may assume the role)", err=True)
+    for note in result.notes:  # names from the service and the action's install: one line each
+        click.echo(f"note: {safe_text(note)}", err=True)
     click.echo(f"\nCreate the role {result.role_name} ({result.role_arn}):", err=True)
     click.echo("\n".join(result.commands))

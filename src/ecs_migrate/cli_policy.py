@@ -97,10 +97,12 @@ def generate(fmt: str, name: str | None, out: Path | None, profile: str | None, 
     result = run_generate(clients, opts)
     label = name or f"{opts.service or (opts.repo or 'ecs-migrate').split('/')[-1]}-{opts.role}"
     text = render(result.document, fmt, result.role, label)
-    for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    from ecs_migrate.github import safe_text
+
+    for warning in result.warnings:  # names from the service: escaped onto their line
+        click.echo(f"warning: {safe_text(warning)}", err=True)
     for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+        click.echo(f"note: {safe_text(note)}", err=True)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
@@ -192,11 +194,16 @@ def lint(
 
 
 def _print_findings(result: Any) -> None:
+    """One line per finding, and its fix. A Sid, an action or a file name comes from the policy
+    (or IAM): escaped, it can neither break the line nor start a workflow command."""
+    from ecs_migrate.github import safe_line, safe_text
+
     for finding in result.findings:
         where = finding.source + (f":{finding.line}" if finding.line else "")
         statement = f" [{finding.statement}]" if finding.statement else ""
-        click.echo(f"{where}: {finding.severity} {finding.id}{statement}: {finding.message}")
-        click.echo(f"    fix: {finding.fix}")
+        line = f"{where}: {finding.severity} {finding.id}{statement}: {finding.message}"
+        click.echo(safe_line(line))
+        click.echo(f"    fix: {safe_text(finding.fix)}")
     counts = result.counts()
     roles = ", ".join(sorted(set(result.roles.values())))
     features = f"; features {','.join(result.features)}" if result.features else ""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ecs_migrate.errors import UsageError
+from ecs_migrate.initgithub.names import check_values
 from ecs_migrate.initgithub.pins import own_action
 from ecs_migrate.initgithub.workflow import (
     SESSION_SECONDS,
@@ -88,9 +89,34 @@ def _paths(out: Path) -> tuple[Path, Path, Path]:
     )
 
 
+# The options whose values reach the workflow, the policies or the printed commands.
+_VALUES = (
+    "cluster",
+    "service",
+    "repo",
+    "branch",
+    "environment",
+    "ecr_repository",
+    "migrate_command",
+    "role_name",
+    "action",
+    "container",
+    "dockerfile",
+    "context",
+    "account",
+    "region",
+    "task_role_arn",
+    "execution_role_arn",
+    "family",
+    "log_group",
+    "log_prefix",
+)
+
+
 def _check(opts: InitGithubOptions) -> list[str]:
     if opts.branch and opts.environment:
         raise UsageError("Pass --branch or --environment, not both.")
+    check_values({key: getattr(opts, key) for key in _VALUES})
     try:
         command = shlex.split(opts.migrate_command)
     except ValueError as exc:
@@ -136,7 +162,8 @@ def init_github(clients: Any, opts: InitGithubOptions) -> InitGithubResult:
     values, _, _ = resolve_values(None if opts.offline else clients, policy_opts)
     permission = generate(None, replace(policy_opts, offline=True, **_resolved(values)))
     trust = generate(None, replace(policy_opts, role="trust", account=str(values["account"])))
-    role_name = opts.role_name or f"ecs-migrate-deploy-{opts.service}"[:64]
+    service_name = opts.service.rsplit("/", 1)[-1]  # the service's name, also from an ARN
+    role_name = opts.role_name or f"ecs-migrate-deploy-{service_name}"[:64]
     role_arn = f"arn:aws:iam::{values['account']}:role/{role_name}"
     spec = WorkflowSpec(
         name=f"Deploy {opts.service}",

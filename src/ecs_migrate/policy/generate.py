@@ -30,7 +30,11 @@ from ecs_migrate.policy.model import (
 
 ROLES = ("ci", "task", "trust")
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
-_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+# GitHub's names: an owner (user or organisation) is letters, digits and hyphens, up to 39
+# characters (underscores too, for enterprise-managed users); a repository is letters, digits,
+# '.', '-' and '_', up to 100 characters, and not '.' or '..'.
+_OWNER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,38}")
+_REPO_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 _REF_NAME = re.compile(r"^[^\s*?\[\]~^:\\]+$")
 
 Values = Mapping[str, str | Sequence[str] | None]
@@ -119,14 +123,13 @@ def _validated(opts: GenerateOptions) -> GenerateOptions:
     if opts.account and not re.fullmatch(r"\d{12}", opts.account):
         raise UsageError(f"--account must be a 12-digit AWS account ID, not {opts.account!r}.")
     if opts.role == "trust":
-        if not opts.repo or not _REPO.match(opts.repo):
-            raise UsageError(
-                "The trust policy needs --repo ORG/REPO (the GitHub repository that deploys)."
-            )
+        problem = repo_problem(opts.repo)
+        if problem:
+            raise UsageError(problem, hint="e.g. --repo acme/api")
         if opts.branch and opts.environment:
             raise UsageError("Pass --branch or --environment, not both.")
         for name in (opts.branch, opts.environment):
-            if name is not None and not _REF_NAME.match(name):
+            if name is not None and not _REF_NAME.fullmatch(name):
                 raise UsageError(
                     f"{name!r} cannot be pinned: branch and environment names must be exact "
                     "(no wildcards), or the role trusts more than one ref."
@@ -134,6 +137,38 @@ def _validated(opts: GenerateOptions) -> GenerateOptions:
         if not opts.environment and not opts.branch:
             opts = replace(opts, branch="main")
     return opts
+
+
+def repo_problem(repo: str | None) -> str | None:
+    """What is wrong with ``repo`` as GitHub's OWNER/REPO (a sentence naming --repo), or None.
+
+    The repository goes into the trust policy's ``sub`` condition: a wildcard or a wrong
+    name there trusts other repositories, or none.
+    """
+    if not repo:
+        return "--repo is missing: the trust policy needs OWNER/REPO, the repository that deploys."
+    shown = f"--repo {repo!r}"
+    if any(c in repo for c in "*?[]"):
+        return f"{shown} has a wildcard: the role would trust every repository it matches."
+    if "://" in repo or repo.startswith("git@"):
+        return f"{shown} is a URL: give OWNER/REPO, e.g. acme/api for github.com/acme/api."
+    if repo.count("/") != 1:
+        what = "has no '/'" if "/" not in repo else "has more than one '/'"
+        return f"{shown} {what}: it must be OWNER/REPO."
+    owner, name = repo.split("/")
+    if not owner or not name:
+        return f"{shown} has an empty {'owner' if not owner else 'repository name'}."
+    if not _OWNER.fullmatch(owner):
+        return (
+            f"{shown}: the owner {owner!r} is not a GitHub user or organisation name (letters, "
+            "digits and '-', not first, up to 39 characters)."
+        )
+    if not _REPO_NAME.fullmatch(name) or name in (".", ".."):
+        return (
+            f"{shown}: {name!r} is not a GitHub repository name (letters, digits, '.', '-' and "
+            "'_', up to 100 characters, not '.' or '..')."
+        )
+    return None
 
 
 def _trust(opts: GenerateOptions, account: str) -> GenerateResult:
