@@ -75,7 +75,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], int, str]] = {
     "#! interpreter missing": (
         lambda d: _file(d / "migrate", b"#!/nonexistent/interpreter\n"),
         127,
-        "its #! interpreter, or a binary's dynamic loader, is probably missing",
+        "its #! interpreter is probably missing from the image, or for a binary",
     ),
     "missing file": (lambda d: d / "no-such-migrate", 127, "no such file"),
 }

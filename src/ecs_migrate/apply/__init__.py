@@ -115,7 +115,10 @@ def _validate(opts: ApplyOptions) -> None:
 def apply(
     opts: ApplyOptions, reporter: ApplyReporter, relay: SignalRelay | None = None
 ) -> ApplyResult:
-    """Run the migration command under the database lock, recorded; its exit status."""
+    """Run the migration command under the database lock, recorded; its exit status.
+
+    LockLostError (exit 7, or the command's failing status) when the lock was lost while
+    the command ran: the command is left to finish, and the loss is reported at once."""
     _validate(opts)
     relay = relay or SignalRelay()
     url, redactor = _read(opts.environ, opts.database_url_var)

@@ -113,8 +113,8 @@ def exec_error(executable: str, cwd: str, exc: OSError) -> EcsMigrateError:
         return CommandNotFoundError(f"the working directory {cwd} is gone: {why}.")
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
         return CommandNotFoundError(
-            f"{executable}: cannot be executed: {why} (its #! interpreter, or a binary's "
-            "dynamic loader, is probably missing from the image).",
+            f"{executable}: cannot be executed: {why} (its #! interpreter is probably missing "
+            "from the image, or for a binary its dynamic loader).",
         )
     if exc.errno == errno.ENOEXEC:
         return CommandNotExecutableError(
