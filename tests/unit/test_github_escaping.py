@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -217,3 +219,80 @@ def test_resume_without_a_span_writes_nothing() -> None:
     stream = io.StringIO()
     GitHubActions(stream).resume_commands()
     assert stream.getvalue() == ""
+
+
+# -- hostile values through each renderer ------------------------------------------------------
+
+
+def _run_result(value: str, status: str) -> Any:
+    from ecs_migrate.run import RunResult
+
+    return RunResult(
+        task_arn="arn:aws:ecs:us-east-1:123456789012:task/c/0123abcd",
+        task_definition_arn="arn:aws:ecs:us-east-1:123456789012:task-definition/app:1",
+        cluster="c",
+        service="s",
+        container=value,
+        region="us-east-1",
+        status=status,
+        exit_status=1,
+        exit_code=None,
+        stop_code=value,
+        stopped_reason=value,
+        container_reason=value,
+        # who stopped it is ecs-migrate's own words, from the stop code
+        stopped_by="a Fargate Spot interruption" if status == "stopped" else None,
+        log_group=value,
+        log_stream=value,
+    )
+
+
+@pytest.mark.parametrize("status", ["failed", "stopped", "interrupted", "failed-to-start"])
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_run_renderer_prints_hostile_values_on_their_own_lines(
+    tmp_path: Path, value: str, status: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ecs_migrate.render import RunRenderer
+    from ecs_migrate.run import RunOptions
+
+    out, err = io.StringIO(), io.StringIO()
+    summary = tmp_path / "summary.md"
+    gha = GitHubActions(out, summary_file=summary)
+    renderer = RunRenderer(False, gha, out=out, err=err)
+    renderer.progress(f"Task {value}")
+    renderer.warning(f"warned about {value}")
+    renderer.finish(_run_result(value, status), RunOptions("c", "s", ["true"]))
+    for text in (out.getvalue(), err.getvalue(), capsys.readouterr().err):
+        for line in runner_lines(text):
+            if is_command(line):  # only ecs-migrate's own, whole commands
+                assert re.match(r"::(warning|error title=ecs-migrate run)::", line), line
+        assert "\x1b" not in text and "\u2028" not in text and "\x85" not in text
+    assert "\x1b" not in summary.read_text()
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_logs_notes_and_line_prefix_escape_task_definition_names(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ecs_migrate.cli_logs import describe_source, format_line, note_following
+    from ecs_migrate.servicelogs import LogSource, ServiceLogEvent
+
+    source = LogSource(value, "us-east-1", value, value, None, 0)
+    assert len(runner_lines(describe_source(source))) == 1
+    note_following(source)
+    line = format_line(ServiceLogEvent(0, "message", value, value))
+    assert runner_lines(line)[0].endswith("message")
+    assert "\x1b" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_notes_of_apply_exec_and_db_check_stay_on_their_line(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ecs_migrate.render import Notes
+
+    Notes().progress(f"Connecting to {value}")
+    Notes().warning(value)
+    err = capsys.readouterr().err
+    assert len(runner_lines(err)) == 3  # two lines, and the empty rest after the last newline
+    assert "\x1b" not in err
