@@ -67,7 +67,7 @@ def test_url_query_parameters_are_kept() -> None:
     [
         ("host=db dbname=app password=x", "not a URL"),
         (f"sqlite:///{PASSWORD}", "'sqlite'"),
-        (f"postgresql:///app?password={PASSWORD}", "no host"),
+        (f"postgresql:///app?passwd={QUOTED}", "'passwd', which libpq does not know"),
         (f"postgresql://app:{QUOTED}@db:notaport/app", "malformed host or port"),
     ],
 )

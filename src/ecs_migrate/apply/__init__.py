@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from ecs_migrate.apply.child import SignalRelay, resolve_command, run_child
 from ecs_migrate.apply.dialects import Dialect, dialect_for, note_lock_lost, read_history
 from ecs_migrate.apply.lock import LockKeeper, acquire_lock
 from ecs_migrate.apply.metadata import RunContext, run_context
-from ecs_migrate.apply.redact import Redactor, secret_values
+from ecs_migrate.apply.redact import Redactor, mask_command, secret_values
 from ecs_migrate.apply.url import DatabaseUrl, read_url
 from ecs_migrate.apply.wait import wait_for_database
 from ecs_migrate.cancel import Cancel
@@ -121,15 +120,19 @@ def apply(
     the command ran: the command is left to finish, and the loss is reported at once."""
     _validate(opts)
     relay = relay or SignalRelay()
-    url, redactor = _read(opts.environ, opts.database_url_var)
+    url, redactor = _read(opts.environ, opts.database_url_var, opts.command)
     with _redacted_errors(redactor):
         return _apply(opts, url, redactor, _Redacting(reporter, redactor), relay)
 
 
-def _read(environ: Mapping[str, str], var: str) -> tuple[DatabaseUrl, Redactor]:
-    """The URL, and the redactor for everything said while using it."""
+def _read(
+    environ: Mapping[str, str], var: str, argv: list[str] | None = None
+) -> tuple[DatabaseUrl, Redactor]:
+    """The URL, and the redactor for everything said while using it (with the credentials
+    written in the command's arguments)."""
     url = read_url(environ, var)
-    return url, Redactor(secret_values(environ, [environ[var], *url.secrets]))
+    in_argv = mask_command(argv)[1] if argv else []
+    return url, Redactor(secret_values(environ, [environ[var], *url.secrets, *in_argv]))
 
 
 @contextlib.contextmanager
@@ -167,7 +170,7 @@ def _apply(
         waited_lock = acquire_lock(
             dialect, conn, lock_name, opts.lock_timeout, reporter, relay.cancel
         )
-        command = redactor.text(shlex.join(opts.command))
+        command = redactor.text(mask_command(opts.command)[0])
         row_id = _record_start(dialect, conn, command, context, reporter)
         reporter.progress(
             f"Holding the migration lock {lock_name!r} on {version}; running: {command}"

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ecs_migrate import dburl
 from ecs_migrate.apply.dialects import INSERTED, TABLE, Failure, query
 from ecs_migrate.apply.url import MYSQL, DatabaseUrl
 from ecs_migrate.errors import DatabaseConfigError
@@ -37,15 +38,92 @@ _MYSQL_CODES = {
     2026: ("tls", False),  # TLS required and impossible
     2059: ("auth", False),  # authentication plugin unknown to the client
 }
-# The URL's TLS settings: ?ssl-mode=DISABLED|PREFERRED|REQUIRED|VERIFY_CA|VERIFY_IDENTITY
-# (as the mysql client), ?ssl=true|false, ?ssl-ca=/path/to/ca.pem.
-_SSL_MODES = ("disabled", "preferred", "required", "verify_ca", "verify_identity")
-_SSL_FLAGS = {
-    **dict.fromkeys(("true", "1", "yes", "required"), "required"),
-    **dict.fromkeys(("false", "0", "no", "disabled"), "disabled"),
-}
+# The URL's TLS settings (read by dburl.mysql_tls_mode): ?ssl-mode=DISABLED|PREFERRED|
+# REQUIRED|VERIFY_CA|VERIFY_IDENTITY (as the mysql client), ?ssl=true|false, ?ssl-ca=...,
+# ssl-capath, ssl-cert, ssl-key, ssl-key-password, ssl-verify-cert, ssl-verify-identity.
 _MYSQL_IDLE_TIMEOUT = 31536000  # wait_timeout's maximum (a year): the lock outlives the command
 _MYSQL_LOCK_NAME_MAX = 64  # MySQL 5.7+ refuses longer GET_LOCK names
+
+
+def connect_params(url: DatabaseUrl, timeout: float, app_name: str) -> dict[str, Any]:
+    """PyMySQL's arguments for apply's connection: the URL's parts and options (by their
+    PyMySQL names, so that none collides with another), with apply's program_name (the lock
+    holder's name), autocommit, its idle timeout, and each attempt's time limit (the URL's
+    connect_timeout when it is shorter)."""
+    params = url.params
+    kwargs: dict[str, Any] = {
+        "host": params.get("host") or "localhost",
+        "port": url.port,
+        "user": params.get("user") or None,
+        "password": params.get("password", ""),
+        "database": params.get("database") or None,
+        "connect_timeout": max(1, timeout),
+        "program_name": app_name[:63],
+        "autocommit": True,
+        # The lock's connection sits idle while the command runs: the server must not
+        # close it after wait_timeout (often minutes), which would drop the lock.
+        "init_command": f"SET SESSION wait_timeout = {_MYSQL_IDLE_TIMEOUT}",
+    }
+    own = params.get("connect_timeout", "").strip()
+    if own.isdigit() and 0 < int(own) < kwargs["connect_timeout"]:
+        kwargs["connect_timeout"] = int(own)
+    for name in ("unix_socket", "charset", "collation", "sql_mode"):
+        if params.get(name):
+            kwargs[name] = params[name]
+    for name in ("read_timeout", "write_timeout", "max_allowed_packet", "connect_timeout"):
+        if name in params and not params[name].strip().isdigit():
+            raise DatabaseConfigError(f"{url.var} has a {name} that is not a whole number.")
+    for name in ("read_timeout", "write_timeout", "max_allowed_packet"):
+        if params.get(name) and int(params[name]) > 0:
+            kwargs[name] = int(params[name])
+    for name in ("local_infile", "binary_prefix"):
+        if name in params:
+            kwargs[name] = _flag(url, name)
+    return kwargs
+
+
+def _flag(url: DatabaseUrl, name: str) -> bool:
+    try:
+        return dburl.my_flag(dict(url.params), name)
+    except dburl.DbUrlError as exc:
+        raise DatabaseConfigError(f"{url.var} {exc}.") from None
+
+
+def tls_params(url: DatabaseUrl) -> dict[str, Any]:
+    """PyMySQL's TLS arguments for the URL's TLS mode (:func:`dburl.mysql_tls_mode`, as
+    db-check reads it). A mode that asks for TLS gets its own SSLContext, so that TLS is
+    required (PyMySQL treats ``ssl={}`` as no TLS at all, or, from 1.2, as "if the server
+    offers it")."""
+    import ssl
+
+    params = dict(url.params)
+    try:
+        mode = dburl.mysql_tls_mode(params)
+    except dburl.DbUrlError as exc:
+        raise DatabaseConfigError(f"{url.var} {exc}.") from None
+    ca, capath, cert = params.get("ssl_ca"), params.get("ssl_capath"), params.get("ssl_cert")
+    if mode == "disabled":
+        return {"ssl_disabled": True}
+    if mode == "preferred":
+        return {}
+    try:
+        context = ssl.create_default_context(cafile=ca, capath=capath)
+        if cert:
+            context.load_cert_chain(
+                cert, url.params.get("ssl_key"), url.params.get("ssl_key_password")
+            )
+    except (OSError, ssl.SSLError) as exc:
+        raise DatabaseConfigError(
+            f"{url.var} names a TLS file (ssl-ca, ssl-capath, ssl-cert or ssl-key) that cannot "
+            f"be read as PEM: {getattr(exc, 'strerror', None) or exc}."
+        ) from exc
+    # MySQL's self-generated certificates lack extensions Python 3.13 insists on.
+    context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    if mode in ("required", "verify_ca"):
+        context.check_hostname = False
+    if mode == "required":
+        context.verify_mode = ssl.CERT_NONE
+    return {"ssl": context}
 
 
 class MySql:
@@ -62,68 +140,23 @@ class MySql:
             ) from exc
         return pymysql
 
-    @staticmethod
-    def _tls(url: DatabaseUrl) -> dict[str, Any]:
-        """PyMySQL's TLS arguments for the URL's ssl-mode. A mode that asks for TLS gets
-        its own SSLContext, so that TLS is required (PyMySQL treats ``ssl={}`` as no TLS
-        at all, or, from 1.2, as "if the server offers it")."""
-        import ssl
-
-        raw = url.param("ssl-mode") or url.param("ssl_mode") or url.param("sslmode")
-        ca = url.param("ssl-ca") or url.param("ssl_ca")
-        if raw is not None:
-            mode = raw.strip().lower().replace("-", "_")
-            if mode not in _SSL_MODES:
-                raise DatabaseConfigError(
-                    f"{url.var} has ssl-mode={raw!r}; use one of "
-                    + ", ".join(m.upper() for m in _SSL_MODES)
-                    + "."
-                )
-        elif url.param("ssl") is not None:
-            flag = str(url.param("ssl")).strip().lower()
-            if flag not in _SSL_FLAGS:
-                raise DatabaseConfigError(
-                    f"{url.var} has ssl={url.param('ssl')!r}; use ssl=true or ssl=false, "
-                    "or ssl-mode=VERIFY_IDENTITY (and ssl-ca=...)."
-                )
-            mode = _SSL_FLAGS[flag]
-        else:
-            mode = "verify_ca" if ca else "preferred"
-        if mode == "disabled":
-            return {"ssl_disabled": True}
-        if mode == "preferred":
-            return {}
-        try:
-            context = ssl.create_default_context(cafile=ca)
-        except (OSError, ssl.SSLError) as exc:
-            raise DatabaseConfigError(
-                f"{url.var} names ssl-ca={ca!r}, which cannot be read as PEM certificates: "
-                f"{getattr(exc, 'strerror', None) or exc}."
-            ) from exc
-        # MySQL's self-generated certificates lack extensions Python 3.13 insists on.
-        context.verify_flags &= ~ssl.VERIFY_X509_STRICT
-        if mode in ("required", "verify_ca"):
-            context.check_hostname = False
-        if mode == "required":
-            context.verify_mode = ssl.CERT_NONE
-        return {"ssl": context}
-
     def connect(self, url: DatabaseUrl, timeout: float, app_name: str) -> Any:
         pymysql = self._driver()
-        return pymysql.connect(
-            host=url.host,
-            port=url.port,
-            user=url.user or None,
-            password=url.password,
-            database=url.database or None,
-            connect_timeout=max(1, timeout),
-            program_name=app_name[:63],
-            autocommit=True,
-            # The lock's connection sits idle while the command runs: the server must not
-            # close it after wait_timeout (often minutes), which would drop the lock.
-            init_command=f"SET SESSION wait_timeout = {_MYSQL_IDLE_TIMEOUT}",
-            **self._tls(url),
-        )
+        kwargs = connect_params(url, timeout, app_name)
+        if "charset" in kwargs and pymysql.charset.charset_by_name(kwargs["charset"]) is None:
+            raise DatabaseConfigError(
+                f"{url.var} has charset={kwargs['charset'][:30]!r}, which PyMySQL does not know."
+            )
+        conn = pymysql.connect(**kwargs, **tls_params(url))
+        if url.params.get("init_command"):  # the URL's own, after apply's
+            try:
+                query(conn, url.params["init_command"])
+            except pymysql.err.MySQLError as exc:
+                conn.close()
+                raise DatabaseConfigError(
+                    f"The init_command in {url.var} failed: {exc.args[-1] if exc.args else exc}."
+                ) from None
+        return conn
 
     def failure(self, exc: Exception) -> Failure | None:
         import socket

@@ -38,6 +38,40 @@ SELECT EXISTS (SELECT 1 FROM pg_locks
 """
 
 
+def connect_params(url: DatabaseUrl, timeout: float, app_name: str) -> dict[str, str]:
+    """libpq's keywords for apply's connection: the URL's own (every one libpq knows, so a
+    query parameter never collides with an argument), with apply's application_name (the
+    lock holder's name), TCP keep-alives unless the URL sets them, and each attempt's time
+    limit (the URL's connect_timeout when it is shorter)."""
+    params = dict(url.params)
+    params.setdefault("keepalives", "1")
+    params.setdefault("keepalives_idle", "30")
+    limit = max(1, round(timeout))
+    own = params.get("connect_timeout", "").strip()
+    if own.isdigit() and 0 < int(own) < limit:
+        limit = int(own)
+    params["connect_timeout"] = str(limit)
+    params["application_name"] = app_name[:63]
+    return params
+
+
+def _refused_parameter(exc: Exception) -> str | None:
+    """libpq's message when it refuses a connection parameter or its value (a configuration
+    error, not an unreachable database); None for any other error."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = re.sub(r"^connection is bad: |^connection to server at .*? failed: ", "", message)
+    if re.search(
+        r"invalid connection option|invalid \S+ value|invalid integer value|"
+        r"could not match \d+ \S+ to \d+ hosts|invalid port number|"
+        r"could not (?:open|read|load) (?:certificate|private key|root certificate|"
+        r"SSL certificate revocation list|password file)|does not exist for service|"
+        r"definition of service .* not found|service file .* not found",
+        message,
+    ):
+        return message
+    return None
+
+
 class Postgres:
     name = POSTGRES
 
@@ -54,20 +88,17 @@ class Postgres:
 
     def connect(self, url: DatabaseUrl, timeout: float, app_name: str) -> Any:
         psycopg = self._driver()
-        params = dict(url.query)
-        params.setdefault("keepalives", "1")
-        params.setdefault("keepalives_idle", "30")
-        conn = psycopg.connect(
-            host=url.host,
-            port=url.port,
-            dbname=url.database or None,
-            user=url.user or None,
-            password=url.password or None,
-            connect_timeout=max(1, round(timeout)),
-            application_name=app_name[:63],
-            autocommit=True,
-            **params,
-        )
+        try:
+            conn = psycopg.connect(autocommit=True, **connect_params(url, timeout, app_name))
+        except psycopg.Error as exc:
+            refused = _refused_parameter(exc)
+            if refused is None:
+                raise
+            raise DatabaseConfigError(
+                f"{url.var} has a connection parameter libpq refuses: {refused}.",
+                hint="See libpq's connection parameters: "
+                "https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS",
+            ) from None
         # The lock's connection sits idle while the command runs: a server, database or role
         # setting must neither close it (idle_session_timeout, PostgreSQL 14+, which would
         # drop the lock mid-migration) nor cancel the lock wait (statement_timeout).

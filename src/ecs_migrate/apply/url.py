@@ -1,8 +1,11 @@
 """The database URL: read from a variable, parsed, and described without its secrets.
 
-``describe()`` names the host, port, database and user: never the password, and never the
-whole URL. SQLAlchemy-style schemes (``postgresql+psycopg://``, ``mysql+pymysql://``) are
-accepted, since Alembic apps keep their URL in that form.
+Parsing is :func:`ecs_migrate.dburl.parse_db_url`, the one parser `apply`, `history` and
+`db-check`'s probe share: PostgreSQL URLs mean what they mean to libpq (every connection
+keyword, several hosts, Unix sockets, query parameters overriding the URL's parts), MySQL URLs
+what they mean to PyMySQL. ``describe()`` names the host, port, database and user: never the
+password, and never the whole URL. SQLAlchemy-style schemes (``postgresql+psycopg://``,
+``mysql+pymysql://``) are accepted, since Alembic apps keep their URL in that form.
 """
 
 from __future__ import annotations
@@ -11,30 +14,27 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ecs_migrate import dburl
 from ecs_migrate.errors import DatabaseConfigError
 
-POSTGRES = "postgresql"
-MYSQL = "mysql"
-_SCHEMES = {
-    "postgres": POSTGRES,
-    "postgresql": POSTGRES,
-    "pgsql": POSTGRES,
-    "mysql": MYSQL,
-    "mariadb": MYSQL,
-}
-DEFAULT_PORT = {POSTGRES: 5432, MYSQL: 3306}
+POSTGRES = dburl.POSTGRES
+MYSQL = dburl.MYSQL
+DEFAULT_PORT = dburl.DEFAULT_PORTS
 
 
 @dataclass(frozen=True)
 class DatabaseUrl:
     dialect: str  # POSTGRES or MYSQL
-    host: str
+    host: str  # the first host; a socket when it starts with "/"; "" for the driver's default
     port: int
     database: str
     user: str
     password: str = field(repr=False)
     query: tuple[tuple[str, str], ...] = ()
     var: str = "DATABASE_URL"
+    # The driver's connection parameters: libpq keywords, or PyMySQL's (normalised) names.
+    params: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    raw_password: str = field(default="", repr=False, compare=False)  # as written in the URL
 
     def describe(self) -> str:
         """``user@host:port/database``: what messages may show."""
@@ -43,59 +43,99 @@ class DatabaseUrl:
 
     @property
     def endpoint(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        if self.dialect == POSTGRES and (self.params.get("host") or "").count(","):
+            return ",".join(_hostport(h, p) for h, p in dburl.pg_targets(dict(self.params)))
+        if self.host.startswith("/"):
+            return self.host if self.dialect == MYSQL else f"{self.host}/.s.PGSQL.{self.port}"
+        if not self.host:
+            return f"the default socket (port {self.port})"
+        return _hostport(self.host, self.port)
+
+    @property
+    def tcp_target(self) -> tuple[str, int] | None:
+        """The one TCP (host, port) to check before connecting; None when the driver picks
+        among several hosts, or connects through a Unix socket."""
+        if self.dialect == MYSQL:
+            socket = self.params.get("unix_socket")
+            return None if socket else (self.host or "localhost", self.port)
+        targets = dburl.pg_targets(dict(self.params))
+        if len(targets) != 1 or not targets[0][0] or targets[0][0].startswith(("/", "@")):
+            return None
+        return targets[0]
 
     @property
     def secrets(self) -> list[str]:
-        """Values that must never appear in output: the password, raw and URL-encoded."""
-        if not self.password:
-            return []
-        quoted = urllib.parse.quote(self.password, safe="")
-        return sorted({self.password, quoted}, key=len, reverse=True)
+        """Values that must never appear in output: the password (raw, as written in the URL,
+        and URL-encoded) and the other secret parameters. The redactor also matches each in
+        any percent-encoding."""
+        found = {v for v in dburl.secrets_of(dict(self.params)) if v}
+        if self.password:
+            found |= {self.password, urllib.parse.quote(self.password, safe="")}
+            found |= {urllib.parse.quote_plus(self.password, safe="")}
+        if self.raw_password:
+            found.add(self.raw_password)
+        return sorted(found, key=len, reverse=True)
 
     def param(self, name: str) -> str | None:
+        """A connection parameter, by the driver's name (MySQL: ``ssl_mode`` for ssl-mode)."""
+        if name in self.params:
+            return self.params[name]
         for key, value in self.query:
             if key == name:
                 return value
         return None
 
 
-def parse_url(value: str, var: str = "DATABASE_URL") -> DatabaseUrl:
-    """Parse a database URL. Errors name the variable and the problem, never the value."""
-    value = value.strip()
-    scheme, sep, _ = value.partition("://")
-    if not sep:
-        raise DatabaseConfigError(
-            f"{var} is not a URL (expected postgresql://user:password@host:5432/dbname "
-            "or mysql://...).",
-            hint="Keyword strings such as 'host=... dbname=...' are not supported: "
-            "use the URL form.",
-        )
-    dialect = _SCHEMES.get(scheme.lower().split("+", 1)[0])
-    if dialect is None:
-        raise DatabaseConfigError(
-            f"{var} uses the scheme {scheme.split('+', 1)[0]!r}, which apply does not "
-            "support: use postgresql:// (PostgreSQL) or mysql:// (MySQL, MariaDB).",
-        )
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _raw_password(value: str) -> str:
+    """The password as written, before decoding (libpq: up to the first '@', before '/')."""
+    rest = value.partition("://")[2]
+    userinfo, at, _ = rest.partition("@")
+    if not at or "/" in userinfo:
+        return ""
+    return userinfo.partition(":")[2]
+
+
+def parse_url(
+    value: str, var: str = "DATABASE_URL", environ: Mapping[str, str] | None = None
+) -> DatabaseUrl:
+    """Parse a database URL. Errors name the variable and the problem, never the value.
+    PostgreSQL parameters the URL leaves out come from ``environ``'s PGHOST, PGUSER, ...,
+    as libpq takes them."""
     try:
-        parts = urllib.parse.urlsplit(value)
-        port = parts.port
-    except ValueError as exc:
-        # The message of urllib's error may quote the value: don't pass it on.
-        raise DatabaseConfigError(f"{var} has a malformed host or port.") from exc
-    if not parts.hostname:
+        dialect, params = dburl.parse_db_url(value, dict(environ or {}))
+    except dburl.DbUrlError as exc:
+        hint = None
+        if "not a URL" in str(exc):
+            hint = (
+                "Keyword strings such as 'host=... dbname=...' are not supported: use the URL form."
+            )
+        raise DatabaseConfigError(f"{var} {exc}.", hint=hint) from None
+    if dialect == dburl.SQLITE:
         raise DatabaseConfigError(
-            f"{var} has no host: apply connects over TCP, as a task in the VPC does.",
+            f"{var} uses the scheme 'sqlite': apply and history work with PostgreSQL, MySQL "
+            "and MariaDB, which hold a lock for the run; SQLite is not supported."
         )
+    if dialect == MYSQL:
+        host = params.get("unix_socket") or params.get("host", "")
+        port = int(params.get("port") or DEFAULT_PORT[MYSQL])
+    else:
+        host, port = dburl.pg_targets(params)[0]
+        if params.get("hostaddr") and params.get("host"):
+            host = params["host"].split(",")[0]
     return DatabaseUrl(
         dialect=dialect,
-        host=parts.hostname,
-        port=port or DEFAULT_PORT[dialect],
-        database=urllib.parse.unquote(parts.path.lstrip("/")),
-        user=urllib.parse.unquote(parts.username or ""),
-        password=urllib.parse.unquote(parts.password or ""),
-        query=tuple(urllib.parse.parse_qsl(parts.query)),
+        host=host,
+        port=port,
+        database=params.get("dbname", params.get("database", "")),
+        user=params.get("user", ""),
+        password=params.get("password", ""),
         var=var,
+        params=params,
+        raw_password=_raw_password(value.strip()),
     )
 
 
@@ -111,4 +151,4 @@ def read_url(environ: Mapping[str, str], var: str) -> DatabaseUrl:
             "variable with --database-url-var. `ecs-migrate doctor` checks this "
             "(db.url-defined).",
         )
-    return parse_url(value, var)
+    return parse_url(value, var, environ)

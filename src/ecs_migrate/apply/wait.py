@@ -43,11 +43,15 @@ class Connected:
 
 
 def probe_network(url: DatabaseUrl, timeout: float) -> Failure | None:
-    """DNS, then TCP to each resolved address; None when one accepts."""
+    """DNS, then TCP to each resolved address; None when one accepts, or when the driver
+    picks among several hosts or connects through a Unix socket (it reports those itself)."""
+    target = url.tcp_target
+    if target is None:
+        return None
     try:
-        infos = socket.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(target[0], target[1], type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        return Failure("dns", f"{url.host} does not resolve ({exc.strerror})", True)
+        return Failure("dns", f"{target[0]} does not resolve ({exc.strerror})", True)
     failure: Failure | None = None
     for family, kind, proto, _, address in infos:
         try:

@@ -10,13 +10,9 @@ server's version and the login's result; :func:`db_check` returns that as a
 
 from __future__ import annotations
 
-import base64
-import functools
 import json
 import re
-import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from ecs_migrate import outcome
@@ -27,6 +23,7 @@ from ecs_migrate.aws import Clients
 from ecs_migrate.cancel import Cancel, Cancellation
 from ecs_migrate.errors import (
     EXIT_NOT_RUN,
+    DatabaseConfigError,
     InterruptedByUser,
     TaskNotRunError,
     TimedOutError,
@@ -44,34 +41,12 @@ class Progress(Protocol):
 
 
 def probe_argv(var: str, python: str = "python3") -> list[str]:
-    """The task's command: the probe, without docstrings and annotations, compressed, for the
-    image's own Python. RunTask allows 8 KiB of overrides in all; this is under 6."""
-    packed = base64.b64encode(zlib.compress(_compact_probe().encode(), 9)).decode()
-    return [
-        python,
-        "-c",
-        f'import base64,zlib;exec(zlib.decompress(base64.b64decode("{packed}")))',
-        var,
-    ]
+    """The task's command: the probe (with apply's URL parser inlined), compacted and
+    compressed (:mod:`ecs_migrate.dbcheck.pack`), for the image's own Python. RunTask allows
+    8 KiB of overrides in all."""
+    from ecs_migrate.dbcheck.pack import pack
 
-
-@functools.cache
-def _compact_probe() -> str:
-    import ast
-
-    tree = ast.parse((Path(__file__).parent / "probe.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef):
-            first = node.body[0] if node.body else None
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                node.body = node.body[1:] or [ast.Pass()]
-        if isinstance(node, ast.FunctionDef):
-            node.returns = None
-            for arg in node.args.args:
-                arg.annotation = None
-        if isinstance(node, ast.AnnAssign):
-            node.annotation = ast.Name("object")
-    return ast.unparse(tree)
+    return [python, "-c", pack(), var]
 
 
 def parse_report(lines: list[str]) -> dict[str, Any] | None:
@@ -187,6 +162,15 @@ def db_check(
             hint=f"The image needs `{opts.python}` (Python 3.8+) on its PATH; pass "
             "--python to name another interpreter.",
         )
+    if report.get("failed_step") == "unsupported":
+        # SQLite, or a connection the probe cannot make (service=...): nothing to check.
+        error = DatabaseConfigError(
+            f"db-check cannot probe this database: {report.get('detail')}.",
+            hint="db-check probes PostgreSQL, MySQL and MariaDB servers over the network. "
+            "A SQLite database is a file in the image: check it with `ecs-migrate exec`.",
+        )
+        error.task_arn = task_arn
+        raise error
     result = DbCheckResult(opts.via, task_arn, report)
     result.hint = hint_for_report(report, opts.database_url_var)
     result.exit_status = 0 if result.connected else 1

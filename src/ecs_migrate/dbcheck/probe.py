@@ -14,6 +14,7 @@ string is scrubbed of it before printing.
 from __future__ import annotations
 
 import base64
+import getpass
 import hashlib
 import hmac
 import json
@@ -24,18 +25,20 @@ import struct
 import sys
 import time
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ecs_migrate.dburl import (
+    MYSQL,
+    POSTGRES,
+    SQLITE,
+    DbUrlError,
+    mysql_tls_mode,
+    parse_db_url,
+    pg_targets,
+)
 
 MARK = "ECS_MIGRATE_DBCHECK"
 TIMEOUT = 10.0
-PORTS = {"postgresql": 5432, "mysql": 3306}
-SCHEMES = {
-    "postgres": "postgresql",
-    "postgresql": "postgresql",
-    "pgsql": "postgresql",
-    "mysql": "mysql",
-    "mariadb": "mysql",
-}
+SOCKET_DIRS = ("/var/run/postgresql", "/tmp")  # libpq's default (Debian's, then upstream's)
 
 
 class Fail(Exception):
@@ -49,36 +52,69 @@ def ms(began: float) -> float:
 
 
 def parse(value: str, var: str) -> dict[str, Any]:
+    """The URL as apply reads it (dburl.parse_db_url), with where to connect, in order:
+    (socket paths, or else host; port; the host name TLS checks)."""
     if not value:
         raise Fail("url", var + " is not set in this container")
-    scheme = value.split("://", 1)[0].split("+", 1)[0].lower() if "://" in value else ""
-    dialect = SCHEMES.get(scheme)
-    if dialect is None:
-        raise Fail("url", var + " is not a postgresql:// or mysql:// URL")
     try:
-        parts = urlsplit(value)
-        port = parts.port or PORTS[dialect]
-    except ValueError:
-        raise Fail("url", var + " has a malformed host or port") from None
-    if not parts.hostname:
-        raise Fail("url", var + " has no host")
+        dialect, params = parse_db_url(value, dict(os.environ))
+        tls = mysql_tls_mode(params) if dialect == MYSQL else ""
+    except DbUrlError as exc:
+        raise Fail("url", var + " " + str(exc)) from None
+    if dialect == SQLITE or params.get("service"):
+        what = "is a SQLite URL" if dialect == SQLITE else "names a service (pg_service.conf)"
+        raise Fail("unsupported", var + " " + what + ", which the probe cannot check")
+    names = (params.get("host") or "").split(",")
+    if dialect == POSTGRES:
+        user = params.get("user") or getpass.getuser()
+        targets = [
+            (
+                [
+                    d + "/.s.PGSQL." + str(port)
+                    for d in ([h] if h[:1] == "/" else [] if h else SOCKET_DIRS)
+                ],
+                h,
+                port,
+                names[i] or h if i < len(names) else h,
+            )
+            for i, (h, port) in enumerate(pg_targets(params))
+        ]
+    else:
+        user, host = params.get("user", ""), params.get("host") or "localhost"
+        path = params.get("unix_socket")
+        targets = [([path] if path else [], host, int(params.get("port") or 3306), host)]
+    socks, host, port, _ = targets[0]
     return {
         "dialect": dialect,
-        "host": parts.hostname,
+        "host": socks[0] if socks else host,
         "port": port,
-        "database": unquote(parts.path.lstrip("/")),
-        "user": unquote(parts.username or ""),
-        "password": unquote(parts.password or ""),
-        "query": dict(parse_qsl(parts.query)),
+        "database": params.get("dbname") or params.get("database", ""),
+        "user": user,
+        "password": params.get("password", ""),
+        "query": dict(params, tls=tls),
+        "targets": targets,
     }
 
 
-def resolve(url: dict[str, Any], report: dict[str, Any]) -> list[Any]:
+def open_connection(url: dict[str, Any], report: dict[str, Any]) -> socket.socket:
+    """A connection to the first target that takes one, in libpq's order."""
+    failure = None
+    for socks, host, port, name in url["targets"]:
+        url["tls_host"], url["unix"] = name, bool(socks)
+        unix = [(socket.AF_UNIX, socket.SOCK_STREAM, 0, "", path) for path in socks]
+        try:
+            return connect(unix or resolve(host, port, report), port, report)
+        except Fail as exc:
+            failure = exc
+    raise failure or Fail("tcp", "no host to connect to")
+
+
+def resolve(host: str, port: int, report: dict[str, Any]) -> list[Any]:
     began = time.monotonic()
     try:
-        infos = socket.getaddrinfo(url["host"], url["port"], type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise Fail("dns", url["host"] + " does not resolve (" + str(exc.strerror) + ")") from None
+        raise Fail("dns", host + " does not resolve (" + str(exc.strerror) + ")") from None
     addresses: list[str] = []
     for info in infos:
         if str(info[4][0]) not in addresses:
@@ -87,28 +123,44 @@ def resolve(url: dict[str, Any], report: dict[str, Any]) -> list[Any]:
     return infos
 
 
-def connect(infos: list[Any], url: dict[str, Any], report: dict[str, Any]) -> socket.socket:
+def connect(infos: list[Any], port: int, report: dict[str, Any]) -> socket.socket:
     failure: str | None = None
     for family, kind, proto, _, address in infos:
         began = time.monotonic()
+        where = address if isinstance(address, str) else "%s:%s" % (address[0], port)
         sock = socket.socket(family, kind, proto)
         sock.settimeout(TIMEOUT)
         try:
             sock.connect(address)
         except socket.timeout:
-            failure = "no answer from %s:%s within %gs" % (address[0], url["port"], TIMEOUT)
+            failure = "no answer from %s within %gs" % (where, TIMEOUT)
         except OSError as exc:
-            failure = "%s:%s: %s" % (address[0], url["port"], exc.strerror or exc)
+            failure = "%s: %s" % (where, exc.strerror or exc)
         else:
-            report["tcp"] = {"address": address[0], "ms": ms(began)}
+            report["tcp"] = {
+                "address": where.rsplit(":", 1)[0] if where != address else where,
+                "ms": ms(began),
+            }
             return sock
         sock.close()
     raise Fail("tcp", failure or "no address to connect to")
 
 
-def tls_context(url: dict[str, Any]) -> ssl.SSLContext:
-    mode = url["query"].get("sslmode", "prefer")
-    context = ssl.create_default_context(cafile=url["query"].get("sslrootcert"))
+def tls_context(url: dict[str, Any], mode: str, ca: Any, cert: Any, key: Any, secret: Any) -> Any:
+    """A context for the mode: verify-ca / verify_ca check the certificate, verify-full /
+    verify_identity the host name too; a client certificate when the URL names one."""
+    try:
+        context = ssl.create_default_context(
+            cafile=None if ca == "system" else ca, capath=url["query"].get("ssl_capath")
+        )
+        if cert:
+            context.load_cert_chain(cert, key, secret)
+    except (OSError, ssl.SSLError) as exc:
+        raise Fail(
+            "tls", "a CA, certificate or key file in the URL cannot be read: " + str(exc)
+        ) from None
+    if mode in ("verify_ca", "verify_identity"):
+        mode = "verify-full" if mode == "verify_identity" else "verify-ca"
     if mode != "verify-full":
         context.check_hostname = False
     if mode not in ("verify-ca", "verify-full"):
@@ -121,7 +173,7 @@ def handshake(
 ) -> socket.socket:
     """The TLS handshake on an open connection; what was negotiated goes in the report."""
     try:
-        wrapped = context.wrap_socket(sock, server_hostname=url["host"])
+        wrapped = context.wrap_socket(sock, server_hostname=url["tls_host"])
     except (ssl.SSLError, ssl.CertificateError) as exc:
         raise Fail("tls", "TLS handshake failed: " + str(exc)) from None
     report["tls"] = {
@@ -145,9 +197,11 @@ def recv_exact(sock: socket.socket, size: int) -> bytes:
 
 # -- PostgreSQL ------------------------------------------------------------------------------
 def pg_tls(sock: socket.socket, url: dict[str, Any], report: dict[str, Any]) -> socket.socket:
-    mode = url["query"].get("sslmode", "prefer")
-    if mode == "disable":
-        report["tls"] = {"offered": None, "used": False, "note": "sslmode=disable"}
+    query = url["query"]
+    mode = query.get("sslmode", "prefer")
+    if mode == "disable" or url["unix"]:
+        note = "sslmode=disable" if mode == "disable" else "a Unix socket"
+        report["tls"] = {"offered": None, "used": False, "note": note}
         return sock
     sock.sendall(struct.pack("!ii", 8, 80877103))
     answer = recv_exact(sock, 1)
@@ -156,7 +210,11 @@ def pg_tls(sock: socket.socket, url: dict[str, Any], report: dict[str, Any]) -> 
         if mode in ("require", "verify-ca", "verify-full"):
             raise Fail("tls", "the server does not offer TLS, and sslmode=" + mode + " needs it")
         return sock
-    return handshake(sock, tls_context(url), url, report)
+    ca = query.get("sslrootcert")
+    if mode == "require" and ca:  # libpq: a root certificate makes require verify-ca
+        mode = "verify-ca"
+    keys = (query.get("sslcert"), query.get("sslkey"), query.get("sslpassword"))
+    return handshake(sock, tls_context(url, mode, ca, *keys), url, report)
 
 
 def pg_message(sock: socket.socket) -> tuple[bytes, bytes]:
@@ -206,6 +264,8 @@ def pg_login(sock: socket.socket, url: dict[str, Any], report: dict[str, Any]) -
     params = b"user\0" + url["user"].encode() + b"\0application_name\0ecs-migrate db-check\0"
     if url["database"]:
         params += b"database\0" + url["database"].encode() + b"\0"
+    if url["query"].get("options"):
+        params += b"options\0" + url["query"]["options"].encode() + b"\0"
     body = struct.pack("!i", 196608) + params + b"\0"
     sock.sendall(struct.pack("!i", len(body) + 4) + body)
     method = "trust"
@@ -243,16 +303,6 @@ def pg_login(sock: socket.socket, url: dict[str, Any], report: dict[str, Any]) -
 # -- MySQL / MariaDB ---------------------------------------------------------------------------
 CLIENT_LONG_PASSWORD, CLIENT_CONNECT_WITH_DB, CLIENT_PROTOCOL_41 = 0x1, 0x8, 0x200
 CLIENT_SSL, CLIENT_SECURE_CONNECTION, CLIENT_PLUGIN_AUTH = 0x800, 0x8000, 0x80000
-MYSQL_TLS_MODES = {
-    "disabled": "disabled",
-    "false": "disabled",
-    "0": "disabled",
-    "required": "required",
-    "true": "required",
-    "1": "required",
-    "verify_ca": "verify",
-    "verify_identity": "verify",
-}
 
 
 def my_read(sock: socket.socket) -> tuple[int, bytes]:
@@ -321,10 +371,7 @@ def mysql_probe(sock: socket.socket, url: dict[str, Any], report: dict[str, Any]
     version, caps, nonce, plugin = my_greeting(packet)
     flavour = "MariaDB " if "mariadb" in version.lower() else "MySQL "
     report["server"] = {"version": flavour + version.replace("5.5.5-", "").split("-")[0]}
-    raw = url["query"].get("ssl-mode") or url["query"].get("ssl_mode") or url["query"].get("ssl")
-    mode = (
-        MYSQL_TLS_MODES.get(str(raw).lower().replace("-", "_"), "preferred") if raw else "preferred"
-    )
+    mode = url["query"]["tls"]
     offered = bool(caps & CLIENT_SSL)
     flags = (
         CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH
@@ -346,14 +393,14 @@ def my_tls(
     """TLS when the server offers it (unless the URL disables it); (socket, flags, seq)."""
     if not offered or mode == "disabled":
         report["tls"] = {"offered": offered, "used": False}
-        if mode in ("required", "verify"):
+        if mode not in ("disabled", "preferred"):
             raise Fail("tls", "the server does not offer TLS, and the URL asks for it")
         return sock, flags, 1
     my_send(sock, 1, struct.pack("<IIB23x", flags | CLIENT_SSL, 1 << 24, 45))
-    context = ssl.create_default_context(cafile=url["query"].get("ssl-ca"))
-    if mode != "verify":
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    q = url["query"]
+    context = tls_context(
+        url, mode, q.get("ssl_ca"), q.get("ssl_cert"), q.get("ssl_key"), q.get("ssl_key_password")
+    )
     return handshake(sock, context, url, report), flags | CLIENT_SSL, 2
 
 
@@ -411,7 +458,7 @@ def probe(var: str) -> str:
         url = parse(os.environ.get(var, ""), var)
         secret = url["password"]
         report.update({k: url[k] for k in ("dialect", "host", "port", "database", "user")})
-        sock = connect(resolve(url, report), url, report)
+        sock = open_connection(url, report)
         try:
             if url["dialect"] == "postgresql":
                 pg_login(pg_tls(sock, url, report), url, report)
@@ -427,18 +474,9 @@ def probe(var: str) -> str:
         report["connected"] = auth.get("ok") is True
     except Fail as exc:
         report["failed_step"], report["detail"] = exc.step, exc.detail
-    return json.dumps(scrub(report, secret), sort_keys=True)
-
-
-def scrub(value: Any, secret: str) -> Any:
-    """Every string value, with the password replaced (defence in depth: none should hold it)."""
-    if isinstance(value, dict):
-        return {k: scrub(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v, secret) for v in value]
-    if isinstance(value, str) and len(secret) >= 4:
-        return value.replace(secret, "***")
-    return value
+    # Defence in depth: no value should hold the password, and none will.
+    text = json.dumps(report, sort_keys=True)
+    return text.replace(json.dumps(secret)[1:-1], "***") if len(secret) >= 4 else text
 
 
 if __name__ == "__main__":
