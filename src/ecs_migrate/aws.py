@@ -8,7 +8,9 @@ the benchmarks and the policy model read. boto3 is imported lazily so ``--help``
 from __future__ import annotations
 
 import os
+import re
 import threading
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +18,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ecs_migrate import __version__
-from ecs_migrate.errors import AccessDeniedError, AwsApiError, CredentialsError, TargetError
+from ecs_migrate.errors import (
+    AccessDeniedError,
+    AwsApiError,
+    AwsConfigError,
+    CredentialsError,
+    TargetError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     import boto3
@@ -33,12 +42,119 @@ DEFAULT_MAX_ATTEMPTS = 10
 TRACE_ENV = "ECS_MIGRATE_TRACE_AWS_CALLS"
 
 
+RETRY_MODES = ("legacy", "standard", "adaptive")
+# botocore's own check of a region name (botocore.utils.validate_region_name).
+_REGION = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
+# arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE
+_ARN = re.compile(r"^arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d{12}|):(.+)$")
+
+
 @dataclass
 class AwsSettings:
-    """What the user chose on the command line; everything else comes from boto3's chain."""
+    """What the user chose on the command line; everything else comes from boto3's chain.
+
+    ``targets``: the --cluster, --service, --task, --task-definition values. An ARN among
+    them names its region, which the clients then use; a different --region, or ARNs of two
+    regions, is a usage error (exit 2), raised here before any AWS call.
+    """
 
     region: str | None = None
     profile: str | None = None
+    targets: tuple[str | None, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.region is not None and not _REGION.match(self.region):
+            raise UsageError(
+                f"--region {self.region!r} is not a region name.",
+                hint="Example: --region eu-west-1",
+            )
+        regions = {r: ref for ref in self.targets if ref and (r := arn_region(ref))}
+        if len(regions) > 1:
+            (a, ref_a), (b, ref_b) = list(regions.items())[:2]
+            raise UsageError(f"{ref_a} is in {a} but {ref_b} is in {b}: give one region's.")
+        if regions:
+            arn_in, ref = next(iter(regions.items()))
+            if self.region and self.region != arn_in:
+                raise UsageError(
+                    f"--region {self.region} does not match {ref}, which is in {arn_in}.",
+                    hint=f"Drop --region, or pass --region {arn_in}.",
+                )
+            self.region = arn_in
+
+
+def arn_region(value: str) -> str | None:
+    """The region of an ARN (``arn:aws:ecs:eu-west-1:...``); None for a name or a global ARN."""
+    match = _ARN.match(value.strip())
+    return match.group(3) or None if match else None
+
+
+def check_endpoint_url(name: str, value: str) -> None:
+    """An endpoint URL botocore can use (http or https, a host, a valid port), else exit 3."""
+    problem = ""
+    if any(ord(c) < 33 or ord(c) == 127 for c in value):
+        problem = "it contains spaces or control characters"
+    else:
+        try:
+            parts = urllib.parse.urlsplit(value)
+            _ = parts.port  # raises on a bad port
+        except ValueError as exc:
+            problem = str(exc)
+        else:
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                problem = "it is not an http:// or https:// URL with a host"
+    if problem:
+        raise AwsConfigError(
+            f"{name}={value!r} is not a usable endpoint URL: {problem}.",
+            hint=f"Unset {name}, or set it to a URL such as http://127.0.0.1:5000.",
+        )
+
+
+def check_aws_config(core: Any) -> tuple[str, int]:
+    """The retry mode and attempts, after refusing invalid AWS settings (exit 3).
+
+    ``core``: a botocore session (environment and config file). Checked before any client is
+    built, so each bad value is named instead of failing deep in botocore.
+    """
+    for name, value in sorted(os.environ.items()):
+        if (name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_")) and value:
+            check_endpoint_url(name, value)
+    with _config_errors():
+        mode = core.get_config_variable("retry_mode") or DEFAULT_RETRY_MODE
+    if mode not in RETRY_MODES:
+        raise AwsConfigError(
+            f"AWS_RETRY_MODE (or retry_mode in the AWS config) is {mode!r}, "
+            f"not one of {', '.join(RETRY_MODES)}.",
+            hint="Unset it to use the standard mode.",
+        )
+    try:
+        attempts = core.get_config_variable("max_attempts")
+    except ValueError:
+        attempts = os.environ.get("AWS_MAX_ATTEMPTS", "?")
+    if attempts is None:
+        return str(mode), DEFAULT_MAX_ATTEMPTS
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 1000:
+        raise AwsConfigError(
+            f"AWS_MAX_ATTEMPTS (or max_attempts in the AWS config) is {attempts!r}, "
+            "not a whole number from 1 to 1000.",
+            hint=f"Unset it to use {DEFAULT_MAX_ATTEMPTS} attempts.",
+        )
+    return str(mode), attempts
+
+
+@contextmanager
+def _config_errors() -> Iterator[None]:
+    """botocore's complaints about its configuration become AwsConfigError (exit 3)."""
+    import botocore.exceptions as bex
+
+    try:
+        yield
+    except (bex.ProfileNotFound, bex.NoRegionError, bex.NoCredentialsError):
+        raise
+    except (ValueError, bex.BotoCoreError) as exc:
+        raise AwsConfigError(
+            f"Invalid AWS configuration: {exc}",
+            hint="Check the AWS_* variables and the profile in ~/.aws/config.",
+        ) from exc
 
 
 @dataclass
@@ -53,6 +169,9 @@ class Clients:
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
     _session: boto3.Session | None = field(default=None, repr=False)
+    _retries: tuple[str, int] = field(
+        default=(DEFAULT_RETRY_MODE, DEFAULT_MAX_ATTEMPTS), repr=False
+    )
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _trace_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -66,13 +185,14 @@ class Clients:
             try:
                 # botocore reads AWS_DEFAULT_REGION only; AWS_REGION is the newer name.
                 region = self.settings.region or os.environ.get("AWS_REGION") or None
-                self._session = boto3.Session(
-                    profile_name=self.settings.profile, region_name=region
-                )
+                with _config_errors():
+                    session = boto3.Session(profile_name=self.settings.profile, region_name=region)
             except botocore.exceptions.ProfileNotFound as exc:
                 raise CredentialsError(
                     str(exc), hint="List your profiles with `aws configure list-profiles`."
                 ) from exc
+            self._retries = check_aws_config(session._session)
+            self._session = session
         return self._session
 
     @property
@@ -83,12 +203,20 @@ class Clients:
                 "No AWS region is configured.",
                 hint="Pass --region, or set AWS_REGION (or AWS_DEFAULT_REGION).",
             )
+        if not _REGION.match(region):
+            raise AwsConfigError(
+                f"The configured AWS region {region!r} is not a region name.",
+                hint="Set AWS_REGION (or the profile's region) to one such as eu-west-1.",
+            )
         return region
 
     def require_credentials(self) -> None:
         """Fail early (exit 3) without a region or credentials, instead of per call."""
         _ = self.region
-        if self.session.get_credentials() is None:
+        with _config_errors():
+            credentials = self.session.get_credentials()
+            _ = self.ecs  # builds the client: a bad setting fails here, once
+        if credentials is None:
             raise CredentialsError(
                 "No AWS credentials found.",
                 hint="Configure credentials: AWS_PROFILE, `aws sso login`, or OIDC in CI "
@@ -111,16 +239,16 @@ class Clients:
         from botocore.config import Config
 
         session = self.session
-        core = session._session  # botocore session: reads env and config files
-        mode = core.get_config_variable("retry_mode") or DEFAULT_RETRY_MODE
-        attempts = core.get_config_variable("max_attempts") or DEFAULT_MAX_ATTEMPTS
+        mode, attempts = self._retries
         config = Config(
-            retries={"mode": mode, "total_max_attempts": int(attempts)},
+            retries={"mode": mode, "total_max_attempts": attempts},
             user_agent_appid=f"ecs-migrate-{__version__}",
             connect_timeout=10,
             read_timeout=30,
         )
-        client = session.client(service, region_name=region or self.region, config=config)
+        region = region or self.region
+        with _config_errors():
+            client = session.client(service, region_name=region, config=config)
         events = client.meta.events
         events.register("before-call", self._count_call)
         events.register("before-send", self._count_attempt)
@@ -212,6 +340,8 @@ def translate_errors(action: str) -> Iterator[None]:
         ) from exc
     except (bex.NoRegionError, bex.ProfileNotFound, bex.PartialCredentialsError) as exc:
         raise CredentialsError(f"Cannot {action}: {exc}") from exc
+    except (bex.ConfigParseError, bex.InvalidConfigError, bex.InvalidRegionError) as exc:
+        raise AwsConfigError(f"Invalid AWS configuration (to {action}): {exc}") from exc
     except bex.ClientError as exc:
         code = error_code(exc)
         message = _plain(exc)

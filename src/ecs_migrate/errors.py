@@ -131,3 +131,8 @@ class LockLostError(EcsMigrateError):
         self.command_status = command_status
         if command_status != 0:
             self.exit_code = command_status
+
+
+class AwsConfigError(CredentialsError):
+    """An AWS setting (AWS_ENDPOINT_URL, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, the config file,
+    a region) is invalid, so no client can be built (exit 3)."""

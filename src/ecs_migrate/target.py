@@ -7,11 +7,18 @@ two API calls and hands their answers to it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_migrate.aws import Clients, error_code, translate_errors
-from ecs_migrate.errors import TargetError
+from ecs_migrate.errors import TargetError, UsageError
+
+# ECS: a family is up to 255 letters, digits, underscores and hyphens; a revision counts from 1.
+_FAMILY_REV = re.compile(r"[A-Za-z0-9_-]{1,255}(:[1-9][0-9]{0,9})?")
+_TASKDEF_ARN = re.compile(
+    r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition/[A-Za-z0-9_-]{1,255}(:[1-9][0-9]{0,9})?"
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,18 @@ def describe_service(clients: Clients, cluster: str, service: str) -> dict[str, 
     return svc
 
 
+def check_task_definition_ref(ref: str) -> str:
+    """``ref`` when it can name a task definition (FAMILY, FAMILY:REV or a task-definition
+    ARN); else a UsageError (exit 2), before any AWS call."""
+    if _FAMILY_REV.fullmatch(ref) or _TASKDEF_ARN.fullmatch(ref):
+        return ref
+    raise UsageError(
+        f"--task-definition {ref!r} is not FAMILY, FAMILY:REVISION or a task definition ARN.",
+        hint="A family is letters, digits, _ and -; e.g. --task-definition api:42, or "
+        "arn:aws:ecs:eu-west-1:123456789012:task-definition/api:42",
+    )
+
+
 def describe_task_definition(clients: Clients, ref: str) -> dict[str, Any]:
     """DescribeTaskDefinition; an unknown family or revision becomes a TargetError."""
     import botocore.exceptions
@@ -101,6 +120,8 @@ def load_target(
     task_definition: str | None = None,
 ) -> Target:
     """Read the service and its (or the given) task definition and resolve the target."""
+    if task_definition is not None:
+        check_task_definition_ref(task_definition)
     svc = describe_service(clients, cluster, service)
     taskdef = describe_task_definition(clients, task_definition or svc["taskDefinition"])
     return resolve_target(cluster, svc, taskdef, container)
