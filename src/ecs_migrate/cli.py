@@ -15,8 +15,17 @@ from pathlib import Path
 import click
 
 from ecs_migrate import __version__
-from ecs_migrate.cli_options import CONTEXT, aws_options, database_url_var_option, output_option
-from ecs_migrate.errors import EXIT_INTERRUPTED, EcsMigrateError
+from ecs_migrate.cli_options import (
+    CONTEXT,
+    OutputFile,
+    aws_options,
+    database_url_var_option,
+    fraction,
+    output_option,
+    seconds,
+    task_definition_ref,
+)
+from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_TARGET, EcsMigrateError
 
 EXIT_INTERNAL = 70
 
@@ -47,11 +56,12 @@ def cli() -> None:
 @click.option(
     "--task-definition",
     metavar="FAMILY[:REV]|ARN",
+    callback=task_definition_ref,
     help="Task definition to run (default: the one the service runs now).",
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=seconds(),
     default=3600,
     show_default=True,
     help="Seconds before the task is stopped and the run fails with exit 5.",
@@ -120,7 +130,7 @@ def run(
     )
     tolerate_loss("still following the task to its end, to exit with its status")
     renderer = RunRenderer.for_output(output, os.environ)
-    clients = Clients(AwsSettings(region=region, profile=profile))
+    clients = Clients(AwsSettings(region, profile, (cluster, service, task_definition)))
     with CancelOnSignals() as cancel:
         try:
             result = run_migration(clients, opts, renderer, cancel)
@@ -169,14 +179,14 @@ def run(
 )
 @click.option(
     "--fault-rate",
-    type=float,
+    type=fraction(),
     default=0.0,
     show_default=True,
     help="Fraction of API calls answered with throttling or 503, to rehearse retries.",
 )
 @click.option(
     "--env-file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(parents_made=False),
     help="Also write the exports to this file once the sandbox is ready.",
 )
 @output_option
@@ -301,7 +311,7 @@ def doctor(
         probe_command=shlex.split(migration_command),
         fix=fix,
     )
-    clients = Clients(AwsSettings(region=region, profile=profile))
+    clients = Clients(AwsSettings(region, profile, (cluster, service)))
     report = run_doctor(clients, opts)
     if fix:
 
@@ -375,6 +385,14 @@ def _main() -> None:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(1)
+    except OSError as exc:
+        # A file the user named cannot be read or written (a full disk, a read-only
+        # directory): the environment's fault, not a bug.
+        if os.environ.get("ECS_MIGRATE_DEBUG"):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(EXIT_TARGET)
     except Exception as exc:
         if os.environ.get("ECS_MIGRATE_DEBUG"):
             raise

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ecs_migrate.cli_options import CONTEXT, database_url_var_option, output_option
+from ecs_migrate.cli_options import CONTEXT, database_url_var_option, output_option, seconds
 
 if TYPE_CHECKING:
     from ecs_migrate.apply import HistoryResult, SignalRelay
+
+MAX_HISTORY_ROWS = 100_000  # a LIMIT every database takes
 
 
 class _ForwardSignals:
@@ -43,14 +45,14 @@ class _ForwardSignals:
 @database_url_var_option
 @click.option(
     "--wait",
-    type=click.FloatRange(min=0),
+    type=seconds(zero_ok=True),
     default=60,
     show_default=True,
     help="Seconds to wait for the database to accept a connection.",
 )
 @click.option(
     "--lock-timeout",
-    type=click.FloatRange(min=0),
+    type=seconds(zero_ok=True),
     default=600,
     show_default=True,
     help="Seconds to wait for another migration to release the lock (then exit 5).",
@@ -104,7 +106,7 @@ def apply(
 @database_url_var_option
 @click.option(
     "--limit",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_HISTORY_ROWS),
     default=20,
     show_default=True,
     help="Show the newest N runs.",

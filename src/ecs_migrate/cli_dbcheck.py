@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ecs_migrate.cli_options import CONTEXT, aws_options, database_url_var_option, output_option
+from ecs_migrate.cli_options import (
+    CONTEXT,
+    aws_options,
+    database_url_var_option,
+    output_option,
+    seconds,
+)
 
 if TYPE_CHECKING:
     from ecs_migrate.dbcheck import DbCheckResult
@@ -45,7 +51,7 @@ _STEP_NAMES = {
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=seconds(),
     default=300,
     show_default=True,
     help="Seconds before the probe is abandoned.",
@@ -93,7 +99,7 @@ def db_check(
         timeout=timeout,
         python=python,
     )
-    clients = Clients(AwsSettings(region=region, profile=profile))
+    clients = Clients(AwsSettings(region, profile, (cluster, service, task)))
     with CancelOnSignals() as cancel:
         result = check(clients, opts, Notes(), cancel)
     if output == "json":

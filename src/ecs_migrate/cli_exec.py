@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ecs_migrate.cli_options import CONTEXT, aws_options, output_option
+from ecs_migrate.cli_options import CONTEXT, aws_options, output_option, seconds
 
 
 def _target_options(func: Any) -> Any:
@@ -41,7 +41,7 @@ def _target_options(func: Any) -> Any:
 @_target_options
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=seconds(),
     help="Seconds before the session is ended and exec exits 5 (default: no limit).",
 )
 @output_option
@@ -86,7 +86,7 @@ def exec_(
     tolerate_loss("still waiting for the command's exit status")
     # In GitHub Actions the remote output is fenced off: none of its lines acts on the runner.
     renderer = ExecRenderer(output == "json", os.environ)
-    clients = Clients(AwsSettings(region=region, profile=profile))
+    clients = Clients(AwsSettings(region, profile, (cluster, service, task)))
     with CancelOnSignals() as cancel:
         try:
             result = exec_command(clients, opts, renderer, cancel)
@@ -149,7 +149,7 @@ def shell(
     )
     if shell_command:
         opts.shell = shlex.split(shell_command)
-    clients = Clients(AwsSettings(region=region, profile=profile))
+    clients = Clients(AwsSettings(region, profile, (cluster, service, task)))
     # Ctrl-C belongs to the remote shell (the plugin passes it on), not to ecs-migrate.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

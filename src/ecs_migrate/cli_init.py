@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ecs_migrate.cli_options import CONTEXT, aws_options, output_option
+from ecs_migrate.cli_options import CONTEXT, OutputFile, aws_options, output_option
 
 
 @click.group(context_settings=CONTEXT)
@@ -44,7 +44,7 @@ def init() -> None:
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(),
     default=Path(".github/workflows/deploy.yml"),
     show_default=True,
     help="The workflow file; the role's two policies are written beside it.",
@@ -144,7 +144,7 @@ def github(
         log_prefix=log_prefix,
         argv=sys.argv[1:],
     )
-    clients = None if offline else Clients(AwsSettings(region=region, profile=profile))
+    clients = None if offline else Clients(AwsSettings(region, profile, (cluster, service)))
     result = init_github(clients, opts)
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))

@@ -191,7 +191,7 @@ def logs(
         container=container,
     )
     printer = EventPrinter(output, follow=follow, env=os.environ)
-    clients = Clients(AwsSettings(region=region, profile=profile))
+    clients = Clients(AwsSettings(region, profile, (cluster, service, task)))
     with CancelOnSignals() as cancel:
         ready = note_following if follow else None
         try:

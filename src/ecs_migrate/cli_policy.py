@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ecs_migrate.cli_options import CONTEXT, aws_options
+from ecs_migrate.cli_options import CONTEXT, OutputFile, aws_options
 from ecs_migrate.policy.model import FEATURES
 
 
@@ -58,7 +58,7 @@ def policy() -> None:
     show_default=True,
 )
 @click.option("--name", help="Name of the policy or role resource (default SERVICE-ROLE).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@click.option("--out", type=OutputFile(), help="Write to FILE.")
 @click.option("--offline", is_flag=True, help="Do not call AWS: names come from the flags.")
 @click.option("--family", help="Task definition family (default: the service name).")
 @click.option("--container", help="The migration's container (for the log stream prefix).")
@@ -93,7 +93,11 @@ def generate(fmt: str, name: str | None, out: Path | None, profile: str | None, 
 
     kw["features"] = _features(kw["features"])
     opts = GenerateOptions(**{k: v for k, v in kw.items() if v is not None or k == "region"})
-    clients = None if opts.offline else Clients(AwsSettings(region=opts.region, profile=profile))
+    clients = (
+        None
+        if opts.offline
+        else Clients(AwsSettings(opts.region, profile, (opts.cluster, opts.service)))
+    )
     result = run_generate(clients, opts)
     label = name or f"{opts.service or (opts.repo or 'ecs-migrate').split('/')[-1]}-{opts.role}"
     text = render(result.document, fmt, result.role, label)
