@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ecs_migrate.errors import UsageError
@@ -147,7 +146,10 @@ def lint(clients: Any, opts: LintOptions) -> LintResult:
         if not opts.files:
             raise UsageError("Give policy files to lint, or --role-arn ARN.")
         sources = [load_policy(path) for path in opts.files]
-    return lint_sources(sources, opts.role, opts.features, opts.fail_on)
+    try:
+        return lint_sources(sources, opts.role, opts.features, opts.fail_on)
+    except RecursionError as exc:  # a document json could read, nested past what we walk
+        raise UsageError("A policy is nested too deep to be an IAM policy.") from exc
 
 
 def lint_sources(
@@ -210,20 +212,40 @@ def guess_role(sources: Sequence[PolicySource]) -> str:
 # --- loading ---------------------------------------------------------------------------------
 
 
+# IAM's largest policy (a role's inline policies together) is 10,240 characters; a file far
+# beyond that, even pretty-printed or wrapped by the AWS CLI, is not a policy.
+MAX_POLICY_BYTES = 1_000_000
+
+
 def load_policy(path: str) -> PolicySource:
-    """Read a policy file; anything that is not an IAM policy document is a UsageError."""
+    """Read a policy file; anything that is not an IAM policy document is a UsageError:
+    a missing or unreadable file, one too big, binary or not UTF-8, JSON nested too deep."""
+    hint = "Give the policy document itself, as IAM shows it (a JSON object with a Statement list)."
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"Cannot read {path}: {exc}") from exc
+        with open(path, "rb") as stream:
+            raw = stream.read(MAX_POLICY_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    if len(raw) > MAX_POLICY_BYTES:
+        raise UsageError(
+            f"{path} is not an IAM policy: larger than {MAX_POLICY_BYTES:,} bytes.", hint=hint
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path} is not an IAM policy: not UTF-8 text (byte {exc.start}).", hint=hint
+        ) from exc
+    if "\x00" in text:
+        raise UsageError(f"{path} is not an IAM policy: a binary file.", hint=hint)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(
-            f"{path} is not an IAM policy: not JSON (line {exc.lineno}: {exc.msg}).",
-            hint="Give the policy document itself, as IAM shows it (a JSON object with a "
-            "Statement list).",
+            f"{path} is not an IAM policy: not JSON (line {exc.lineno}: {exc.msg}).", hint=hint
         ) from exc
+    except RecursionError as exc:
+        raise UsageError(f"{path} is not an IAM policy: JSON nested too deep.", hint=hint) from exc
     return PolicySource(path, unwrap(data, path), text)
 
 

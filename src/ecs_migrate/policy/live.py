@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from typing import Any
 
-from ecs_migrate.aws import translate_errors
-from ecs_migrate.errors import UsageError
+from ecs_migrate.aws import error_code, translate_errors
+from ecs_migrate.errors import TargetError, UsageError
 from ecs_migrate.policy.lint import PolicySource, unwrap
+
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 
 
 def role_policies(clients: Any, role_arn: str) -> list[PolicySource]:
     """The role's trust policy, inline policies and attached managed policies."""
-    if ":role/" not in role_arn:
-        raise UsageError(f"{role_arn!r} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME).")
+    import botocore.exceptions
+
     name = role_arn.rsplit("/", 1)[-1]
+    if ":role/" not in role_arn or not _ROLE_NAME.fullmatch(name):
+        raise UsageError(f"{role_arn!r} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME).")
     clients.require_credentials()
     iam = clients.client("iam")
     sources = []
     with translate_errors(f"read role {name}"):
-        role = iam.get_role(RoleName=name)["Role"]
+        try:
+            role = iam.get_role(RoleName=name)["Role"]
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                raise TargetError(
+                    f"Role {name!r} does not exist.",
+                    hint="List the roles: aws iam list-roles --query 'Roles[].Arn'",
+                ) from exc
+            raise
         trust = role.get("AssumeRolePolicyDocument")
         if trust:
             sources.append(_source(f"{name} (trust policy)", trust))
