@@ -91,6 +91,10 @@ def start_sandbox(opts: SandboxOptions) -> SandboxSession:
         raise SandboxError(
             f"Cannot seed the sandbox: {error.get('Code')}: {error.get('Message')}"
         ) from exc
+    except botocore.exceptions.ParamValidationError as exc:  # the user's task definition
+        session.stop()
+        message = " ".join(str(exc).split())
+        raise SandboxError(f"Cannot register the task definition: {message}") from exc
     except BaseException:
         session.stop()
         raise

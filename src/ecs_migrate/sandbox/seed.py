@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,11 +158,60 @@ def load_taskdef_file(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise SandboxError(f"Cannot read task definition {path}: {exc}") from exc
+    except RecursionError as exc:
+        raise SandboxError(f"Cannot read task definition {path}: JSON nested too deep.") from exc
     if isinstance(data, dict) and "taskDefinition" in data:
         data = data["taskDefinition"]
     if not isinstance(data, dict) or not data.get("containerDefinitions"):
         raise SandboxError(f"{path} is not a task definition: no containerDefinitions.")
+    problem = taskdef_problem(data)
+    if problem:
+        raise SandboxError(
+            f"{path} is not a task definition: {problem}.",
+            hint="Give the JSON `aws ecs describe-task-definition` prints, or the one you "
+            "register.",
+        )
     return data
+
+
+_JSON_KINDS = {int: "a number", bool: "true or false", dict: "an object", list: "a list"}
+
+
+def taskdef_problem(td: dict[str, Any]) -> str | None:
+    """What makes ``td`` unusable for the sandbox's seed, or None. The shapes the seed reads
+    are checked here; botocore's parameter validation checks the rest when registering."""
+    family = td.get("family")
+    if not isinstance(family, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,255}", family):
+        return "family is missing or not 1-255 letters, digits, _ and -"
+    if not isinstance(td.get("memory"), int | str | None):
+        return "memory is not a number"
+    if isinstance(td.get("memory"), str) and not str(td["memory"]).isdigit():
+        return "memory is not a number of MiB"
+    containers = td["containerDefinitions"]
+    if not isinstance(containers, list) or not all(isinstance(c, dict) for c in containers):
+        return "containerDefinitions is not a list of objects"
+    for i, cdef in enumerate(containers):
+        where = f"containerDefinitions[{i}]"
+        if not isinstance(cdef.get("name"), str) or not cdef["name"]:
+            return f"{where} has no name"
+        if not isinstance(cdef.get("image"), str) or not cdef["image"]:
+            return f"{where} has no image"
+        for key, kind in (
+            ("memory", int),
+            ("memoryReservation", int),
+            ("essential", bool),
+            ("logConfiguration", dict),
+            ("secrets", list),
+            ("environment", list),
+        ):
+            if key in cdef and cdef[key] is not None and not isinstance(cdef[key], kind):
+                return f"{where}.{key} is not {_JSON_KINDS[kind]}"
+        log = cdef.get("logConfiguration") or {}
+        if not isinstance(log.get("options", {}), dict | None):
+            return f"{where}.logConfiguration.options is not an object"
+        if not all(isinstance(x, dict) for x in (cdef.get("secrets") or [])):
+            return f"{where}.secrets is not a list of objects"
+    return None
 
 
 _REGISTER_KEYS = {

@@ -86,6 +86,7 @@ class Sandbox:
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 pass
 
+        _check_port_free(self.port)
         try:
             self._server = make_server(
                 "127.0.0.1",
@@ -97,6 +98,11 @@ class Sandbox:
         except OSError as exc:
             raise SandboxError(
                 f"Cannot listen on 127.0.0.1:{self.port}: {exc.strerror}.",
+                hint="Pick another --port, or 0 for any free port.",
+            ) from exc
+        except SystemExit as exc:  # werkzeug prints and exits when the port is taken
+            raise SandboxError(
+                f"Cannot listen on 127.0.0.1:{self.port}: the port is in use.",
                 hint="Pick another --port, or 0 for any free port.",
             ) from exc
         self.faults.observe("CreateService", self._on_service_change)
@@ -341,3 +347,21 @@ def _patch_stop_task() -> None:
 
     run_task.__wrapped__ = original_run_task  # type: ignore[attr-defined]
     EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign]
+
+
+def _check_port_free(port: int) -> None:
+    """SandboxError (exit 3) when 127.0.0.1:``port`` is taken: werkzeug would print a page
+    of advice and exit 1 instead."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise SandboxError(
+                f"Cannot listen on 127.0.0.1:{port}: {exc.strerror or 'the port is in use'}.",
+                hint="Pick another --port, or 0 for any free port.",
+            ) from exc
