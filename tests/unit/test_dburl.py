@@ -353,3 +353,29 @@ def test_the_password_never_reaches_the_report() -> None:
     report = _probe(f"postgresql://app:{ENC}@127.0.0.1:1/{ENC}")
     text = repr(report)
     assert SECRET not in text and ENC not in text
+
+
+def test_the_probe_with_its_parser_fits_runtask_overrides() -> None:
+    """RunTask allows 8192 characters of overrides in all, JSON included: the packed probe
+    (with dburl inlined), a long container name and the CI variables run passes fit."""
+    import json
+
+    override = {
+        "name": "c" * 64,
+        "command": probe_argv("DATABASE_URL"),
+        "environment": [
+            {"name": "GITHUB_SHA", "value": "f" * 40},
+            {"name": "GITHUB_RUN_ID", "value": "9" * 12},
+            {"name": "GITHUB_ACTOR", "value": "a" * 39},
+            {"name": "GITHUB_REPOSITORY", "value": "o" * 39 + "/" + "r" * 60},
+        ],
+    }
+    assert len(json.dumps({"containerOverrides": [override]})) < 8192
+
+
+def test_the_packed_probe_is_python_3_8_source() -> None:
+    import ast
+
+    from ecs_migrate.dbcheck.pack import compact
+
+    ast.parse(compact(), feature_version=(3, 8))

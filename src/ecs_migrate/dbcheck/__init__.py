@@ -122,6 +122,11 @@ def hint_for_report(report: dict[str, Any], var: str) -> str | None:
     step = report.get("failed_step")
     if not step:
         return None
+    if step == "url" and "is not set" not in str(report.get("detail")):
+        return (
+            f"Fix the URL in {var}; it is read as `apply` reads it (docs/apply.md, "
+            "The database URL)."
+        )
     if step == "url":
         return (
             f"Pass {var} to the container, from Secrets Manager through the task definition's "
