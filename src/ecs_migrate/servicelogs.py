@@ -30,6 +30,7 @@ FILTER_SYNTAX = (
 )
 _DURATION = re.compile(r"(\d+)([smhdw])", re.IGNORECASE)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_TASK_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # 32 hex digits; older tasks have UUIDs
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def parse_since(text: str, now: datetime | None = None) -> int:
 def task_id_from(ref: str) -> str:
     """A task ID from an ID or a task ARN (old ``task/ID`` or new ``task/cluster/ID`` form)."""
     task_id = ref.strip().rsplit("/", 1)[-1]
-    if not task_id or (ref.startswith("arn:") and ":task/" not in ref):
+    if not _TASK_ID.fullmatch(task_id) or (ref.startswith("arn:") and ":task/" not in ref):
         raise UsageError(
             f"--task {ref!r} is not a task ID or task ARN.",
             hint="Example: --task 0123456789abcdef0123456789abcdef",
@@ -356,6 +357,26 @@ def stream_exists(client: Any, source: LogSource) -> bool | None:
     return any(source.matches(str(s.get("logStreamName"))) for s in answer.get("logStreams") or [])
 
 
+def check_task_exists(clients: Clients, cluster: str, service: str, task_id: str) -> None:
+    """TargetError (exit 3) when ECS does not know the task either: a wrong --task, not a
+    task that has not logged yet. ECS forgets stopped tasks after about an hour, so this is
+    asked only when the task has no log stream. Not allowed to ask: nothing is said."""
+    try:
+        with translate_errors(f"describe task {task_id} in cluster {cluster!r}"):
+            answer = clients.ecs.describe_tasks(cluster=cluster, tasks=[task_id])
+    except AccessDeniedError:
+        return
+    if answer.get("tasks"):
+        return
+    reasons = ", ".join(str(f.get("reason")) for f in answer.get("failures") or [])
+    raise TargetError(
+        f"Task {task_id} is not in cluster {cluster!r} ({reasons or 'MISSING'}) and has no log "
+        "stream.",
+        hint=f"List the service's tasks: aws ecs list-tasks --cluster {cluster} "
+        f"--service-name {service}",
+    )
+
+
 def logs(
     clients: Clients,
     opts: LogsOptions,
@@ -374,6 +395,8 @@ def logs(
     region = target.log.region or clients.region
     source = log_source(target.log, target.container, target.family, task_id, start_ms, region)
     client = clients.client("logs", region)  # the group's region
+    if task_id is not None and stream_exists(client, source) is False:
+        check_task_exists(clients, opts.cluster, opts.service, task_id)
     reader = EventReader(client, source, opts.filter_pattern, opts.settings, opts.follow, cancel)
     if on_ready is not None:
         on_ready(source)

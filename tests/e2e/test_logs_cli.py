@@ -268,9 +268,10 @@ def test_no_events_is_a_note_and_exit_zero(sandbox: Env) -> None:
     filtered = logs(sandbox, "--filter", "nothing-like-this")
     assert filtered.returncode == 0 and filtered.stdout == ""
     assert "No log events matching --filter 'nothing-like-this'" in filtered.stderr
+    # A task ECS does not know and that has no stream is a wrong --task (issue 12): exit 3.
     unknown = logs(sandbox, "--task", "f" * 32)
-    assert unknown.returncode == 0 and unknown.stdout == ""
-    assert f"no log stream ecs/app/{'f' * 32} exists: check the task ID" in unknown.stderr
+    assert unknown.returncode == 3 and unknown.stdout == "", unknown.output
+    assert f"Task {'f' * 32} is not in cluster 'sandbox'" in unknown.stderr
 
 
 # -- what cannot be read -----------------------------------------------------------------------
