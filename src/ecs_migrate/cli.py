@@ -26,6 +26,7 @@ from ecs_migrate.cli_options import (
     task_definition_ref,
 )
 from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_TARGET, EcsMigrateError
+from ecs_migrate.github import safe_text
 
 EXIT_INTERNAL = 70
 
@@ -353,7 +354,7 @@ def main() -> None:
         sys.stdout.flush()
     except EcsMigrateError as exc:  # the last of the output could not be written
         if code == 0:  # otherwise the failure was already reported
-            click.echo(f"error: {exc.message}", err=True)
+            click.echo(f"error: {safe_text(exc.message)}", err=True)
             code = exc.exit_code
     except (OSError, ValueError):
         code = code or 1
@@ -379,9 +380,9 @@ def _main() -> None:
         click.echo("Interrupted.", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except EcsMigrateError as exc:
-        click.echo(f"error: {exc.message}", err=True)
+        click.echo(f"error: {safe_text(exc.message)}", err=True)
         if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+            click.echo(f"hint: {safe_text(exc.hint)}", err=True)
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(1)

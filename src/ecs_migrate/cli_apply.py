@@ -76,7 +76,8 @@ def apply(
     GET_LOCK) held on its own connection for the whole command, records the run in the
     table ecs_migrate_history, and runs COMMAND with SIGTERM/SIGINT forwarded and secrets
     redacted from its output. Exits with COMMAND's status; 127 not found, 126 not
-    executable, 3 no usable URL, 4 database unreachable, 5 lock wait timed out.
+    executable, 3 no usable URL, 4 database unreachable, 5 lock wait timed out, 7 the
+    lock was lost while COMMAND ran (it was left to finish, unprotected).
 
     \b
     Example:

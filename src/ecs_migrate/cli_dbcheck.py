@@ -15,6 +15,7 @@ from ecs_migrate.cli_options import (
     output_option,
     seconds,
 )
+from ecs_migrate.github import safe_text
 
 if TYPE_CHECKING:
     from ecs_migrate.dbcheck import DbCheckResult
@@ -158,14 +159,15 @@ def _print_report(result: DbCheckResult) -> None:
     where = result.task_arn.rsplit("/", 1)[-1]
     click.echo(f"Database check from task {where} (via {result.via}), in the service's network:")
     for label, value in _rows(result.report):
-        click.echo(f"  {label:<9} {value}")
+        click.echo(f"  {label:<9} {safe_text(value)}")
     if result.connected:
         click.echo(click.style("Connected.", fg="green", bold=True))
         return
     step = result.failed_step or "?"
     click.echo(
         click.style(
-            f"Not connected: {_STEP_NAMES.get(step, step)} failed: {result.report.get('detail')}",
+            f"Not connected: {_STEP_NAMES.get(step, step)} failed: "
+            f"{safe_text(result.report.get('detail'))}",
             fg="red",
             bold=True,
         )

@@ -221,6 +221,10 @@ class Notes:
         text = f"[ecs-migrate] warning: {safe_text(message)}"
         click.echo(click.style(text, fg="yellow"), err=True)
 
+    def error(self, message: str) -> None:
+        text = f"[ecs-migrate] error: {safe_text(message)}"
+        click.echo(click.style(text, fg="red", bold=True), err=True)
+
 
 def write_raw(stream: TextIO, data: bytes) -> None:
     """Another program's bytes, in order with what was written to ``stream`` as text."""
