@@ -23,6 +23,7 @@ from ecs_migrate.cli_options import (
     fraction,
     output_option,
     seconds,
+    shell_words,
     task_definition_ref,
 )
 from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_TARGET, EcsMigrateError
@@ -256,6 +257,7 @@ def sandbox(
     "--migration-command",
     metavar="CMD",
     default="",
+    callback=shell_words,
     help='What --probe looks for, e.g. "alembic upgrade head".',
 )
 @click.option("--fix", is_flag=True, help="Offer the safe fixes, each shown and confirmed.")
@@ -271,7 +273,7 @@ def doctor(
     database_url_var: str,
     exec_: bool,
     probe: bool,
-    migration_command: str,
+    migration_command: list[str],
     fix: bool,
     yes: bool,
     output: str,
@@ -288,7 +290,6 @@ def doctor(
       ecs-migrate doctor --cluster prod --service api --db-instance prod-db
       ecs-migrate doctor --cluster prod --service api --exec --output json
     """
-    import shlex
 
     from ecs_migrate.aws import AwsSettings, Clients
     from ecs_migrate.doctor import DoctorOptions, apply_fixes
@@ -309,7 +310,7 @@ def doctor(
         database_url_var=database_url_var,
         exec=exec_,
         probe=probe,
-        probe_command=shlex.split(migration_command),
+        probe_command=migration_command,
         fix=fix,
     )
     clients = Clients(AwsSettings(region, profile, (cluster, service)))

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ecs_migrate.cli_options import CONTEXT, aws_options, output_option, seconds
+from ecs_migrate.cli_options import CONTEXT, aws_options, output_option, seconds, shell_words
 
 
 def _target_options(func: Any) -> Any:
@@ -111,6 +111,7 @@ def exec_(
     "--shell",
     "shell_command",
     metavar="CMD",
+    callback=shell_words,
     help="Program to start (default: bash if the image has it, else sh).",
 )
 @aws_options
@@ -119,7 +120,7 @@ def shell(
     service: str,
     task: str | None,
     container: str | None,
-    shell_command: str | None,
+    shell_command: list[str] | None,
     region: str | None,
     profile: str | None,
 ) -> None:
@@ -134,7 +135,6 @@ def shell(
       ecs-migrate shell --cluster prod --service api
       ecs-migrate shell --cluster prod --service api --shell "python3"
     """
-    import shlex
 
     from ecs_migrate.aws import AwsSettings, Clients
     from ecs_migrate.ecsexec import ShellOptions, open_shell
@@ -148,7 +148,7 @@ def shell(
         stdin_is_tty=os.isatty(sys.stdin.fileno()),
     )
     if shell_command:
-        opts.shell = shlex.split(shell_command)
+        opts.shell = shell_command
     clients = Clients(AwsSettings(region, profile, (cluster, service, task)))
     # Ctrl-C belongs to the remote shell (the plugin passes it on), not to ecs-migrate.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -115,3 +115,16 @@ def task_definition_ref(ctx: click.Context, param: click.Parameter, value: str |
         return check_task_definition_ref(value)
     except UsageError as exc:
         raise click.BadParameter(f"{exc.message} {exc.hint or ''}".strip()) from None
+
+
+def shell_words(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """Callback: split a command line into words like a shell (no shell runs it); a value
+    that cannot be split (an unclosed quote) is a usage error (exit 2)."""
+    if value is None:
+        return None
+    import shlex
+
+    try:
+        return shlex.split(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"cannot be split into words: {exc}.") from None
