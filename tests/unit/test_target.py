@@ -302,3 +302,19 @@ def test_bridge_task_definition_drops_the_services_awsvpc_network() -> None:
     target = resolve_target("prod", svc, taskdef, None)
     assert target.network_configuration is None
     assert target.launch_type == "EC2"
+
+
+def test_a_malformed_task_definition_is_refused_before_any_aws_call() -> None:
+    import pytest
+
+    from ecs_migrate.errors import UsageError
+    from ecs_migrate.target import load_target
+
+    class NoAws:
+        @property
+        def ecs(self) -> object:
+            raise AssertionError("no AWS call may be made")
+
+    for ref in ("", "api:0", "a b", "arn:aws:ecs:"):
+        with pytest.raises(UsageError):
+            load_target(NoAws(), "prod", "api", None, ref)  # type: ignore[arg-type]
