@@ -123,6 +123,7 @@ EXEC: tuple[ActionUse, ...] = (
 
 LOGS_FEATURE: tuple[ActionUse, ...] = (
     *_READ_SERVICE[:2],  # the service and its task definition: where the logs are
+    _READ_SERVICE[3],  # DescribeTasks: does ECS know a --task that has no log stream?
     # IAM checks log-group actions against the group's ARN with ":*" (CloudWatch Logs docs).
     ActionUse("logs:FilterLogEvents", LOGS + "{log_group}:*", "read the service's log group"),
     ActionUse("logs:DescribeLogStreams", LOGS + "{log_group}:*", "say why no events were found"),
