@@ -114,7 +114,7 @@ class PgDatabase:
     def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
         import psycopg
 
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+        with psycopg.connect(self.url, autocommit=True) as conn:
             cur = conn.execute(statement, params)  # type: ignore[arg-type]
             return list(cur.fetchall()) if cur.description else []
 

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,19 +137,49 @@ class Env:
             assert_no_secrets(result.output, self.secrets)
         return result
 
-    def run(self, *command: str, flags: tuple[str, ...] = (), **kwargs: Any) -> CliResult:
-        """`ecs-migrate run --cluster sandbox --service app FLAGS -- COMMAND`."""
-        return self.cli(
+    def run_args(self, *command: str, flags: tuple[str, ...] = ()) -> list[str]:
+        """The arguments of `ecs-migrate run --cluster sandbox --service app FLAGS -- COMMAND`."""
+        world = self.world
+        return [
             "run",
             "--cluster",
-            self.world.cluster,
+            world.cluster,
             "--service",
-            self.world.service,
+            world.service,
             *flags,
             "--",
             *command,
-            **kwargs,
+        ]
+
+    def run(self, *command: str, flags: tuple[str, ...] = (), **kwargs: Any) -> CliResult:
+        """`ecs-migrate run --cluster sandbox --service app FLAGS -- COMMAND`."""
+        return self.cli(*self.run_args(*command, flags=flags), **kwargs)
+
+    def start_run(
+        self, *command: str, flags: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        """`ecs-migrate run ...` in the background, its output on pipes."""
+        return subprocess.Popen(
+            [BIN, *self.run_args(*command, flags=flags)],
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
+
+    def running_migration(self, timeout: float = 30) -> str:
+        """The ARN of the ecs-migrate task once it is RUNNING (fails after ``timeout``)."""
+        ecs = self.client("ecs")
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            cluster = self.world.cluster
+            arns = ecs.list_tasks(cluster=cluster, startedBy="ecs-migrate")["taskArns"]
+            if arns:
+                task = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"][0]
+                if task.get("lastStatus") == "RUNNING":
+                    return str(task["taskArn"])
+            time.sleep(0.1)
+        raise AssertionError("the run's task never reached RUNNING")
 
 
 def hold_only(env: Env, actions: list[str]) -> None:

@@ -15,56 +15,26 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ecs_migrate.sandbox.postgres import free_port
-from tests.apply_support import cli, read_until, start
+from tests.apply_support import PG_CANARY, PgDatabase, cli, pg_database, read_until, start
 from tests.conftest import BIN, EXAMPLE_APP, assert_no_secrets
 
 pytestmark = pytest.mark.postgres
 
-CANARY_TOKEN = "canary-token-9b1e44d7"
+CANARY_TOKEN = PG_CANARY
 PY = sys.executable
-
-
-@dataclass
-class Db:
-    url: str
-    name: str
-    password: str
-    admin_url: str
-
-    @property
-    def secrets(self) -> list[str]:
-        return [self.password, CANARY_TOKEN]
-
-    def env(self, **extra: str) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ECS_"))}
-        return {**base, "DATABASE_URL": self.url, "APP_API_TOKEN": CANARY_TOKEN, **extra}
-
-    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            cur = conn.execute(statement, params)  # type: ignore[arg-type]
-            return list(cur.fetchall()) if cur.description else []
+Db = PgDatabase
 
 
 @pytest.fixture
 def db(postgres: Any) -> Iterator[Db]:
-    import psycopg
-
-    name = "t_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    url = postgres.url.rsplit("/", 1)[0] + "/" + name
-    yield Db(url, name, postgres.password, postgres.url)
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with pg_database(postgres) as database:
+        yield database
 
 
 def history(db: Db) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 
 from ecs_migrate.github import safe_text
-from tests.conftest import BIN, Env, assert_no_secrets
+from tests.conftest import Env, assert_no_secrets
 from tests.exec_support import WITH_PLUGIN, ExecStub, enable_exec, stub_execute_command
 
 # What a hostile (or merely careless) task prints. Each is one line of the task's output.
@@ -189,27 +188,7 @@ HOSTILE_REASONS = [
 
 def start_run(sandbox: Env, env: dict[str, str], *flags: str) -> subprocess.Popen[str]:
     command = "import time\nprint('started', flush=True)\nwhile True: time.sleep(0.1)\n"
-    argv = [BIN, "run", "--cluster", sandbox.world.cluster, "--service", sandbox.world.service]
-    return subprocess.Popen(
-        [*argv, *flags, "--", "python3", "-c", command],
-        env={**sandbox.env, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def running_task(sandbox: Env, timeout: float = 30) -> str:
-    ecs = sandbox.client("ecs")
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        arns = ecs.list_tasks(cluster=sandbox.world.cluster, startedBy="ecs-migrate")["taskArns"]
-        if arns:
-            task = ecs.describe_tasks(cluster=sandbox.world.cluster, tasks=arns)["tasks"][0]
-            if task.get("lastStatus") == "RUNNING":
-                return str(task["taskArn"])
-        time.sleep(0.1)
-    raise AssertionError("the run's task never reached RUNNING")
+    return sandbox.start_run("python3", "-c", command, flags=flags, env=env)
 
 
 @pytest.mark.parametrize("reason", HOSTILE_REASONS)
@@ -217,7 +196,7 @@ def test_a_hostile_stop_reason_forges_no_line(sandbox: Env, tmp_path: Path, reas
     env = gha_env(tmp_path)
     proc = start_run(sandbox, env)
     try:
-        arn = running_task(sandbox)
+        arn = sandbox.running_migration()
         backend = sandbox.sandbox.ecs_backend
         task = backend.tasks[sandbox.world.cluster][arn]
         task.stop_code, task.stopped_reason = "SpotInterruption", reason

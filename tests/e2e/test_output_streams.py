@@ -26,19 +26,7 @@ NOISY = "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; sleep 1;
 
 
 def run_argv(sandbox: Env, *flags: str, command: str = NOISY) -> list[str]:
-    return [
-        BIN,
-        "run",
-        "--cluster",
-        sandbox.world.cluster,
-        "--service",
-        sandbox.world.service,
-        *flags,
-        "--",
-        "sh",
-        "-c",
-        command,
-    ]
+    return [BIN, *sandbox.run_args("sh", "-c", command, flags=flags)]
 
 
 def test_run_with_stdout_closed_after_one_line_follows_the_task_to_its_end(sandbox: Env) -> None:

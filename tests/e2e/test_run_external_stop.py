@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BIN, Env, assert_no_secrets
+from tests.conftest import Env, assert_no_secrets
 
 # Traps SIGTERM and exits 0: the exit code alone would say "success".
 TRAPS_TERM = (
@@ -26,35 +26,14 @@ TRAPS_TERM = (
 
 
 def start_run(sandbox: Env, *flags: str) -> subprocess.Popen[str]:
-    argv = [
-        BIN,
-        "run",
-        "--cluster",
-        sandbox.world.cluster,
-        "--service",
-        sandbox.world.service,
-        *flags,
-        "--",
-        *TRAPS_TERM,
-    ]
-    return subprocess.Popen(
-        argv, env=sandbox.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    return sandbox.start_run(*TRAPS_TERM, flags=flags)
 
 
-def running_task(sandbox: Env, timeout: float = 30) -> str:
-    """The ARN of the run's task once its command has started."""
-    ecs = sandbox.client("ecs")
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        arns = ecs.list_tasks(cluster=sandbox.world.cluster, startedBy="ecs-migrate")["taskArns"]
-        if arns:
-            task = ecs.describe_tasks(cluster=sandbox.world.cluster, tasks=arns)["tasks"][0]
-            if task.get("lastStatus") == "RUNNING":
-                time.sleep(0.5)  # let the command reach its trap
-                return str(task["taskArn"])
-        time.sleep(0.1)
-    raise AssertionError("the run's task never reached RUNNING")
+def running_task(sandbox: Env) -> str:
+    """The run's task once its command has started."""
+    arn = sandbox.running_migration()
+    time.sleep(0.5)  # let the command reach its trap
+    return arn
 
 
 def stop_as(sandbox: Env, arn: str, stop_code: str, reason: str) -> None:
@@ -122,19 +101,11 @@ def test_github_outputs_say_stopped(sandbox: Env, tmp_path: Any) -> None:
     outputs = tmp_path / "out"
     summary = tmp_path / "summary"
     env = {
-        **sandbox.env,
         "GITHUB_ACTIONS": "true",
         "GITHUB_OUTPUT": str(outputs),
         "GITHUB_STEP_SUMMARY": str(summary),
     }
-    argv = [BIN, "run", "--cluster", sandbox.world.cluster, "--service", sandbox.world.service]
-    proc = subprocess.Popen(
-        [*argv, "--", *TRAPS_TERM],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = sandbox.start_run(*TRAPS_TERM, env=env)
     arn = running_task(sandbox)
     stop_as(sandbox, arn, "SpotInterruption", "Your Spot Task was interrupted.")
     code, out, _ = finish(proc, sandbox)
