@@ -144,8 +144,8 @@ def _timed(func: Callable[..., Any], key: str, record: dict[str, list[float]]) -
 
 @contextlib.contextmanager
 def instrumented(record: dict[str, list[float]]) -> Iterator[None]:
-    """Swap ecs_migrate.apply's module-level helpers for timed wrappers for one call."""
-    pkg = importlib.import_module("ecs_migrate.apply")
+    """Swap ecs_migrate.commands.apply's module-level helpers for timed wrappers for one call."""
+    pkg = importlib.import_module("ecs_migrate.commands.apply")
     saved = {name: getattr(pkg, name) for name in ("dialect_for", "wait_for_database", "run_child")}
     pkg.dialect_for = lambda url: _TimedDialect(saved["dialect_for"](url), record)  # type: ignore[attr-defined]
     pkg.wait_for_database = _timed(saved["wait_for_database"], "wait", record)  # type: ignore[attr-defined]
@@ -168,7 +168,7 @@ def run_baseline(env: dict[str, str]) -> dict[str, float]:
 
 
 def _call_apply(env: dict[str, str]) -> tuple[float, Any]:
-    from ecs_migrate.apply import ApplyOptions, apply
+    from ecs_migrate.commands.apply import ApplyOptions, apply
 
     reporter = NullReporter()
     opts = ApplyOptions(command=list(COMMAND), environ=env)
@@ -261,8 +261,8 @@ def server_facts(url: str) -> dict[str, str]:
 
 def time_connect(url: Any, runs: int, warmup: int) -> list[float]:
     """The connect as apply makes it (probe + driver connect), then close: set-up only."""
-    from ecs_migrate.apply.postgres import Postgres
-    from ecs_migrate.apply.wait import connect_once
+    from ecs_migrate.commands.apply.postgres import Postgres
+    from ecs_migrate.commands.apply.wait import connect_once
 
     dialect = Postgres()
     times = []
@@ -385,7 +385,7 @@ def measure_cli(url: str, runs: int, warmup: int) -> dict[str, list[float]]:
 
 def measure_auth(server: Any, method: str, runs: int, warmup: int) -> dict[str, list[float]]:
     """Last: it changes the server's pg_hba.conf."""
-    from ecs_migrate.apply.url import read_url
+    from ecs_migrate.commands.apply.url import read_url
 
     url = read_url({"DATABASE_URL": server.url}, "DATABASE_URL")
     auth = {f"connect, {method}": time_connect(url, runs, warmup)}

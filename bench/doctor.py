@@ -58,7 +58,7 @@ def cli_env(bench: Bench) -> dict[str, str]:
 
 
 def options(bench: Bench, concurrency: int | None) -> Any:
-    from ecs_migrate.doctor import DoctorOptions
+    from ecs_migrate.commands.doctor import DoctorOptions
 
     opts = DoctorOptions(
         cluster=bench.world.cluster,
@@ -90,7 +90,7 @@ def time_library(
     bench: Bench, concurrency: int | None, warm: bool, runs: int, warmup: int
 ) -> Sample:
     from ecs_migrate.aws import AwsSettings, Clients
-    from ecs_migrate.doctor import doctor
+    from ecs_migrate.commands.doctor import doctor
 
     sample = Sample()
     kept = Clients(AwsSettings(region=bench.sandbox.region))
@@ -151,7 +151,7 @@ def main() -> None:
     # moto answers SimulatePrincipalPolicy with a 500 and a traceback on werkzeug's logger;
     # doctor then evaluates the identity policies locally. Keep the table readable.
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-    from ecs_migrate.doctor import DoctorOptions
+    from ecs_migrate.commands.doctor import DoctorOptions
 
     default = DoctorOptions("c", "s").concurrency
     print(f"  options: --db-instance {DB_INSTANCE} --exec; default concurrency {default}")

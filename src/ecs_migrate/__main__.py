@@ -1,3 +1,3 @@
-from ecs_migrate.entry import main
+from ecs_migrate.cli.entry import main
 
 main()

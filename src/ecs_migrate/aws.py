@@ -286,7 +286,7 @@ def _name_denied_action(parsed: Any, model: Any, **_: Any) -> None:
     """
     error = parsed.get("Error") if isinstance(parsed, dict) else None
     if isinstance(error, dict) and str(error.get("Code", "")) in ACCESS_DENIED_CODES:
-        from ecs_migrate.policy.model import action_for_operation
+        from ecs_migrate.commands.policy.model import action_for_operation
 
         prefix = model.service_model.signing_name or model.service_model.service_name
         error["IamAction"] = action_for_operation(prefix, model.name)

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from ecs_migrate.apply.mysql import MySql
+from ecs_migrate.commands.apply.mysql import MySql
 from tests.apply_support import (
     Done,
     PgDatabase,

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from ecs_migrate.apply.mysql import MySql
-from ecs_migrate.apply.url import parse_url
+from ecs_migrate.commands.apply.mysql import MySql
+from ecs_migrate.commands.apply.url import parse_url
 from tests.apply_support import cli, finish, read_until, start
 from tests.mariadb_support import LocalMariaDB, mariadb_server
 

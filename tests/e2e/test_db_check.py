@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ecs_migrate.dbcheck import parse_report, probe_argv
+from ecs_migrate.commands.dbcheck import parse_report, probe_argv
 from ecs_migrate.sandbox.postgres import free_port
 from tests.conftest import Env
 from tests.exec_support import WITH_PLUGIN, enable_exec, stub_execute_command

@@ -22,8 +22,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from ecs_migrate.doctor import DoctorOptions, selected_checks
-from ecs_migrate.doctor.permissions import LOCAL_CAVEAT
+from ecs_migrate.commands.doctor import DoctorOptions, selected_checks
+from ecs_migrate.commands.doctor.permissions import LOCAL_CAVEAT
 from tests.conftest import BIN, Env, assert_no_secrets
 from tests.doctor_support import Checks, account, by_id, doctor_cli, doctor_json, failing
 

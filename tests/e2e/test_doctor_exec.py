@@ -333,9 +333,9 @@ def test_old_ecs_agent_on_ec2_fails(
 ) -> None:
     """EC2 launch type: the container instance's agent version (moto registers 1.0.0)."""
     from ecs_migrate.aws import AwsSettings, Clients
-    from ecs_migrate.doctor import DoctorOptions
-    from ecs_migrate.doctor.checks_exec import exec_platform, exec_task_role
-    from ecs_migrate.doctor.context import Context
+    from ecs_migrate.commands.doctor import DoctorOptions
+    from ecs_migrate.commands.doctor.checks_exec import exec_platform, exec_task_role
+    from ecs_migrate.commands.doctor.context import Context
 
     ec2 = sandbox.client("ec2")
     image = ec2.describe_images()["Images"][0]["ImageId"]

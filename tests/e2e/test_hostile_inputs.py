@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ecs_migrate import cli as cli_module
+from ecs_migrate.cli import main as cli_module
 from ecs_migrate.sandbox.seed import World, seed
 from ecs_migrate.sandbox.server import Sandbox
 from tests.conftest import CANARY_URL

@@ -123,7 +123,7 @@ def test_sigint_while_the_cli_is_still_importing_exits_130_quietly() -> None:
         "        builtins.__import__ = real\n"
         "        os.kill(os.getpid(), signal.SIGINT)\n"
         "    return real(name, *args, **kwargs)\n"
-        "from ecs_migrate.entry import main\n"
+        "from ecs_migrate.cli.entry import main\n"
         "builtins.__import__ = hooked\n"
         "sys.argv = ['ecs-migrate', '--version']\n"
         "main()\n"

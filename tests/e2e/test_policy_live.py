@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ecs_migrate.policy.generate import ecr_repository_of
+from ecs_migrate.commands.policy.generate import ecr_repository_of
 from tests.conftest import ROOT, Env
 
 RUNBOOK = ROOT / "tests" / "fixtures" / "runbook"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from ecs_migrate.policy import catalog
-from ecs_migrate.policy.model import ALL_USES, covered_operations
+from ecs_migrate.commands.policy import catalog
+from ecs_migrate.commands.policy.model import ALL_USES, covered_operations
 from tests.conftest import AWS_CALL_TRACE, Env
 
 

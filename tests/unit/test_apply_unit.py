@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from ecs_migrate.apply.child import resolve_command, shell_status
-from ecs_migrate.apply.dialects import Failure, lock_key
-from ecs_migrate.apply.postgres import Postgres
-from ecs_migrate.apply.redact import MARK, Redactor, secret_values
-from ecs_migrate.apply.url import MYSQL, POSTGRES, parse_url, read_url
-from ecs_migrate.apply.wait import hint_for, probe_network
+from ecs_migrate.commands.apply.child import resolve_command, shell_status
+from ecs_migrate.commands.apply.dialects import Failure, lock_key
+from ecs_migrate.commands.apply.postgres import Postgres
+from ecs_migrate.commands.apply.redact import MARK, Redactor, secret_values
+from ecs_migrate.commands.apply.url import MYSQL, POSTGRES, parse_url, read_url
+from ecs_migrate.commands.apply.wait import hint_for, probe_network
+from ecs_migrate.commands.run import RunOptions
 from ecs_migrate.errors import (
     CommandNotExecutableError,
     CommandNotFoundError,
     DatabaseConfigError,
 )
-from ecs_migrate.run import RunOptions
 
 PASSWORD = "s3cr3t/p@ss:word"
 QUOTED = "s3cr3t%2Fp%40ss%3Aword"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from ecs_migrate.aws import AwsSettings, Clients, arn_region, check_endpoint_url
+from ecs_migrate.commands.logs import task_id_from
+from ecs_migrate.commands.policy.lint import MAX_POLICY_BYTES, load_policy
 from ecs_migrate.errors import AwsConfigError, SandboxError, TargetError, UsageError
-from ecs_migrate.policy.lint import MAX_POLICY_BYTES, load_policy
 from ecs_migrate.sandbox.seed import load_taskdef_file
-from ecs_migrate.servicelogs import task_id_from
-from ecs_migrate.target import check_task_definition_ref
+from ecs_migrate.tasks.target import check_task_definition_ref
 
 CLUSTER_EU = "arn:aws:ecs:eu-west-1:123456789012:cluster/prod"
 SERVICE_EU = "arn:aws:ecs:eu-west-1:123456789012:service/prod/api"

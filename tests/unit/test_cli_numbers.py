@@ -13,8 +13,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from ecs_migrate.cli import cli
-from ecs_migrate.cli_options import MAX_SECONDS, FiniteFloat, OutputFile, seconds
+from ecs_migrate.cli.main import cli
+from ecs_migrate.cli.options import MAX_SECONDS, FiniteFloat, OutputFile, seconds
 from tests.unit.test_cli_help import COMMANDS
 
 NOT_FINITE = ["nan", "NaN", "inf", "-inf", "Infinity", "1e309", "-1e309"]

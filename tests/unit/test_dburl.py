@@ -17,8 +17,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from ecs_migrate import dburl
-from ecs_migrate.apply.url import MYSQL, POSTGRES, DatabaseUrl, parse_url
-from ecs_migrate.dbcheck import parse_report, probe_argv
+from ecs_migrate.commands.apply.url import MYSQL, POSTGRES, DatabaseUrl, parse_url
+from ecs_migrate.commands.dbcheck import parse_report, probe_argv
 from ecs_migrate.errors import DatabaseConfigError
 
 SECRET = "pw-6b1f c+d/e@f"  # a space, a plus, a slash and an at sign
@@ -376,6 +376,6 @@ def test_the_probe_with_its_parser_fits_runtask_overrides() -> None:
 def test_the_packed_probe_is_python_3_8_source() -> None:
     import ast
 
-    from ecs_migrate.dbcheck.pack import compact
+    from ecs_migrate.commands.dbcheck.pack import compact
 
     ast.parse(compact(), feature_version=(3, 8))

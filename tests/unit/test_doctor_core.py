@@ -14,11 +14,11 @@ from typing import Any, cast
 
 import pytest
 
-import ecs_migrate.doctor as core
+import ecs_migrate.commands.doctor as core
 from ecs_migrate.aws import Clients
-from ecs_migrate.doctor import DoctorOptions, DoctorReport, apply_fixes, doctor
-from ecs_migrate.doctor.context import Context
-from ecs_migrate.doctor.model import (
+from ecs_migrate.commands.doctor import DoctorOptions, DoctorReport, apply_fixes, doctor
+from ecs_migrate.commands.doctor.context import Context
+from ecs_migrate.commands.doctor.model import (
     REGISTRY,
     Check,
     CheckResult,

@@ -8,13 +8,13 @@ from typing import cast
 
 import pytest
 
-from ecs_migrate.doctor import checks_exec as ce
-from ecs_migrate.doctor import checks_exec_access as access
-from ecs_migrate.doctor.context import Context
-from ecs_migrate.doctor.exec_logging import logging_requests
-from ecs_migrate.doctor.model import Status
-from ecs_migrate.doctor.permissions import policy_statement
-from ecs_migrate.ecsexec.plugin import plugin_install_command
+from ecs_migrate.commands.doctor import checks_exec as ce
+from ecs_migrate.commands.doctor import checks_exec_access as access
+from ecs_migrate.commands.doctor.context import Context
+from ecs_migrate.commands.doctor.exec_logging import logging_requests
+from ecs_migrate.commands.doctor.model import Status
+from ecs_migrate.commands.doctor.permissions import policy_statement
+from ecs_migrate.commands.ecsexec.plugin import plugin_install_command
 from ecs_migrate.iampolicy import Request
 from tests.doctor_support import EXEC_IDS
 
@@ -160,7 +160,7 @@ def test_policy_statement_groups_actions_by_resource() -> None:
 
 
 def test_every_exec_check_is_registered_for_exec_only() -> None:
-    from ecs_migrate.doctor.model import REGISTRY
+    from ecs_migrate.commands.doctor.model import REGISTRY
 
     exec_checks = {c.id: c for c in REGISTRY.checks if c.area == ce.AREA}
     assert list(exec_checks) == list(EXEC_IDS)  # in the order of the report

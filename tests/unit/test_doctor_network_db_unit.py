@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from ecs_migrate.doctor.checks_database import url_has_password, url_source
-from ecs_migrate.doctor.checks_network import endpoint_serves, internet_route
-from ecs_migrate.doctor.checks_secrets import (
+from ecs_migrate.commands.doctor.checks_database import url_has_password, url_source
+from ecs_migrate.commands.doctor.checks_network import endpoint_serves, internet_route
+from ecs_migrate.commands.doctor.checks_secrets import (
     is_aws_managed_alias,
     is_secrets_manager,
     key_arn_guess,
@@ -18,7 +18,7 @@ from ecs_migrate.doctor.checks_secrets import (
     policy_document,
     secret_arn,
 )
-from ecs_migrate.doctor.needs import Need, needs_of
+from ecs_migrate.commands.doctor.needs import Need, needs_of
 from ecs_migrate.iampolicy import Request
 from tests.doctor_support import route_table
 

@@ -7,15 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from ecs_migrate.doctor.checks_migration import (
+from ecs_migrate.commands.doctor.checks_migration import (
     ProbePlan,
     ProbeReport,
     judge_probe,
     parse_probe,
     plan_probe,
 )
-from ecs_migrate.doctor.checks_security import aws_keys_in, caller_kind, session_destination
-from ecs_migrate.doctor.model import Status
+from ecs_migrate.commands.doctor.checks_security import (
+    aws_keys_in,
+    caller_kind,
+    session_destination,
+)
+from ecs_migrate.commands.doctor.model import Status
 
 MARKER = "ecs-migrate-probe:abc123"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from ecs_migrate.doctor.checks_network import internet_route
-from ecs_migrate.doctor.vpc import (
+from ecs_migrate.commands.doctor.checks_network import internet_route
+from ecs_migrate.commands.doctor.vpc import (
     admits,
     cidr_covers,
     route_egress,

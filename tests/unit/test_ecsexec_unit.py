@@ -7,8 +7,13 @@ import shlex
 
 import pytest
 
-from ecs_migrate.ecsexec.marker import MarkerFilter, wrap_command
-from ecs_migrate.ecsexec.tasks import ExecNotReadyError, check_ready, newest_running, ssm_target
+from ecs_migrate.commands.ecsexec.marker import MarkerFilter, wrap_command
+from ecs_migrate.commands.ecsexec.tasks import (
+    ExecNotReadyError,
+    check_ready,
+    newest_running,
+    ssm_target,
+)
 from ecs_migrate.errors import TargetError
 
 MARKER = "ECS_MIGRATE_EXIT_0123456789abcdef"

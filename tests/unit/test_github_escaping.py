@@ -225,7 +225,7 @@ def test_resume_without_a_span_writes_nothing() -> None:
 
 
 def _run_result(value: str, status: str) -> Any:
-    from ecs_migrate.run import RunResult
+    from ecs_migrate.commands.run import RunResult
 
     return RunResult(
         task_arn="arn:aws:ecs:us-east-1:123456789012:task/c/0123abcd",
@@ -252,8 +252,8 @@ def _run_result(value: str, status: str) -> Any:
 def test_run_renderer_prints_hostile_values_on_their_own_lines(
     tmp_path: Path, value: str, status: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ecs_migrate.render import RunRenderer
-    from ecs_migrate.run import RunOptions
+    from ecs_migrate.commands.run import RunOptions
+    from ecs_migrate.render.run import RunRenderer
 
     out, err = io.StringIO(), io.StringIO()
     summary = tmp_path / "summary.md"
@@ -274,8 +274,8 @@ def test_run_renderer_prints_hostile_values_on_their_own_lines(
 def test_logs_notes_and_line_prefix_escape_task_definition_names(
     value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ecs_migrate.cli_logs import describe_source, format_line, note_following
-    from ecs_migrate.servicelogs import LogSource, ServiceLogEvent
+    from ecs_migrate.cli.logs import describe_source, format_line, note_following
+    from ecs_migrate.commands.logs import LogSource, ServiceLogEvent
 
     source = LogSource(value, "us-east-1", value, value, None, 0)
     assert len(runner_lines(describe_source(source))) == 1
@@ -289,7 +289,7 @@ def test_logs_notes_and_line_prefix_escape_task_definition_names(
 def test_notes_of_apply_exec_and_db_check_stay_on_their_line(
     value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ecs_migrate.render import Notes
+    from ecs_migrate.render.notes import Notes
 
     Notes().progress(f"Connecting to {value}")
     Notes().warning(value)

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from ecs_migrate.errors import AwsApiError
-from ecs_migrate.logs import LogEvent, LogFollower
+from ecs_migrate.tasks.logstream import LogEvent, LogFollower
 
 GROUP = "/ecs/api"
 STREAM = "ecs/app/0123456789abcdef0123456789abcdef"

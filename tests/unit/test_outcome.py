@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ecs_migrate import outcome
 from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_NOT_RUN, EXIT_OK, EXIT_STOPPED
+from ecs_migrate.tasks import outcome
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 ARN = "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef"

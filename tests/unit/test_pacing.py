@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ecs_migrate.pacing import Pacer
+from ecs_migrate.tasks.pacing import Pacer
 
 EPS = 1e-9
 START = 1000.0  # a non-zero origin, as with time.monotonic()

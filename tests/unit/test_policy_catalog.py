@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecs_migrate.policy import catalog
+from ecs_migrate.commands.policy import catalog
 
 ACCOUNT = "123456789012"
 ECS = f"arn:aws:ecs:eu-west-1:{ACCOUNT}"

@@ -16,8 +16,8 @@ import hcl2
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from ecs_migrate.policy.formats import FORMATS, identifier, render
-from ecs_migrate.policy.generate import GenerateOptions, generate
+from ecs_migrate.commands.policy.formats import FORMATS, identifier, render
+from ecs_migrate.commands.policy.generate import GenerateOptions, generate
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from ecs_migrate.commands.policy import catalog
+from ecs_migrate.commands.policy.generate import GenerateOptions, GenerateResult, generate
+from ecs_migrate.commands.policy.lint import PolicySource, lint_sources
+from ecs_migrate.commands.policy.model import FEATURES
 from ecs_migrate.errors import UsageError
-from ecs_migrate.policy import catalog
-from ecs_migrate.policy.generate import GenerateOptions, GenerateResult, generate
-from ecs_migrate.policy.lint import PolicySource, lint_sources
-from ecs_migrate.policy.model import FEATURES
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from ecs_migrate.errors import UsageError
-from ecs_migrate.policy.generate import GenerateOptions, generate
-from ecs_migrate.policy.lint import (
+from ecs_migrate.commands.policy.generate import GenerateOptions, generate
+from ecs_migrate.commands.policy.lint import (
     RULES,
     SEVERITIES,
     LintOptions,
@@ -29,7 +28,8 @@ from ecs_migrate.policy.lint import (
     load_policy,
     unwrap,
 )
-from ecs_migrate.policy.sarif import to_sarif
+from ecs_migrate.commands.policy.sarif import to_sarif
+from ecs_migrate.errors import UsageError
 
 RUNBOOK = Path(__file__).resolve().parents[1] / "fixtures" / "runbook"
 CI_BASIC = str(RUNBOOK / "ci-basic.json")

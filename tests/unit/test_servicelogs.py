@@ -12,9 +12,8 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from ecs_migrate.cli_logs import EventPrinter, format_json, format_line
-from ecs_migrate.errors import AccessDeniedError, AwsApiError, TargetError, UsageError
-from ecs_migrate.servicelogs import (
+from ecs_migrate.cli.logs import EventPrinter, format_json, format_line
+from ecs_migrate.commands.logs import (
     EventReader,
     EventWindow,
     FollowSettings,
@@ -27,7 +26,8 @@ from ecs_migrate.servicelogs import (
     task_id_from,
     task_id_of_stream,
 )
-from ecs_migrate.target import LogConfig
+from ecs_migrate.errors import AccessDeniedError, AwsApiError, TargetError, UsageError
+from ecs_migrate.tasks.target import LogConfig
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ecs_migrate.errors import TargetError
-from ecs_migrate.target import LogConfig, choose_container, log_config, resolve_target
+from ecs_migrate.tasks.target import LogConfig, choose_container, log_config, resolve_target
 
 CLUSTER = "prod"
 TASKDEF_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/api:42"
@@ -308,7 +308,7 @@ def test_a_malformed_task_definition_is_refused_before_any_aws_call() -> None:
     import pytest
 
     from ecs_migrate.errors import UsageError
-    from ecs_migrate.target import load_target
+    from ecs_migrate.tasks.target import load_target
 
     class NoAws:
         @property

@@ -319,7 +319,7 @@ def ci_policy(
     world: World, account: str, region: str, features: tuple[str, ...] = ("run",)
 ) -> dict[str, Any]:
     """The generated least-privilege CI policy for the sandbox's service."""
-    from ecs_migrate.policy.generate import GenerateOptions, generate
+    from ecs_migrate.commands.policy.generate import GenerateOptions, generate
 
     opts = GenerateOptions(
         cluster=world.cluster,

@@ -1,0 +1,181 @@
+"""`ecs-migrate apply` and `ecs-migrate history`: parse, call the core, render.
+
+apply's own messages go to stderr, prefixed ``[ecs-migrate]``; the command's output keeps its
+stream (stdout or stderr), redacted line by line. Exit status: the command's own.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ecs_migrate.cli.options import CONTEXT, database_url_var_option, output_option, seconds
+
+if TYPE_CHECKING:
+    from ecs_migrate.commands.apply import HistoryResult, SignalRelay
+
+MAX_HISTORY_ROWS = 100_000  # a LIMIT every database takes
+
+
+class _ForwardSignals:
+    """SIGTERM, SIGINT and SIGHUP go to the relay: to the command while it runs."""
+
+    def __init__(self, relay: SignalRelay) -> None:
+        self.relay = relay
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.relay.deliver(signum)
+
+    def __enter__(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+@click.command(context_settings=CONTEXT)
+@database_url_var_option
+@click.option(
+    "--wait",
+    type=seconds(zero_ok=True),
+    default=60,
+    show_default=True,
+    help="Seconds to wait for the database to accept a connection.",
+)
+@click.option(
+    "--lock-timeout",
+    type=seconds(zero_ok=True),
+    default=600,
+    show_default=True,
+    help="Seconds to wait for another migration to release the lock (then exit 5).",
+)
+@click.option(
+    "--lock-name",
+    metavar="NAME",
+    help="Migrations sharing a name run one at a time (default: the database's name).",
+)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def apply(
+    database_url_var: str,
+    wait: float,
+    lock_timeout: float,
+    lock_name: str | None,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND inside the container: one migration at a time, recorded.
+
+    Waits for the database, takes a database lock (PostgreSQL advisory lock, MySQL
+    GET_LOCK) held on its own connection for the whole command, records the run in the
+    table ecs_migrate_history, and runs COMMAND with SIGTERM/SIGINT forwarded and secrets
+    redacted from its output. Exits with COMMAND's status; 127 not found, 126 not
+    executable, 3 no usable URL, 4 database unreachable, 5 lock wait timed out, 7 the
+    lock was lost while COMMAND ran (it was left to finish, unprotected).
+
+    \b
+    Example:
+      ecs-migrate apply -- alembic upgrade head
+      ecs-migrate run --cluster prod --service api --apply -- alembic upgrade head
+    """
+    from ecs_migrate.commands.apply import ApplyOptions, SignalRelay
+    from ecs_migrate.commands.apply import apply as apply_migration
+    from ecs_migrate.render.notes import ApplyRenderer
+    from ecs_migrate.render.streams import tolerate_loss
+
+    opts = ApplyOptions(
+        command=list(command),
+        database_url_var=database_url_var,
+        wait=wait,
+        lock_timeout=lock_timeout,
+        lock_name=lock_name,
+    )
+    relay = SignalRelay()
+    tolerate_loss("the command goes on to its end under the lock, and apply exits with its status")
+    with _ForwardSignals(relay):
+        result = apply_migration(opts, ApplyRenderer(), relay)
+    sys.exit(result.exit_status)
+
+
+@click.command(context_settings=CONTEXT)
+@database_url_var_option
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1, max=MAX_HISTORY_ROWS),
+    default=20,
+    show_default=True,
+    help="Show the newest N runs.",
+)
+@output_option
+def history(database_url_var: str, limit: int, output: str) -> None:
+    """Show the runs `apply` recorded in ecs_migrate_history, newest first.
+
+    Reads the same variable as apply. With --output json: a JSON array, one object per run
+    (id, started_at, finished_at, duration_seconds, command, exit_code, task_arn, git_sha,
+    actor, host). A run with no exit_code is still running, or was killed.
+
+    \b
+    Example:
+      ecs-migrate history --limit 5
+      ecs-migrate run --cluster prod --service api -- ecs-migrate history --output json
+    """
+    from ecs_migrate.commands.apply import HistoryOptions
+    from ecs_migrate.commands.apply import history as read_history
+    from ecs_migrate.render.notes import ApplyRenderer
+
+    result = read_history(
+        HistoryOptions(database_url_var=database_url_var, limit=limit), ApplyRenderer()
+    )
+    if output == "json":
+        click.echo(json.dumps([_json_run(r) for r in result.runs], indent=2))
+    else:
+        _print_history(result)
+
+
+def _duration(run: dict[str, Any]) -> float | None:
+    start, end = run.get("started_at"), run.get("finished_at")
+    return round((end - start).total_seconds(), 3) if start and end else None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _json_run(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **run,
+        "started_at": _iso(run.get("started_at")),
+        "finished_at": _iso(run.get("finished_at")),
+        "duration_seconds": _duration(run),
+    }
+
+
+def _print_history(result: HistoryResult) -> None:
+    if not result.runs:
+        click.echo(f"No runs recorded in ecs_migrate_history at {result.database}.", err=True)
+        return
+    rows = [
+        (
+            str(r["id"]),
+            f"{r['started_at']:%Y-%m-%d %H:%M:%S}Z" if r.get("started_at") else "-",
+            f"{d:.1f}s" if (d := _duration(r)) is not None else "-",
+            "-" if r.get("exit_code") is None else str(r["exit_code"]),
+            (r.get("git_sha") or "-")[:7],
+            r.get("actor") or "-",
+            (r.get("task_arn") or r.get("host") or "-").rsplit("/", 1)[-1],
+            str(r.get("command") or ""),
+        )
+        for r in result.runs
+    ]
+    header = ("ID", "STARTED (UTC)", "TOOK", "EXIT", "SHA", "ACTOR", "TASK/HOST", "COMMAND")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        )

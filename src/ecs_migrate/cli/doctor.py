@@ -1,0 +1,105 @@
+"""`ecs-migrate doctor`: parse, run the checks, offer the fixes, render the report."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ecs_migrate.cli.options import (
+    CONTEXT,
+    aws_options,
+    database_url_var_option,
+    output_option,
+    shell_words,
+)
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--cluster", required=True, help="ECS cluster name or ARN.")
+@click.option("--service", required=True, help="The service migrations run for.")
+@click.option(
+    "--container", help="Container the migration runs in (default: the only essential one)."
+)
+@click.option("--db-instance", metavar="ID", help="RDS instance to check the network path to.")
+@click.option("--db-cluster", metavar="ID", help="Aurora cluster to check the network path to.")
+@database_url_var_option
+@click.option("--exec", "exec_", is_flag=True, help="Also check everything ECS Exec needs.")
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="Run a one-off task that checks the migration "
+    "command exists in the image (with --migration-command).",
+)
+@click.option(
+    "--migration-command",
+    metavar="CMD",
+    default="",
+    callback=shell_words,
+    help='What --probe looks for, e.g. "alembic upgrade head".',
+)
+@click.option("--fix", is_flag=True, help="Offer the safe fixes, each shown and confirmed.")
+@click.option("--yes", is_flag=True, help="With --fix: apply without asking.")
+@output_option
+@aws_options
+def doctor(
+    cluster: str,
+    service: str,
+    container: str | None,
+    db_instance: str | None,
+    db_cluster: str | None,
+    database_url_var: str,
+    exec_: bool,
+    probe: bool,
+    migration_command: list[str],
+    fix: bool,
+    yes: bool,
+    output: str,
+    region: str | None,
+    profile: str | None,
+) -> None:
+    """Check every prerequisite of a migration from CI, root cause first, with the fix.
+
+    Exit 0 when nothing fails, 1 when a check fails, 3 when the cluster, service or
+    container is wrong.
+
+    \b
+    Example:
+      ecs-migrate doctor --cluster prod --service api --db-instance prod-db
+      ecs-migrate doctor --cluster prod --service api --exec --output json
+    """
+
+    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.commands.doctor import DoctorOptions, apply_fixes
+    from ecs_migrate.commands.doctor import doctor as run_doctor
+    from ecs_migrate.errors import UsageError
+    from ecs_migrate.render.doctor import render_doctor
+
+    if db_instance and db_cluster:
+        raise UsageError("Pass --db-instance or --db-cluster, not both.")
+    if yes and not fix:
+        raise UsageError("--yes only makes sense with --fix.")
+    opts = DoctorOptions(
+        cluster=cluster,
+        service=service,
+        container=container,
+        db_instance=db_instance,
+        db_cluster=db_cluster,
+        database_url_var=database_url_var,
+        exec=exec_,
+        probe=probe,
+        probe_command=migration_command,
+        fix=fix,
+    )
+    clients = Clients(AwsSettings(region, profile, (cluster, service)))
+    report = run_doctor(clients, opts)
+    if fix:
+
+        def confirm(what: str) -> bool:
+            click.echo(f"fix {what}", err=True)
+            return yes or click.confirm("Apply it?", default=False, err=True)
+
+        apply_fixes(clients, opts, report, confirm)
+    render_doctor(report, output, os.environ)
+    sys.exit(report.exit_status)

@@ -1,0 +1,160 @@
+"""`ecs-migrate exec` and `ecs-migrate shell`: parse, call the core, render.
+
+exec writes the remote command's output to stdout as it comes, its own notes to stderr, and
+exits with the remote command's status (with --output json: the result object on stdout,
+the output on stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+import click
+
+from ecs_migrate.cli.options import CONTEXT, aws_options, output_option, seconds, shell_words
+
+
+def _target_options(func: Any) -> Any:
+    for option in reversed(
+        (
+            click.option("--cluster", required=True, help="ECS cluster name or ARN."),
+            click.option("--service", required=True, help="The service whose task to use."),
+            click.option(
+                "--task",
+                metavar="ID|ARN",
+                help="A running task of the service (default: the newest RUNNING one).",
+            ),
+            click.option(
+                "--container", help="Container in the task (default: the only essential one)."
+            ),
+        )
+    ):
+        func = option(func)
+    return func
+
+
+@click.command("exec", context_settings=CONTEXT)
+@_target_options
+@click.option(
+    "--timeout",
+    type=seconds(),
+    help="Seconds before the session is ended and exec exits 5 (default: no limit).",
+)
+@output_option
+@aws_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(
+    cluster: str,
+    service: str,
+    task: str | None,
+    container: str | None,
+    timeout: float | None,
+    output: str,
+    region: str | None,
+    profile: str | None,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND in a running task of SERVICE with ECS Exec; exit with its status.
+
+    Needs session-manager-plugin on this machine (not in the image), and no terminal: it
+    works the same in CI. COMMAND is an argv list, run by /bin/sh in the container. Its exit
+    status comes back through a marker that is stripped from the output; 4 when the session
+    ends without it, 5 on --timeout, 130 when interrupted (Ctrl-C is passed on first).
+
+    \b
+    Example:
+      ecs-migrate exec --cluster prod --service api -- alembic current
+      ecs-migrate exec --cluster prod --service api --task 0123abcd -- sh -c 'ls /app | wc -l'
+    """
+    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.cli.signals import CancelOnSignals
+    from ecs_migrate.commands.ecsexec import ExecOptions, exec_command
+    from ecs_migrate.render.notes import ExecRenderer
+    from ecs_migrate.render.streams import tolerate_loss
+
+    opts = ExecOptions(
+        cluster=cluster,
+        service=service,
+        command=list(command),
+        task=task,
+        container=container,
+        timeout=timeout,
+    )
+    tolerate_loss("still waiting for the command's exit status")
+    # In GitHub Actions the remote output is fenced off: none of its lines acts on the runner.
+    renderer = ExecRenderer(output == "json", os.environ)
+    clients = Clients(AwsSettings(region, profile, (cluster, service, task)))
+    with CancelOnSignals() as cancel:
+        try:
+            result = exec_command(clients, opts, renderer, cancel)
+        finally:
+            renderer.close()
+    if output == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    if result.status == "timed-out":
+        click.echo(
+            f"Timed out after {timeout:g}s; the session was ended (the command may still "
+            "run in the container).",
+            err=True,
+        )
+    elif result.exit_code is None and result.status != "interrupted":
+        click.echo("The command's exit status is unknown (exit 4).", err=True)
+    sys.exit(result.exit_status)
+
+
+@click.command(context_settings=CONTEXT)
+@_target_options
+@click.option(
+    "--shell",
+    "shell_command",
+    metavar="CMD",
+    callback=shell_words,
+    help="Program to start (default: bash if the image has it, else sh).",
+)
+@aws_options
+def shell(
+    cluster: str,
+    service: str,
+    task: str | None,
+    container: str | None,
+    shell_command: list[str] | None,
+    region: str | None,
+    profile: str | None,
+) -> None:
+    """Open an interactive shell in a running task of SERVICE (ECS Exec).
+
+    The runbook's `aws ecs execute-command --interactive --command /bin/sh`, with the task
+    found for you and a clear error when ECS Exec cannot reach it. Needs a terminal and
+    session-manager-plugin; in scripts use `exec`.
+
+    \b
+    Example:
+      ecs-migrate shell --cluster prod --service api
+      ecs-migrate shell --cluster prod --service api --shell "python3"
+    """
+
+    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.commands.ecsexec import ShellOptions, open_shell
+    from ecs_migrate.render.notes import ExecRenderer
+
+    opts = ShellOptions(
+        cluster=cluster,
+        service=service,
+        task=task,
+        container=container,
+        stdin_is_tty=os.isatty(sys.stdin.fileno()),
+    )
+    if shell_command:
+        opts.shell = shell_command
+    clients = Clients(AwsSettings(region, profile, (cluster, service, task)))
+    # Ctrl-C belongs to the remote shell (the plugin passes it on), not to ecs-migrate.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        status = open_shell(clients, opts, ExecRenderer(False))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    sys.exit(status)

@@ -1,0 +1,160 @@
+"""`ecs-migrate init github`: parse, call the core, print what was written and what to run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ecs_migrate.cli.options import CONTEXT, OutputFile, aws_options, output_option
+
+
+@click.group(context_settings=CONTEXT)
+def init() -> None:
+    """Generate the files a project needs to run migrations from CI.
+
+    \b
+    Example:
+      ecs-migrate init github --cluster prod --service api --repo acme/api
+    """
+
+
+@init.command(context_settings=CONTEXT)
+@click.option("--cluster", required=True, help="ECS cluster name or ARN.")
+@click.option("--service", required=True, help="The service to deploy.")
+@click.option(
+    "--repo", required=True, metavar="ORG/REPO", help="The GitHub repository that deploys."
+)
+@click.option(
+    "--branch", help="Deploy on pushes to this branch; the role trusts it (default: main)."
+)
+@click.option(
+    "--environment",
+    help="A GitHub environment: the job runs in it and the role trusts it (instead of a branch).",
+)
+@click.option("--ecr-repository", metavar="NAME", help="Default: the service's image repository.")
+@click.option(
+    "--migrate-command",
+    default="alembic upgrade head",
+    show_default=True,
+    help="The migration command (split into words like a shell; no shell runs it).",
+)
+@click.option(
+    "--out",
+    type=OutputFile(),
+    default=Path(".github/workflows/deploy.yml"),
+    show_default=True,
+    help="The workflow file; the role's two policies are written beside it.",
+)
+@click.option(
+    "--role-name", help="IAM role for the workflow (default: ecs-migrate-deploy-SERVICE)."
+)
+@click.option(
+    "--action",
+    metavar="OWNER/REPO@SHA",
+    help="The ecs-migrate action to pin (default: the commit this ecs-migrate was installed from).",
+)
+@click.option(
+    "--container", help="Container that runs the migration (default: the only essential one)."
+)
+@click.option("--dockerfile", default="Dockerfile", show_default=True, help="For docker build.")
+@click.option(
+    "--context", "build_context", default=".", show_default=True, help="docker build's context."
+)
+@click.option("--force", is_flag=True, help="Replace files that exist.")
+@click.option("--offline", is_flag=True, help="Take the names from flags, not from AWS.")
+@click.option("--account", help="With --offline: the 12-digit AWS account ID.")
+@click.option("--task-role-arn", help="With --offline: the task role (for iam:PassRole).")
+@click.option("--execution-role-arn", help="With --offline: the execution role (for iam:PassRole).")
+@click.option("--family", help="With --offline: the task definition family (default: SERVICE).")
+@click.option("--log-group", help="With --offline: the container's awslogs group.")
+@click.option("--log-prefix", help="With --offline: the container's awslogs stream prefix.")
+@output_option
+@aws_options
+def github(
+    cluster: str,
+    service: str,
+    repo: str,
+    branch: str | None,
+    environment: str | None,
+    ecr_repository: str | None,
+    migrate_command: str,
+    out: Path,
+    role_name: str | None,
+    action: str | None,
+    container: str | None,
+    dockerfile: str,
+    build_context: str,
+    force: bool,
+    offline: bool,
+    account: str | None,
+    task_role_arn: str | None,
+    execution_role_arn: str | None,
+    family: str | None,
+    log_group: str | None,
+    log_prefix: str | None,
+    output: str,
+    region: str | None,
+    profile: str | None,
+) -> None:
+    """Write a GitHub Actions workflow that migrates before it deploys, with OIDC.
+
+    The workflow builds the image and pushes it to ECR, registers a task definition with it,
+    runs the migration with the ecs-migrate action against that task definition, and only
+    then updates the service and waits for it. It assumes an IAM role through OIDC (no
+    access keys), runs one deploy at a time per environment, and pins every action to a
+    commit SHA. Beside it go the role's permission policy (least privilege, from `policy
+    generate --features run,deploy`) and trust policy; the commands to create the role are
+    printed.
+
+    \b
+    Example:
+      ecs-migrate init github --cluster prod --service api --repo acme/api \\
+        --environment production --migrate-command "alembic upgrade head"
+    """
+    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.commands.initgithub import InitGithubOptions, init_github
+
+    opts = InitGithubOptions(
+        cluster=cluster,
+        service=service,
+        repo=repo,
+        branch=branch,
+        environment=environment,
+        ecr_repository=ecr_repository,
+        migrate_command=migrate_command,
+        out=out,
+        role_name=role_name,
+        action=action,
+        container=container,
+        dockerfile=dockerfile,
+        context=build_context,
+        force=force,
+        offline=offline,
+        account=account,
+        # Offline, the region still comes from where boto3 would take it.
+        region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        task_role_arn=task_role_arn,
+        execution_role_arn=execution_role_arn,
+        family=family,
+        log_group=log_group,
+        log_prefix=log_prefix,
+        argv=sys.argv[1:],
+    )
+    clients = None if offline else Clients(AwsSettings(region, profile, (cluster, service)))
+    result = init_github(clients, opts)
+    if output == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    from ecs_migrate.github import safe_text
+
+    click.echo(f"wrote {safe_text(result.workflow)}", err=True)
+    click.echo(f"wrote {safe_text(result.permission_policy)}  (the role's permissions)", err=True)
+    click.echo(f"wrote {safe_text(result.trust_policy)}  (who may assume the role)", err=True)
+    for note in result.notes:  # names from the service and the action's install: one line each
+        click.echo(f"note: {safe_text(note)}", err=True)
+    click.echo(f"\nCreate the role {result.role_name} ({result.role_arn}):", err=True)
+    click.echo("\n".join(result.commands))

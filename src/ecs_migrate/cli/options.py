@@ -1,0 +1,130 @@
+"""Options every command shares, with the same meaning everywhere (click only: no heavy imports)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def aws_options(func: F) -> F:
+    """--region and --profile, with the same meaning on every command."""
+    func = click.option(
+        "--profile", envvar="AWS_PROFILE", show_envvar=True, help="AWS profile to use."
+    )(func)
+    return click.option(
+        "--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)."
+    )(func)
+
+
+def output_option(func: F) -> F:
+    """--output text|json, with the same meaning on every command."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="text for people; json for scripts (one object on stdout).",
+    )(func)
+
+
+def database_url_var_option(func: F) -> F:
+    """--database-url-var: the variable holding the database URL, in the container."""
+    return click.option(
+        "--database-url-var",
+        default="DATABASE_URL",
+        show_default=True,
+        metavar="VAR",
+        help="Variable holding the database URL in the container (never printed).",
+    )(func)
+
+
+# Longer than any migration should run, and far below what a timer can hold
+# (threading.TIMEOUT_MAX is about 292 years; time_t overflows beyond).
+MAX_SECONDS = 366 * 86_400
+
+
+class FiniteFloat(click.FloatRange):
+    """A float in a range that is never nan or inf: those are usage errors (exit 2).
+
+    click's FloatRange lets nan through (every comparison with it is false) and inf through
+    an open upper bound; a timer given either fails later, far from the flag.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+def seconds(*, zero_ok: bool = False, maximum: float = MAX_SECONDS) -> FiniteFloat:
+    """The type of every duration option: finite seconds, above 0 (or from 0), up to a year."""
+    kind = FiniteFloat(min=0, min_open=not zero_ok, max=maximum)
+    kind.name = "seconds"
+    return kind
+
+
+def fraction() -> FiniteFloat:
+    """A finite fraction from 0 up to, not including, 1 (a rate)."""
+    return FiniteFloat(min=0, max=1, max_open=True)
+
+
+class OutputFile(click.Path):
+    """A file to write: not a directory, and under a directory that exists or can be made.
+
+    Checked when the flags are parsed (exit 2), not when the file is written at the end.
+    """
+
+    def __init__(self, *, parents_made: bool = True) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+        self.parents_made = parents_made  # the command creates missing directories
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if "\x00" in str(value) or not str(value).strip():
+            self.fail(f"{str(value)!r} is not a file name.", param, ctx)
+        path = Path(os.fsdecode(super().convert(value, param, ctx)))
+        ancestor = path.absolute().parent
+        if not self.parents_made and not ancestor.is_dir():
+            self.fail(f"{ancestor} is not a directory, so {path} cannot be written.", param, ctx)
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            self.fail(f"{ancestor} is not a directory, so {path} cannot be written.", param, ctx)
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            self.fail(f"{ancestor} is not writable, so {path} cannot be written.", param, ctx)
+        return path
+
+
+def task_definition_ref(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """Callback: --task-definition must be FAMILY[:REV] or a task-definition ARN (exit 2)."""
+    if value is None:
+        return None
+    from ecs_migrate.errors import UsageError
+    from ecs_migrate.tasks.target import check_task_definition_ref
+
+    try:
+        return check_task_definition_ref(value)
+    except UsageError as exc:
+        raise click.BadParameter(f"{exc.message} {exc.hint or ''}".strip()) from None
+
+
+def shell_words(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """Callback: split a command line into words like a shell (no shell runs it); a value
+    that cannot be split (an unclosed quote) is a usage error (exit 2)."""
+    if value is None:
+        return None
+    import shlex
+
+    try:
+        return shlex.split(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"cannot be split into words: {exc}.") from None

@@ -1,0 +1,218 @@
+"""`ecs-migrate policy generate` and `policy lint`: parse, call the core, render."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ecs_migrate.cli.options import CONTEXT, OutputFile, aws_options
+from ecs_migrate.commands.policy.model import FEATURES
+
+
+def _features(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(f.strip() for f in value.split(",") if f.strip())
+
+
+@click.group(context_settings=CONTEXT)
+def policy() -> None:
+    """Least-privilege IAM for ecs-migrate: generate it, or lint the policies you have.
+
+    \b
+    Example:
+      ecs-migrate policy generate --cluster prod --service api --features run,deploy
+      ecs-migrate policy lint ci-policy.json --output sarif > policy.sarif
+    """
+
+
+@policy.command(context_settings=CONTEXT)
+@click.option("--cluster", help="ECS cluster name (ci and task roles).")
+@click.option("--service", help="The service migrations run for (ci and task roles).")
+@click.option(
+    "--role",
+    type=click.Choice(["ci", "task", "trust"]),
+    default="ci",
+    show_default=True,
+    help="ci: the deploy role; task: the service's task role; trust: GitHub OIDC trust.",
+)
+@click.option(
+    "--features",
+    help=f"Comma-separated, from: {', '.join(FEATURES)} (default: run for ci, exec for task).",
+)
+@click.option("--repo", metavar="ORG/REPO", help="GitHub repository (trust role).")
+@click.option("--branch", help="Branch the role trusts (trust role; default main).")
+@click.option("--environment", help="GitHub environment the role trusts, instead of a branch.")
+@click.option("--account", metavar="ID", help="AWS account ID (read from AWS when it answers).")
+@aws_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "terraform", "cloudformation"]),
+    default="json",
+    show_default=True,
+)
+@click.option("--name", help="Name of the policy or role resource (default SERVICE-ROLE).")
+@click.option("--out", type=OutputFile(), help="Write to FILE.")
+@click.option("--offline", is_flag=True, help="Do not call AWS: names come from the flags.")
+@click.option("--family", help="Task definition family (default: the service name).")
+@click.option("--container", help="The migration's container (for the log stream prefix).")
+@click.option("--task-role-arn", metavar="ARN", help="The service's task role.")
+@click.option("--execution-role-arn", metavar="ARN", help="The service's execution role.")
+@click.option("--log-group", help="The container's awslogs group.")
+@click.option("--log-prefix", help="The container's awslogs stream prefix.")
+@click.option("--ecr-repository", metavar="NAME", help="ECR repository the deploy pushes to.")
+@click.option("--exec-log-group", help="CloudWatch group for exec session logs (task role).")
+@click.option("--exec-s3-bucket", help="S3 bucket for exec session logs (task role).")
+@click.option("--exec-s3-prefix", help="Key prefix in that bucket.")
+@click.option("--exec-kms-key-arn", metavar="ARN", help="KMS key exec sessions use (task role).")
+def generate(fmt: str, name: str | None, out: Path | None, profile: str | None, **kw: Any) -> None:
+    """Print the least-privilege policy for a role, scoped to your service's resources.
+
+    With AWS credentials the names (roles, log group, ECR repository, exec logging) come from
+    the live service; with --offline, from the flags. Notes and warnings go to stderr.
+
+    \b
+    Example:
+      ecs-migrate policy generate --cluster prod --service api --features run,deploy
+      ecs-migrate policy generate --role trust --repo acme/api --environment production \\
+          --account 123456789012
+      ecs-migrate policy generate --cluster prod --service api --offline \\
+          --account 123456789012 --region eu-west-1 \\
+          --execution-role-arn arn:aws:iam::123456789012:role/api-exec --format terraform
+    """
+    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.commands.policy.formats import render
+    from ecs_migrate.commands.policy.generate import GenerateOptions
+    from ecs_migrate.commands.policy.generate import generate as run_generate
+
+    kw["features"] = _features(kw["features"])
+    opts = GenerateOptions(**{k: v for k, v in kw.items() if v is not None or k == "region"})
+    clients = (
+        None
+        if opts.offline
+        else Clients(AwsSettings(opts.region, profile, (opts.cluster, opts.service)))
+    )
+    result = run_generate(clients, opts)
+    label = name or f"{opts.service or (opts.repo or 'ecs-migrate').split('/')[-1]}-{opts.role}"
+    text = render(result.document, fmt, result.role, label)
+    from ecs_migrate.github import safe_text
+
+    for warning in result.warnings:  # names from the service: escaped onto their line
+        click.echo(f"warning: {safe_text(warning)}", err=True)
+    for note in result.notes:
+        click.echo(f"note: {safe_text(note)}", err=True)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        click.echo(
+            f"wrote {out} ({len(result.actions)} actions, names from {result.source})", err=True
+        )
+    else:
+        click.echo(text, nl=False)
+
+
+@policy.command(context_settings=CONTEXT)
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option(
+    "--role",
+    type=click.Choice(["auto", "ci", "task", "trust"]),
+    default="auto",
+    show_default=True,
+    help="What the policy is for (auto: trust if it has a Principal; task if it is "
+    "ssmmessages; else ci).",
+)
+@click.option(
+    "--features",
+    help="Comma-separated features the role must support (default: run for ci, exec for task).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+    help="text for people; json for scripts; sarif for GitHub code scanning.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning"]),
+    default="error",
+    show_default=True,
+    help="Exit 1 when a finding of this severity or worse remains.",
+)
+@click.option("--role-arn", metavar="ARN", help="Lint a role's policies, read live from IAM.")
+@aws_options
+def lint(
+    files: tuple[str, ...],
+    role: str,
+    features: str | None,
+    output: str,
+    fail_on: str,
+    role_arn: str | None,
+    region: str | None,
+    profile: str | None,
+) -> None:
+    """Check IAM policies against AWS's catalogue and what ecs-migrate needs.
+
+    Reports unknown actions and condition keys (with a did-you-mean), ARNs that do not fit
+    the action, wildcards where scoping is possible, missing and unneeded actions, dangerous
+    grants and wildcard trust. The files given together are judged as one role's policies.
+    Exit 0 when clean, 1 when a finding reaches --fail-on, 2 when a file is not a policy.
+
+    \b
+    Example:
+      ecs-migrate policy lint ci-policy.json
+      ecs-migrate policy lint task-role.json --role task --features exec --output json
+      ecs-migrate policy lint --role-arn arn:aws:iam::123456789012:role/deploy
+    """
+    from ecs_migrate.commands.policy.lint import LintOptions
+    from ecs_migrate.commands.policy.lint import lint as run_lint
+    from ecs_migrate.errors import UsageError
+
+    if files and role_arn:
+        raise UsageError("Give policy files or --role-arn, not both.")
+    clients = None
+    if role_arn:
+        from ecs_migrate.aws import AwsSettings, Clients
+
+        # IAM is global: any region will do when none is configured.
+        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        clients = Clients(AwsSettings(region=region or "us-east-1", profile=profile))
+    opts = LintOptions(files, role, _features(features), role_arn, fail_on)
+    result = run_lint(clients, opts)
+    if output == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    elif output == "sarif":
+        from ecs_migrate.commands.policy.sarif import to_sarif
+
+        click.echo(json.dumps(to_sarif(result), indent=2))
+    else:
+        _print_findings(result)
+    sys.exit(1 if result.failed else 0)
+
+
+def _print_findings(result: Any) -> None:
+    """One line per finding, and its fix. A Sid, an action or a file name comes from the policy
+    (or IAM): escaped, it can neither break the line nor start a workflow command."""
+    from ecs_migrate.github import safe_line, safe_text
+
+    for finding in result.findings:
+        where = finding.source + (f":{finding.line}" if finding.line else "")
+        statement = f" [{finding.statement}]" if finding.statement else ""
+        line = f"{where}: {finding.severity} {finding.id}{statement}: {finding.message}"
+        click.echo(safe_line(line))
+        click.echo(f"    fix: {safe_text(finding.fix)}")
+    counts = result.counts()
+    roles = ", ".join(sorted(set(result.roles.values())))
+    features = f"; features {','.join(result.features)}" if result.features else ""
+    click.echo(
+        f"{counts['error']} errors, {counts['warning']} warnings "
+        f"(linted as {roles} role{features})",
+        err=True,
+    )

@@ -1,0 +1,114 @@
+"""`ecs-migrate run`: parse, call :func:`ecs_migrate.commands.run.run`, render."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ecs_migrate.cli.options import (
+    CONTEXT,
+    aws_options,
+    output_option,
+    seconds,
+    task_definition_ref,
+)
+from ecs_migrate.errors import EcsMigrateError
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--cluster", required=True, help="ECS cluster name or ARN.")
+@click.option(
+    "--service", required=True, help="The service whose task definition and network to reuse."
+)
+@click.option(
+    "--container", help="Container to run the command in (default: the only essential one)."
+)
+@click.option(
+    "--task-definition",
+    metavar="FAMILY[:REV]|ARN",
+    callback=task_definition_ref,
+    help="Task definition to run (default: the one the service runs now).",
+)
+@click.option(
+    "--timeout",
+    type=seconds(),
+    default=3600,
+    show_default=True,
+    help="Seconds before the task is stopped and the run fails with exit 5.",
+)
+@click.option(
+    "--if-running",
+    type=click.Choice(["wait", "fail"]),
+    default="wait",
+    show_default=True,
+    help="When another ecs-migrate task runs for the service: wait for it, or exit 3.",
+)
+@click.option("--stop-on-cancel", is_flag=True, help="On SIGINT/SIGTERM, also stop the task.")
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="Run COMMAND under `ecs-migrate apply --` in the task: wait for the database, take "
+    "the migration lock, record the run (ecs-migrate must be installed in the image).",
+)
+@output_option
+@aws_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(
+    cluster: str,
+    service: str,
+    container: str | None,
+    task_definition: str | None,
+    timeout: float,
+    if_running: str,
+    stop_on_cancel: bool,
+    apply_: bool,
+    output: str,
+    region: str | None,
+    profile: str | None,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND as a one-off task of SERVICE and exit with its result.
+
+    The task reuses the service's task definition, network and launch settings; only the
+    container's command is replaced, with COMMAND as an argv list (no shell unless you
+    write `sh -c`). Logs stream while it runs.
+
+    \b
+    Example:
+      ecs-migrate run --cluster prod --service api -- alembic upgrade head
+      ecs-migrate run --cluster prod --service api --output json -- sh -c 'rake db:migrate'
+      ecs-migrate run --cluster prod --service api --apply -- alembic upgrade head
+    """
+    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.cli.signals import CancelOnSignals
+    from ecs_migrate.commands.run import RunOptions
+    from ecs_migrate.commands.run import run as run_migration
+    from ecs_migrate.render.run import RunRenderer
+    from ecs_migrate.render.streams import tolerate_loss
+
+    opts = RunOptions(
+        cluster=cluster,
+        service=service,
+        command=list(command),
+        container=container,
+        task_definition=task_definition,
+        timeout=timeout,
+        if_running="fail" if if_running == "fail" else "wait",
+        stop_on_cancel=stop_on_cancel,
+        ci_env=dict(os.environ),
+        apply=apply_,
+    )
+    tolerate_loss("still following the task to its end, to exit with its status")
+    renderer = RunRenderer.for_output(output, os.environ)
+    clients = Clients(AwsSettings(region, profile, (cluster, service, task_definition)))
+    with CancelOnSignals() as cancel:
+        try:
+            result = run_migration(clients, opts, renderer, cancel)
+        except EcsMigrateError as exc:
+            renderer.failed(exc)
+            raise
+    renderer.finish(result, opts)
+    sys.exit(result.exit_status)

@@ -1,0 +1,110 @@
+"""`ecs-migrate sandbox`: start the local fake AWS and wait for Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from ecs_migrate.cli.options import (
+    CONTEXT,
+    OutputFile,
+    fraction,
+    output_option,
+)
+
+
+@click.command(context_settings=CONTEXT)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
+@click.option("--region", default="us-east-1", show_default=True, help="Region to emulate.")
+@click.option(
+    "--task-definition",
+    "task_definition",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Seed from your own task definition JSON.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="Directory task commands run in (your app's source).",
+)
+@click.option(
+    "--database-url-env",
+    default="SANDBOX_DATABASE_URL",
+    show_default=True,
+    metavar="VAR",
+    help="Variable holding the URL stored in the sandbox's secret "
+    "(default when unset: a SQLite file in --workdir).",
+)
+@click.option(
+    "--postgres",
+    is_flag=True,
+    help="Start a throwaway local PostgreSQL (needs the "
+    "server package) and store its URL in the DATABASE_URL secret.",
+)
+@click.option(
+    "--fault-rate",
+    type=fraction(),
+    default=0.0,
+    show_default=True,
+    help="Fraction of API calls answered with throttling or 503, to rehearse retries.",
+)
+@click.option(
+    "--env-file",
+    type=OutputFile(parents_made=False),
+    help="Also write the exports to this file once the sandbox is ready.",
+)
+@output_option
+def sandbox(
+    port: int,
+    region: str,
+    task_definition: Path | None,
+    workdir: Path,
+    database_url_env: str,
+    postgres: bool,
+    fault_rate: float,
+    env_file: Path | None,
+    output: str,
+) -> None:
+    """Start a local fake AWS whose agent really runs task commands, until Ctrl-C.
+
+    It has a cluster `sandbox`, a service `app` (Fargate, awsvpc, awslogs), its network, roles,
+    a log group and a DATABASE_URL secret. Tasks run as local processes in --workdir.
+    Point any AWS client at it with the printed exports.
+
+    \b
+    Example:
+      ecs-migrate sandbox --workdir examples/app --env-file .sandbox.env &
+      . ./.sandbox.env
+      ecs-migrate run --cluster sandbox --service app -- alembic upgrade head
+    """
+    from ecs_migrate.cli.signals import wait_for_signal
+    from ecs_migrate.render.sandbox import print_sandbox
+    from ecs_migrate.sandbox import SandboxOptions, start_sandbox
+
+    opts = SandboxOptions(
+        port=port,
+        region=region,
+        workdir=workdir,
+        task_definition=task_definition,
+        database_url=os.environ.get(database_url_env) or None,
+        postgres=postgres,
+        fault_rate=fault_rate,
+    )
+    session = start_sandbox(opts)
+    try:
+        print_sandbox(session, output, env_file)
+        wait_for_signal()
+    finally:
+        session.stop()
+        if env_file is not None:
+            env_file.unlink(missing_ok=True)

@@ -1,0 +1,260 @@
+"""`ecs-migrate exec` and `ecs-migrate shell`: ECS Exec into a running task of the service.
+
+``exec_command(clients, opts, reporter, cancel)`` picks the task (the newest RUNNING one, or
+--task), checks that ECS Exec can reach its container, opens a session with ExecuteCommand
+and runs session-manager-plugin under a pseudo-terminal (so it works without a TTY, as in
+CI). The command is wrapped so that its exit status comes back after a marker, which is
+parsed out of the output and stripped: the result carries the remote command's real status.
+``open_shell`` gives an interactive shell on the user's terminal. Neither prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ecs_migrate.aws import Clients, error_code, translate_errors
+from ecs_migrate.commands.ecsexec.marker import MarkerFilter, new_marker, wrap_command
+from ecs_migrate.commands.ecsexec.plugin import find_plugin, run_under_pty
+from ecs_migrate.commands.ecsexec.tasks import (
+    ExecNotReadyError,
+    check_ready,
+    choose_task,
+    doctor_hint,
+    ssm_target,
+    task_id,
+)
+from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_NOT_RUN, EXIT_TIMEOUT, UsageError
+from ecs_migrate.tasks import outcome
+from ecs_migrate.tasks.cancel import Cancel, Cancellation
+from ecs_migrate.tasks.target import load_target
+
+__all__ = [
+    "ExecOptions",
+    "ExecReporter",
+    "ExecResult",
+    "ShellOptions",
+    "exec_command",
+    "open_shell",
+]
+
+# bash if the image has it, else sh.
+DEFAULT_SHELL = [
+    "/bin/sh",
+    "-c",
+    "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi",
+]
+
+
+class ExecReporter(Protocol):
+    def progress(self, message: str) -> None: ...
+    def output(self, data: bytes) -> None: ...
+
+
+@dataclass
+class ExecOptions:
+    cluster: str
+    service: str
+    command: list[str]
+    task: str | None = None
+    container: str | None = None
+    timeout: float | None = None  # seconds; None: no limit
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+@dataclass
+class ExecResult:
+    task_arn: str
+    container: str
+    session_id: str
+    status: str  # succeeded, failed, unknown, timed-out, interrupted
+    exit_status: int
+    exit_code: int | None
+    duration_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "taskArn": self.task_arn,
+            "taskId": task_id(self.task_arn),
+            "container": self.container,
+            "sessionId": self.session_id,
+            "status": self.status,
+            "exitCode": self.exit_code,
+            "exitStatus": self.exit_status,
+            "durationSeconds": round(self.duration_seconds, 3),
+        }
+
+
+@dataclass
+class _Session:
+    task: dict[str, Any]
+    container: str
+    session_id: str
+    plugin_argv: list[str]  # carries the session token: never print it
+
+
+def _open_session(
+    clients: Clients,
+    cluster: str,
+    service: str,
+    task_ref: str | None,
+    container: str | None,
+    command: str,
+    environ: Mapping[str, str],
+) -> _Session:
+    target = load_target(clients, cluster, service, container)
+    task = choose_task(clients, cluster, service, task_ref)
+    check_ready(task, target.container, cluster, service)
+    plugin = find_plugin(environ)  # before the session: a missing plugin wastes none
+    answer = _execute_command(clients, task, target.container, command, cluster, service)
+    session = answer.get("session") or {}
+    argv = [
+        plugin,
+        json.dumps(session),
+        clients.region,
+        "StartSession",
+        clients.settings.profile or "",
+        json.dumps({"Target": ssm_target(task, target.container)}),
+        str(clients.ecs.meta.endpoint_url),
+    ]
+    return _Session(task, target.container, str(session.get("sessionId", "")), argv)
+
+
+def _execute_command(
+    clients: Clients, task: dict[str, Any], container: str, command: str, cluster: str, service: str
+) -> dict[str, Any]:
+    import botocore.exceptions
+
+    tid = task_id(task["taskArn"])
+    with translate_errors(f"open an ECS Exec session in task {tid} (ExecuteCommand)"):
+        try:
+            answer: dict[str, Any] = clients.ecs.execute_command(
+                cluster=cluster,
+                task=task["taskArn"],
+                container=container,
+                interactive=True,
+                command=command,
+            )
+        except botocore.exceptions.ClientError as exc:
+            code = error_code(exc)
+            message = exc.response.get("Error", {}).get("Message", "")
+            if code == "TargetNotConnectedException":
+                raise ExecNotReadyError(
+                    f"ECS Exec could not reach container {container!r} of task {tid}: {message}",
+                    hint="The task's ExecuteCommandAgent is not connected to Systems Manager: "
+                    "the task role lacks ssmmessages permissions, or the task cannot reach the "
+                    "ssmmessages endpoint. " + doctor_hint(cluster, service, "exec.agent"),
+                ) from exc
+            if code == "InvalidParameterException" and "execute command" in message.lower():
+                raise ExecNotReadyError(
+                    f"ExecuteCommand refused task {tid}: {message}",
+                    hint=doctor_hint(cluster, service, "exec.enabled"),
+                ) from exc
+            raise
+    return answer
+
+
+def exec_command(
+    clients: Clients,
+    opts: ExecOptions,
+    reporter: ExecReporter,
+    cancel: Cancellation | None = None,
+) -> ExecResult:
+    """Run the command in a running task of the service; its real exit status."""
+    if not opts.command:
+        raise UsageError("No command given.", hint="Put it after `--`, e.g. -- ls -l /app")
+    if opts.timeout is not None and opts.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds.")
+    cancel = cancel or Cancel()
+    began = time.monotonic()
+    marker = new_marker()
+    session = _open_session(
+        clients,
+        opts.cluster,
+        opts.service,
+        opts.task,
+        opts.container,
+        wrap_command(opts.command, marker),
+        opts.environ,
+    )
+    reporter.progress(
+        f"Session {session.session_id} in task {task_id(session.task['taskArn'])}, "
+        f"container {session.container}"
+    )
+    found = MarkerFilter(marker)
+
+    def sink(data: bytes) -> None:
+        shown = found.feed(data)
+        if shown:
+            reporter.output(shown)
+
+    run = run_under_pty(session.plugin_argv, sink, cancel, opts.timeout, opts.environ)
+    rest = found.finish()
+    if rest:
+        reporter.output(rest)
+    result = ExecResult(
+        task_arn=session.task["taskArn"],
+        container=session.container,
+        session_id=session.session_id,
+        status="unknown",
+        exit_status=EXIT_NOT_RUN,
+        exit_code=found.status,
+        duration_seconds=time.monotonic() - began,
+    )
+    if found.status is not None:
+        result.status = outcome.SUCCEEDED if found.status == 0 else outcome.FAILED
+        result.exit_status = found.status
+    elif run.timed_out:
+        result.status, result.exit_status = outcome.TIMED_OUT, EXIT_TIMEOUT
+    elif run.interrupted:
+        result.status, result.exit_status = outcome.INTERRUPTED, EXIT_INTERRUPTED
+    else:
+        reporter.progress(
+            f"The session ended without the command's exit status (session-manager-plugin "
+            f"exited {run.returncode}): the connection dropped, or the command was killed."
+        )
+    return result
+
+
+@dataclass
+class ShellOptions:
+    cluster: str
+    service: str
+    task: str | None = None
+    container: str | None = None
+    shell: list[str] = field(default_factory=lambda: list(DEFAULT_SHELL))
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    stdin_is_tty: bool = True
+
+
+def open_shell(clients: Clients, opts: ShellOptions, reporter: ExecReporter) -> int:
+    """An interactive shell in the container, on this terminal; the plugin's exit status."""
+    if not opts.stdin_is_tty:
+        raise UsageError(
+            "shell needs a terminal on stdin.",
+            hint="In scripts and CI use `ecs-migrate exec ... -- COMMAND`, which needs none and "
+            "returns the command's exit status.",
+        )
+    import shlex
+
+    session = _open_session(
+        clients,
+        opts.cluster,
+        opts.service,
+        opts.task,
+        opts.container,
+        shlex.join(opts.shell),
+        opts.environ,
+    )
+    reporter.progress(
+        f"Shell in task {task_id(session.task['taskArn'])}, container {session.container} "
+        "(exit the shell to leave)"
+    )
+    # The plugin owns the terminal; the caller ignores SIGINT meanwhile (Ctrl-C is the
+    # remote shell's).
+    return subprocess.run(session.plugin_argv, env=dict(opts.environ), check=False).returncode

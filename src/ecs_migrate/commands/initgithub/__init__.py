@@ -1,0 +1,229 @@
+"""`ecs-migrate init github`: a migrate-then-deploy workflow with OIDC, and its IAM role.
+
+``init_github(clients, opts)`` reads the names it needs from the live service (or flags with
+``offline``), renders the workflow (:mod:`ecs_migrate.commands.initgithub.workflow`), and generates
+the CI role's permission policy (run + deploy) and trust policy (this repository, on one
+branch or environment) with `policy generate`'s own code. It writes the three files and
+returns what it wrote, with the commands that create the role. It never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ecs_migrate.commands.initgithub.names import check_values
+from ecs_migrate.commands.initgithub.pins import own_action
+from ecs_migrate.commands.initgithub.workflow import (
+    SESSION_SECONDS,
+    WorkflowSpec,
+    command_line,
+    render_workflow,
+)
+from ecs_migrate.commands.policy.generate import GenerateOptions, generate, resolve_values
+from ecs_migrate.errors import UsageError
+
+FEATURES = ("run", "deploy")
+DEFAULT_MIGRATE_COMMAND = "alembic upgrade head"
+GITHUB_OIDC_PROVIDER = "token.actions.githubusercontent.com"
+
+
+@dataclass
+class InitGithubOptions:
+    cluster: str
+    service: str
+    repo: str
+    branch: str | None = None
+    environment: str | None = None
+    ecr_repository: str | None = None
+    migrate_command: str = DEFAULT_MIGRATE_COMMAND
+    out: Path = Path(".github/workflows/deploy.yml")
+    role_name: str | None = None
+    action: str | None = None  # OWNER/REPO@SHA of the ecs-migrate action
+    container: str | None = None
+    dockerfile: str = "Dockerfile"
+    context: str = "."
+    force: bool = False
+    offline: bool = False
+    account: str | None = None
+    region: str | None = None
+    task_role_arn: str | None = None
+    execution_role_arn: str | None = None
+    family: str | None = None
+    log_group: str | None = None
+    log_prefix: str | None = None
+    argv: list[str] = field(default_factory=list)  # the command line, for the header
+
+
+@dataclass
+class InitGithubResult:
+    workflow: Path
+    permission_policy: Path
+    trust_policy: Path
+    role_name: str
+    role_arn: str
+    commands: list[str]
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workflow": str(self.workflow),
+            "permissionPolicy": str(self.permission_policy),
+            "trustPolicy": str(self.trust_policy),
+            "roleName": self.role_name,
+            "roleArn": self.role_arn,
+            "commands": self.commands,
+            "notes": self.notes,
+        }
+
+
+def _paths(out: Path) -> tuple[Path, Path, Path]:
+    stem = out.name.rsplit(".", 1)[0]
+    return (
+        out,
+        out.with_name(f"{stem}.role-policy.json"),
+        out.with_name(f"{stem}.trust-policy.json"),
+    )
+
+
+# The options whose values reach the workflow, the policies or the printed commands.
+_VALUES = (
+    "cluster",
+    "service",
+    "repo",
+    "branch",
+    "environment",
+    "ecr_repository",
+    "migrate_command",
+    "role_name",
+    "action",
+    "container",
+    "dockerfile",
+    "context",
+    "account",
+    "region",
+    "task_role_arn",
+    "execution_role_arn",
+    "family",
+    "log_group",
+    "log_prefix",
+)
+
+
+def _check(opts: InitGithubOptions) -> list[str]:
+    if opts.branch and opts.environment:
+        raise UsageError("Pass --branch or --environment, not both.")
+    check_values({key: getattr(opts, key) for key in _VALUES})
+    try:
+        command = shlex.split(opts.migrate_command)
+    except ValueError as exc:
+        raise UsageError(f"--migrate-command cannot be split into words: {exc}.") from exc
+    if not command:
+        raise UsageError(
+            "--migrate-command is empty.", hint='e.g. --migrate-command "alembic upgrade head"'
+        )
+    if not opts.force:
+        existing = [str(p) for p in _paths(opts.out) if p.exists()]
+        if existing:
+            raise UsageError(
+                f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: "
+                "nothing was written.",
+                hint="Pass --force to replace, or --out to write elsewhere.",
+            )
+    return command
+
+
+def init_github(clients: Any, opts: InitGithubOptions) -> InitGithubResult:
+    """Write the workflow and the role's two policies; the commands that create the role."""
+    command = _check(opts)
+    action, action_notes = own_action(opts.action)
+    policy_opts = GenerateOptions(
+        cluster=opts.cluster,
+        service=opts.service,
+        role="ci",
+        features=FEATURES,
+        repo=opts.repo,
+        branch=opts.branch,
+        environment=opts.environment,
+        account=opts.account,
+        region=opts.region,
+        offline=opts.offline,
+        container=opts.container,
+        ecr_repository=opts.ecr_repository,
+        task_role_arn=opts.task_role_arn,
+        execution_role_arn=opts.execution_role_arn,
+        family=opts.family,
+        log_group=opts.log_group,
+        log_prefix=opts.log_prefix,
+    )
+    values, _, _ = resolve_values(None if opts.offline else clients, policy_opts)
+    permission = generate(None, replace(policy_opts, offline=True, **_resolved(values)))
+    trust = generate(None, replace(policy_opts, role="trust", account=str(values["account"])))
+    service_name = opts.service.rsplit("/", 1)[-1]  # the service's name, also from an ARN
+    role_name = opts.role_name or f"ecs-migrate-deploy-{service_name}"[:64]
+    role_arn = f"arn:aws:iam::{values['account']}:role/{role_name}"
+    spec = WorkflowSpec(
+        name=f"Deploy {opts.service}",
+        cluster=opts.cluster,
+        service=opts.service,
+        container=str(values.get("container") or opts.container or ""),
+        region=str(values["region"]),
+        account=str(values["account"]),
+        ecr_repository=str(values["ecr_repository"]),
+        role_arn=role_arn,
+        migrate_command=command,
+        action=action,
+        branch=opts.branch,
+        environment=opts.environment,
+        dockerfile=opts.dockerfile,
+        context=opts.context,
+    )
+    if not spec.container:
+        raise UsageError("Which container runs the migration? Pass --container NAME.")
+    workflow, permission_file, trust_file = _paths(opts.out)
+    workflow.parent.mkdir(parents=True, exist_ok=True)
+    workflow.write_text(render_workflow(spec, command_line(opts.argv or ["init", "github"])))
+    permission_file.write_text(json.dumps(permission.document, indent=2) + "\n")
+    trust_file.write_text(json.dumps(trust.document, indent=2) + "\n")
+    return InitGithubResult(
+        workflow=workflow,
+        permission_policy=permission_file,
+        trust_policy=trust_file,
+        role_name=role_name,
+        role_arn=role_arn,
+        commands=_role_commands(role_name, permission_file, trust_file),
+        notes=[*action_notes, *permission.warnings, *permission.notes, *trust.notes],
+    )
+
+
+def _resolved(values: dict[str, Any]) -> dict[str, Any]:
+    """The names read from the service, as the options of an offline generate."""
+    keys = (
+        "account",
+        "region",
+        "container",
+        "ecr_repository",
+        "task_role_arn",
+        "execution_role_arn",
+    )
+    resolved = {k: values[k] for k in keys if values.get(k)}
+    for key in ("family", "log_group", "log_prefix"):
+        if values.get(key):
+            resolved[key] = values[key]
+    return resolved
+
+
+def _role_commands(role_name: str, permission: Path, trust: Path) -> list[str]:
+    role = shlex.quote(role_name)
+    return [
+        "# once per AWS account: let IAM trust GitHub's OIDC tokens (skip if it exists)",
+        "aws iam create-open-id-connect-provider "
+        f"--url https://{GITHUB_OIDC_PROVIDER} --client-id-list sts.amazonaws.com",
+        f"aws iam create-role --role-name {role} --max-session-duration {SESSION_SECONDS} "
+        f"--assume-role-policy-document file://{shlex.quote(str(trust))}",
+        f"aws iam put-role-policy --role-name {role} --policy-name ecs-migrate-deploy "
+        f"--policy-document file://{shlex.quote(str(permission))}",
+    ]

@@ -1,0 +1,221 @@
+"""The deploy workflow, as text: build and push the image, register the task definition,
+migrate with the ecs-migrate action against it, then roll the service and wait.
+
+Pure: :func:`render_workflow` takes the resolved names and returns YAML. Every value from
+outside is written as a JSON string (a valid YAML scalar), never spliced into shell code:
+the shell steps read them from ``env``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+
+from ecs_migrate import __version__
+from ecs_migrate.commands.initgithub.pins import CHECKOUT, CONFIGURE_AWS_CREDENTIALS, Pin
+from ecs_migrate.errors import UsageError
+from ecs_migrate.github import safe_text
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    name: str
+    cluster: str
+    service: str
+    container: str
+    region: str
+    account: str
+    ecr_repository: str
+    role_arn: str
+    migrate_command: list[str]
+    action: Pin
+    branch: str | None = None
+    environment: str | None = None
+    dockerfile: str = "Dockerfile"
+    context: str = "."
+    migrate_timeout: int = 1800
+
+    @property
+    def registry(self) -> str:
+        return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com"
+
+    @property
+    def concurrency_group(self) -> str:
+        return f"ecs-migrate-deploy-{self.environment or self.cluster + '-' + self.service}"
+
+
+SESSION_SECONDS = 7200  # the role's maximum session must allow it (see the create-role command)
+
+
+def q(value: str) -> str:
+    """A YAML scalar that is exactly ``value``."""
+    return json.dumps(value)
+
+
+def branch_filter(branch: str) -> str:
+    """The ``on.push.branches`` pattern that matches exactly ``branch``: GitHub's filter
+    patterns give ``+`` (anywhere) and ``!`` (first) a meaning, so they are escaped."""
+    pattern = branch.replace("+", "\\+")
+    return "\\" + pattern if pattern.startswith("!") else pattern
+
+
+def _no_expressions(spec: WorkflowSpec) -> None:
+    """The last guard: no value, from a flag or from AWS, carries a GitHub expression."""
+    for name, value in vars(spec).items():
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "${{" in t for t in texts):
+            raise UsageError(
+                f"The {name.replace('_', ' ')} contains '${{{{': GitHub would evaluate it as an "
+                "expression when the workflow runs.",
+            )
+
+
+_REGISTER = r"""current=$(aws ecs describe-services --cluster "$ECS_CLUSTER" \
+  --services "$ECS_SERVICE" --query 'services[0].taskDefinition' --output text)
+aws ecs describe-task-definition --task-definition "$current" --include TAGS \
+  > current-taskdef.json
+if ! jq -e --arg name "$CONTAINER_NAME" \
+    'any(.taskDefinition.containerDefinitions[]; .name == $name)' current-taskdef.json >/dev/null
+then
+  echo "::error::$current has no container named $CONTAINER_NAME"
+  exit 1
+fi
+jq --arg name "$CONTAINER_NAME" --arg image "$IMAGE" '
+  (.tags // []) as $tags
+  | .taskDefinition
+  | .containerDefinitions |= map(if .name == $name then .image = $image else . end)
+  | del(.taskDefinitionArn, .revision, .status, .requiresAttributes, .compatibilities,
+        .registeredAt, .registeredBy, .deregisteredAt)
+  | if ($tags | length) > 0 then .tags = $tags else . end' current-taskdef.json > new-taskdef.json
+arn=$(aws ecs register-task-definition --cli-input-json file://new-taskdef.json \
+  --query taskDefinition.taskDefinitionArn --output text)
+echo "Registered $arn"
+echo "arn=$arn" >> "$GITHUB_OUTPUT"
+"""
+
+_BUILD = r"""aws ecr get-login-password --region "$AWS_REGION" \
+  | docker login --username AWS --password-stdin "$ECR_REGISTRY"
+# A tag unique to this run: ECR repositories with immutable tags refuse a reused one.
+image="$ECR_REGISTRY/$ECR_REPOSITORY:$GITHUB_SHA-$GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT"
+docker build --file "$DOCKERFILE" --tag "$image" "$BUILD_CONTEXT"
+docker push "$image"
+echo "image=$image" >> "$GITHUB_OUTPUT"
+"""
+
+_DEPLOY = r"""aws ecs update-service --cluster "$ECS_CLUSTER" --service "$ECS_SERVICE" \
+  --task-definition "$TASK_DEFINITION" --query 'service.serviceArn' --output text
+# The waiter gives up after 10 minutes: wait up to three times that.
+for attempt in 1 2 3; do
+  if aws ecs wait services-stable --cluster "$ECS_CLUSTER" --services "$ECS_SERVICE"; then
+    break
+  fi
+  if [ "$attempt" = 3 ]; then
+    echo "::error::$ECS_SERVICE did not become stable in 30 minutes"
+    exit 1
+  fi
+done
+# Stable is not enough: a circuit breaker rolls back to the old task definition, stably.
+primary=$(aws ecs describe-services --cluster "$ECS_CLUSTER" --services "$ECS_SERVICE" \
+  --query 'services[0].deployments[?status==`PRIMARY`] | [0].[taskDefinition, rolloutState]' \
+  --output text)
+read -r primary_definition rollout <<< "$primary"
+# rolloutState is None for services behind a Classic Load Balancer: the definition must match.
+if [ "$primary_definition" != "$TASK_DEFINITION" ] \
+  || { [ "$rollout" != COMPLETED ] && [ "$rollout" != None ]; }; then
+  echo "::error::the deployment did not complete on $TASK_DEFINITION (primary: $primary)"
+  exit 1
+fi
+echo "Service $ECS_SERVICE runs $TASK_DEFINITION"
+"""
+
+
+def _block(script: str, indent: int) -> str:
+    pad = " " * indent
+    return "|\n" + "".join(pad + line + "\n" if line else "\n" for line in script.splitlines())
+
+
+def render_workflow(spec: WorkflowSpec, command_line: str) -> str:
+    """The workflow YAML. ``command_line`` is the `ecs-migrate init github` that made it."""
+    _no_expressions(spec)
+    branch = branch_filter(spec.branch or "main")
+    trigger = f"  push:\n    branches: [{q(branch)}]\n  workflow_dispatch:\n"
+    environment = f"    environment: {q(spec.environment)}\n" if spec.environment else ""
+    command = json.dumps(spec.migrate_command)
+    where = safe_text(f"{spec.service} on {spec.cluster}")  # in a comment: one line
+    return f"""# Generated by ecs-migrate {__version__}:
+#   {command_line}
+# Deploys {where}: build and push the image, register a task
+# definition with it, run the database migration as a one-off task of that task definition,
+# and only if it succeeds roll the service onto it. AWS access is through OIDC: the role
+# below trusts this repository alone, and there are no access keys anywhere.
+name: {q(spec.name)}
+
+on:
+{trigger}
+permissions:
+  id-token: write # to ask GitHub for the OIDC token the role trusts
+  contents: read
+
+# One deploy at a time per environment: two migrations never run at once, and a running
+# migration is never cancelled halfway.
+concurrency:
+  group: {q(spec.concurrency_group)}
+  cancel-in-progress: false
+
+env:
+  AWS_REGION: {q(spec.region)}
+  ECS_CLUSTER: {q(spec.cluster)}
+  ECS_SERVICE: {q(spec.service)}
+  CONTAINER_NAME: {q(spec.container)}
+  ECR_REGISTRY: {q(spec.registry)}
+  ECR_REPOSITORY: {q(spec.ecr_repository)}
+
+jobs:
+  deploy:
+    name: Build, migrate, deploy
+    runs-on: ubuntu-latest
+{environment}    timeout-minutes: 120
+    steps:
+      - name: Check out
+        uses: {CHECKOUT.uses}
+
+      - name: Configure AWS credentials (OIDC)
+        uses: {CONFIGURE_AWS_CREDENTIALS.uses}
+        with:
+          role-to-assume: {q(spec.role_arn)}
+          aws-region: ${{{{ env.AWS_REGION }}}}
+          role-duration-seconds: {SESSION_SECONDS} # the job may take two hours
+
+      - name: Build and push the image to ECR
+        id: image
+        env:
+          DOCKERFILE: {q(spec.dockerfile)}
+          BUILD_CONTEXT: {q(spec.context)}
+        run: {_block(_BUILD, 10)}
+      - name: Register the task definition with the new image
+        id: taskdef
+        env:
+          IMAGE: ${{{{ steps.image.outputs.image }}}}
+        run: {_block(_REGISTER, 10)}
+      - name: Migrate the database (a failure stops the deploy here)
+        id: migrate
+        uses: {spec.action.uses}
+        with:
+          cluster: ${{{{ env.ECS_CLUSTER }}}}
+          service: ${{{{ env.ECS_SERVICE }}}}
+          container: ${{{{ env.CONTAINER_NAME }}}}
+          task-definition: ${{{{ steps.taskdef.outputs.arn }}}}
+          command: {q(command)}
+          timeout: {q(str(spec.migrate_timeout))}
+
+      - name: Deploy the new task definition and wait for the service
+        env:
+          TASK_DEFINITION: ${{{{ steps.taskdef.outputs.arn }}}}
+        run: {_block(_DEPLOY, 10)}"""
+
+
+def command_line(argv: list[str]) -> str:
+    """How the workflow was made, for its first comment (on one line, with no character YAML
+    forbids: control characters are shown escaped)."""
+    return safe_text(" ".join(shlex.join(["ecs-migrate", *argv]).split()))

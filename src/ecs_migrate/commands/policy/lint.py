@@ -1,0 +1,632 @@
+"""`ecs-migrate policy lint`: check IAM policies against the AWS catalogue and the action model.
+
+Findings are data (:class:`Finding`); the CLI renders them as text, JSON or SARIF. All the
+documents linted together are judged as one principal's policies: an action one file lacks
+may come from another. Trust policies are judged on their own.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ecs_migrate.commands.policy import catalog
+from ecs_migrate.commands.policy.model import (
+    FEATURES,
+    TASK_EXEC,
+    TASK_EXEC_CLOUDWATCH,
+    TASK_EXEC_KMS,
+    TASK_EXEC_S3,
+    ActionUse,
+)
+from ecs_migrate.errors import UsageError
+from ecs_migrate.iampolicy import as_list, matches
+
+SEVERITIES = ("error", "warning", "note")
+LINT_ROLES = ("auto", "ci", "task", "trust")
+
+# id -> (severity, what the rule is about). The ids are a contract: SARIF and --output json.
+RULES: dict[str, tuple[str, str]] = {
+    "not-a-policy-statement": ("error", "A statement that IAM would reject"),
+    "policy-version": ("warning", "Version is not 2012-10-17"),
+    "unknown-action": ("error", "An action that AWS does not have"),
+    "unknown-condition-key": ("error", "A condition key that AWS does not have"),
+    "action-wildcard": ("warning", "An action wildcard grants more than the features need"),
+    "resource-mismatch": ("error", "A resource ARN that the action does not apply to"),
+    "resource-wildcard": ("warning", 'Resource "*" on an action that supports scoping'),
+    "missing-action": ("error", "An action the selected features need is not granted"),
+    "unneeded-action": ("warning", "An action the selected features do not need"),
+    "exec-wildcard": ("error", "ecs:ExecuteCommand on every task of every cluster"),
+    "passrole-wildcard": ("error", "iam:PassRole on every role"),
+    "passrole-no-service": ("error", "iam:PassRole without an iam:PassedToService condition"),
+    "s3-wildcard-bucket": ("error", "An S3 bucket wildcard without an account condition"),
+    "allow-not-action": ("warning", "Allow with NotAction or NotResource grants the rest"),
+    "trust-wildcard-sub": ("error", "A trust policy whose OIDC sub matches many refs or repos"),
+    "trust-no-sub": ("error", "A web-identity trust with no sub condition"),
+    "trust-no-audience": ("warning", "A GitHub OIDC trust with no aud condition"),
+    "trust-any-principal": ("error", "A trust policy that lets any principal assume the role"),
+}
+
+TASK_OPTIONAL = (*TASK_EXEC_CLOUDWATCH, *TASK_EXEC_S3, *TASK_EXEC_KMS)
+_S3_ACCOUNT_KEYS = {"aws:resourceaccount", "s3:resourceaccount"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    severity: str
+    message: str
+    fix: str
+    source: str
+    statement: str  # "Statement 2 (Sid RunTask)", or "" for the policy as a whole
+    line: int | None = None
+    action: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """One policy document and where it came from (a file, or a role's policy)."""
+
+    source: str
+    document: dict[str, Any]
+    text: str = ""  # the file's text, for line numbers
+
+    @property
+    def statements(self) -> list[dict[str, Any]]:
+        statements = self.document.get("Statement")
+        return [statements] if isinstance(statements, dict) else list(statements or [])
+
+    @functools.cached_property
+    def lines(self) -> list[int]:
+        """The line of each statement in the file's text (none for a live policy)."""
+        return statement_lines(self.text, len(self.statements))
+
+    def is_trust(self) -> bool:
+        return any(
+            isinstance(s, dict) and ("Principal" in s or "NotPrincipal" in s)
+            for s in self.statements
+        )
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    files: tuple[str, ...] = ()
+    role: str = "auto"
+    features: tuple[str, ...] | None = None
+    role_arn: str | None = None
+    fail_on: str = "error"
+
+
+@dataclass
+class LintResult:
+    findings: list[Finding]
+    roles: dict[str, str] = field(default_factory=dict)  # source -> role linted as
+    features: tuple[str, ...] = ()
+    fail_on: str = "error"
+
+    @property
+    def failed(self) -> bool:
+        limit = SEVERITIES.index(self.fail_on)
+        return any(SEVERITIES.index(f.severity) <= limit for f in self.findings)
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(f.severity == s for f in self.findings) for s in SEVERITIES}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "findings": [f.to_dict() for f in self.findings],
+            "counts": self.counts(),
+            "roles": self.roles,
+            "features": list(self.features),
+            "failed": self.failed,
+        }
+
+
+def lint(clients: Any, opts: LintOptions) -> LintResult:
+    """Lint the files (or the role's live policies) and return every finding."""
+    if opts.fail_on not in SEVERITIES[:2]:
+        raise UsageError(f"--fail-on must be error or warning, not {opts.fail_on!r}.")
+    if opts.role not in LINT_ROLES:
+        raise UsageError(f"Unknown role {opts.role!r}: choose one of {', '.join(LINT_ROLES)}.")
+    unknown = [f for f in opts.features or () if f not in FEATURES]
+    if unknown:
+        raise UsageError(f"Unknown feature {unknown[0]!r}: choose from {', '.join(FEATURES)}.")
+    if opts.role_arn:
+        from ecs_migrate.commands.policy.live import role_policies
+
+        sources = role_policies(clients, opts.role_arn)
+    else:
+        if not opts.files:
+            raise UsageError("Give policy files to lint, or --role-arn ARN.")
+        sources = [load_policy(path) for path in opts.files]
+    try:
+        return lint_sources(sources, opts.role, opts.features, opts.fail_on)
+    except RecursionError as exc:  # a document json could read, nested past what we walk
+        raise UsageError("A policy is nested too deep to be an IAM policy.") from exc
+
+
+def lint_sources(
+    sources: Sequence[PolicySource],
+    role: str = "auto",
+    features: tuple[str, ...] | None = None,
+    fail_on: str = "error",
+) -> LintResult:
+    findings: list[Finding] = []
+    roles: dict[str, str] = {}
+    trust = [s for s in sources if s.is_trust()]
+    permissions = [s for s in sources if not s.is_trust()]
+    if role == "trust":
+        trust, permissions = list(sources), []
+    perm_role = role if role in ("ci", "task") else guess_role(permissions)
+    chosen = features or (("exec",) if perm_role == "task" else ("run",))
+    for src in trust:
+        roles[src.source] = "trust"
+        findings += _lint_document(src, "trust")
+        findings += _lint_trust(src)
+    for src in permissions:
+        roles[src.source] = perm_role
+        findings += _lint_document(src, perm_role)
+    if permissions:
+        findings += _lint_needs(permissions, perm_role, chosen)
+    else:
+        chosen = ()  # a trust policy is not judged by features
+    return LintResult(_without_noise(findings), roles, tuple(chosen), fail_on)
+
+
+def _without_noise(findings: list[Finding]) -> list[Finding]:
+    """How to scope an action that should go is noise: the unneeded-action finding stays."""
+    unneeded = {(f.source, f.statement, f.action) for f in findings if f.id == "unneeded-action"}
+    return [
+        f
+        for f in findings
+        if not (f.id == "resource-wildcard" and (f.source, f.statement, f.action) in unneeded)
+    ]
+
+
+def guess_role(sources: Sequence[PolicySource]) -> str:
+    """task when every granted action is one a task role uses for exec; else ci."""
+    granted = {
+        a.lower()
+        for s in sources
+        for st in s.statements
+        if isinstance(st, dict)
+        for a in as_list(st.get("Action"))
+    }
+    task_actions = {u.action.lower() for u in (*TASK_EXEC, *TASK_OPTIONAL)}
+    if granted and any(a.startswith("ssmmessages:") for a in granted):
+        services = {a.split(":")[0] for a in granted}
+        if services <= {"ssmmessages", "ssm", "logs", "s3", "kms"} and (
+            len(granted - task_actions) <= len(granted) // 2
+        ):
+            return "task"
+    return "ci"
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+# IAM's largest policy (a role's inline policies together) is 10,240 characters; a file far
+# beyond that, even pretty-printed or wrapped by the AWS CLI, is not a policy.
+MAX_POLICY_BYTES = 1_000_000
+
+
+def load_policy(path: str) -> PolicySource:
+    """Read a policy file; anything that is not an IAM policy document is a UsageError:
+    a missing or unreadable file, one too big, binary or not UTF-8, JSON nested too deep."""
+    hint = "Give the policy document itself, as IAM shows it (a JSON object with a Statement list)."
+    try:
+        with open(path, "rb") as stream:
+            raw = stream.read(MAX_POLICY_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    if len(raw) > MAX_POLICY_BYTES:
+        raise UsageError(
+            f"{path} is not an IAM policy: larger than {MAX_POLICY_BYTES:,} bytes.", hint=hint
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path} is not an IAM policy: not UTF-8 text (byte {exc.start}).", hint=hint
+        ) from exc
+    if "\x00" in text:
+        raise UsageError(f"{path} is not an IAM policy: a binary file.", hint=hint)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{path} is not an IAM policy: not JSON (line {exc.lineno}: {exc.msg}).", hint=hint
+        ) from exc
+    except RecursionError as exc:
+        raise UsageError(f"{path} is not an IAM policy: JSON nested too deep.", hint=hint) from exc
+    return PolicySource(path, unwrap(data, path), text)
+
+
+def unwrap(data: Any, source: str) -> dict[str, Any]:
+    """The policy document, also out of the AWS CLI's and CloudFormation's wrappers."""
+    for path in (
+        ("PolicyDocument",),
+        ("PolicyVersion", "Document"),
+        ("Role", "AssumeRolePolicyDocument"),
+        ("AssumeRolePolicyDocument",),
+    ):
+        inner = data
+        for key in path:
+            inner = inner.get(key) if isinstance(inner, dict) else None
+        if isinstance(inner, dict):
+            data = inner
+            break
+    statements = data.get("Statement") if isinstance(data, dict) else None
+    if not isinstance(statements, dict | list) or not statements:
+        raise UsageError(
+            f"{source} is not an IAM policy: it has no Statement.",
+            hint="A policy document is a JSON object with a Statement list, such as "
+            "`ecs-migrate policy generate` writes.",
+        )
+    document: dict[str, Any] = data
+    return document
+
+
+# --- per-document checks --------------------------------------------------------------------
+
+
+@dataclass
+class _Ctx:
+    src: PolicySource
+    index: int
+    statement: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        sid = self.statement.get("Sid")
+        return f"Statement {self.index + 1}" + (f" (Sid {sid})" if sid else "")
+
+    def finding(self, rule: str, message: str, fix: str, action: str | None = None) -> Finding:
+        lines = self.src.lines
+        line = lines[self.index] if self.index < len(lines) else None
+        return Finding(
+            rule, RULES[rule][0], message, fix, self.src.source, self.label, line, action
+        )
+
+
+def statement_lines(text: str, count: int) -> list[int]:
+    """The line of each statement's "Effect" key, which every statement has once."""
+    if not text:
+        return []
+    return [text.count("\n", 0, m.start()) + 1 for m in re.finditer(r'"Effect"\s*:', text)][:count]
+
+
+def _lint_document(src: PolicySource, role: str) -> list[Finding]:
+    findings: list[Finding] = []
+    statements = src.statements
+    if src.document.get("Version") != "2012-10-17":
+        findings.append(
+            Finding(
+                "policy-version",
+                "warning",
+                f"Version is {src.document.get('Version')!r}: policy variables and newer "
+                "condition operators need 2012-10-17.",
+                'Set "Version": "2012-10-17".',
+                src.source,
+                "",
+                1 if src.text else None,
+            )
+        )
+    for index, statement in enumerate(statements):
+        ctx = _Ctx(src, index, statement if isinstance(statement, dict) else {})
+        if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
+            findings.append(
+                ctx.finding(
+                    "not-a-policy-statement",
+                    "The statement has no Effect of Allow or Deny.",
+                    'Give it "Effect": "Allow" (or "Deny").',
+                )
+            )
+            continue
+        findings += _check_actions(ctx)
+        findings += _check_conditions(ctx)
+        if statement["Effect"] == "Allow" and role != "trust":
+            findings += _check_resources(ctx)
+            findings += _check_dangerous(ctx)
+    return findings
+
+
+def _check_actions(ctx: _Ctx) -> list[Finding]:
+    findings = []
+    negated = "NotAction" in ctx.statement or "NotResource" in ctx.statement
+    if negated and ctx.statement["Effect"] == "Allow":
+        findings.append(
+            ctx.finding(
+                "allow-not-action",
+                "Allow with NotAction/NotResource grants everything not listed, "
+                "including actions AWS adds later.",
+                "List the actions and resources to allow instead.",
+            )
+        )
+    for pattern in as_list(ctx.statement.get("Action")):
+        if pattern == "*" or "*" in pattern or "?" in pattern:
+            matched = catalog.matching_actions(pattern) if pattern != "*" else ["*"]
+            if not matched:
+                findings.append(_unknown_action(ctx, pattern))
+            elif ctx.statement["Effect"] == "Allow":
+                count = "every AWS action" if pattern == "*" else f"{len(matched)} actions"
+                findings.append(
+                    ctx.finding(
+                        "action-wildcard",
+                        f"{pattern} grants {count}.",
+                        "List the actions the features need (ecs-migrate policy generate).",
+                        pattern,
+                    )
+                )
+        elif catalog.action(pattern) is None:
+            findings.append(_unknown_action(ctx, pattern))
+    return findings
+
+
+def _unknown_action(ctx: _Ctx, pattern: str) -> Finding:
+    near = catalog.suggest_action(pattern.replace("*", "").replace("?", ""))
+    hint = f"Did you mean {near}?" if near else "Check the spelling against the AWS docs."
+    return ctx.finding("unknown-action", f"{pattern} is not an AWS action.", hint, pattern)
+
+
+def _condition_keys(statement: dict[str, Any]) -> list[str]:
+    keys = []
+    condition = statement.get("Condition")
+    for pairs in condition.values() if isinstance(condition, dict) else ():
+        if isinstance(pairs, dict):
+            keys += list(pairs)
+    return keys
+
+
+def _check_conditions(ctx: _Ctx) -> list[Finding]:
+    findings = []
+    for key in _condition_keys(ctx.statement):
+        if not catalog.condition_key_exists(key):
+            near = catalog.suggest_condition_key(key)
+            findings.append(
+                ctx.finding(
+                    "unknown-condition-key",
+                    f"{key} is not a condition key AWS knows; the condition never matches.",
+                    f"Did you mean {near}?" if near else "Check the key in the AWS docs.",
+                )
+            )
+    return findings
+
+
+def _check_resources(ctx: _Ctx) -> list[Finding]:
+    findings: list[Finding] = []
+    resources = as_list(ctx.statement.get("Resource"))
+    if not resources:
+        return findings
+    for name in as_list(ctx.statement.get("Action")):
+        info = catalog.action(name) if "*" not in name and "?" not in name else None
+        if info is None:
+            continue
+        if not info.resource_level:
+            scoped = [r for r in resources if r != "*"]
+            if scoped and "*" not in resources:
+                findings.append(
+                    ctx.finding(
+                        "resource-mismatch",
+                        f"{info.full_name} has no resource-level permissions, so "
+                        f"{scoped[0]} never matches and the action is denied.",
+                        f'Grant {info.full_name} on "*" in a statement of its own.',
+                        info.full_name,
+                    )
+                )
+            continue
+        if "*" in resources:
+            if info.full_name not in ("ecs:ExecuteCommand", "iam:PassRole"):
+                types = ", ".join(t.name for t in info.resource_types)
+                findings.append(
+                    ctx.finding(
+                        "resource-wildcard",
+                        f'{info.full_name} is granted on "*" but can be scoped ({types}).',
+                        f"Scope it to {info.resource_types[0].arn} "
+                        "(ecs-migrate policy generate fills in your names).",
+                        info.full_name,
+                    )
+                )
+            continue
+        if not any(catalog.arn_fits(r, t.arn) for r in resources for t in info.resource_types):
+            findings.append(
+                ctx.finding(
+                    "resource-mismatch",
+                    f"{info.full_name} applies to "
+                    + " or ".join(t.name for t in info.resource_types)
+                    + f" resources; none of {', '.join(resources)} is one.",
+                    f"Use an ARN like {info.resource_types[0].arn}.",
+                    info.full_name,
+                )
+            )
+    return findings
+
+
+def _grants(statement: dict[str, Any], action: str) -> bool:
+    return any(matches(p, action, ignore_case=True) for p in as_list(statement.get("Action")))
+
+
+def _check_dangerous(ctx: _Ctx) -> list[Finding]:
+    findings = []
+    statement = ctx.statement
+    resources = as_list(statement.get("Resource"))
+    keys = {k.lower() for k in _condition_keys(statement)}
+    everywhere = "*" in resources
+    if (
+        _grants(statement, "ecs:ExecuteCommand")
+        and (everywhere or any(re.search(r":(cluster|task)/\*", r) for r in resources))
+        and "ecs:cluster" not in keys
+    ):
+        findings.append(
+            ctx.finding(
+                "exec-wildcard",
+                "ecs:ExecuteCommand on every task of every cluster is a root shell in any "
+                "container of the account.",
+                "Grant it only to the people who debug, on one cluster's tasks "
+                "(arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/*) with an ecs:cluster condition: "
+                "ecs-migrate policy generate --features exec.",
+                "ecs:ExecuteCommand",
+            )
+        )
+    if _grants(statement, "iam:PassRole"):
+        if everywhere or any(r.endswith(":role/*") for r in resources):
+            findings.append(
+                ctx.finding(
+                    "passrole-wildcard",
+                    "iam:PassRole on every role lets the holder hand any role, admin "
+                    "included, to a task it starts.",
+                    "Limit it to the service's task and execution role ARNs.",
+                    "iam:PassRole",
+                )
+            )
+        if "iam:passedtoservice" not in keys:
+            findings.append(
+                ctx.finding(
+                    "passrole-no-service",
+                    "iam:PassRole has no iam:PassedToService condition, so the roles can "
+                    "be passed to any service.",
+                    'Add "Condition": {"StringEquals": {"iam:PassedToService": '
+                    '"ecs-tasks.amazonaws.com"}}.',
+                    "iam:PassRole",
+                )
+            )
+    s3_wild = [r for r in resources if r.startswith("arn:aws:s3:::") and "*" in r.split("/", 1)[0]]
+    s3_actions = any(a.lower().startswith("s3:") for a in as_list(statement.get("Action")))
+    if s3_wild and s3_actions and not keys & _S3_ACCOUNT_KEYS:
+        findings.append(
+            ctx.finding(
+                "s3-wildcard-bucket",
+                f"{s3_wild[0]} matches buckets of that name in any account: anyone can "
+                "create one and receive your writes.",
+                'Name the buckets exactly, or add "Condition": {"StringEquals": '
+                '{"aws:ResourceAccount": "YOUR_ACCOUNT_ID"}}.',
+            )
+        )
+    return findings
+
+
+def _lint_trust(src: PolicySource) -> list[Finding]:
+    findings = []
+    for index, statement in enumerate(src.statements):
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        ctx = _Ctx(src, index, statement)
+        principal = statement.get("Principal")
+        if principal == "*" or (
+            isinstance(principal, dict) and "*" in as_list(principal.get("AWS"))
+        ):
+            findings.append(
+                ctx.finding(
+                    "trust-any-principal",
+                    "Any AWS principal may assume this role.",
+                    "Name the principal: the GitHub OIDC provider, or a role ARN.",
+                )
+            )
+        if not _grants(statement, "sts:AssumeRoleWithWebIdentity"):
+            continue
+        conditions = statement.get("Condition")
+        subs: list[tuple[str, str]] = []
+        auds = []
+        for operator, pairs in conditions.items() if isinstance(conditions, dict) else ():
+            for key, values in pairs.items() if isinstance(pairs, dict) else ():
+                if key.lower().endswith(":sub"):
+                    subs += [(operator, v) for v in as_list(values)]
+                if key.lower().endswith(":aud"):
+                    auds += as_list(values)
+        fix = (
+            'Pin it with StringEquals: "repo:ORG/REPO:ref:refs/heads/main" or '
+            '"repo:ORG/REPO:environment:production" (ecs-migrate policy generate --role trust).'
+        )
+        if not subs:
+            findings.append(
+                ctx.finding(
+                    "trust-no-sub",
+                    "No sub condition: every GitHub repository can assume this role.",
+                    fix,
+                )
+            )
+        for operator, value in subs:
+            if "*" in value or "?" in value:
+                findings.append(
+                    ctx.finding(
+                        "trust-wildcard-sub",
+                        f"sub {value!r} ({operator}) matches more than one repository, "
+                        "branch or environment: any of them can deploy.",
+                        fix,
+                    )
+                )
+        if not auds:
+            findings.append(
+                ctx.finding(
+                    "trust-no-audience",
+                    "No aud condition: tokens minted for other audiences are accepted.",
+                    'Add "token.actions.githubusercontent.com:aud": "sts.amazonaws.com".',
+                )
+            )
+    return findings
+
+
+# --- what the features need -----------------------------------------------------------------
+
+
+def needed_uses(role: str, features: Iterable[str]) -> tuple[list[ActionUse], list[ActionUse]]:
+    """(required, also-acceptable) uses for a role and features."""
+    if role == "task":
+        return (list(TASK_EXEC) if "exec" in features else []), list(TASK_OPTIONAL)
+    required = [u for f in features for u in FEATURES[f] if not u.implicit]
+    return required, []
+
+
+def _lint_needs(
+    sources: Sequence[PolicySource], role: str, features: Sequence[str]
+) -> list[Finding]:
+    findings: list[Finding] = []
+    required, optional = needed_uses(role, features)
+    allows = [
+        st
+        for src in sources
+        for st in src.statements
+        if isinstance(st, dict) and st.get("Effect") == "Allow"
+    ]
+    first = sources[0]
+    whole = f"{role} role, features {','.join(features)}"
+    for action in dict.fromkeys(u.action for u in required):
+        if not any(_grants(st, action) for st in allows):
+            why = next(u.why for u in required if u.action == action)
+            findings.append(
+                Finding(
+                    "missing-action",
+                    "error",
+                    f"{action} is not granted; ecs-migrate needs it to {why}.",
+                    f"Add {action} (ecs-migrate policy generate writes the scoped statement).",
+                    first.source,
+                    whole,
+                    None,
+                    action,
+                )
+            )
+    wanted = {u.action.lower() for u in (*required, *optional)}
+    for src in sources:
+        for index, st in enumerate(src.statements):
+            if not isinstance(st, dict) or st.get("Effect") != "Allow":
+                continue
+            ctx = _Ctx(src, index, st)
+            for action in as_list(st.get("Action")):
+                exact = "*" not in action and "?" not in action
+                if exact and catalog.action(action) and action.lower() not in wanted:
+                    findings.append(
+                        ctx.finding(
+                            "unneeded-action",
+                            f"{action} is not needed by the {whole}.",
+                            f"Remove {action}, or lint with the --features that use it.",
+                            action,
+                        )
+                    )
+    return findings

@@ -1,0 +1,203 @@
+"""`run`'s renderer: progress and the task's log lines as they come, then the result as
+text, JSON and GitHub Actions output. Data goes to stdout, progress to stderr; with
+``--output json`` stdout carries exactly one JSON object and the logs move to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, TextIO
+
+import click
+
+from ecs_migrate.github import GitHubActions, markdown_table, safe_text
+
+if TYPE_CHECKING:
+    from ecs_migrate.commands.run import RunOptions, RunResult
+    from ecs_migrate.errors import EcsMigrateError
+    from ecs_migrate.tasks.logstream import LogEvent
+
+
+_STATUS_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "failed-to-start": "red",
+    "timed-out": "yellow",
+    "interrupted": "yellow",
+    "stopped": "red",
+}
+
+
+def _clock() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+class RunRenderer:
+    """Implements the core's Reporter for `run`, then renders the RunResult."""
+
+    def __init__(
+        self,
+        json_mode: bool,
+        gha: GitHubActions | None,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.json_mode = json_mode
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.gha = gha
+        self.group_open = False
+
+    @classmethod
+    def for_output(cls, output: str, env: Mapping[str, str]) -> RunRenderer:
+        json_mode = output == "json"
+        # Workflow commands must not corrupt the JSON on stdout; the runner reads stderr too.
+        gha = GitHubActions.from_env(env, sys.stderr if json_mode else sys.stdout)
+        return cls(json_mode, gha)
+
+    # -- Reporter ------------------------------------------------------------------------
+    def progress(self, message: str) -> None:
+        text = f"[{_clock()}] {safe_text(message)}"
+        click.echo(click.style(text, dim=True), file=self.err)
+
+    def log(self, event: LogEvent) -> None:
+        """A task's log line, as it is; in GitHub Actions inside a stop-commands span (the
+        gha stream is this stream), so no line of the task's acts on the runner."""
+        if self.gha:
+            if not self.group_open:
+                self.gha.group("Migration logs")
+                self.group_open = True
+            self.gha.untrusted(event.message + "\n")
+            self.gha.stream.flush()
+            return
+        stream = self.err if self.json_mode else self.out
+        stream.write(event.message + "\n")
+        stream.flush()
+
+    def warning(self, message: str) -> None:
+        click.echo(click.style(f"warning: {safe_text(message)}", fg="yellow"), file=self.err)
+        if self.gha:
+            self._close_group()
+            self.gha.warning(message)
+
+    # -- results -------------------------------------------------------------------------
+    def _close_group(self) -> None:
+        if self.gha and self.group_open:
+            self.gha.endgroup()
+            self.group_open = False
+
+    def failed(self, exc: EcsMigrateError) -> None:
+        """An error ends the run before a result: JSON for scripts, annotation for GitHub."""
+        self._close_group()
+        task_arn = exc.task_arn or ""
+        if self.json_mode:
+            error = {"message": exc.message, "hint": exc.hint, "exitStatus": exc.exit_code}
+            body = {"status": "error", "taskArn": task_arn or None, "error": error}
+            self.out.write(json.dumps(body, indent=2) + "\n")
+            self.out.flush()
+        if task_arn:
+            click.echo(
+                f"  task: {task_arn} (it may still be running; its outcome is unknown here)",
+                file=self.err,
+            )
+        if self.gha:
+            self.gha.error(exc.message, title="ecs-migrate")
+            self.gha.set_outputs({"task-arn": task_arn, "exit-code": "", "status": "error"})
+
+    def finish(self, result: RunResult, opts: RunOptions) -> None:
+        self._close_group()
+        if self.json_mode:
+            self.out.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+            self.out.flush()
+        self._summary_line(result, opts)
+        if self.gha:
+            self._github(result)
+
+    def _summary_line(self, result: RunResult, opts: RunOptions) -> None:
+        style = _STATUS_STYLE.get(result.status, "red")
+        took = f"{result.duration_seconds:.1f}s"
+        what = {
+            "succeeded": f"Migration succeeded (exit code 0) in {took}.",
+            "failed": (
+                f"Migration failed: exit code {result.exit_code} after {took}."
+                if result.exit_code is not None
+                else f"Migration failed: the container's exit code is unknown after {took}."
+            ),
+            "failed-to-start": "The migration never ran: the task failed to start.",
+            "timed-out": (
+                f"Timed out after {opts.timeout:g}s; the task was stopped."
+                if result.task_arn
+                else f"Timed out after {opts.timeout:g}s waiting for another migration; "
+                "nothing was started."
+            ),
+            "interrupted": "Interrupted.",
+            "stopped": (
+                f"Migration stopped from outside ecs-migrate after {took}, by "
+                f"{result.stopped_by}. Exit code "
+                f"{'unknown' if result.exit_code is None else result.exit_code}, but the "
+                "command was cut short: do not assume the migration finished."
+            ),
+        }[result.status]
+        click.echo(click.style(what, fg=style, bold=True), file=self.err)
+        for label, value in (
+            ("container reason", result.container_reason),
+            ("stopped reason", result.stopped_reason),
+            ("stop code", result.stop_code if result.status != "succeeded" else None),
+        ):
+            if value:
+                click.echo(f"  {label}: {safe_text(value)}", file=self.err)
+        if result.task_arn:
+            click.echo(f"  task: {result.task_arn}", file=self.err)
+        if result.status == "stopped" and result.stop_code == "UserInitiated":
+            click.echo(
+                "  Who called StopTask is in CloudTrail:\n"
+                "    aws cloudtrail lookup-events --region "
+                f"{result.region} --lookup-attributes "
+                "AttributeKey=EventName,AttributeValue=StopTask --max-results 20",
+                file=self.err,
+            )
+        if result.status == "interrupted" and result.task_arn:
+            state = "was asked to stop" if opts.stop_on_cancel else "may still be running"
+            click.echo(
+                f"  The task {state}. Follow it:\n"
+                f"    aws ecs describe-tasks --cluster {result.cluster} --tasks {result.task_arn}\n"
+                + (
+                    f"    aws logs tail {safe_text(result.log_group)} --log-stream-names "
+                    f"{safe_text(result.log_stream)}"
+                    " --follow\n"
+                    if result.log_stream
+                    else ""
+                )
+                + f"  Stop it:\n    aws ecs stop-task --cluster {result.cluster} "
+                f"--task {result.task_arn} --reason 'cancelled'",
+                file=self.err,
+            )
+
+    def _github(self, result: RunResult) -> None:
+        assert self.gha is not None
+        exit_code = "" if result.exit_code is None else str(result.exit_code)
+        self.gha.set_outputs(
+            {"task-arn": result.task_arn, "exit-code": exit_code, "status": result.status}
+        )
+        if result.status != "succeeded":
+            reason = result.container_reason or result.stopped_reason or ""
+            if result.stopped_by:
+                reason = f"stopped by {result.stopped_by}" + (f": {reason}" if reason else "")
+            detail = f"exit code {exit_code or 'unknown'}" + (f": {reason}" if reason else "")
+            self.gha.error(f"Migration {result.status} ({detail})", title="ecs-migrate run")
+        icon = "✅" if result.status == "succeeded" else "❌"
+        rows = [
+            ("Task", f"`{result.task_id}`" if result.task_arn else "(none)"),
+            ("Status", f"{icon} {result.status}"),
+            ("Exit code", exit_code or "unknown"),
+            ("Duration", f"{result.duration_seconds:.1f}s"),
+            ("Service", f"{result.cluster}/{result.service} ({result.container})"),
+        ]
+        if result.container_reason or result.stopped_reason:
+            rows.append(("Reason", str(result.container_reason or result.stopped_reason)))
+        if result.task_arn:
+            rows.append(("Console", f"[open task]({result.console_url})"))
+        self.gha.add_summary("### ecs-migrate run\n\n" + markdown_table(rows) + "\n")

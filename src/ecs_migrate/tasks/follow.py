@@ -1,0 +1,278 @@
+"""Follow one ECS task to STOPPED: status polls and its log stream, within an API budget.
+
+:class:`TaskFollower` is the loop `run` uses once RunTask has answered (and later commands
+reuse). It never prints: phases, log lines and warnings go to a :class:`Reporter`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ecs_migrate.aws import Clients, translate_errors
+from ecs_migrate.errors import AwsApiError, EcsMigrateError
+from ecs_migrate.tasks import outcome
+from ecs_migrate.tasks.cancel import Cancellation
+from ecs_migrate.tasks.logstream import LogEvent, LogFollower
+from ecs_migrate.tasks.pacing import Pacer
+from ecs_migrate.tasks.target import Target
+
+
+class Reporter(Protocol):
+    """Where the core sends what a person may want to see. The CLI decides how."""
+
+    def progress(self, message: str) -> None: ...
+
+    def log(self, event: LogEvent) -> None: ...
+
+    def warning(self, message: str) -> None: ...
+
+
+class CollectingReporter:
+    """A reporter that keeps the task's log lines and progress instead of showing them: for
+    commands that run a probe task and read its answer (doctor --probe, db-check)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.progress_messages: list[str] = []
+        self.warnings: list[str] = []
+
+    def progress(self, message: str) -> None:
+        self.progress_messages.append(message)
+
+    def log(self, event: LogEvent) -> None:
+        self.lines.extend(event.message.splitlines() or [""])
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+    @property
+    def task_arn(self) -> str | None:
+        for message in self.progress_messages:
+            if message.startswith("Started task "):
+                return message[len("Started task ") :].strip()
+        return None
+
+
+class NullReporter:
+    def progress(self, message: str) -> None:
+        pass
+
+    def log(self, event: LogEvent) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        pass
+
+
+@dataclass
+class PollSettings:
+    """Polling cadence. The defaults keep within 40 DescribeTasks and 60 GetLogEvents a minute."""
+
+    # Steady polls a little slower than the budget, so the slack pays for fast polls near
+    # the end. The budget counts from RunTask, whose answer is the first status we see.
+    describe_interval: float = 1.5
+    describe_fast_interval: float = 0.5
+    describe_per_minute: float = 40.0
+    logs_interval: float = 1.5
+    logs_fast_interval: float = 0.5
+    logs_per_minute: float = 60.0
+    # After STOPPED, keep reading until the stream is empty at least this long after stoppedAt.
+    log_settle: float = 0.5
+    # A task may be MISSING from DescribeTasks right after RunTask (eventual consistency).
+    missing_grace: float = 30.0
+    queue_interval: float = 5.0
+    heartbeat: float = 60.0
+    # After StopTask on timeout, how long to wait for STOPPED to collect the last lines.
+    stop_grace: float = 15.0
+    log_page_limit: int | None = None
+
+
+class TaskFollower:
+    """Follows one started task; ``follow()`` returns 'stopped', 'timeout' or 'cancel'."""
+
+    def __init__(
+        self,
+        clients: Clients,
+        target: Target,
+        task: dict[str, Any],
+        *,
+        poll: PollSettings,
+        reporter: Reporter,
+        cancel: Cancellation,
+        deadline: float,
+        logs: LogFollower | None,
+    ) -> None:
+        self.clients = clients
+        self.target = target
+        self.task = task
+        self.task_arn = str(task["taskArn"])
+        self.poll = poll
+        self.reporter = reporter
+        self.cancel = cancel
+        self.deadline = deadline
+        self.logs = logs
+        self.started = time.monotonic()
+        self.last_phase = ""
+        self.phases_reported: list[str] = []
+        self.log_lines = 0
+        self.log_denied_reported = False
+        now = time.monotonic()
+        self.describe_pacer = Pacer(
+            poll.describe_interval,
+            poll.describe_per_minute,
+            poll.describe_fast_interval,
+            started_at=now,
+        )
+        self.logs_pacer = Pacer(
+            poll.logs_interval, poll.logs_per_minute, poll.logs_fast_interval, started_at=now
+        )
+
+    def describe(self) -> dict[str, Any] | None:
+        with translate_errors(f"describe task {self.task_arn}"):
+            answer = self.clients.ecs.describe_tasks(
+                cluster=self.target.cluster, tasks=[self.task_arn]
+            )
+        tasks = answer.get("tasks") or []
+        return dict(tasks[0]) if tasks else None
+
+    def note_phase(self, task: dict[str, Any]) -> None:
+        """Report each lifecycle phase once, in order, including ones between two polls.
+
+        A phase counts as having happened when the task's timestamps prove it
+        (pullStartedAt: PENDING, startedAt: RUNNING), so a quick start still shows all three.
+        """
+        for phase in outcome.phases_seen(task):
+            if phase not in self.phases_reported:
+                self.phases_reported.append(phase)
+                self.last_phase = phase
+                self.reporter.progress(f"Task {phase}")
+
+    def read_logs(self, *, exhaustive: bool = True) -> bool:
+        """Emit what the stream has now. True when drained."""
+        if self.logs is None:
+            return True
+        events, drained = self.logs.poll(exhaustive=exhaustive)
+        for event in events:
+            self.reporter.log(event)
+        self.log_lines += len(events)
+        if self.logs.denied and not self.log_denied_reported:
+            self.log_denied_reported = True
+            self.reporter.warning(
+                f"Not allowed to read logs from {self.logs.group}; following the task without "
+                "them. Grant logs:GetLogEvents on the log group."
+            )
+        return drained
+
+    def follow(self) -> str:
+        """Poll until STOPPED, timeout or cancel. Returns 'stopped', 'timeout' or 'cancel'."""
+        poll = self.poll
+        started_missing: float | None = None
+        last_output = time.monotonic()
+        stopping = False
+        self.note_phase(self.task)  # RunTask's answer: PROVISIONING
+        while True:
+            now = time.monotonic()
+            if self.cancel.is_set():
+                return "cancel"
+            if now >= self.deadline:
+                return "timeout"
+            if now >= self.describe_pacer.next_due(fast=stopping):
+                self.describe_pacer.record(now)
+                task = self.describe()
+                if task is None:
+                    started_missing = started_missing or now
+                    if now - started_missing > poll.missing_grace:
+                        raise AwsApiError(
+                            f"Task {self.task_arn} is MISSING from DescribeTasks "
+                            f"{poll.missing_grace:.0f}s after RunTask; its outcome is unknown."
+                        )
+                else:
+                    started_missing = None
+                    self.task = task
+                    self.note_phase(task)
+                    if task.get("lastStatus") == "STOPPED":
+                        return "stopped"
+                    stopping = outcome.is_stopping(task, self.target.container)
+            if self.logs is not None and now >= self.logs_pacer.next_due(fast=stopping):
+                before = self.log_lines
+                self.paced_read()
+                if self.log_lines != before:
+                    last_output = now
+            if now - last_output >= poll.heartbeat:
+                self.reporter.progress(
+                    f"Still {self.last_phase or 'waiting'} after {int(now - self.started)}s"
+                )
+                last_output = now
+            wake = self.describe_pacer.next_due(fast=stopping)
+            if self.logs is not None:
+                wake = min(wake, self.logs_pacer.next_due(fast=stopping))
+            delay = max(0.0, min(wake, self.deadline) - time.monotonic())
+            if self.cancel.wait(delay):
+                return "cancel"
+
+    def paced_read(self, *, exhaustive: bool = False) -> bool:
+        """Read the logs now, charging every GetLogEvents page to the logs budget."""
+        calls = self.clients.calls
+        before = calls[("logs", "GetLogEvents")]
+        drained = self.read_logs(exhaustive=exhaustive)
+        self.logs_pacer.record(time.monotonic(), max(1, calls[("logs", "GetLogEvents")] - before))
+        return drained
+
+    def drain(self) -> None:
+        """After STOPPED: read until the stream is empty and settled past stoppedAt.
+
+        Lines ingested up to ``log_settle`` after the task's stoppedAt are still caught. The
+        reads stay within the logs budget.
+        """
+        if self.logs is None:
+            return
+        settle_until = time.monotonic() + settle_delay(self.task, self.poll.log_settle)
+        hard_stop = time.monotonic() + 10.0
+        while not self.cancel.is_set():
+            due = self.logs_pacer.next_due(fast=True)
+            if due >= hard_stop or self.cancel.wait(max(0.0, due - time.monotonic())):
+                return
+            drained = self.paced_read(exhaustive=True)
+            now = time.monotonic()
+            if (drained and now >= settle_until) or now >= hard_stop:
+                return
+            if drained and self.cancel.wait(max(0.0, settle_until - now)):
+                return
+
+    def stop(self, reason: str) -> None:
+        """StopTask; a failure is reported, not raised: the run's outcome stays the same."""
+        try:
+            with translate_errors(f"stop task {self.task_arn}"):
+                self.clients.ecs.stop_task(
+                    cluster=self.target.cluster, task=self.task_arn, reason=reason[:255]
+                )
+        except EcsMigrateError as exc:
+            self.reporter.warning(
+                f"Could not stop task {self.task_arn}: {exc}. Stop it yourself: "
+                f"aws ecs stop-task --cluster {self.target.cluster} --task {self.task_arn}"
+            )
+
+    def wait_stopped(self, seconds: float) -> None:
+        """Follow a little longer after StopTask, so the exit code and last lines land."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not self.cancel.is_set():
+            task = self.describe()
+            if task is not None:
+                self.task = task
+                self.note_phase(task)
+                if task.get("lastStatus") == "STOPPED":
+                    self.drain()
+                    return
+            self.read_logs()
+            self.cancel.wait(self.poll.describe_fast_interval)
+
+
+def settle_delay(task: dict[str, Any], settle: float) -> float:
+    """Seconds still to wait for late log lines: until ``settle`` after the task's stoppedAt."""
+    stopped_at = task.get("stoppedAt")
+    if stopped_at is None or not hasattr(stopped_at, "timestamp"):
+        return settle
+    remaining = float(stopped_at.timestamp()) + settle - time.time()
+    return max(0.0, min(remaining, settle + 5.0))  # cap: do not trust a skewed clock blindly
