@@ -14,6 +14,7 @@ from ecs_migrate.cli.options import (
     database_url_var_option,
     output_option,
     seconds,
+    target_options,
 )
 from ecs_migrate.github import safe_text
 
@@ -32,8 +33,11 @@ _STEP_NAMES = {
 
 
 @click.command("db-check", context_settings=CONTEXT)
-@click.option("--cluster", required=True, help="ECS cluster name or ARN.")
-@click.option("--service", required=True, help="The service whose network and secrets to use.")
+@target_options(
+    service="The service whose network and secrets to use.",
+    task="With --via exec: the task to probe from.",
+    container="Container to probe from (default: the only essential one).",
+)
 @database_url_var_option
 @click.option(
     "--via",
@@ -42,8 +46,6 @@ _STEP_NAMES = {
     show_default=True,
     help="run: a one-off task of the service; exec: a running task, through ECS Exec.",
 )
-@click.option("--task", metavar="ID|ARN", help="With --via exec: the task to probe from.")
-@click.option("--container", help="Container to probe from (default: the only essential one).")
 @click.option(
     "--python",
     default="python3",

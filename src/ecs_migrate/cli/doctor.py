@@ -13,14 +13,14 @@ from ecs_migrate.cli.options import (
     database_url_var_option,
     output_option,
     shell_words,
+    target_options,
 )
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--cluster", required=True, help="ECS cluster name or ARN.")
-@click.option("--service", required=True, help="The service migrations run for.")
-@click.option(
-    "--container", help="Container the migration runs in (default: the only essential one)."
+@target_options(
+    service="The service migrations run for.",
+    container="Container the migration runs in (default: the only essential one).",
 )
 @click.option("--db-instance", metavar="ID", help="RDS instance to check the network path to.")
 @click.option("--db-cluster", metavar="ID", help="Aurora cluster to check the network path to.")

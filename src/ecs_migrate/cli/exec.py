@@ -11,30 +11,23 @@ import json
 import os
 import signal
 import sys
-from typing import Any
 
 import click
 
-from ecs_migrate.cli.options import CONTEXT, aws_options, output_option, seconds, shell_words
+from ecs_migrate.cli.options import (
+    CONTEXT,
+    aws_options,
+    output_option,
+    seconds,
+    shell_words,
+    target_options,
+)
 
-
-def _target_options(func: Any) -> Any:
-    for option in reversed(
-        (
-            click.option("--cluster", required=True, help="ECS cluster name or ARN."),
-            click.option("--service", required=True, help="The service whose task to use."),
-            click.option(
-                "--task",
-                metavar="ID|ARN",
-                help="A running task of the service (default: the newest RUNNING one).",
-            ),
-            click.option(
-                "--container", help="Container in the task (default: the only essential one)."
-            ),
-        )
-    ):
-        func = option(func)
-    return func
+_target_options = target_options(
+    service="The service whose task to use.",
+    task="A running task of the service (default: the newest RUNNING one).",
+    container="Container in the task (default: the only essential one).",
+)
 
 
 @click.command("exec", context_settings=CONTEXT)

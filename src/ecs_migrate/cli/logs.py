@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from ecs_migrate.cli.options import CONTEXT, aws_options, output_option
+from ecs_migrate.cli.options import CONTEXT, aws_options, output_option, target_options
 from ecs_migrate.github import GitHubActions, safe_text
 
 if TYPE_CHECKING:
@@ -123,8 +123,11 @@ def note_result(result: LogsResult, opts: LogsOptions) -> None:
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--cluster", required=True, help="ECS cluster name or ARN.")
-@click.option("--service", required=True, help="The service whose container logs to show.")
+@target_options(
+    service="The service whose container logs to show.",
+    task="Only this task's log stream.",
+    container="Container whose logs to show (default: the only essential one).",
+)
 @click.option(
     "--follow",
     is_flag=True,
@@ -138,14 +141,12 @@ def note_result(result: LogsResult, opts: LogsOptions) -> None:
     help="Start this long ago (30s, 10m, 2h, 1d, 1w) or at an ISO 8601 time "
     "(UTC unless it names a zone).",
 )
-@click.option("--task", metavar="ID|ARN", help="Only this task's log stream.")
 @click.option(
     "--filter",
     "filter_pattern",
     metavar="PATTERN",
     help="CloudWatch Logs filter pattern, e.g. ERROR or '\"connection refused\"'.",
 )
-@click.option("--container", help="Container whose logs to show (default: the only essential one).")
 @output_option
 @aws_options
 def logs(

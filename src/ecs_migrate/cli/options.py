@@ -24,6 +24,26 @@ def aws_options(func: F) -> F:
     )(func)
 
 
+def target_options(*, service: str, container: str, task: str | None = None) -> Callable[[F], F]:
+    """--cluster, --service, --container, and --task when ``task`` gives its help: the one
+    bundle every command that works on a service's tasks declares. Each command says in its
+    help what it uses the service and the container for."""
+
+    def decorate(func: F) -> F:
+        options = [
+            click.option("--cluster", required=True, help="ECS cluster name or ARN."),
+            click.option("--service", required=True, help=service),
+        ]
+        if task is not None:
+            options.append(click.option("--task", metavar="ID|ARN", help=task))
+        options.append(click.option("--container", help=container))
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
 def output_option(func: F) -> F:
     """--output text|json, with the same meaning on every command."""
     return click.option(

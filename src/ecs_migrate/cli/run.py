@@ -12,18 +12,16 @@ from ecs_migrate.cli.options import (
     aws_options,
     output_option,
     seconds,
+    target_options,
     task_definition_ref,
 )
 from ecs_migrate.errors import EcsMigrateError
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--cluster", required=True, help="ECS cluster name or ARN.")
-@click.option(
-    "--service", required=True, help="The service whose task definition and network to reuse."
-)
-@click.option(
-    "--container", help="Container to run the command in (default: the only essential one)."
+@target_options(
+    service="The service whose task definition and network to reuse.",
+    container="Container to run the command in (default: the only essential one).",
 )
 @click.option(
     "--task-definition",
