@@ -12,7 +12,7 @@ import re
 import threading
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,17 @@ TRACE_ENV = "ECS_MIGRATE_TRACE_AWS_CALLS"
 
 
 RETRY_MODES = ("legacy", "standard", "adaptive")
+
+ActionLookup = Callable[[str, str], str]
+"""(IAM service prefix, API operation) -> the IAM action that authorises the call."""
+
+
+def same_name_action(prefix: str, operation: str) -> str:
+    """The IAM action named like the operation (``logs:FilterLogEvents``): right for almost
+    every call; the policy model knows the exceptions (``s3:HeadBucket`` is ``s3:ListBucket``)."""
+    return f"{prefix}:{operation}"
+
+
 # botocore's own check of a region name (botocore.utils.validate_region_name).
 _REGION = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
 # arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE
@@ -163,9 +174,14 @@ class Clients:
 
     ``calls`` counts API operations as ``(service, operation)``; ``attempts`` counts HTTP
     attempts, so retries are visible.
+
+    ``action_for``: how an access-denied answer names the IAM action that was denied. The CLI
+    injects the policy model's lookup (``commands.policy.model.action_for_operation``); this
+    module does not import the model, which sits in a layer above it.
     """
 
     settings: AwsSettings = field(default_factory=AwsSettings)
+    action_for: ActionLookup = field(default=same_name_action, kw_only=True, repr=False)
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
     _session: boto3.Session | None = field(default=None, repr=False)
@@ -252,7 +268,7 @@ class Clients:
         events = client.meta.events
         events.register("before-call", self._count_call)
         events.register("before-send", self._count_attempt)
-        events.register("after-call", _name_denied_action)
+        events.register("after-call", self._name_denied_action)
         return client
 
     def _count_call(self, model: Any, **_: Any) -> None:
@@ -269,6 +285,17 @@ class Clients:
         parts = [*event_name.split(".", 2), "?", "?"]
         self.attempts[(parts[1], parts[2])] += 1
 
+    def _name_denied_action(self, parsed: Any, model: Any, **_: Any) -> None:
+        """Record on an access-denied answer which IAM action was denied.
+
+        Not every service names it (moto's ECS answers a bare 403), and ``ClientError`` keeps
+        the operation but not the service, so the answer is annotated while both are known.
+        """
+        error = parsed.get("Error") if isinstance(parsed, dict) else None
+        if isinstance(error, dict) and str(error.get("Code", "")) in ACCESS_DENIED_CODES:
+            prefix = model.service_model.signing_name or model.service_model.service_name
+            error["IamAction"] = self.action_for(prefix, model.name)
+
     @property
     def ecs(self) -> Any:
         return self.client("ecs")
@@ -276,20 +303,6 @@ class Clients:
     @property
     def logs(self) -> Any:
         return self.client("logs")
-
-
-def _name_denied_action(parsed: Any, model: Any, **_: Any) -> None:
-    """Record on an access-denied answer which IAM action was denied.
-
-    Not every service names it (moto's ECS answers a bare 403), and ``ClientError`` keeps
-    the operation but not the service, so the answer is annotated while both are known.
-    """
-    error = parsed.get("Error") if isinstance(parsed, dict) else None
-    if isinstance(error, dict) and str(error.get("Code", "")) in ACCESS_DENIED_CODES:
-        from ecs_migrate.commands.policy.model import action_for_operation
-
-        prefix = model.service_model.signing_name or model.service_model.service_name
-        error["IamAction"] = action_for_operation(prefix, model.name)
 
 
 def denied_action(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from ecs_migrate.aws import AwsSettings, Clients, arn_region, check_endpoint_url
 from ecs_migrate.commands.logs import task_id_from
-from ecs_migrate.commands.policy.lint import MAX_POLICY_BYTES, load_policy
+from ecs_migrate.commands.policy.sources import MAX_POLICY_BYTES, load_policy
 from ecs_migrate.errors import AwsConfigError, SandboxError, TargetError, UsageError
 from ecs_migrate.sandbox.seed import load_taskdef_file
 from ecs_migrate.tasks.target import check_task_definition_ref

@@ -14,7 +14,7 @@ from ecs_migrate.commands.doctor.context import Context
 from ecs_migrate.commands.doctor.exec_logging import logging_requests
 from ecs_migrate.commands.doctor.model import Status
 from ecs_migrate.commands.doctor.permissions import policy_statement
-from ecs_migrate.commands.ecsexec.plugin import plugin_install_command
+from ecs_migrate.common.ssm_plugin import plugin_install_command
 from ecs_migrate.iampolicy import Request
 from tests.doctor_support import EXEC_IDS
 

@@ -15,8 +15,9 @@ import pytest
 
 from ecs_migrate.commands.policy import catalog
 from ecs_migrate.commands.policy.generate import GenerateOptions, GenerateResult, generate
-from ecs_migrate.commands.policy.lint import PolicySource, lint_sources
+from ecs_migrate.commands.policy.lint import lint_sources
 from ecs_migrate.commands.policy.model import FEATURES
+from ecs_migrate.commands.policy.sources import PolicySource
 from ecs_migrate.errors import UsageError
 
 ACCOUNT = "123456789012"

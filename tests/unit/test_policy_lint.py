@@ -21,14 +21,12 @@ from ecs_migrate.commands.policy.lint import (
     SEVERITIES,
     LintOptions,
     LintResult,
-    PolicySource,
     guess_role,
     lint,
     lint_sources,
-    load_policy,
-    unwrap,
 )
 from ecs_migrate.commands.policy.sarif import to_sarif
+from ecs_migrate.commands.policy.sources import PolicySource, load_policy, unwrap
 from ecs_migrate.errors import UsageError
 
 RUNBOOK = Path(__file__).resolve().parents[1] / "fixtures" / "runbook"

@@ -87,7 +87,7 @@ def db_check(
       ecs-migrate db-check --cluster prod --service api
       ecs-migrate db-check --cluster prod --service api --via exec --output json
     """
-    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.cli.signals import CancelOnSignals
     from ecs_migrate.commands.dbcheck import DbCheckOptions
     from ecs_migrate.commands.dbcheck import db_check as check
@@ -103,7 +103,7 @@ def db_check(
         timeout=timeout,
         python=python,
     )
-    clients = Clients(AwsSettings(region, profile, (cluster, service, task)))
+    clients = aws_clients(region, profile, (cluster, service, task))
     with CancelOnSignals() as cancel:
         result = check(clients, opts, Notes(), cancel)
     if output == "json":

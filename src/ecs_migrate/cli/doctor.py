@@ -70,7 +70,7 @@ def doctor(
       ecs-migrate doctor --cluster prod --service api --exec --output json
     """
 
-    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.commands.doctor import DoctorOptions, apply_fixes
     from ecs_migrate.commands.doctor import doctor as run_doctor
     from ecs_migrate.errors import UsageError
@@ -92,7 +92,7 @@ def doctor(
         probe_command=migration_command,
         fix=fix,
     )
-    clients = Clients(AwsSettings(region, profile, (cluster, service)))
+    clients = aws_clients(region, profile, (cluster, service))
     report = run_doctor(clients, opts)
     if fix:
 

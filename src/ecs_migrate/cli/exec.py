@@ -63,7 +63,7 @@ def exec_(
       ecs-migrate exec --cluster prod --service api -- alembic current
       ecs-migrate exec --cluster prod --service api --task 0123abcd -- sh -c 'ls /app | wc -l'
     """
-    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.cli.signals import CancelOnSignals
     from ecs_migrate.commands.ecsexec import ExecOptions, exec_command
     from ecs_migrate.render.notes import ExecRenderer
@@ -80,7 +80,7 @@ def exec_(
     tolerate_loss("still waiting for the command's exit status")
     # In GitHub Actions the remote output is fenced off: none of its lines acts on the runner.
     renderer = ExecRenderer(output == "json", os.environ)
-    clients = Clients(AwsSettings(region, profile, (cluster, service, task)))
+    clients = aws_clients(region, profile, (cluster, service, task))
     with CancelOnSignals() as cancel:
         try:
             result = exec_command(clients, opts, renderer, cancel)
@@ -130,7 +130,7 @@ def shell(
       ecs-migrate shell --cluster prod --service api --shell "python3"
     """
 
-    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.commands.ecsexec import ShellOptions, open_shell
     from ecs_migrate.render.notes import ExecRenderer
 
@@ -143,7 +143,7 @@ def shell(
     )
     if shell_command:
         opts.shell = shell_command
-    clients = Clients(AwsSettings(region, profile, (cluster, service, task)))
+    clients = aws_clients(region, profile, (cluster, service, task))
     # Ctrl-C belongs to the remote shell (the plugin passes it on), not to ecs-migrate.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

@@ -115,7 +115,7 @@ def github(
       ecs-migrate init github --cluster prod --service api --repo acme/api \\
         --environment production --migrate-command "alembic upgrade head"
     """
-    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.commands.initgithub import InitGithubOptions, init_github
 
     opts = InitGithubOptions(
@@ -144,7 +144,7 @@ def github(
         log_prefix=log_prefix,
         argv=sys.argv[1:],
     )
-    clients = None if offline else Clients(AwsSettings(region, profile, (cluster, service)))
+    clients = None if offline else aws_clients(region, profile, (cluster, service))
     result = init_github(clients, opts)
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))

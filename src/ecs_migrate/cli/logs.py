@@ -177,7 +177,7 @@ def logs(
       ecs-migrate logs --cluster prod --service api --task 3f2a9c1e7b6d4e0f8a1b2c3d4e5f6a7b
       ecs-migrate logs --cluster prod --service api --follow --output json | jq -r .message
     """
-    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.cli.signals import CancelOnSignals
     from ecs_migrate.commands.logs import LogsOptions
     from ecs_migrate.commands.logs import logs as read_logs
@@ -192,7 +192,7 @@ def logs(
         container=container,
     )
     printer = EventPrinter(output, follow=follow, env=os.environ)
-    clients = Clients(AwsSettings(region, profile, (cluster, service, task)))
+    clients = aws_clients(region, profile, (cluster, service, task))
     with CancelOnSignals() as cancel:
         ready = note_following if follow else None
         try:

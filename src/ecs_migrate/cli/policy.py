@@ -86,7 +86,7 @@ def generate(fmt: str, name: str | None, out: Path | None, profile: str | None, 
           --account 123456789012 --region eu-west-1 \\
           --execution-role-arn arn:aws:iam::123456789012:role/api-exec --format terraform
     """
-    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.commands.policy.formats import render
     from ecs_migrate.commands.policy.generate import GenerateOptions
     from ecs_migrate.commands.policy.generate import generate as run_generate
@@ -94,9 +94,7 @@ def generate(fmt: str, name: str | None, out: Path | None, profile: str | None, 
     kw["features"] = _features(kw["features"])
     opts = GenerateOptions(**{k: v for k, v in kw.items() if v is not None or k == "region"})
     clients = (
-        None
-        if opts.offline
-        else Clients(AwsSettings(opts.region, profile, (opts.cluster, opts.service)))
+        None if opts.offline else aws_clients(opts.region, profile, (opts.cluster, opts.service))
     )
     result = run_generate(clients, opts)
     label = name or f"{opts.service or (opts.repo or 'ecs-migrate').split('/')[-1]}-{opts.role}"
@@ -179,11 +177,11 @@ def lint(
         raise UsageError("Give policy files or --role-arn, not both.")
     clients = None
     if role_arn:
-        from ecs_migrate.aws import AwsSettings, Clients
+        from ecs_migrate.cli.clients import aws_clients
 
         # IAM is global: any region will do when none is configured.
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        clients = Clients(AwsSettings(region=region or "us-east-1", profile=profile))
+        clients = aws_clients(region or "us-east-1", profile)
     opts = LintOptions(files, role, _features(features), role_arn, fail_on)
     result = run_lint(clients, opts)
     if output == "json":

@@ -80,7 +80,7 @@ def run(
       ecs-migrate run --cluster prod --service api --output json -- sh -c 'rake db:migrate'
       ecs-migrate run --cluster prod --service api --apply -- alembic upgrade head
     """
-    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.cli.signals import CancelOnSignals
     from ecs_migrate.commands.run import RunOptions
     from ecs_migrate.commands.run import run as run_migration
@@ -101,7 +101,7 @@ def run(
     )
     tolerate_loss("still following the task to its end, to exit with its status")
     renderer = RunRenderer.for_output(output, os.environ)
-    clients = Clients(AwsSettings(region, profile, (cluster, service, task_definition)))
+    clients = aws_clients(region, profile, (cluster, service, task_definition))
     with CancelOnSignals() as cancel:
         try:
             result = run_migration(clients, opts, renderer, cancel)

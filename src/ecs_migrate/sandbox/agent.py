@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecs_migrate.commands.apply.metadata import METADATA_ENV
+from ecs_migrate.common.task_metadata import METADATA_ENV
 from ecs_migrate.sandbox.metadata import MetadataServer
 from ecs_migrate.sandbox.taskio import LogWriter, kill_group, rss_mb, secrets_manager_value
 

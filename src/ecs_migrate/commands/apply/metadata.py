@@ -9,7 +9,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-METADATA_ENV = "ECS_CONTAINER_METADATA_URI_V4"
+from ecs_migrate.common.task_metadata import METADATA_ENV, TASK_PATH
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def task_arn(environ: Mapping[str, str], timeout: float = 1.0) -> tuple[str | No
     if not base:
         return None, None
     try:
-        with urllib.request.urlopen(base.rstrip("/") + "/task", timeout=timeout) as answer:
+        with urllib.request.urlopen(base.rstrip("/") + TASK_PATH, timeout=timeout) as answer:
             arn = json.load(answer).get("TaskARN")
     except (OSError, ValueError) as exc:
         return None, f"could not read the task ARN from {METADATA_ENV}: {exc}"

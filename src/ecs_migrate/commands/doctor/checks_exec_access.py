@@ -30,7 +30,7 @@ from ecs_migrate.commands.doctor.vpc import (
     subnets,
     vpc_endpoints,
 )
-from ecs_migrate.commands.ecsexec.plugin import PLUGIN, install_hint
+from ecs_migrate.common.ssm_plugin import PLUGIN, install_hint
 from ecs_migrate.iampolicy import Request
 
 _DEAD_ENDPOINT_STATES = {"deleting", "deleted", "failed", "rejected", "expired"}

@@ -19,7 +19,7 @@ from ecs_migrate.commands.doctor.exec_logging import (
 )
 from ecs_migrate.commands.doctor.model import Finding, Skip, check, fail, passed, skip, warn
 from ecs_migrate.commands.doctor.permissions import judge, policy_statement, put_role_policy
-from ecs_migrate.commands.initgithub.pins import CONFIGURE_AWS_CREDENTIALS
+from ecs_migrate.common.pins import CONFIGURE_AWS_CREDENTIALS
 from ecs_migrate.iampolicy import Request
 
 AREA = "Security"

@@ -12,7 +12,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import platform
 import pty
 import select
 import shutil
@@ -24,46 +23,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ecs_migrate.common.ssm_plugin import PLUGIN, install_hint
 from ecs_migrate.errors import TargetError
 from ecs_migrate.tasks.cancel import Cancellation
 
-PLUGIN = "session-manager-plugin"
-PLUGIN_DOCS = (
-    "https://docs.aws.amazon.com/systems-manager/latest/userguide/"
-    "session-manager-working-with-install-plugin.html"
-)
-PLUGIN_BASE = "https://s3.amazonaws.com/session-manager-downloads/plugin/latest"
 CTRL_C = b"\x03"
 # Wide enough that the remote side does not wrap long lines of output.
 PTY_COLUMNS, PTY_ROWS = 500, 50
-
-
-def plugin_install_command(system: str, machine: str, has_dpkg: bool, has_rpm: bool) -> str:
-    """The Session Manager plugin's install command for this kind of machine (AWS's docs)."""
-    arm = machine.lower() in {"aarch64", "arm64"}
-    if system == "Darwin":
-        return "brew install --cask session-manager-plugin"
-    if system == "Windows":
-        return f"Download and run {PLUGIN_BASE}/windows/SessionManagerPluginSetup.exe"
-    if has_rpm and not has_dpkg:
-        flavour = "linux_arm64" if arm else "linux_64bit"
-        return f"sudo yum install -y {PLUGIN_BASE}/{flavour}/session-manager-plugin.rpm"
-    flavour = "ubuntu_arm64" if arm else "ubuntu_64bit"
-    return (
-        f"curl -fsSLo /tmp/session-manager-plugin.deb {PLUGIN_BASE}/{flavour}/"
-        "session-manager-plugin.deb && sudo dpkg -i /tmp/session-manager-plugin.deb"
-    )
-
-
-def install_hint() -> str:
-    """How to install the plugin here, and where AWS documents it."""
-    command = plugin_install_command(
-        platform.system(),
-        platform.machine(),
-        shutil.which("dpkg") is not None,
-        shutil.which("rpm") is not None,
-    )
-    return f"{command}   (see {PLUGIN_DOCS})"
 
 
 class PluginMissingError(TargetError):

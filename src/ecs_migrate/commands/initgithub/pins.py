@@ -1,8 +1,7 @@
-"""The third-party actions the generated workflow uses, each pinned to a full commit SHA.
+"""The ecs-migrate action the generated workflow uses, pinned to a full commit SHA.
 
-A tag can be moved to other code; a commit cannot. The version each SHA was released as is
-kept for the comment beside it (so Dependabot and people can tell what it is). Update the
-pair together, from the action's release page.
+The third-party actions' pins (checkout, configure-aws-credentials, setup-python) are in
+:mod:`ecs_migrate.common.pins`, which `doctor` reads too.
 """
 
 from __future__ import annotations
@@ -10,29 +9,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from dataclasses import dataclass
 from importlib import metadata
 
 from ecs_migrate import __version__
+from ecs_migrate.common.pins import Pin
 from ecs_migrate.errors import UsageError
-
-
-@dataclass(frozen=True)
-class Pin:
-    repo: str
-    sha: str
-    version: str
-
-    @property
-    def uses(self) -> str:
-        return f"{self.repo}@{self.sha} # {self.version}"
-
-
-CHECKOUT = Pin("actions/checkout", "11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2")
-CONFIGURE_AWS_CREDENTIALS = Pin(
-    "aws-actions/configure-aws-credentials", "e3dd6a429d7300a6a4c196c26e071d42e0343502", "v4.0.2"
-)
-SETUP_PYTHON = Pin("actions/setup-python", "a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0")
 
 ACTION_REPOSITORY = "ecs-migrate/ecs-migrate"
 _ACTION = re.compile(r"^([\w.-]+/[\w.-]+)@([0-9a-f]{40})$")

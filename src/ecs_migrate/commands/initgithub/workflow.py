@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 
 from ecs_migrate import __version__
-from ecs_migrate.commands.initgithub.pins import CHECKOUT, CONFIGURE_AWS_CREDENTIALS, Pin
+from ecs_migrate.common.pins import CHECKOUT, CONFIGURE_AWS_CREDENTIALS, Pin
 from ecs_migrate.errors import UsageError
 from ecs_migrate.github import safe_text
 

@@ -7,14 +7,13 @@ may come from another. Trust policies are judged on their own.
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ecs_migrate.commands.policy import catalog
+from ecs_migrate.commands.policy.live import role_policies
 from ecs_migrate.commands.policy.model import (
     FEATURES,
     TASK_EXEC,
@@ -23,6 +22,7 @@ from ecs_migrate.commands.policy.model import (
     TASK_EXEC_S3,
     ActionUse,
 )
+from ecs_migrate.commands.policy.sources import PolicySource, load_policy
 from ecs_migrate.errors import UsageError
 from ecs_migrate.iampolicy import as_list, matches
 
@@ -71,31 +71,6 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class PolicySource:
-    """One policy document and where it came from (a file, or a role's policy)."""
-
-    source: str
-    document: dict[str, Any]
-    text: str = ""  # the file's text, for line numbers
-
-    @property
-    def statements(self) -> list[dict[str, Any]]:
-        statements = self.document.get("Statement")
-        return [statements] if isinstance(statements, dict) else list(statements or [])
-
-    @functools.cached_property
-    def lines(self) -> list[int]:
-        """The line of each statement in the file's text (none for a live policy)."""
-        return statement_lines(self.text, len(self.statements))
-
-    def is_trust(self) -> bool:
-        return any(
-            isinstance(s, dict) and ("Principal" in s or "NotPrincipal" in s)
-            for s in self.statements
-        )
-
-
-@dataclass(frozen=True)
 class LintOptions:
     files: tuple[str, ...] = ()
     role: str = "auto"
@@ -139,8 +114,6 @@ def lint(clients: Any, opts: LintOptions) -> LintResult:
     if unknown:
         raise UsageError(f"Unknown feature {unknown[0]!r}: choose from {', '.join(FEATURES)}.")
     if opts.role_arn:
-        from ecs_migrate.commands.policy.live import role_policies
-
         sources = role_policies(clients, opts.role_arn)
     else:
         if not opts.files:
@@ -209,71 +182,6 @@ def guess_role(sources: Sequence[PolicySource]) -> str:
     return "ci"
 
 
-# --- loading ---------------------------------------------------------------------------------
-
-
-# IAM's largest policy (a role's inline policies together) is 10,240 characters; a file far
-# beyond that, even pretty-printed or wrapped by the AWS CLI, is not a policy.
-MAX_POLICY_BYTES = 1_000_000
-
-
-def load_policy(path: str) -> PolicySource:
-    """Read a policy file; anything that is not an IAM policy document is a UsageError:
-    a missing or unreadable file, one too big, binary or not UTF-8, JSON nested too deep."""
-    hint = "Give the policy document itself, as IAM shows it (a JSON object with a Statement list)."
-    try:
-        with open(path, "rb") as stream:
-            raw = stream.read(MAX_POLICY_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-    if len(raw) > MAX_POLICY_BYTES:
-        raise UsageError(
-            f"{path} is not an IAM policy: larger than {MAX_POLICY_BYTES:,} bytes.", hint=hint
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"{path} is not an IAM policy: not UTF-8 text (byte {exc.start}).", hint=hint
-        ) from exc
-    if "\x00" in text:
-        raise UsageError(f"{path} is not an IAM policy: a binary file.", hint=hint)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"{path} is not an IAM policy: not JSON (line {exc.lineno}: {exc.msg}).", hint=hint
-        ) from exc
-    except RecursionError as exc:
-        raise UsageError(f"{path} is not an IAM policy: JSON nested too deep.", hint=hint) from exc
-    return PolicySource(path, unwrap(data, path), text)
-
-
-def unwrap(data: Any, source: str) -> dict[str, Any]:
-    """The policy document, also out of the AWS CLI's and CloudFormation's wrappers."""
-    for path in (
-        ("PolicyDocument",),
-        ("PolicyVersion", "Document"),
-        ("Role", "AssumeRolePolicyDocument"),
-        ("AssumeRolePolicyDocument",),
-    ):
-        inner = data
-        for key in path:
-            inner = inner.get(key) if isinstance(inner, dict) else None
-        if isinstance(inner, dict):
-            data = inner
-            break
-    statements = data.get("Statement") if isinstance(data, dict) else None
-    if not isinstance(statements, dict | list) or not statements:
-        raise UsageError(
-            f"{source} is not an IAM policy: it has no Statement.",
-            hint="A policy document is a JSON object with a Statement list, such as "
-            "`ecs-migrate policy generate` writes.",
-        )
-    document: dict[str, Any] = data
-    return document
-
-
 # --- per-document checks --------------------------------------------------------------------
 
 
@@ -294,13 +202,6 @@ class _Ctx:
         return Finding(
             rule, RULES[rule][0], message, fix, self.src.source, self.label, line, action
         )
-
-
-def statement_lines(text: str, count: int) -> list[int]:
-    """The line of each statement's "Effect" key, which every statement has once."""
-    if not text:
-        return []
-    return [text.count("\n", 0, m.start()) + 1 for m in re.finditer(r'"Effect"\s*:', text)][:count]
 
 
 def _lint_document(src: PolicySource, role: str) -> list[Finding]:

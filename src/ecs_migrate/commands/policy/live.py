@@ -8,7 +8,7 @@ import urllib.parse
 from typing import Any
 
 from ecs_migrate.aws import error_code, translate_errors
-from ecs_migrate.commands.policy.lint import PolicySource, unwrap
+from ecs_migrate.commands.policy.sources import PolicySource, unwrap
 from ecs_migrate.errors import TargetError, UsageError
 
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)

@@ -1,0 +1,29 @@
+"""The third-party actions the generated workflow uses, each pinned to a full commit SHA.
+
+A tag can be moved to other code; a commit cannot. The version each SHA was released as is
+kept for the comment beside it (so Dependabot and people can tell what it is). Update the
+pair together, from the action's release page. `init github` writes these pins, and
+`doctor` checks a workflow's credentials step against them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Pin:
+    repo: str
+    sha: str
+    version: str
+
+    @property
+    def uses(self) -> str:
+        return f"{self.repo}@{self.sha} # {self.version}"
+
+
+CHECKOUT = Pin("actions/checkout", "11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2")
+CONFIGURE_AWS_CREDENTIALS = Pin(
+    "aws-actions/configure-aws-credentials", "e3dd6a429d7300a6a4c196c26e071d42e0343502", "v4.0.2"
+)
+SETUP_PYTHON = Pin("actions/setup-python", "a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0")
