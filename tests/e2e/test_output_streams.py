@@ -22,7 +22,10 @@ from tests.conftest import BIN, Env, assert_no_secrets
 
 LOST_NOTE = "stdout is no longer writable"
 # Many lines, then a marker file, then exit 3: the task must be followed to that end.
-NOISY = "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; sleep 1; exit 3"
+# 3000 lines of about 100 bytes: more than a pipe's buffer holds, so writes after the reader
+# has gone really fail, whatever the timing.
+PAD = "x" * 90
+NOISY = f"i=0; while [ $i -lt 3000 ]; do echo line-$i-{PAD}; i=$((i+1)); done; sleep 1; exit 3"
 
 
 def run_argv(sandbox: Env, *flags: str, command: str = NOISY) -> list[str]:

@@ -7,9 +7,8 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import click
-
 from ecs_migrate.github import GitHubActions, markdown_table, safe_text
+from ecs_migrate.render.console import echo
 
 if TYPE_CHECKING:
     from ecs_migrate.commands.doctor import DoctorReport
@@ -22,7 +21,7 @@ def render_doctor(report: DoctorReport, output: str, env: Mapping[str, str]) -> 
     """Doctor's findings: a table (rich on a TTY), JSON, and a GitHub job summary."""
     results = report.ordered()
     if output == "json":
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        echo(json.dumps(report.to_dict(), indent=2))
     elif sys.stdout.isatty():
         from rich.console import Console
         from rich.markup import escape
@@ -40,17 +39,17 @@ def render_doctor(report: DoctorReport, output: str, env: Mapping[str, str]) -> 
     else:
         width = max((len(r.id) for r in results), default=10)
         for r in results:
-            click.echo(f"{str(r.status).upper():<5} {r.id:<{width}}  {safe_text(r.message)}")
+            echo(f"{str(r.status).upper():<5} {r.id:<{width}}  {safe_text(r.message)}")
             if r.fix:
-                click.echo(f"{'':<5} {'':<{width}}  fix: {safe_text(r.fix)}")
+                echo(f"{'':<5} {'':<{width}}  fix: {safe_text(r.fix)}")
     counts = report.counts
-    click.echo(
+    echo(
         f"{counts['fail']} fail, {counts['warn']} warn, {counts['pass']} pass, "
         f"{counts['skip']} skip in {report.seconds:.1f}s",
         err=True,
     )
     for applied in report.fixes_applied:
-        click.echo(f"fixed {applied}", err=True)
+        echo(f"fixed {applied}", err=True)
     gha = GitHubActions.from_env(env, sys.stderr)
     if gha:
         rows = [

@@ -7,9 +7,8 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
-import click
-
 from ecs_migrate.github import GitHubActions, safe_text
+from ecs_migrate.render.console import echo, style
 from ecs_migrate.render.streams import GuardedStream
 
 if TYPE_CHECKING:
@@ -21,15 +20,15 @@ class Notes:
     stdout carries another program's output (apply, exec, db-check)."""
 
     def progress(self, message: str) -> None:
-        click.echo(click.style(f"[ecs-migrate] {safe_text(message)}", dim=True), err=True)
+        echo(style(f"[ecs-migrate] {safe_text(message)}", dim=True), err=True)
 
     def warning(self, message: str) -> None:
         text = f"[ecs-migrate] warning: {safe_text(message)}"
-        click.echo(click.style(text, fg="yellow"), err=True)
+        echo(style(text, fg="yellow"), err=True)
 
     def error(self, message: str) -> None:
         text = f"[ecs-migrate] error: {safe_text(message)}"
-        click.echo(click.style(text, fg="red", bold=True), err=True)
+        echo(style(text, fg="red", bold=True), err=True)
 
 
 def write_raw(stream: TextIO, data: bytes) -> None:

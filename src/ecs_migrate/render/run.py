@@ -11,9 +11,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
-import click
-
 from ecs_migrate.github import GitHubActions, markdown_table, safe_text
+from ecs_migrate.render.console import echo, style
 
 if TYPE_CHECKING:
     from ecs_migrate.commands.run import RunOptions, RunResult
@@ -61,7 +60,7 @@ class RunRenderer:
     # -- Reporter ------------------------------------------------------------------------
     def progress(self, message: str) -> None:
         text = f"[{_clock()}] {safe_text(message)}"
-        click.echo(click.style(text, dim=True), file=self.err)
+        echo(style(text, dim=True), file=self.err)
 
     def log(self, event: LogEvent) -> None:
         """A task's log line, as it is; in GitHub Actions inside a stop-commands span (the
@@ -78,7 +77,7 @@ class RunRenderer:
         stream.flush()
 
     def warning(self, message: str) -> None:
-        click.echo(click.style(f"warning: {safe_text(message)}", fg="yellow"), file=self.err)
+        echo(style(f"warning: {safe_text(message)}", fg="yellow"), file=self.err)
         if self.gha:
             self._close_group()
             self.gha.warning(message)
@@ -99,7 +98,7 @@ class RunRenderer:
             self.out.write(json.dumps(body, indent=2) + "\n")
             self.out.flush()
         if task_arn:
-            click.echo(
+            echo(
                 f"  task: {task_arn} (it may still be running; its outcome is unknown here)",
                 file=self.err,
             )
@@ -117,7 +116,7 @@ class RunRenderer:
             self._github(result)
 
     def _summary_line(self, result: RunResult, opts: RunOptions) -> None:
-        style = _STATUS_STYLE.get(result.status, "red")
+        colour = _STATUS_STYLE.get(result.status, "red")
         took = f"{result.duration_seconds:.1f}s"
         what = {
             "succeeded": f"Migration succeeded (exit code 0) in {took}.",
@@ -141,18 +140,18 @@ class RunRenderer:
                 "command was cut short: do not assume the migration finished."
             ),
         }[result.status]
-        click.echo(click.style(what, fg=style, bold=True), file=self.err)
+        echo(style(what, fg=colour, bold=True), file=self.err)
         for label, value in (
             ("container reason", result.container_reason),
             ("stopped reason", result.stopped_reason),
             ("stop code", result.stop_code if result.status != "succeeded" else None),
         ):
             if value:
-                click.echo(f"  {label}: {safe_text(value)}", file=self.err)
+                echo(f"  {label}: {safe_text(value)}", file=self.err)
         if result.task_arn:
-            click.echo(f"  task: {result.task_arn}", file=self.err)
+            echo(f"  task: {result.task_arn}", file=self.err)
         if result.status == "stopped" and result.stop_code == "UserInitiated":
-            click.echo(
+            echo(
                 "  Who called StopTask is in CloudTrail:\n"
                 "    aws cloudtrail lookup-events --region "
                 f"{result.region} --lookup-attributes "
@@ -161,7 +160,7 @@ class RunRenderer:
             )
         if result.status == "interrupted" and result.task_arn:
             state = "was asked to stop" if opts.stop_on_cancel else "may still be running"
-            click.echo(
+            echo(
                 f"  The task {state}. Follow it:\n"
                 f"    aws ecs describe-tasks --cluster {result.cluster} --tasks {result.task_arn}\n"
                 + (

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
+from ecs_migrate.render.console import echo
 
 if TYPE_CHECKING:
     from ecs_migrate.sandbox import SandboxSession
@@ -22,11 +22,11 @@ def print_sandbox(session: SandboxSession, output: str, env_file: Path | None) -
         tmp.write_text(exports)
         tmp.replace(env_file)  # atomic: a script polling for the file never reads half of it
     if output == "json":
-        click.echo(json.dumps(session.describe(), indent=2))
+        echo(json.dumps(session.describe(), indent=2))
     else:
-        click.echo(exports, nl=False)
+        echo(exports, nl=False)
     world = session.world
-    click.echo(
+    echo(
         f"\nSandbox ready at {env['AWS_ENDPOINT_URL']} (Ctrl-C to stop).\n"
         f"  cluster {world.cluster}, service {world.service}, container {world.container}, "
         f"log group {world.log_group}\n"
@@ -37,5 +37,5 @@ def print_sandbox(session: SandboxSession, output: str, env_file: Path | None) -
         err=True,
     )
     for note in session.notes:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     sys.stdout.flush()
