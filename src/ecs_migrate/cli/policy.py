@@ -192,7 +192,7 @@ def lint(
         click.echo(json.dumps(to_sarif(result), indent=2))
     else:
         _print_findings(result)
-    sys.exit(1 if result.failed else 0)
+    sys.exit(result.exit_status)
 
 
 def _print_findings(result: Any) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -340,7 +341,7 @@ def ci_policy(
 
 
 def seed(
-    clients: Any, database_url: str, taskdef: dict[str, Any] | None = None
+    clients: Callable[[str], Any], database_url: str, taskdef: dict[str, Any] | None = None
 ) -> tuple[World, list[str]]:
     """Create the default world (or one around ``taskdef``). ``clients(service)`` gives clients."""
     world = World()

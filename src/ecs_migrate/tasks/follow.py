@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ecs_migrate.aws import Clients, translate_errors
+from ecs_migrate.common.progress import Progress
 from ecs_migrate.errors import AwsApiError, EcsMigrateError
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancellation
@@ -19,10 +20,8 @@ from ecs_migrate.tasks.pacing import Pacer
 from ecs_migrate.tasks.target import Target
 
 
-class Reporter(Protocol):
+class Reporter(Progress, Protocol):
     """Where the core sends what a person may want to see. The CLI decides how."""
-
-    def progress(self, message: str) -> None: ...
 
     def log(self, event: LogEvent) -> None: ...
 

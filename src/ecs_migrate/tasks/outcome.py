@@ -7,16 +7,29 @@ plain DescribeTasks dicts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_NOT_RUN, EXIT_OK, EXIT_STOPPED
 
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-FAILED_TO_START = "failed-to-start"
-TIMED_OUT = "timed-out"
-INTERRUPTED = "interrupted"
-STOPPED = "stopped"  # stopped from outside ecs-migrate while the command ran
+
+class RunStatus(StrEnum):
+    """How a task's run ended: the `status` of run's JSON and of the action's output."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    FAILED_TO_START = "failed-to-start"
+    TIMED_OUT = "timed-out"
+    INTERRUPTED = "interrupted"
+    STOPPED = "stopped"  # stopped from outside ecs-migrate while the command ran
+
+
+SUCCEEDED = RunStatus.SUCCEEDED
+FAILED = RunStatus.FAILED
+FAILED_TO_START = RunStatus.FAILED_TO_START
+TIMED_OUT = RunStatus.TIMED_OUT
+INTERRUPTED = RunStatus.INTERRUPTED
+STOPPED = RunStatus.STOPPED
 
 # Stop codes that mean something other than the command ended the task. ecs-migrate's own
 # StopTask (timeout, --stop-on-cancel) is not judged here: `run` forces its own status then.

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ecs_migrate.commands.apply.dialects import Dialect, keep_alive
-from ecs_migrate.commands.apply.wait import Progress
+from ecs_migrate.common.progress import Progress
 from ecs_migrate.errors import InterruptedByUser, LockTimeoutError
 from ecs_migrate.tasks.cancel import Cancellation
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from ecs_migrate.commands.apply.dialects import Dialect, Failure
 from ecs_migrate.commands.apply.url import DatabaseUrl
+from ecs_migrate.common.progress import Progress
 from ecs_migrate.errors import DatabaseUnreachableError, InterruptedByUser
 from ecs_migrate.tasks.cancel import Cancellation
 
@@ -29,10 +30,6 @@ _STEP_NAMES = {
     "database": "database selection",
     "server": "server",
 }
-
-
-class Progress(Protocol):
-    def progress(self, message: str) -> None: ...
 
 
 @dataclass

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from ecs_migrate.aws import Clients
 from ecs_migrate.commands.apply.dialects import Failure
 from ecs_migrate.commands.apply.url import DEFAULT_PORT, MYSQL, POSTGRES, DatabaseUrl
 from ecs_migrate.commands.apply.wait import hint_for
+from ecs_migrate.common.progress import Progress
 from ecs_migrate.errors import (
     EXIT_NOT_RUN,
     DatabaseConfigError,
@@ -34,10 +35,6 @@ MARK = "ECS_MIGRATE_DBCHECK"
 PROBE_TIMEOUT = 300.0
 REREAD_SECONDS = 20.0
 STEPS = ("url", "dns", "tcp", "tls", "auth", "database", "server")
-
-
-class Progress(Protocol):
-    def progress(self, message: str) -> None: ...
 
 
 def probe_argv(var: str, python: str = "python3") -> list[str]:

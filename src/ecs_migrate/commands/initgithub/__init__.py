@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ecs_migrate.aws import Clients
 from ecs_migrate.commands.initgithub.names import check_values
 from ecs_migrate.commands.initgithub.pins import own_action
 from ecs_migrate.commands.initgithub.workflow import (
@@ -136,7 +137,7 @@ def _check(opts: InitGithubOptions) -> list[str]:
     return command
 
 
-def init_github(clients: Any, opts: InitGithubOptions) -> InitGithubResult:
+def init_github(clients: Clients | None, opts: InitGithubOptions) -> InitGithubResult:
     """Write the workflow and the role's two policies; the commands that create the role."""
     command = _check(opts)
     action, action_notes = own_action(opts.action)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ecs_migrate.aws import Clients
 from ecs_migrate.commands.policy import catalog
 from ecs_migrate.commands.policy.model import (
     DEFAULT_FEATURES,
@@ -88,7 +89,7 @@ class GenerateResult:
         return sorted({a for s in self.document["Statement"] for a in as_list(s.get("Action"))})
 
 
-def generate(clients: Any, opts: GenerateOptions) -> GenerateResult:
+def generate(clients: Clients | None, opts: GenerateOptions) -> GenerateResult:
     """Build the policy document for ``opts.role``. ``clients`` may be None offline."""
     opts = _validated(opts)
     if opts.role == "trust":
@@ -237,7 +238,7 @@ def _task_uses(
 
 
 def resolve_values(
-    clients: Any, opts: GenerateOptions
+    clients: Clients | None, opts: GenerateOptions
 ) -> tuple[dict[str, str | Sequence[str] | None], str, list[str]]:
     """The template fields: from the live service unless offline, then the options on top."""
     notes: list[str] = []
@@ -310,7 +311,7 @@ def resolve_values(
     return values, source, notes
 
 
-def live_values(clients: Any, opts: GenerateOptions) -> dict[str, str | Sequence[str] | None]:
+def live_values(clients: Clients, opts: GenerateOptions) -> dict[str, str | Sequence[str] | None]:
     """Names from the live service: account, cluster ARN, task definition, roles, logs."""
     from ecs_migrate.aws import translate_errors
     from ecs_migrate.tasks.target import (
@@ -350,7 +351,7 @@ def live_values(clients: Any, opts: GenerateOptions) -> dict[str, str | Sequence
     return values
 
 
-def _live_account(clients: Any) -> str | None:
+def _live_account(clients: Clients | None) -> str | None:
     if clients is None:
         return None
     from ecs_migrate.aws import translate_errors

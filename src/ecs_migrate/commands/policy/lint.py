@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
+from ecs_migrate.aws import Clients
 from ecs_migrate.commands.policy import catalog
 from ecs_migrate.commands.policy.live import role_policies
 from ecs_migrate.commands.policy.model import (
@@ -23,10 +25,19 @@ from ecs_migrate.commands.policy.model import (
     ActionUse,
 )
 from ecs_migrate.commands.policy.sources import PolicySource, load_policy
-from ecs_migrate.errors import UsageError
+from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_OK, UsageError
 from ecs_migrate.iampolicy import as_list, matches
 
-SEVERITIES = ("error", "warning", "note")
+
+class Severity(StrEnum):
+    """A finding's severity, most severe first (SARIF's levels)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+SEVERITIES = tuple(Severity)
 LINT_ROLES = ("auto", "ci", "task", "trust")
 
 # id -> (severity, what the rule is about). The ids are a contract: SARIF and --output json.
@@ -91,6 +102,11 @@ class LintResult:
         limit = SEVERITIES.index(self.fail_on)
         return any(SEVERITIES.index(f.severity) <= limit for f in self.findings)
 
+    @property
+    def exit_status(self) -> int:
+        """1 when a finding reaches ``fail_on``, else 0: as every command's result says."""
+        return EXIT_COMMAND_FAILED if self.failed else EXIT_OK
+
     def counts(self) -> dict[str, int]:
         return {s: sum(f.severity == s for f in self.findings) for s in SEVERITIES}
 
@@ -104,7 +120,7 @@ class LintResult:
         }
 
 
-def lint(clients: Any, opts: LintOptions) -> LintResult:
+def lint(clients: Clients | None, opts: LintOptions) -> LintResult:
     """Lint the files (or the role's live policies) and return every finding."""
     if opts.fail_on not in SEVERITIES[:2]:
         raise UsageError(f"--fail-on must be error or warning, not {opts.fail_on!r}.")
@@ -114,6 +130,8 @@ def lint(clients: Any, opts: LintOptions) -> LintResult:
     if unknown:
         raise UsageError(f"Unknown feature {unknown[0]!r}: choose from {', '.join(FEATURES)}.")
     if opts.role_arn:
+        if clients is None:
+            raise UsageError("Reading a role's policies (role_arn) needs AWS clients.")
         sources = role_policies(clients, opts.role_arn)
     else:
         if not opts.files:

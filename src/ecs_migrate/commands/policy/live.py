@@ -7,14 +7,14 @@ import re
 import urllib.parse
 from typing import Any
 
-from ecs_migrate.aws import error_code, translate_errors
+from ecs_migrate.aws import Clients, error_code, translate_errors
 from ecs_migrate.commands.policy.sources import PolicySource, unwrap
 from ecs_migrate.errors import TargetError, UsageError
 
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 
 
-def role_policies(clients: Any, role_arn: str) -> list[PolicySource]:
+def role_policies(clients: Clients, role_arn: str) -> list[PolicySource]:
     """The role's trust policy, inline policies and attached managed policies."""
     import botocore.exceptions
 
