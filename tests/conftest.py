@@ -10,8 +10,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -242,9 +244,32 @@ def postgres() -> Iterator[Any]:
 
 
 # -- the AWS calls the suite makes, for the policy model's drift test --------------------------
-AWS_CALL_TRACE = Path(os.environ.get("ECS_MIGRATE_TEST_TRACE_DIR", "/tmp")) / (
-    f"ecs-migrate-aws-calls-{os.getpid()}.txt"
-)
+# Each pytest process (an xdist worker too) and every ecs-migrate process it starts appends its
+# AWS operations to a file of its own in one directory; the drift test reads them all.
+# scripts/test names the directory (ECS_MIGRATE_TEST_TRACE_DIR, shared by its parallel and
+# serial phases, removed by it); a bare `pytest` makes a fresh one and removes it at the end.
+TRACE_DIR_ENV = "ECS_MIGRATE_TEST_TRACE_DIR"
+TRACE_PREFIX = "ecs-migrate-aws-calls-"
+_made_trace_dir = False
+if not os.environ.get(TRACE_DIR_ENV):
+    os.environ[TRACE_DIR_ENV] = tempfile.mkdtemp(prefix="ecs-migrate-trace-")
+    _made_trace_dir = True
+AWS_CALL_TRACE = Path(os.environ[TRACE_DIR_ENV]) / f"{TRACE_PREFIX}{os.getpid()}.txt"
+
+
+def aws_call_traces() -> list[Path]:
+    """Every process's trace file: this run's, in the shared directory."""
+    return sorted(AWS_CALL_TRACE.parent.glob(f"{TRACE_PREFIX}*.txt"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--phase",
+        choices=("all", "parallel", "serial"),
+        default="all",
+        help="all (default): every selected test. scripts/test runs 'parallel' under xdist, "
+        "then 'serial': the tests marked serial or last, alone on the machine.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -263,10 +288,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "last: run after every other test")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked `last` (the model drift check) see the calls of all the others."""
+def _serial(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(name) is not None for name in ("serial", "last"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `last` (the model drift check) see the calls of all the others. With
+    --phase, keep only that phase's tests: `serial` and `last` ones run in the serial phase."""
+    phase = config.getoption("--phase")
+    if phase != "all":
+        keep = [item for item in items if _serial(item) == (phase == "serial")]
+        dropped = [item for item in items if _serial(item) != (phase == "serial")]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    AWS_CALL_TRACE.unlink(missing_ok=True)
+    if _made_trace_dir and not os.environ.get("PYTEST_XDIST_WORKER"):
+        shutil.rmtree(AWS_CALL_TRACE.parent, ignore_errors=True)

@@ -140,6 +140,7 @@ def test_sigint_while_the_cli_is_still_importing_exits_130_quietly() -> None:
     assert "ecs-migrate" not in done.stdout  # it stopped before printing the version
 
 
+@pytest.mark.serial  # its delays assume an idle CPU: Python itself must be past start-up
 def test_sigint_right_after_start_never_prints_a_traceback() -> None:
     """A real Ctrl-C, sent as soon as the process exists, across a spread of instants."""
     for delay_ms in (0, 20, 40, 80, 160):

@@ -2,8 +2,10 @@
 
 Every ecs-migrate process the test suite starts records the AWS operations it calls
 (``Clients`` appends them to the file named by ECS_MIGRATE_TRACE_AWS_CALLS, set in
-conftest). This test runs last, makes sure the main commands ran at least once, and fails if
-any recorded operation is missing from ``policy/model.py``.
+conftest: one file per pytest process, xdist workers included, in one directory). This test
+runs last (scripts/test: in its serial phase, after the parallel one), makes sure the main
+commands ran at least once, and fails if any operation recorded by any process is missing
+from ``policy/model.py``.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import pytest
 
 from ecs_migrate.commands.policy import catalog
 from ecs_migrate.commands.policy.model import ALL_USES, covered_operations
-from tests.conftest import AWS_CALL_TRACE, Env
+from tests.conftest import Env, aws_call_traces
 
 
 def recorded() -> set[str]:
-    if not AWS_CALL_TRACE.exists():
-        return set()
-    return {line.strip() for line in AWS_CALL_TRACE.read_text().splitlines() if line.strip()}
+    calls: set[str] = set()
+    for trace in aws_call_traces():
+        calls |= {line.strip() for line in trace.read_text().splitlines() if line.strip()}
+    return calls
 
 
 def test_every_model_action_is_a_real_action() -> None:
