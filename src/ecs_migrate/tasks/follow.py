@@ -30,7 +30,7 @@ class Reporter(Progress, Protocol):
 
 class CollectingReporter:
     """A reporter that keeps the task's log lines and progress instead of showing them: for
-    commands that run a probe task and read its answer (doctor --probe, db-check)."""
+    commands that run a probe task and read its answer (:func:`ecs_migrate.commands.run.run_probe`)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -45,13 +45,6 @@ class CollectingReporter:
 
     def warning(self, message: str) -> None:
         self.warnings.append(message)
-
-    @property
-    def task_arn(self) -> str | None:
-        for message in self.progress_messages:
-            if message.startswith("Started task "):
-                return message[len("Started task ") :].strip()
-        return None
 
 
 class NullReporter:

@@ -186,11 +186,8 @@ def _via_run(
     reporter: Progress,
     cancel: Cancellation,
 ) -> tuple[list[str], str]:
-    from ecs_migrate.commands.run import RunOptions, run
-    from ecs_migrate.tasks.follow import CollectingReporter
-    from ecs_migrate.tasks.logstream import reread_stream
+    from ecs_migrate.commands.run import RunOptions, run_probe
 
-    collected = CollectingReporter()
     run_opts = RunOptions(
         cluster=opts.cluster,
         service=opts.service,
@@ -201,7 +198,10 @@ def _via_run(
         stop_on_cancel=True,
     )
     reporter.progress("Starting a one-off task of the service to probe the database from")
-    result = run(clients, run_opts, collected, cancel)
+    probe = run_probe(
+        clients, run_opts, lambda seen: parse_report(seen) is not None, REREAD_SECONDS, cancel
+    )
+    result, lines = probe.result, probe.lines
     if result.status == outcome.FAILED_TO_START:
         reason = result.container_reason or result.stopped_reason or "no reason given"
         raise TaskNotRunError(
@@ -212,15 +212,6 @@ def _via_run(
             else None,
         )
     _ended_early(result.status, opts.timeout)
-    lines = collected.lines
-    if parse_report(lines) is None and result.log_group and result.log_stream:
-        lines, _ = reread_stream(
-            clients.logs,
-            result.log_group,
-            result.log_stream,
-            lambda seen: parse_report(seen) is not None,
-            REREAD_SECONDS,
-        )
     if result.exit_status == EXIT_NOT_RUN and parse_report(lines) is None:
         raise TaskNotRunError(f"The probe task {result.task_id} ended without an exit code.")
     return lines, result.task_arn

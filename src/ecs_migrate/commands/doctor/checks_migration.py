@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from ecs_migrate.commands.doctor.context import Context
 from ecs_migrate.commands.doctor.model import Finding, check, fail, passed, skip
-from ecs_migrate.tasks.follow import CollectingReporter
 
 AREA = "Migration command"
 
@@ -182,7 +181,7 @@ def judge_probe(plan: ProbePlan, report: ProbeReport, container: str, task_id: s
     "migration.command", area=AREA, needs=("taskdef.container", "taskdef.log-driver"), when="probe"
 )
 def migration_command(ctx: Context) -> Finding:
-    from ecs_migrate.commands.run import RunOptions, run
+    from ecs_migrate.commands.run import RunOptions, run_probe
     from ecs_migrate.errors import AlreadyRunningError, EcsMigrateError
     from ecs_migrate.tasks import outcome
     from ecs_migrate.tasks.cancel import Cancel
@@ -197,7 +196,6 @@ def migration_command(ctx: Context) -> Finding:
         )
     plan = plan_probe(list(ctx.opts.probe_command))
     marker = f"ecs-migrate-probe:{uuid.uuid4().hex[:12]}"
-    reporter = CollectingReporter()
     opts = RunOptions(
         cluster=ctx.opts.cluster,
         service=ctx.opts.service,
@@ -208,17 +206,20 @@ def migration_command(ctx: Context) -> Finding:
         stop_on_cancel=True,
     )
     try:
-        result = run(ctx.clients, opts, reporter, Cancel())
+        probe = run_probe(
+            ctx.clients, opts, lambda seen: parse_probe(seen, marker).done, REREAD_SECONDS, Cancel()
+        )
     except AlreadyRunningError as exc:
         return skip(f"not probing now: {exc}")
     except EcsMigrateError as exc:
-        stopped = _stop_leftover(ctx, reporter.task_arn)
+        stopped = _stop_leftover(ctx, exc.task_arn)
         return fail(
             f"The probe task could not be run: {exc}{stopped}",
             exc.hint
             or f"aws ecs describe-services --cluster {ctx.opts.cluster} "
             f"--services {ctx.opts.service}",
         )
+    result = probe.result
     task_id = result.task_id or "(none)"
     describe = (
         f"aws ecs describe-tasks --cluster {ctx.opts.cluster} --tasks {result.task_arn}"
@@ -233,14 +234,12 @@ def migration_command(ctx: Context) -> Finding:
             f"The probe task {task_id} did not finish within {PROBE_TIMEOUT:g}s (it was stopped).",
             describe,
         )
-    report = parse_probe(reporter.lines, marker)
-    if not report.done and result.log_group and result.log_stream:
-        report, denied = _reread(ctx, result.log_group, result.log_stream, marker)
-        if denied:
-            return skip(
-                f"the probe task {task_id} ran, but its output cannot be read: not allowed to "
-                f"read log stream {result.log_group}/{result.log_stream} (logs:GetLogEvents)."
-            )
+    report = parse_probe(probe.lines, marker)
+    if probe.denied and not report.done:
+        return skip(
+            f"the probe task {task_id} ran, but its output cannot be read: not allowed to "
+            f"read log stream {result.log_group}/{result.log_stream} (logs:GetLogEvents)."
+        )
     if not report.done:
         return _incomplete(result.exit_code, container, task_id, describe, log.group or "?")
     return judge_probe(plan, report, name, task_id)
@@ -261,17 +260,6 @@ def _incomplete(
         f"(no probe lines in log group {group}): {cause}.",
         f"{describe}   # and read its log stream; the probe needs a POSIX /bin/sh in the image",
     )
-
-
-def _reread(ctx: Context, group: str, stream: str, marker: str) -> tuple[ProbeReport, bool]:
-    """The stream again from its start, for lines ingested after `run` stopped reading."""
-    from ecs_migrate.tasks.logstream import reread_stream
-
-    lines, denied = reread_stream(
-        ctx.clients.logs, group, stream, lambda seen: parse_probe(seen, marker).done, REREAD_SECONDS
-    )
-    report = parse_probe(lines, marker)
-    return report, denied and not report.done
 
 
 def _stop_leftover(ctx: Context, task_arn: str | None) -> str:
