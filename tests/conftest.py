@@ -27,6 +27,7 @@ from ecs_migrate.sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_APP = ROOT / "examples" / "app"
+UNIT_TESTS = ROOT / "tests" / "unit"
 CANARY_PASSWORD = "canary-pw-7f3a9c1e"
 CANARY_ENV = "canary-env-51d2b8e0"
 CANARY_URL = f"postgresql://app:{CANARY_PASSWORD}@db.internal:5432/app"
@@ -302,7 +303,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    # Under xdist, the slow end-to-end tests go first and the quick unit tests last: they fill
+    # the gaps at the end instead of a long test starting late on one worker.
+    xdist = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("last") is not None,
+            xdist and item.path.is_relative_to(UNIT_TESTS),
+        )
+    )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
