@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import signal
-import time
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from ecs_migrate.render.console import clock
 from ecs_migrate.tasks.cancel import Cancel
-
-if TYPE_CHECKING:
-    pass
-
-
-def _clock() -> str:
-    return time.strftime("%H:%M:%S")
 
 
 class CancelOnSignals:
@@ -32,7 +25,7 @@ class CancelOnSignals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if not self.event.is_set():
             name = signal.Signals(signum).name
-            click.echo(f"[{_clock()}] Received {name}: cancelling.", err=True)
+            click.echo(f"[{clock()}] Received {name}: cancelling.", err=True)
         self.event.set()
 
     def __enter__(self) -> Cancel:

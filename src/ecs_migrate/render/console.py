@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from typing import TextIO
 
 _COLOURS = {
@@ -26,6 +27,11 @@ def style(text: str, *, fg: str | None = None, bold: bool = False, dim: bool = F
     codes += ["1"] if bold else []
     codes += ["2"] if dim else []
     return f"\x1b[{';'.join(codes)}m{text}\x1b[0m" if codes else text
+
+
+def clock() -> str:
+    """The wall-clock time that prefixes progress lines (HH:MM:SS, local time)."""
+    return time.strftime("%H:%M:%S")
 
 
 def _isatty(stream: TextIO) -> bool:

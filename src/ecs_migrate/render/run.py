@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from ecs_migrate.github import GitHubActions, markdown_table, safe_text
-from ecs_migrate.render.console import echo, style
+from ecs_migrate.render.console import clock, echo, style
 
 if TYPE_CHECKING:
     from ecs_migrate.commands.run import RunOptions, RunResult
@@ -28,10 +27,6 @@ _STATUS_STYLE = {
     "interrupted": "yellow",
     "stopped": "red",
 }
-
-
-def _clock() -> str:
-    return time.strftime("%H:%M:%S")
 
 
 class RunRenderer:
@@ -59,7 +54,7 @@ class RunRenderer:
 
     # -- Reporter ------------------------------------------------------------------------
     def progress(self, message: str) -> None:
-        text = f"[{_clock()}] {safe_text(message)}"
+        text = f"[{clock()}] {safe_text(message)}"
         echo(style(text, dim=True), file=self.err)
 
     def log(self, event: LogEvent) -> None:
