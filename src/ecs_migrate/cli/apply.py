@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ecs_migrate.cli.options import CONTEXT, database_url_var_option, output_option, seconds
+from ecs_migrate.cli.options import (
+    CONTEXT,
+    command_argument,
+    database_url_var_option,
+    output_option,
+    seconds_option,
+)
 
 if TYPE_CHECKING:
     from ecs_migrate.commands.apply import HistoryResult, SignalRelay
@@ -43,18 +49,16 @@ class _ForwardSignals:
 
 @click.command(context_settings=CONTEXT)
 @database_url_var_option
-@click.option(
+@seconds_option(
     "--wait",
-    type=seconds(zero_ok=True),
     default=60,
-    show_default=True,
+    zero_ok=True,
     help="Seconds to wait for the database to accept a connection.",
 )
-@click.option(
+@seconds_option(
     "--lock-timeout",
-    type=seconds(zero_ok=True),
     default=600,
-    show_default=True,
+    zero_ok=True,
     help="Seconds to wait for another migration to release the lock (then exit 5).",
 )
 @click.option(
@@ -62,14 +66,8 @@ class _ForwardSignals:
     metavar="NAME",
     help="Migrations sharing a name run one at a time (default: the database's name).",
 )
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def apply(
-    database_url_var: str,
-    wait: float,
-    lock_timeout: float,
-    lock_name: str | None,
-    command: tuple[str, ...],
-) -> None:
+@command_argument
+def apply(**params: Any) -> None:
     """Run COMMAND inside the container: one migration at a time, recorded.
 
     Waits for the database, takes a database lock (PostgreSQL advisory lock, MySQL
@@ -89,13 +87,7 @@ def apply(
     from ecs_migrate.render.notes import ApplyRenderer
     from ecs_migrate.render.streams import tolerate_loss
 
-    opts = ApplyOptions(
-        command=list(command),
-        database_url_var=database_url_var,
-        wait=wait,
-        lock_timeout=lock_timeout,
-        lock_name=lock_name,
-    )
+    opts = ApplyOptions.from_cli(**params)
     relay = SignalRelay()
     tolerate_loss("the command goes on to its end under the lock, and apply exits with its status")
     with _ForwardSignals(relay):
@@ -113,7 +105,7 @@ def apply(
     help="Show the newest N runs.",
 )
 @output_option
-def history(database_url_var: str, limit: int, output: str) -> None:
+def history(output: str, **params: Any) -> None:
     """Show the runs `apply` recorded in ecs_migrate_history, newest first.
 
     Reads the same variable as apply. With --output json: a JSON array, one object per run
@@ -129,9 +121,7 @@ def history(database_url_var: str, limit: int, output: str) -> None:
     from ecs_migrate.commands.apply import history as read_history
     from ecs_migrate.render.notes import ApplyRenderer
 
-    result = read_history(
-        HistoryOptions(database_url_var=database_url_var, limit=limit), ApplyRenderer()
-    )
+    result = read_history(HistoryOptions.from_cli(**params), ApplyRenderer())
     if output == "json":
         click.echo(json.dumps([_json_run(r) for r in result.runs], indent=2))
     else:

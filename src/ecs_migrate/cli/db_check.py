@@ -11,9 +11,9 @@ import click
 from ecs_migrate.cli.options import (
     CONTEXT,
     aws_options,
+    choice_option,
     database_url_var_option,
     output_option,
-    seconds,
     target_options,
 )
 from ecs_migrate.github import safe_text
@@ -21,29 +21,19 @@ from ecs_migrate.github import safe_text
 if TYPE_CHECKING:
     from ecs_migrate.commands.dbcheck import DbCheckResult
 
-_STEP_NAMES = {
-    "url": "the database URL",
-    "dns": "DNS lookup",
-    "tcp": "TCP connect",
-    "tls": "TLS",
-    "auth": "authentication",
-    "database": "database selection",
-    "server": "the server",
-}
-
 
 @click.command("db-check", context_settings=CONTEXT)
 @target_options(
     service="The service whose network and secrets to use.",
     task="With --via exec: the task to probe from.",
     container="Container to probe from (default: the only essential one).",
+    timeout=(300, "Seconds before the probe is abandoned."),
 )
 @database_url_var_option
-@click.option(
+@choice_option(
     "--via",
-    type=click.Choice(["run", "exec"]),
+    choices=["run", "exec"],
     default="run",
-    show_default=True,
     help="run: a one-off task of the service; exec: a running task, through ECS Exec.",
 )
 @click.option(
@@ -52,28 +42,9 @@ _STEP_NAMES = {
     show_default=True,
     help="The image's Python interpreter, which runs the probe.",
 )
-@click.option(
-    "--timeout",
-    type=seconds(),
-    default=300,
-    show_default=True,
-    help="Seconds before the probe is abandoned.",
-)
 @output_option
 @aws_options
-def db_check(
-    cluster: str,
-    service: str,
-    database_url_var: str,
-    via: str,
-    task: str | None,
-    container: str | None,
-    python: str,
-    timeout: float,
-    output: str,
-    region: str | None,
-    profile: str | None,
-) -> None:
+def db_check(output: str, region: str | None, profile: str | None, **params: Any) -> None:
     """Test the database connection from inside the VPC, as the service sees it.
 
     A probe runs with the service's own network and secrets and reports the host, port,
@@ -93,17 +64,8 @@ def db_check(
     from ecs_migrate.commands.dbcheck import db_check as check
     from ecs_migrate.render.notes import Notes
 
-    opts = DbCheckOptions(
-        cluster=cluster,
-        service=service,
-        database_url_var=database_url_var,
-        via="exec" if via == "exec" else "run",
-        task=task,
-        container=container,
-        timeout=timeout,
-        python=python,
-    )
-    clients = aws_clients(region, profile, (cluster, service, task))
+    opts = DbCheckOptions.from_cli(**params)
+    clients = aws_clients(region, profile, (opts.cluster, opts.service, opts.task))
     with CancelOnSignals() as cancel:
         result = check(clients, opts, Notes(), cancel)
     if output == "json":
@@ -166,10 +128,12 @@ def _print_report(result: DbCheckResult) -> None:
     if result.connected:
         click.echo(click.style("Connected.", fg="green", bold=True))
         return
+    from ecs_migrate.commands.dbcheck import STEP_NAMES
+
     step = result.failed_step or "?"
     click.echo(
         click.style(
-            f"Not connected: {_STEP_NAMES.get(step, step)} failed: "
+            f"Not connected: {STEP_NAMES.get(step, step)} failed: "
             f"{safe_text(result.report.get('detail'))}",
             fg="red",
             bold=True,

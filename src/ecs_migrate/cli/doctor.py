@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -25,7 +26,7 @@ from ecs_migrate.cli.options import (
 @click.option("--db-instance", metavar="ID", help="RDS instance to check the network path to.")
 @click.option("--db-cluster", metavar="ID", help="Aurora cluster to check the network path to.")
 @database_url_var_option
-@click.option("--exec", "exec_", is_flag=True, help="Also check everything ECS Exec needs.")
+@click.option("--exec", is_flag=True, help="Also check everything ECS Exec needs.")
 @click.option(
     "--probe",
     is_flag=True,
@@ -34,6 +35,7 @@ from ecs_migrate.cli.options import (
 )
 @click.option(
     "--migration-command",
+    "probe_command",
     metavar="CMD",
     default="",
     callback=shell_words,
@@ -43,22 +45,7 @@ from ecs_migrate.cli.options import (
 @click.option("--yes", is_flag=True, help="With --fix: apply without asking.")
 @output_option
 @aws_options
-def doctor(
-    cluster: str,
-    service: str,
-    container: str | None,
-    db_instance: str | None,
-    db_cluster: str | None,
-    database_url_var: str,
-    exec_: bool,
-    probe: bool,
-    migration_command: list[str],
-    fix: bool,
-    yes: bool,
-    output: str,
-    region: str | None,
-    profile: str | None,
-) -> None:
+def doctor(output: str, region: str | None, profile: str | None, **params: Any) -> None:
     """Check every prerequisite of a migration from CI, root cause first, with the fix.
 
     Exit 0 when nothing fails, 1 when a check fails, 3 when the cluster, service or
@@ -73,32 +60,16 @@ def doctor(
     from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.commands.doctor import DoctorOptions, apply_fixes
     from ecs_migrate.commands.doctor import doctor as run_doctor
-    from ecs_migrate.errors import UsageError
     from ecs_migrate.render.doctor import render_doctor
 
-    if db_instance and db_cluster:
-        raise UsageError("Pass --db-instance or --db-cluster, not both.")
-    if yes and not fix:
-        raise UsageError("--yes only makes sense with --fix.")
-    opts = DoctorOptions(
-        cluster=cluster,
-        service=service,
-        container=container,
-        db_instance=db_instance,
-        db_cluster=db_cluster,
-        database_url_var=database_url_var,
-        exec=exec_,
-        probe=probe,
-        probe_command=migration_command,
-        fix=fix,
-    )
-    clients = aws_clients(region, profile, (cluster, service))
+    opts = DoctorOptions.from_cli(**params)
+    clients = aws_clients(region, profile, (opts.cluster, opts.service))
     report = run_doctor(clients, opts)
-    if fix:
+    if opts.fix:
 
         def confirm(what: str) -> bool:
             click.echo(f"fix {what}", err=True)
-            return yes or click.confirm("Apply it?", default=False, err=True)
+            return opts.yes or click.confirm("Apply it?", default=False, err=True)
 
         apply_fixes(clients, opts, report, confirm)
     render_doctor(report, output, os.environ)

@@ -11,46 +11,35 @@ import json
 import os
 import signal
 import sys
+from typing import Any
 
 import click
 
 from ecs_migrate.cli.options import (
     CONTEXT,
     aws_options,
+    command_argument,
     output_option,
-    seconds,
     shell_words,
     target_options,
 )
 
-_target_options = target_options(
-    service="The service whose task to use.",
-    task="A running task of the service (default: the newest RUNNING one).",
-    container="Container in the task (default: the only essential one).",
-)
+_SERVICE = "The service whose task to use."
+_TASK = "A running task of the service (default: the newest RUNNING one)."
+_CONTAINER = "Container in the task (default: the only essential one)."
 
 
 @click.command("exec", context_settings=CONTEXT)
-@_target_options
-@click.option(
-    "--timeout",
-    type=seconds(),
-    help="Seconds before the session is ended and exec exits 5 (default: no limit).",
+@target_options(
+    service=_SERVICE,
+    task=_TASK,
+    container=_CONTAINER,
+    timeout=(None, "Seconds before the session is ended and exec exits 5 (default: no limit)."),
 )
 @output_option
 @aws_options
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(
-    cluster: str,
-    service: str,
-    task: str | None,
-    container: str | None,
-    timeout: float | None,
-    output: str,
-    region: str | None,
-    profile: str | None,
-    command: tuple[str, ...],
-) -> None:
+@command_argument
+def exec_(output: str, region: str | None, profile: str | None, **params: Any) -> None:
     """Run COMMAND in a running task of SERVICE with ECS Exec; exit with its status.
 
     Needs session-manager-plugin on this machine (not in the image), and no terminal: it
@@ -69,18 +58,11 @@ def exec_(
     from ecs_migrate.render.notes import ExecRenderer
     from ecs_migrate.render.streams import tolerate_loss
 
-    opts = ExecOptions(
-        cluster=cluster,
-        service=service,
-        command=list(command),
-        task=task,
-        container=container,
-        timeout=timeout,
-    )
+    opts = ExecOptions.from_cli(**params)
     tolerate_loss("still waiting for the command's exit status")
     # In GitHub Actions the remote output is fenced off: none of its lines acts on the runner.
     renderer = ExecRenderer(output == "json", os.environ)
-    clients = aws_clients(region, profile, (cluster, service, task))
+    clients = aws_clients(region, profile, (opts.cluster, opts.service, opts.task))
     with CancelOnSignals() as cancel:
         try:
             result = exec_command(clients, opts, renderer, cancel)
@@ -90,7 +72,7 @@ def exec_(
         click.echo(json.dumps(result.to_dict(), indent=2))
     if result.status == "timed-out":
         click.echo(
-            f"Timed out after {timeout:g}s; the session was ended (the command may still "
+            f"Timed out after {opts.timeout or 0:g}s; the session was ended (the command may still "
             "run in the container).",
             err=True,
         )
@@ -100,24 +82,15 @@ def exec_(
 
 
 @click.command(context_settings=CONTEXT)
-@_target_options
+@target_options(service=_SERVICE, task=_TASK, container=_CONTAINER)
 @click.option(
     "--shell",
-    "shell_command",
     metavar="CMD",
     callback=shell_words,
     help="Program to start (default: bash if the image has it, else sh).",
 )
 @aws_options
-def shell(
-    cluster: str,
-    service: str,
-    task: str | None,
-    container: str | None,
-    shell_command: list[str] | None,
-    region: str | None,
-    profile: str | None,
-) -> None:
+def shell(region: str | None, profile: str | None, **params: Any) -> None:
     """Open an interactive shell in a running task of SERVICE (ECS Exec).
 
     The runbook's `aws ecs execute-command --interactive --command /bin/sh`, with the task
@@ -134,16 +107,8 @@ def shell(
     from ecs_migrate.commands.ecsexec import ShellOptions, open_shell
     from ecs_migrate.render.notes import ExecRenderer
 
-    opts = ShellOptions(
-        cluster=cluster,
-        service=service,
-        task=task,
-        container=container,
-        stdin_is_tty=os.isatty(sys.stdin.fileno()),
-    )
-    if shell_command:
-        opts.shell = shell_command
-    clients = aws_clients(region, profile, (cluster, service, task))
+    opts = ShellOptions.from_cli(**params, stdin_is_tty=os.isatty(sys.stdin.fileno()))
+    clients = aws_clients(region, profile, (opts.cluster, opts.service, opts.task))
     # Ctrl-C belongs to the remote shell (the plugin passes it on), not to ecs-migrate.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

@@ -6,10 +6,11 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ecs_migrate.cli.options import CONTEXT, OutputFile, aws_options, output_option
+from ecs_migrate.cli.options import CONTEXT, OutputFile, aws_options, output_option, target_options
 
 
 @click.group(context_settings=CONTEXT)
@@ -23,8 +24,10 @@ def init() -> None:
 
 
 @init.command(context_settings=CONTEXT)
-@click.option("--cluster", required=True, help="ECS cluster name or ARN.")
-@click.option("--service", required=True, help="The service to deploy.")
+@target_options(
+    service="The service to deploy.",
+    container="Container that runs the migration (default: the only essential one).",
+)
 @click.option(
     "--repo", required=True, metavar="ORG/REPO", help="The GitHub repository that deploys."
 )
@@ -57,13 +60,8 @@ def init() -> None:
     metavar="OWNER/REPO@SHA",
     help="The ecs-migrate action to pin (default: the commit this ecs-migrate was installed from).",
 )
-@click.option(
-    "--container", help="Container that runs the migration (default: the only essential one)."
-)
 @click.option("--dockerfile", default="Dockerfile", show_default=True, help="For docker build.")
-@click.option(
-    "--context", "build_context", default=".", show_default=True, help="docker build's context."
-)
+@click.option("--context", default=".", show_default=True, help="docker build's context.")
 @click.option("--force", is_flag=True, help="Replace files that exist.")
 @click.option("--offline", is_flag=True, help="Take the names from flags, not from AWS.")
 @click.option("--account", help="With --offline: the 12-digit AWS account ID.")
@@ -74,32 +72,7 @@ def init() -> None:
 @click.option("--log-prefix", help="With --offline: the container's awslogs stream prefix.")
 @output_option
 @aws_options
-def github(
-    cluster: str,
-    service: str,
-    repo: str,
-    branch: str | None,
-    environment: str | None,
-    ecr_repository: str | None,
-    migrate_command: str,
-    out: Path,
-    role_name: str | None,
-    action: str | None,
-    container: str | None,
-    dockerfile: str,
-    build_context: str,
-    force: bool,
-    offline: bool,
-    account: str | None,
-    task_role_arn: str | None,
-    execution_role_arn: str | None,
-    family: str | None,
-    log_group: str | None,
-    log_prefix: str | None,
-    output: str,
-    region: str | None,
-    profile: str | None,
-) -> None:
+def github(output: str, region: str | None, profile: str | None, **params: Any) -> None:
     """Write a GitHub Actions workflow that migrates before it deploys, with OIDC.
 
     The workflow builds the image and pushes it to ECR, registers a task definition with it,
@@ -118,33 +91,13 @@ def github(
     from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.commands.initgithub import InitGithubOptions, init_github
 
-    opts = InitGithubOptions(
-        cluster=cluster,
-        service=service,
-        repo=repo,
-        branch=branch,
-        environment=environment,
-        ecr_repository=ecr_repository,
-        migrate_command=migrate_command,
-        out=out,
-        role_name=role_name,
-        action=action,
-        container=container,
-        dockerfile=dockerfile,
-        context=build_context,
-        force=force,
-        offline=offline,
-        account=account,
+    opts = InitGithubOptions.from_cli(
+        **params,
         # Offline, the region still comes from where boto3 would take it.
         region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-        task_role_arn=task_role_arn,
-        execution_role_arn=execution_role_arn,
-        family=family,
-        log_group=log_group,
-        log_prefix=log_prefix,
         argv=sys.argv[1:],
     )
-    clients = None if offline else aws_clients(region, profile, (cluster, service))
+    clients = None if opts.offline else aws_clients(region, profile, (opts.cluster, opts.service))
     result = init_github(clients, opts)
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))

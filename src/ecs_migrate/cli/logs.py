@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -149,18 +149,7 @@ def note_result(result: LogsResult, opts: LogsOptions) -> None:
 )
 @output_option
 @aws_options
-def logs(
-    cluster: str,
-    service: str,
-    follow: bool,
-    since: str,
-    task: str | None,
-    filter_pattern: str | None,
-    container: str | None,
-    output: str,
-    region: str | None,
-    profile: str | None,
-) -> None:
+def logs(output: str, region: str | None, profile: str | None, **params: Any) -> None:
     """Show the service's container logs from CloudWatch Logs, as its awslogs settings say.
 
     Reads the log group and stream prefix from the container's awslogs options in the
@@ -182,19 +171,11 @@ def logs(
     from ecs_migrate.commands.logs import LogsOptions
     from ecs_migrate.commands.logs import logs as read_logs
 
-    opts = LogsOptions(
-        cluster=cluster,
-        service=service,
-        follow=follow,
-        since=since,
-        task=task,
-        filter_pattern=filter_pattern or None,
-        container=container,
-    )
-    printer = EventPrinter(output, follow=follow, env=os.environ)
-    clients = aws_clients(region, profile, (cluster, service, task))
+    opts = LogsOptions.from_cli(**params)
+    printer = EventPrinter(output, follow=opts.follow, env=os.environ)
+    clients = aws_clients(region, profile, (opts.cluster, opts.service, opts.task))
     with CancelOnSignals() as cancel:
-        ready = note_following if follow else None
+        ready = note_following if opts.follow else None
         try:
             result = read_logs(clients, opts, printer, cancel, on_ready=ready)
         finally:

@@ -24,19 +24,39 @@ def aws_options(func: F) -> F:
     )(func)
 
 
-def target_options(*, service: str, container: str, task: str | None = None) -> Callable[[F], F]:
-    """--cluster, --service, --container, and --task when ``task`` gives its help: the one
-    bundle every command that works on a service's tasks declares. Each command says in its
+def target_options(
+    *,
+    service: str,
+    container: str,
+    task: str | None = None,
+    task_definition: str | None = None,
+    timeout: tuple[float | None, str] | None = None,
+    required: bool = True,
+) -> Callable[[F], F]:
+    """The one bundle every command that works on a service's tasks declares: --cluster,
+    --service, --container, and, when their help is given, --task, --task-definition and
+    --timeout (``(default, help)``; a None default means no limit). Each command says in its
     help what it uses the service and the container for."""
 
     def decorate(func: F) -> F:
         options = [
-            click.option("--cluster", required=True, help="ECS cluster name or ARN."),
-            click.option("--service", required=True, help=service),
+            click.option("--cluster", required=required, help="ECS cluster name or ARN."),
+            click.option("--service", required=required, help=service),
         ]
         if task is not None:
             options.append(click.option("--task", metavar="ID|ARN", help=task))
         options.append(click.option("--container", help=container))
+        if task_definition is not None:
+            options.append(
+                click.option(
+                    "--task-definition",
+                    metavar="FAMILY[:REV]|ARN",
+                    callback=task_definition_ref,
+                    help=task_definition,
+                )
+            )
+        if timeout is not None:
+            options.append(seconds_option("--timeout", default=timeout[0], help=timeout[1]))
         for option in reversed(options):
             func = option(func)
         return func
@@ -44,16 +64,40 @@ def target_options(*, service: str, container: str, task: str | None = None) -> 
     return decorate
 
 
-def output_option(func: F) -> F:
-    """--output text|json, with the same meaning on every command."""
+def seconds_option(
+    *names: str, default: float | None, help: str, zero_ok: bool = False
+) -> Callable[[F], F]:
+    """A duration flag: finite seconds (see :func:`seconds`), its default shown when it has one."""
     return click.option(
-        "--output",
-        "-o",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-        help="text for people; json for scripts (one object on stdout).",
-    )(func)
+        *names,
+        type=seconds(zero_ok=zero_ok),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
+def choice_option(*names: str, choices: list[str], default: str, help: str) -> Callable[[F], F]:
+    """A flag that takes one of ``choices``, its default shown."""
+    return click.option(
+        *names, type=click.Choice(choices), default=default, show_default=True, help=help
+    )
+
+
+def command_argument(func: F) -> F:
+    """COMMAND...: the argv to run, everything after ``--``."""
+    return click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)(func)
+
+
+def output_formats(*formats: str, help: str) -> Callable[[F], F]:
+    """--output/-o: one of ``formats``, the first by default."""
+    return choice_option("--output", "-o", choices=list(formats), default=formats[0], help=help)
+
+
+# --output text|json, with the same meaning on every command.
+output_option = output_formats(
+    "text", "json", help="text for people; json for scripts (one object on stdout)."
+)
 
 
 def database_url_var_option(func: F) -> F:
@@ -148,3 +192,10 @@ def shell_words(ctx: click.Context, param: click.Parameter, value: str | None) -
         return shlex.split(value)
     except ValueError as exc:
         raise click.BadParameter(f"cannot be split into words: {exc}.") from None
+
+
+def comma_list(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """Callback: ``a, b,c`` -> ``("a", "b", "c")``; None stays None (the default applies)."""
+    if value is None:
+        return None
+    return tuple(item.strip() for item in value.split(",") if item.strip())

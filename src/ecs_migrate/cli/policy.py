@@ -10,14 +10,17 @@ from typing import Any
 
 import click
 
-from ecs_migrate.cli.options import CONTEXT, OutputFile, aws_options
+from ecs_migrate.cli.options import (
+    CONTEXT,
+    OutputFile,
+    aws_options,
+    choice_option,
+    comma_list,
+    output_formats,
+    target_options,
+)
+from ecs_migrate.commands.policy.formats import FORMATS
 from ecs_migrate.commands.policy.model import FEATURES
-
-
-def _features(value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    return tuple(f.strip() for f in value.split(",") if f.strip())
 
 
 @click.group(context_settings=CONTEXT)
@@ -32,17 +35,20 @@ def policy() -> None:
 
 
 @policy.command(context_settings=CONTEXT)
-@click.option("--cluster", help="ECS cluster name (ci and task roles).")
-@click.option("--service", help="The service migrations run for (ci and task roles).")
-@click.option(
+@target_options(
+    required=False,
+    service="The service migrations run for (ci and task roles).",
+    container="The migration's container (for the log stream prefix).",
+)
+@choice_option(
     "--role",
-    type=click.Choice(["ci", "task", "trust"]),
+    choices=["ci", "task", "trust"],
     default="ci",
-    show_default=True,
     help="ci: the deploy role; task: the service's task role; trust: GitHub OIDC trust.",
 )
 @click.option(
     "--features",
+    callback=comma_list,
     help=f"Comma-separated, from: {', '.join(FEATURES)} (default: run for ci, exec for task).",
 )
 @click.option("--repo", metavar="ORG/REPO", help="GitHub repository (trust role).")
@@ -50,18 +56,17 @@ def policy() -> None:
 @click.option("--environment", help="GitHub environment the role trusts, instead of a branch.")
 @click.option("--account", metavar="ID", help="AWS account ID (read from AWS when it answers).")
 @aws_options
-@click.option(
+@choice_option(
     "--format",
     "fmt",
-    type=click.Choice(["json", "terraform", "cloudformation"]),
+    choices=list(FORMATS),
     default="json",
-    show_default=True,
+    help="The policy as JSON, or as a Terraform or CloudFormation resource.",
 )
 @click.option("--name", help="Name of the policy or role resource (default SERVICE-ROLE).")
 @click.option("--out", type=OutputFile(), help="Write to FILE.")
 @click.option("--offline", is_flag=True, help="Do not call AWS: names come from the flags.")
 @click.option("--family", help="Task definition family (default: the service name).")
-@click.option("--container", help="The migration's container (for the log stream prefix).")
 @click.option("--task-role-arn", metavar="ARN", help="The service's task role.")
 @click.option("--execution-role-arn", metavar="ARN", help="The service's execution role.")
 @click.option("--log-group", help="The container's awslogs group.")
@@ -71,7 +76,9 @@ def policy() -> None:
 @click.option("--exec-s3-bucket", help="S3 bucket for exec session logs (task role).")
 @click.option("--exec-s3-prefix", help="Key prefix in that bucket.")
 @click.option("--exec-kms-key-arn", metavar="ARN", help="KMS key exec sessions use (task role).")
-def generate(fmt: str, name: str | None, out: Path | None, profile: str | None, **kw: Any) -> None:
+def generate(
+    fmt: str, name: str | None, out: Path | None, profile: str | None, **params: Any
+) -> None:
     """Print the least-privilege policy for a role, scoped to your service's resources.
 
     With AWS credentials the names (roles, log group, ECR repository, exec logging) come from
@@ -91,8 +98,7 @@ def generate(fmt: str, name: str | None, out: Path | None, profile: str | None, 
     from ecs_migrate.commands.policy.generate import GenerateOptions
     from ecs_migrate.commands.policy.generate import generate as run_generate
 
-    kw["features"] = _features(kw["features"])
-    opts = GenerateOptions(**{k: v for k, v in kw.items() if v is not None or k == "region"})
+    opts = GenerateOptions.from_cli(**params)
     clients = (
         None if opts.offline else aws_clients(opts.region, profile, (opts.cluster, opts.service))
     )
@@ -117,45 +123,30 @@ def generate(fmt: str, name: str | None, out: Path | None, profile: str | None, 
 
 @policy.command(context_settings=CONTEXT)
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
-@click.option(
+@choice_option(
     "--role",
-    type=click.Choice(["auto", "ci", "task", "trust"]),
+    choices=["auto", "ci", "task", "trust"],
     default="auto",
-    show_default=True,
     help="What the policy is for (auto: trust if it has a Principal; task if it is "
     "ssmmessages; else ci).",
 )
 @click.option(
     "--features",
+    callback=comma_list,
     help="Comma-separated features the role must support (default: run for ci, exec for task).",
 )
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["text", "json", "sarif"]),
-    default="text",
-    show_default=True,
-    help="text for people; json for scripts; sarif for GitHub code scanning.",
+@output_formats(
+    "text", "json", "sarif", help="text for people; json for scripts; sarif for code scanning."
 )
-@click.option(
+@choice_option(
     "--fail-on",
-    type=click.Choice(["error", "warning"]),
+    choices=["error", "warning"],
     default="error",
-    show_default=True,
     help="Exit 1 when a finding of this severity or worse remains.",
 )
 @click.option("--role-arn", metavar="ARN", help="Lint a role's policies, read live from IAM.")
 @aws_options
-def lint(
-    files: tuple[str, ...],
-    role: str,
-    features: str | None,
-    output: str,
-    fail_on: str,
-    role_arn: str | None,
-    region: str | None,
-    profile: str | None,
-) -> None:
+def lint(output: str, region: str | None, profile: str | None, **params: Any) -> None:
     """Check IAM policies against AWS's catalogue and what ecs-migrate needs.
 
     Reports unknown actions and condition keys (with a did-you-mean), ARNs that do not fit
@@ -171,18 +162,15 @@ def lint(
     """
     from ecs_migrate.commands.policy.lint import LintOptions
     from ecs_migrate.commands.policy.lint import lint as run_lint
-    from ecs_migrate.errors import UsageError
 
-    if files and role_arn:
-        raise UsageError("Give policy files or --role-arn, not both.")
+    opts = LintOptions.from_cli(**params)
     clients = None
-    if role_arn:
+    if opts.role_arn and not opts.files:
         from ecs_migrate.cli.clients import aws_clients
 
         # IAM is global: any region will do when none is configured.
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         clients = aws_clients(region or "us-east-1", profile)
-    opts = LintOptions(files, role, _features(features), role_arn, fail_on)
     result = run_lint(clients, opts)
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))

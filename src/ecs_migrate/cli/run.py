@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
 from ecs_migrate.cli.options import (
     CONTEXT,
     aws_options,
+    choice_option,
+    command_argument,
     output_option,
-    seconds,
     target_options,
-    task_definition_ref,
 )
 from ecs_migrate.errors import EcsMigrateError
 
@@ -22,52 +23,26 @@ from ecs_migrate.errors import EcsMigrateError
 @target_options(
     service="The service whose task definition and network to reuse.",
     container="Container to run the command in (default: the only essential one).",
+    task_definition="Task definition to run (default: the one the service runs now).",
+    timeout=(3600, "Seconds before the task is stopped and the run fails with exit 5."),
 )
-@click.option(
-    "--task-definition",
-    metavar="FAMILY[:REV]|ARN",
-    callback=task_definition_ref,
-    help="Task definition to run (default: the one the service runs now).",
-)
-@click.option(
-    "--timeout",
-    type=seconds(),
-    default=3600,
-    show_default=True,
-    help="Seconds before the task is stopped and the run fails with exit 5.",
-)
-@click.option(
+@choice_option(
     "--if-running",
-    type=click.Choice(["wait", "fail"]),
+    choices=["wait", "fail"],
     default="wait",
-    show_default=True,
     help="When another ecs-migrate task runs for the service: wait for it, or exit 3.",
 )
 @click.option("--stop-on-cancel", is_flag=True, help="On SIGINT/SIGTERM, also stop the task.")
 @click.option(
     "--apply",
-    "apply_",
     is_flag=True,
     help="Run COMMAND under `ecs-migrate apply --` in the task: wait for the database, take "
     "the migration lock, record the run (ecs-migrate must be installed in the image).",
 )
 @output_option
 @aws_options
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(
-    cluster: str,
-    service: str,
-    container: str | None,
-    task_definition: str | None,
-    timeout: float,
-    if_running: str,
-    stop_on_cancel: bool,
-    apply_: bool,
-    output: str,
-    region: str | None,
-    profile: str | None,
-    command: tuple[str, ...],
-) -> None:
+@command_argument
+def run(output: str, region: str | None, profile: str | None, **params: Any) -> None:
     """Run COMMAND as a one-off task of SERVICE and exit with its result.
 
     The task reuses the service's task definition, network and launch settings; only the
@@ -87,21 +62,10 @@ def run(
     from ecs_migrate.render.run import RunRenderer
     from ecs_migrate.render.streams import tolerate_loss
 
-    opts = RunOptions(
-        cluster=cluster,
-        service=service,
-        command=list(command),
-        container=container,
-        task_definition=task_definition,
-        timeout=timeout,
-        if_running="fail" if if_running == "fail" else "wait",
-        stop_on_cancel=stop_on_cancel,
-        ci_env=dict(os.environ),
-        apply=apply_,
-    )
+    opts = RunOptions.from_cli(**params, ci_env=dict(os.environ))
     tolerate_loss("still following the task to its end, to exit with its status")
     renderer = RunRenderer.for_output(output, os.environ)
-    clients = aws_clients(region, profile, (cluster, service, task_definition))
+    clients = aws_clients(region, profile, (opts.cluster, opts.service, opts.task_definition))
     with CancelOnSignals() as cancel:
         try:
             result = run_migration(clients, opts, renderer, cancel)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -64,17 +65,7 @@ from ecs_migrate.cli.options import (
     help="Also write the exports to this file once the sandbox is ready.",
 )
 @output_option
-def sandbox(
-    port: int,
-    region: str,
-    task_definition: Path | None,
-    workdir: Path,
-    database_url_env: str,
-    postgres: bool,
-    fault_rate: float,
-    env_file: Path | None,
-    output: str,
-) -> None:
+def sandbox(database_url_env: str, env_file: Path | None, output: str, **params: Any) -> None:
     """Start a local fake AWS whose agent really runs task commands, until Ctrl-C.
 
     It has a cluster `sandbox`, a service `app` (Fargate, awsvpc, awslogs), its network, roles,
@@ -91,15 +82,7 @@ def sandbox(
     from ecs_migrate.render.sandbox import print_sandbox
     from ecs_migrate.sandbox import SandboxOptions, start_sandbox
 
-    opts = SandboxOptions(
-        port=port,
-        region=region,
-        workdir=workdir,
-        task_definition=task_definition,
-        database_url=os.environ.get(database_url_env) or None,
-        postgres=postgres,
-        fault_rate=fault_rate,
-    )
+    opts = SandboxOptions.from_cli(**params, database_url=os.environ.get(database_url_env) or None)
     session = start_sandbox(opts)
     try:
         print_sandbox(session, output, env_file)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecs_migrate.aws import Clients, error_code, translate_errors
+from ecs_migrate.common.options import FromCli
 from ecs_migrate.errors import AccessDeniedError, TargetError, UsageError
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
 from ecs_migrate.tasks.pacing import Pacer
@@ -47,7 +48,7 @@ class FollowSettings:
 
 
 @dataclass
-class LogsOptions:
+class LogsOptions(FromCli):
     cluster: str
     service: str
     follow: bool = False

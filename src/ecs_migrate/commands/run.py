@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ecs_migrate.aws import Clients, error_code, translate_errors
+from ecs_migrate.common.options import FromCli
 from ecs_migrate.errors import (
     EXIT_INTERRUPTED,
     EXIT_NOT_RUN,
@@ -47,7 +48,7 @@ _TAG_FOR = {"GITHUB_SHA": "github:sha", "GITHUB_RUN_ID": "github:run-id"}
 
 
 @dataclass
-class RunOptions:
+class RunOptions(FromCli):
     cluster: str
     service: str
     command: list[str]

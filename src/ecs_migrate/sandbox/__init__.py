@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecs_migrate.common.options import FromCli
 from ecs_migrate.sandbox.seed import World
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class SandboxOptions:
+class SandboxOptions(FromCli):
     port: int = 0
     region: str = "us-east-1"
     workdir: Path = field(default_factory=Path.cwd)

@@ -23,6 +23,7 @@ from ecs_migrate.commands.apply.metadata import RunContext, run_context
 from ecs_migrate.commands.apply.redact import Redactor, mask_command, secret_values
 from ecs_migrate.commands.apply.url import DatabaseUrl, read_url
 from ecs_migrate.commands.apply.wait import wait_for_database
+from ecs_migrate.common.options import FromCli
 from ecs_migrate.errors import (
     CommandNotExecutableError,
     CommandNotFoundError,
@@ -51,7 +52,7 @@ class ApplyReporter(Protocol):
 
 
 @dataclass
-class ApplyOptions:
+class ApplyOptions(FromCli):
     command: list[str]
     database_url_var: str = "DATABASE_URL"
     wait: float = 60.0
@@ -343,7 +344,7 @@ def _first_line(exc: Exception) -> str:
 
 # -- history -----------------------------------------------------------------------------------
 @dataclass
-class HistoryOptions:
+class HistoryOptions(FromCli):
     database_url_var: str = "DATABASE_URL"
     limit: int = 20
     wait: float = 0.0

@@ -22,7 +22,7 @@ from ecs_migrate.tasks.cancel import Cancellation
 FIRST_DELAY = 0.2
 MAX_DELAY = 2.0
 REPORT_EVERY = 10.0
-_STEP_NAMES = {
+STEP_NAMES = {  # a connection's steps, as messages name them
     "dns": "DNS lookup",
     "tcp": "TCP connect",
     "tls": "TLS",
@@ -153,7 +153,7 @@ def wait_for_database(
         except _Attempt as attempt:
             failure = attempt.failure
         now = time.monotonic()
-        what = f"{_STEP_NAMES.get(failure.step, failure.step)} failed: {failure.detail}"
+        what = f"{STEP_NAMES.get(failure.step, failure.step)} failed: {failure.detail}"
         if not failure.retry or now + min(delay, MAX_DELAY) > deadline:
             raise DatabaseUnreachableError(
                 f"Cannot connect to the database at {url.describe()}: {what}"

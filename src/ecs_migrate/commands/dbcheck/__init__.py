@@ -18,7 +18,9 @@ from typing import Any, Literal
 from ecs_migrate.aws import Clients
 from ecs_migrate.commands.apply.dialects import Failure
 from ecs_migrate.commands.apply.url import DEFAULT_PORT, MYSQL, POSTGRES, DatabaseUrl
+from ecs_migrate.commands.apply.wait import STEP_NAMES as CONNECT_STEPS
 from ecs_migrate.commands.apply.wait import hint_for
+from ecs_migrate.common.options import FromCli
 from ecs_migrate.common.progress import Progress
 from ecs_migrate.errors import (
     EXIT_NOT_RUN,
@@ -34,7 +36,8 @@ from ecs_migrate.tasks.cancel import Cancel, Cancellation
 MARK = "ECS_MIGRATE_DBCHECK"
 PROBE_TIMEOUT = 300.0
 REREAD_SECONDS = 20.0
-STEPS = ("url", "dns", "tcp", "tls", "auth", "database", "server")
+# The probe's steps, as the report names them: apply's connection steps, and the URL first.
+STEP_NAMES = {"url": "the database URL", **CONNECT_STEPS, "server": "the server"}
 
 
 def probe_argv(var: str, python: str = "python3") -> list[str]:
@@ -62,7 +65,7 @@ def parse_report(lines: list[str]) -> dict[str, Any] | None:
 
 
 @dataclass
-class DbCheckOptions:
+class DbCheckOptions(FromCli):
     cluster: str
     service: str
     database_url_var: str = "DATABASE_URL"

@@ -16,14 +16,15 @@ from typing import Any, TypeVar
 
 from ecs_migrate.aws import Clients, denied_action, error_code, is_access_denied
 from ecs_migrate.commands.doctor.model import Skip
-from ecs_migrate.errors import EcsMigrateError
+from ecs_migrate.common.options import FromCli
+from ecs_migrate.errors import EcsMigrateError, UsageError
 from ecs_migrate.tasks.target import choose_container, log_config
 
 T = TypeVar("T")
 
 
 @dataclass
-class DoctorOptions:
+class DoctorOptions(FromCli):
     cluster: str
     service: str
     container: str | None = None
@@ -34,7 +35,15 @@ class DoctorOptions:
     probe: bool = False
     probe_command: list[str] = field(default_factory=list)
     fix: bool = False
+    yes: bool = False  # with fix: apply without asking
     concurrency: int = 8
+
+    def __post_init__(self) -> None:
+        """The usage checks across flags: one place, before any AWS client is built."""
+        if self.db_instance and self.db_cluster:
+            raise UsageError("Pass --db-instance or --db-cluster, not both.")
+        if self.yes and not self.fix:
+            raise UsageError("--yes only makes sense with --fix.")
 
 
 class Context:

@@ -29,6 +29,7 @@ from ecs_migrate.commands.ecsexec.tasks import (
     ssm_target,
     task_id,
 )
+from ecs_migrate.common.options import FromCli
 from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_NOT_RUN, EXIT_TIMEOUT, UsageError
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
@@ -57,7 +58,7 @@ class ExecReporter(Protocol):
 
 
 @dataclass
-class ExecOptions:
+class ExecOptions(FromCli):
     cluster: str
     service: str
     command: list[str]
@@ -222,7 +223,7 @@ def exec_command(
 
 
 @dataclass
-class ShellOptions:
+class ShellOptions(FromCli):
     cluster: str
     service: str
     task: str | None = None
@@ -248,7 +249,7 @@ def open_shell(clients: Clients, opts: ShellOptions, reporter: ExecReporter) -> 
         opts.service,
         opts.task,
         opts.container,
-        shlex.join(opts.shell),
+        shlex.join(opts.shell or DEFAULT_SHELL),  # --shell "": the default
         opts.environ,
     )
     reporter.progress(

@@ -25,6 +25,7 @@ from ecs_migrate.commands.initgithub.workflow import (
     render_workflow,
 )
 from ecs_migrate.commands.policy.generate import GenerateOptions, generate, resolve_values
+from ecs_migrate.common.options import FromCli
 from ecs_migrate.errors import UsageError
 
 FEATURES = ("run", "deploy")
@@ -33,7 +34,7 @@ GITHUB_OIDC_PROVIDER = "token.actions.githubusercontent.com"
 
 
 @dataclass
-class InitGithubOptions:
+class InitGithubOptions(FromCli):
     cluster: str
     service: str
     repo: str

@@ -1,7 +1,7 @@
 """The ecs-migrate action the generated workflow uses, pinned to a full commit SHA.
 
-The third-party actions' pins (checkout, configure-aws-credentials, setup-python) are in
-:mod:`ecs_migrate.common.pins`, which `doctor` reads too.
+The third-party actions' pins the workflow uses (checkout, configure-aws-credentials) are in
+:mod:`ecs_migrate.common.pins`, which `doctor` reads too; action.yml pins its own setup-python.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from ecs_migrate.commands.policy.model import (
     TASK_EXEC_S3,
     ActionUse,
 )
+from ecs_migrate.common.options import FromCli
 from ecs_migrate.errors import CredentialsError, UsageError
 from ecs_migrate.iampolicy import as_list
 
@@ -42,7 +43,7 @@ Values = Mapping[str, str | Sequence[str] | None]
 
 
 @dataclass(frozen=True)
-class GenerateOptions:
+class GenerateOptions(FromCli):
     cluster: str | None = None
     service: str | None = None
     role: str = "ci"

@@ -25,6 +25,7 @@ from ecs_migrate.commands.policy.model import (
     ActionUse,
 )
 from ecs_migrate.commands.policy.sources import PolicySource, load_policy
+from ecs_migrate.common.options import FromCli
 from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_OK, UsageError
 from ecs_migrate.iampolicy import as_list, matches
 
@@ -82,7 +83,7 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class LintOptions:
+class LintOptions(FromCli):
     files: tuple[str, ...] = ()
     role: str = "auto"
     features: tuple[str, ...] | None = None
@@ -122,6 +123,8 @@ class LintResult:
 
 def lint(clients: Clients | None, opts: LintOptions) -> LintResult:
     """Lint the files (or the role's live policies) and return every finding."""
+    if opts.files and opts.role_arn:
+        raise UsageError("Give policy files or --role-arn, not both.")
     if opts.fail_on not in SEVERITIES[:2]:
         raise UsageError(f"--fail-on must be error or warning, not {opts.fail_on!r}.")
     if opts.role not in LINT_ROLES:
