@@ -3,6 +3,9 @@
 ``start_sandbox(opts)`` starts the server and agent, seeds the default world (or one around
 the user's task definition) and returns a :class:`SandboxSession`. The CLI prints the
 environment to export and blocks until interrupted. Needs ``pip install "ecs-migrate[sandbox]"``.
+
+``stop_delay`` is how long a task takes from its container's exit to STOPPED (DEACTIVATING,
+STOPPING, DEPROVISIONING in between), as on Fargate; 0 makes the sequence instant.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class SandboxOptions(FromCli):
     postgres: bool = False
     fault_rate: float = 0.0
     fault_seed: int | None = None
+    stop_delay: float = 2.0  # seconds from a container's exit to its task's STOPPED
 
 
 @dataclass
@@ -57,6 +61,7 @@ def start_sandbox(opts: SandboxOptions) -> SandboxSession:
     import botocore.exceptions
 
     from ecs_migrate.errors import SandboxError, UsageError
+    from ecs_migrate.sandbox.agent import AgentTiming
     from ecs_migrate.sandbox.seed import load_taskdef_file, seed
     from ecs_migrate.sandbox.server import Sandbox
 
@@ -64,6 +69,7 @@ def start_sandbox(opts: SandboxOptions) -> SandboxSession:
         raise UsageError("--fault-rate must be at least 0 and below 1.")
     if not opts.workdir.is_dir():
         raise UsageError(f"--workdir {opts.workdir} is not a directory.")
+    timing = AgentTiming(stop_delay=opts.stop_delay)  # UsageError unless 0 to 3600 seconds
     taskdef = load_taskdef_file(opts.task_definition) if opts.task_definition else None
     postgres = None
     if opts.postgres:
@@ -81,6 +87,7 @@ def start_sandbox(opts: SandboxOptions) -> SandboxSession:
         workdir=opts.workdir.resolve(),
         fault_rate=opts.fault_rate,
         fault_seed=opts.fault_seed,
+        timing=timing,
     )
     session = SandboxSession(sandbox, World(), [], postgres)
     try:

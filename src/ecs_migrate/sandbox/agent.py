@@ -6,57 +6,146 @@ container's command runs with the task definition's environment, its secrets (re
 sandbox's Secrets Manager or SSM), and RunTask's overrides. Output goes to the awslogs stream
 ``prefix/container/task-id``. The task stops with the process's real exit code.
 
-Failures are simulated with docker labels on the container definition:
+The stop sequence is Fargate's: when the process exits, its container shows STOPPED with the
+exit code at once, and the task gets desiredStatus STOPPED, its stop code and reason,
+``stoppingAt`` and ``executionStoppedAt``, and lastStatus DEACTIVATING. It then moves to
+STOPPING and DEPROVISIONING, and reaches STOPPED (``stoppedAt``) ``stop_delay`` seconds after
+the exit (:class:`AgentTiming`; real ECS takes 10-60 s). Sidecars (the task's other containers)
+stay RUNNING until DEPROVISIONING, as ECS gives them their stopTimeout. Failures to start and
+StopTask go through the same sequence. The output of the process's last moments is ingested
+``log_tail_delay`` seconds after the exit. Each task's sequence runs on its own thread; a reset
+or stop of the sandbox cuts every wait short.
 
-- ``ecs-migrate.sandbox/simulate``: ``pull-failure``, ``resource-init``, ``oom``,
-  ``no-exit-code``;
-- ``ecs-migrate.sandbox/start-delay``: seconds spent in PENDING (a slow start);
-- ``ecs-migrate.sandbox/log-lag``: seconds after STOPPED before the last lines are ingested.
+Per-task settings are docker labels ``ecs-migrate.sandbox/NAME`` on the container definition
+that runs the command; a RunTask tag with the same key wins over the label:
 
-A process that exceeds the container's memory is killed with OutOfMemoryError, as ECS does.
+- ``simulate``: ``pull-failure``, ``resource-init``, ``oom``, ``no-exit-code``;
+- ``start-delay``: seconds spent in PENDING (a slow start);
+- ``stop-delay``: seconds from the container's exit to the task's STOPPED;
+- ``missing``: seconds DescribeTasks answers the task MISSING after RunTask (the server);
+- ``log-lag``: all output is held and ingested this many seconds after the container's exit.
+
+A value of seconds that is not a number from 0 to 3600 is ignored (the default applies). A
+process that exceeds the container's memory is killed with OutOfMemoryError, as ECS does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ecs_migrate.common.task_metadata import METADATA_ENV
+from ecs_migrate.errors import UsageError
 from ecs_migrate.sandbox.metadata import MetadataServer
 from ecs_migrate.sandbox.taskio import LogWriter, kill_group, rss_mb, secrets_manager_value
 
 LABEL = "ecs-migrate.sandbox/"
 PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
 DEFAULT_STOP_TIMEOUT = 5.0  # real ECS waits 30 s; the sandbox is impatient
+MAX_SECONDS = 3600.0
+_FLAGS = {"stop_delay": "--stop-delay"}  # the AgentTiming fields a user sets with a flag
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def check_seconds(value: object, name: str) -> float:
+    """``value`` as seconds, or UsageError: it must be a finite number from 0 to 3600."""
+    seconds = (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    )
+    if seconds is None or not (math.isfinite(seconds) and 0 <= seconds <= MAX_SECONDS):
+        raise UsageError(
+            f"{name} must be a number of seconds from 0 to {MAX_SECONDS:.0f}, not {value!r}."
+        )
+    return seconds
+
+
 @dataclass
 class AgentTiming:
+    """How long the agent's simulated phases take, in seconds (each finite, 0 to 3600).
+
+    ``stop_delay``: from the container's exit to the task's STOPPED, spread evenly over
+    DEACTIVATING, STOPPING and DEPROVISIONING (0: all at once). ``missing_window``: how long
+    DescribeTasks answers a task MISSING after RunTask. ``log_tail_delay``: how long after the
+    container's exit the output of its last moments is ingested. Labels and tags override the
+    last three per task (see the module docstring).
+    """
+
     provisioning: float = 0.15
     pending: float = 0.15
-    stopping_step: float = 0.1
+    stop_delay: float = 2.0
+    missing_window: float = 0.2
+    log_tail_delay: float = 0.2
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            name = _FLAGS.get(item.name, f"AgentTiming.{item.name}")
+            setattr(self, item.name, check_seconds(getattr(self, item.name), name))
 
 
 @dataclass
 class TaskRecord:
-    """What the agent knows of one task; also read by benchmarks (``stopped_wall``)."""
+    """What the agent knows of one task; also read by benchmarks and tests.
+
+    ``exited_wall``: when the container exited (time.time()), the start of the stop sequence;
+    ``stopped_wall``: when the task reached STOPPED; ``phases``: each status of the stop
+    sequence as it was set, with its time.time().
+    """
 
     arn: str
     thread: threading.Thread | None = None
+    exited_wall: float | None = None
     stopped_wall: float | None = None
     exit_code: int | None = None
+    phases: list[tuple[str, float]] = field(default_factory=list)
+
+
+def command_container(taskdef: Any, task: Any) -> dict[str, Any]:
+    """The container definition that runs the command: the one RunTask overrides, else the
+    first essential one."""
+    defs: list[dict[str, Any]] = taskdef.container_definitions
+    overridden = [o.get("name") for o in task.overrides.get("containerOverrides", [])]
+    for wanted in overridden:
+        for cdef in defs:
+            if cdef.get("name") == wanted:
+                return cdef
+    essential = [c for c in defs if c.get("essential", True)]
+    return (essential or defs)[0]
+
+
+def task_settings(task: Any, container_def: dict[str, Any]) -> dict[str, str]:
+    """The task's sandbox settings (names without the prefix): the container definition's
+    ``ecs-migrate.sandbox/`` docker labels, overridden by RunTask tags with the same key."""
+    settings = {
+        key[len(LABEL) :]: str(value)
+        for key, value in (container_def.get("dockerLabels") or {}).items()
+        if key.startswith(LABEL)
+    }
+    for tag in getattr(task, "tags", None) or []:
+        key = str(tag.get("key", ""))
+        if key.startswith(LABEL):
+            settings[key[len(LABEL) :]] = str(tag.get("value", ""))
+    return settings
+
+
+def setting_seconds(settings: dict[str, str], name: str, default: float) -> float:
+    """The setting ``name`` as seconds; ``default`` when unset or not 0 to 3600 seconds."""
+    raw = settings.get(name)
+    try:
+        return check_seconds(float(raw), name) if raw else default
+    except (ValueError, UsageError):
+        return default
 
 
 @dataclass
@@ -69,6 +158,7 @@ class Agent:
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _paused: threading.Event = field(default_factory=threading.Event)
+    _hurry: threading.Event = field(default_factory=threading.Event)  # cut stop sequences short
     _thread: threading.Thread | None = None
     metadata: MetadataServer | None = None
 
@@ -83,6 +173,7 @@ class Agent:
 
     def stop(self) -> None:
         self._stop.set()
+        self._hurry.set()
         self._stop_tasks()
         if self.metadata is not None:
             self.metadata.stop()
@@ -90,12 +181,19 @@ class Agent:
     def reset(self, reset_backend: Callable[[], None]) -> None:
         """Stop every task's process, let ``reset_backend`` wipe moto, and start afresh."""
         self._paused.set()
+        self._hurry.set()
         try:
             self._stop_tasks()
             reset_backend()
             self.records.clear()
         finally:
+            self._hurry.clear()
             self._paused.clear()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, unless the sandbox is resetting or stopping."""
+        if seconds > 0:
+            self._hurry.wait(seconds)
 
     def container_process(self, task_arn: str) -> tuple[dict[str, str], str]:
         """The environment and working directory a command started in the task's container
@@ -139,15 +237,10 @@ class Agent:
             _TaskRunner(self, task, record).run()
         except Exception as exc:  # never leave a task hanging in RUNNING
             self.errors.append(f"{task.task_arn}: {exc!r}")
-            _finish(
-                task,
-                record,
-                None,
-                f"InternalError: sandbox agent: {exc}",
-                "TaskFailedToStart",
-                "Sandbox agent error",
-                self.timing,
-            )
+            if record.exited_wall is None:  # else its stop sequence has begun: let it be
+                reason = f"InternalError: sandbox agent: {exc}"
+                ending = Ending(None, reason, "TaskFailedToStart", "Sandbox agent error")
+                StopSequence(self, task, record, ending, self.timing.stop_delay).run()
 
 
 def initial_state(task: Any, backend: Any) -> None:
@@ -191,46 +284,94 @@ def _set_status(task: Any, status: str) -> None:
             container.last_status = status if status in ("PENDING", "RUNNING") else "STOPPED"
 
 
-def _finish(
-    task: Any,
-    record: TaskRecord,
-    exit_code: int | None,
-    reason: str | None,
-    stop_code: str,
-    stopped_reason: str,
-    timing: AgentTiming,
-    container_name: str | None = None,
-) -> None:
-    """Stop the task the way ECS does: container first, then the task's stop phases.
+@dataclass
+class Ending:
+    """How a task ends: its container's exit code and reason, the task's stop code and reason."""
 
-    The exit code and reason go on ``container_name`` (the one that ran); the others stop
-    without one, as sidecars stopped by ECS after an essential container exits.
+    exit_code: int | None
+    reason: str | None
+    stop_code: str
+    stopped_reason: str
+
+
+_REQUESTED_STOPS = (
+    "UserInitiated",
+    "ServiceSchedulerInitiated",
+    "SpotInterruption",
+    "TerminationNotice",
+)
+
+
+@dataclass
+class StopSequence:
+    """Stop a task the way Fargate does, over ``delay`` seconds from the container's exit.
+
+    The exit code and reason go on ``container_name`` (the one that ran; default: the first),
+    which shows STOPPED at once. Sidecars that were running stay RUNNING until DEPROVISIONING
+    and stop without an exit code. ``tail`` (the last log lines' shipping) runs ``tail_delay``
+    after the exit, before, during or after the phases, on this same thread.
     """
-    main = next((c for c in task.containers if c.name == container_name), task.containers[0])
-    requested = getattr(task, "stop_code", None)
-    if task.desired_status == "STOPPED" and requested in (
-        "UserInitiated",
-        "ServiceSchedulerInitiated",
-        "SpotInterruption",
-        "TerminationNotice",
-    ):
-        stop_code, stopped_reason = requested, task.stopped_reason or stopped_reason
-    for container in task.containers:
-        container.last_status = "STOPPED"
-    main.exitCode = exit_code
-    main.reason = reason
-    task.desired_status = "STOPPED"
-    task.stop_code = stop_code
-    task.stopped_reason = stopped_reason
-    task.stopping_at = _now()
-    task.execution_stopped_at = _now()
-    for phase in ("DEACTIVATING", "STOPPING", "DEPROVISIONING"):
-        task.status = phase
-        time.sleep(timing.stopping_step)
-    task.stopped_at = _now()
-    task.status = "STOPPED"
-    record.stopped_wall = time.time()
-    record.exit_code = exit_code
+
+    agent: Agent
+    task: Any
+    record: TaskRecord
+    ending: Ending
+    delay: float
+    container_name: str | None = None
+    tail: Callable[[], None] | None = None
+    tail_delay: float = 0.0
+
+    def run(self) -> None:
+        task, ending = self.task, self.ending
+        main = next(
+            (c for c in task.containers if c.name == self.container_name), task.containers[0]
+        )
+        sidecars = [c for c in task.containers if c is not main]
+        requested = getattr(task, "stop_code", None)
+        if task.desired_status == "STOPPED" and requested in _REQUESTED_STOPS:
+            ending.stop_code = requested
+            ending.stopped_reason = task.stopped_reason or ending.stopped_reason
+        exited = _now()
+        main.last_status = "STOPPED"
+        main.exitCode = ending.exit_code
+        main.reason = ending.reason
+        for container in sidecars:
+            if container.last_status != "RUNNING":  # never started: nothing to wait for
+                container.last_status = "STOPPED"
+        task.desired_status = "STOPPED"
+        task.stop_code = ending.stop_code
+        task.stopped_reason = ending.stopped_reason
+        task.stopping_at = getattr(task, "stopping_at", None) or exited  # StopTask set it
+        task.execution_stopped_at = exited
+        self.record.exit_code = ending.exit_code
+        self.record.exited_wall = time.time()
+        self.phase("DEACTIVATING")
+
+        def deprovisioning() -> None:  # the sidecars have stopped: the ENI goes
+            for container in sidecars:
+                container.last_status = "STOPPED"
+            self.phase("DEPROVISIONING")
+
+        def stopped() -> None:
+            task.stopped_at = _now()
+            self.phase("STOPPED")
+            self.record.stopped_wall = time.time()
+
+        steps: list[tuple[float, Callable[[], None]]] = [
+            (self.delay / 3, lambda: self.phase("STOPPING")),
+            (self.delay * 2 / 3, deprovisioning),
+            (self.delay, stopped),
+        ]
+        if self.tail is not None:
+            steps.append((self.tail_delay, self.tail))
+        begun = time.monotonic()
+        for at, step in sorted(steps, key=lambda s: s[0]):  # stable: the tail last of a tie
+            self.agent.pause(begun + at - time.monotonic())
+            step()
+
+    def phase(self, status: str) -> None:
+        self.task.status = status
+        self.record.phases.append((status, time.time()))
 
 
 class _TaskRunner:
@@ -239,38 +380,33 @@ class _TaskRunner:
         self.task = task
         self.record = record
         self.taskdef = agent.backend.describe_task_definition(task.task_definition_arn)
-        self.container_def = self._container_def()
-        self.labels: dict[str, str] = {
-            k[len(LABEL) :]: str(v)
-            for k, v in (self.container_def.get("dockerLabels") or {}).items()
-            if k.startswith(LABEL)
-        }
-        self.simulate = self.labels.get("simulate", "")
+        self.container_def = command_container(self.taskdef, task)
+        self.settings = task_settings(task, self.container_def)
+        self.simulate = self.settings.get("simulate", "")
+        self.log_lag = self.seconds("log-lag", 0.0)
 
-    def _container_def(self) -> dict[str, Any]:
-        defs: list[dict[str, Any]] = self.taskdef.container_definitions
-        overridden = [o.get("name") for o in self.task.overrides.get("containerOverrides", [])]
-        for wanted in overridden:
-            for cdef in defs:
-                if cdef.get("name") == wanted:
-                    return cdef
-        essential = [c for c in defs if c.get("essential", True)]
-        return (essential or defs)[0]
+    def seconds(self, name: str, default: float) -> float:
+        return setting_seconds(self.settings, name, default)
 
     def stop_requested(self) -> bool:
         return bool(self.task.desired_status == "STOPPED")
 
-    def fail_to_start(self, reason: str) -> None:
-        _finish(
+    def finish(self, ending: Ending, logs: LogWriter | None = None) -> None:
+        """The stop sequence; ``logs``' last lines are ingested a moment after the exit."""
+        timing = self.agent.timing
+        StopSequence(
+            self.agent,
             self.task,
             self.record,
-            None,
-            reason,
-            "TaskFailedToStart",
-            reason,
-            self.agent.timing,
+            ending,
+            self.seconds("stop-delay", timing.stop_delay),
             self.container_def.get("name"),
-        )
+            tail=logs.ship_rest if logs is not None else None,
+            tail_delay=self.log_lag or timing.log_tail_delay,
+        ).run()
+
+    def fail_to_start(self, reason: str) -> None:
+        self.finish(Ending(None, reason, "TaskFailedToStart", reason))
 
     def run(self) -> None:
         if str(self.task.group or "").startswith("service:"):
@@ -279,8 +415,7 @@ class _TaskRunner:
         time.sleep(timing.provisioning)
         _set_status(self.task, "PENDING")
         self.task.pull_started_at = _now()
-        delay = float(self.labels.get("start-delay", "0") or 0)
-        deadline = time.monotonic() + timing.pending + delay
+        deadline = time.monotonic() + timing.pending + self.seconds("start-delay", 0.0)
         while time.monotonic() < deadline:
             if self.stop_requested():
                 return self.fail_to_start("Task stopped before it started")
@@ -304,8 +439,7 @@ class _TaskRunner:
             return self.fail_to_start(f"ResourceInitializationError: {exc}")
         argv = self.argv()
         logs = LogWriter.for_task(self.agent.client("logs"), self.container_def, self.task)
-        lag = float(self.labels.get("log-lag", "0") or 0)
-        logs.hold = lag > 0  # simulate ingestion lag: ship the output after STOPPED
+        logs.hold = self.log_lag > 0  # ingestion lag: all of the output after the exit
         self.task.pull_stopped_at = _now()
         try:
             proc = subprocess.Popen(
@@ -327,23 +461,12 @@ class _TaskRunner:
         reader.start()
         exit_code, reason = self.supervise(proc)
         reader.join(timeout=5)
-        if lag <= 0:
-            logs.flush_all()
         if self.simulate == "no-exit-code":
             exit_code, reason = None, "Container exit code was not reported (simulated)"
-        _finish(
-            self.task,
-            self.record,
-            exit_code,
-            reason,
-            "EssentialContainerExited",
-            "Essential container in task exited",
-            self.agent.timing,
-            self.container_def.get("name"),
+        ending = Ending(
+            exit_code, reason, "EssentialContainerExited", "Essential container in task exited"
         )
-        if lag > 0:
-            time.sleep(lag)
-            logs.flush_all()
+        self.finish(ending, logs)
 
     def start_running(self) -> None:
         """RUNNING, with the ExecuteCommandAgent running when ECS Exec is enabled."""
@@ -371,16 +494,7 @@ class _TaskRunner:
         while not self.stop_requested():
             time.sleep(0.05)
         stop_code = getattr(self.task, "stop_code", None) or "ServiceSchedulerInitiated"
-        _finish(
-            self.task,
-            self.record,
-            0,
-            None,
-            stop_code,
-            self.task.stopped_reason or "Task stopped",
-            timing,
-            self.container_def.get("name"),
-        )
+        self.finish(Ending(0, None, stop_code, self.task.stopped_reason or "Task stopped"))
 
     def supervise(self, proc: subprocess.Popen[bytes]) -> tuple[int | None, str | None]:
         """Wait for the process; enforce StopTask, memory and simulated OOM."""

@@ -11,7 +11,8 @@ Default world (names are the demo's):
   service ``app`` on the private subnets.
 
 ``seed_from_taskdef`` does the same around a user's own task definition JSON, so a migration
-command can be rehearsed locally against it.
+command can be rehearsed locally against it. ``with_sidecar`` gives a task definition a
+non-essential sidecar (for tests of a task whose other containers outlive the command's).
 """
 
 from __future__ import annotations
@@ -266,6 +267,22 @@ def prepare_user_taskdef(taskdef: dict[str, Any], world: World) -> tuple[dict[st
     essential = [c for c in td["containerDefinitions"] if c.get("essential", True)]
     world.container = str((essential or td["containerDefinitions"])[0]["name"])
     return td, notes
+
+
+def with_sidecar(taskdef: dict[str, Any], name: str = "log-router") -> dict[str, Any]:
+    """RegisterTaskDefinition's arguments for ``taskdef`` (as DescribeTaskDefinition answers
+    it) plus a non-essential sidecar ``name``. The agent runs only the command's container,
+    so the sidecar runs nothing: it stays RUNNING until the task deprovisions."""
+    spec = {k: copy.deepcopy(v) for k, v in taskdef.items() if k in _REGISTER_KEYS}
+    spec["containerDefinitions"].append(
+        {
+            "name": name,
+            "image": "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable",
+            "essential": False,
+            "memory": 64,  # moto needs container memory
+        }
+    )
+    return spec
 
 
 def seed_database(rds: Any, ec2: Any, world: World) -> None:

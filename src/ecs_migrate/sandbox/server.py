@@ -8,17 +8,34 @@ moto 5.2.5 quirks handled here (see docs/sandbox.md):
   the process, instead of jumping to STOPPED with the container "exitCode 0"; an unknown task
   gets InvalidParameterException instead of a 500;
 - the seed sets EnableDnsHostnames on the VPC and memory on every container definition.
+
+And what ECS does that moto does not:
+
+- DescribeTasks is eventually consistent: for ``AgentTiming.missing_window`` seconds after
+  RunTask (the ``ecs-migrate.sandbox/missing`` label or tag overrides it per task), a task is
+  answered in ``failures`` with reason MISSING, as is a task that does not exist (moto leaves
+  both out and answers no failures). The agent's own requests always see the task;
+- ListTasks without ``desiredStatus`` lists the tasks whose desired status is RUNNING, as
+  ECS's default filter does (moto lists them all, STOPPED ones included).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ecs_migrate.errors import SandboxError
-from ecs_migrate.sandbox.agent import Agent, AgentTiming, initial_state
+from ecs_migrate.sandbox.agent import (
+    Agent,
+    AgentTiming,
+    command_container,
+    initial_state,
+    setting_seconds,
+    task_settings,
+)
 from ecs_migrate.sandbox.faults import AGENT_HEADER, FaultInjector
 from ecs_migrate.sandbox.seed import World
 
@@ -75,6 +92,7 @@ class Sandbox:
             ) from exc
         _freeze_task_states()
         _patch_stop_task()
+        _patch_task_listings()
         _exempt_agent_from_iam()
         self.faults = FaultInjector(
             _unimplemented(DomainDispatcherApplication(create_backend_app)),
@@ -151,14 +169,26 @@ class Sandbox:
             self.deploy(service)
 
     def _on_run_task(self, request: dict[str, Any], answer: dict[str, Any]) -> None:
-        if "enableExecuteCommand" not in request:
-            return
-        for task in answer.get("tasks") or []:
-            for cluster_tasks in self.ecs_backend.tasks.values():
-                if task.get("taskArn") in cluster_tasks:
-                    cluster_tasks[task["taskArn"]].enable_execute_command = bool(
-                        request["enableExecuteCommand"]
-                    )
+        """Each new task: hidden from DescribeTasks for a moment (MISSING), and given
+        RunTask's enableExecuteCommand (moto drops it)."""
+        backend = self.ecs_backend
+        for summary in answer.get("tasks") or []:
+            task = next(
+                (
+                    t[summary.get("taskArn")]
+                    for t in backend.tasks.values()
+                    if summary.get("taskArn") in t
+                ),
+                None,
+            )
+            if task is None:
+                continue
+            if "enableExecuteCommand" in request:
+                task.enable_execute_command = bool(request["enableExecuteCommand"])
+            taskdef = backend.describe_task_definition(task.task_definition_arn)
+            settings = task_settings(task, command_container(taskdef, task))
+            window = setting_seconds(settings, "missing", self.timing.missing_window)
+            task.sandbox_missing_until = time.monotonic() + window
 
     def deploy(self, service: Any) -> None:
         """Replace the service's tasks with ``desiredCount`` new ones, as a deployment does.
@@ -347,6 +377,47 @@ def _patch_stop_task() -> None:
 
     run_task.__wrapped__ = original_run_task  # type: ignore[attr-defined]
     EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign]
+
+
+def _patch_task_listings() -> None:
+    """DescribeTasks and ListTasks as ECS answers them (see the module docstring)."""
+    from moto.ecs.responses import EC2ContainerServiceResponse as Responses
+
+    describe: Any = getattr(Responses.describe_tasks, "__wrapped__", Responses.describe_tasks)
+    list_tasks: Any = getattr(Responses.list_tasks, "__wrapped__", Responses.list_tasks)
+
+    def describe_tasks(self: Any) -> Any:
+        answer = describe(self)
+        result = answer.result
+        if not self.headers.get(AGENT_HEADER):
+            now = time.monotonic()
+            result["tasks"] = [
+                t for t in result["tasks"] if getattr(t, "sandbox_missing_until", 0.0) <= now
+            ]
+        found = {t.task_arn for t in result["tasks"]} | {t.id for t in result["tasks"]}
+        result["failures"] = [
+            {"arn": str(ref), "reason": "MISSING"}
+            for ref in self._get_param("tasks", [])
+            if ref not in found and str(ref).rsplit("/", 1)[-1] not in found
+        ]
+        return answer
+
+    def running_tasks(self: Any) -> Any:
+        answer = list_tasks(self)
+        if self._get_param("desiredStatus") is None:
+            running = {
+                task.task_arn
+                for cluster_tasks in self.ecs_backend.tasks.values()
+                for task in cluster_tasks.values()
+                if task.desired_status == "RUNNING"
+            }
+            answer.result["taskArns"] = [a for a in answer.result["taskArns"] if a in running]
+        return answer
+
+    describe_tasks.__wrapped__ = describe  # type: ignore[attr-defined]
+    running_tasks.__wrapped__ = list_tasks  # type: ignore[attr-defined]
+    Responses.describe_tasks = describe_tasks  # type: ignore[method-assign]
+    Responses.list_tasks = running_tasks  # type: ignore[method-assign]
 
 
 def _check_port_free(port: int) -> None:

@@ -1,4 +1,10 @@
-"""What the sandbox agent does around a task's process: secrets, signals, memory, logs."""
+"""What the sandbox agent does around a task's process: secrets, signals, memory, logs.
+
+Logs: a line is shipped to CloudWatch once it is ``TAIL_SECONDS`` old, in ordered batches
+every ``FLUSH_SECONDS``. So the lines of a process's last moments are still unshipped when it
+exits: the agent ships them (``ship_rest``) a moment later, as awslogs ingests a container's
+last lines after its exit.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,13 @@ import signal
 import subprocess
 import threading
 import time
+from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
 FLUSH_SECONDS = 0.2
 FLUSH_LINES = 1000
+TAIL_SECONDS = 0.2  # lines younger than this at the exit are the last moments' (ingested late)
 
 
 def secrets_manager_value(client: Any, value_from: str) -> str:
@@ -50,13 +58,19 @@ def rss_mb(pid: int) -> float:
 
 
 class LogWriter:
-    """Buffers a process's output and ships it to CloudWatch Logs in ordered batches."""
+    """Buffers a process's output and ships it to CloudWatch Logs in ordered batches.
+
+    Each line waits ``TAIL_SECONDS`` before it is shipped; ``hold`` keeps every line back
+    until ``ship_rest`` (the ``log-lag`` simulation). Past ``FLUSH_LINES`` waiting lines, all
+    of them are shipped at once.
+    """
 
     def __init__(self, client: Any | None, group: str, stream: str) -> None:
         self.client = client
         self.group = group
         self.stream = stream
         self.pending: list[dict[str, Any]] = []
+        self.read_at: list[float] = []  # time.monotonic() each pending line was read
         self.lock = threading.Lock()
         self.last_ts = 0
         self.hold = False
@@ -91,6 +105,7 @@ class LogWriter:
                 ts = max(int(time.time() * 1000), self.last_ts)
                 self.last_ts = ts
                 self.pending.append({"timestamp": ts, "message": line})
+                self.read_at.append(time.monotonic())
                 full = len(self.pending) >= FLUSH_LINES
             if full:
                 self.flush(force=True)
@@ -98,15 +113,21 @@ class LogWriter:
         ticker.join()
 
     def flush(self, *, force: bool = False) -> None:
+        """Ship the lines that are ``TAIL_SECONDS`` old (``force``: all of them), in order."""
         with self.lock:
-            if (self.hold and not force) or not self.pending:
+            if self.hold and not force:
                 return
-            batch, self.pending = self.pending, []
-            if self.client is not None:
+            ripe = len(self.pending)
+            if not force:
+                ripe = bisect_right(self.read_at, time.monotonic() - TAIL_SECONDS)
+            batch, self.pending = self.pending[:ripe], self.pending[ripe:]
+            del self.read_at[:ripe]
+            if batch and self.client is not None:
                 self.client.put_log_events(
                     logGroupName=self.group, logStreamName=self.stream, logEvents=batch
                 )
 
-    def flush_all(self) -> None:
+    def ship_rest(self) -> None:
+        """Ship every line still waiting: the container's last moments, or a held output."""
         self.hold = False
-        self.flush()
+        self.flush(force=True)
