@@ -144,7 +144,7 @@ def poll_settings() -> dict[str, Any]:
     import dataclasses
     import importlib
 
-    for module in ("ecs_migrate.tasks.follow", "ecs_migrate.commands.run"):
+    for module in ("ecs_migrate.tasks.follow", "ecs_migrate.tasks.oneoff"):
         try:
             cls = importlib.import_module(module).PollSettings
         except (ImportError, AttributeError):

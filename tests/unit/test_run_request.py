@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from ecs_migrate.commands.run import RunResult, build_run_task_request
 from ecs_migrate.errors import UsageError
 from ecs_migrate.tasks import follow
+from ecs_migrate.tasks.oneoff import RunResult, build_run_task_request
 from ecs_migrate.tasks.target import LogConfig, Target
 
 NETWORK = {

@@ -30,7 +30,7 @@ class Reporter(Progress, Protocol):
 
 class CollectingReporter:
     """A reporter that keeps the task's log lines and progress instead of showing them: for
-    a probe task whose answer is read, not shown (``commands.run.run_probe``)."""
+    a probe task whose answer is read, not shown (``tasks.probe.run_probe``)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []

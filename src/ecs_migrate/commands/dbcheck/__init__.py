@@ -189,7 +189,8 @@ def _via_run(
     reporter: Progress,
     cancel: Cancellation,
 ) -> tuple[list[str], str]:
-    from ecs_migrate.commands.run import RunOptions, run_probe
+    from ecs_migrate.tasks.oneoff import RunOptions
+    from ecs_migrate.tasks.probe import run_probe
 
     run_opts = RunOptions(
         cluster=opts.cluster,

@@ -181,10 +181,11 @@ def judge_probe(plan: ProbePlan, report: ProbeReport, container: str, task_id: s
     "migration.command", area=AREA, needs=("taskdef.container", "taskdef.log-driver"), when="probe"
 )
 def migration_command(ctx: Context) -> Finding:
-    from ecs_migrate.commands.run import RunOptions, run_probe
     from ecs_migrate.errors import AlreadyRunningError, EcsMigrateError
     from ecs_migrate.tasks import outcome
     from ecs_migrate.tasks.cancel import Cancel
+    from ecs_migrate.tasks.oneoff import RunOptions
+    from ecs_migrate.tasks.probe import run_probe
 
     container = ctx.container()
     name = str(container["name"])

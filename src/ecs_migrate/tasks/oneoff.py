@@ -1,0 +1,407 @@
+"""A one-off task of a service, started and followed to its end: the heart of `run`.
+
+``run(clients, opts, reporter, cancel)`` resolves the target from the live service, waits for
+any other ecs-migrate task of the same service, starts one task with the command overridden,
+streams its CloudWatch logs, and returns a :class:`RunResult`. It never prints: progress and
+log lines go to the ``reporter``; errors are raised from :mod:`ecs_migrate.errors`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ecs_migrate.aws import Clients, error_code, translate_errors
+from ecs_migrate.common.options import FromCli
+from ecs_migrate.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_RUN,
+    EXIT_TIMEOUT,
+    AlreadyRunningError,
+    EcsMigrateError,
+    TargetError,
+    TaskNotRunError,
+    UsageError,
+)
+from ecs_migrate.tasks import outcome
+from ecs_migrate.tasks.cancel import Cancel, Cancellation
+from ecs_migrate.tasks.follow import NullReporter, PollSettings, Reporter, TaskFollower
+from ecs_migrate.tasks.logstream import LogFollower
+from ecs_migrate.tasks.target import Target, load_target
+
+STARTED_BY = "ecs-migrate"
+SERVICE_TAG = "ecs-migrate:service"
+GROUP_PREFIX = "ecs-migrate:"
+# A check's task (db-check's probe) is not a migration: migrations neither wait for it nor
+# see it, and it does not wait for them.
+CHECK_STARTED_BY = "ecs-migrate-check"
+CHECK_GROUP_PREFIX = "ecs-migrate-check:"
+# Variables passed from CI into the task (and onto its tags), so `apply` can record them.
+CI_VARIABLES = ("GITHUB_SHA", "GITHUB_RUN_ID", "GITHUB_ACTOR", "GITHUB_REPOSITORY")
+APPLY_PREFIX = ("ecs-migrate", "apply", "--")
+_TAG_FOR = {"GITHUB_SHA": "github:sha", "GITHUB_RUN_ID": "github:run-id"}
+
+
+@dataclass
+class RunOptions(FromCli):
+    cluster: str
+    service: str
+    command: list[str]
+    container: str | None = None
+    task_definition: str | None = None
+    timeout: float = 3600.0
+    if_running: Literal["wait", "fail"] = "wait"
+    stop_on_cancel: bool = False
+    ci_env: Mapping[str, str] = field(default_factory=dict)
+    poll: PollSettings = field(default_factory=PollSettings)
+    apply: bool = False  # wrap the command in `ecs-migrate apply --` (lock, wait, history)
+    check: bool = False  # a check's task (db-check), not a migration: see CHECK_STARTED_BY
+
+    @property
+    def container_command(self) -> list[str]:
+        """What the container runs: the command, or `ecs-migrate apply -- command`."""
+        return [*APPLY_PREFIX, *self.command] if self.apply and self.command else list(self.command)
+
+
+@dataclass
+class RunResult:
+    task_arn: str
+    task_definition_arn: str
+    cluster: str
+    service: str
+    container: str
+    region: str
+    status: str
+    exit_status: int
+    exit_code: int | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    container_reason: str | None = None
+    stopped_by: str | None = None  # who stopped the task when status is "stopped"
+    duration_seconds: float = 0.0
+    log_group: str | None = None
+    log_stream: str | None = None
+    log_lines: int = 0
+    api_calls: dict[str, int] = field(default_factory=dict)
+    waited_seconds: float = 0.0
+
+    @classmethod
+    def for_target(cls, target: Target, region: str) -> RunResult:
+        """A result with nothing run yet: the fields known before RunTask."""
+        return cls(
+            task_arn="",
+            task_definition_arn=target.task_definition_arn,
+            cluster=target.cluster,
+            service=target.service,
+            container=target.container,
+            region=region,
+            status=outcome.FAILED,
+            exit_status=EXIT_NOT_RUN,
+        )
+
+    @property
+    def task_id(self) -> str:
+        return self.task_arn.rsplit("/", 1)[-1]
+
+    @property
+    def console_url(self) -> str:
+        r = self.region
+        cluster = self.cluster.rsplit("/", 1)[-1]  # --cluster may be an ARN
+        return (
+            f"https://{r}.console.aws.amazon.com/ecs/v2/clusters/{cluster}"
+            f"/tasks/{self.task_id}/configuration?region={r}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "taskArn": self.task_arn,
+            "taskId": self.task_id,
+            "taskDefinitionArn": self.task_definition_arn,
+            "cluster": self.cluster,
+            "service": self.service,
+            "container": self.container,
+            "region": self.region,
+            "status": self.status,
+            "exitCode": self.exit_code,
+            "exitStatus": self.exit_status,
+            "stopCode": self.stop_code,
+            "stoppedReason": self.stopped_reason,
+            "containerReason": self.container_reason,
+            "stoppedBy": self.stopped_by,
+            "durationSeconds": round(self.duration_seconds, 3),
+            "waitedSeconds": round(self.waited_seconds, 3),
+            "logGroup": self.log_group,
+            "logStream": self.log_stream,
+            "logLines": self.log_lines,
+            "consoleUrl": self.console_url,
+            "apiCalls": dict(self.api_calls),
+        }
+
+
+def ci_tags(env: Mapping[str, str]) -> dict[str, str]:
+    """Tags naming the CI run, from GITHUB_SHA and GITHUB_RUN_ID when set."""
+    return {tag: env[var] for var, tag in _TAG_FOR.items() if env.get(var)}
+
+
+def build_run_task_request(
+    target: Target,
+    command: list[str],
+    ci_env: Mapping[str, str],
+    client_token: str,
+    check: bool = False,
+) -> dict[str, Any]:
+    """Pure: the RunTask parameters. The command is an argv list, passed through untouched."""
+    if not command:
+        raise UsageError(
+            "No command given.", hint="Put it after `--`, e.g. -- alembic upgrade head"
+        )
+    override: dict[str, Any] = {"name": target.container, "command": list(command)}
+    env = [{"name": k, "value": ci_env[k]} for k in CI_VARIABLES if ci_env.get(k)]
+    if env:
+        override["environment"] = env
+    tags = {SERVICE_TAG: target.service, **ci_tags(ci_env)}
+    request: dict[str, Any] = {
+        "cluster": target.cluster,
+        "taskDefinition": target.task_definition_arn,
+        "count": 1,
+        "startedBy": CHECK_STARTED_BY if check else STARTED_BY,
+        "group": (CHECK_GROUP_PREFIX if check else GROUP_PREFIX) + target.service,
+        "overrides": {"containerOverrides": [override]},
+        "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        "clientToken": client_token,
+    }
+    if target.network_configuration:
+        request["networkConfiguration"] = target.network_configuration
+    if target.capacity_provider_strategy:
+        request["capacityProviderStrategy"] = target.capacity_provider_strategy
+    elif target.launch_type:
+        request["launchType"] = target.launch_type
+    if target.platform_version and target.platform_version != "LATEST":
+        request["platformVersion"] = target.platform_version
+    return request
+
+
+def start_task(
+    clients: Clients, target: Target, opts: RunOptions, reporter: Reporter
+) -> dict[str, Any]:
+    """RunTask with the command override; ``failures[]`` or no task raise TaskNotRunError."""
+    import botocore.exceptions
+
+    request = build_run_task_request(
+        target, opts.container_command, opts.ci_env, str(uuid.uuid4()), opts.check
+    )
+    with translate_errors("start the migration task (RunTask)"):
+        try:
+            answer = clients.ecs.run_task(**request)
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) in _REJECTED:
+                message = exc.response.get("Error", {}).get("Message", str(exc))
+                raise TargetError(f"RunTask rejected the request: {message}") from exc
+            raise
+    tasks = answer.get("tasks") or []
+    if not tasks:
+        detail = "; ".join(
+            str(f.get("reason", "?"))
+            + (f" ({f['detail']})" if f.get("detail") else "")
+            + (f" [{f['arn']}]" if f.get("arn") else "")
+            for f in answer.get("failures") or []
+        )
+        raise TaskNotRunError(
+            f"RunTask started no task: {detail or 'no reason given'}.",
+            hint="RESOURCE:* means no capacity; check the cluster's capacity providers "
+            "or run `ecs-migrate doctor`.",
+        )
+    task: dict[str, Any] = tasks[0]
+    reporter.progress(f"Started task {task['taskArn']}")
+    return task
+
+
+_REJECTED = frozenset(
+    {
+        "InvalidParameterException",
+        "ClientException",
+        "PlatformUnknownException",
+        "PlatformTaskDefinitionIncompatibilityException",
+    }
+)
+
+
+def other_migrations(clients: Clients, target: Target) -> list[str]:
+    """ARNs of PENDING or RUNNING tasks that ecs-migrate started for the same service."""
+    ecs = clients.ecs
+    with translate_errors("list running ecs-migrate tasks"):
+        arns = ecs.list_tasks(
+            cluster=target.cluster, startedBy=STARTED_BY, desiredStatus="RUNNING"
+        ).get("taskArns", [])
+        if not arns:
+            return []
+        tasks = ecs.describe_tasks(cluster=target.cluster, tasks=arns[:100])
+    group = GROUP_PREFIX + target.service
+    return [
+        t["taskArn"]
+        for t in tasks.get("tasks") or []
+        if t.get("group") == group and t.get("lastStatus") != "STOPPED"
+    ]
+
+
+def wait_for_others(
+    clients: Clients,
+    target: Target,
+    opts: RunOptions,
+    reporter: Reporter,
+    cancel: Cancellation,
+    deadline: float,
+) -> float | None:
+    """Wait until no other migration runs for the service.
+
+    Returns the seconds waited, or None when cancelled or out of time first. With
+    ``--if-running fail`` another migration raises AlreadyRunningError instead.
+    """
+    if opts.check:
+        return 0.0
+    others = other_migrations(clients, target)
+    if not others:
+        return 0.0
+    if opts.if_running == "fail":
+        raise AlreadyRunningError(
+            f"Another migration is running for service {target.service!r}: " + ", ".join(others),
+            hint="Wait for it, or drop --if-running fail to queue behind it.",
+        )
+    began = last_note = time.monotonic()
+    reporter.progress(f"Waiting for another migration of {target.service} to finish: {others[0]}")
+    while others:
+        pause = max(0.0, min(opts.poll.queue_interval, deadline - time.monotonic()))
+        if cancel.wait(pause) or time.monotonic() >= deadline:
+            return None
+        if time.monotonic() - last_note >= 30:
+            reporter.progress(f"Still waiting ({int(time.monotonic() - began)}s): {others[0]}")
+            last_note = time.monotonic()
+        others = other_migrations(clients, target)
+    waited = time.monotonic() - began
+    reporter.progress(f"The other migration finished after {waited:.0f}s.")
+    return waited
+
+
+def log_follower(
+    clients: Clients, target: Target, task_arn: str, poll: PollSettings
+) -> LogFollower | None:
+    """A follower for the task's awslogs stream, or None when its name cannot be known."""
+    stream = target.log.stream_for(target.container, task_arn.rsplit("/", 1)[-1])
+    if not stream or not target.log.group:
+        return None
+    client = clients.client("logs", target.log.region)  # the group's region, if it says one
+    return LogFollower(client, target.log.group, stream, page_limit=poll.log_page_limit)
+
+
+def _warn_about_logs(target: Target, reporter: Reporter) -> None:
+    if not target.log.is_awslogs:
+        reporter.warning(
+            f"Container {target.container!r} logs with the {target.log.driver!r} driver, not "
+            "awslogs: its output cannot be streamed here. Running anyway."
+        )
+    elif not target.log.stream_prefix:
+        reporter.warning(
+            "The awslogs configuration has no awslogs-stream-prefix, so the task's stream "
+            "name is unknown: its output cannot be streamed here. Running anyway."
+        )
+
+
+def run(
+    clients: Clients,
+    opts: RunOptions,
+    reporter: Reporter | None = None,
+    cancel: Cancellation | None = None,
+) -> RunResult:
+    """Run the migration command as a one-off task of the service and follow it to the end."""
+    reporter = reporter or NullReporter()
+    cancel = cancel or Cancel()
+    if opts.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds.")
+    started = time.monotonic()
+    deadline = started + opts.timeout
+    target = load_target(clients, opts.cluster, opts.service, opts.container, opts.task_definition)
+    _warn_about_logs(target, reporter)
+    base = RunResult.for_target(target, clients.region)
+    waited = wait_for_others(clients, target, opts, reporter, cancel, deadline)
+    if waited is None:
+        base.status = outcome.INTERRUPTED if cancel.is_set() else outcome.TIMED_OUT
+        return _finish(base, None, clients, started)
+    base.waited_seconds = waited
+    task = start_task(clients, target, opts, reporter)
+    try:
+        return _follow(clients, opts, reporter, cancel, target, task, base, started, deadline)
+    except EcsMigrateError as exc:
+        exc.task_arn = exc.task_arn or str(task["taskArn"])
+        raise
+
+
+def _follow(
+    clients: Clients,
+    opts: RunOptions,
+    reporter: Reporter,
+    cancel: Cancellation,
+    target: Target,
+    task: dict[str, Any],
+    base: RunResult,
+    started: float,
+    deadline: float,
+) -> RunResult:
+    """Follow a started task to its end; the result says how it ended."""
+    follower = TaskFollower(
+        clients,
+        target,
+        task,
+        poll=opts.poll,
+        reporter=reporter,
+        cancel=cancel,
+        deadline=deadline,
+        logs=log_follower(clients, target, task["taskArn"], opts.poll),
+    )
+    end = follower.follow()
+    if end == "stopped":
+        follower.drain()
+        return _finish(base, follower, clients, started)
+    if end == "timeout":
+        follower.stop(f"ecs-migrate: timed out after {opts.timeout:g}s")
+        reporter.warning(f"Timed out after {opts.timeout:g}s; stopped task {follower.task_arn}.")
+        follower.wait_stopped(opts.poll.stop_grace)
+        base.status = outcome.TIMED_OUT
+    else:
+        if opts.stop_on_cancel:
+            follower.stop("ecs-migrate: cancelled (--stop-on-cancel)")
+        base.status = outcome.INTERRUPTED
+    return _finish(base, follower, clients, started)
+
+
+def _finish(
+    result: RunResult, follower: TaskFollower | None, clients: Clients, started: float
+) -> RunResult:
+    """Complete the result: the task's verdict unless timed out or interrupted."""
+    forced = result.status if result.status in (outcome.TIMED_OUT, outcome.INTERRUPTED) else None
+    result.duration_seconds = time.monotonic() - started
+    result.api_calls = {
+        "DescribeTasks": clients.calls[("ecs", "DescribeTasks")],
+        "GetLogEvents": clients.calls[("logs", "GetLogEvents")],
+    }
+    if follower is not None:
+        task = follower.task
+        result.task_arn = follower.task_arn
+        result.task_definition_arn = task.get("taskDefinitionArn") or result.task_definition_arn
+        result.log_lines = follower.log_lines
+        if follower.logs is not None:
+            result.log_group, result.log_stream = follower.logs.group, follower.logs.stream
+        verdict = outcome.classify(task, result.container)
+        result.exit_code = verdict.exit_code
+        result.stop_code = verdict.stop_code
+        result.stopped_reason = verdict.stopped_reason
+        result.container_reason = verdict.container_reason
+        result.stopped_by = verdict.stopped_by
+        result.status, result.exit_status = verdict.status, verdict.exit_status
+    if forced == outcome.TIMED_OUT:
+        result.status, result.exit_status = forced, EXIT_TIMEOUT
+    elif forced == outcome.INTERRUPTED:
+        result.status, result.exit_status = forced, EXIT_INTERRUPTED
+    return result
