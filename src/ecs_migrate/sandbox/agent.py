@@ -363,7 +363,7 @@ class StopSequence:
             (self.delay, stopped),
         ]
         if self.tail is not None:
-            steps.append((self.tail_delay, self.tail))
+            steps.append((self.tail_delay, self.ship_tail))
         begun = time.monotonic()
         for at, step in sorted(steps, key=lambda s: s[0]):  # stable: the tail last of a tie
             self.agent.pause(begun + at - time.monotonic())
@@ -372,6 +372,14 @@ class StopSequence:
     def phase(self, status: str) -> None:
         self.task.status = status
         self.record.phases.append((status, time.time()))
+
+    def ship_tail(self) -> None:
+        """The last log lines; a failure is the agent's error, and the sequence goes on."""
+        try:
+            if self.tail is not None:
+                self.tail()
+        except Exception as exc:
+            self.agent.errors.append(f"{self.task.task_arn}: shipping the last lines: {exc!r}")
 
 
 class _TaskRunner:
