@@ -22,10 +22,10 @@ from ecs_migrate.commands.doctor.model import (
     REGISTRY,
     Check,
     CheckResult,
-    Finding,
     Fixer,
     Skip,
     Status,
+    Verdict,
     fail,
     passed,
     skip,
@@ -63,7 +63,7 @@ def stub(credentials_error: Exception | None = None) -> Clients:
     return cast(Clients, StubClients(credentials_error))
 
 
-Func = Callable[[Context], Finding]
+Func = Callable[[Context], Verdict]
 
 
 class Registry:
@@ -77,14 +77,14 @@ class Registry:
     def add(
         self,
         id: str,
-        func: Func | Finding,
+        func: Func | Verdict,
         *,
         needs: tuple[str, ...] = (),
         when: str | None = None,
         fixer: Fixer | None = None,
         area: str = "Test",
     ) -> None:
-        def run(ctx: Context) -> Finding:
+        def run(ctx: Context) -> Verdict:
             with self._lock:
                 self.calls.append(id)
             return func(ctx) if callable(func) else func
@@ -113,7 +113,7 @@ def statuses(report: DoctorReport) -> dict[str, str]:
 
 
 def raises(exc: BaseException) -> Func:
-    def func(ctx: Context) -> Finding:
+    def func(ctx: Context) -> Verdict:
         raise exc
 
     return func
@@ -159,12 +159,12 @@ def test_the_first_blocking_need_is_named(registry: Registry) -> None:
 def test_a_check_runs_only_after_its_needs(registry: Registry) -> None:
     finished = threading.Event()
 
-    def slow(ctx: Context) -> Finding:
+    def slow(ctx: Context) -> Verdict:
         finished.wait(0.2)  # give a premature dependent every chance to start first
         finished.set()
         return passed("slow")
 
-    def dependent(ctx: Context) -> Finding:
+    def dependent(ctx: Context) -> Verdict:
         return passed("after") if finished.is_set() else fail("ran too early", "-")
 
     registry.add("slow", slow)
@@ -201,7 +201,7 @@ def test_needs_that_never_resolve_skip_instead_of_hanging(registry: Registry) ->
 def meet_at(barrier: threading.Barrier) -> Func:
     """A check that passes only if another check is running at the same time."""
 
-    def func(ctx: Context) -> Finding:
+    def func(ctx: Context) -> Verdict:
         barrier.wait()  # BrokenBarrierError after the barrier's timeout: an internal error
         return passed("met the other check")
 
@@ -233,7 +233,7 @@ def test_concurrent_checks_share_one_memoised_lookup(registry: Registry) -> None
         computed.append(1)
         return 42
 
-    def shared(ctx: Context) -> Finding:
+    def shared(ctx: Context) -> Verdict:
         barrier.wait()
         return passed(f"value {ctx.memo('answer', lookup)}")
 
@@ -322,8 +322,8 @@ def test_ordered_puts_failures_first_then_warnings_passes_skips_in_registry_orde
 ) -> None:
     gate = threading.Event()
 
-    def late(finding: Finding) -> Func:
-        def func(ctx: Context) -> Finding:
+    def late(finding: Verdict) -> Func:
+        def func(ctx: Context) -> Verdict:
             gate.wait(0.2)  # finish after the others: completion order is not report order
             return finding
 

@@ -74,7 +74,7 @@ class RunResult:
     service: str
     container: str
     region: str
-    status: str
+    status: outcome.RunStatus
     exit_status: int
     exit_code: int | None = None
     stop_code: str | None = None

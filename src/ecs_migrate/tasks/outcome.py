@@ -22,6 +22,7 @@ class RunStatus(StrEnum):
     TIMED_OUT = "timed-out"
     INTERRUPTED = "interrupted"
     STOPPED = "stopped"  # stopped from outside ecs-migrate while the command ran
+    UNKNOWN = "unknown"  # exec: the session ended without the command's exit status
 
 
 SUCCEEDED = RunStatus.SUCCEEDED
@@ -56,7 +57,7 @@ _NOT_STARTED_MARKERS = (
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str
+    status: RunStatus
     exit_status: int
     exit_code: int | None
     stop_code: str | None

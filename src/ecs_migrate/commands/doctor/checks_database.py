@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_migrate.commands.doctor.context import Context
-from ecs_migrate.commands.doctor.model import Finding, Skip, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, warn
 from ecs_migrate.commands.doctor.rds import Database, database, existing_database, not_found
 from ecs_migrate.commands.doctor.vpc import (
     ANYWHERE,
@@ -107,7 +107,7 @@ def _secrets_snippet(ctx: Context, var: str) -> str:
 
 
 @check("db.url-defined", area=AREA, needs=("taskdef.container",))
-def db_url_defined(ctx: Context) -> Finding:
+def db_url_defined(ctx: Context) -> Verdict:
     var = ctx.opts.database_url_var
     container = ctx.container()
     name = container["name"]
@@ -130,7 +130,7 @@ def db_url_defined(ctx: Context) -> Finding:
 
 
 @check("db.url-plaintext", area=AREA, needs=("db.url-defined",))
-def db_url_plaintext(ctx: Context) -> Finding:
+def db_url_plaintext(ctx: Context) -> Verdict:
     var = ctx.opts.database_url_var
     container = ctx.container()
     source = url_source(container, var)
@@ -148,7 +148,7 @@ def db_url_plaintext(ctx: Context) -> Finding:
 
 
 # -- the database ------------------------------------------------------------------------------
-def _not_found_finding(ctx: Context) -> Finding:
+def _not_found_finding(ctx: Context) -> Verdict:
     if ctx.opts.db_cluster:
         listing = "describe-db-clusters --region {} --query 'DBClusters[].DBClusterIdentifier'"
     else:
@@ -158,7 +158,7 @@ def _not_found_finding(ctx: Context) -> Finding:
 
 
 @check("db.security-group", area=AREA, needs=("taskdef.container",))
-def db_security_group(ctx: Context) -> Finding:
+def db_security_group(ctx: Context) -> Verdict:
     db = database(ctx)
     if db is None:
         return _not_found_finding(ctx)
@@ -198,7 +198,7 @@ def db_security_group(ctx: Context) -> Finding:
 
 def _egress_blocked(
     ctx: Context, db: Database, port: int, task_groups: list[str]
-) -> Finding | None:
+) -> Verdict | None:
     """Security groups are stateful: the service's own groups must also let the traffic out."""
     own = security_groups(ctx, task_groups)
     egress = permissions_of(own.values(), egress=True)
@@ -218,7 +218,7 @@ def _egress_blocked(
 
 
 @check("db.publicly-accessible", area=AREA, needs=("taskdef.container",))
-def db_publicly_accessible(ctx: Context) -> Finding:
+def db_publicly_accessible(ctx: Context) -> Verdict:
     db = existing_database(ctx)
     if not db.public_members and not db.cluster_public:
         return passed(f"{db.label} is not publicly accessible.")
@@ -318,7 +318,7 @@ def _private_subnets_fix(
 
 
 @check("db.private-subnets", area=AREA, needs=("taskdef.container",))
-def db_private_subnets(ctx: Context) -> Finding:
+def db_private_subnets(ctx: Context) -> Verdict:
     db = existing_database(ctx)
     if not db.subnet_ids:
         raise Skip(f"{db.label} has no DB subnet group")

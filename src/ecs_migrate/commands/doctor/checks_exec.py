@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ecs_migrate.commands.doctor.context import Context
-from ecs_migrate.commands.doctor.model import Finding, Fixer, Skip, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Fixer, Skip, Verdict, check, fail, passed, warn
 from ecs_migrate.commands.doctor.permissions import (
     ECS_TASKS_TRUST,
     judge,
@@ -147,7 +147,7 @@ def _apply_enable(ctx: Context) -> str:
     when="exec",
     fixer=Fixer(describe=_describe_enable, apply=_apply_enable),
 )
-def exec_enabled(ctx: Context) -> Finding:
+def exec_enabled(ctx: Context) -> Verdict:
     service = ctx.service()
     name = ctx.service_name()
     tasks = service_tasks(ctx)
@@ -176,7 +176,7 @@ def exec_enabled(ctx: Context) -> Finding:
 
 
 @check("exec.agent", area=AREA, needs=("exec.enabled",), when="exec")
-def exec_agent(ctx: Context) -> Finding:
+def exec_agent(ctx: Context) -> Verdict:
     tasks = [t for t in running_tasks(ctx) if t.get("enableExecuteCommand")]
     if not tasks:
         raise Skip("no running task with ECS Exec enabled to read the managed agent from")
@@ -223,7 +223,7 @@ def exec_agent(ctx: Context) -> Finding:
 
 
 @check("exec.platform", area=AREA, needs=("taskdef.container",), when="exec")
-def exec_platform(ctx: Context) -> Finding:
+def exec_platform(ctx: Context) -> Verdict:
     kind = launch_type(ctx)
     if kind == "FARGATE":
         return _fargate_platform(ctx)
@@ -232,7 +232,7 @@ def exec_platform(ctx: Context) -> Finding:
     raise Skip(f"launch type {kind or 'unknown'}: no platform or agent version to check")
 
 
-def _fargate_platform(ctx: Context) -> Finding:
+def _fargate_platform(ctx: Context) -> Verdict:
     service = ctx.service()
     tasks = service_tasks(ctx)
     windows = any("WINDOWS" in str(t.get("platformFamily") or "").upper() for t in tasks) or (
@@ -268,7 +268,7 @@ def _fargate_platform(ctx: Context) -> Finding:
     )
 
 
-def _ec2_agent(ctx: Context) -> Finding:
+def _ec2_agent(ctx: Context) -> Verdict:
     instances = container_instances(ctx)
     if not instances:
         raise Skip("no running task on a container instance to read the ECS agent version from")
@@ -297,7 +297,7 @@ def _ec2_agent(ctx: Context) -> Finding:
 
 
 @check("exec.task-role", area=AREA, needs=("taskdef.container",), when="exec")
-def exec_task_role(ctx: Context) -> Finding:
+def exec_task_role(ctx: Context) -> Verdict:
     arn, source = task_role(ctx)
     family = str(ctx.taskdef().get("family"))
     not_needed = "ssm:UpdateInstanceInformation is not needed"
@@ -345,7 +345,7 @@ def exec_task_role(ctx: Context) -> Finding:
 
 
 @check("exec.readonly-rootfs", area=AREA, needs=("taskdef.container",), when="exec")
-def exec_readonly_rootfs(ctx: Context) -> Finding:
+def exec_readonly_rootfs(ctx: Context) -> Verdict:
     name = str(ctx.container()["name"])
     if ctx.container().get("readonlyRootFilesystem") is True:
         return fail(
@@ -358,7 +358,7 @@ def exec_readonly_rootfs(ctx: Context) -> Finding:
 
 
 @check("exec.init-process", area=AREA, needs=("taskdef.container",), when="exec")
-def exec_init_process(ctx: Context) -> Finding:
+def exec_init_process(ctx: Context) -> Verdict:
     name = str(ctx.container()["name"])
     family = str((ctx.taskdef().get("runtimePlatform") or {}).get("operatingSystemFamily") or "")
     if family.upper().startswith("WINDOWS"):

@@ -17,7 +17,7 @@ from typing import Any
 from ecs_migrate.commands.doctor.checks_exec import AREA
 from ecs_migrate.commands.doctor.context import Context, lookup_or_none, principal_of
 from ecs_migrate.commands.doctor.exec_logging import logging_requests, session_destination
-from ecs_migrate.commands.doctor.model import Finding, Skip, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, warn
 from ecs_migrate.commands.doctor.permissions import judge, policy_statement, put_role_policy
 from ecs_migrate.commands.doctor.tasks import launch_type, task_role
 from ecs_migrate.commands.doctor.vpc import (
@@ -119,7 +119,7 @@ def _create_endpoint_fix(ctx: Context, facts: _VpcFacts) -> str:
     )
 
 
-def _ssm_endpoint_finding(ctx: Context, facts: _VpcFacts, endpoint: Mapping[str, Any]) -> Finding:
+def _ssm_endpoint_finding(ctx: Context, facts: _VpcFacts, endpoint: Mapping[str, Any]) -> Verdict:
     """exec.vpc-endpoint when the VPC has an ssmmessages endpoint."""
     vpc, closed = facts.vpc, facts.closed
     eid = endpoint.get("VpcEndpointId", "?")
@@ -148,7 +148,7 @@ def _ssm_endpoint_finding(ctx: Context, facts: _VpcFacts, endpoint: Mapping[str,
 
 
 @check("exec.vpc-endpoint", area=AREA, needs=("taskdef.container",), when="exec")
-def exec_vpc_endpoint(ctx: Context) -> Finding:
+def exec_vpc_endpoint(ctx: Context) -> Verdict:
     facts = _vpc_facts(ctx)
     vpc, closed = facts.vpc, facts.closed
     service_name = f"com.amazonaws.{ctx.region}.ssmmessages"
@@ -283,7 +283,7 @@ def _judge_permissions(
 
 
 @check("exec.kms-logging", area=AREA, needs=("taskdef.container",), when="exec")
-def exec_kms_logging(ctx: Context) -> Finding:
+def exec_kms_logging(ctx: Context) -> Verdict:
     conf = ctx.exec_configuration()
     key_id = conf.get("kmsKeyId")
     logging, group, bucket = session_destination(conf)
@@ -322,7 +322,7 @@ def exec_kms_logging(ctx: Context) -> Finding:
 
 
 @check("exec.plugin", area=AREA, when="exec")
-def exec_plugin(ctx: Context) -> Finding:
+def exec_plugin(ctx: Context) -> Verdict:
     path = shutil.which(PLUGIN)
     if path is None:
         return fail(
@@ -350,7 +350,7 @@ def _plugin_version(path: str) -> str:
 
 
 @check("exec.start-session-denied", area=AREA, needs=("cluster.active",), when="exec")
-def exec_start_session_denied(ctx: Context) -> Finding:
+def exec_start_session_denied(ctx: Context) -> Verdict:
     caller = principal_of(str(ctx.caller()["Arn"]))
     tasks = f"arn:{ctx.partition()}:ecs:{ctx.region}:{ctx.account()}:task/{ctx.cluster_name()}/*"
     verdict = judge(ctx, caller, [Request("ssm:StartSession", tasks)])

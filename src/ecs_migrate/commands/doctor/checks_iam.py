@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ecs_migrate.commands.doctor.context import Context, principal_of
-from ecs_migrate.commands.doctor.model import Finding, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Verdict, check, fail, passed, warn
 from ecs_migrate.commands.doctor.permissions import judge, policy_statement
 from ecs_migrate.commands.policy.model import EXEC, RUN, requests_for
 
@@ -32,7 +32,7 @@ def resource_values(ctx: Context) -> dict[str, str | None]:
 
 
 @check("iam.caller", area=AREA, needs=("taskdef.container",))
-def iam_caller(ctx: Context) -> Finding:
+def iam_caller(ctx: Context) -> Verdict:
     caller = str(ctx.caller()["Arn"])
     principal = principal_of(caller)
     uses = RUN + (EXEC if ctx.opts.exec else ())

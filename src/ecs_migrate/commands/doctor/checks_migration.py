@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from ecs_migrate.commands.doctor.context import Context
-from ecs_migrate.commands.doctor.model import Finding, check, fail, passed, skip
+from ecs_migrate.commands.doctor.model import Verdict, check, fail, passed, skip
 
 AREA = "Migration command"
 
@@ -135,7 +135,7 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + "."
 
 
-def judge_probe(plan: ProbePlan, report: ProbeReport, container: str, task_id: str) -> Finding:
+def judge_probe(plan: ProbePlan, report: ProbeReport, container: str, task_id: str) -> Verdict:
     """Pure: the verdict on a completed probe."""
     cwd, path = report.cwd or "?", report.path or ""
     problems: list[str] = []
@@ -180,7 +180,7 @@ def judge_probe(plan: ProbePlan, report: ProbeReport, container: str, task_id: s
 @check(
     "migration.command", area=AREA, needs=("taskdef.container", "taskdef.log-driver"), when="probe"
 )
-def migration_command(ctx: Context) -> Finding:
+def migration_command(ctx: Context) -> Verdict:
     from ecs_migrate.errors import AlreadyRunningError, EcsMigrateError
     from ecs_migrate.tasks import outcome
     from ecs_migrate.tasks.cancel import Cancel
@@ -248,7 +248,7 @@ def migration_command(ctx: Context) -> Finding:
 
 def _incomplete(
     exit_code: int | None, container: dict[str, object], task_id: str, describe: str, group: str
-) -> Finding:
+) -> Verdict:
     entry = container.get("entryPoint")
     cause = (
         f"the container's entryPoint {entry} receives the probe as arguments and may not run it"

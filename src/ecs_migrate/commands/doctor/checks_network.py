@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_migrate.commands.doctor.context import Context
-from ecs_migrate.commands.doctor.model import Finding, Skip, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, warn
 from ecs_migrate.commands.doctor.needs import Need, needs_of
 from ecs_migrate.commands.doctor.vpc import (
     ANYWHERE,
@@ -342,7 +342,7 @@ def _subnet_words(ids: Sequence[str]) -> str:
 
 
 @check("network.egress", area=AREA, needs=("taskdef.container",))
-def network_egress(ctx: Context) -> Finding:
+def network_egress(ctx: Context) -> Verdict:
     service = ctx.service()
     if str(service.get("launchType", "")).upper() == "EC2":
         raise Skip(

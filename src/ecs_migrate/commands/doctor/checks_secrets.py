@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ecs_migrate.commands.doctor.context import Context, lookup_or_none
-from ecs_migrate.commands.doctor.model import Finding, Skip, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, warn
 from ecs_migrate.commands.doctor.permissions import ECS_TASKS_TRUST, judge
 from ecs_migrate.iampolicy import Request
 
@@ -234,7 +234,7 @@ def _missing_fix(source: SecretSource) -> str:
 
 
 @check("secrets.execution-role", area=AREA, needs=("taskdef.container",))
-def secrets_execution_role(ctx: Context) -> Finding:
+def secrets_execution_role(ctx: Context) -> Verdict:
     taskdef = ctx.taskdef()
     has_secrets = any(c.get("secrets") for c in taskdef.get("containerDefinitions") or [])
     if not has_secrets:

@@ -17,7 +17,7 @@ from ecs_migrate.commands.doctor.exec_logging import (
     session_destination,
     session_log_requests,
 )
-from ecs_migrate.commands.doctor.model import Finding, Skip, check, fail, passed, skip, warn
+from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, skip, warn
 from ecs_migrate.commands.doctor.permissions import judge, policy_statement, put_role_policy
 from ecs_migrate.common.pins import CONFIGURE_AWS_CREDENTIALS
 from ecs_migrate.iampolicy import Request
@@ -75,7 +75,7 @@ def _age_days(created: Any) -> int | None:
 
 
 @check("security.long-lived-keys", area=AREA)
-def long_lived_keys(ctx: Context) -> Finding:
+def long_lived_keys(ctx: Context) -> Verdict:
     arn = str(ctx.caller()["Arn"])
     kind, name = caller_kind(arn)
     if kind in ("assumed-role", "federated-user"):
@@ -137,7 +137,7 @@ def _describe(found: dict[str, list[str]]) -> str:
 
 
 @check("security.aws-keys-in-env", area=AREA, needs=("taskdef.container",))
-def aws_keys_in_env(ctx: Context) -> Finding:
+def aws_keys_in_env(ctx: Context) -> Verdict:
     taskdef = ctx.taskdef()
     family = ctx.revision()
     plain, secret = aws_keys_in(list(taskdef.get("containerDefinitions") or []))
@@ -221,7 +221,7 @@ def _trail_logging(ctx: Context, trail: dict[str, Any]) -> bool:
 
 
 @check("security.cloudtrail", area=AREA)
-def cloudtrail(ctx: Context) -> Finding:
+def cloudtrail(ctx: Context) -> Verdict:
     trails = ctx.call(
         "cloudtrail", "describe_trails", "list CloudTrail trails", includeShadowTrails=True
     ).get("trailList", [])
@@ -263,7 +263,7 @@ def cloudtrail(ctx: Context) -> Finding:
 # -- security.exec-session-logging ----------------------------------------------------------
 
 
-def _task_role_finding(ctx: Context, where: str, requests: list[Request]) -> Finding:
+def _task_role_finding(ctx: Context, where: str, requests: list[Request]) -> Verdict:
     role_arn = ctx.taskdef().get("taskRoleArn")
     statement = policy_statement(requests)
     if not role_arn:
@@ -298,7 +298,7 @@ def _task_role_finding(ctx: Context, where: str, requests: list[Request]) -> Fin
 
 
 @check("security.exec-session-logging", area=AREA, needs=("cluster.active",))
-def exec_session_logging(ctx: Context) -> Finding:
+def exec_session_logging(ctx: Context) -> Verdict:
     conf = ctx.exec_configuration()
     logging, group, bucket = session_destination(conf)
     suggested = f"/aws/ecs/{ctx.cluster_name()}/exec"

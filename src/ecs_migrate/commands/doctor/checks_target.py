@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from ecs_migrate.commands.doctor.context import Context
-from ecs_migrate.commands.doctor.model import Finding, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Verdict, check, fail, passed, warn
 
 AREA = "Target"
 
 
 @check("cluster.active", area=AREA)
-def cluster_active(ctx: Context) -> Finding:
+def cluster_active(ctx: Context) -> Verdict:
     cluster = ctx.cluster()
     name = ctx.opts.cluster
     if cluster is None:
@@ -26,7 +26,7 @@ def cluster_active(ctx: Context) -> Finding:
 
 
 @check("service.active", area=AREA, needs=("cluster.active",))
-def service_active(ctx: Context) -> Finding:
+def service_active(ctx: Context) -> Verdict:
     opts = ctx.opts
     answer = ctx.call(
         "ecs",
@@ -55,7 +55,7 @@ def _short(service: dict[str, object]) -> str:
 
 
 @check("taskdef.container", area=AREA, needs=("service.active",))
-def taskdef_container(ctx: Context) -> Finding:
+def taskdef_container(ctx: Context) -> Verdict:
     from ecs_migrate.errors import TargetError
     from ecs_migrate.tasks.target import choose_container
 
@@ -74,7 +74,7 @@ def taskdef_container(ctx: Context) -> Finding:
 
 
 @check("taskdef.log-driver", area=AREA, needs=("taskdef.container",))
-def taskdef_log_driver(ctx: Context) -> Finding:
+def taskdef_log_driver(ctx: Context) -> Verdict:
     log = ctx.log_config()
     name = ctx.container()["name"]
     snippet = (

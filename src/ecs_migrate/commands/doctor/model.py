@@ -19,7 +19,7 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
-class Finding:
+class Verdict:
     """What a check function returns: the verdict, one line, and a fix for warn/fail."""
 
     status: Status
@@ -27,20 +27,20 @@ class Finding:
     fix: str | None = None
 
 
-def passed(message: str) -> Finding:
-    return Finding(Status.PASS, message)
+def passed(message: str) -> Verdict:
+    return Verdict(Status.PASS, message)
 
 
-def warn(message: str, fix: str) -> Finding:
-    return Finding(Status.WARN, message, fix)
+def warn(message: str, fix: str) -> Verdict:
+    return Verdict(Status.WARN, message, fix)
 
 
-def fail(message: str, fix: str) -> Finding:
-    return Finding(Status.FAIL, message, fix)
+def fail(message: str, fix: str) -> Verdict:
+    return Verdict(Status.FAIL, message, fix)
 
 
-def skip(why: str) -> Finding:
-    return Finding(Status.SKIP, why)
+def skip(why: str) -> Verdict:
+    return Verdict(Status.SKIP, why)
 
 
 class Skip(Exception):
@@ -51,7 +51,7 @@ class Skip(Exception):
         self.why = why
 
 
-CheckFunc = Callable[["Context"], Finding]
+CheckFunc = Callable[["Context"], Verdict]
 
 
 # A safe fix: describe() says what it will do; apply() does it and says what it did.

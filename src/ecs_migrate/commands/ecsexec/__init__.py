@@ -73,7 +73,7 @@ class ExecResult:
     task_arn: str
     container: str
     session_id: str
-    status: str  # succeeded, failed, unknown, timed-out, interrupted
+    status: outcome.RunStatus  # succeeded, failed, unknown, timed-out, interrupted
     exit_status: int
     exit_code: int | None
     duration_seconds: float
@@ -202,7 +202,7 @@ def exec_command(
         task_arn=session.task["taskArn"],
         container=session.container,
         session_id=session.session_id,
-        status="unknown",
+        status=outcome.RunStatus.UNKNOWN,
         exit_status=EXIT_NOT_RUN,
         exit_code=found.status,
         duration_seconds=time.monotonic() - began,

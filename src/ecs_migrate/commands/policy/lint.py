@@ -42,25 +42,34 @@ SEVERITIES = tuple(Severity)
 LINT_ROLES = ("auto", "ci", "task", "trust")
 
 # id -> (severity, what the rule is about). The ids are a contract: SARIF and --output json.
-RULES: dict[str, tuple[str, str]] = {
-    "not-a-policy-statement": ("error", "A statement that IAM would reject"),
-    "policy-version": ("warning", "Version is not 2012-10-17"),
-    "unknown-action": ("error", "An action that AWS does not have"),
-    "unknown-condition-key": ("error", "A condition key that AWS does not have"),
-    "action-wildcard": ("warning", "An action wildcard grants more than the features need"),
-    "resource-mismatch": ("error", "A resource ARN that the action does not apply to"),
-    "resource-wildcard": ("warning", 'Resource "*" on an action that supports scoping'),
-    "missing-action": ("error", "An action the selected features need is not granted"),
-    "unneeded-action": ("warning", "An action the selected features do not need"),
-    "exec-wildcard": ("error", "ecs:ExecuteCommand on every task of every cluster"),
-    "passrole-wildcard": ("error", "iam:PassRole on every role"),
-    "passrole-no-service": ("error", "iam:PassRole without an iam:PassedToService condition"),
-    "s3-wildcard-bucket": ("error", "An S3 bucket wildcard without an account condition"),
-    "allow-not-action": ("warning", "Allow with NotAction or NotResource grants the rest"),
-    "trust-wildcard-sub": ("error", "A trust policy whose OIDC sub matches many refs or repos"),
-    "trust-no-sub": ("error", "A web-identity trust with no sub condition"),
-    "trust-no-audience": ("warning", "A GitHub OIDC trust with no aud condition"),
-    "trust-any-principal": ("error", "A trust policy that lets any principal assume the role"),
+RULES: dict[str, tuple[Severity, str]] = {
+    "not-a-policy-statement": (Severity.ERROR, "A statement that IAM would reject"),
+    "policy-version": (Severity.WARNING, "Version is not 2012-10-17"),
+    "unknown-action": (Severity.ERROR, "An action that AWS does not have"),
+    "unknown-condition-key": (Severity.ERROR, "A condition key that AWS does not have"),
+    "action-wildcard": (Severity.WARNING, "An action wildcard grants more than the features need"),
+    "resource-mismatch": (Severity.ERROR, "A resource ARN that the action does not apply to"),
+    "resource-wildcard": (Severity.WARNING, 'Resource "*" on an action that supports scoping'),
+    "missing-action": (Severity.ERROR, "An action the selected features need is not granted"),
+    "unneeded-action": (Severity.WARNING, "An action the selected features do not need"),
+    "exec-wildcard": (Severity.ERROR, "ecs:ExecuteCommand on every task of every cluster"),
+    "passrole-wildcard": (Severity.ERROR, "iam:PassRole on every role"),
+    "passrole-no-service": (
+        Severity.ERROR,
+        "iam:PassRole without an iam:PassedToService condition",
+    ),
+    "s3-wildcard-bucket": (Severity.ERROR, "An S3 bucket wildcard without an account condition"),
+    "allow-not-action": (Severity.WARNING, "Allow with NotAction or NotResource grants the rest"),
+    "trust-wildcard-sub": (
+        Severity.ERROR,
+        "A trust policy whose OIDC sub matches many refs or repos",
+    ),
+    "trust-no-sub": (Severity.ERROR, "A web-identity trust with no sub condition"),
+    "trust-no-audience": (Severity.WARNING, "A GitHub OIDC trust with no aud condition"),
+    "trust-any-principal": (
+        Severity.ERROR,
+        "A trust policy that lets any principal assume the role",
+    ),
 }
 
 TASK_OPTIONAL = (*TASK_EXEC_CLOUDWATCH, *TASK_EXEC_S3, *TASK_EXEC_KMS)
@@ -70,7 +79,7 @@ _S3_ACCOUNT_KEYS = {"aws:resourceaccount", "s3:resourceaccount"}
 @dataclass(frozen=True)
 class Finding:
     id: str
-    severity: str
+    severity: Severity
     message: str
     fix: str
     source: str
@@ -232,7 +241,7 @@ def _lint_document(src: PolicySource, role: str) -> list[Finding]:
         findings.append(
             Finding(
                 "policy-version",
-                "warning",
+                Severity.WARNING,
                 f"Version is {src.document.get('Version')!r}: policy variables and newer "
                 "condition operators need 2012-10-17.",
                 'Set "Version": "2012-10-17".',
@@ -525,7 +534,7 @@ def _lint_needs(
             findings.append(
                 Finding(
                     "missing-action",
-                    "error",
+                    Severity.ERROR,
                     f"{action} is not granted; ecs-migrate needs it to {why}.",
                     f"Add {action} (ecs-migrate policy generate writes the scoped statement).",
                     first.source,
