@@ -8,6 +8,7 @@ the summary on stderr, the container's output, and the JSON object of ``--output
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ JSON_KEYS = {
     "stopCode",
     "stoppedReason",
     "containerReason",
+    "taskLastStatus",
     "durationSeconds",
     "logGroup",
     "logStream",
@@ -57,6 +59,16 @@ def described_task(sandbox: Env, arn: str) -> dict[str, Any]:
     return dict(answer["tasks"][0])
 
 
+def stopped_task(sandbox: Env, arn: str, timeout: float = 15.0) -> dict[str, Any]:
+    """The task once STOPPED: run ends at the container's exit, the sandbox's stop sequence
+    (2 s, as Fargate's tens of seconds) goes on after it."""
+    deadline = time.monotonic() + timeout
+    while (task := described_task(sandbox, arn))["lastStatus"] != "STOPPED":
+        assert time.monotonic() < deadline, task["lastStatus"]
+        time.sleep(0.2)
+    return task
+
+
 def assert_clean_error(result: CliResult, status: int) -> None:
     assert result.returncode == status, result.output
     assert "Traceback" not in result.output
@@ -82,7 +94,8 @@ def test_success_json_has_every_key_and_names_the_log_stream(sandbox: Env) -> No
     # JSON mode: the container's output moves to stderr, stdout stays one object.
     assert "migrated-ok" in result.stderr.splitlines()
     assert "migrated-ok" not in result.stdout
-    assert described_task(sandbox, data["taskArn"])["lastStatus"] == "STOPPED"
+    assert data["taskLastStatus"] in {"DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"}
+    assert stopped_task(sandbox, data["taskArn"])["containers"][0]["exitCode"] == 0
 
 
 def test_nonzero_exit_reports_the_code(sandbox: Env) -> None:
@@ -159,8 +172,7 @@ def test_timeout_stops_the_task_and_exits_5(sandbox: Env) -> None:
     data = payload(result)
     assert data["status"] == "timed-out"
     assert "Timed out after 3s" in result.stderr
-    task = described_task(sandbox, data["taskArn"])
-    assert task["lastStatus"] == "STOPPED"
+    task = stopped_task(sandbox, data["taskArn"])
     assert task["stopCode"] == "UserInitiated"
     assert "ecs-migrate" in task["stoppedReason"]
     assert data["stopCode"] == "UserInitiated"

@@ -1,12 +1,11 @@
-"""build_run_task_request, settle_delay and RunResult: the pure parts of `run`.
+"""build_run_task_request, exit_time and RunResult: the pure parts of `run`.
 
-The settle delay used to be ``run._settle_delay``; it now lives in ``follow.settle_delay``.
+The log settle counts from the container's exit: ``follow.exit_time``.
 """
 
 from __future__ import annotations
 
 import json
-import types
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -191,43 +190,47 @@ def test_empty_command_is_a_usage_error() -> None:
     assert info.value.exit_code == 2
 
 
-# -- settle_delay -------------------------------------------------------------------------
+# -- exit_time: where the log settle counts from -----------------------------------------
 
 NOW = 1_750_000_000.0
-
-
-@pytest.fixture
-def frozen_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """settle_delay reads time.time(); pin it so nothing here depends on the clock."""
-    fake = types.SimpleNamespace(time=lambda: NOW, monotonic=lambda: 0.0)
-    monkeypatch.setattr(follow, "time", fake)
 
 
 def at(offset: float) -> datetime:
     return datetime.fromtimestamp(NOW + offset, tz=UTC)
 
 
-@pytest.mark.usefixtures("frozen_time")
-def test_settle_delay_when_stopped_long_ago_is_zero() -> None:
-    assert follow.settle_delay({"stoppedAt": at(-120)}, 0.5) == 0.0
+def test_exit_time_is_the_containers_exit_not_the_tasks_stop() -> None:
+    task = {"executionStoppedAt": at(-0.7), "stoppedAt": at(-0.1)}
+    assert follow.exit_time(task, NOW) == pytest.approx(NOW - 0.7)
 
 
-@pytest.mark.usefixtures("frozen_time")
-def test_settle_delay_counts_from_stopped_at() -> None:
-    assert follow.settle_delay({"stoppedAt": at(-0.2)}, 0.5) == pytest.approx(0.3)
-    assert follow.settle_delay({"stoppedAt": at(2.0)}, 0.5) == pytest.approx(2.5)
+def test_exit_time_falls_back_to_stopped_at_then_to_when_it_was_seen() -> None:
+    assert follow.exit_time({"stoppedAt": at(-0.2)}, NOW) == pytest.approx(NOW - 0.2)
+    assert follow.exit_time({}, NOW) == NOW
+    assert follow.exit_time({"stoppedAt": "2024-05-01T12:00:00Z"}, NOW) == NOW
 
 
-@pytest.mark.usefixtures("frozen_time")
-def test_settle_delay_with_stopped_at_far_in_the_future_is_capped() -> None:
-    assert follow.settle_delay({"stoppedAt": at(3600)}, 0.5) == pytest.approx(5.5)
+def test_exit_time_trusts_no_clock_that_puts_the_exit_after_it_was_seen() -> None:
+    assert follow.exit_time({"executionStoppedAt": at(3600)}, NOW) == NOW
 
 
-@pytest.mark.usefixtures("frozen_time")
-def test_settle_delay_without_stopped_at_is_the_settle_time() -> None:
-    assert follow.settle_delay({}, 0.5) == 0.5
-    assert follow.settle_delay({"stoppedAt": None}, 0.75) == 0.75
-    assert follow.settle_delay({"stoppedAt": "2024-05-01T12:00:00Z"}, 0.5) == 0.5
+def test_exit_time_long_before_it_was_seen_is_capped_at_ten_seconds() -> None:
+    assert follow.exit_time({"executionStoppedAt": at(-120)}, NOW) == NOW - 10.0
+
+
+def test_the_apply_cue_matches_what_apply_writes_last() -> None:
+    """follow's cue and apply's last note are one contract: the note as ApplyRenderer writes it."""
+    import io
+    from contextlib import redirect_stderr
+
+    from ecs_migrate.render.notes import ApplyRenderer
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        ApplyRenderer().progress("The command exited with status 3.")
+    assert follow.APPLY_EXITED.search(err.getvalue().strip())
+    assert not follow.APPLY_EXITED.search("[ecs-migrate] The command exited with status")
+    assert not follow.APPLY_EXITED.search("app: The command exited with status 0.")
 
 
 # -- RunResult ------------------------------------------------------------------------------
@@ -247,6 +250,7 @@ CONTRACT_KEYS = {
     "durationSeconds",
     "logGroup",
     "logStream",
+    "taskLastStatus",
 }
 
 
@@ -267,6 +271,7 @@ def make_result(**changes: Any) -> RunResult:
         duration_seconds=35.23456,
         log_group="/ecs/api",
         log_stream="ecs/app/0123456789abcdef0123456789abcdef",
+        task_last_status="DEPROVISIONING",
     )
     return replace(result, **changes)
 
@@ -282,6 +287,7 @@ def test_to_dict_has_the_contract_keys_and_values() -> None:
     assert data["container"] == "app"
     assert data["status"] == "failed"
     assert data["exitCode"] == 3
+    assert data["taskLastStatus"] == "DEPROVISIONING"
     assert data["stopCode"] == "EssentialContainerExited"
     assert data["stoppedReason"] == "Essential container in task exited"
     assert data["containerReason"] is None

@@ -12,6 +12,9 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# Longer than any migration should run, and far below what a timer can hold
+# (threading.TIMEOUT_MAX is about 292 years; time_t overflows beyond).
+MAX_SECONDS = 366 * 86_400
 
 
 def aws_options(func: F) -> F:
@@ -65,12 +68,16 @@ def target_options(
 
 
 def seconds_option(
-    *names: str, default: float | None, help: str, zero_ok: bool = False
+    *names: str,
+    default: float | None,
+    help: str,
+    zero_ok: bool = False,
+    maximum: float = MAX_SECONDS,
 ) -> Callable[[F], F]:
     """A duration flag: finite seconds (see :func:`seconds`), its default shown when it has one."""
     return click.option(
         *names,
-        type=seconds(zero_ok=zero_ok),
+        type=seconds(zero_ok=zero_ok, maximum=maximum),
         default=default,
         show_default=default is not None,
         help=help,
@@ -109,11 +116,6 @@ def database_url_var_option(func: F) -> F:
         metavar="VAR",
         help="Variable holding the database URL in the container (never printed).",
     )(func)
-
-
-# Longer than any migration should run, and far below what a timer can hold
-# (threading.TIMEOUT_MAX is about 292 years; time_t overflows beyond).
-MAX_SECONDS = 366 * 86_400
 
 
 class FiniteFloat(click.FloatRange):

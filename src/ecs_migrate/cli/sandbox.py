@@ -13,6 +13,7 @@ from ecs_migrate.cli.options import (
     OutputFile,
     fraction,
     output_option,
+    seconds_option,
 )
 
 
@@ -58,6 +59,14 @@ from ecs_migrate.cli.options import (
     default=0.0,
     show_default=True,
     help="Fraction of API calls answered with throttling or 503, to rehearse retries.",
+)
+@seconds_option(
+    "--stop-delay",
+    default=2,
+    zero_ok=True,
+    maximum=3600,
+    help="Seconds from a task's container exit to its STOPPED (DEACTIVATING, STOPPING, "
+    "DEPROVISIONING in between), as on Fargate; 0: at once.",
 )
 @click.option(
     "--env-file",

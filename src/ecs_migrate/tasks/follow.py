@@ -1,4 +1,7 @@
-"""Follow one ECS task to STOPPED: status polls and its log stream, within an API budget.
+"""Follow one ECS task to its end: status polls and its log stream, within an API budget.
+
+The end is the target container's exit with an exit code (on Fargate that is tens of seconds
+before the task reaches STOPPED), or the task's STOPPED when the exit code is null.
 
 :class:`TaskFollower` is the loop `run` uses once RunTask has answered (and later commands
 reuse). It never prints: phases, log lines and warnings go to a :class:`Reporter`.
@@ -6,6 +9,7 @@ reuse). It never prints: phases, log lines and warnings go to a :class:`Reporter
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,6 +22,12 @@ from ecs_migrate.tasks.cancel import Cancellation
 from ecs_migrate.tasks.logstream import LogEvent, LogFollower
 from ecs_migrate.tasks.pacing import Pacer
 from ecs_migrate.tasks.target import Target
+
+# The last line `ecs-migrate apply` writes (render/notes.py prefixes its notes): the command has
+# ended and the container is about to exit, so the next status poll is worth making now.
+APPLY_EXITED = re.compile(r"^\[ecs-migrate\] The command exited with status -?\d+\.", re.M)
+# What a logged line proves: the container ran (for the phases shown before the line).
+RAN = {"lastStatus": "RUNNING", "pullStartedAt": True, "startedAt": True}
 
 
 class Reporter(Progress, Protocol):
@@ -70,7 +80,8 @@ class PollSettings:
     logs_interval: float = 1.5
     logs_fast_interval: float = 0.5
     logs_per_minute: float = 60.0
-    # After STOPPED, keep reading until the stream is empty at least this long after stoppedAt.
+    # After the container's exit, keep reading until the stream is empty at least this long
+    # after the exit (awslogs lines are ingested up to about a second later).
     log_settle: float = 0.5
     # A task may be MISSING from DescribeTasks right after RunTask (eventual consistency).
     missing_grace: float = 30.0
@@ -108,6 +119,9 @@ class TaskFollower:
         self.started = time.monotonic()
         self.last_phase = ""
         self.phases_reported: list[str] = []
+        self.exit_seen: float | None = None  # time.time() when the end was first seen
+        self.drained_at: float | None = None  # time.time() a read that drained the stream began
+        self.exit_cue = False  # apply's last line was read: the container is about to exit
         self.log_lines = 0
         self.log_denied_reported = False
         now = time.monotonic()
@@ -145,9 +159,16 @@ class TaskFollower:
         """Emit what the stream has now. True when drained."""
         if self.logs is None:
             return True
+        began = time.time()
         events, drained = self.logs.poll(exhaustive=exhaustive)
+        if drained:
+            self.drained_at = began
+        if events and "RUNNING" not in self.phases_reported:
+            self.note_phase(RAN)  # a line logged means the container ran: say so first
         for event in events:
             self.reporter.log(event)
+            if APPLY_EXITED.search(event.message):
+                self.exit_cue = True
         self.log_lines += len(events)
         if self.logs.denied and not self.log_denied_reported:
             self.log_denied_reported = True
@@ -157,8 +178,18 @@ class TaskFollower:
             )
         return drained
 
+    def ended(self, task: dict[str, Any]) -> bool:
+        """Whether ``task`` shows the end: the container stopped with an exit code, or the task
+        STOPPED. Remembers when the end was first seen."""
+        container_exited = outcome.container_exit_code(task, self.target.container) is not None
+        if container_exited or task.get("lastStatus") == "STOPPED":
+            self.exit_seen = self.exit_seen or time.time()
+            return True
+        return False
+
     def follow(self) -> str:
-        """Poll until STOPPED, timeout or cancel. Returns 'stopped', 'timeout' or 'cancel'."""
+        """Poll until the end, timeout or cancel: 'exited' (the container stopped with an exit
+        code; the task may still be deprovisioning), 'stopped', 'timeout' or 'cancel'."""
         poll = self.poll
         started_missing: float | None = None
         last_output = time.monotonic()
@@ -170,8 +201,9 @@ class TaskFollower:
                 return "cancel"
             if now >= self.deadline:
                 return "timeout"
-            if now >= self.describe_pacer.next_due(fast=stopping):
+            if now >= self.describe_pacer.next_due(fast=stopping, urgent=self.exit_cue):
                 self.describe_pacer.record(now)
+                self.exit_cue = False  # one urgent poll per cue; then fast ones
                 task = self.describe()
                 if task is None:
                     started_missing = started_missing or now
@@ -184,20 +216,21 @@ class TaskFollower:
                     started_missing = None
                     self.task = task
                     self.note_phase(task)
-                    if task.get("lastStatus") == "STOPPED":
-                        return "stopped"
-                    stopping = outcome.is_stopping(task, self.target.container)
+                    if self.ended(task):
+                        return "stopped" if task.get("lastStatus") == "STOPPED" else "exited"
+                    stopping = stopping or outcome.is_stopping(task, self.target.container)
             if self.logs is not None and now >= self.logs_pacer.next_due(fast=stopping):
                 before = self.log_lines
                 self.paced_read()
                 if self.log_lines != before:
                     last_output = now
+                stopping = stopping or self.exit_cue
             if now - last_output >= poll.heartbeat:
                 self.reporter.progress(
                     f"Still {self.last_phase or 'waiting'} after {int(now - self.started)}s"
                 )
                 last_output = now
-            wake = self.describe_pacer.next_due(fast=stopping)
+            wake = self.describe_pacer.next_due(fast=stopping, urgent=self.exit_cue)
             if self.logs is not None:
                 wake = min(wake, self.logs_pacer.next_due(fast=stopping))
             delay = max(0.0, min(wake, self.deadline) - time.monotonic())
@@ -213,24 +246,28 @@ class TaskFollower:
         return drained
 
     def drain(self) -> None:
-        """After STOPPED: read until the stream is empty and settled past stoppedAt.
+        """After the end: read until the stream is empty and settled past the container's exit.
 
-        Lines ingested up to ``log_settle`` after the task's stoppedAt are still caught. The
-        reads stay within the logs budget.
+        Lines ingested up to ``log_settle`` after the exit are still caught. The settle counts
+        from the exit, not from when it was seen, so it has usually passed by then: a read that
+        drained the stream after that point ends the drain at once, and otherwise one read
+        (as soon as the logs budget allows) does.
         """
         if self.logs is None:
             return
-        settle_until = time.monotonic() + settle_delay(self.task, self.poll.log_settle)
+        seen = self.exit_seen or time.time()
+        settled = exit_time(self.task, seen) + self.poll.log_settle
         hard_stop = time.monotonic() + 10.0
         while not self.cancel.is_set():
-            due = self.logs_pacer.next_due(fast=True)
+            if self.drained_at is not None and self.drained_at >= settled:
+                return
+            if self.cancel.wait(max(0.0, settled - time.time())):
+                return
+            due = self.logs_pacer.next_due(urgent=True)
             if due >= hard_stop or self.cancel.wait(max(0.0, due - time.monotonic())):
                 return
-            drained = self.paced_read(exhaustive=True)
-            now = time.monotonic()
-            if (drained and now >= settle_until) or now >= hard_stop:
-                return
-            if drained and self.cancel.wait(max(0.0, settle_until - now)):
+            self.paced_read(exhaustive=True)
+            if time.monotonic() >= hard_stop:
                 return
 
     def stop(self, reason: str) -> None:
@@ -254,17 +291,19 @@ class TaskFollower:
             if task is not None:
                 self.task = task
                 self.note_phase(task)
-                if task.get("lastStatus") == "STOPPED":
+                if self.ended(task):
                     self.drain()
                     return
             self.read_logs()
             self.cancel.wait(self.poll.describe_fast_interval)
 
 
-def settle_delay(task: dict[str, Any], settle: float) -> float:
-    """Seconds still to wait for late log lines: until ``settle`` after the task's stoppedAt."""
-    stopped_at = task.get("stoppedAt")
-    if stopped_at is None or not hasattr(stopped_at, "timestamp"):
-        return settle
-    remaining = float(stopped_at.timestamp()) + settle - time.time()
-    return max(0.0, min(remaining, settle + 5.0))  # cap: do not trust a skewed clock blindly
+def exit_time(task: dict[str, Any], seen: float) -> float:
+    """When the container exited (time.time() scale): the task's executionStoppedAt, else its
+    stoppedAt, else ``seen``. Never after ``seen`` (when the exit was first seen), and never
+    more than 10 s before it: a skewed clock may shorten the settle, not skip it."""
+    for key in ("executionStoppedAt", "stoppedAt"):
+        value: Any = task.get(key)
+        if hasattr(value, "timestamp"):
+            return max(min(float(value.timestamp()), seen), seen - 10.0)
+    return seen

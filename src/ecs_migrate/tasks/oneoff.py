@@ -1,5 +1,8 @@
 """A one-off task of a service, started and followed to its end: the heart of `run`.
 
+The end is the container's exit with an exit code, not the task's STOPPED: on Fargate the task
+then spends tens of seconds deprovisioning, and the verdict needs nothing from that.
+
 ``run(clients, opts, reporter, cancel)`` resolves the target from the live service, waits for
 any other ecs-migrate task of the same service, starts one task with the command overridden,
 streams its CloudWatch logs, and returns a :class:`RunResult`. It never prints: progress and
@@ -43,6 +46,9 @@ CHECK_GROUP_PREFIX = "ecs-migrate-check:"
 CI_VARIABLES = ("GITHUB_SHA", "GITHUB_RUN_ID", "GITHUB_ACTOR", "GITHUB_REPOSITORY")
 APPLY_PREFIX = ("ecs-migrate", "apply", "--")
 _TAG_FOR = {"GITHUB_SHA": "github:sha", "GITHUB_RUN_ID": "github:run-id"}
+# A listed task MISSING from DescribeTasks is asked about this many times more, this far apart.
+MISSING_RETRIES = 3
+MISSING_PAUSE = 0.3
 
 
 @dataclass
@@ -87,6 +93,9 @@ class RunResult:
     log_lines: int = 0
     api_calls: dict[str, int] = field(default_factory=dict)
     waited_seconds: float = 0.0
+    # The task's lastStatus when run ended: the verdict comes at the container's exit, often
+    # while the task is still DEACTIVATING, STOPPING or DEPROVISIONING.
+    task_last_status: str | None = None
 
     @classmethod
     def for_target(cls, target: Target, region: str) -> RunResult:
@@ -138,6 +147,7 @@ class RunResult:
             "logLines": self.log_lines,
             "consoleUrl": self.console_url,
             "apiCalls": dict(self.api_calls),
+            "taskLastStatus": self.task_last_status,
         }
 
 
@@ -230,20 +240,32 @@ _REJECTED = frozenset(
 
 
 def other_migrations(clients: Clients, target: Target) -> list[str]:
-    """ARNs of PENDING or RUNNING tasks that ecs-migrate started for the same service."""
+    """ARNs of PENDING or RUNNING tasks that ecs-migrate started for the same service.
+
+    A task started a moment ago may be listed yet MISSING from DescribeTasks (ECS is
+    eventually consistent): it is asked about again, and one still missing counts as running,
+    since two migrations at once is the failure to avoid.
+    """
     ecs = clients.ecs
     with translate_errors("list running ecs-migrate tasks"):
         arns = ecs.list_tasks(
             cluster=target.cluster, startedBy=STARTED_BY, desiredStatus="RUNNING"
-        ).get("taskArns", [])
-        if not arns:
-            return []
-        tasks = ecs.describe_tasks(cluster=target.cluster, tasks=arns[:100])
+        ).get("taskArns", [])[:100]
+        found: dict[str, dict[str, Any]] = {}
+        for attempt in range(MISSING_RETRIES + 1):
+            missing = [arn for arn in arns if arn not in found]
+            if not missing:
+                break
+            if attempt:
+                time.sleep(MISSING_PAUSE)
+            answer = ecs.describe_tasks(cluster=target.cluster, tasks=missing)
+            found.update({t["taskArn"]: t for t in answer.get("tasks") or []})
     group = GROUP_PREFIX + target.service
     return [
-        t["taskArn"]
-        for t in tasks.get("tasks") or []
-        if t.get("group") == group and t.get("lastStatus") != "STOPPED"
+        arn
+        for arn in arns
+        if arn not in found
+        or (found[arn].get("group") == group and found[arn].get("lastStatus") != "STOPPED")
     ]
 
 
@@ -361,13 +383,22 @@ def _follow(
         logs=log_follower(clients, target, task["taskArn"], opts.poll),
     )
     end = follower.follow()
-    if end == "stopped":
+    if end in ("exited", "stopped"):
         follower.drain()
         return _finish(base, follower, clients, started)
     if end == "timeout":
-        follower.stop(f"ecs-migrate: timed out after {opts.timeout:g}s")
-        reporter.warning(f"Timed out after {opts.timeout:g}s; stopped task {follower.task_arn}.")
-        follower.wait_stopped(opts.poll.stop_grace)
+        if outcome.container_stopped(follower.task, target.container):
+            # Already on its way down (without an exit code): nothing to stop, nothing to wait for.
+            reporter.warning(
+                f"Timed out after {opts.timeout:g}s while task {follower.task_arn} was "
+                f"{follower.task.get('lastStatus') or 'stopping'}."
+            )
+        else:
+            follower.stop(f"ecs-migrate: timed out after {opts.timeout:g}s")
+            reporter.warning(
+                f"Timed out after {opts.timeout:g}s; stopped task {follower.task_arn}."
+            )
+            follower.wait_stopped(opts.poll.stop_grace)
         base.status = outcome.TIMED_OUT
     else:
         if opts.stop_on_cancel:
@@ -391,6 +422,7 @@ def _finish(
         result.task_arn = follower.task_arn
         result.task_definition_arn = task.get("taskDefinitionArn") or result.task_definition_arn
         result.log_lines = follower.log_lines
+        result.task_last_status = task.get("lastStatus")
         if follower.logs is not None:
             result.log_group, result.log_stream = follower.logs.group, follower.logs.stream
         verdict = outcome.classify(task, result.container)

@@ -74,7 +74,7 @@ def find_container(task: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def classify(task: dict[str, Any], container_name: str) -> Outcome:
-    """Classify a task that reached STOPPED.
+    """Classify a task that reached STOPPED, or whose container stopped with an exit code.
 
     A task stopped from outside (StopTask, Spot, the scheduler) after the command started is
     ``stopped``, whatever the exit code: the command was cut short, or caught SIGTERM and
@@ -107,6 +107,27 @@ def classify(task: dict[str, Any], container_name: str) -> Outcome:
         container_reason=container_reason,
         stopped_by=stopped_by,
     )
+
+
+def container_stopped(task: dict[str, Any], container_name: str) -> bool:
+    """Whether the container has stopped, with or without an exit code."""
+    container = find_container(task, container_name) or {}
+    return container.get("lastStatus") == "STOPPED" or task.get("lastStatus") == "STOPPED"
+
+
+def container_exit_code(task: dict[str, Any], container_name: str) -> int | None:
+    """The container's exit code once it has stopped with one, else None.
+
+    On Fargate the exit code is known here, when the container stops, while the task is still
+    DEACTIVATING, STOPPING or DEPROVISIONING (often for tens of seconds): the verdict needs
+    nothing the task's STOPPED adds. A null exit code (never ran, or unknown) is no end: the
+    stop code and reason come later.
+    """
+    container = find_container(task, container_name) or {}
+    code = container.get("exitCode")
+    if container.get("lastStatus") == "STOPPED" and isinstance(code, int):
+        return code
+    return None
 
 
 def is_stopping(task: dict[str, Any], container_name: str) -> bool:

@@ -3,7 +3,8 @@
 A :class:`Pacer` says when the next call of one kind may be made: no sooner than ``interval``
 after the previous one, and never so often that more than ``per_minute`` calls (plus a small
 ``burst``) happen in any run measured from its start. A faster interval can be asked for near
-the end of a task (``fast``); the budget still holds.
+the end of a task (``fast``), or the next call as soon as the budget allows (``urgent``); the
+budget still holds.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ class Pacer:
     calls: int = 0
     last_call: float | None = field(default=None)
 
-    def next_due(self, *, fast: bool = False) -> float:
+    def next_due(self, *, fast: bool = False, urgent: bool = False) -> float:
+        """When the next call may be made. ``urgent``: as soon as the budget allows, whatever
+        the interval (a cue says the answer is worth having now)."""
         gap = self.fast_interval if fast and self.fast_interval else self.interval
-        by_interval = self.started_at if self.last_call is None else self.last_call + gap
+        by_interval = self.started_at if self.last_call is None or urgent else self.last_call + gap
         by_budget = self.started_at + max(0, self.calls - self.burst + 1) * 60.0 / self.per_minute
         return max(by_interval, by_budget)
 
