@@ -287,11 +287,18 @@ class Bench:
 
     def stopped_wall(self, task_arn: str, timeout: float = 10.0) -> float | None:
         """When the agent put the task in STOPPED (time.time()); waits a moment for it."""
+        return self._record_wall(task_arn, "stopped_wall", timeout)
+
+    def exited_wall(self, task_arn: str, timeout: float = 10.0) -> float | None:
+        """When the task's container exited (time.time()): the start of its stop sequence."""
+        return self._record_wall(task_arn, "exited_wall", timeout)
+
+    def _record_wall(self, task_arn: str, name: str, timeout: float) -> float | None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             record = self.agent.records.get(task_arn)
-            if record is not None and record.stopped_wall is not None:
-                return float(record.stopped_wall)
+            if record is not None and getattr(record, name, None) is not None:
+                return float(getattr(record, name))
             time.sleep(0.01)
         return None
 

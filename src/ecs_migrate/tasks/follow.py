@@ -106,7 +106,10 @@ class TaskFollower:
         cancel: Cancellation,
         deadline: float,
         logs: LogFollower | None,
+        budget_from: float | None = None,
     ) -> None:
+        """``budget_from``: the monotonic time the API budget counts from (default now, at
+        RunTask's answer); a run passes its own start, at most a second before RunTask."""
         self.clients = clients
         self.target = target
         self.task = task
@@ -124,7 +127,7 @@ class TaskFollower:
         self.exit_cue = False  # apply's last line was read: the container is about to exit
         self.log_lines = 0
         self.log_denied_reported = False
-        now = time.monotonic()
+        now = time.monotonic() if budget_from is None else budget_from
         self.describe_pacer = Pacer(
             poll.describe_interval,
             poll.describe_per_minute,
@@ -178,6 +181,14 @@ class TaskFollower:
             )
         return drained
 
+    def may_have_logged(self) -> bool:
+        """Whether reading the log stream can find anything: once the container has started.
+        Before that (PROVISIONING, PENDING: on Fargate often a minute of image pull) a read
+        would only spend the logs budget on a stream that does not exist yet."""
+        return self.logs is not None and (
+            "RUNNING" in self.phases_reported or bool(self.task.get("startedAt"))
+        )
+
     def ended(self, task: dict[str, Any]) -> bool:
         """Whether ``task`` shows the end: the container stopped with an exit code, or the task
         STOPPED. Remembers when the end was first seen."""
@@ -219,7 +230,7 @@ class TaskFollower:
                     if self.ended(task):
                         return "stopped" if task.get("lastStatus") == "STOPPED" else "exited"
                     stopping = stopping or outcome.is_stopping(task, self.target.container)
-            if self.logs is not None and now >= self.logs_pacer.next_due(fast=stopping):
+            if self.may_have_logged() and now >= self.logs_pacer.next_due(fast=stopping):
                 before = self.log_lines
                 self.paced_read()
                 if self.log_lines != before:
@@ -231,7 +242,7 @@ class TaskFollower:
                 )
                 last_output = now
             wake = self.describe_pacer.next_due(fast=stopping, urgent=self.exit_cue)
-            if self.logs is not None:
+            if self.may_have_logged():
                 wake = min(wake, self.logs_pacer.next_due(fast=stopping))
             delay = max(0.0, min(wake, self.deadline) - time.monotonic())
             if self.cancel.wait(delay):

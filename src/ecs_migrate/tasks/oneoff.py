@@ -381,6 +381,9 @@ def _follow(
         cancel=cancel,
         deadline=deadline,
         logs=log_follower(clients, target, task["taskArn"], opts.poll),
+        # The budget counts "per minute of waiting", from the run's start, but lends no more
+        # than a second from before RunTask (a run that queued has no credit to burst with).
+        budget_from=max(started, time.monotonic() - 1.0),
     )
     end = follower.follow()
     if end in ("exited", "stopped"):
