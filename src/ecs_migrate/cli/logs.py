@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from ecs_migrate.cli.options import CONTEXT, aws_options, output_option, target_options
+from ecs_migrate.common.words import plural
 from ecs_migrate.github import GitHubActions, safe_text
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def note_result(result: LogsResult, opts: LogsOptions) -> None:
     """What stderr says at the end: nothing found, and why; or how a follow ended."""
     source = result.source
     if opts.follow:
-        click.echo(f"Stopped following: {result.events_shown} events shown.", err=True)
+        click.echo(f"Stopped following: {plural(result.events_shown, 'event')} shown.", err=True)
         return
     if result.events_shown:
         return

@@ -21,6 +21,7 @@ from ecs_migrate.cli.options import (
 )
 from ecs_migrate.commands.policy.formats import FORMATS
 from ecs_migrate.commands.policy.model import FEATURES
+from ecs_migrate.common.words import plural
 
 
 @click.group(context_settings=CONTEXT)
@@ -115,7 +116,8 @@ def generate(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         click.echo(
-            f"wrote {out} ({len(result.actions)} actions, names from {result.source})", err=True
+            f"wrote {out} ({plural(len(result.actions), 'action')}, names from {result.source})",
+            err=True,
         )
     else:
         click.echo(text, nl=False)
@@ -198,7 +200,7 @@ def _print_findings(result: Any) -> None:
     roles = ", ".join(sorted(set(result.roles.values())))
     features = f"; features {','.join(result.features)}" if result.features else ""
     click.echo(
-        f"{counts['error']} errors, {counts['warning']} warnings "
+        f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')} "
         f"(linted as {roles} role{features})",
         err=True,
     )

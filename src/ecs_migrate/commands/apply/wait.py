@@ -16,6 +16,7 @@ from typing import Any
 from ecs_migrate.commands.apply.dialects import Dialect, Failure
 from ecs_migrate.commands.apply.url import DatabaseUrl
 from ecs_migrate.common.progress import Progress
+from ecs_migrate.common.words import plural
 from ecs_migrate.errors import DatabaseUnreachableError, InterruptedByUser
 from ecs_migrate.tasks.cancel import Cancellation
 
@@ -158,8 +159,7 @@ def wait_for_database(
             raise DatabaseUnreachableError(
                 f"Cannot connect to the database at {url.describe()}: {what}"
                 + (
-                    f" (gave up after {now - began:.0f}s, {attempts} attempt"
-                    f"{'s' if attempts > 1 else ''})"
+                    f" (gave up after {now - began:.0f}s, {plural(attempts, 'attempt')})"
                     if failure.retry
                     else ""
                 ),
