@@ -14,7 +14,7 @@ def test_success_streams_logs_and_exits_zero(sandbox: Env) -> None:
     result = sandbox.run("sh", "-c", "echo first; echo second")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["first", "second"]
-    assert "Migration succeeded" in result.stderr
+    assert "`sh -c 'echo first; echo second'` succeeded (exit code 0)" in result.stderr
     # run ends when the container exits, before the task's STOPPED (see test_run_exit.py).
     for phase in ("PROVISIONING", "PENDING", "RUNNING"):
         assert f"Task {phase}" in result.stderr

@@ -95,7 +95,7 @@ def test_a_failed_migration_fails_the_step_with_its_code(sandbox: Env, tmp_path:
     )
     assert done.returncode == 1
     assert (outputs["status"], outputs["exit-code"]) == ("failed", "9")
-    assert "::error title=ecs-migrate run::Migration failed (exit code 9" in done.stdout
+    assert "::error title=ecs-migrate run::`sh -c 'exit 9'` failed (exit code 9" in done.stdout
 
 
 @pytest.mark.parametrize(

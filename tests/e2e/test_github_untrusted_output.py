@@ -156,7 +156,8 @@ def test_run_fences_the_task_output_and_keeps_its_own_commands(
     assert names == expected, reading.obeyed
     assert reading.obeyed[0][1] == "::group::Migration logs"
     if exit_code:
-        assert reading.obeyed[-1][1].startswith(OWN_ERROR + "Migration failed")
+        assert reading.obeyed[-1][1].startswith(OWN_ERROR + "`python3 -c")
+        assert "` failed (exit code 3" in reading.obeyed[-1][1]
     # The other stream obeys nothing: progress, the summary, or the JSON result.
     other_reading = obeyed(other)
     assert other_reading.obeyed == [] and other_reading.tokens == []
@@ -210,7 +211,7 @@ def test_a_hostile_stop_reason_forges_no_line(sandbox: Env, tmp_path: Path, reas
     reading = obeyed(out)
     assert [name for name, _ in reading.obeyed] == ["group", "endgroup", "error"], out
     (error,) = [line for name, line in reading.obeyed if name == "error"]
-    assert error.startswith(OWN_ERROR + "Migration stopped")
+    assert error.startswith(OWN_ERROR + "`python3 -c") and "` stopped (" in error
     assert "\x1b" not in error and "\u2028" not in error
     # stderr: the reason stays on its line, shown with its escapes; the runner obeys nothing.
     assert obeyed(err).obeyed == []

@@ -51,7 +51,7 @@ def test_run_with_stdout_closed_after_one_line_follows_the_task_to_its_end(sandb
     assert_no_secrets(err, sandbox.secrets)
     assert proc.returncode == 1, err  # the command's exit 3: failed, not a broken pipe
     assert err.count(LOST_NOTE) == 1, err
-    assert "Migration failed: exit code 3" in err
+    assert "` failed: exit code 3" in err
     assert "Traceback" not in err
     assert "internal error" not in err
 
@@ -71,7 +71,7 @@ def test_run_into_dev_full_exits_with_the_task_status(sandbox: Env, flags: tuple
     assert_no_secrets(done.stderr, sandbox.secrets)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count(LOST_NOTE) == 1, done.stderr
-    assert "Migration succeeded" in done.stderr
+    assert "` succeeded (exit code 0)" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -6,6 +6,8 @@ text, JSON and GitHub Actions output. Data goes to stdout, progress to stderr; w
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
@@ -27,6 +29,52 @@ _STATUS_STYLE = {
     "interrupted": "yellow",
     "stopped": "red",
 }
+SHOWN_COMMAND = 60  # characters of the command on the final line and in the annotation
+SUMMARY_COMMAND = 200  # in the job summary, which has the room
+
+
+def command_text(command: list[str], limit: int = SHOWN_COMMAND) -> str:
+    """The command as the user gave it, quoted as a shell would take it, on one line (no
+    character of it can end the line or steer the terminal), cut to ``limit`` characters
+    with an ellipsis."""
+    text = safe_text(shlex.join(command))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shown_command(command: list[str]) -> str:
+    """The command in backticks, for a sentence: "`alembic upgrade head` succeeded"."""
+    return f"`{command_text(command)}`" if command else "The command"
+
+
+def summary_text(result: RunResult, opts: RunOptions) -> str:
+    """The final line: what ran and how it ended, e.g. "`alembic upgrade head` succeeded
+    (exit code 0) in 12.3s." """
+    what = shown_command(opts.command)
+    took = f"{result.duration_seconds:.1f}s"
+    code = "unknown" if result.exit_code is None else result.exit_code
+    if result.status == "succeeded":
+        return f"{what} succeeded (exit code 0) in {took}."
+    if result.status == "failed":
+        if result.exit_code is None:
+            return f"{what} failed: the container's exit code is unknown after {took}."
+        return f"{what} failed: exit code {code} after {took}."
+    if result.status == "failed-to-start":
+        return f"{what} never ran: the task failed to start."
+    if result.status == "timed-out":
+        if result.task_arn:
+            return f"{what} timed out after {opts.timeout:g}s; the task was stopped."
+        return (
+            f"{what} was not started: timed out after {opts.timeout:g}s waiting for another "
+            "migration."
+        )
+    if result.status == "interrupted":
+        if result.task_arn:
+            return f"Interrupted while following {what}."
+        return f"Interrupted before {what} was started."
+    return (  # stopped
+        f"{what} was stopped from outside ecs-migrate after {took}, by {result.stopped_by}. "
+        f"Exit code {code}, but the command was cut short: do not assume it finished."
+    )
 
 
 class RunRenderer:
@@ -108,34 +156,11 @@ class RunRenderer:
             self.out.flush()
         self._summary_line(result, opts)
         if self.gha:
-            self._github(result)
+            self._github(result, opts)
 
     def _summary_line(self, result: RunResult, opts: RunOptions) -> None:
         colour = _STATUS_STYLE.get(result.status, "red")
-        took = f"{result.duration_seconds:.1f}s"
-        what = {
-            "succeeded": f"Migration succeeded (exit code 0) in {took}.",
-            "failed": (
-                f"Migration failed: exit code {result.exit_code} after {took}."
-                if result.exit_code is not None
-                else f"Migration failed: the container's exit code is unknown after {took}."
-            ),
-            "failed-to-start": "The migration never ran: the task failed to start.",
-            "timed-out": (
-                f"Timed out after {opts.timeout:g}s; the task was stopped."
-                if result.task_arn
-                else f"Timed out after {opts.timeout:g}s waiting for another migration; "
-                "nothing was started."
-            ),
-            "interrupted": "Interrupted.",
-            "stopped": (
-                f"Migration stopped from outside ecs-migrate after {took}, by "
-                f"{result.stopped_by}. Exit code "
-                f"{'unknown' if result.exit_code is None else result.exit_code}, but the "
-                "command was cut short: do not assume the migration finished."
-            ),
-        }[result.status]
-        echo(style(what, fg=colour, bold=True), file=self.err)
+        echo(style(summary_text(result, opts), fg=colour, bold=True), file=self.err)
         for label, value in (
             ("container reason", result.container_reason),
             ("stopped reason", result.stopped_reason),
@@ -170,7 +195,7 @@ class RunRenderer:
                 file=self.err,
             )
 
-    def _github(self, result: RunResult) -> None:
+    def _github(self, result: RunResult, opts: RunOptions) -> None:
         assert self.gha is not None
         exit_code = "" if result.exit_code is None else str(result.exit_code)
         self.gha.set_outputs(
@@ -181,10 +206,14 @@ class RunRenderer:
             if result.stopped_by:
                 reason = f"stopped by {result.stopped_by}" + (f": {reason}" if reason else "")
             detail = f"exit code {exit_code or 'unknown'}" + (f": {reason}" if reason else "")
-            self.gha.error(f"Migration {result.status} ({detail})", title="ecs-migrate run")
+            self.gha.error(
+                f"{shown_command(opts.command)} {result.status} ({detail})",
+                title="ecs-migrate run",
+            )
         icon = "✅" if result.status == "succeeded" else "❌"
         rows = [
             ("Task", f"`{result.task_id}`" if result.task_arn else "(none)"),
+            ("Command", _code_span(command_text(opts.command, SUMMARY_COMMAND))),
             ("Status", f"{icon} {result.status}"),
             ("Exit code", exit_code or "unknown"),
             ("Duration", f"{result.duration_seconds:.1f}s"),
@@ -195,3 +224,12 @@ class RunRenderer:
         if result.task_arn:
             rows.append(("Console", f"[open task]({result.console_url})"))
         self.gha.add_summary("### ecs-migrate run\n\n" + markdown_table(rows) + "\n")
+
+
+def _code_span(text: str) -> str:
+    """``text`` as a Markdown code span, fenced by more backticks than it has in a row."""
+    if not text:
+        return "(none)"
+    fence = "`" * (max(len(run) for run in re.findall("`*", text)) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
