@@ -117,8 +117,8 @@ def test_unset_url_exits_3_naming_the_variable(db: Db) -> None:
     del env["DATABASE_URL"]
     done = cli(db, "apply", "--database-url-var", "APP_DB", "--", "true", env=env)
     assert done.returncode == 3
-    assert "error: APP_DB is not set in this container." in done.stderr
-    assert "db.url-defined" in done.stderr
+    assert "error: APP_DB is not set in this environment." in done.stderr
+    assert "export APP_DB=" in done.stderr
 
 
 # -- one at a time ---------------------------------------------------------------------------

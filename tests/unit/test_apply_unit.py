@@ -17,6 +17,7 @@ from ecs_migrate.commands.apply.redact import MARK, Redactor, secret_values
 from ecs_migrate.commands.apply.url import MYSQL, POSTGRES, parse_url, read_url
 from ecs_migrate.commands.apply.wait import hint_for, probe_network
 from ecs_migrate.commands.run import RunOptions
+from ecs_migrate.common.task_metadata import METADATA_ENV
 from ecs_migrate.errors import (
     CommandNotExecutableError,
     CommandNotFoundError,
@@ -82,7 +83,7 @@ def test_bad_urls_are_refused_without_quoting_them(value: str, words: str) -> No
 @pytest.mark.parametrize(("environ", "state"), [({}, "is not set"), ({"DB": ""}, "is empty")])
 def test_unset_variable_names_the_variable_and_the_fix(environ: dict[str, str], state: str) -> None:
     with pytest.raises(DatabaseConfigError) as caught:
-        read_url(environ, "DB")
+        read_url({**environ, METADATA_ENV: "http://169.254.170.2/v4/1"}, "DB")  # in a task
     assert caught.value.message == f"DB {state} in this container."
     assert caught.value.exit_code == 3
     assert "secrets" in (caught.value.hint or "") and "db.url-defined" in (caught.value.hint or "")

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ecs_migrate import dburl
+from ecs_migrate.common.task_metadata import METADATA_ENV
 from ecs_migrate.errors import DatabaseConfigError
 
 POSTGRES = dburl.POSTGRES
@@ -140,10 +141,14 @@ def parse_url(
 
 
 def read_url(environ: Mapping[str, str], var: str) -> DatabaseUrl:
-    """The URL from ``environ[var]``; a clear error when the variable is unset or empty."""
+    """The URL from ``environ[var]``; a clear error when the variable is unset or empty: in an
+    ECS task (its metadata variable is set), how the task definition passes it; elsewhere,
+    how to set it in the shell."""
     value = environ.get(var)
-    if not value:
-        state = "is empty" if value is not None else "is not set"
+    if value:
+        return parse_url(value, var, environ)
+    state = "is empty" if value is not None else "is not set"
+    if environ.get(METADATA_ENV):
         raise DatabaseConfigError(
             f"{var} {state} in this container.",
             hint=f"Pass it from Secrets Manager with the container's `secrets` "
@@ -151,4 +156,11 @@ def read_url(environ: Mapping[str, str], var: str) -> DatabaseUrl:
             "variable with --database-url-var. `ecs-migrate doctor` checks this "
             "(db.url-defined).",
         )
-    return parse_url(value, var, environ)
+    raise DatabaseConfigError(
+        f"{var} {state} in this environment.",
+        hint="Outside an ECS task, apply and history read the URL from your shell: "
+        f"export {var}='postgresql://USER:PASSWORD@HOST:5432/DBNAME' (or mysql://...), or name "
+        "the variable that holds it with --database-url-var NAME. To use the service's own URL, "
+        "in its network, run them in a task: ecs-migrate run --cluster CLUSTER --service "
+        "SERVICE -- ecs-migrate history (or run --apply -- COMMAND).",
+    )
