@@ -29,7 +29,7 @@ from tests.doctor_support import Checks, account, by_id, doctor_cli, doctor_json
 
 TARGET_IDS = ("cluster.active", "service.active", "taskdef.container", "taskdef.log-driver")
 IAM_IDS = ("iam.caller",)
-CAVEAT = "permission boundaries"
+CAVEAT = "judged from identity policies only"  # the mark; the note says what it did not see
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -190,9 +190,10 @@ def test_text_output_lists_the_failing_check_first(sandbox: Env) -> None:
     assert result.returncode == 1, result.output
     lines = result.stdout.splitlines()
     assert lines[0].split()[:2] == ["FAIL", "taskdef.log-driver"], result.stdout
-    assert lines[1].split() == ["fix:", "aws", "logs", "create-log-group", "--log-group-name",
-                                "/ecs/app"]  # fmt: skip
-    statuses = [line.split()[0] for line in lines if not line.lstrip().startswith("fix:")]
+    fix = next(line for line in lines if line.lstrip().startswith("fix:"))  # under the finding
+    assert fix.split() == ["fix:", "aws", "logs", "create-log-group", "--log-group-name",
+                           "/ecs/app"]  # fmt: skip
+    statuses = [line.split()[0] for line in lines if not line.startswith(" ")]  # not wrapped
     assert statuses.count("FAIL") == 1
     assert "PASS" in statuses
     assert "1 fail" in result.stderr

@@ -383,7 +383,7 @@ def test_to_dict_shape(registry: Registry) -> None:
     registry.add("c", warn("odd", "look"))
     registry.add("d", passed("x"), needs=("b",))
     data = run().to_dict()
-    assert set(data) == {"checks", "summary"}
+    assert set(data) == {"checks", "summary", "notes"}
     assert json.loads(json.dumps(data)) == data  # JSON-safe: plain strings, numbers, lists
     for entry in data["checks"]:
         assert set(entry) == {"id", "status", "message", "fix", "area"}

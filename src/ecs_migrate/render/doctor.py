@@ -1,20 +1,35 @@
-"""doctor's report: a table (rich on a TTY), plain text, JSON, and a GitHub job summary."""
+"""doctor's report: a table (rich on a TTY), plain text, JSON, and a GitHub job summary.
+
+Text is wrapped to the terminal's width (100 columns when stdout is not a terminal) without
+breaking a word, a quoted argument or a `code span`. A fix that is a command line is wrapped
+with ``\\`` continuations, so the lines paste into a shell as the one command; on a TTY the
+fixes follow the table, outside its borders, for the same reason. A caveat that many findings
+share (permissions judged from identity policies only) is the report's note, said once.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ecs_migrate.github import GitHubActions, markdown_table, safe_text
-from ecs_migrate.render.console import echo
+from ecs_migrate.render.console import echo, style
 
 if TYPE_CHECKING:
     from ecs_migrate.commands.doctor import DoctorReport
+    from ecs_migrate.commands.doctor.model import CheckResult
 
 
 _DOCTOR_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "bright_black"}
+PIPE_WIDTH = 100  # columns when stdout is not a terminal
+MIN_TEXT = 40  # the narrowest column a finding is wrapped to
+CONTINUED = "  "  # a wrapped command's continuation lines, under its first word
+# A fix that starts with one of these programs is a command line to paste.
+_COMMAND = re.compile(r"(aws|curl|sudo|ecs-migrate|session-manager-plugin|pip|docker)\s")
 
 
 def render_doctor(report: DoctorReport, output: str, env: Mapping[str, str]) -> None:
@@ -23,25 +38,9 @@ def render_doctor(report: DoctorReport, output: str, env: Mapping[str, str]) -> 
     if output == "json":
         echo(json.dumps(report.to_dict(), indent=2))
     elif sys.stdout.isatty():
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.table import Table
-
-        table = Table(show_lines=False, header_style="bold")
-        for column in ("status", "check", "finding / fix"):
-            table.add_column(column, overflow="fold")
-        for r in results:
-            text = escape(safe_text(r.message))
-            text += f"\n[bold]fix:[/bold] {escape(safe_text(r.fix))}" if r.fix else ""
-            style = _DOCTOR_STYLE[str(r.status)]
-            table.add_row(f"[{style}]{r.status}[/{style}]", r.id, text)
-        Console().print(table)
+        _rich_table(results, report.notes)
     else:
-        width = max((len(r.id) for r in results), default=10)
-        for r in results:
-            echo(f"{str(r.status).upper():<5} {r.id:<{width}}  {safe_text(r.message)}")
-            if r.fix:
-                echo(f"{'':<5} {'':<{width}}  fix: {safe_text(r.fix)}")
+        _plain(results, report.notes, shutil.get_terminal_size((PIPE_WIDTH, 24)).columns)
     counts = report.counts
     echo(
         f"{counts['fail']} fail, {counts['warn']} warn, {counts['pass']} pass, "
@@ -59,10 +58,147 @@ def render_doctor(report: DoctorReport, output: str, env: Mapping[str, str]) -> 
             )
             for r in results
         ]
-        gha.add_summary("### ecs-migrate doctor\n\n" + markdown_table(rows) + "\n")
+        notes = "".join(f"\n> {note}\n" for note in report.notes)
+        gha.add_summary("### ecs-migrate doctor\n\n" + markdown_table(rows) + "\n" + notes)
         for r in results:
             if r.status == "fail":
                 gha.error(f"{r.id}: {r.message}", title="ecs-migrate doctor")
 
 
 _ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skip": "⏭️"}
+
+
+def _plain(results: list[CheckResult], notes: list[str], columns: int) -> None:
+    """``STATUS check  finding``, the fix under it; continuation lines under the finding."""
+    width = max((len(r.id) for r in results), default=10)
+    indent = " " * (5 + 1 + width + 2)
+    columns = max(columns, len(indent) + MIN_TEXT)
+    for r in results:
+        head = f"{str(r.status).upper():<5} {r.id:<{width}}  "
+        for line in fill(words(safe_text(r.message)), columns, head, indent):
+            echo(line)
+        if r.fix:
+            for line in fix_lines(safe_text(r.fix), columns, f"{indent}fix: ", indent + "     "):
+                echo(line)
+    _notes(notes, columns)
+
+
+def _rich_table(results: list[CheckResult], notes: list[str]) -> None:
+    """The findings as a rich table (rich wraps them to the terminal), then the fixes as plain
+    lines: copied from inside a table's borders, a command would not paste."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    table = Table(show_lines=False, header_style="bold")
+    for column in ("status", "check", "finding"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        # Text, not markup: a finding's "[x]" or ":secret:" is shown as it is.
+        finding = Text(safe_text(r.message))
+        if r.fix:
+            finding.append(" (fix below)", style="dim")
+        table.add_row(Text(str(r.status), style=_DOCTOR_STYLE[str(r.status)]), r.id, finding)
+    console.print(table)
+    fixes = [r for r in results if r.fix]
+    if fixes:
+        echo(style("Fixes:", bold=True))
+    for r in fixes:
+        echo(style(f"{r.id}:", fg=_DOCTOR_STYLE[str(r.status)], bold=True))
+        for line in fix_lines(safe_text(r.fix), console.width, "  ", "  "):
+            echo(line)
+    _notes(notes, console.width)
+
+
+def _notes(notes: list[str], columns: int) -> None:
+    for note in notes:
+        for line in fill(words(note), columns, "note: ", "      "):
+            echo(line)
+
+
+def words(text: str, quotes: str = "`") -> list[str]:
+    """``text`` split at blanks, except inside ``quotes``: a `code span` in prose; in a
+    command line (``quotes="'\""``), a quoted argument or a character after a backslash."""
+    shell = "'" in quotes
+    found: list[str] = []
+    word, quote, escaped = "", "", False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif quote:
+            quote = "" if char == quote else quote
+            escaped = char == "\\" and quote == '"'
+        elif char.isspace():
+            found += [word] if word else []
+            word = ""
+            continue
+        else:
+            quote = char if char in quotes else ""
+            escaped = char == "\\" and shell
+        word += char
+    return [*found, word] if word else found
+
+
+def fill(
+    items: list[str],
+    columns: int,
+    first: str,
+    rest: str,
+    end: str = "",
+    *,
+    joined: bool = False,
+    breaks: tuple[str, ...] = (),
+) -> list[str]:
+    """Lines of at most ``columns`` characters where the words allow (a longer word stands
+    alone): the first starts with ``first`` (which already holds words when ``joined``), the
+    others with ``rest``; each but the last ends with ``end``. An item that starts with one
+    of ``breaks`` starts a line."""
+    lines: list[str] = []
+    line, empty = first, not joined
+    for item in items:
+        if empty or (
+            len(line) + 1 + len(item) + len(end) <= columns and not item.startswith(breaks)
+        ):
+            line += item if empty else " " + item
+        else:
+            lines.append(line + end)
+            line = rest + item
+        empty = False
+    return [*lines, line]
+
+
+_OPERATORS = ("&&", "||", ";", "|")
+
+
+def _arguments(argv: list[str]) -> list[str]:
+    """A command's words in the units a line keeps together: an option and its value
+    (``--cluster prod``), an operator and the command after it (``&& aws``)."""
+    units: list[str] = []
+    for word in argv:
+        previous = units[-1] if units else ""
+        takes_value = previous.startswith("-") and " " not in previous
+        if (takes_value and not word.startswith(("-", *_OPERATORS))) or previous in _OPERATORS:
+            units[-1] = f"{previous} {word}"
+        else:
+            units.append(word)
+    return units
+
+
+def fix_lines(fix: str, columns: int, first: str, rest: str) -> list[str]:
+    """A fix, wrapped. A command line (``aws ...``) breaks only between its arguments (an
+    option stays with its value), each line but the last ending in ``\\`` and the next
+    indented, so the lines paste as one command; chained commands each start a line; a
+    ``# comment`` after it goes on as comment lines. Prose wraps as prose."""
+    if not _COMMAND.match(fix):
+        return fill(words(fix), columns, first, rest)
+    argv = words(fix, quotes="'\"")
+    cut = next((i for i, word in enumerate(argv) if word.startswith("#")), len(argv))
+    command, comment = _arguments(argv[:cut]), argv[cut:]
+    lines = fill(command, columns, first, rest + CONTINUED, " \\")
+    if len(lines) > 1:
+        lines = fill(command, columns, first, rest + CONTINUED, " \\", breaks=_OPERATORS)
+    if comment:
+        last = lines.pop()
+        lines += fill(comment, columns, last, rest + CONTINUED + "# ", joined=True)
+    return lines

@@ -31,6 +31,7 @@ class DoctorReport:
     results: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
     fixes_applied: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # caveats of the whole report, each once
 
     @property
     def counts(self) -> dict[str, int]:
@@ -61,6 +62,7 @@ class DoctorReport:
                 "exitStatus": self.exit_status,
                 "fixesApplied": self.fixes_applied,
             },
+            "notes": self.notes,
         }
 
 
@@ -169,6 +171,6 @@ def doctor(clients: Clients, opts: DoctorOptions) -> DoctorReport:
             for future in finished:
                 check = running.pop(future)
                 done[check.id] = future.result()
-    report = DoctorReport(results=[done[c.id] for c in checks])
+    report = DoctorReport(results=[done[c.id] for c in checks], notes=sorted(ctx.notes))
     report.seconds = time.monotonic() - started
     return report

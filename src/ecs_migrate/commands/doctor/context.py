@@ -53,6 +53,13 @@ class Context:
         self._values: dict[str, Any] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self.notes: list[str] = []  # for the whole report, each said once
+
+    def note(self, text: str) -> None:
+        """A note for the report as a whole (a caveat many findings share), said once."""
+        with self._guard:
+            if text not in self.notes:
+                self.notes.append(text)
 
     # -- memo ----------------------------------------------------------------------------
     def memo(self, key: str, compute: Callable[[], T]) -> T:

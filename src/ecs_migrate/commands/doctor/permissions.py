@@ -2,8 +2,9 @@
 
 iam:SimulatePrincipalPolicy sees every policy type (boundaries, SCPs included). Where it is
 denied or unavailable, the principal's own identity policies are evaluated locally
-(:mod:`ecs_migrate.iampolicy`), and the finding says what that evaluation cannot see. When
-even those policies cannot be read, the check is skipped with the reason: never a guess.
+(:mod:`ecs_migrate.iampolicy`): the finding is marked so, and the report notes once what that
+evaluation cannot see. When even those policies cannot be read, the check is skipped with the
+reason: never a guess.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from ecs_migrate.commands.doctor.context import Context
 from ecs_migrate.commands.doctor.model import Skip
 from ecs_migrate.iampolicy import ALLOWED, UNCERTAIN, Request, evaluate
 
-LOCAL_CAVEAT = (
-    "judged from its identity policies only (iam:SimulatePrincipalPolicy was unavailable): "
-    "permission boundaries, SCPs and resource policies were not seen"
+LOCAL_MARK = "judged from identity policies only"  # on each finding judged so
+LOCAL_CAVEAT = (  # the report's note, said once
+    f"Findings marked '{LOCAL_MARK}' read the principal's own identity policies, because "
+    "iam:SimulatePrincipalPolicy was unavailable: permission boundaries, SCPs and resource "
+    "policies were not seen."
 )
 
 
@@ -31,7 +34,7 @@ class Verdict:
 
     @property
     def note(self) -> str:
-        return "" if self.method == "simulation" else f" ({LOCAL_CAVEAT})"
+        return "" if self.method == "simulation" else f" ({LOCAL_MARK})"
 
     def describe_missing(self) -> str:
         return ", ".join(sorted({r.action for r in self.missing}))
@@ -87,6 +90,7 @@ def judge(ctx: Context, principal_arn: str, requests: Sequence[Request]) -> Verd
     if simulated is not None:
         return simulated
     policies = ctx.identity_policies(principal_arn)
+    ctx.note(LOCAL_CAVEAT)
     verdict = Verdict("identity policies")
     for request in requests:
         decision = evaluate(policies, request)
