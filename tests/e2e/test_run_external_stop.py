@@ -68,7 +68,7 @@ def test_stop_task_by_someone_else_is_stopped_exit_6_not_success(sandbox: Env) -
     assert data["stoppedReason"] == "deploy pipeline cleanup"
     assert "StopTask" in data["stoppedBy"]
     # ... and the summary says why that is not a success, and where to find the caller.
-    assert "Migration stopped from outside ecs-migrate" in err
+    assert "` was stopped from outside ecs-migrate" in err
     assert "succeeded" not in err
     assert "lookup-events" in err
     assert "caught-term" in err  # the command's own last words were still collected

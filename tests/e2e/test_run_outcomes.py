@@ -323,7 +323,7 @@ def test_slow_start_shows_pending_and_succeeds(sandbox: Env) -> None:
     assert "Task PENDING" in result.stderr
     assert "Task RUNNING" in result.stderr
     assert result.stdout.splitlines() == ["started-late"]
-    assert "Migration succeeded" in result.stderr
+    assert "`sh -c 'echo started-late'` succeeded (exit code 0)" in result.stderr
 
 
 def test_non_awslogs_driver_warns_and_still_reports_the_exit_code(sandbox: Env) -> None:

@@ -181,7 +181,7 @@ def test_five_thousand_lines_none_lost_or_reordered(sandbox: Env) -> None:
     result = sandbox.run("python3", "-c", "for i in range(5000): print(f'line {i}')")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [f"line {i}" for i in range(5000)]
-    assert "Migration succeeded" in result.stderr
+    assert "` succeeded (exit code 0)" in result.stderr
 
 
 def test_slow_bursts_over_several_polls_json(sandbox: Env) -> None:
@@ -477,7 +477,7 @@ def test_throttling_and_503s_are_retried(sandbox: Env) -> None:
     assert injected >= 2, f"only {injected} of {requests} calls faulted: the test proved little"
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [f"row {i}" for i in range(300)]
-    assert "Migration succeeded" in result.stderr
+    assert "` succeeded (exit code 0)" in result.stderr
 
 
 def test_api_calls_stay_within_budget(sandbox: Env) -> None:

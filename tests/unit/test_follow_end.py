@@ -171,3 +171,22 @@ def test_otherwise_the_drain_reads_once_after_the_settle() -> None:
     made.drain()
     assert reporter.lines == ["late line"]
     assert made.drained_at is not None and made.drained_at >= made.exit_seen
+
+
+def test_the_stop_phases_come_after_the_containers_last_lines() -> None:
+    exited = {**task("STOPPING", exit_code=0, app="STOPPED"), "stoppingAt": 1}
+    made, reporter = follower(Clients([exited]), Logs(["last line"], []))
+    made.note_phase(task("RUNNING"))
+    order: list[str] = []
+    made.reporter.progress = order.append  # type: ignore[method-assign]
+    made.reporter.log = lambda event: order.append(event.message)  # type: ignore[method-assign]
+    assert made.follow() == "exited"
+    made.drain()
+    assert order == ["last line", "Task STOPPING"], reporter.progress_messages
+
+
+def test_an_unknown_status_is_shown_but_never_breaks_the_phases() -> None:
+    made, reporter = follower(Clients([task("RUNNING")]), None)
+    made.note_phase({"lastStatus": "REPROVISIONING"}, up_to="RUNNING")
+    made.note_phase({"lastStatus": "REPROVISIONING"})
+    assert reporter.progress_messages[-1] == "Task REPROVISIONING"

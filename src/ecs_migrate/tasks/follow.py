@@ -146,13 +146,19 @@ class TaskFollower:
         tasks = answer.get("tasks") or []
         return dict(tasks[0]) if tasks else None
 
-    def note_phase(self, task: dict[str, Any]) -> None:
+    def note_phase(self, task: dict[str, Any], *, up_to: str | None = None) -> None:
         """Report each lifecycle phase once, in order, including ones between two polls.
 
         A phase counts as having happened when the task's timestamps prove it
         (pullStartedAt: PENDING, startedAt: RUNNING), so a quick start still shows all three.
+        ``up_to`` holds back the later ones: the stop phases wait until the container's last
+        lines are shown, so that "Task STOPPING" never comes before the migration's output.
         """
+        order = outcome.LIFECYCLE
+        last = order.index(up_to) if up_to else len(order)
         for phase in outcome.phases_seen(task):
+            if (order.index(phase) if phase in order else len(order)) > last:
+                break
             if phase not in self.phases_reported:
                 self.phases_reported.append(phase)
                 self.last_phase = phase
@@ -226,9 +232,10 @@ class TaskFollower:
                 else:
                     started_missing = None
                     self.task = task
-                    self.note_phase(task)
-                    if self.ended(task):
+                    if self.ended(task):  # its stop phases are shown after the drain
+                        self.note_phase(task, up_to="RUNNING")
                         return "stopped" if task.get("lastStatus") == "STOPPED" else "exited"
+                    self.note_phase(task)
                     stopping = stopping or outcome.is_stopping(task, self.target.container)
             if self.may_have_logged() and now >= self.logs_pacer.next_due(fast=stopping):
                 before = self.log_lines
@@ -257,7 +264,15 @@ class TaskFollower:
         return drained
 
     def drain(self) -> None:
-        """After the end: read until the stream is empty and settled past the container's exit.
+        """After the end: the container's last lines (see :meth:`read_until_settled`), then the
+        task's stop phases that were held back until they were shown."""
+        try:
+            self.read_until_settled()
+        finally:
+            self.note_phase(self.task)
+
+    def read_until_settled(self) -> None:
+        """Read until the stream is empty and settled past the container's exit.
 
         Lines ingested up to ``log_settle`` after the exit are still caught. The settle counts
         from the exit, not from when it was seen, so it has usually passed by then: a read that
@@ -301,10 +316,11 @@ class TaskFollower:
             task = self.describe()
             if task is not None:
                 self.task = task
-                self.note_phase(task)
                 if self.ended(task):
+                    self.note_phase(task, up_to="RUNNING")
                     self.drain()
                     return
+                self.note_phase(task)
             self.read_logs()
             self.cancel.wait(self.poll.describe_fast_interval)
 
