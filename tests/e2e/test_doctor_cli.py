@@ -190,7 +190,11 @@ def test_text_output_lists_the_failing_check_first(sandbox: Env) -> None:
     assert result.returncode == 1, result.output
     lines = result.stdout.splitlines()
     assert lines[0].split()[:2] == ["FAIL", "taskdef.log-driver"], result.stdout
-    fix = next(line for line in lines if line.lstrip().startswith("fix:"))  # under the finding
+    at = next(i for i, line in enumerate(lines) if line.lstrip().startswith("fix:"))
+    fix = lines[at]  # under the finding; a long one goes on under it, each line ending in \
+    while fix.endswith(" \\"):
+        at += 1
+        fix = fix[:-2] + " " + lines[at].strip()
     assert fix.split() == ["fix:", "aws", "logs", "create-log-group", "--log-group-name",
                            "/ecs/app"]  # fmt: skip
     statuses = [line.split()[0] for line in lines if not line.startswith(" ")]  # not wrapped

@@ -126,7 +126,10 @@ def test_task_that_fails_to_start_exits_4(sandbox: Env, simulate: str, marker: s
     assert marker in (data["containerReason"] or "") or marker in (data["stoppedReason"] or "")
     assert marker in result.stderr
     assert "never ran" in result.stderr
-    assert "should-not-run" not in result.output
+    # Nothing ran: no line of the command's output (the final line names the command).
+    assert "should-not-run" not in result.stdout
+    assert "should-not-run" not in result.stderr.splitlines()
+    assert result.stderr.count("should-not-run") == 1, result.stderr
 
 
 def test_command_not_found_in_container_exits_4(sandbox: Env) -> None:
