@@ -315,3 +315,30 @@ def test_console_url_format() -> None:
 def test_console_url_with_a_cluster_arn_uses_the_cluster_name() -> None:
     result = make_result(cluster="arn:aws:ecs:eu-west-1:123456789012:cluster/prod")
     assert result.console_url == make_result(cluster="prod").console_url
+
+
+def test_per_run_environment_joins_the_ci_variables_and_wins_over_them() -> None:
+    request = build_run_task_request(
+        make_target(),
+        ["true"],
+        {"GITHUB_SHA": "abc", "GITHUB_ACTOR": "me"},
+        TOKEN,
+        environment={"TENANT": "acme", "GITHUB_ACTOR": "bot"},
+    )
+    env = request["overrides"]["containerOverrides"][0]["environment"]
+    assert env == [
+        {"name": "GITHUB_SHA", "value": "abc"},
+        {"name": "GITHUB_ACTOR", "value": "bot"},
+        {"name": "TENANT", "value": "acme"},
+    ]
+
+
+def test_a_bad_variable_name_is_named_never_its_value() -> None:
+    import pytest
+
+    from ecs_migrate.errors import UsageError
+    from ecs_migrate.tasks.oneoff import RunOptions
+
+    with pytest.raises(UsageError) as caught:
+        RunOptions(cluster="c", service="s", command=["true"], environment={"1BAD": "s3cret-v"})
+    assert "1BAD" in caught.value.message and "s3cret-v" not in str(caught.value)

@@ -201,3 +201,51 @@ def comma_list(ctx: click.Context, param: click.Parameter, value: str | None) ->
     if value is None:
         return None
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+class Duration(click.ParamType[float, Any]):
+    """A duration: ``5s``, ``500ms``, ``2m``, or plain seconds; finite, from 0 up to a day."""
+
+    name = "duration"
+    _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "": 1.0}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int | float):
+            number = float(value)
+        else:
+            import re
+
+            match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|)\s*", str(value))
+            if match is None:
+                self.fail(f"{value!r} is not a duration such as 5s, 500ms or 2m.", param, ctx)
+            number = float(match.group(1)) * self._UNITS[match.group(2)]
+        if not math.isfinite(number) or not 0 <= number <= 86_400:
+            self.fail(f"{value!r} is not a duration from 0 to 24 hours.", param, ctx)
+        return number
+
+
+def env_option(func: F) -> F:
+    """--env KEY=VALUE (repeatable): the run's own variables in the container's environment."""
+    return click.option(
+        "--env",
+        "environment",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=env_pairs,
+        help="Add KEY=VALUE to the container's environment for this run (repeatable; the "
+        "value is never printed).",
+    )(func)
+
+
+def env_pairs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    """Callback: ``("A=1", "B=x=y")`` -> ``{"A": "1", "B": "x=y"}``; none given -> None.
+    A pair without ``=`` is a usage error that names the key only (the value is a secret)."""
+    if not value:
+        return None
+    pairs: dict[str, str] = {}
+    for item in value:
+        name, sep, val = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter("expected KEY=VALUE (what was given is not shown).")
+        pairs[name] = val
+    return pairs

@@ -13,6 +13,7 @@ from ecs_migrate.cli.options import (
     aws_options,
     choice_option,
     command_argument,
+    env_option,
     output_option,
     target_options,
 )
@@ -39,6 +40,7 @@ from ecs_migrate.errors import EcsMigrateError
     help="Run COMMAND under `ecs-migrate apply --` in the task: wait for the database, take "
     "the migration lock, record the run (ecs-migrate must be installed in the image).",
 )
+@env_option
 @output_option
 @aws_options
 @command_argument
@@ -54,6 +56,7 @@ def run(output: str, region: str | None, profile: str | None, **params: Any) -> 
       ecs-migrate run --cluster prod --service api -- alembic upgrade head
       ecs-migrate run --cluster prod --service api --output json -- sh -c 'rake db:migrate'
       ecs-migrate run --cluster prod --service api --apply -- alembic upgrade head
+      ecs-migrate run --cluster prod --service worker --env TENANT=acme -- alembic upgrade head
     """
     from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.cli.signals import CancelOnSignals

@@ -11,6 +11,7 @@ log lines go to the ``reporter``; errors are raised from :mod:`ecs_migrate.error
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -62,9 +63,15 @@ class RunOptions(FromCli):
     if_running: Literal["wait", "fail"] = "wait"
     stop_on_cancel: bool = False
     ci_env: Mapping[str, str] = field(default_factory=dict)
+    # Per-run variables added to the container's environment (`run --env`, a run-many
+    # target's `environment`); never shown.
+    environment: Mapping[str, str] = field(default_factory=dict)
     poll: PollSettings = field(default_factory=PollSettings)
     apply: bool = False  # wrap the command in `ecs-migrate apply --` (lock, wait, history)
     check: bool = False  # a check's task (db-check), not a migration: see CHECK_STARTED_BY
+
+    def __post_init__(self) -> None:
+        check_environment(self.environment)
 
     @property
     def container_command(self) -> list[str]:
@@ -151,6 +158,28 @@ class RunResult:
         }
 
 
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_environment(environment: Mapping[str, str], where: str = "--env") -> None:
+    """A per-run environment: names a container accepts, string values. The messages name
+    the variable, never its value."""
+    for name, value in environment.items():
+        if not isinstance(name, str) or not _VARIABLE_NAME.fullmatch(name):
+            raise UsageError(
+                f"{where}: {safe_name(name)!r} is not a variable name.",
+                hint="Names are letters, digits and underscores, not starting with a digit.",
+            )
+        if not isinstance(value, str):
+            raise UsageError(f"{where}: the value of {name} must be a string.")
+
+
+def safe_name(name: object) -> str:
+    """A variable name as given, cut short, for a message (the value is never shown)."""
+    text = str(name)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def ci_tags(env: Mapping[str, str]) -> dict[str, str]:
     """Tags naming the CI run, from GITHUB_SHA and GITHUB_RUN_ID when set."""
     return {tag: env[var] for var, tag in _TAG_FOR.items() if env.get(var)}
@@ -162,14 +191,19 @@ def build_run_task_request(
     ci_env: Mapping[str, str],
     client_token: str,
     check: bool = False,
+    environment: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Pure: the RunTask parameters. The command is an argv list, passed through untouched."""
+    """Pure: the RunTask parameters. The command is an argv list, passed through untouched.
+
+    ``environment`` (the run's own variables) joins the CI variables in the container's
+    environment, and wins over one of the same name."""
     if not command:
         raise UsageError(
             "No command given.", hint="Put it after `--`, e.g. -- alembic upgrade head"
         )
     override: dict[str, Any] = {"name": target.container, "command": list(command)}
-    env = [{"name": k, "value": ci_env[k]} for k in CI_VARIABLES if ci_env.get(k)]
+    values = {k: ci_env[k] for k in CI_VARIABLES if ci_env.get(k)} | dict(environment or {})
+    env = [{"name": k, "value": v} for k, v in values.items()]
     if env:
         override["environment"] = env
     tags = {SERVICE_TAG: target.service, **ci_tags(ci_env)}
@@ -201,7 +235,12 @@ def start_task(
     import botocore.exceptions
 
     request = build_run_task_request(
-        target, opts.container_command, opts.ci_env, str(uuid.uuid4()), opts.check
+        target,
+        opts.container_command,
+        opts.ci_env,
+        str(uuid.uuid4()),
+        opts.check,
+        opts.environment,
     )
     with translate_errors("start the migration task (RunTask)"):
         try:
