@@ -16,6 +16,7 @@ import click
 
 from ecs_migrate.cli.options import (
     CONTEXT,
+    Duration,
     command_argument,
     database_url_var_option,
     output_option,
@@ -65,6 +66,22 @@ class _ForwardSignals:
     "--lock-name",
     metavar="NAME",
     help="Migrations sharing a name run one at a time (default: the database's name).",
+)
+@click.option(
+    "--ddl-lock-timeout",
+    type=Duration(),
+    default="5s",
+    show_default=True,
+    help="PostgreSQL: lock_timeout for the command's sessions (through PGOPTIONS), so a "
+    "statement queued behind a long transaction gives up instead of stalling the app; 0: off.",
+)
+@click.option(
+    "--ddl-retries",
+    type=click.IntRange(0, 20),
+    default=3,
+    show_default=True,
+    help="Run the command again after a lock timeout (55P03), after 5, 10, 20 s..., still "
+    "holding the migration lock.",
 )
 @command_argument
 def apply(**params: Any) -> None:

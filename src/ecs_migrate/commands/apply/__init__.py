@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ecs_migrate.commands.apply.child import SignalRelay, resolve_command, run_child
-from ecs_migrate.commands.apply.dialects import Dialect, dialect_for, note_lock_lost, read_history
+from ecs_migrate.commands.apply.dialects import Dialect, dialect_for, read_history, rewrite_command
+from ecs_migrate.commands.apply.guard import Guard, LockTimeoutWatch, pause_before, plan
 from ecs_migrate.commands.apply.lock import LockKeeper, acquire_lock
 from ecs_migrate.commands.apply.metadata import RunContext, run_context
 from ecs_migrate.commands.apply.redact import Redactor, mask_command, secret_values
 from ecs_migrate.commands.apply.url import DatabaseUrl, read_url
 from ecs_migrate.commands.apply.wait import wait_for_database
 from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.words import plural
 from ecs_migrate.errors import (
     CommandNotExecutableError,
     CommandNotFoundError,
@@ -58,6 +60,8 @@ class ApplyOptions(FromCli):
     wait: float = 60.0
     lock_timeout: float = 600.0
     lock_name: str | None = None  # default: the database's name
+    ddl_lock_timeout: float = 5.0  # PostgreSQL lock_timeout for the command's sessions; 0: off
+    ddl_retries: int = 3  # runs again after a lock timeout, still holding the migration lock
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     cwd: str = field(default_factory=os.getcwd)
 
@@ -106,8 +110,12 @@ def _validate(opts: ApplyOptions) -> None:
         raise UsageError(
             "No command given.", hint="Put it after `--`, e.g. -- alembic upgrade head"
         )
-    if opts.wait < 0 or opts.lock_timeout < 0:
-        raise UsageError("--wait and --lock-timeout must be zero or more seconds.")
+    if opts.wait < 0 or opts.lock_timeout < 0 or opts.ddl_lock_timeout < 0:
+        raise UsageError(
+            "--wait, --lock-timeout and --ddl-lock-timeout must be zero or more seconds."
+        )
+    if opts.ddl_retries < 0:
+        raise UsageError("--ddl-retries must be zero or more.")
     if opts.lock_name is not None and not opts.lock_name.strip():
         raise UsageError("--lock-name must not be empty.")
 
@@ -165,46 +173,33 @@ def _apply(
     reporter.progress(f"Connecting to {url.describe()} (waiting up to {opts.wait:g}s)")
     connected = wait_for_database(dialect, url, opts.wait, context.app_name, reporter, relay.cancel)
     conn = connected.conn
-    keeper: LockKeeper | None = None
+    session: _Session | None = None
     try:
         version = dialect.server_version(conn)
         waited_lock = acquire_lock(
             dialect, conn, lock_name, opts.lock_timeout, reporter, relay.cancel
         )
         command = redactor.text(mask_command(opts.command)[0])
-        row_id = _record_start(dialect, conn, command, context, reporter)
+        guard = plan(url.dialect, opts.environ, opts.ddl_lock_timeout, opts.ddl_retries)
+        for note in guard.notes:
+            reporter.progress(note)
         reporter.progress(
             f"Holding the migration lock {lock_name!r} on {version}; running: {command}"
         )
-        keeper = LockKeeper(
-            dialect, conn, lock_name, lambda why: reporter.error(_lost_now(lock_name, why))
-        )
-        try:
-            status = run_child(
-                opts.command,
-                executable,
-                opts.environ,
-                opts.cwd,
-                redactor,
-                reporter,
-                relay,
-                started=keeper.start,  # the check runs on the connection from here
-            )
-        except (CommandNotFoundError, CommandNotExecutableError) as exc:
-            _record_finish(dialect, conn, row_id, exc.exit_code, reporter)  # it never started
-            raise
-        finally:
-            lost = keeper.stop()  # the connection is this thread's again (unless unusable)
+        session = _Session(dialect, conn, lock_name, context, reporter)
+        ended = _attempts(session, opts, executable, guard, command, redactor, relay)
+        status, lost = ended.status, ended.lost
         if lost is None:
-            _record_finish(dialect, conn, row_id, status, reporter)
             with contextlib.suppress(Exception):
                 dialect.unlock(conn, lock_name)
         else:
-            lost_conn = conn if keeper.usable else None
-            noted = f"{command}  # ecs-migrate: the lock was lost at {_utc(keeper.lost_at)}"
-            _record_loss(dialect, url, lost_conn, row_id, status, noted, context, reporter)
+            lost_conn = conn if ended.keeper.usable else None
+            lost_at = _utc(ended.keeper.lost_at)
+            noted = f"{ended.noted}  # ecs-migrate: the lock was lost at {lost_at}"
+            _record_loss(dialect, url, lost_conn, ended.row_id, status, noted, context, reporter)
     finally:
-        if keeper is None or keeper.usable:  # never close it under a check still in flight
+        in_use = session.keeper if session is not None else None
+        if in_use is None or in_use.usable:  # never close it under a check still in flight
             with contextlib.suppress(Exception):
                 conn.close()  # also releases the lock if unlock could not run
     reporter.progress(f"The command exited with status {status}.")
@@ -224,12 +219,98 @@ def _apply(
         database=url.describe(),
         server_version=version,
         lock_name=lock_name,
-        history_id=row_id,
+        history_id=ended.row_id,
         waited_for_database=connected.waited,
         waited_for_lock=waited_lock,
         duration_seconds=time.monotonic() - began,
         context=context,
     )
+
+
+@dataclass
+class _Session:
+    """The lock's connection and what every attempt on it shares."""
+
+    dialect: Dialect
+    conn: Any
+    lock_name: str
+    context: RunContext
+    reporter: _Redacting
+    keeper: LockKeeper | None = None  # the current attempt's (the connection is in its use)
+
+
+@dataclass
+class _Ended:
+    keeper: LockKeeper
+    status: int
+    lost: str | None
+    row_id: int | None
+    noted: str
+
+
+def _attempts(
+    session: _Session,
+    opts: ApplyOptions,
+    executable: str,
+    guard: Guard,
+    command: str,
+    redactor: Redactor,
+    relay: SignalRelay,
+) -> _Ended:
+    """Run the command, and again after a lock timeout while the guard allows: each attempt
+    its own history row, saying how it ended. Returns how the last one ended."""
+    dialect, conn, lock_name = session.dialect, session.conn, session.lock_name
+    context, reporter = session.context, session.reporter
+    attempt, paused = 1, 0.0
+    while True:
+        noted = command if attempt == 1 else f"{command}  # ecs-migrate: attempt {attempt}"
+        row_id = _record_start(dialect, conn, noted, context, reporter)
+        keeper = session.keeper = LockKeeper(
+            dialect, conn, lock_name, lambda why: reporter.error(_lost_now(lock_name, why))
+        )
+        watch = LockTimeoutWatch(reporter)
+        try:
+            status = run_child(
+                opts.command,
+                executable,
+                guard.environ,
+                opts.cwd,
+                redactor,
+                watch,
+                relay,
+                started=keeper.start,  # the check runs on the connection from here
+            )
+        except (CommandNotFoundError, CommandNotExecutableError) as exc:
+            _record_finish(dialect, conn, row_id, exc.exit_code, reporter)  # never started
+            raise
+        finally:
+            lost = keeper.stop()  # the connection is this thread's again (unless unusable)
+        if lost is not None:
+            break
+        _record_finish(dialect, conn, row_id, status, reporter)
+        if status == 0 or not watch.seen or not guard.retries or relay.cancel.is_set():
+            break
+        pause = pause_before(attempt + 1)
+        if attempt > guard.retries or paused + pause > opts.lock_timeout:
+            reporter.warning(
+                f"Gave up after {plural(attempt, 'attempt')}, each cancelled by the lock "
+                "timeout: a long transaction holds a lock on the table. Find it in "
+                "pg_stat_activity and pg_locks (docs/apply.md, The lock-wait guard), then "
+                "run the migration again."
+            )
+            break
+        _note_attempt(dialect, conn, row_id, f"{noted}  # ecs-migrate: lock timeout")
+        attempt += 1
+        reporter.progress(
+            f"The command hit PostgreSQL's lock timeout (SQLSTATE 55P03): a statement "
+            "waited too long for a table lock and was cancelled, so its transaction "
+            f"rolled back. Attempt {attempt} of {guard.retries + 1} in {pause:g}s, still "
+            "holding the migration lock."
+        )
+        paused += pause
+        if relay.cancel.wait(pause):
+            break
+    return _Ended(keeper, status, lost, row_id, noted)
 
 
 _HISTORY_FIX = (
@@ -322,7 +403,14 @@ def _record_loss(
 
 def _write_loss(dialect: Dialect, conn: Any, row_id: int, status: int, noted: str) -> None:
     dialect.finish_history(conn, row_id, status)
-    note_lock_lost(conn, row_id, noted)
+    rewrite_command(conn, row_id, noted)
+
+
+def _note_attempt(dialect: Dialect, conn: Any, row_id: int | None, noted: str) -> None:
+    """Best effort: say in the attempt's row how it ended (history shows each attempt)."""
+    if row_id is not None:
+        with contextlib.suppress(Exception):
+            rewrite_command(conn, row_id, noted)
 
 
 def _utc(stamp: float | None) -> str:

@@ -97,8 +97,9 @@ def keep_alive(fd: int) -> None:
         sock.close()
 
 
-def note_lock_lost(conn: Any, row_id: int, command: str) -> None:
-    """Rewrite a run's recorded command: the command, then a shell comment on the loss."""
+def rewrite_command(conn: Any, row_id: int, command: str) -> None:
+    """Rewrite a run's recorded command: the command, then a shell comment on how it ended
+    (the lock lost, a lock timeout)."""
     query(conn, f"UPDATE {TABLE} SET command = %s WHERE id = %s", [command, row_id])
 
 

@@ -1,0 +1,197 @@
+"""`apply`'s lock-wait guard against a real PostgreSQL (issue 18).
+
+A long transaction holds a lock on `accounts`; the migration ALTERs it. Without the guard the
+ALTER queues, and every later query on the table queues behind it: the app stalls until the
+long transaction ends. With it, the ALTER gives up after `--ddl-lock-timeout`, its transaction
+rolls back, and `apply` runs the migration again, still holding the migration lock.
+
+The app's worst query latency is bounded here only loosely (the timeout plus a wide margin);
+bench/lock_guard.py measures it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.apply_support import PgDatabase, StampedLines, cli, history_json, pg_database, start
+
+PY = sys.executable
+ALTER = (  # fails as a migration tool does: the driver's error, exit 1
+    "import os, sys, psycopg\n"
+    "try:\n"
+    "    with psycopg.connect(os.environ['DATABASE_URL']) as conn:\n"
+    "        conn.execute('ALTER TABLE accounts ADD COLUMN note text')\n"
+    "except psycopg.Error as exc:\n"
+    "    sys.exit(f'{type(exc).__name__}: {exc}')\n"
+    "print('altered', flush=True)\n"
+)
+SHOW = (
+    "import os, psycopg\n"
+    "with psycopg.connect(os.environ['DATABASE_URL']) as conn:\n"
+    "    for name in ('lock_timeout', 'search_path'):\n"
+    "        print(name, conn.execute('SHOW ' + name).fetchone()[0], flush=True)\n"
+)
+
+
+@pytest.fixture
+def db(postgres: Any) -> Iterator[PgDatabase]:
+    with pg_database(postgres) as db:
+        db.sql("CREATE TABLE accounts (id int PRIMARY KEY)")
+        db.sql("INSERT INTO accounts SELECT generate_series(1, 100)")
+        yield db
+
+
+class LongTransaction:
+    """A transaction that has read `accounts` and keeps its lock until released."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(db.url)
+        self.conn.execute("SELECT count(*) FROM accounts").fetchone()
+
+    def release(self) -> None:
+        self.conn.commit()
+        self.conn.close()
+
+
+class App:
+    """A SELECT on `accounts` every 100 ms, on its own thread; the latency of each."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self.url = db.url
+        self.latencies: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.stop.is_set():
+                began = time.monotonic()
+                conn.execute("SELECT count(*) FROM accounts").fetchone()
+                self.latencies.append(time.monotonic() - began)
+                self.stop.wait(0.1)
+
+    def worst(self) -> float:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        return max(self.latencies)
+
+
+def has_note_column(db: PgDatabase) -> bool:
+    rows = db.sql(
+        "SELECT 1 FROM information_schema.columns "
+        "WHERE table_name = 'accounts' AND column_name = 'note'"
+    )
+    return bool(rows)
+
+
+def test_a_lock_timeout_is_retried_and_the_retry_succeeds(db: PgDatabase) -> None:
+    blocker = LongTransaction(db)
+    app = App(db)
+    proc = start(db, "apply", "--ddl-lock-timeout", "500ms", "--", PY, "-c", ALTER)
+    assert proc.stderr is not None
+    err = StampedLines(proc.stderr)
+    try:
+        err.wait_for("Attempt 2 of 4")
+    finally:
+        blocker.release()
+    out, _ = proc.communicate(timeout=60)
+    err.join()
+    worst = app.worst()
+    assert proc.returncode == 0, err.text
+    assert "altered" in out
+    assert "lock_timeout=500ms" in err.text
+    assert "canceling statement due to lock timeout" in err.text
+    assert has_note_column(db)
+    # The app waited for at most one 0.5 s lock wait, never for the long transaction.
+    assert worst < 2.0, worst
+    runs = history_json(db)
+    assert [r["exit_code"] for r in runs] == [0, 1], runs  # newest first
+    assert runs[1]["command"].endswith("# ecs-migrate: lock timeout"), runs[1]
+    assert runs[0]["command"].endswith("# ecs-migrate: attempt 2"), runs[0]
+
+
+def test_without_the_guard_the_app_waits_for_the_long_transaction(db: PgDatabase) -> None:
+    blocker = LongTransaction(db)
+    app = App(db)
+    proc = start(db, "apply", "--ddl-lock-timeout", "0", "--", PY, "-c", ALTER)
+    assert proc.stderr is not None
+    err = StampedLines(proc.stderr)
+    try:
+        err.wait_for("Holding the migration lock")
+        time.sleep(3.0)  # the ALTER queues behind the long transaction, the app behind it
+    finally:
+        blocker.release()
+    proc.communicate(timeout=60)
+    err.join()
+    worst = app.worst()
+    assert proc.returncode == 0, err.text
+    assert "lock-wait guard is off" in err.text
+    assert "Attempt 2" not in err.text
+    assert worst > 1.5, worst  # the old behaviour: the app stalled behind the ALTER
+    assert [r["exit_code"] for r in history_json(db)] == [0]
+
+
+def test_retries_that_never_get_the_lock_give_up_with_the_commands_status(
+    db: PgDatabase,
+) -> None:
+    blocker = LongTransaction(db)
+    try:
+        done = cli(
+            db,
+            "apply",
+            "--ddl-lock-timeout",
+            "200ms",
+            "--ddl-retries",
+            "1",
+            "--",
+            PY,
+            "-c",
+            ALTER,
+            timeout=90,
+        )
+    finally:
+        blocker.release()
+    assert done.returncode == 1, done.output
+    assert "Attempt 2 of 2" in done.stderr
+    assert "Gave up after 2 attempts" in done.stderr
+    assert not has_note_column(db)
+    assert [r["exit_code"] for r in history_json(db)] == [1, 1]
+
+
+def test_a_failure_that_is_not_a_lock_timeout_is_not_retried(db: PgDatabase) -> None:
+    done = cli(db, "apply", "--", PY, "-c", "import sys; print('boom'); sys.exit(3)")
+    assert done.returncode == 3, done.output
+    assert "Attempt 2" not in done.stderr
+    assert len(history_json(db)) == 1
+
+
+def test_pgoptions_are_merged_and_an_explicit_lock_timeout_is_kept(db: PgDatabase) -> None:
+    env = db.env(PGOPTIONS="-c search_path=public")
+    merged = cli(db, "apply", "--ddl-lock-timeout", "2s", "--", PY, "-c", SHOW, env=env)
+    assert merged.returncode == 0, merged.output
+    assert "lock_timeout 2s" in merged.stdout
+    assert "search_path public" in merged.stdout
+
+    env = db.env(PGOPTIONS="-c lock_timeout=7s")
+    kept = cli(db, "apply", "--", PY, "-c", SHOW, env=env)
+    assert kept.returncode == 0, kept.output
+    assert "lock_timeout 7s" in kept.stdout
+    assert "PGOPTIONS already sets lock_timeout" in kept.stderr
+
+
+def test_history_json_keeps_its_keys_with_attempts(db: PgDatabase) -> None:
+    done = cli(db, "history", "--output", "json")
+    assert done.returncode == 0, done.output
+    assert json.loads(done.stdout) == []
