@@ -65,7 +65,7 @@ def _check(ctx: Ctx, arn: str) -> Finding | None:
             f"{arn} has account {account!r}: an account ID is 12 digits.",
             "Put the 12-digit account ID (aws sts get-caller-identity), or * for any.",
         )
-    shape = catalog.arn_segments(service)
+    shape = catalog.arn_segments(service, _rest)
     if shape is None:
         return None
     for value, has, what in ((region, shape[0], "region"), (account, shape[1], "account")):

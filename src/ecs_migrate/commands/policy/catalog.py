@@ -314,10 +314,19 @@ def condition_key_type(key: str) -> str | None:
 
 
 @functools.cache
-def arn_segments(service: str) -> tuple[bool, bool] | None:
-    """(has a region, has an account) over a service's ARN formats; None if it has none."""
-    templates = [t["arn"].split(":", 5) for t in _data("resourceTypes", service).values()]
-    templates = [t for t in templates if len(t) == 6]
+def _templates(service: str) -> tuple[tuple[str, ...], ...]:
+    parts = (t["arn"].split(":", 5) for t in _data("resourceTypes", service).values())
+    return tuple(tuple(p) for p in parts if len(p) == 6)
+
+
+def arn_segments(service: str, resource: str = "*") -> tuple[bool, bool] | None:
+    """(has a region, has an account) over the service's ARN formats whose resource part can
+    match ``resource``; None when none can (or the service has no ARNs)."""
+    templates = [
+        t
+        for t in _templates(service)
+        if _intersect(tuple(resource), tuple(_VARIABLE.sub("*", t[5])))
+    ]
     if not templates:
         return None
     return any(t[3] for t in templates), any(t[4] for t in templates)

@@ -90,7 +90,7 @@ _RHINO: tuple[tuple[int, str, tuple[str, ...], str, bool], ...] = (
         "sts:AssumeRole; a role's own session needs none)",
         False,
     ),
-    (10, "PutUserPolicy", ("iam:PutUserPolicy",), "writes an inline admin policy", False),
+    (10, "PutUserPolicy", ("iam:PutUserPolicy",), "writes an inline admin policy", True),
     (
         11,
         "PutGroupPolicy",
@@ -182,22 +182,40 @@ METHODS: tuple[Method, ...] = (
 
 
 def check(allows: Sequence[Ctx], denies: Sequence[dict[str, Any]]) -> list[Finding]:
-    """One finding per method whose actions the Allows grant on every resource of their kind
-    (a Deny without condition on every resource takes an action out)."""
-    findings = []
+    """Methods whose actions the Allows grant on every resource of their kind (a Deny without
+    condition on every resource takes an action out): one finding per statement that grants
+    a method's first action, naming every such method."""
     statements = [c.statement for c in allows]
+    by_statement: dict[int, list[Method]] = {}
     for method in METHODS:
         granting = [allowed_broadly(statements, denies, a) for a in method.actions]
         first = granting[0]
         if first is None or None in granting:
             continue
-        ctx = next(c for c in allows if c.statement is first)
-        names = " + ".join(method.actions)
+        index = next(i for i, c in enumerate(allows) if c.statement is first)
+        by_statement.setdefault(index, []).append(method)
+    findings = []
+    for index, methods in by_statement.items():
+        method = methods[0]
+        names = ["+".join(m.actions) for m in methods]
+        if len(methods) == 1:
+            message = (
+                f"{names[0]} on every resource lets the holder widen its own rights: it "
+                f"{method.how}. (Source: {method.source}.)"
+            )
+        else:
+            listed = ", ".join(names[:4]) + (
+                f" and {len(names) - 4} more" if len(names) > 4 else ""
+            )
+            message = (
+                f"The statement grants {len(methods)} ways to widen the holder's own rights on "
+                f"every resource: {listed}. (Sources: Rhino Security Labs' IAM privilege "
+                "escalation methods, parliament; docs/policy.md lists each.)"
+            )
         findings.append(
-            ctx.finding(
+            allows[index].finding(
                 "privilege-escalation",
-                f"{names} on every resource lets the holder widen its own rights: it "
-                f"{method.how}. (Source: {method.source}.)",
+                message,
                 f"Scope {method.actions[0]} to the exact resources it needs, or add a Deny "
                 "or a permissions boundary that stops it.",
                 method.actions[0],

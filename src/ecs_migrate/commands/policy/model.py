@@ -333,6 +333,12 @@ TASK_EXEC_CLOUDWATCH: tuple[ActionUse, ...] = (
         operations=(),
     ),
     ActionUse(
+        "logs:DescribeLogStreams",
+        LOGS + "{exec_log_group}:*",
+        "find the session's log stream (AWS's ECS Exec task-role policy and exec-checker)",
+        operations=(),
+    ),
+    ActionUse(
         "logs:PutLogEvents",
         LOGS + "{exec_log_group}:*",
         "write exec session logs",
