@@ -67,6 +67,12 @@ def base_operator(operator: str) -> tuple[str, bool] | None:
     return base, prefixed
 
 
+def _spellings() -> list[str]:
+    """Every operator IAM accepts, in each of its forms (for a did-you-mean)."""
+    forms = [*_FAMILY, *(f"{op}IfExists" for op in _FAMILY if op != "Null")]
+    return forms + [p + op for p in SET_PREFIXES for op in forms if op != "Null"]
+
+
 def is_negated(operator: str) -> bool:
     """StringNotEquals and its kind hold when the key is absent from the request."""
     parsed = base_operator(operator)
@@ -137,7 +143,7 @@ def check_operators_and_values(ctx: Ctx) -> list[Finding]:
     for operator, key, values in condition_pairs(ctx.statement.get("Condition")):
         parsed = base_operator(operator)
         if parsed is None:
-            near = difflib.get_close_matches(operator, list(_FAMILY), n=1, cutoff=0.6)
+            near = difflib.get_close_matches(operator, _spellings(), n=1, cutoff=0.6)
             findings.append(
                 ctx.finding(
                     "condition-unknown-operator",
