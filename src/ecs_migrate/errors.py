@@ -79,6 +79,12 @@ class DatabaseUnreachableError(TaskNotRunError):
         self.step = step
 
 
+class ToolMissingError(EcsMigrateError):
+    """A program a command is built on is not installed (e.g. squawk for lint-sql)."""
+
+    exit_code = 3
+
+
 class TimedOutError(EcsMigrateError):
     """A wait ran past its time limit (exit 5)."""
 

@@ -20,10 +20,12 @@ from ecs_migrate.cli.db_check import db_check
 from ecs_migrate.cli.doctor import doctor
 from ecs_migrate.cli.exec import exec_, shell
 from ecs_migrate.cli.init import init
+from ecs_migrate.cli.lint_sql import lint_sql
 from ecs_migrate.cli.logs import logs
 from ecs_migrate.cli.options import CONTEXT
 from ecs_migrate.cli.policy import policy
 from ecs_migrate.cli.run import run
+from ecs_migrate.cli.run_many import run_many
 from ecs_migrate.cli.sandbox import sandbox
 from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_TARGET, EcsMigrateError
 from ecs_migrate.github import safe_text
@@ -47,7 +49,21 @@ def cli() -> None:
     """
 
 
-for _command in (run, sandbox, doctor, apply, history, exec_, shell, db_check, logs, policy, init):
+for _command in (
+    run,
+    run_many,
+    sandbox,
+    doctor,
+    apply,
+    history,
+    exec_,
+    shell,
+    db_check,
+    lint_sql,
+    logs,
+    policy,
+    init,
+):
     cli.add_command(_command)
 
 

@@ -1,0 +1,100 @@
+"""`ecs-migrate lint-sql`: parse, call the core (squawk underneath), render the findings."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ecs_migrate.cli.options import CONTEXT, choice_option, output_formats
+
+if TYPE_CHECKING:
+    from ecs_migrate.commands.lintsql import LintSqlResult
+
+
+@click.command("lint-sql", context_settings=CONTEXT)
+@click.argument("files", nargs=-1, metavar="[FILE...|-]")
+@output_formats(
+    "text", "json", "sarif", help="text for people; json for scripts; sarif for code scanning."
+)
+@choice_option(
+    "--fail-on",
+    choices=["error", "warning"],
+    default="error",
+    help="Exit 1 when a finding of this severity or worse remains.",
+)
+@click.option("--pg-version", metavar="VERSION", help="The server's version, e.g. 15 (squawk).")
+def lint_sql(output: str, **params: Any) -> None:
+    """Check PostgreSQL migration SQL for statements that lock or break a busy app.
+
+    Built on squawk (pip install "ecs-migrate[sql]"). Errors: table rewrites and scans under
+    ACCESS EXCLUSIVE, index builds without CONCURRENTLY, constraints validated under lock,
+    SET NOT NULL without a proven check, dropping or renaming columns and tables; the rest are
+    warnings. A missing lock_timeout is no error: `apply` sets one. Exit 0 when clean, 1 when
+    a finding reaches --fail-on, 2 when the input cannot be read or is not SQL, 3 when squawk
+    is not installed.
+
+    \b
+    Example:
+      alembic upgrade head --sql | ecs-migrate lint-sql -
+      ecs-migrate lint-sql migrations/*.sql --output sarif > sql.sarif
+    """
+    from ecs_migrate.commands.lintsql import STDIN, LintSqlOptions
+    from ecs_migrate.commands.lintsql import lint_sql as run_lint
+
+    files = params.get("files") or ()
+    stdin_text = sys.stdin.read() if STDIN in files else None
+    result = run_lint(LintSqlOptions.from_cli(**params, stdin_text=stdin_text))
+    if output == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    elif output == "sarif":
+        click.echo(json.dumps(_sarif(result), indent=2))
+    else:
+        _print(result)
+    sys.exit(result.exit_status)
+
+
+def _sarif(result: LintSqlResult) -> dict[str, Any]:
+    from ecs_migrate import __version__
+    from ecs_migrate.commands.lintsql import RULES
+    from ecs_migrate.common.sarif import SarifResult, sarif_log
+
+    return sarif_log(
+        "ecs-migrate lint-sql",
+        __version__,
+        {rule: (str(severity), why) for rule, (severity, why) in RULES.items()},
+        (
+            SarifResult(f.id, str(f.severity), f"{f.message} Fix: {f.fix}", f.file, f.line)
+            for f in result.findings
+        ),
+        "https://github.com/ecs-migrate/ecs-migrate/blob/main/docs/safety.md",
+    )
+
+
+def _print(result: LintSqlResult) -> None:
+    """One line per finding and its fix; in GitHub Actions, an annotation on the line too.
+    A message quotes the SQL: escaped, it can neither break the line nor start a command."""
+    from ecs_migrate.common.words import plural
+    from ecs_migrate.github import GitHubActions, escape_data, escape_property, safe_line, safe_text
+
+    gha = GitHubActions.from_env(os.environ, sys.stdout)
+    for finding in result.findings:
+        where = finding.file + (f":{finding.line}" if finding.line else "")
+        click.echo(safe_line(f"{where}: {finding.severity} {finding.id}: {finding.message}"))
+        click.echo(f"    fix: {safe_text(finding.fix)}")
+        if gha is not None:
+            kind = "error" if finding.severity == "error" else "warning"
+            place = f"file={escape_property(finding.file)}"
+            if finding.line:
+                place += f",line={finding.line}"
+            title = escape_property(f"lint-sql {finding.id}")
+            click.echo(f"::{kind} {place},title={title}::{escape_data(finding.message)}")
+    counts = result.counts()
+    click.echo(
+        f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')} in "
+        f"{plural(len(result.files), 'file')}",
+        err=True,
+    )
