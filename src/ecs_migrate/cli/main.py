@@ -25,6 +25,7 @@ from ecs_migrate.cli.logs import logs
 from ecs_migrate.cli.options import CONTEXT
 from ecs_migrate.cli.policy import policy
 from ecs_migrate.cli.run import run
+from ecs_migrate.cli.run_many import run_many
 from ecs_migrate.cli.sandbox import sandbox
 from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_TARGET, EcsMigrateError
 from ecs_migrate.github import safe_text
@@ -50,6 +51,7 @@ def cli() -> None:
 
 for _command in (
     run,
+    run_many,
     sandbox,
     doctor,
     apply,

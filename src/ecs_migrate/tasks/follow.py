@@ -172,13 +172,7 @@ class TaskFollower:
         events, drained = self.logs.poll(exhaustive=exhaustive)
         if drained:
             self.drained_at = began
-        if events and "RUNNING" not in self.phases_reported:
-            self.note_phase(RAN)  # a line logged means the container ran: say so first
-        for event in events:
-            self.reporter.log(event)
-            if APPLY_EXITED.search(event.message):
-                self.exit_cue = True
-        self.log_lines += len(events)
+        self.emit(events)
         if self.logs.denied and not self.log_denied_reported:
             self.log_denied_reported = True
             self.reporter.warning(
@@ -186,6 +180,17 @@ class TaskFollower:
                 "them. Grant logs:GetLogEvents on the log group."
             )
         return drained
+
+    def emit(self, events: list[LogEvent]) -> None:
+        """Report the task's new log lines, in order; the first proves the container ran, and
+        apply's last line cues the next status poll. Shared with the bulk follower."""
+        if events and "RUNNING" not in self.phases_reported:
+            self.note_phase(RAN)  # a line logged means the container ran: say so first
+        for event in events:
+            self.reporter.log(event)
+            if APPLY_EXITED.search(event.message):
+                self.exit_cue = True
+        self.log_lines += len(events)
 
     def may_have_logged(self) -> bool:
         """Whether reading the log stream can find anything: once the container has started.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -285,11 +285,24 @@ def other_migrations(clients: Clients, target: Target) -> list[str]:
     eventually consistent): it is asked about again, and one still missing counts as running,
     since two migrations at once is the failure to avoid.
     """
+    group = GROUP_PREFIX + target.service
+    return [
+        arn
+        for arn, task in running_migrations(clients, target.cluster).items()
+        if task is None or (task.get("group") == group and task.get("lastStatus") != "STOPPED")
+    ]
+
+
+def running_migrations(
+    clients: Clients, cluster: str, ignore: Collection[str] = (), limit: int = 100
+) -> dict[str, dict[str, Any] | None]:
+    """The ecs-migrate tasks listed as running in ``cluster`` (but those in ``ignore``), each
+    with its DescribeTasks answer, or None when it stayed MISSING (see
+    :func:`other_migrations`). At most ``limit``, described 100 a call."""
     ecs = clients.ecs
     with translate_errors("list running ecs-migrate tasks"):
-        arns = ecs.list_tasks(
-            cluster=target.cluster, startedBy=STARTED_BY, desiredStatus="RUNNING"
-        ).get("taskArns", [])[:100]
+        listed = ecs.list_tasks(cluster=cluster, startedBy=STARTED_BY, desiredStatus="RUNNING")
+        arns = [a for a in listed.get("taskArns", []) if a not in ignore][:limit]
         found: dict[str, dict[str, Any]] = {}
         for attempt in range(MISSING_RETRIES + 1):
             missing = [arn for arn in arns if arn not in found]
@@ -297,15 +310,10 @@ def other_migrations(clients: Clients, target: Target) -> list[str]:
                 break
             if attempt:
                 time.sleep(MISSING_PAUSE)
-            answer = ecs.describe_tasks(cluster=target.cluster, tasks=missing)
-            found.update({t["taskArn"]: t for t in answer.get("tasks") or []})
-    group = GROUP_PREFIX + target.service
-    return [
-        arn
-        for arn in arns
-        if arn not in found
-        or (found[arn].get("group") == group and found[arn].get("lastStatus") != "STOPPED")
-    ]
+            for at in range(0, len(missing), 100):
+                answer = ecs.describe_tasks(cluster=cluster, tasks=missing[at : at + 100])
+                found.update({t["taskArn"]: t for t in answer.get("tasks") or []})
+    return {arn: found.get(arn) for arn in arns}
 
 
 def wait_for_others(
@@ -389,7 +397,7 @@ def run(
     waited = wait_for_others(clients, target, opts, reporter, cancel, deadline)
     if waited is None:
         base.status = outcome.INTERRUPTED if cancel.is_set() else outcome.TIMED_OUT
-        return _finish(base, None, clients, started)
+        return finish_result(base, None, clients, started)
     base.waited_seconds = waited
     task = start_task(clients, target, opts, reporter)
     try:
@@ -427,7 +435,7 @@ def _follow(
     end = follower.follow()
     if end in ("exited", "stopped"):
         follower.drain()
-        return _finish(base, follower, clients, started)
+        return finish_result(base, follower, clients, started)
     if end == "timeout":
         if outcome.container_stopped(follower.task, target.container):
             # Already on its way down (without an exit code): nothing to stop, nothing to wait for.
@@ -446,10 +454,10 @@ def _follow(
         if opts.stop_on_cancel:
             follower.stop("ecs-migrate: cancelled (--stop-on-cancel)")
         base.status = outcome.INTERRUPTED
-    return _finish(base, follower, clients, started)
+    return finish_result(base, follower, clients, started)
 
 
-def _finish(
+def finish_result(
     result: RunResult, follower: TaskFollower | None, clients: Clients, started: float
 ) -> RunResult:
     """Complete the result: the task's verdict unless timed out or interrupted."""

@@ -23,6 +23,8 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"
     STOPPED = "stopped"  # stopped from outside ecs-migrate while the command ran
     UNKNOWN = "unknown"  # exec: the session ended without the command's exit status
+    NOT_STARTED = "not-started"  # run-many --fail-fast: never started after a failure
+    ERROR = "error"  # run-many: the target failed before a task (resolution, RunTask)
 
 
 SUCCEEDED = RunStatus.SUCCEEDED

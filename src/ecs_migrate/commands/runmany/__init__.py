@@ -1,0 +1,142 @@
+"""`ecs-migrate run-many`: many targets (services, tenants, regions), each a `run`, at most
+``max_parallel`` at once, followed in bulk so the API calls do not grow with their number.
+
+``run_many(clients, opts, reporter, cancel)`` reads and checks the targets file (a bad file
+raises UsageError before anything starts), starts the targets (:mod:`.schedule`), and returns
+a :class:`RunManyResult`: each target's RunResult, the summary and the exit status. It never
+prints: each target's progress and log lines go to ``reporter.target(name)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ecs_migrate.aws import Clients
+from ecs_migrate.common.options import FromCli
+from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_OK, EcsMigrateError, UsageError
+from ecs_migrate.tasks import outcome
+from ecs_migrate.tasks.cancel import Cancel, Cancellation
+from ecs_migrate.tasks.follow import NullReporter, PollSettings, Reporter
+from ecs_migrate.tasks.oneoff import RunResult
+
+from .targets import TargetSpec, load_targets
+
+SUMMARY_KEYS = ("succeeded", "failed", "failed-to-start", "timed-out", "interrupted", "not-started")
+MAX_PARALLEL = 500
+
+
+@dataclass
+class RunManyOptions(FromCli):
+    targets: str | Path
+    command: list[str] = field(default_factory=list)  # for targets without their own
+    max_parallel: int = 10
+    fail_fast: bool = False
+    timeout: float = 3600.0  # per target, from when it leaves the queue
+    stop_on_cancel: bool = False
+    apply: bool = False
+    ci_env: Mapping[str, str] = field(default_factory=dict)
+    poll: PollSettings = field(default_factory=PollSettings)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_parallel <= MAX_PARALLEL:
+            raise UsageError(f"--max-parallel must be from 1 to {MAX_PARALLEL}.")
+        if self.timeout <= 0:
+            raise UsageError("--timeout must be a positive number of seconds.")
+
+
+@dataclass
+class TargetOutcome:
+    """One target's end: its RunResult (a not-started or failed-before-a-task target has
+    one too, with no task), and the error that ended it before a task, if any."""
+
+    spec: TargetSpec
+    result: RunResult
+    error: EcsMigrateError | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def summary_key(self) -> str:
+        status = str(self.result.status)
+        return status if status in SUMMARY_KEYS else "failed"  # stopped, error
+
+    def to_dict(self) -> dict[str, Any]:
+        body = {"name": self.name, **self.result.to_dict()}
+        if self.result.status == outcome.RunStatus.NOT_STARTED:
+            body["exitStatus"] = None
+        if self.error is not None:
+            body["error"] = {
+                "message": self.error.message,
+                "hint": self.error.hint,
+                "exitStatus": self.error.exit_code,
+            }
+        return body
+
+
+@dataclass
+class RunManyResult:
+    targets: list[TargetOutcome]
+    interrupted: bool = False
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(SUMMARY_KEYS, 0)
+        for target in self.targets:
+            counts[target.summary_key] += 1
+        return counts
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every target succeeded; 130 when interrupted; else the highest exit status
+        among the targets that ended (not-started ones have none)."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        statuses = [
+            t.result.exit_status
+            for t in self.targets
+            if t.result.status != outcome.RunStatus.NOT_STARTED
+        ]
+        return max(statuses, default=EXIT_OK)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "targets": [t.to_dict() for t in self.targets],
+            "summary": self.summary,
+            "exitStatus": self.exit_status,
+        }
+
+
+class ManyReporter(Protocol):
+    """Where run-many sends what a person may want to see: one Reporter per target, and each
+    target's state as it changes (for a live table)."""
+
+    def target(self, name: str) -> Reporter: ...
+
+    def update(self, name: str, state: str, exit_code: int | None, seconds: float) -> None: ...
+
+
+class NullManyReporter:
+    def target(self, name: str) -> Reporter:
+        return NullReporter()
+
+    def update(self, name: str, state: str, exit_code: int | None, seconds: float) -> None:
+        pass
+
+
+def run_many(
+    clients: Clients,
+    opts: RunManyOptions,
+    reporter: ManyReporter | None = None,
+    cancel: Cancellation | None = None,
+) -> RunManyResult:
+    """Run every target of the file; see the module docstring."""
+    from .schedule import Scheduler
+
+    specs = load_targets(opts.targets, opts.command)
+    scheduler = Scheduler(clients, opts, specs, reporter or NullManyReporter(), cancel or Cancel())
+    return scheduler.run()

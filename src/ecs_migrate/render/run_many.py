@@ -1,0 +1,260 @@
+"""`run-many`'s renderer: every target's log lines as they come, each prefixed ``[name] ``;
+on a terminal a live table of the targets at the bottom; at the end the table again,
+failures first, then JSON or GitHub Actions output.
+
+As with `run`: data to stdout, progress to stderr; with ``--output json`` stdout carries
+exactly one JSON object and the log lines move to stderr; in GitHub Actions the task's lines
+are written inside a stop-commands span (:meth:`GitHubActions.untrusted`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ecs_migrate.github import GitHubActions, markdown_table, safe_text
+from ecs_migrate.render.console import _isatty, clock, echo, style
+from ecs_migrate.render.run import _STATUS_STYLE
+
+if TYPE_CHECKING:
+    from ecs_migrate.commands.runmany import RunManyResult, TargetOutcome
+    from ecs_migrate.errors import EcsMigrateError
+    from ecs_migrate.tasks.logstream import LogEvent
+
+FINAL = {"succeeded", "failed", "failed-to-start", "timed-out", "interrupted", "not-started"}
+
+
+class _TargetReporter:
+    """The core's Reporter for one target: everything goes through the renderer, labelled."""
+
+    def __init__(self, renderer: RunManyRenderer, name: str) -> None:
+        self.renderer = renderer
+        self.name = name
+
+    def progress(self, message: str) -> None:
+        self.renderer.progress(self.name, message)
+
+    def log(self, event: LogEvent) -> None:
+        self.renderer.log(self.name, event)
+
+    def warning(self, message: str) -> None:
+        self.renderer.warning(self.name, message)
+
+
+class RunManyRenderer:
+    """Implements run-many's ManyReporter, then renders the RunManyResult."""
+
+    def __init__(
+        self,
+        json_mode: bool,
+        gha: GitHubActions | None,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        live: bool = False,
+    ) -> None:
+        self.json_mode = json_mode
+        self.gha = gha
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.group_open = False
+        self.rows: dict[str, tuple[str, int | None, float, float]] = {}  # state, code, s, at
+        self.live: Any = None
+        if live:
+            self._start_live()
+
+    @classmethod
+    def for_output(cls, output: str, env: Mapping[str, str]) -> RunManyRenderer:
+        json_mode = output == "json"
+        gha = GitHubActions.from_env(env, sys.stderr if json_mode else sys.stdout)
+        live = not json_mode and gha is None and _isatty(sys.stdout) and _isatty(sys.stderr)
+        return cls(json_mode, gha, live=live)
+
+    # -- ManyReporter --------------------------------------------------------------------
+    def target(self, name: str) -> _TargetReporter:
+        return _TargetReporter(self, name)
+
+    def update(self, name: str, state: str, exit_code: int | None, seconds: float) -> None:
+        self.rows[name] = (state, exit_code, seconds, time.monotonic() - seconds)
+        if self.live is not None:
+            self.live.update(self._rich_table(final=False))
+
+    # -- per-target lines ----------------------------------------------------------------
+    def progress(self, name: str, message: str) -> None:
+        self._write(
+            self.err, style(f"[{clock()}] [{safe_text(name)}] {safe_text(message)}", dim=True)
+        )
+
+    def log(self, name: str, event: LogEvent) -> None:
+        """The target's log line(s), each prefixed with its name; in GitHub Actions inside a
+        stop-commands span, so no line of a task acts on the runner."""
+        label = f"[{safe_text(name)}] "
+        text = "".join(label + line + "\n" for line in (event.message.splitlines() or [""]))
+        if self.gha:
+            if not self.group_open:
+                self.gha.group("Migration logs")
+                self.group_open = True
+            self.gha.untrusted(text)
+            self.gha.stream.flush()
+            return
+        if self.live is not None:
+            from rich.text import Text
+
+            self.live.console.print(Text(text.rstrip("\n")), highlight=False, soft_wrap=True)
+            return
+        stream = self.err if self.json_mode else self.out
+        stream.write(text)
+        stream.flush()
+
+    def warning(self, name: str, message: str) -> None:
+        text = f"[{name}] {message}"
+        self._write(self.err, style(f"warning: {safe_text(text)}", fg="yellow"))
+        if self.gha:
+            self._close_group()
+            self.gha.warning(text)
+
+    def _write(self, stream: TextIO, line: str) -> None:
+        if self.live is not None:
+            from rich.text import Text
+
+            self.live.console.print(Text.from_ansi(line), highlight=False, soft_wrap=True)
+        else:
+            echo(line, file=stream)
+
+    def _close_group(self) -> None:
+        if self.gha and self.group_open:
+            self.gha.endgroup()
+            self.group_open = False
+
+    # -- the live table ------------------------------------------------------------------
+    def _start_live(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(file=self.out)
+        self.live = Live(self._rich_table(final=False), console=console, auto_refresh=True)
+        self.live.start()
+
+    def _rich_table(self, *, final: bool, outcomes: list[TargetOutcome] | None = None) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("target", "status", "exit code", "duration"):
+            table.add_column(column)
+        for name, state, code, seconds in self._table_rows(final, outcomes):
+            colour = _STATUS_STYLE.get(state, "")
+            table.add_row(
+                safe_text(name), f"[{colour}]{state}[/]" if colour else state, code, seconds
+            )
+        return table
+
+    def _table_rows(
+        self, final: bool, outcomes: list[TargetOutcome] | None
+    ) -> list[tuple[str, str, str, str]]:
+        rows = []
+        if outcomes is not None:
+            ordered = sorted(outcomes, key=lambda t: t.result.status == "succeeded")
+            for t in ordered:
+                code = "" if t.result.exit_code is None else str(t.result.exit_code)
+                took = f"{t.result.duration_seconds:.1f}s" if t.result.task_arn else ""
+                rows.append((t.name, str(t.result.status), code, took))
+            return rows
+        now = time.monotonic()
+        for name, (state, exit_code, seconds, since) in self.rows.items():
+            running = state not in FINAL and state not in ("queued", "waiting")
+            elapsed = now - since if running else seconds
+            shown = "" if exit_code is None else str(exit_code)
+            rows.append((name, state, shown, f"{elapsed:.0f}s" if elapsed else ""))
+        return rows
+
+    # -- the end -------------------------------------------------------------------------
+    def failed(self, exc: EcsMigrateError) -> None:
+        """An error before any target started (the file, the options)."""
+        self._stop_live()
+        if self.gha:
+            self.gha.error(exc.message, title="ecs-migrate run-many")
+
+    def _stop_live(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def finish(self, result: RunManyResult, stop_on_cancel: bool = False) -> None:
+        self._stop_live()
+        self._close_group()
+        if self.json_mode:
+            self.out.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+            self.out.flush()
+        self._final_table(result, stop_on_cancel)
+        if self.gha:
+            self._github(result)
+
+    def _final_table(self, result: RunManyResult, stop_on_cancel: bool) -> None:
+        if _isatty(self.err):
+            from rich.console import Console
+
+            Console(file=self.err).print(self._rich_table(final=True, outcomes=result.targets))
+        else:
+            rows = [("TARGET", "STATUS", "EXIT CODE", "DURATION")]
+            rows += self._table_rows(True, result.targets)
+            widths = [max(len(safe_text(r[i])) for r in rows) for i in range(4)]
+            for row in rows:
+                cells = [safe_text(c).ljust(w) for c, w in zip(row, widths, strict=True)]
+                echo("  ".join(cells).rstrip(), file=self.err)
+        summary = result.summary
+        parts = [f"{n} {key}" for key, n in summary.items() if n]
+        colour = "green" if result.exit_status == 0 else "red"
+        echo(
+            style(
+                f"{len(result.targets)} targets: " + ", ".join(parts) + f"; exit status "
+                f"{result.exit_status}.",
+                fg=colour,
+                bold=True,
+            ),
+            file=self.err,
+        )
+        if result.interrupted:
+            running = [t for t in result.targets if t.result.status == "interrupted"]
+            if running:
+                state = "were asked to stop" if stop_on_cancel else "may still be running"
+                echo(f"Interrupted. These tasks {state}:", file=self.err)
+                for t in running:
+                    echo(f"  [{safe_text(t.name)}] {t.result.task_arn}", file=self.err)
+
+    def _github(self, result: RunManyResult) -> None:
+        assert self.gha is not None
+        failed = [t for t in result.targets if t.result.status != "succeeded"]
+        for t in failed:
+            if t.result.status == "not-started":
+                continue
+            reason = t.result.container_reason or t.result.stopped_reason or ""
+            code = "unknown" if t.result.exit_code is None else str(t.result.exit_code)
+            self.gha.error(
+                f"{t.name}: {t.result.status} (exit code {code}"
+                + (f": {reason}" if reason else "")
+                + ")",
+                title="ecs-migrate run-many",
+            )
+        succeeded = [t.name for t in result.targets if t.result.status == "succeeded"]
+        self.gha.set_outputs(
+            {
+                "succeeded": json.dumps(succeeded),
+                "failed": json.dumps([t.name for t in failed]),
+                "exit-status": str(result.exit_status),
+            }
+        )
+        rows = []
+        for t in sorted(result.targets, key=lambda t: t.result.status == "succeeded"):
+            icon = "✅" if t.result.status == "succeeded" else "❌"
+            code = "" if t.result.exit_code is None else f", exit code {t.result.exit_code}"
+            took = f", {t.result.duration_seconds:.1f}s" if t.result.task_arn else ""
+            task = f", task `{t.result.task_id}`" if t.result.task_arn else ""
+            rows.append((t.name, f"{icon} {t.result.status}{code}{took}{task}"))
+        head = ", ".join(f"{n} {k}" for k, n in result.summary.items() if n)
+        self.gha.add_summary(
+            f"### ecs-migrate run-many\n\n{head}; exit status {result.exit_status}\n\n"
+            + markdown_table(rows)
+            + "\n"
+        )
