@@ -35,13 +35,14 @@ def everywhere(statement: dict[str, Any]) -> bool:
 
 
 def is_broad(arn: str) -> bool:
-    """An ARN pattern that covers every resource of a kind: any account, or ``role/*``."""
+    """An ARN pattern that covers every resource of a kind (``role/*``). The account alone does
+    not make it broad: ``arn:aws:iam::*:user/${aws:username}`` is the caller's own user."""
     if arn == "*":
         return True
     parts = arn.split(":", 5)
     if len(parts) != 6:
         return False
-    return parts[4] == "*" or _BROAD_RESOURCE.match(parts[5]) is not None
+    return _BROAD_RESOURCE.match(parts[5]) is not None
 
 
 def broadly(statement: dict[str, Any]) -> bool:
