@@ -18,10 +18,15 @@ EXEC_IDS = (
     "exec.task-role",
     "exec.readonly-rootfs",
     "exec.init-process",
+    "exec.task-state",
+    "exec.pid-mode",
+    "exec.restart-policy",
     "exec.vpc-endpoint",
-    "exec.kms-logging",
     "exec.plugin",
     "exec.start-session-denied",
+    "exec.kms-logging",
+    "exec.log-encryption",
+    "exec.session-network",
 )
 Checks = dict[str, dict[str, Any]]
 

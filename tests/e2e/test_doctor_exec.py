@@ -552,6 +552,12 @@ def test_kms_and_audit_logging_need_the_task_roles_permissions(
     key = sandbox.client("kms").create_key(Description="ecs exec")["KeyMetadata"]["Arn"]
     sandbox.client("logs").create_log_group(logGroupName="/ecs/exec-audit")
     sandbox.client("s3").create_bucket(Bucket="exec-audit")
+    sandbox.client("s3").put_bucket_encryption(  # s3EncryptionEnabled needs it: exec.log-encryption
+        Bucket="exec-audit",
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
     set_exec_config(
         sandbox,
         kmsKeyId=key,

@@ -126,6 +126,7 @@ def test_logging_requests_follow_the_checker() -> None:
         },
     }
     requests = logging_requests(conf, ARN, "aws", "us-east-1", "123456789012")
+    own = {"aws:ResourceAccount": "123456789012"}  # the policy model's condition on the bucket
     group = "arn:aws:logs:us-east-1:123456789012:log-group:/audit:*"
     assert requests == [
         Request("kms:Decrypt", ARN),
@@ -133,8 +134,8 @@ def test_logging_requests_follow_the_checker() -> None:
         Request("logs:CreateLogStream", group),
         Request("logs:DescribeLogStreams", group),
         Request("logs:PutLogEvents", group),
-        Request("s3:PutObject", "arn:aws:s3:::bucket/exec/*"),
-        Request("s3:GetEncryptionConfiguration", "arn:aws:s3:::bucket"),
+        Request("s3:PutObject", "arn:aws:s3:::bucket/exec/*", own),
+        Request("s3:GetEncryptionConfiguration", "arn:aws:s3:::bucket", own),
     ]
     # DEFAULT logging names no destination of its own: only the key is the task role's concern.
     default_logging = {**conf, "logging": "DEFAULT"}
@@ -160,8 +161,10 @@ def test_policy_statement_groups_actions_by_resource() -> None:
 
 
 def test_every_exec_check_is_registered_for_exec_only() -> None:
+    from ecs_migrate.commands.doctor import DoctorOptions, selected_checks
     from ecs_migrate.commands.doctor.model import REGISTRY
 
+    selected_checks(DoctorOptions(cluster="c", service="s", exec=True))  # load every module
     exec_checks = {c.id: c for c in REGISTRY.checks if c.area == ce.AREA}
     assert list(exec_checks) == list(EXEC_IDS)  # in the order of the report
     assert all(c.when == "exec" for c in exec_checks.values())

@@ -20,13 +20,17 @@ Per-task settings are docker labels ``ecs-migrate.sandbox/NAME`` on the containe
 that runs the command; a RunTask tag with the same key wins over the label:
 
 - ``simulate``: ``pull-failure``, ``resource-init``, ``oom``, ``no-exit-code``;
-- ``start-delay``: seconds spent in PENDING (a slow start);
+- ``start-delay``: seconds spent in PENDING (a slow start; a service's tasks too);
 - ``stop-delay``: seconds from the container's exit to the task's STOPPED;
 - ``missing``: seconds DescribeTasks answers the task MISSING after RunTask (the server);
 - ``log-lag``: all output is held and ingested this many seconds after the container's exit.
 
 A value of seconds that is not a number from 0 to 3600 is ignored (the default applies). A
 process that exceeds the container's memory is killed with OutOfMemoryError, as ECS does.
+
+With ECS Exec enabled, every container's ExecuteCommandAgent is RUNNING, except with
+``"pidMode": "task"``: then only the first container's is, the others' STOPPED (ECS runs one
+exec agent per PID namespace).
 """
 
 from __future__ import annotations
@@ -481,12 +485,16 @@ class _TaskRunner:
         self.task.started_at = _now()
         _set_status(self.task, "RUNNING")
         if getattr(self.task, "enable_execute_command", False):
-            for container in self.task.containers:
+            # With "pidMode": "task" the containers share one PID namespace, and ECS runs the
+            # exec agent in one of them only (which one is not deterministic; here: the first).
+            shared = getattr(self.taskdef, "pid_mode", None) == "task"
+            for i, container in enumerate(self.task.containers):
+                running = i == 0 or not shared
                 container.managed_agents = [
                     {
                         "name": "ExecuteCommandAgent",
-                        "lastStatus": "RUNNING",
-                        "lastStartedAt": _now(),
+                        "lastStatus": "RUNNING" if running else "STOPPED",
+                        **({"lastStartedAt": _now()} if running else {}),
                     }
                 ]
 
@@ -496,7 +504,11 @@ class _TaskRunner:
         time.sleep(timing.provisioning)
         _set_status(self.task, "PENDING")
         self.task.pull_started_at = _now()
-        time.sleep(timing.pending)
+        deadline = time.monotonic() + timing.pending + self.seconds("start-delay", 0.0)
+        while time.monotonic() < deadline:  # start-delay: a service task held in PENDING
+            if self.stop_requested():
+                return self.fail_to_start("Task stopped before it started")
+            time.sleep(0.05)
         self.task.pull_stopped_at = _now()
         self.start_running()
         while not self.stop_requested():

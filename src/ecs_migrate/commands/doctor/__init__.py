@@ -102,7 +102,9 @@ CHECK_MODULES = (  # report order: the most fundamental area first
     "checks_database",
     "checks_migration",
     "checks_exec",
+    "checks_exec_task",
     "checks_exec_access",
+    "checks_exec_session",
     "checks_security",
 )
 
@@ -112,6 +114,9 @@ def _load_checks() -> None:
 
     for name in CHECK_MODULES:
         importlib.import_module(f"ecs_migrate.commands.doctor.{name}")
+    # Report order is CHECK_MODULES' order, whichever module a caller imported first.
+    rank = {f"ecs_migrate.commands.doctor.{n}": i for i, n in enumerate(CHECK_MODULES)}
+    REGISTRY.checks.sort(key=lambda c: rank.get(c.func.__module__, len(rank)))
 
 
 def run_check(check: Check, ctx: Context) -> CheckResult:

@@ -41,7 +41,13 @@ from ecs_migrate.commands.doctor.tasks import (
     service_tasks,
     task_role,
 )
-from ecs_migrate.commands.policy.model import SSM_MESSAGES
+from ecs_migrate.commands.policy.model import (
+    SSM_MESSAGES,
+    TASK_EXEC_CLOUDWATCH,
+    TASK_EXEC_KMS,
+    TASK_EXEC_S3,
+    requests_for,
+)
 from ecs_migrate.iampolicy import Request
 
 AREA = "ECS Exec"
@@ -89,6 +95,20 @@ def credential_vars(container: Mapping[str, Any]) -> list[str]:
     names = {e.get("name") for e in container.get("environment") or []}
     names |= {s.get("name") for s in container.get("secrets") or []}
     return [v for v in CREDENTIAL_VARS if v in names]
+
+
+def task_role_logging_requests(
+    values: Mapping[str, str | None], *, kms: bool, cloudwatch: bool, s3: bool
+) -> list[Request]:
+    """The task role's requests for an encrypted or logged session, as the policy model
+    declares them (TASK_EXEC_KMS, _CLOUDWATCH, _S3): one declaration for generate, lint and
+    doctor. ``values`` fills the model's templates (exec_log_group, exec_s3_bucket...)."""
+    uses = (
+        *(TASK_EXEC_KMS if kms else ()),
+        *(TASK_EXEC_CLOUDWATCH if cloudwatch else ()),
+        *(TASK_EXEC_S3 if s3 else ()),
+    )
+    return requests_for(uses, values)
 
 
 def ssm_requests() -> list[Request]:

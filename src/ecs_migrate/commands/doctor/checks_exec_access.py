@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ecs_migrate.commands.doctor.checks_exec import AREA
-from ecs_migrate.commands.doctor.context import Context, lookup_or_none, principal_of
-from ecs_migrate.commands.doctor.exec_logging import logging_requests, session_destination
+from ecs_migrate.commands.doctor.context import Context, principal_of
 from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, warn
-from ecs_migrate.commands.doctor.permissions import judge, policy_statement, put_role_policy
-from ecs_migrate.commands.doctor.tasks import launch_type, task_role
+from ecs_migrate.commands.doctor.permissions import judge
+from ecs_migrate.commands.doctor.tasks import launch_type
 from ecs_migrate.commands.doctor.vpc import (
     HTTPS,
     admits,
@@ -39,13 +38,13 @@ _DEAD_ENDPOINT_STATES = {"deleting", "deleted", "failed", "rejected", "expired"}
 # -- exec.vpc-endpoint -----------------------------------------------------------------------
 
 
-def _alive(endpoint: Mapping[str, Any]) -> bool:
+def is_alive(endpoint: Mapping[str, Any]) -> bool:
     return str(endpoint.get("State") or "available").lower() not in _DEAD_ENDPOINT_STATES
 
 
 def is_ssmmessages_endpoint(endpoint: Mapping[str, Any], region: str) -> bool:
     name = str(endpoint.get("ServiceName") or "")
-    return _alive(endpoint) and name.endswith(f".{region}.ssmmessages")
+    return is_alive(endpoint) and name.endswith(f".{region}.ssmmessages")
 
 
 def short_service_name(endpoint: Mapping[str, Any]) -> str:
@@ -53,19 +52,37 @@ def short_service_name(endpoint: Mapping[str, Any]) -> str:
 
 
 @dataclass
-class _VpcFacts:
+class VpcFacts:
+    """The service's subnets as ECS Exec's path sees them (shared by the exec.* network checks).
+
+    ``owner``: the account that shares the subnets with this one (AWS RAM), or None. Its VPC
+    endpoints are not visible from here. ``egress``: subnet ID -> route_egress(), or
+    "unknown" when a shared subnet's route table cannot be read.
+    """
+
     vpc: str
     subnets: list[dict[str, Any]]
     endpoints: list[dict[str, Any]]
-    egress: dict[str, str]  # subnet ID -> route_egress()
+    egress: dict[str, str]
     task_groups: list[str]
+    owner: str | None = None
+    unreadable: str = ""  # why a shared subnet's route table could not be read
 
     @property
     def closed(self) -> list[str]:
         return sorted(sid for sid, how in self.egress.items() if how == "none")
 
+    @property
+    def unknown(self) -> list[str]:
+        return sorted(sid for sid, how in self.egress.items() if how == "unknown")
 
-def _vpc_facts(ctx: Context) -> _VpcFacts:
+
+def vpc_facts(ctx: Context) -> VpcFacts:
+    """Memoised: the service's subnets, their VPC's endpoints and each subnet's way out."""
+    return ctx.memo("exec:vpc-facts", lambda: _load_vpc_facts(ctx))
+
+
+def _load_vpc_facts(ctx: Context) -> VpcFacts:
     network = ctx.network()
     subnet_ids = [str(s) for s in network.get("subnets") or []]
     if not subnet_ids:
@@ -74,27 +91,31 @@ def _vpc_facts(ctx: Context) -> _VpcFacts:
     if not found:
         raise Skip("the service's subnets were not found")
     account = ctx.account()
-    shared = [s for s in found if s.get("OwnerId") and str(s["OwnerId"]) != account]
-    if shared:
-        raise Skip(
-            f"subnet {shared[0]['SubnetId']} is shared from account {shared[0]['OwnerId']}: "
-            "its routes and endpoints live there; check com.amazonaws."
-            f"{ctx.region}.ssmmessages with that account"
-        )
+    owners = sorted({str(s["OwnerId"]) for s in found if s.get("OwnerId")} - {account})
     vpc = str(found[0]["VpcId"])
     endpoints = vpc_endpoints(ctx, vpc)
     public_ip = network.get("assignPublicIp") == "ENABLED" and launch_type(ctx) != "EC2"
-    egress = {
-        str(s["SubnetId"]): route_egress(
-            (route_table_for(ctx, str(s["SubnetId"]), vpc) or {}).get("Routes") or [], public_ip
-        )
-        for s in found
-    }
-    groups = [str(g) for g in network.get("securityGroups") or []]
-    return _VpcFacts(vpc, found, endpoints, egress, groups)
+    facts = VpcFacts(
+        vpc, found, endpoints, {}, [str(g) for g in network.get("securityGroups") or []]
+    )
+    facts.owner = owners[0] if owners else None
+    for s in found:
+        sid = str(s["SubnetId"])
+        try:
+            table = route_table_for(ctx, sid, vpc)
+        except Skip as exc:
+            if not facts.owner:
+                raise
+            table, facts.unreadable = None, exc.why
+        if table is None and facts.owner:
+            facts.egress[sid] = "unknown"
+            facts.unreadable = facts.unreadable or "no route table of it is visible here"
+            continue
+        facts.egress[sid] = route_egress((table or {}).get("Routes") or [], public_ip)
+    return facts
 
 
-def _admits_tasks(ctx: Context, facts: _VpcFacts, endpoint: Mapping[str, Any]) -> bool:
+def _admits_tasks(ctx: Context, facts: VpcFacts, endpoint: Mapping[str, Any]) -> bool:
     """Whether the endpoint's security groups admit HTTPS from the tasks' groups or subnets."""
     rules = endpoint_rules(ctx, [endpoint])[str(endpoint.get("VpcEndpointId"))]
     cidrs = [str(s.get("CidrBlock")) for s in facts.subnets if s.get("CidrBlock")]
@@ -105,7 +126,7 @@ def _admit_fix(group: str, task_groups: Sequence[str]) -> str:
     return " && ".join(" ".join(authorize_ingress(group, HTTPS, g)) for g in task_groups)
 
 
-def _create_endpoint_fix(ctx: Context, facts: _VpcFacts) -> str:
+def _create_endpoint_fix(ctx: Context, facts: VpcFacts) -> str:
     service_name = f"com.amazonaws.{ctx.region}.ssmmessages"
     subnet_ids = " ".join(str(s["SubnetId"]) for s in facts.subnets)
     admit = _admit_fix("$SG", facts.task_groups)
@@ -119,7 +140,7 @@ def _create_endpoint_fix(ctx: Context, facts: _VpcFacts) -> str:
     )
 
 
-def _ssm_endpoint_finding(ctx: Context, facts: _VpcFacts, endpoint: Mapping[str, Any]) -> Verdict:
+def _ssm_endpoint_finding(ctx: Context, facts: VpcFacts, endpoint: Mapping[str, Any]) -> Verdict:
     """exec.vpc-endpoint when the VPC has an ssmmessages endpoint."""
     vpc, closed = facts.vpc, facts.closed
     eid = endpoint.get("VpcEndpointId", "?")
@@ -149,12 +170,14 @@ def _ssm_endpoint_finding(ctx: Context, facts: _VpcFacts, endpoint: Mapping[str,
 
 @check("exec.vpc-endpoint", area=AREA, needs=("taskdef.container",), when="exec")
 def exec_vpc_endpoint(ctx: Context) -> Verdict:
-    facts = _vpc_facts(ctx)
+    facts = vpc_facts(ctx)
     vpc, closed = facts.vpc, facts.closed
     service_name = f"com.amazonaws.{ctx.region}.ssmmessages"
     ssm = [e for e in facts.endpoints if is_ssmmessages_endpoint(e, ctx.region)]
     if ssm:
         return _ssm_endpoint_finding(ctx, facts, ssm[0])
+    if facts.owner:
+        return _shared_subnets(ctx, facts, "ssmmessages")
     if closed:
         return fail(
             f"Subnet(s) {', '.join(closed)} of the service have no NAT or internet gateway route "
@@ -164,7 +187,7 @@ def exec_vpc_endpoint(ctx: Context) -> Verdict:
     interface = [
         e
         for e in facts.endpoints
-        if str(e.get("VpcEndpointType") or "Interface") == "Interface" and _alive(e)
+        if str(e.get("VpcEndpointType") or "Interface") == "Interface" and is_alive(e)
     ]
     if interface:
         names = ", ".join(sorted({short_service_name(e) for e in interface}))
@@ -186,136 +209,39 @@ def exec_vpc_endpoint(ctx: Context) -> Verdict:
     )
 
 
-# -- exec.kms-logging ------------------------------------------------------------------------
-
-
-_FixFor = Callable[[list[Request]], str]  # the fix that grants what a principal lacks
-
-
-@dataclass
-class _Findings:
-    """What exec.kms-logging found wrong, the fixes, and the caveats of local evaluation."""
-
-    problems: list[str] = field(default_factory=list)
-    fixes: list[str] = field(default_factory=list)
-    notes: set[str] = field(default_factory=set)
-
-    def add(self, problem: str, fix: str) -> None:
-        self.problems.append(problem)
-        self.fixes.append(fix)
-
-    def judge(
-        self, ctx: Context, principal: str, who: str, requests: list[Request], fix: _FixFor
-    ) -> None:
-        """Judge ``requests`` for ``principal``; a problem is added with ``fix(what it lacks)``."""
-        verdict = judge(ctx, principal, requests)
-        self.notes.add(verdict.note)
-        problem = verdict.problem()
-        if problem:
-            self.add(f"{who} {problem}", fix(verdict.missing or [r for r, _ in verdict.uncertain]))
-
-
-def _kms_key(ctx: Context, key_id: str, found: _Findings) -> str | None:
-    """The key's ARN when it exists and is enabled; otherwise records why not."""
-    key = lookup_or_none(
-        ctx, "kms", "describe_key", "describe the KMS key", ("NotFoundException",), KeyId=key_id
+def owner_endpoint_check(ctx: Context, facts: VpcFacts, names: Sequence[str]) -> str:
+    """The command the VPC owner runs to list the endpoints doctor cannot see from here."""
+    services = ",".join(f"com.amazonaws.{ctx.region}.{n}" for n in names)
+    return (
+        f"aws ec2 describe-vpc-endpoints --filters Name=vpc-id,Values={facts.vpc} "
+        f"Name=service-name,Values={services}   # as account {facts.owner}, the VPC's owner; "
+        "create what is missing there"
     )
-    meta = (key or {}).get("KeyMetadata") or {}
-    if not meta:
-        found.add(
-            f"KMS key {key_id} does not exist",
-            f"aws kms describe-key --key-id {key_id}   # wrong key? point the cluster at an "
-            f"existing one: aws ecs update-cluster --cluster {ctx.cluster_name()} --configuration "
-            "'executeCommandConfiguration={kmsKeyId=KEY_ARN}'",
-        )
-        return None
-    arn = str(meta.get("Arn") or key_id)
-    if meta.get("KeyState") not in (None, "Enabled"):
-        found.add(f"KMS key {arn} is {meta.get('KeyState')}", f"aws kms enable-key --key-id {arn}")
-    return arn
 
 
-def _destinations(ctx: Context, group: str | None, bucket: str | None, found: _Findings) -> None:
-    if group and not ctx.log_group_exists(group):
-        found.add(
-            f"log group {group} does not exist",
-            f"aws logs create-log-group --log-group-name {group}",
+def _shared_subnets(ctx: Context, facts: VpcFacts, name: str) -> Verdict:
+    """exec.vpc-endpoint when the subnets are shared from another account (exec-checker #72):
+    judged from the route tables when they can be read; that account's endpoints cannot be."""
+    shared = f"the service's subnets are shared from account {facts.owner}"
+    service_name = f"com.amazonaws.{ctx.region}.{name}"
+    if facts.unknown:
+        raise Skip(
+            f"{shared}, and the route table of {', '.join(facts.unknown)} cannot be read from "
+            f"this account ({facts.unreadable}): check {service_name} and the subnets' routes "
+            f"with account {facts.owner}"
         )
-    if bucket:
-        head = lookup_or_none(
-            ctx, "s3", "head_bucket", "read the S3 bucket", ("404", "NoSuchBucket"), Bucket=bucket
+    if facts.closed:
+        return warn(
+            f"Subnet(s) {', '.join(facts.closed)} have no NAT or internet gateway route, and "
+            f"{shared}: its VPC endpoints are not visible from here, so doctor cannot tell "
+            f"whether {facts.vpc} has a {service_name} endpoint.",
+            owner_endpoint_check(ctx, facts, [name]),
         )
-        if head is None:
-            found.add(
-                f"S3 bucket {bucket} does not exist", f"aws s3api create-bucket --bucket {bucket}"
-            )
-
-
-def _judge_permissions(
-    ctx: Context, conf: Mapping[str, Any], key_arn: str | None, found: _Findings
-) -> None:
-    """The task role's kms/logs/s3 permissions, and the caller's kms:GenerateDataKey."""
-    requests = logging_requests(conf, key_arn, ctx.partition(), ctx.region, ctx.account())
-    if requests:
-        role_arn, _ = task_role(ctx)
-        if not role_arn or not ctx.role_exists(role_arn):
-            raise Skip(
-                "the task role is missing (see exec.task-role): cannot judge its kms/logs/s3 "
-                "permissions"
-            )
-        role = role_arn.rsplit("/", 1)[-1]
-        found.judge(
-            ctx,
-            role_arn,
-            f"task role {role}",
-            requests,
-            lambda lacking: put_role_policy(role, "ecs-exec-logging", lacking),
-        )
-    if key_arn:
-        caller = principal_of(str(ctx.caller()["Arn"]))
-        found.judge(
-            ctx,
-            caller,
-            f"the caller {caller}",
-            [Request("kms:GenerateDataKey", key_arn)],
-            lambda lacking: f"Attach to {caller}: {policy_statement(lacking)}",
-        )
-
-
-@check("exec.kms-logging", area=AREA, needs=("taskdef.container",), when="exec")
-def exec_kms_logging(ctx: Context) -> Verdict:
-    conf = ctx.exec_configuration()
-    key_id = conf.get("kmsKeyId")
-    logging, group, bucket = session_destination(conf)
-    if logging != "OVERRIDE":  # only OVERRIDE names destinations of its own
-        group = bucket = None
-    cluster = ctx.cluster_name()
-    if not (key_id or group or bucket):
-        return passed(
-            f"Cluster {cluster!r} sets no KMS key and no OVERRIDE audit-log destination for "
-            f"ECS Exec (logging {logging}): no key or destination for the task role to reach."
-        )
-    found = _Findings()
-    key_arn = _kms_key(ctx, str(key_id), found) if key_id else None
-    _destinations(ctx, group, bucket, found)
-    _judge_permissions(ctx, conf, key_arn, found)
-    what = ", ".join(
-        x
-        for x in (
-            f"KMS key {key_arn or key_id}" if key_id else "",
-            f"log group {group}" if group else "",
-            f"bucket {bucket}" if bucket else "",
-        )
-        if x
+    how = ", ".join(sorted(set(facts.egress.values())))
+    return passed(
+        f"{shared.capitalize()}; their route tables send 0.0.0.0/0 out ({how}): the SSM agent "
+        f"reaches {name} without an endpoint."
     )
-    note = "".join(sorted(found.notes))
-    if found.problems:
-        return fail(
-            f"Cluster {cluster!r} encrypts or logs ECS Exec sessions ({what}), but "
-            f"{'; '.join(found.problems)}: sessions fail to start{note}.",
-            " ; ".join(found.fixes),
-        )
-    return passed(f"ECS Exec's {what}: present, and the task role may use them{note}.")
 
 
 # -- exec.plugin -----------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from typing import Any
 
 from ecs_migrate.commands.doctor.context import Context
 from ecs_migrate.commands.doctor.exec_logging import (
+    destination_requests,
     exec_logging_fix,
+    logging_requests,
     session_destination,
-    session_log_requests,
 )
 from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, skip, warn
 from ecs_migrate.commands.doctor.permissions import judge, policy_statement, put_role_policy
@@ -320,11 +321,11 @@ def exec_session_logging(ctx: Context) -> Verdict:
                 f"ECS Exec sessions go to log group {group}, which does not exist.",
                 f"aws logs create-log-group --log-group-name {group}",
             )
-        prefix = (conf.get("logConfiguration") or {}).get("s3KeyPrefix")
         where = " and ".join(
             x for x in (group and f"log group {group}", bucket and f"s3://{bucket}") if x
         )
-        return _task_role_finding(ctx, where, session_log_requests(ctx, group, bucket, prefix))
+        requests = logging_requests(conf, None, ctx.partition(), ctx.region, ctx.account())
+        return _task_role_finding(ctx, where, requests)
     log = ctx.log_config()  # DEFAULT: the container's awslogs configuration
     if not log.is_awslogs or not log.group:
         return warn(
@@ -334,5 +335,10 @@ def exec_session_logging(ctx: Context) -> Verdict:
             exec_logging_fix(ctx, suggested),
         )
     where = f"log group {log.group} (DEFAULT: the container's awslogs group)"
-    requests = session_log_requests(ctx, log.group, None, None, log.region)
+    requests = destination_requests(
+        partition=ctx.partition(),
+        region=log.region or ctx.region,
+        account=ctx.account(),
+        group=log.group,
+    )
     return _task_role_finding(ctx, where, requests)

@@ -1,9 +1,8 @@
 """ECS Exec session logging: where a cluster sends sessions, and what writing there takes.
 
 Shared by exec.kms-logging (:mod:`.checks_exec_access`) and security.exec-session-logging
-(:mod:`.checks_security`). Each asks for the
-task role's permissions in its own terms: :func:`logging_requests` as amazon-ecs-exec-checker
-does, :func:`session_log_requests` as the exec agent writes (PutLogEvents on the log streams).
+(:mod:`.checks_security`). Both ask for the task role's permissions the policy model declares
+(:func:`destination_requests`), the ones ``policy generate`` writes and ``policy lint`` expects.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ecs_migrate.commands.doctor.checks_exec import task_role_logging_requests
 from ecs_migrate.commands.doctor.context import Context
 from ecs_migrate.iampolicy import Request
 
@@ -45,57 +45,53 @@ def exec_logging_fix(ctx: Context, group: str) -> str:
     )
 
 
-def session_log_requests(
-    ctx: Context,
-    group: str | None,
-    bucket: str | None,
-    prefix: str | None,
-    region: str | None = None,
+def destination_requests(
+    *,
+    partition: str,
+    region: str,
+    account: str,
+    group: str | None = None,
+    bucket: str | None = None,
+    prefix: str | None = None,
+    s3_encryption: bool = False,
+    key_arn: str | None = None,
 ) -> list[Request]:
-    """What the task role needs so the exec agent can ship the session's output."""
-    requests: list[Request] = []
-    if group:
-        where = f"{region or ctx.region}:{ctx.account()}"
-        base = f"arn:{ctx.partition()}:logs:{where}:log-group:{group}"
-        requests += [
-            Request("logs:DescribeLogGroups", "*"),
-            Request("logs:CreateLogStream", f"{base}:*"),
-            Request("logs:DescribeLogStreams", f"{base}:*"),
-            Request("logs:PutLogEvents", f"{base}:log-stream:*"),
-        ]
-    if bucket:
-        key = f"{prefix.strip('/')}/*" if prefix else "*"
-        requests += [
-            Request("s3:GetEncryptionConfiguration", f"arn:{ctx.partition()}:s3:::{bucket}"),
-            Request("s3:PutObject", f"arn:{ctx.partition()}:s3:::{bucket}/{key}"),
-        ]
+    """What the task role needs so the exec agent can decrypt the session and ship its log.
+
+    The actions and resources are the policy model's (TASK_EXEC_KMS, _CLOUDWATCH, _S3), so
+    generate, lint and doctor agree. s3:GetEncryptionConfiguration is asked only when the
+    cluster sets s3EncryptionEnabled, as the exec agent (and amazon-ecs-exec-checker) do.
+    """
+    values: dict[str, str | None] = {
+        "partition": partition,
+        "region": region,
+        "account": account,
+        "exec_log_group": group,
+        "exec_s3_bucket": bucket,
+        "exec_s3_prefix": (prefix.strip("/") + "/") if prefix and prefix.strip("/") else "",
+        "exec_kms_key_arn": key_arn,
+    }
+    requests = task_role_logging_requests(
+        values, kms=bool(key_arn), cloudwatch=bool(group), s3=bool(bucket)
+    )
+    if not s3_encryption:
+        requests = [r for r in requests if r.action != "s3:GetEncryptionConfiguration"]
     return requests
 
 
 def logging_requests(
     conf: Mapping[str, Any], key_arn: str | None, partition: str, region: str, account: str
 ) -> list[Request]:
-    """What the task role needs for the cluster's executeCommandConfiguration (the checker's)."""
-    requests: list[Request] = []
-    if key_arn:
-        requests.append(Request("kms:Decrypt", key_arn))
-    if conf.get("logging") != "OVERRIDE":
-        return requests
-    log_conf = conf.get("logConfiguration") or {}
-    group = log_conf.get("cloudWatchLogGroupName")
-    if group:
-        group_arn = f"arn:{partition}:logs:{region}:{account}:log-group:{group}:*"
-        requests.append(Request("logs:DescribeLogGroups", "*"))
-        requests += [
-            Request(a, group_arn)
-            for a in ("logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents")
-        ]
-    bucket = log_conf.get("s3BucketName")
-    if bucket:
-        prefix = str(log_conf.get("s3KeyPrefix") or "")
-        requests.append(Request("s3:PutObject", f"arn:{partition}:s3:::{bucket}/{prefix}*"))
-        if log_conf.get("s3EncryptionEnabled"):
-            requests.append(
-                Request("s3:GetEncryptionConfiguration", f"arn:{partition}:s3:::{bucket}")
-            )
-    return requests
+    """What the task role needs for the cluster's executeCommandConfiguration: the key, and
+    the OVERRIDE destinations (DEFAULT names none of its own)."""
+    log_conf = (conf.get("logConfiguration") or {}) if conf.get("logging") == "OVERRIDE" else {}
+    return destination_requests(
+        partition=partition,
+        region=region,
+        account=account,
+        group=log_conf.get("cloudWatchLogGroupName") or None,
+        bucket=log_conf.get("s3BucketName") or None,
+        prefix=log_conf.get("s3KeyPrefix"),
+        s3_encryption=bool(log_conf.get("s3EncryptionEnabled")),
+        key_arn=key_arn,
+    )

@@ -10,10 +10,10 @@ reason: never a guess.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ecs_migrate.aws import error_code, is_access_denied
+from ecs_migrate.aws import error_code
 from ecs_migrate.commands.doctor.context import Context
 from ecs_migrate.commands.doctor.model import Skip
 from ecs_migrate.iampolicy import ALLOWED, UNCERTAIN, Request, evaluate
@@ -101,36 +101,127 @@ def judge(ctx: Context, principal_arn: str, requests: Sequence[Request]) -> Verd
     return verdict
 
 
+# Context keys every real request carries, by the principal that makes it. The simulator does
+# not fill them in; a condition on one of them would otherwise read as a denial (#44).
+_BOOLEAN_KEYS = frozenset({"aws:securetransport", "aws:viaawsservice"})
+
+
+def request_context(ctx: Context, principal_arn: str, request: Request) -> dict[str, str]:
+    """The context keys the real call carries: the request's own (e.g. ``ecs:cluster``,
+    ``aws:ResourceAccount``), then the region, TLS, the principal and its account."""
+    carried = {
+        "aws:RequestedRegion": ctx.region,
+        "aws:SecureTransport": "true",
+        "aws:ViaAWSService": "false",
+        "aws:PrincipalArn": principal_arn,
+        "aws:PrincipalAccount": principal_arn.split(":")[4] or ctx.account(),
+    }
+    return {
+        **dict(request.context),
+        **{k: v for k, v in carried.items() if k not in request.context},
+    }
+
+
+def principal_tags(ctx: Context, principal_arn: str) -> dict[str, str]:
+    """``aws:PrincipalTag/KEY`` values of a role (GetRole); {} for other principals."""
+    resource = principal_arn.split(":", 5)[-1]
+    if not resource.startswith("role/"):
+        return {}
+
+    def load() -> dict[str, str]:
+        role = ctx.call("iam", "get_role", "read the role", RoleName=resource.rsplit("/", 1)[-1])[
+            "Role"
+        ]
+        return {f"aws:PrincipalTag/{t['Key']}": str(t["Value"]) for t in role.get("Tags") or []}
+
+    return ctx.memo(f"iam:principal-tags:{principal_arn}", load)
+
+
+def _entries(context: dict[str, str]) -> list[dict[str, object]]:
+    return [
+        {
+            "ContextKeyName": key,
+            "ContextKeyValues": [value],
+            "ContextKeyType": "boolean" if key.lower() in _BOOLEAN_KEYS else "string",
+        }
+        for key, value in context.items()
+    ]
+
+
+def missing_context(result: Mapping[str, object]) -> list[str]:
+    """The context keys IAM says it lacked to decide (MissingContextValues)."""
+    return [str(k) for k in result.get("MissingContextValues") or []]  # type: ignore[attr-defined]
+
+
+def _known(ctx: Context, principal_arn: str, keys: Sequence[str]) -> dict[str, str]:
+    """Values doctor can find for ``keys`` the simulator said it lacked (principal tags)."""
+    wanted = {k.lower() for k in keys}
+    if not any(k.startswith("aws:principaltag/") for k in wanted):
+        return {}
+    try:
+        tags = principal_tags(ctx, principal_arn)
+    except Skip:
+        return {}
+    return {k: v for k, v in tags.items() if k.lower() in wanted}
+
+
 def _simulate(ctx: Context, principal_arn: str, requests: Sequence[Request]) -> Verdict | None:
-    """Ask IAM. None when the API is denied or not available (then evaluate locally)."""
+    """Ask IAM, with the context the real call carries. None when the API is denied or not
+    available (then evaluate locally).
+
+    When IAM answers with MissingContextValues, the keys doctor can find (the principal's tags)
+    are added and it asks again; keys still missing make the request uncertain ("needs KEY"),
+    never missing: the real call may well carry them.
+    """
+    verdict = Verdict("simulation")
+    for request in requests:
+        context = request_context(ctx, principal_arn, request)
+        result = _ask(ctx, principal_arn, request, context)
+        if result is None:
+            return None
+        lacking = missing_context(result)
+        if result.get("EvalDecision") != "allowed" and lacking:
+            extra = _known(ctx, principal_arn, lacking)
+            if extra:
+                result = _ask(ctx, principal_arn, request, {**context, **extra})
+                if result is None:
+                    return None
+                lacking = missing_context(result)
+        if result.get("EvalDecision") == "allowed":
+            continue
+        if lacking:
+            needs = ", ".join(sorted(set(lacking)))
+            verdict.uncertain.append(
+                (
+                    request,
+                    f"uncertain: needs {needs} (IAM's simulation could not decide without it)",
+                )
+            )
+        else:
+            verdict.missing.append(request)
+    return verdict
+
+
+def _ask(
+    ctx: Context, principal_arn: str, request: Request, context: dict[str, str]
+) -> Mapping[str, object] | None:
+    """One SimulatePrincipalPolicy call: its evaluation result, or None when unavailable."""
     import botocore.exceptions
     import botocore.parsers
 
     client = ctx.clients.client("iam")
-    verdict = Verdict("simulation")
-    for request in requests:
-        params: dict[str, object] = {
-            "PolicySourceArn": principal_arn,
-            "ActionNames": [request.action],
-            "ResourceArns": [request.resource],
-        }
-        if request.context:
-            params["ContextEntries"] = [
-                {"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"}
-                for k, v in request.context.items()
-            ]
-        try:
-            answer = client.simulate_principal_policy(**params)
-        except botocore.exceptions.ClientError as exc:
-            code = error_code(exc)
-            if is_access_denied(exc) or code in {"NotImplemented", "InternalFailure", "500"}:
-                return None
-            if code == "NoSuchEntity":
-                raise Skip(f"the principal {principal_arn} does not exist") from exc
-            return None
-        except (botocore.exceptions.BotoCoreError, botocore.parsers.ResponseParserError):
-            return None  # e.g. moto: SimulatePrincipalPolicy is not implemented
-        for result in answer.get("EvaluationResults", []):
-            if result.get("EvalDecision") != "allowed":
-                verdict.missing.append(request)
-    return verdict
+    try:
+        answer = client.simulate_principal_policy(
+            PolicySourceArn=principal_arn,
+            ActionNames=[request.action],
+            ResourceArns=[request.resource],
+            ContextEntries=_entries(context),
+        )
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            raise Skip(f"the principal {principal_arn} does not exist") from exc
+        return None  # denied, or not implemented (moto): judge the identity policies
+    except (botocore.exceptions.BotoCoreError, botocore.parsers.ResponseParserError):
+        return None  # e.g. moto: SimulatePrincipalPolicy is not implemented
+    results = answer.get("EvaluationResults") or [{}]
+    return dict(results[0])

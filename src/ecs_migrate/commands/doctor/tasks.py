@@ -23,14 +23,14 @@ def _describe(ctx: Context, operation: str, what: str, key: str, arns: list[str]
     return found
 
 
-def _task_arns(ctx: Context, name: str) -> list[str]:
+def _task_arns(ctx: Context, name: str, desired: str = "RUNNING") -> list[str]:
     arns: list[str] = []
     token: str | None = None
     while True:
         params: dict[str, Any] = {
             "cluster": ctx.opts.cluster,
             "serviceName": name,
-            "desiredStatus": "RUNNING",
+            "desiredStatus": desired,
         }
         if token:
             params["nextToken"] = token
@@ -55,6 +55,19 @@ def service_tasks(ctx: Context) -> list[dict[str, Any]]:
         return [t for t in tasks if t.get("group") == f"service:{name}"]
 
     return ctx.memo("exec:service-tasks", load)
+
+
+def stopped_tasks(ctx: Context) -> list[dict[str, Any]]:
+    """The service's tasks ECS is stopping or has stopped (desiredStatus STOPPED), described:
+    their lastStatus (DEACTIVATING, STOPPING, DEPROVISIONING, STOPPED) and stoppedReason."""
+
+    def load() -> list[dict[str, Any]]:
+        name = ctx.service_name()
+        arns = _task_arns(ctx, name, "STOPPED")[:_BATCH]
+        tasks = _describe(ctx, "describe_tasks", "describe the service's tasks", "tasks", arns)
+        return [t for t in tasks if t.get("group") == f"service:{name}"]
+
+    return ctx.memo("exec:stopped-tasks", load)
 
 
 def running_tasks(ctx: Context) -> list[dict[str, Any]]:

@@ -103,6 +103,8 @@ RUN: tuple[ActionUse, ...] = (
         LOGS + "{log_group}:log-stream:{log_prefix}/{container}/*",
         "stream the task's logs",
     ),
+    # run-many reads many tasks' streams at once (IAM checks it on the group's ARN with ":*").
+    ActionUse("logs:FilterLogEvents", LOGS + "{log_group}:*", "follow many tasks' logs (run-many)"),
 )
 
 EXEC: tuple[ActionUse, ...] = (
