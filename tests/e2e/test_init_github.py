@@ -63,6 +63,13 @@ def workflow(tmp: Path) -> dict[str, Any]:
     return dict(yaml.safe_load((tmp / ".github/workflows/deploy.yml").read_text()))
 
 
+def step(flow: dict[str, Any], mark: str) -> dict[str, Any]:
+    """The deploy job's step whose id is ``mark`` or whose action contains it (steps move:
+    an Alembic migration gets its SQL linted first)."""
+    steps = flow["jobs"]["deploy"]["steps"]
+    return next(s for s in steps if s.get("id") == mark or mark in s.get("uses", ""))
+
+
 def test_the_workflow_passes_actionlint(sandbox: Env, tmp_path: Path) -> None:
     done = offline(sandbox, tmp_path, "--environment", "production")
     assert done.returncode == 0, done.output
@@ -112,10 +119,10 @@ def test_oidc_only_and_every_action_pinned(sandbox: Env, tmp_path: Path) -> None
     assert flow["permissions"] == {"id-token": "write", "contents": "read"}
     assert "aws-access-key-id" not in text and "secrets." not in text
     assert "AWS_SECRET_ACCESS_KEY" not in text
-    creds = flow["jobs"]["deploy"]["steps"][1]["with"]
+    creds = step(flow, "configure-aws-credentials@")["with"]
     assert creds["role-to-assume"] == "arn:aws:iam::123456789012:role/ecs-migrate-deploy-api"
     uses = re.findall(r"uses: (\S+) # (\S+ ?\S*)", text)
-    assert len(uses) == 3 == text.count("uses:")
+    assert len(uses) == 4 == text.count("uses:")  # setup-python: the SQL lint (Alembic)
     for ref, version in uses:
         assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), ref
         assert version
@@ -158,7 +165,7 @@ def test_live_names_come_from_the_service(sandbox: Env, tmp_path: Path) -> None:
     env = workflow(tmp_path)["env"]
     assert env["ECR_REPOSITORY"] == "app" and env["CONTAINER_NAME"] == "app"
     assert env["ECR_REGISTRY"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-    migrate = workflow(tmp_path)["jobs"]["deploy"]["steps"][4]["uses"]
+    migrate = step(workflow(tmp_path), "migrate")["uses"]
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
     assert migrate == f"ecs-migrate/ecs-migrate@{head.stdout.strip()}"  # this checkout's commit
     assert "push that commit before the workflow runs, or pass --action" in done.stderr
@@ -194,14 +201,15 @@ def test_bad_flags_are_usage_errors(
 def test_the_register_step_works_against_the_sandbox(sandbox: Env, tmp_path: Path) -> None:
     init(sandbox, tmp_path, "--cluster", "sandbox", "--service", "app", "--repo", "acme/app")
     flow = workflow(tmp_path)
-    step = flow["jobs"]["deploy"]["steps"][3]
+    register = step(flow, "taskdef")
     image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:abc123"
     env = {**sandbox.env, **flow["env"]}
-    env.update({k: evaluate(v, {}, {"image": {"image": image}}) for k, v in step["env"].items()})
+    outputs = {"image": {"image": image}}
+    env.update({k: evaluate(v, {}, outputs) for k, v in register["env"].items()})
     output = tmp_path / "out"
     output.write_text("")
     done = subprocess.run(
-        ["bash", "-e", "-c", step["run"]],
+        ["bash", "-e", "-c", register["run"]],
         cwd=tmp_path,
         env={**env, "GITHUB_OUTPUT": str(output)},
         capture_output=True,
@@ -220,10 +228,10 @@ def test_the_register_step_works_against_the_sandbox(sandbox: Env, tmp_path: Pat
 def test_the_register_step_refuses_an_unknown_container(sandbox: Env, tmp_path: Path) -> None:
     init(sandbox, tmp_path, "--cluster", "sandbox", "--service", "app", "--repo", "acme/app")
     flow = workflow(tmp_path)
-    step = flow["jobs"]["deploy"]["steps"][3]
+    register = step(flow, "taskdef")
     env = {**sandbox.env, **flow["env"], "CONTAINER_NAME": "web", "IMAGE": "x/y:z"}
     done = subprocess.run(
-        ["bash", "-e", "-c", step["run"]],
+        ["bash", "-e", "-c", register["run"]],
         cwd=tmp_path,
         env={**env, "GITHUB_OUTPUT": str(tmp_path / "out")},
         capture_output=True,
@@ -232,3 +240,18 @@ def test_the_register_step_refuses_an_unknown_container(sandbox: Env, tmp_path: 
         timeout=120,
     )
     assert done.returncode == 1 and "has no container named web" in done.stdout
+
+
+def test_an_alembic_migration_is_linted_before_aws_is_reached(sandbox: Env, tmp_path: Path) -> None:
+    done = offline(sandbox, tmp_path)  # the default command: alembic upgrade head
+    assert done.returncode == 0, done.output
+    steps = workflow(tmp_path)["jobs"]["deploy"]["steps"]
+    lint = next(i for i, step in enumerate(steps) if "lint-sql" in step.get("run", ""))
+    credentials = next(
+        i for i, step in enumerate(steps) if "configure-aws-credentials@" in step.get("uses", "")
+    )
+    assert lint < credentials  # the SQL is judged before the role is even assumed
+    assert "alembic upgrade head --sql" in steps[lint]["run"]
+    assert steps[lint]["env"]["ECS_MIGRATE_SQL"].endswith(f"acme/ecs-migrate@{SHA}")
+    setup = steps[lint - 1]["uses"]
+    assert setup.startswith("actions/setup-python@") and len(setup.split("@")[1]) == 40

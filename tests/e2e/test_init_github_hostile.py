@@ -185,7 +185,8 @@ def test_odd_but_legal_values_stay_valid_and_exact(tmp_path: Path) -> None:
     assert condition["token.actions.githubusercontent.com:sub"] == (
         "repo:acme/api:ref:refs/heads/release/v1+2"
     )
-    role = steps[1]["with"]["role-to-assume"]
+    (credentials,) = [s for s in steps if "configure-aws-credentials@" in s.get("uses", "")]
+    role = credentials["with"]["role-to-assume"]
     assert role == f"arn:aws:iam::{ACCOUNT}:role/{ODD['--role-name']}"
     assert "${{" not in path.read_text().replace("${{ env.", "").replace("${{ steps.", "")
 

@@ -23,6 +23,8 @@ class Pin:
 
 
 CHECKOUT = Pin("actions/checkout", "11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2")
+# The generated workflow's SQL lint step (init github, Alembic); action.yml pins the same.
+SETUP_PYTHON = Pin("actions/setup-python", "a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0")
 CONFIGURE_AWS_CREDENTIALS = Pin(
     "aws-actions/configure-aws-credentials", "e3dd6a429d7300a6a4c196c26e071d42e0343502", "v4.0.2"
 )

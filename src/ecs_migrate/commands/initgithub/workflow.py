@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 
 from ecs_migrate import __version__
-from ecs_migrate.common.pins import CHECKOUT, CONFIGURE_AWS_CREDENTIALS, Pin
+from ecs_migrate.common.pins import CHECKOUT, CONFIGURE_AWS_CREDENTIALS, SETUP_PYTHON, Pin
 from ecs_migrate.errors import UsageError
 from ecs_migrate.github import safe_text
 
@@ -135,6 +136,33 @@ def _block(script: str, indent: int) -> str:
     return "|\n" + "".join(pad + line + "\n" if line else "\n" for line in script.splitlines())
 
 
+# Alembic writes its migrations' SQL without a database (`--sql`, offline mode): lint-sql
+# checks it before anything runs. The URL only names the dialect; nothing connects to it.
+_LINT_SQL = r"""python -m pip install --quiet --disable-pip-version-check "$ECS_MIGRATE_SQL"
+if [ -f requirements.txt ]; then python -m pip install --quiet -r requirements.txt; fi
+alembic upgrade head --sql > "$RUNNER_TEMP/migration.sql"
+ecs-migrate lint-sql "$RUNNER_TEMP/migration.sql"
+"""
+
+
+def _lint_steps(spec: WorkflowSpec) -> str:
+    """The steps that lint the migration's SQL, for an Alembic command; else none."""
+    if not spec.migrate_command or Path(spec.migrate_command[0]).name != "alembic":
+        return ""
+    package = f"ecs-migrate[sql] @ git+https://github.com/{spec.action.repo}@{spec.action.sha}"
+    return f"""
+      - name: Set up Python for the SQL lint
+        uses: {SETUP_PYTHON.uses}
+        with:
+          python-version: "3.12"
+
+      - name: Lint the migration's SQL before it runs (alembic --sql, offline)
+        env:
+          ECS_MIGRATE_SQL: {q(package)}
+          DATABASE_URL: "postgresql://offline@localhost/offline"
+        run: {_block(_LINT_SQL, 10)}"""
+
+
 def render_workflow(spec: WorkflowSpec, command_line: str) -> str:
     """The workflow YAML. ``command_line`` is the `ecs-migrate init github` that made it."""
     _no_expressions(spec)
@@ -179,7 +207,7 @@ jobs:
     steps:
       - name: Check out
         uses: {CHECKOUT.uses}
-
+{_lint_steps(spec)}
       - name: Configure AWS credentials (OIDC)
         uses: {CONFIGURE_AWS_CREDENTIALS.uses}
         with:
