@@ -1,8 +1,10 @@
 """ECS Exec: everything `aws ecs execute-command` needs, as AWS's amazon-ecs-exec-checker checks.
 
-Every check runs only with ``--exec``. The task's side is here; the session's path (network,
-encryption and audit logging, the client, the caller's direct access) is in
-:mod:`ecs_migrate.commands.doctor.checks_exec_access`. What the checker looks at, and where it is:
+Every check runs only with ``--exec``. The task's side is here and in :mod:`.checks_exec_task`
+(task state, pidMode, restartPolicy); the session's path (network, the client, the caller's
+direct access) is in :mod:`.checks_exec_access`, its encryption and audit logging in
+:mod:`.checks_exec_session`. docs/doctor.md maps each of the checker's README items to its
+check. What the checker looks at, and where it is:
 
 - the Session Manager plugin on the client ......................... ``exec.plugin``
 - the cluster's executeCommandConfiguration (KMS key, audit logging) ``exec.kms-logging``
@@ -17,7 +19,11 @@ encryption and audit logging, the client, the caller's direct access) is in
 - the task role (or EC2 instance role) and its ssmmessages actions,
   and AWS_ACCESS_KEY* variables that would override it .............. ``exec.task-role``
 - the task role's kms:Decrypt, logs:* and s3:* for audit logging .... ``exec.kms-logging``
-- the ssmmessages VPC endpoint ...................................... ``exec.vpc-endpoint``
+- the ssmmessages VPC endpoint (shared subnets: the route tables) ... ``exec.vpc-endpoint``
+- the task's status (v0.7) ............................................ ``exec.task-state``
+- pidMode (PR #76), restartPolicy (PR #80) ..... ``exec.pid-mode``, ``exec.restart-policy``
+- its users' open issues: KMS/logs/S3 without egress (#46) ........ ``exec.session-network``
+- encryption the log destination lacks (#65, #79) ................. ``exec.log-encryption``
 """
 
 from __future__ import annotations

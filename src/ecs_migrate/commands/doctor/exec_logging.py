@@ -1,6 +1,6 @@
 """ECS Exec session logging: where a cluster sends sessions, and what writing there takes.
 
-Shared by exec.kms-logging (:mod:`.checks_exec_access`) and security.exec-session-logging
+Shared by exec.kms-logging (:mod:`.checks_exec_session`) and security.exec-session-logging
 (:mod:`.checks_security`). Both ask for the task role's permissions the policy model declares
 (:func:`destination_requests`), the ones ``policy generate`` writes and ``policy lint`` expects.
 """
