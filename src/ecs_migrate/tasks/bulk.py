@@ -354,6 +354,8 @@ class BulkFollower:
         if item.forced:
             result.status = item.forced
         result = finish_result(result, follower, item.clients, item.started)
+        # The calls are shared: these are the totals of the whole bulk so far.
+        result.api_calls["FilterLogEvents"] = item.clients.calls[("logs", "FilterLogEvents")]
         if item.error:
             result.status, result.exit_status = outcome.FAILED, EXIT_NOT_RUN
             result.stopped_reason = result.stopped_reason or item.error
