@@ -179,7 +179,7 @@ def test_ecs_cluster_condition_on_every_ecs_action_that_has_the_key(
 def test_passrole_only_on_the_given_roles_and_only_to_ecs_tasks(combo: tuple[str, ...]) -> None:
     result = gen(features=combo)
     passes = [(r, c) for a, r, c in grants(result) if a == "iam:PassRole"]
-    if {"run", "deploy"} & set(combo):
+    if {"run", "run-many", "deploy"} & set(combo):
         assert {r for r, _ in passes} == {TASK_ROLE, EXEC_ROLE}, passes
     else:
         assert passes == [], f"{combo} does not start tasks, so no iam:PassRole: {passes}"

@@ -103,8 +103,14 @@ RUN: tuple[ActionUse, ...] = (
         LOGS + "{log_group}:log-stream:{log_prefix}/{container}/*",
         "stream the task's logs",
     ),
-    # run-many reads many tasks' streams at once (IAM checks it on the group's ARN with ":*").
-    ActionUse("logs:FilterLogEvents", LOGS + "{log_group}:*", "follow many tasks' logs (run-many)"),
+)
+
+# run-many: every target is a run, and many tasks' streams are read at once (IAM checks
+# FilterLogEvents on the group's ARN with ":*"). A feature of its own, so that a role that only
+# runs single migrations is not granted a read of the whole log group.
+RUN_MANY: tuple[ActionUse, ...] = (
+    *RUN,
+    ActionUse("logs:FilterLogEvents", LOGS + "{log_group}:*", "follow many tasks' logs at once"),
 )
 
 EXEC: tuple[ActionUse, ...] = (
@@ -203,6 +209,13 @@ DOCTOR: tuple[ActionUse, ...] = (
         "check the exec session-log bucket exists",
         {"aws:ResourceAccount": "{account}"},
         operations=("s3:HeadBucket",),
+    ),
+    ActionUse(
+        "s3:GetEncryptionConfiguration",
+        "arn:{partition}:s3:::{exec_s3_bucket}",
+        "check the exec session-log bucket has default encryption (s3EncryptionEnabled)",
+        {"aws:ResourceAccount": "{account}"},
+        operations=("s3:GetBucketEncryption",),
     ),
     ActionUse("cloudtrail:DescribeTrails", "*", "check that API calls are audited"),
     ActionUse(
@@ -308,6 +321,7 @@ POLICY: tuple[ActionUse, ...] = (
 # The CI role's features, in the order `--features` lists them.
 FEATURES: dict[str, tuple[ActionUse, ...]] = {
     "run": RUN,
+    "run-many": RUN_MANY,
     "doctor": DOCTOR,
     "deploy": DEPLOY,
     "exec": EXEC,
