@@ -35,6 +35,7 @@ exec agent per PID namespace).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import os
@@ -56,6 +57,7 @@ LABEL = "ecs-migrate.sandbox/"
 PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
 DEFAULT_STOP_TIMEOUT = 5.0  # real ECS waits 30 s; the sandbox is impatient
 MAX_SECONDS = 3600.0
+RSS_EVERY = 0.2  # seconds between memory checks of a task's process
 _FLAGS = {"stop_delay": "--stop-delay"}  # the AgentTiming fields a user sets with a flag
 
 
@@ -165,10 +167,20 @@ class Agent:
     _hurry: threading.Event = field(default_factory=threading.Event)  # cut stop sequences short
     _thread: threading.Thread | None = None
     metadata: MetadataServer | None = None
+    # One client per service for every task (boto3 clients are thread-safe; building one
+    # costs tens of milliseconds and megabytes, which hundreds of tasks at once cannot afford).
+    _clients: dict[str, Any] = field(default_factory=dict)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def backend(self) -> Any:
         return self.get_backend()
+
+    def shared_client(self, service: str) -> Any:
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self.client(service)
+            return self._clients[service]
 
     def start(self) -> None:
         self.metadata = MetadataServer()
@@ -450,7 +462,7 @@ class _TaskRunner:
         except LookupError as exc:
             return self.fail_to_start(f"ResourceInitializationError: {exc}")
         argv = self.argv()
-        logs = LogWriter.for_task(self.agent.client("logs"), self.container_def, self.task)
+        logs = LogWriter.for_task(self.agent.shared_client("logs"), self.container_def, self.task)
         logs.hold = self.log_lag > 0  # ingestion lag: all of the output after the exit
         self.task.pull_stopped_at = _now()
         try:
@@ -521,11 +533,16 @@ class _TaskRunner:
         limit_mb = self.memory_limit_mb()
         oom_at = time.monotonic() + 0.3 if self.simulate == "oom" else None
         stop_deadline: float | None = None
+        next_rss = 0.0  # reading /proc costs: every RSS_EVERY seconds, not every poll
         while proc.poll() is None:
-            time.sleep(0.02)
-            if (oom_at is not None and time.monotonic() >= oom_at) or (
-                limit_mb and rss_mb(proc.pid) > limit_mb
-            ):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.05)  # returns at once when the process exits
+            now = time.monotonic()
+            over = False
+            if limit_mb and now >= next_rss and proc.returncode is None:
+                next_rss = now + RSS_EVERY
+                over = rss_mb(proc.pid) > limit_mb
+            if (oom_at is not None and now >= oom_at) or over:
                 kill_group(proc, signal.SIGKILL)
                 proc.wait()
                 return 137, "OutOfMemoryError: Container killed due to memory usage"
@@ -582,13 +599,13 @@ class _TaskRunner:
 
         try:
             if ":secretsmanager:" in value_from:
-                return secrets_manager_value(self.agent.client("secretsmanager"), value_from)
+                return secrets_manager_value(self.agent.shared_client("secretsmanager"), value_from)
             name = (
                 value_from.split(":parameter", 1)[-1]
                 if value_from.startswith("arn:")
                 else value_from
             )
-            answer = self.agent.client("ssm").get_parameter(Name=name, WithDecryption=True)
+            answer = self.agent.shared_client("ssm").get_parameter(Name=name, WithDecryption=True)
             return str(answer["Parameter"]["Value"])
         except botocore.exceptions.ClientError as exc:
             raise LookupError(
