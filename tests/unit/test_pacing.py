@@ -136,3 +136,10 @@ def test_rate_per_minute() -> None:
     pacer = Pacer(interval=1.0, per_minute=60.0, started_at=START)
     pacer.record(START + 1.0, count=30)
     assert pacer.rate_per_minute(START + 60.0) == pytest.approx(30.0)
+
+
+def test_a_poll_that_may_take_two_calls_waits_until_the_budget_has_room_for_both() -> None:
+    pacer = Pacer(interval=1.0, per_minute=60.0, started_at=0.0)
+    pacer.record(0.5)
+    assert pacer.next_due(urgent=True) == 2.0  # the second call of the minute
+    assert pacer.next_due(urgent=True, cost=2) == 3.0  # room for the second and a third

@@ -294,7 +294,7 @@ class TaskFollower:
                 return
             if self.cancel.wait(max(0.0, settled - time.time())):
                 return
-            due = self.logs_pacer.next_due(urgent=True)
+            due = self.logs_pacer.next_due(urgent=True, cost=2)  # a page, then the empty one
             if due >= hard_stop or self.cancel.wait(max(0.0, due - time.monotonic())):
                 return
             self.paced_read(exhaustive=True)

@@ -22,12 +22,14 @@ class Pacer:
     calls: int = 0
     last_call: float | None = field(default=None)
 
-    def next_due(self, *, fast: bool = False, urgent: bool = False) -> float:
+    def next_due(self, *, fast: bool = False, urgent: bool = False, cost: int = 1) -> float:
         """When the next call may be made. ``urgent``: as soon as the budget allows, whatever
-        the interval (a cue says the answer is worth having now)."""
+        the interval (a cue says the answer is worth having now). ``cost``: how many calls the
+        next poll may make (a read that drains a stream takes a second, confirming page)."""
         gap = self.fast_interval if fast and self.fast_interval else self.interval
         by_interval = self.started_at if self.last_call is None or urgent else self.last_call + gap
-        by_budget = self.started_at + max(0, self.calls - self.burst + 1) * 60.0 / self.per_minute
+        spent = max(0, self.calls - self.burst + cost)
+        by_budget = self.started_at + spent * 60.0 / self.per_minute
         return max(by_interval, by_budget)
 
     def record(self, now: float, count: int = 1) -> None:
