@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ecs_migrate.cli.options import CONTEXT, choice_option, output_formats
+from ecs_migrate.cli.options import CONTEXT, lint_options
 
 if TYPE_CHECKING:
     from ecs_migrate.commands.lintsql import LintSqlResult
@@ -17,15 +17,7 @@ if TYPE_CHECKING:
 
 @click.command("lint-sql", context_settings=CONTEXT)
 @click.argument("files", nargs=-1, metavar="[FILE...|-]")
-@output_formats(
-    "text", "json", "sarif", help="text for people; json for scripts; sarif for code scanning."
-)
-@choice_option(
-    "--fail-on",
-    choices=["error", "warning"],
-    default="error",
-    help="Exit 1 when a finding of this severity or worse remains.",
-)
+@lint_options
 @click.option("--pg-version", metavar="VERSION", help="The server's version, e.g. 15 (squawk).")
 def lint_sql(output: str, **params: Any) -> None:
     """Check PostgreSQL migration SQL for statements that lock or break a busy app.

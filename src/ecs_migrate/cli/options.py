@@ -249,3 +249,16 @@ def env_pairs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
             raise click.BadParameter("expected KEY=VALUE (what was given is not shown).")
         pairs[name] = val
     return pairs
+
+
+def lint_options(func: F) -> F:
+    """--output text|json|sarif and --fail-on: the same on every lint (policy lint, lint-sql)."""
+    func = choice_option(
+        "--fail-on",
+        choices=["error", "warning"],
+        default="error",
+        help="Exit 1 when a finding of this severity or worse remains.",
+    )(func)
+    return output_formats(
+        "text", "json", "sarif", help="text for people; json for scripts; sarif for code scanning."
+    )(func)

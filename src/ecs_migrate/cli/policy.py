@@ -16,7 +16,7 @@ from ecs_migrate.cli.options import (
     aws_options,
     choice_option,
     comma_list,
-    output_formats,
+    lint_options,
     target_options,
 )
 from ecs_migrate.commands.policy.formats import FORMATS
@@ -137,15 +137,7 @@ def generate(
     callback=comma_list,
     help="Comma-separated features the role must support (default: run for ci, exec for task).",
 )
-@output_formats(
-    "text", "json", "sarif", help="text for people; json for scripts; sarif for code scanning."
-)
-@choice_option(
-    "--fail-on",
-    choices=["error", "warning"],
-    default="error",
-    help="Exit 1 when a finding of this severity or worse remains.",
-)
+@lint_options
 @click.option("--role-arn", metavar="ARN", help="Lint a role's policies, read live from IAM.")
 @aws_options
 def lint(output: str, region: str | None, profile: str | None, **params: Any) -> None:

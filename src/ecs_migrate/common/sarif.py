@@ -1,5 +1,5 @@
-"""Findings as SARIF 2.1.0, for GitHub code scanning (upload-sarif): one builder for every
-lint that reports files and lines (`lint-sql`; `policy lint` has its own, older one)."""
+"""Findings as SARIF 2.1.0, for GitHub code scanning (upload-sarif): the one builder of
+`policy lint` and `lint-sql`."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def artifact_uri(source: str) -> str:
     """A path relative to the working directory (the repository root in CI), as code
     scanning maps it; a source that is not a file stays as it is."""
     path = Path(source)
-    if not path.is_file():
+    if not path.exists():
         return source
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
