@@ -246,3 +246,57 @@ def test_the_same_target_never_runs_twice_at_once(sandbox: Env, tmp_path: Path) 
     )
     result = run_many(sandbox, path, "--output", "json")
     assert result.returncode == 0, result.output
+
+
+def test_a_target_past_its_timeout_is_stopped_and_its_status_5_wins(
+    sandbox: Env, tmp_path: Path
+) -> None:
+    path = targets_file(
+        tmp_path,
+        sandbox,
+        [
+            {"name": "slow", "command": ["sleep", "60"], "environment": {"TENANT": "slow"}},
+            {"name": "quick", "environment": {"TENANT": "quick"}},
+        ],
+    )
+    result = run_many(sandbox, path, "--timeout", "3", "--output", "json", "--", "true")
+    assert result.returncode == 5, result.output
+    body = json.loads(result.stdout)
+    targets = by_name(body)
+    assert targets["slow"]["status"] == "timed-out" and targets["slow"]["exitStatus"] == 5
+    assert targets["quick"]["status"] == "succeeded"
+    assert body["summary"]["timed-out"] == 1 and body["exitStatus"] == 5
+    task = sandbox.client("ecs").describe_tasks(
+        cluster=sandbox.world.cluster, tasks=[targets["slow"]["taskArn"]]
+    )["tasks"][0]
+    assert task["desiredStatus"] == "STOPPED"  # it was stopped, not left running
+
+
+def test_sigint_exits_130_and_names_the_tasks_still_running(sandbox: Env, tmp_path: Path) -> None:
+    import signal
+
+    path = targets_file(tmp_path, sandbox, [{"name": "long", "command": ["sleep", "60"]}])
+    proc = subprocess.Popen(
+        [BIN, "run-many", "--targets", path, "--output", "json", "--", "true"],
+        env=sandbox.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:  # the task is running before the interrupt
+            seen.append(line)
+            if "Task RUNNING" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    err = "".join(seen) + err
+    assert proc.returncode == 130, err
+    body = json.loads(out)
+    (target,) = body["targets"]
+    assert target["status"] == "interrupted" and body["summary"]["interrupted"] == 1
+    assert "may still be running" in err and target["taskArn"] in err
