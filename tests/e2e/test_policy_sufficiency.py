@@ -105,3 +105,35 @@ def test_every_generated_action_is_covered_above(sandbox: Env) -> None:
         "logs:GetLogEvents",
     }
     assert set(generated_actions(sandbox)) == proven | NOT_ENFORCED_BY_MOTO
+
+
+def run_many_targets(sandbox: Env, tmp_path: object) -> str:
+    import json
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "targets.json"
+    world = sandbox.world
+    targets = [{"name": f"t{i}", "environment": {"TENANT": f"t{i}"}} for i in range(2)]
+    defaults = {"cluster": world.cluster, "service": world.service}
+    path.write_text(json.dumps({"defaults": defaults, "targets": targets}))
+    return str(path)
+
+
+def test_the_run_many_feature_is_enough_for_run_many(enforced: Env, tmp_path: object) -> None:
+    world = enforced.world
+    hold_only(enforced, actions_of(ci_policy(world, ACCOUNT, "us-east-1", ("run-many",))))
+    path = run_many_targets(enforced, tmp_path)
+    result = enforced.cli("run-many", "--targets", path, "--", "sh", "-c", "echo migrated $TENANT")
+    assert result.returncode == 0, result.output
+    assert "[t0] migrated t0" in result.stdout and "[t1] migrated t1" in result.stdout
+    assert "denied" not in result.output.lower() and "not allowed" not in result.output.lower()
+
+
+def test_the_run_feature_alone_cannot_read_run_many_logs(enforced: Env, tmp_path: object) -> None:
+    hold_only(enforced, generated_actions(enforced))  # run's: no logs:FilterLogEvents
+    path = run_many_targets(enforced, tmp_path)
+    result = enforced.cli("run-many", "--targets", path, "--", "sh", "-c", "echo migrated $TENANT")
+    # As with run: the logs cannot be shown, the grant to add is named, the targets still run.
+    assert "logs:FilterLogEvents" in result.stderr, result.output
+    assert "migrated" not in result.stdout
+    assert result.returncode == 0, result.output
