@@ -300,3 +300,20 @@ def test_sigint_exits_130_and_names_the_tasks_still_running(sandbox: Env, tmp_pa
     (target,) = body["targets"]
     assert target["status"] == "interrupted" and body["summary"]["interrupted"] == 1
     assert "may still be running" in err and target["taskArn"] in err
+
+
+def test_a_capacity_failure_at_runtask_is_retried_until_the_task_starts(
+    sandbox: Env, tmp_path: Path
+) -> None:
+    from ecs_migrate.sandbox.faults import run_task_failure
+
+    assert sandbox.sandbox.faults is not None
+    # ECS could not place the task twice (RESOURCE:MEMORY), then could: run-many backs off
+    # and tries again within --timeout instead of failing the target.
+    sandbox.sandbox.faults.script("RunTask", run_task_failure("RESOURCE:MEMORY"), times=2)
+    path = targets_file(tmp_path, sandbox, [{"name": "placed"}])
+    result = run_many(sandbox, path, "--output", "json", "--", "sh", "-c", "echo placed")
+    assert result.returncode == 0, result.output
+    (target,) = json.loads(result.stdout)["targets"]
+    assert target["status"] == "succeeded" and target["taskArn"]
+    assert "RESOURCE:MEMORY" in result.stderr  # each retry says why
