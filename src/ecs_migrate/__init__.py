@@ -13,9 +13,9 @@ boto3 nor click, rich or moto, so ``ecs-migrate --help`` stays fast and a librar
 boto3 only when a client is built.
 """
 
-from __future__ import annotations
-
-import importlib
+# Nothing is imported here at run time (not even `__future__` or `importlib`): the console
+# script imports this package before its SIGINT handler exists, and every import widens that
+# window (tests/e2e/test_output_streams.py sends a Ctrl-C into it).
 
 # Not `from typing import TYPE_CHECKING`: importing typing costs milliseconds at every start
 # of the CLI, before it can handle a Ctrl-C (mypy reads this name as true all the same).
@@ -139,6 +139,8 @@ else:  # hidden from type checkers, so a misspelt name is still an error for the
         module = _EXPORTS.get(name)
         if module is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import importlib
+
         value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value

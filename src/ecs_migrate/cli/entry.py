@@ -7,8 +7,8 @@ the status of an interrupt. So this module installs its handler first, importing
 that is not loaded already (``signal``, ``types`` and ``typing`` are not, at start-up).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: it is an import of the `__future__` module, run
+# before the handler below exists. The one annotation that names a type is a string instead.
 import _signal  # type: ignore[import-not-found]  # C module: `signal` builds enums at import
 import os
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
 
-def _early_interrupt(signum: int, frame: FrameType | None) -> None:
+def _early_interrupt(signum: int, frame: "FrameType | None") -> None:
     os.write(2, b"Interrupted.\n")
     os._exit(130)
 
