@@ -16,20 +16,15 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.severity import Severity, reaches
 from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_OK, ToolMissingError, UsageError
 
 STDIN = "-"
 INSTALL_HINT = 'pip install "ecs-migrate[sql]"  (the squawk-cli wheel ships squawk)'
-
-
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
 
 
 # squawk rule -> (severity, why it matters here). Rules not listed are warnings. The errors:
@@ -122,16 +117,15 @@ class LintSqlResult:
 
     @property
     def failed(self) -> bool:
-        order = list(Severity)
-        limit = order.index(Severity(self.fail_on))
-        return any(order.index(f.severity) <= limit for f in self.findings)
+        return reaches((f.severity for f in self.findings), self.fail_on)
 
     @property
     def exit_status(self) -> int:
         return EXIT_COMMAND_FAILED if self.failed else EXIT_OK
 
     def counts(self) -> dict[str, int]:
-        return {str(s): sum(f.severity == s for f in self.findings) for s in Severity}
+        levels = (Severity.ERROR, Severity.WARNING)  # squawk's findings are never notes
+        return {str(s): sum(f.severity == s for f in self.findings) for s in levels}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,7 +149,7 @@ def squawk_binary() -> str:
 
 def lint_sql(opts: LintSqlOptions) -> LintSqlResult:
     """Lint the files (or standard input) with squawk; every finding, with its severity."""
-    if opts.fail_on not in {str(s) for s in Severity}:
+    if opts.fail_on not in (Severity.ERROR, Severity.WARNING):
         raise UsageError(f"--fail-on must be error or warning, not {opts.fail_on!r}.")
     if not opts.files:
         raise UsageError("Give SQL files to lint, or - for standard input.")

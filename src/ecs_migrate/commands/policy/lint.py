@@ -34,6 +34,7 @@ from ecs_migrate.commands.policy.rules import (
 from ecs_migrate.commands.policy.sources import PolicySource, load_policy
 from ecs_migrate.commands.policy.trust import lint_trust
 from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.severity import reaches
 from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_OK, UsageError
 from ecs_migrate.iampolicy import as_list
 
@@ -64,8 +65,7 @@ class LintResult:
 
     @property
     def failed(self) -> bool:
-        limit = SEVERITIES.index(self.fail_on)
-        return any(SEVERITIES.index(f.severity) <= limit for f in self.findings)
+        return reaches((f.severity for f in self.findings), self.fail_on)
 
     @property
     def exit_status(self) -> int:

@@ -7,21 +7,14 @@ description; docs/policy.md has a row for each. A policy IAM would reject is an 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import Any
 
 from ecs_migrate.commands.policy.sources import PolicySource
+from ecs_migrate.common.severity import SEVERITIES, Severity
+
+__all__ = ["RULES", "SEVERITIES", "Finding", "Severity"]
 
 
-class Severity(StrEnum):
-    """A finding's severity, most severe first (SARIF's levels)."""
-
-    ERROR = "error"
-    WARNING = "warning"
-    NOTE = "note"
-
-
-SEVERITIES = tuple(Severity)
 _E, _W = Severity.ERROR, Severity.WARNING
 
 # id -> (severity, what the rule is about). The ids are a contract: SARIF and --output json.
