@@ -101,14 +101,25 @@ def exit_of(bench: Bench, arn: str) -> float:
     return exited
 
 
-def run_ours(bench: Bench, index: int, sleep: float) -> Sample:
-    result, started, done, _ = run_ecs_migrate(bench, command_for(sleep))
-    arn = result["taskArn"]
+def measured(
+    bench: Bench,
+    tool: str,
+    index: int,
+    sleep: float,
+    arn: str,
+    *,
+    started: float,
+    polls_from: float,
+    done: float,
+    calls: tuple[int, int],
+    waiting: float,
+) -> Sample:
+    """One sample: the lag from the container's exit to ``done``, split at the tool's last
+    DescribeTasks after ``polls_from``; ``calls``: (DescribeTasks, log reads)."""
     exited = exit_of(bench, arn)
-    poll_wait, after_poll = split_lag(bench, started, exited, done)
-    calls = result["apiCalls"]
+    poll_wait, after_poll = split_lag(bench, polls_from, exited, done)
     return Sample(
-        ECS_MIGRATE,
+        tool,
         bench.sandbox.timing.stop_delay,
         index,
         sleep,
@@ -117,9 +128,25 @@ def run_ours(bench: Bench, index: int, sleep: float) -> Sample:
         poll_wait,
         after_poll,
         done - started,
-        int(calls["DescribeTasks"]),
-        int(calls["GetLogEvents"]),
-        float(result["durationSeconds"]),
+        *calls,
+        waiting,
+    )
+
+
+def run_ours(bench: Bench, index: int, sleep: float) -> Sample:
+    result, started, done, _ = run_ecs_migrate(bench, command_for(sleep))
+    api = result["apiCalls"]
+    return measured(
+        bench,
+        ECS_MIGRATE,
+        index,
+        sleep,
+        result["taskArn"],
+        started=started,
+        polls_from=started,
+        done=done,
+        calls=(int(api["DescribeTasks"]), int(api["GetLogEvents"])),
+        waiting=float(result["durationSeconds"]),
     )
 
 
@@ -154,22 +181,17 @@ def run_baseline(bench: Bench, index: int, sleep: float) -> Sample:
     done = time.time()
     if waited.returncode != 0:
         raise RuntimeError(f"aws ecs wait tasks-stopped failed: {waited.stderr[-2000:]}")
-    exited = exit_of(bench, arn)
-    poll_wait, after_poll = split_lag(bench, waiter_started, exited, done)
-    calls = len(bench.requests.between(started, done, "DescribeTasks"))
-    return Sample(
+    return measured(
+        bench,
         BASELINE,
-        bench.sandbox.timing.stop_delay,
         index,
         sleep,
         arn,
-        done - exited,
-        poll_wait,
-        after_poll,
-        done - started,
-        calls,
-        0,
-        done - started,
+        started=started,
+        polls_from=waiter_started,
+        done=done,
+        calls=(len(bench.requests.between(started, done, "DescribeTasks")), 0),
+        waiting=done - started,
     )
 
 
