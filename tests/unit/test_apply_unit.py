@@ -13,10 +13,10 @@ import pytest
 from ecs_migrate.commands.apply.child import resolve_command, shell_status
 from ecs_migrate.commands.apply.dialects import Failure, lock_key
 from ecs_migrate.commands.apply.postgres import Postgres
-from ecs_migrate.commands.apply.redact import MARK, Redactor, secret_values
 from ecs_migrate.commands.apply.url import MYSQL, POSTGRES, parse_url, read_url
 from ecs_migrate.commands.apply.wait import hint_for, probe_network
 from ecs_migrate.commands.run import RunOptions
+from ecs_migrate.common.redact import MARK, Redactor, secret_values
 from ecs_migrate.common.task_metadata import METADATA_ENV
 from ecs_migrate.errors import (
     CommandNotExecutableError,

@@ -21,10 +21,10 @@ from ecs_migrate.commands.apply.dialects import Dialect, dialect_for, read_histo
 from ecs_migrate.commands.apply.guard import Guard, LockTimeoutWatch, pause_before, plan
 from ecs_migrate.commands.apply.lock import LockKeeper, acquire_lock
 from ecs_migrate.commands.apply.metadata import RunContext, run_context
-from ecs_migrate.commands.apply.redact import Redactor, mask_command, secret_values
 from ecs_migrate.commands.apply.url import DatabaseUrl, read_url
 from ecs_migrate.commands.apply.wait import wait_for_database
 from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.redact import Redactor, mask_command, secret_values
 from ecs_migrate.common.words import plural
 from ecs_migrate.errors import (
     CommandNotExecutableError,

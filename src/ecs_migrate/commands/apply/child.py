@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, NoReturn, Protocol
 
-from ecs_migrate.commands.apply.redact import Redactor
+from ecs_migrate.common.redact import Redactor
 from ecs_migrate.errors import CommandNotExecutableError, CommandNotFoundError, EcsMigrateError
 from ecs_migrate.tasks.cancel import Cancel
 
