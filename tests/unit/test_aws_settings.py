@@ -69,8 +69,9 @@ def test_the_clients_use_the_arns_region(aws_env: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("region", ["", "bad region", "a\nb", "x" * 100, "eu_west_1"])
-def test_a_malformed_region_flag_is_a_usage_error(region: str) -> None:
-    with pytest.raises(UsageError):
+def test_a_malformed_region_flag_is_a_configuration_error(region: str) -> None:
+    # The README's table: an invalid region exits 3 (issue 22; it was 2 before).
+    with pytest.raises(AwsConfigError):
         AwsSettings(region, None)
 
 

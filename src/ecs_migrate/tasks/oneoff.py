@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ecs_migrate.aws import Clients, error_code, translate_errors
+from ecs_migrate.aws import Clients, error_code, is_clients, translate_errors
 from ecs_migrate.common.options import FromCli
 from ecs_migrate.errors import (
     EXIT_INTERRUPTED,
@@ -35,6 +35,14 @@ from ecs_migrate.tasks.cancel import Cancel, Cancellation
 from ecs_migrate.tasks.follow import NullReporter, PollSettings, Reporter, TaskFollower
 from ecs_migrate.tasks.logstream import LogFollower
 from ecs_migrate.tasks.target import Target, load_target
+from ecs_migrate.validate import (
+    MAX_SECONDS,
+    check_argument,
+    check_fields,
+    has_methods,
+    refuse,
+    rule,
+)
 
 STARTED_BY = "ecs-migrate"
 SERVICE_TAG = "ecs-migrate:service"
@@ -52,25 +60,38 @@ MISSING_RETRIES = 3
 MISSING_PAUSE = 0.3
 
 
+_NAME = rule(nonempty=True, what="a non-empty string (a name or an ARN)")
+_MAYBE_NAME = rule(nonempty=True, what="a non-empty string (a name or an ARN) or None")
+_ARGV = rule(
+    nonempty=True,
+    secret=True,
+    what="a non-empty list of strings (an argv, such as ['alembic', 'upgrade', 'head'])",
+)
+
+
 @dataclass
 class RunOptions(FromCli):
-    cluster: str
-    service: str
-    command: list[str]
-    container: str | None = None
-    task_definition: str | None = None
-    timeout: float = 3600.0
+    """`run`'s options. Every field is checked against its type and rule when built (and
+    again by :func:`run`): a bad value is a UsageError (exit 2) before any AWS call."""
+
+    cluster: str = field(metadata=_NAME)
+    service: str = field(metadata=_NAME)
+    command: list[str] = field(metadata=_ARGV)
+    container: str | None = field(default=None, metadata=_MAYBE_NAME)
+    task_definition: str | None = field(default=None, metadata=_MAYBE_NAME)
+    timeout: float = field(default=3600.0, metadata=rule(min=0, min_open=True, max=MAX_SECONDS))
     if_running: Literal["wait", "fail"] = "wait"
     stop_on_cancel: bool = False
-    ci_env: Mapping[str, str] = field(default_factory=dict)
+    ci_env: Mapping[str, str] = field(default_factory=dict, metadata=rule(secret=True))
     # Per-run variables added to the container's environment (`run --env`, a run-many
     # target's `environment`); never shown.
-    environment: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict, metadata=rule(secret=True))
     poll: PollSettings = field(default_factory=PollSettings)
     apply: bool = False  # wrap the command in `ecs-migrate apply --` (lock, wait, history)
     check: bool = False  # a check's task (db-check), not a migration: see CHECK_STARTED_BY
 
     def __post_init__(self) -> None:
+        check_fields(self)
         check_environment(self.environment)
 
     @property
@@ -385,10 +406,9 @@ def run(
     cancel: Cancellation | None = None,
 ) -> RunResult:
     """Run the migration command as a one-off task of the service and follow it to the end."""
+    check_run_arguments("run", clients, opts, reporter, cancel)
     reporter = reporter or NullReporter()
     cancel = cancel or Cancel()
-    if opts.timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds.")
     started = time.monotonic()
     deadline = started + opts.timeout
     target = load_target(clients, opts.cluster, opts.service, opts.container, opts.task_definition)
@@ -405,6 +425,32 @@ def run(
     except EcsMigrateError as exc:
         exc.task_arn = exc.task_arn or str(task["taskArn"])
         raise
+
+
+def check_run_arguments(
+    function: str, clients: object, opts: object, reporter: object, cancel: object
+) -> None:
+    """The arguments of an entry function that runs a task (UsageError, exit 2): checked
+    before any AWS call, the options' fields again (they may have changed since built)."""
+    check_argument(function, "clients", clients, "an ecs_migrate.Clients", is_clients(clients))
+    if not isinstance(opts, RunOptions):
+        refuse(function, "opts", opts, "a RunOptions")
+    check_fields(opts)
+    check_environment(opts.environment)
+    check_argument(
+        function,
+        "reporter",
+        reporter,
+        "None or a Reporter (with progress, log and warning methods)",
+        reporter is None or has_methods(reporter, "progress", "log", "warning"),
+    )
+    check_argument(
+        function,
+        "cancel",
+        cancel,
+        "None or a Cancellation (with is_set and wait methods, e.g. ecs_migrate.Cancel)",
+        cancel is None or has_methods(cancel, "is_set", "wait"),
+    )
 
 
 def _follow(
