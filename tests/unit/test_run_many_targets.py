@@ -109,13 +109,13 @@ def test_same_service_with_different_environments_are_different_targets() -> Non
             "t.yml: target #2: duplicate name 'api' (target #1 has it)",
         ),
         (
-            "targets: [{service: api, cluster: 3}]\n",
+            "targets: [{service: api, cluster: [3]}]\n",
             "(api): key `cluster` must be a non-empty string",
         ),
         ("targets: [{service: '', cluster: c}]\n", "key `service` must be a non-empty string"),
         (
             "targets: [{name: 'a b', service: s, cluster: c}]\n",
-            "(a b): key `name`: 'a b' is not a target name",
+            "target #1: key `name`: 'a b' is not a target name",
         ),
         (
             "targets: [{service: s, cluster: c, command: 'alembic upgrade'}]\n",
@@ -130,8 +130,8 @@ def test_same_service_with_different_environments_are_different_targets() -> Non
             "(s): key `environment` must be a mapping",
         ),
         (
-            "targets: [{service: s, cluster: c, environment: {FLAG: yes}}]\n",
-            "(s): key `environment`: the value of 'FLAG' must be a string",
+            "targets: [{service: s, cluster: c, environment: {FLAG: [yes]}}]\n",
+            "(s): key `environment`: the value of 'FLAG' is a list or a mapping",
         ),
         (
             "targets: [{service: s, cluster: c, environment: {1X: v}}]\n",

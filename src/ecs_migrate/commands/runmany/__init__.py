@@ -20,7 +20,7 @@ from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_OK, EcsMigrateError, Usage
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
 from ecs_migrate.tasks.follow import NullReporter, PollSettings, Reporter
-from ecs_migrate.tasks.oneoff import RunResult
+from ecs_migrate.tasks.oneoff import RunOptions, RunResult
 
 from .targets import TargetSpec, load_targets
 
@@ -137,6 +137,31 @@ def run_many(
     """Run every target of the file; see the module docstring."""
     from .schedule import Scheduler
 
-    specs = load_targets(opts.targets, opts.command)
+    settings = getattr(clients, "settings", None)
+    specs = load_targets(opts.targets, opts.command, getattr(settings, "region", None))
+    for spec in specs:  # every check `run` makes of its options, before anything starts
+        try:
+            run_options(opts, spec)
+        except UsageError as exc:
+            raise UsageError(
+                f"{opts.targets}: target {spec.name}: {exc.message}", hint=exc.hint
+            ) from None
     scheduler = Scheduler(clients, opts, specs, reporter or NullManyReporter(), cancel or Cancel())
     return scheduler.run()
+
+
+def run_options(opts: RunManyOptions, spec: TargetSpec) -> RunOptions:
+    """The `run` options of one target: its own keys, and the flags every target shares."""
+    return RunOptions(
+        cluster=spec.cluster,
+        service=spec.service,
+        command=spec.command,
+        container=spec.container,
+        task_definition=spec.task_definition,
+        timeout=opts.timeout,
+        stop_on_cancel=opts.stop_on_cancel,
+        ci_env=opts.ci_env,
+        environment=spec.environment,
+        poll=opts.poll,
+        apply=opts.apply,
+    )

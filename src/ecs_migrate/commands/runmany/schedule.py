@@ -27,14 +27,13 @@ from ecs_migrate.tasks.bulk import BulkFollower
 from ecs_migrate.tasks.cancel import Cancellation
 from ecs_migrate.tasks.oneoff import (
     GROUP_PREFIX,
-    RunOptions,
     RunResult,
     running_migrations,
     start_task,
 )
 from ecs_migrate.tasks.target import Target, load_target
 
-from . import ManyReporter, RunManyOptions, RunManyResult, TargetOutcome
+from . import ManyReporter, RunManyOptions, RunManyResult, TargetOutcome, run_options
 from .targets import TargetSpec
 
 _THROTTLED = frozenset(
@@ -138,7 +137,7 @@ class Scheduler:
             target = self._target(clients, spec)
             if self._blocked(clients, spec, reporter, queued):
                 return False
-            task = start_task(clients, target, self._run_options(spec), reporter)
+            task = start_task(clients, target, run_options(self.opts, spec), reporter)
         except EcsMigrateError as exc:
             assert queued.began is not None
             if retryable(exc) and time.monotonic() < queued.began + self.opts.timeout:
@@ -232,21 +231,6 @@ class Scheduler:
         self._record(TargetOutcome(spec, result))
 
     # -- what a start needs --------------------------------------------------------------
-    def _run_options(self, spec: TargetSpec) -> RunOptions:
-        return RunOptions(
-            cluster=spec.cluster,
-            service=spec.service,
-            command=spec.command,
-            container=spec.container,
-            task_definition=spec.task_definition,
-            timeout=self.opts.timeout,
-            stop_on_cancel=self.opts.stop_on_cancel,
-            ci_env=self.opts.ci_env,
-            environment=spec.environment,
-            poll=self.opts.poll,
-            apply=self.opts.apply,
-        )
-
     def _clients(self, region: str | None) -> Clients:
         """The clients of ``region`` (None: the default one), sharing the call counters."""
         if region is None:

@@ -1,27 +1,36 @@
 """The targets file of `run-many`: YAML or JSON, ``defaults`` and ``targets``, checked whole
 before anything starts. Every error is a UsageError (exit 2) naming the target and the key.
 
+Values are taken as written (see :mod:`.document`): ``TENANT: 0012`` is ``"0012"``. What
+cannot be passed as written (null, a list or a mapping where text goes, a NUL character) and
+a key given twice are errors. A target gets `run`'s own checks: the environment's names
+(:func:`~ecs_migrate.tasks.oneoff.check_environment`), the task definition reference, and the
+region its ARNs name (:func:`~ecs_migrate.aws.region_for`).
+
 Pure but for :func:`load_targets`, which reads the file.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecs_migrate.aws import region_for
 from ecs_migrate.errors import UsageError
-from ecs_migrate.tasks.oneoff import check_environment
+from ecs_migrate.tasks.oneoff import check_environment, safe_name
 from ecs_migrate.tasks.target import check_task_definition_ref
+
+from .document import Table, parse_text, read_text
 
 TEXT_KEYS = ("name", "cluster", "service", "container", "task-definition", "region")
 KEYS = (*TEXT_KEYS, "environment", "command")
 TOP_KEYS = ("defaults", "targets")
 # A name labels every log line and names the target in outputs: kept to plain characters.
 _NAME = re.compile(r"[A-Za-z0-9_.:/@+-]{1,100}")
+_TWICE = "Give each key once: YAML and JSON readers would keep only the last one."
 
 
 @dataclass(frozen=True)
@@ -50,55 +59,38 @@ class TargetSpec:
         )
 
 
-def load_targets(path: str | Path, command: list[str] | None = None) -> list[TargetSpec]:
-    """Read and check the targets file; ``command`` is `-- COMMAND`, for targets without one."""
+def load_targets(
+    path: str | Path, command: list[str] | None = None, region: str | None = None
+) -> list[TargetSpec]:
+    """Read and check the targets file; ``command`` is `-- COMMAND`, for targets without one;
+    ``region`` is `--region`, for targets without one."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise UsageError(f"Cannot read the targets file {path}: {reason}.") from None
-    return parse_targets(text, str(path), command)
+    return parse_targets(read_text(path), str(path), command, region)
 
 
-def parse_text(text: str, source: str) -> Any:
-    """The file's data: JSON when it is JSON (by its name or its first character), else YAML."""
-    if source.endswith(".json") or text.lstrip().startswith("{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(
-                f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}."
-            ) from None
-    import yaml  # type: ignore[import-untyped]
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or "cannot be parsed"
-        raise UsageError(f"{source}: not valid YAML{where}: {problem}.") from None
-
-
-def parse_targets(text: str, source: str, command: list[str] | None = None) -> list[TargetSpec]:
+def parse_targets(
+    text: str, source: str, command: list[str] | None = None, region: str | None = None
+) -> list[TargetSpec]:
     """Check the whole file and return its targets, defaults applied."""
     data = parse_text(text, source)
-    if not isinstance(data, dict):
+    if not isinstance(data, Table):
         raise UsageError(
             f"{source}: expected a mapping with `targets` (and optional `defaults`).",
             hint="See docs/run-many.md for the format.",
         )
-    unknown = [str(k) for k in data if k not in TOP_KEYS]
+    _once(data, f"{source}: at the top")
+    unknown = [k for k in data if k not in TOP_KEYS]
     if unknown:
+        key = unknown[0]
         raise UsageError(
-            f"{source}: unknown key {unknown[0]!r} at the top; the keys are defaults and targets."
+            f"{source}: unknown key {safe_name(key)!r} at the top{data.line_of(key)}; "
+            "the keys are defaults and targets."
         )
-    defaults = data.get("defaults") or {}
-    if not isinstance(defaults, dict):
+    defaults = Table() if data.get("defaults") is None else data["defaults"]
+    if not isinstance(defaults, Table):
         raise UsageError(f"{source}: `defaults` must be a mapping of target keys.")
-    _check_keys(defaults, f"{source}: defaults")
-    if "name" in defaults:
+    shared = _values(defaults, f"{source}: defaults")
+    if "name" in shared:
         raise UsageError(f"{source}: defaults: `name` cannot be a default (names are unique).")
     entries = data.get("targets")
     if not isinstance(entries, list) or not entries:
@@ -106,7 +98,7 @@ def parse_targets(text: str, source: str, command: list[str] | None = None) -> l
     specs: list[TargetSpec] = []
     seen: dict[str, int] = {}
     for number, entry in enumerate(entries, 1):
-        spec = _target(entry, number, defaults, source, command)
+        spec = _target(entry, f"{source}: target #{number}", shared, command, region)
         if spec.name in seen:
             raise UsageError(
                 f"{source}: target #{number}: duplicate name {spec.name!r} (target "
@@ -120,21 +112,22 @@ def parse_targets(text: str, source: str, command: list[str] | None = None) -> l
 
 def _target(
     entry: Any,
-    number: int,
-    defaults: dict[str, Any],
-    source: str,
+    label: str,
+    shared: dict[str, Any],
     command: list[str] | None,
+    default_region: str | None,
 ) -> TargetSpec:
-    if not isinstance(entry, dict):
-        raise UsageError(f"{source}: target #{number}: expected a mapping of target keys.")
-    label = f"{source}: target #{number}"
-    if isinstance(entry.get("name"), str):
-        label += f" ({entry['name']})"
-    elif isinstance(entry.get("service"), str) and "name" not in entry:
-        label += f" ({entry['service']})"
-    _check_keys(entry, label)
-    merged = {**defaults, **entry}
-    environment = {**_environment(defaults, f"{source}: defaults"), **_environment(entry, label)}
+    if not isinstance(entry, Table):
+        raise UsageError(f"{label}: expected a mapping of target keys.")
+    for key in ("name", "service"):
+        if isinstance(entry.get(key), str | bool) and _NAME.fullmatch(str(entry[key])):
+            label += f" ({_text(entry[key])})"
+            break
+        if key in entry:
+            break
+    own = _values(entry, label)
+    merged = {**shared, **own}
+    merged["environment"] = {**shared.get("environment", {}), **own.get("environment", {})}
     for key in ("cluster", "service"):
         if not merged.get(key):
             raise UsageError(f"{label}: no `{key}` (give it in the target or in `defaults`).")
@@ -150,9 +143,10 @@ def _target(
             f"{label}: no command: give `command` in the target or in `defaults`, or put one "
             "after `--`.",
         )
-    if merged.get("task-definition"):
+    task_definition = merged.get("task-definition")
+    if task_definition:
         try:
-            check_task_definition_ref(merged["task-definition"])
+            check_task_definition_ref(task_definition)
         except UsageError as exc:
             raise UsageError(f"{label}: key `task-definition`: {exc.message}") from None
     return TargetSpec(
@@ -161,44 +155,103 @@ def _target(
         service=merged["service"],
         command=list(argv),
         container=merged.get("container"),
-        task_definition=merged.get("task-definition"),
-        region=merged.get("region"),
-        environment=environment,
+        task_definition=task_definition,
+        region=_region(merged, label, default_region),
+        environment=merged["environment"],
     )
 
 
-def _check_keys(entry: dict[str, Any], label: str) -> None:
-    """Each key known, each value of the right type."""
+def _region(merged: dict[str, Any], label: str, default_region: str | None) -> str | None:
+    """The target's region, by `run`'s rule (:func:`region_for`): its ARNs' region, which its
+    own `region` (or else --region) must not contradict. None: the default clients' region."""
+    own = merged.get("region")
+    refs = (merged["cluster"], merged["service"], merged.get("task-definition"))
+    try:
+        region = region_for(own or default_region, refs, "`region`" if own else "--region")
+    except UsageError as exc:
+        raise UsageError(f"{label}: {exc.message}", hint=exc.hint) from None
+    return region if own or region != default_region else None
+
+
+def _once(table: Table, label: str, what: str = "key") -> None:
+    """A key given twice is an error (YAML and JSON readers would keep one silently)."""
+    if table.duplicates:
+        twice = table.duplicates[0]
+        raise UsageError(
+            f"{label}: duplicate {what} {safe_name(twice.key)!r}{twice.where()}.", hint=_TWICE
+        )
+
+
+def _text(value: Any) -> str | None:
+    """A scalar's text as written: a string, or JSON's true and false. None for what has
+    no text: null, a list, a mapping."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else None
+
+
+def _values(entry: Table, label: str) -> dict[str, Any]:
+    """The entry's keys, each known, given once and of the right kind, as strings (text
+    keys), a list of strings (command) and a mapping of strings (environment)."""
+    _once(entry, label)
+    values: dict[str, Any] = {}
     for key, value in entry.items():
+        line = entry.line_of(key)
         if key not in KEYS:
-            raise UsageError(f"{label}: unknown key {str(key)!r}; the keys are {', '.join(KEYS)}.")
-        if key in TEXT_KEYS and (not isinstance(value, str) or not value.strip()):
-            raise UsageError(f"{label}: key `{key}` must be a non-empty string.")
-        if key == "command" and (
-            not isinstance(value, list)
-            or not value
-            or not all(isinstance(word, str) for word in value)
-        ):
             raise UsageError(
-                f"{label}: key `command` must be a list of words (an argv), "
-                "e.g. [alembic, upgrade, head].",
-                hint="For a shell line, write [sh, -c, 'the line'].",
+                f"{label}: unknown key {safe_name(key)!r}; the keys are {', '.join(KEYS)}{line}."
             )
-        if key == "environment" and not isinstance(value, dict):
-            raise UsageError(f"{label}: key `environment` must be a mapping of NAME: value.")
+        if key in TEXT_KEYS:
+            text = _text(value)
+            if text is None or not text.strip():
+                raise UsageError(f"{label}: key `{key}` must be a non-empty string{line}.")
+            values[key] = _no_nul(text, f"{label}: key `{key}`", line)
+        elif key == "command":
+            values[key] = _command(value, f"{label}: key `command`", line)
+        elif value is not None:  # environment
+            if not isinstance(value, Table):
+                raise UsageError(
+                    f"{label}: key `environment` must be a mapping of NAME: value{line}."
+                )
+            values[key] = _environment(value, f"{label}: key `environment`")
+    return values
 
 
-def _environment(entry: dict[str, Any], label: str) -> dict[str, str]:
-    """The entry's environment as strings (a YAML number is taken as written; a boolean or a
-    structure is an error). Messages name the variable, never its value."""
-    raw = entry.get("environment") or {}
+def _command(value: Any, where: str, line: str) -> list[str]:
+    words = [_text(word) for word in value] if isinstance(value, list) else []
+    if not words or None in words:
+        raise UsageError(
+            f"{where} must be a list of words (an argv), e.g. [alembic, upgrade, head]{line}.",
+            hint="For a shell line, write [sh, -c, 'the line']; quote an empty word ('').",
+        )
+    return [_no_nul(str(word), where, line) for word in words]
+
+
+def _environment(raw: Table, where: str) -> dict[str, str]:
+    """The environment as written: each value's text. Messages name the variable, never its
+    value."""
+    _once(raw, where, "variable")
     values: dict[str, str] = {}
     for name, value in raw.items():
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        text = _text(value)
+        line = raw.line_of(name)
+        if text is None:
+            kind = "empty (null)" if value is None else "a list or a mapping"
             raise UsageError(
-                f"{label}: key `environment`: the value of {str(name)[:40]!r} must be a string.",
-                hint="Quote it in YAML: yes, no, on and off are booleans there.",
+                f"{where}: the value of {safe_name(name)!r} is {kind}, not text that can be "
+                f"passed as written{line}.",
+                hint="Write the value itself; for an empty one, write ''.",
             )
-        values[str(name) if isinstance(name, str) else name] = str(value)
-    check_environment(values, f"{label}: key `environment`")
+        values[name] = _no_nul(text, f"{where}: the value of {safe_name(name)!r}", line)
+    check_environment(values, where)
     return values
+
+
+def _no_nul(text: str, where: str, line: str = "") -> str:
+    """``text``, unless it holds a NUL character, which no command line or environment can
+    carry (the text is not shown: it may be a secret)."""
+    if "\x00" in text:
+        raise UsageError(
+            f"{where} holds a NUL character (\\0, \\u0000), which a process cannot receive{line}."
+        )
+    return text
