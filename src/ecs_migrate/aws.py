@@ -18,6 +18,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ecs_migrate import __version__
+from ecs_migrate.awsguard import (
+    REGION,
+    check_environment_settings,
+    check_profile,
+    check_region,
+    refuse_bad_headers,
+    scrub,
+)
 from ecs_migrate.errors import (
     AccessDeniedError,
     AwsApiError,
@@ -26,6 +34,7 @@ from ecs_migrate.errors import (
     TargetError,
     UsageError,
 )
+from ecs_migrate.validate import check_fields, has_methods
 
 if TYPE_CHECKING:
     import boto3
@@ -54,8 +63,6 @@ def same_name_action(prefix: str, operation: str) -> str:
     return f"{prefix}:{operation}"
 
 
-# botocore's own check of a region name (botocore.utils.validate_region_name).
-_REGION = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
 # arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE
 _ARN = re.compile(r"^arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d{12}|):(.+)$")
 
@@ -63,6 +70,10 @@ _ARN = re.compile(r"^arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d{12}|):(.+)$"
 @dataclass
 class AwsSettings:
     """What the user chose on the command line; everything else comes from boto3's chain.
+
+    ``region`` and ``profile`` that are not a region name or a profile name (a newline, a
+    space, a control character) are AwsConfigError (exit 3), raised here before any client
+    is built; a value of the wrong type is a UsageError (exit 2).
 
     ``targets``: the --cluster, --service, --task, --task-definition values. An ARN among
     them names its region, which the clients then use; a different --region, or ARNs of two
@@ -74,6 +85,11 @@ class AwsSettings:
     targets: tuple[str | None, ...] = ()
 
     def __post_init__(self) -> None:
+        check_fields(self)
+        if self.region is not None:
+            check_region(self.region, "--region")
+        if self.profile is not None:
+            check_profile(self.profile, "--profile")
         self.region = region_for(self.region, self.targets)
 
 
@@ -84,7 +100,7 @@ def region_for(
     one their ARNs name, else ``region``. A malformed ``region``, ARNs of two regions, or an
     ARN of another region than ``region`` is a UsageError (exit 2), before any AWS call.
     ``flag`` names where ``region`` came from (`run --region`, a run-many target's key)."""
-    if region is not None and not _REGION.match(region):
+    if region is not None and not REGION.fullmatch(region):
         raise UsageError(
             f"{flag} {region!r} is not a region name.",
             hint=f"Example: {flag} eu-west-1",
@@ -126,7 +142,7 @@ def check_endpoint_url(name: str, value: str) -> None:
                 problem = "it is not an http:// or https:// URL with a host"
     if problem:
         raise AwsConfigError(
-            f"{name}={value!r} is not a usable endpoint URL: {problem}.",
+            f"{name}={scrub(repr(value))} is not a usable endpoint URL: {problem}.",
             hint=f"Unset {name}, or set it to a URL such as http://127.0.0.1:5000.",
         )
 
@@ -174,7 +190,7 @@ def _config_errors() -> Iterator[None]:
         raise
     except (ValueError, bex.BotoCoreError) as exc:
         raise AwsConfigError(
-            f"Invalid AWS configuration: {exc}",
+            f"Invalid AWS configuration: {scrub(str(exc))}",
             hint="Check the AWS_* variables and the profile in ~/.aws/config.",
         ) from exc
 
@@ -203,12 +219,16 @@ class Clients:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _trace_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+
     @property
     def session(self) -> boto3.Session:
         if self._session is None:
             import boto3
             import botocore.exceptions
 
+            check_environment_settings()
             try:
                 # botocore reads AWS_DEFAULT_REGION only; AWS_REGION is the newer name.
                 region = self.settings.region or os.environ.get("AWS_REGION") or None
@@ -230,7 +250,7 @@ class Clients:
                 "No AWS region is configured.",
                 hint="Pass --region, or set AWS_REGION (or AWS_DEFAULT_REGION).",
             )
-        if not _REGION.match(region):
+        if not REGION.fullmatch(region):
             raise AwsConfigError(
                 f"The configured AWS region {region!r} is not a region name.",
                 hint="Set AWS_REGION (or the profile's region) to one such as eu-west-1.",
@@ -279,6 +299,7 @@ class Clients:
         events = client.meta.events
         events.register("before-call", self._count_call)
         events.register("before-send", self._count_attempt)
+        events.register("before-send", refuse_bad_headers)
         events.register("after-call", self._name_denied_action)
         return client
 
@@ -316,6 +337,13 @@ class Clients:
         return self.client("logs")
 
 
+def is_clients(value: object) -> bool:
+    """A Clients, or an object with its interface (a test's stand-in)."""
+    return isinstance(value, Clients) or has_methods(
+        value, "client", "require_credentials", "region", on_class=True
+    )
+
+
 def denied_action(exc: BaseException) -> str:
     """The IAM action an access-denied ClientError was about, or ''."""
     response = getattr(exc, "response", None)
@@ -339,7 +367,7 @@ def is_access_denied(exc: BaseException) -> bool:
 def _plain(exc: Any) -> str:
     """The error's message; an HTML error page (a proxy's, or moto's for an API it lacks)
     becomes one line instead of a page of markup."""
-    message = str(exc.response.get("Error", {}).get("Message") or exc)
+    message = scrub(str(exc.response.get("Error", {}).get("Message") or exc))
     if "<html" in message.lower() or "<!doctype" in message.lower():
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
         return f"HTTP {status}, with an HTML error page instead of an AWS answer"
@@ -363,9 +391,9 @@ def translate_errors(action: str) -> Iterator[None]:
             "(aws-actions/configure-aws-credentials).",
         ) from exc
     except (bex.NoRegionError, bex.ProfileNotFound, bex.PartialCredentialsError) as exc:
-        raise CredentialsError(f"Cannot {action}: {exc}") from exc
+        raise CredentialsError(f"Cannot {action}: {scrub(str(exc))}") from exc
     except (bex.ConfigParseError, bex.InvalidConfigError, bex.InvalidRegionError) as exc:
-        raise AwsConfigError(f"Invalid AWS configuration (to {action}): {exc}") from exc
+        raise AwsConfigError(f"Invalid AWS configuration (to {action}): {scrub(str(exc))}") from exc
     except bex.ClientError as exc:
         code = error_code(exc)
         message = _plain(exc)
@@ -387,4 +415,4 @@ def translate_errors(action: str) -> Iterator[None]:
             raise TargetError(f"Cannot {action}: {message}") from exc
         raise AwsApiError(f"AWS error while trying to {action}: {code}: {message}") from exc
     except bex.BotoCoreError as exc:
-        raise AwsApiError(f"AWS call failed while trying to {action}: {exc}") from exc
+        raise AwsApiError(f"AWS call failed while trying to {action}: {scrub(str(exc))}") from exc
