@@ -18,28 +18,29 @@ if TYPE_CHECKING:
 @click.command("lint-sql", context_settings=CONTEXT)
 @click.argument("files", nargs=-1, metavar="[FILE...|-]")
 @lint_options
-@click.option("--pg-version", metavar="VERSION", help="The server's version, e.g. 15 (squawk).")
+@click.option(
+    "--pg-version", metavar="VERSION", help="The server's version: MAJOR[.MINOR], e.g. 15 or 15.4."
+)
 def lint_sql(output: str, **params: Any) -> None:
     """Check PostgreSQL migration SQL for statements that lock or break a busy app.
 
     Built on squawk (pip install "ecs-migrate[sql]"). Errors: table rewrites and scans under
     ACCESS EXCLUSIVE, index builds without CONCURRENTLY, constraints validated under lock,
     SET NOT NULL without a proven check, dropping or renaming columns and tables; the rest are
-    warnings. A missing lock_timeout is no error: `apply` sets one. Exit 0 when clean, 1 when
-    a finding reaches --fail-on, 2 when the input cannot be read or is not SQL, 3 when squawk
-    is not installed.
+    warnings. A missing lock_timeout is no error: `apply` sets one. psql's \\i and \\ir are
+    followed; what runs but cannot be read (DO blocks, procedural functions, \\gexec) is a
+    warning. Exit 0 when clean, 1 when a finding reaches --fail-on, 2 on a bad option or an
+    input that cannot be read, is empty or is not SQL, 3 when squawk is not installed.
 
     \b
     Example:
       alembic upgrade head --sql | ecs-migrate lint-sql -
       ecs-migrate lint-sql migrations/*.sql --output sarif > sql.sarif
     """
-    from ecs_migrate.commands.lintsql import STDIN, LintSqlOptions
+    from ecs_migrate.commands.lintsql import LintSqlOptions
     from ecs_migrate.commands.lintsql import lint_sql as run_lint
 
-    files = params.get("files") or ()
-    stdin_text = sys.stdin.read() if STDIN in files else None
-    result = run_lint(LintSqlOptions.from_cli(**params, stdin_text=stdin_text))
+    result = run_lint(LintSqlOptions.from_cli(**params))  # the core reads "-" as bytes
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif output == "sarif":
@@ -51,13 +52,13 @@ def lint_sql(output: str, **params: Any) -> None:
 
 def _sarif(result: LintSqlResult) -> dict[str, Any]:
     from ecs_migrate import __version__
-    from ecs_migrate.commands.lintsql import RULES
+    from ecs_migrate.commands.lintsql import all_rules
     from ecs_migrate.common.sarif import SarifResult, sarif_log
 
     return sarif_log(
         "ecs-migrate lint-sql",
         __version__,
-        {rule: (str(severity), why) for rule, (severity, why) in RULES.items()},
+        {rule: (str(severity), why) for rule, (severity, why) in all_rules().items()},
         (
             SarifResult(f.id, str(f.severity), f"{f.message} Fix: {f.fix}", f.file, f.line)
             for f in result.findings
@@ -85,8 +86,10 @@ def _print(result: LintSqlResult) -> None:
             title = escape_property(f"lint-sql {finding.id}")
             click.echo(f"::{kind} {place},title={title}::{escape_data(finding.message)}")
     counts = result.counts()
+    read = plural(len(result.files) + len(result.included), "file")
+    if result.included:
+        read += f" ({len(result.included)} included)"
     click.echo(
-        f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')} in "
-        f"{plural(len(result.files), 'file')}",
+        f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')} in {read}",
         err=True,
     )
