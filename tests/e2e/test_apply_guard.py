@@ -1,9 +1,10 @@
-"""`apply`'s lock-wait guard against a real PostgreSQL (issue 18).
+"""`apply`'s lock-wait guard against a real PostgreSQL (issue 18; the watcher, issue 22).
 
 A long transaction holds a lock on `accounts`; the migration ALTERs it. Without the guard the
 ALTER queues, and every later query on the table queues behind it: the app stalls until the
-long transaction ends. With it, the ALTER gives up after `--ddl-lock-timeout`, its transaction
-rolls back, and `apply` runs the migration again, still holding the migration lock.
+long transaction ends. With it, apply's watcher cancels the ALTER after `--ddl-lock-timeout`,
+its transaction rolls back, and `apply` runs the migration again, still holding the migration
+lock.
 
 The app's worst query latency is bounded here only loosely (the timeout plus a wide margin);
 bench/lock_guard.py measures it.
@@ -111,14 +112,17 @@ def test_a_lock_timeout_is_retried_and_the_retry_succeeds(db: PgDatabase) -> Non
     worst = app.worst()
     assert proc.returncode == 0, err.text
     assert "altered" in out
-    assert "lock_timeout=500ms" in err.text
-    assert "canceling statement due to lock timeout" in err.text
+    assert "cancels a statement that has waited more than 500ms for a lock" in err.text
+    assert "cancelled the command's statement" in err.text
+    assert "for a lock on accounts" in err.text
+    assert "canceling statement due to user request" in err.text  # the command's own error
     assert has_note_column(db)
     # The app waited for at most one 0.5 s lock wait, never for the long transaction.
     assert worst < 2.0, worst
     runs = history_json(db)
     assert [r["exit_code"] for r in runs] == [0, 1], runs  # newest first
-    assert runs[1]["command"].endswith("# ecs-migrate: lock timeout"), runs[1]
+    assert "# ecs-migrate: lock timeout (cancelled by the guard after" in runs[1]["command"]
+    assert runs[1]["command"].endswith(" on accounts)"), runs[1]
     assert runs[0]["command"].endswith("# ecs-migrate: attempt 2"), runs[0]
 
 
@@ -181,7 +185,7 @@ def test_pgoptions_are_merged_and_an_explicit_lock_timeout_is_kept(db: PgDatabas
     env = db.env(PGOPTIONS="-c search_path=public")
     merged = cli(db, "apply", "--ddl-lock-timeout", "2s", "--", PY, "-c", SHOW, env=env)
     assert merged.returncode == 0, merged.output
-    assert "lock_timeout 2s" in merged.stdout
+    assert "lock_timeout 3s" in merged.stdout  # the backstop: a second after the watcher
     assert "search_path public" in merged.stdout
 
     env = db.env(PGOPTIONS="-c lock_timeout=7s")

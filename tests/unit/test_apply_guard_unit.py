@@ -1,4 +1,6 @@
-"""The lock-wait guard's pure parts: what it sets, when it retries, what it recognises."""
+"""The lock-wait guard's pure parts: what it sets, when it retries.
+
+The retry's evidence (never the command's output) is tested in test_hardening_retry.py."""
 
 from __future__ import annotations
 
@@ -6,84 +8,56 @@ import click
 import pytest
 
 from ecs_migrate.cli.options import Duration
-from ecs_migrate.commands.apply.guard import LockTimeoutWatch, pause_before, plan
+from ecs_migrate.commands.apply.guard import pause_before, plan
+from ecs_migrate.commands.apply.sessions import Vantage
 from ecs_migrate.commands.apply.url import MYSQL, POSTGRES
 
+SEES = Vantage(("10.0.0.5", 40000), ("10.0.0.9", 5432))
 
-def test_postgres_gets_lock_timeout_in_pgoptions_in_milliseconds() -> None:
-    guard = plan(POSTGRES, {"PATH": "/bin"}, 5.0, 3)
+
+def test_with_the_watcher_pgoptions_get_a_backstop_a_second_later() -> None:
+    guard = plan(POSTGRES, {"PATH": "/bin"}, 5.0, 3, SEES)
+    assert guard.environ == {"PATH": "/bin", "PGOPTIONS": "-c lock_timeout=6000"}
+    assert guard.retries == 3 and guard.watch == SEES and guard.timeout == 5.0
+    assert "more than 5s for a lock" in guard.notes[0] and "up to 3 retries" in guard.notes[0]
+    assert "lock_timeout=6s as a backstop" in guard.notes[0]
+
+
+def test_without_sight_pgoptions_alone_and_no_retry() -> None:
+    guard = plan(POSTGRES, {"PATH": "/bin"}, 5.0, 3, "apply connects through a unix socket")
     assert guard.environ == {"PATH": "/bin", "PGOPTIONS": "-c lock_timeout=5000"}
-    assert guard.retries == 3
-    assert "lock_timeout=5s" in guard.notes[0] and "up to 3 retries" in guard.notes[0]
+    assert guard.retries == 0 and guard.watch is None
+    assert "no retry" in guard.notes[0] and "unix socket" in guard.notes[0]
+    assert plan(POSTGRES, {}, 5.0, 3).retries == 0  # not examined: not seen
 
 
 def test_existing_pgoptions_are_kept_and_extended() -> None:
-    guard = plan(POSTGRES, {"PGOPTIONS": "-c search_path=app"}, 0.25, 1)
-    assert guard.environ["PGOPTIONS"] == "-c search_path=app -c lock_timeout=250"
-    assert "lock_timeout=250ms" in guard.notes[0] and "up to 1 retry " in guard.notes[0]
+    guard = plan(POSTGRES, {"PGOPTIONS": "-c search_path=app"}, 0.25, 1, SEES)
+    assert guard.environ["PGOPTIONS"] == "-c search_path=app -c lock_timeout=1250"
+    assert "more than 250ms" in guard.notes[0] and "up to 1 retry " in guard.notes[0]
 
 
 def test_a_lock_timeout_already_in_pgoptions_wins() -> None:
-    guard = plan(POSTGRES, {"PGOPTIONS": "-c lock_timeout=9s"}, 5.0, 2)
+    guard = plan(POSTGRES, {"PGOPTIONS": "-c lock_timeout=9s"}, 5.0, 2, SEES)
     assert guard.environ["PGOPTIONS"] == "-c lock_timeout=9s"
-    assert guard.retries == 2
+    assert guard.retries == 2 and guard.watch == SEES
     assert "already sets lock_timeout" in guard.notes[0]
 
 
 def test_zero_turns_the_guard_off_with_no_retries() -> None:
-    guard = plan(POSTGRES, {}, 0.0, 3)
+    guard = plan(POSTGRES, {}, 0.0, 3, SEES)
     assert guard.environ == {} and guard.retries == 0
     assert "off" in guard.notes[0]
 
 
 def test_mysql_says_once_that_there_is_no_guard() -> None:
-    guard = plan(MYSQL, {}, 5.0, 3)
+    guard = plan(MYSQL, {}, 5.0, 3, SEES)
     assert guard.environ == {} and guard.retries == 0
     assert len(guard.notes) == 1 and "lock_wait_timeout" in guard.notes[0]
 
 
 def test_pauses_double_up_to_a_minute() -> None:
     assert [pause_before(n) for n in range(2, 8)] == [5.0, 10.0, 20.0, 40.0, 60.0, 60.0]
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.got: list[tuple[str, bytes]] = []
-
-    def output(self, stream: str, data: bytes) -> None:
-        self.got.append((stream, data))
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        b"ERROR:  canceling statement due to lock timeout\n",
-        b"psycopg.errors.LockNotAvailable: canceling statement due to lock timeout\n",
-        b"sqlalchemy.exc.OperationalError: (psycopg2.errors.LockNotAvailable) ...\n",
-        b"PG::LockNotAvailable: ERROR:  SQLSTATE 55P03\n",
-    ],
-)
-def test_the_watch_recognises_a_lock_timeout_and_passes_output_on(line: bytes) -> None:
-    sink = Sink()
-    watch = LockTimeoutWatch(sink)
-    watch.output("stderr", line)
-    assert watch.seen
-    assert sink.got == [("stderr", line)]
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        b"ERROR:  canceling statement due to statement timeout\n",
-        b"deadlock detected\n",
-        b'ERROR:  relation "accounts" does not exist\n',
-        b"migrated 155P030 rows\n",
-    ],
-)
-def test_other_failures_are_not_a_lock_timeout(line: bytes) -> None:
-    watch = LockTimeoutWatch(Sink())
-    watch.output("stderr", line)
-    assert not watch.seen
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,13 @@ from typing import Any, Protocol
 
 from ecs_migrate.commands.apply.child import SignalRelay, resolve_command, run_child
 from ecs_migrate.commands.apply.dialects import Dialect, dialect_for, read_history, rewrite_command
-from ecs_migrate.commands.apply.guard import Guard, LockTimeoutWatch, pause_before, plan
-from ecs_migrate.commands.apply.lock import LockKeeper, acquire_lock
+from ecs_migrate.commands.apply.guard import Guard, not_retried, pause_before, plan
+from ecs_migrate.commands.apply.lock import LockKeeper, acquire_lock, ensure_held
 from ecs_migrate.commands.apply.metadata import RunContext, run_context
-from ecs_migrate.commands.apply.url import DatabaseUrl, read_url
+from ecs_migrate.commands.apply.sessions import Vantage, vantage
+from ecs_migrate.commands.apply.url import POSTGRES, DatabaseUrl, read_url
 from ecs_migrate.commands.apply.wait import wait_for_database
+from ecs_migrate.commands.apply.watch import Watcher
 from ecs_migrate.common.options import FromCli
 from ecs_migrate.common.redact import Redactor, mask_command, secret_values
 from ecs_migrate.common.words import plural
@@ -180,7 +182,13 @@ def _apply(
             dialect, conn, lock_name, opts.lock_timeout, reporter, relay.cancel
         )
         command = redactor.text(mask_command(opts.command)[0])
-        guard = plan(url.dialect, opts.environ, opts.ddl_lock_timeout, opts.ddl_retries)
+        guard = plan(
+            url.dialect,
+            opts.environ,
+            opts.ddl_lock_timeout,
+            opts.ddl_retries,
+            _sight(dialect, conn, opts.ddl_lock_timeout),
+        )
         for note in guard.notes:
             reporter.progress(note)
         reporter.progress(
@@ -227,6 +235,17 @@ def _apply(
     )
 
 
+def _sight(dialect: Dialect, conn: Any, timeout: float) -> Vantage | str | None:
+    """What apply's connection can see of the command's PostgreSQL sessions (None: no
+    guard to plan, or not PostgreSQL), or why it cannot see them."""
+    if timeout <= 0 or dialect.name != POSTGRES:
+        return None
+    try:
+        return vantage(conn, dialect.socket_fd(conn))
+    except Exception as exc:
+        return f"apply could not read its own session's address: {_first_line(exc)}"
+
+
 @dataclass
 class _Session:
     """The lock's connection and what every attempt on it shares."""
@@ -237,6 +256,7 @@ class _Session:
     context: RunContext
     reporter: _Redacting
     keeper: LockKeeper | None = None  # the current attempt's (the connection is in its use)
+    said_unseen: bool = False  # the watcher saw none of the command's sessions: said once
 
 
 @dataclass
@@ -257,18 +277,31 @@ def _attempts(
     redactor: Redactor,
     relay: SignalRelay,
 ) -> _Ended:
-    """Run the command, and again after a lock timeout while the guard allows: each attempt
-    its own history row, saying how it ended. Returns how the last one ended."""
+    """Run the command, and again after a lock wait the guard saw cancelled, while the guard
+    allows: each attempt its own history row, saying how it ended. Returns how the last one
+    ended."""
     dialect, conn, lock_name = session.dialect, session.conn, session.lock_name
     context, reporter = session.context, session.reporter
     attempt, paused = 1, 0.0
     while True:
         noted = command if attempt == 1 else f"{command}  # ecs-migrate: attempt {attempt}"
         row_id = _record_start(dialect, conn, noted, context, reporter)
+        watcher = _watcher(session, guard)
         keeper = session.keeper = LockKeeper(
-            dialect, conn, lock_name, lambda why: reporter.error(_lost_now(lock_name, why))
+            dialect,
+            conn,
+            lock_name,
+            lambda why: reporter.error(_lost_now(lock_name, why)),
+            watch=watcher,
         )
-        watch = LockTimeoutWatch(reporter)
+
+        def started(
+            pid: int, watcher: Watcher | None = watcher, keeper: LockKeeper = keeper
+        ) -> None:
+            if watcher is not None:
+                watcher.begin(pid)  # the command's session: its processes, its sockets
+            keeper.start()  # the check (and the watch) run on the connection from here
+
         try:
             status = run_child(
                 opts.command,
@@ -276,9 +309,9 @@ def _attempts(
                 guard.environ,
                 opts.cwd,
                 redactor,
-                watch,
+                reporter,
                 relay,
-                started=keeper.start,  # the check runs on the connection from here
+                started=started,
             )
         except (CommandNotFoundError, CommandNotExecutableError) as exc:
             _record_finish(dialect, conn, row_id, exc.exit_code, reporter)  # never started
@@ -288,29 +321,59 @@ def _attempts(
         if lost is not None:
             break
         _record_finish(dialect, conn, row_id, status, reporter)
-        if status == 0 or not watch.seen or not guard.retries or relay.cancel.is_set():
+        events = watcher.events if watcher is not None else []
+        if events:
+            _note_attempt(dialect, conn, row_id, f"{noted}  # ecs-migrate: {events[-1].note()}")
+        if not _again(session, guard, watcher, status, relay):
             break
         pause = pause_before(attempt + 1)
         if attempt > guard.retries or paused + pause > opts.lock_timeout:
             reporter.warning(
-                f"Gave up after {plural(attempt, 'attempt')}, each cancelled by the lock "
-                "timeout: a long transaction holds a lock on the table. Find it in "
+                f"Gave up after {plural(attempt, 'attempt')}, each stopped by the lock-wait "
+                "guard: a long transaction holds a lock the command needs. Find it in "
                 "pg_stat_activity and pg_locks (docs/apply.md, The lock-wait guard), then "
                 "run the migration again."
             )
             break
-        _note_attempt(dialect, conn, row_id, f"{noted}  # ecs-migrate: lock timeout")
         attempt += 1
         reporter.progress(
-            f"The command hit PostgreSQL's lock timeout (SQLSTATE 55P03): a statement "
-            "waited too long for a table lock and was cancelled, so its transaction "
-            f"rolled back. Attempt {attempt} of {guard.retries + 1} in {pause:g}s, still "
-            "holding the migration lock."
+            f"The command failed with status {status} after the lock-wait guard stopped its "
+            f"wait for {events[-1].what}, so its transaction rolled back. Attempt {attempt} of "
+            f"{guard.retries + 1} in {pause:g}s, still holding the migration lock."
         )
         paused += pause
         if relay.cancel.wait(pause):
             break
+        ensure_held(dialect, conn, lock_name, status, attempt)  # lost in the pause: exits
     return _Ended(keeper, status, lost, row_id, noted)
+
+
+def _watcher(session: _Session, guard: Guard) -> Watcher | None:
+    """The attempt's watch over the command's sessions, where the guard has one."""
+    if guard.watch is None:
+        return None
+    return Watcher(guard.watch, guard.timeout, session.reporter.progress)
+
+
+def _again(
+    session: _Session, guard: Guard, watcher: Watcher | None, status: int, relay: SignalRelay
+) -> bool:
+    """Whether the attempt that ended with ``status`` is run again (retries left aside):
+    only on the watcher's evidence, said when the guard acted and yet it is not."""
+    if status == 0 or watcher is None or not guard.retries or relay.cancel.is_set():
+        return False
+    why_not = not_retried(status, watcher.events)
+    if why_not is None:
+        return True
+    if watcher.events:
+        session.reporter.progress(f"Not run again although the lock-wait guard acted: {why_not}.")
+    elif not watcher.saw_sessions and watcher.broken is None and not session.said_unseen:
+        session.said_unseen = True
+        session.reporter.progress(
+            "Lock-wait guard: none of the command's sessions was seen on the server (a unix "
+            "socket, a proxy, or another server than apply's?): a failure is not retried."
+        )
+    return False
 
 
 _HISTORY_FIX = (

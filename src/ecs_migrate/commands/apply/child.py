@@ -215,7 +215,7 @@ def kill_session(leader: int) -> None:
     with contextlib.suppress(OSError):
         os.killpg(leader, signal.SIGKILL)
     for _ in range(_SWEEPS):
-        left = _session_members(leader)
+        left = session_members(leader)
         if not left:
             return
         for pid in left:
@@ -223,7 +223,7 @@ def kill_session(leader: int) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def _session_members(sid: int) -> list[int]:
+def session_members(sid: int) -> list[int]:
     """Live processes of session ``sid``, from /proc (none where there is no /proc)."""
     members = []
     with contextlib.suppress(OSError):
@@ -280,12 +280,14 @@ def run_child(
     redactor: Redactor,
     sink: Output,
     relay: SignalRelay,
-    started: Callable[[], None] | None = None,
+    started: Callable[[int], None] | None = None,
 ) -> int:
     """Run the command to its end; its exit status (128+N when killed by signal N).
 
-    ``started`` is called once the command runs: threads may start from then on (not
-    before: the watchdog and the command's child are forked without any running).
+    ``started(pid)`` is called once the command runs, with its process id, which is also
+    the id of its process group and of its session (everything the command starts is in
+    it): threads may start from then on (not before: the watchdog and the command's child
+    are forked without any running).
     """
     try:
         watchdog = Watchdog()
@@ -308,7 +310,7 @@ def _run(
     sink: Output,
     relay: SignalRelay,
     watchdog: Watchdog,
-    started: Callable[[], None] | None,
+    started: Callable[[int], None] | None,
 ) -> int:
     try:
         proc = subprocess.Popen(
@@ -325,7 +327,7 @@ def _run(
         raise exec_error(executable, cwd, exc) from exc
     relay._pid = proc.pid
     if started is not None:
-        started()
+        started(proc.pid)
     if relay.cancel.is_set():  # a signal came between the lock and the start
         os.killpg(proc.pid, relay.received[-1] if relay.received else signal.SIGTERM)
     assert proc.stdout is not None and proc.stderr is not None

@@ -2,50 +2,65 @@
 
 An ``ALTER TABLE`` needs an ACCESS EXCLUSIVE lock. Queued behind a long transaction, it blocks
 every later query on the table, plain SELECTs included, until that transaction ends: the app
-stalls although nothing failed. With ``lock_timeout`` the statement gives up instead, its
-transaction rolls back, and `apply` runs the command again a little later, still holding the
-migration lock (the remedy of strong_migrations and GitLab's migration helpers).
+stalls although nothing failed. The guard cancels such a wait after ``--ddl-lock-timeout``;
+the statement's transaction rolls back, and `apply` runs the command again a little later,
+still holding the migration lock (the remedy of strong_migrations and GitLab's migration
+helpers).
 
-On PostgreSQL the setting reaches every libpq client the command starts (psycopg, psql,
-Alembic, Django) through ``PGOPTIONS``, merged with what is there. MySQL and MariaDB have no
-equivalent that every client honours: the migration tool's own ``lock_wait_timeout`` is the
+On PostgreSQL the guard is a watcher on apply's own connection (watch.py): it sees the
+command's sessions from the server, whatever the client (psycopg, asyncpg, JDBC), and
+cancels a statement of the command that has waited too long for a lock. libpq clients also
+get ``lock_timeout`` through ``PGOPTIONS``, a second later than the watcher acts: a backstop
+should apply's connection stop answering. A retry rests only on what the watcher recorded
+(its own cancellation, or the server ending a lock wait of the command while the lock was
+still held), never on what the command prints. Where apply cannot see the command's sessions
+(a unix socket, a proxy), ``PGOPTIONS`` alone bounds the wait, and nothing is retried.
+MySQL and MariaDB have no guard yet: the migration tool's own ``lock_wait_timeout`` is the
 way there (docs/apply.md).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ecs_migrate.commands.apply.child import Output
+from ecs_migrate.commands.apply import pgoptions
+from ecs_migrate.commands.apply.sessions import Vantage
 from ecs_migrate.commands.apply.url import POSTGRES
+from ecs_migrate.commands.apply.watch import Event
 from ecs_migrate.common.words import plural
 
-# What PostgreSQL's lock timeout looks like in a command's output: the message, SQLSTATE 55P03
-# (lock_not_available), or a driver's name for it (psycopg's LockNotAvailable).
-LOCK_TIMEOUT = re.compile(
-    rb"canceling statement due to lock timeout|\bLockNotAvailable\b|\b55P03\b", re.IGNORECASE
-)
 FIRST_PAUSE = 5.0
 MAX_PAUSE = 60.0
+BACKSTOP = 1.0  # seconds PGOPTIONS' lock_timeout comes after the watcher's cancel
 
 
 @dataclass(frozen=True)
 class Guard:
-    """What the guard does for one run: the command's environment, how many retries."""
+    """What the guard does for one run: the command's environment, how many retries, and
+    the watcher's view of the command's sessions (None: no watcher, so no retry)."""
 
     environ: dict[str, str]
     retries: int
     notes: tuple[str, ...] = ()
+    timeout: float = 0.0
+    watch: Vantage | None = None
 
 
 def seconds_text(seconds: float) -> str:
     return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
 
 
-def plan(dialect: str, environ: Mapping[str, str], timeout: float, retries: int) -> Guard:
-    """The guard for a database of ``dialect``: ``timeout`` 0 turns it off (no retries)."""
+def plan(
+    dialect: str,
+    environ: Mapping[str, str],
+    timeout: float,
+    retries: int,
+    sight: Vantage | str | None = None,
+) -> Guard:
+    """The guard for a database of ``dialect``: ``timeout`` 0 turns it off (no retries).
+    ``sight``: what apply's connection can see of the command's sessions (sessions.vantage),
+    or why it cannot."""
     env = dict(environ)
     if timeout <= 0:
         return Guard(env, 0, ("The lock-wait guard is off (--ddl-lock-timeout 0).",))
@@ -58,24 +73,34 @@ def plan(dialect: str, environ: Mapping[str, str], timeout: float, retries: int)
                 "lock_wait_timeout in the migration tool's own session (docs/apply.md).",
             ),
         )
+    watch = sight if isinstance(sight, Vantage) else None
+    backstop = timeout + BACKSTOP if watch is not None else timeout
     existing = env.get("PGOPTIONS", "").strip()
-    retry_note = f"up to {plural(retries, 'retry', 'retries')} on a lock timeout"
-    if re.search(r"lock_timeout\s*=", existing):
-        return Guard(
-            env,
-            retries,
-            (f"PGOPTIONS already sets lock_timeout: kept as it is; {retry_note}.",),
+    if pgoptions.parse(existing).sets("lock_timeout"):  # as the server reads it
+        setting = "PGOPTIONS already sets lock_timeout: kept as it is"
+    else:
+        env["PGOPTIONS"] = f"{existing} -c lock_timeout={max(1, round(backstop * 1000))}".strip()
+        setting = f"lock_timeout={seconds_text(backstop)}"
+    if watch is None:
+        why = sight if isinstance(sight, str) else "apply's connection was not examined"
+        note = (
+            f"Lock-wait guard: {setting} in PGOPTIONS only, for the clients that read it "
+            "(libpq: psycopg, psql, Rails, node-postgres; not asyncpg or JDBC); no retry: "
+            f"apply cannot see the command's sessions from the server ({why})."
         )
-    option = f"-c lock_timeout={max(1, round(timeout * 1000))}"
-    env["PGOPTIONS"] = f"{existing} {option}".strip()
-    return Guard(
-        env,
-        retries,
-        (
-            f"Lock-wait guard: lock_timeout={seconds_text(timeout)} for the command's "
-            f"PostgreSQL sessions (PGOPTIONS), {retry_note}.",
-        ),
+        return Guard(env, 0, (note,), timeout)
+    backstop_note = (
+        f"PGOPTIONS gets {setting} as a backstop."
+        if setting.startswith("lock_timeout")
+        else f"{setting}."
     )
+    note = (
+        "Lock-wait guard: apply watches the command's PostgreSQL sessions from the server, "
+        f"whatever the client, and cancels a statement that has waited more than "
+        f"{seconds_text(timeout)} for a lock; up to {plural(retries, 'retry', 'retries')} "
+        f"after such a cancellation. {backstop_note}"
+    )
+    return Guard(env, retries, (note,), timeout, watch)
 
 
 def pause_before(attempt: int) -> float:
@@ -83,14 +108,17 @@ def pause_before(attempt: int) -> float:
     return float(min(FIRST_PAUSE * 2 ** (attempt - 2), MAX_PAUSE))
 
 
-class LockTimeoutWatch:
-    """Passes the command's output on, and notes whether it showed a lock timeout."""
-
-    def __init__(self, sink: Output) -> None:
-        self.sink = sink
-        self.seen = False
-
-    def output(self, stream: str, data: bytes) -> None:
-        if not self.seen and LOCK_TIMEOUT.search(data):
-            self.seen = True
-        self.sink.output(stream, data)
+def not_retried(status: int, events: Sequence[Event]) -> str | None:
+    """Why an attempt that ended with ``status`` is not run again despite the guard's
+    ``events`` (None: it may be, if retries are left). Only a failure the command reported
+    itself is retried: a signal's death (128+N, from the command or a shell around it) and
+    a command the system could not run (126, 127) are not."""
+    if status == 0:
+        return "it succeeded"
+    if not events:
+        return "no lock wait of the command was cancelled"
+    if status in (126, 127):
+        return f"status {status}: the system could not run a program"
+    if status >= 128:
+        return f"status {status}: a process was killed by signal {status - 128}"
+    return None

@@ -12,11 +12,11 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from ecs_migrate.commands.apply.dialects import Dialect, keep_alive
+from ecs_migrate.commands.apply.dialects import Dialect, keep_alive, session_gone
 from ecs_migrate.common.progress import Progress
-from ecs_migrate.errors import InterruptedByUser, LockTimeoutError
+from ecs_migrate.errors import InterruptedByUser, LockLostError, LockTimeoutError, TaskNotRunError
 from ecs_migrate.tasks.cancel import Cancellation
 
 SLICE = 1.0  # seconds per blocking attempt: cancellation is noticed within this
@@ -31,7 +31,36 @@ def acquire_lock(
     reporter: Progress,
     cancel: Cancellation,
 ) -> float:
-    """Take the lock; the seconds waited. LockTimeoutError after ``timeout`` seconds."""
+    """Take the lock; the seconds waited. LockTimeoutError after ``timeout`` seconds;
+    TaskNotRunError (exit 4) when the connection's session ends meanwhile (killed, the
+    database restarted, a network cut, a driver's read timeout)."""
+    try:
+        return _acquire(dialect, conn, name, timeout, reporter, cancel)
+    except Exception as exc:
+        if not session_gone(dialect, conn, exc):
+            raise
+        raise TaskNotRunError(
+            f"Lost the database connection while waiting for the migration lock {name!r} "
+            f"({_first_line(exc)}): the command did not run.",
+            hint="Something ended apply's database session: pg_terminate_backend or KILL, a "
+            "restart or failover of the database, a network cut. Run the migration again; "
+            "`ecs-migrate history` shows what ran meanwhile.",
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _acquire(
+    dialect: Dialect,
+    conn: Any,
+    name: str,
+    timeout: float,
+    reporter: Progress,
+    cancel: Cancellation,
+) -> float:
     if dialect.try_lock(conn, name):
         return 0.0
     began = time.monotonic()
@@ -60,6 +89,28 @@ def acquire_lock(
             last = time.monotonic()
 
 
+def ensure_held(dialect: Dialect, conn: Any, name: str, status: int, attempt: int) -> None:
+    """Before attempt ``attempt`` (2, 3, ...): LockLostError when the lock's session ended,
+    or no longer holds the lock, during the pause after an attempt that failed with
+    ``status``. The command is not run again; apply exits with that status."""
+    try:
+        held = dialect.holds_lock(conn, name)
+        why = "" if held else "its database session no longer holds it"
+    except Exception as exc:
+        if not dialect.is_driver_error(exc):
+            raise
+        why = f"its database session is gone: {_first_line(exc)}"
+    if why:
+        raise LockLostError(
+            f"Lost the migration lock {name!r} in the pause before attempt {attempt} ({why}): "
+            f"the command was not run again, and its last attempt failed with status {status}.",
+            command_status=status,
+            hint="The lock lives on apply's own connection: pg_terminate_backend or KILL, a "
+            "restart or failover, or a network cut ends it. Run the migration again once the "
+            "cause is gone; `ecs-migrate history` shows each attempt.",
+        )
+
+
 def _report_holder(
     dialect: Dialect, conn: Any, name: str, reporter: Progress, waited: float, timeout: float
 ) -> None:
@@ -74,6 +125,15 @@ def _report_holder(
 CHECK_EVERY = 2.0  # seconds between two checks of the lock's session while the command runs
 CHECK_TIMEOUT = 5.0  # a check not answered within this: the lock counts as lost
 STOP_WAIT = 10.0  # how long a check in flight may delay the end (TCP gives up within ~6 s)
+
+
+class Watch(Protocol):
+    """Something that looks at the database on the lock's connection while the command runs
+    (the lock-wait watcher): ``poll`` never raises, every ``every`` seconds."""
+
+    every: float
+
+    def poll(self, conn: Any) -> None: ...
 
 
 class LockKeeper:
@@ -97,9 +157,11 @@ class LockKeeper:
         name: str,
         on_lost: Callable[[str], None],
         every: float = CHECK_EVERY,
+        watch: Watch | None = None,
     ) -> None:
         self.dialect, self.conn, self.name = dialect, conn, name
         self.on_lost, self.every = on_lost, every
+        self.watch = watch  # polled on the same thread, between the checks (watch.py)
         self.lost: str | None = None  # why, once lost
         self.lost_at: float | None = None  # time.time() of the discovery
         self.usable = True  # False when a check never came back: the connection is not ours
@@ -130,10 +192,20 @@ class LockKeeper:
         return self.lost
 
     def _run(self) -> None:
+        due = time.monotonic() + self.every
         while True:
-            stopping = self._stop.wait(self.every)
-            if not self._check() or stopping:
-                return  # lost, or the last check (the command has ended) is done
+            tick = min(self.watch.every, self.every) if self.watch else self.every
+            stopping = self._stop.wait(max(0.0, min(tick, due - time.monotonic())))
+            if self.watch is not None:
+                self._since = time.monotonic()  # a look that never comes back is a loss too
+                try:
+                    self.watch.poll(self.conn)
+                finally:
+                    self._since = None
+            if stopping or time.monotonic() >= due:
+                if not self._check() or stopping:
+                    return  # lost, or the last check (the command has ended) is done
+                due = time.monotonic() + self.every
 
     def _time(self) -> None:
         while self.lost is None and self._thread.is_alive():
