@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ecs_migrate.aws import Clients, translate_errors
@@ -22,6 +22,7 @@ from ecs_migrate.tasks.cancel import Cancellation
 from ecs_migrate.tasks.logstream import LogEvent, LogFollower
 from ecs_migrate.tasks.pacing import Pacer
 from ecs_migrate.tasks.target import Target
+from ecs_migrate.validate import MAX_SECONDS, check_fields, rule
 
 # The last line `ecs-migrate apply` writes (render/notes.py prefixes its notes): the command has
 # ended and the container is about to exit, so the next status poll is worth making now.
@@ -68,28 +69,37 @@ class NullReporter:
         pass
 
 
+_SECONDS = rule(min=0, max=MAX_SECONDS)
+_RATE = rule(min=0, min_open=True, max=100_000)
+
+
 @dataclass
 class PollSettings:
-    """Polling cadence. The defaults keep within 40 DescribeTasks and 60 GetLogEvents a minute."""
+    """Polling cadence. The defaults keep within 40 DescribeTasks and 60 GetLogEvents a minute.
+
+    Every field is a finite number of seconds from 0 (a rate: above 0), checked when built."""
 
     # Steady polls a little slower than the budget, so the slack pays for fast polls near
     # the end. The budget counts from RunTask, whose answer is the first status we see.
-    describe_interval: float = 1.5
-    describe_fast_interval: float = 0.5
-    describe_per_minute: float = 40.0
-    logs_interval: float = 1.5
-    logs_fast_interval: float = 0.5
-    logs_per_minute: float = 60.0
+    describe_interval: float = field(default=1.5, metadata=_SECONDS)
+    describe_fast_interval: float = field(default=0.5, metadata=_SECONDS)
+    describe_per_minute: float = field(default=40.0, metadata=_RATE)
+    logs_interval: float = field(default=1.5, metadata=_SECONDS)
+    logs_fast_interval: float = field(default=0.5, metadata=_SECONDS)
+    logs_per_minute: float = field(default=60.0, metadata=_RATE)
     # After the container's exit, keep reading until the stream is empty at least this long
     # after the exit (awslogs lines are ingested up to about a second later).
-    log_settle: float = 0.5
+    log_settle: float = field(default=0.5, metadata=_SECONDS)
     # A task may be MISSING from DescribeTasks right after RunTask (eventual consistency).
-    missing_grace: float = 30.0
-    queue_interval: float = 5.0
-    heartbeat: float = 60.0
+    missing_grace: float = field(default=30.0, metadata=_SECONDS)
+    queue_interval: float = field(default=5.0, metadata=_SECONDS)
+    heartbeat: float = field(default=60.0, metadata=_SECONDS)
     # After StopTask on timeout, how long to wait for STOPPED to collect the last lines.
-    stop_grace: float = 15.0
-    log_page_limit: int | None = None
+    stop_grace: float = field(default=15.0, metadata=_SECONDS)
+    log_page_limit: int | None = field(default=None, metadata=rule(min=1))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 class TaskFollower:

@@ -34,6 +34,7 @@ from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
 from ecs_migrate.tasks.follow import NullReporter, PollSettings, Reporter, TaskFollower
 from ecs_migrate.tasks.logstream import LogFollower
+from ecs_migrate.tasks.overrides import check_overrides_size
 from ecs_migrate.tasks.target import Target, load_target
 from ecs_migrate.validate import (
     MAX_SECONDS,
@@ -58,14 +59,16 @@ _TAG_FOR = {"GITHUB_SHA": "github:sha", "GITHUB_RUN_ID": "github:run-id"}
 # A listed task MISSING from DescribeTasks is asked about this many times more, this far apart.
 MISSING_RETRIES = 3
 MISSING_PAUSE = 0.3
+NO_COMMAND = "No command given."
+NO_COMMAND_HINT = "Put it after `--`, e.g. -- alembic upgrade head"
 
 
 _NAME = rule(nonempty=True, what="a non-empty string (a name or an ARN)")
 _MAYBE_NAME = rule(nonempty=True, what="a non-empty string (a name or an ARN) or None")
+# Not `nonempty`: a result's options may hold no command (a renderer shows that); `run`
+# refuses an empty one before any AWS call.
 _ARGV = rule(
-    nonempty=True,
-    secret=True,
-    what="a non-empty list of strings (an argv, such as ['alembic', 'upgrade', 'head'])",
+    secret=True, what="a list of strings (an argv, such as ['alembic', 'upgrade', 'head'])"
 )
 
 
@@ -217,16 +220,17 @@ def build_run_task_request(
     """Pure: the RunTask parameters. The command is an argv list, passed through untouched.
 
     ``environment`` (the run's own variables) joins the CI variables in the container's
-    environment, and wins over one of the same name."""
+    environment, and wins over one of the same name. Overrides over RunTask's size limit are
+    a UsageError (exit 2), before the call (:mod:`ecs_migrate.tasks.overrides`)."""
     if not command:
-        raise UsageError(
-            "No command given.", hint="Put it after `--`, e.g. -- alembic upgrade head"
-        )
+        raise UsageError(NO_COMMAND, hint=NO_COMMAND_HINT)
     override: dict[str, Any] = {"name": target.container, "command": list(command)}
     values = {k: ci_env[k] for k in CI_VARIABLES if ci_env.get(k)} | dict(environment or {})
     env = [{"name": k, "value": v} for k, v in values.items()]
     if env:
         override["environment"] = env
+    overrides = {"containerOverrides": [override]}
+    check_overrides_size(overrides)  # RunTask's 8,192 characters: exit 2 before the call
     tags = {SERVICE_TAG: target.service, **ci_tags(ci_env)}
     request: dict[str, Any] = {
         "cluster": target.cluster,
@@ -234,7 +238,7 @@ def build_run_task_request(
         "count": 1,
         "startedBy": CHECK_STARTED_BY if check else STARTED_BY,
         "group": (CHECK_GROUP_PREFIX if check else GROUP_PREFIX) + target.service,
-        "overrides": {"containerOverrides": [override]},
+        "overrides": overrides,
         "tags": [{"key": k, "value": v} for k, v in tags.items()],
         "clientToken": client_token,
     }
@@ -437,6 +441,8 @@ def check_run_arguments(
         refuse(function, "opts", opts, "a RunOptions")
     check_fields(opts)
     check_environment(opts.environment)
+    if not opts.command:
+        raise UsageError(NO_COMMAND, hint=NO_COMMAND_HINT)
     check_argument(
         function,
         "reporter",

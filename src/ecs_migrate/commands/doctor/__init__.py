@@ -14,10 +14,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecs_migrate.aws import Clients
+from ecs_migrate.aws import Clients, is_clients
 from ecs_migrate.commands.doctor.context import Context, DoctorOptions
 from ecs_migrate.commands.doctor.model import REGISTRY, Check, CheckResult, Skip, Status
 from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_TARGET, EcsMigrateError
+from ecs_migrate.validate import check_argument, check_fields, refuse
 
 __all__ = ["DoctorOptions", "DoctorReport", "apply_fixes", "doctor"]
 
@@ -135,6 +136,10 @@ def run_check(check: Check, ctx: Context) -> CheckResult:
 
 def doctor(clients: Clients, opts: DoctorOptions) -> DoctorReport:
     """Run every selected check, concurrently where their dependencies allow."""
+    check_argument("doctor", "clients", clients, "an ecs_migrate.Clients", is_clients(clients))
+    if not isinstance(opts, DoctorOptions):
+        refuse("doctor", "opts", opts, "a DoctorOptions")
+    check_fields(opts)  # again: a field may have changed since the options were built
     started = time.monotonic()
     clients.require_credentials()
     ctx = Context(clients, opts)

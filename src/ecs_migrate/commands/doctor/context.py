@@ -8,6 +8,7 @@ that depends on it is skipped with that reason instead of guessing.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -19,27 +20,40 @@ from ecs_migrate.commands.doctor.model import Skip
 from ecs_migrate.common.options import FromCli
 from ecs_migrate.errors import EcsMigrateError, UsageError
 from ecs_migrate.tasks.target import choose_container, log_config
+from ecs_migrate.validate import check_fields, rule
 
 T = TypeVar("T")
 
 
+_NAME = rule(nonempty=True, what="a non-empty string (a name or an ARN)")
+_MAYBE_NAME = rule(nonempty=True, what="a non-empty string (a name or an ARN) or None")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 @dataclass
 class DoctorOptions(FromCli):
-    cluster: str
-    service: str
-    container: str | None = None
-    db_instance: str | None = None
-    db_cluster: str | None = None
-    database_url_var: str = "DATABASE_URL"
+    """`doctor`'s options. Every field is checked against its type and rule when built (and
+    again by :func:`ecs_migrate.commands.doctor.doctor`): UsageError (exit 2)."""
+
+    cluster: str = field(metadata=_NAME)
+    service: str = field(metadata=_NAME)
+    container: str | None = field(default=None, metadata=_MAYBE_NAME)
+    db_instance: str | None = field(default=None, metadata=_MAYBE_NAME)
+    db_cluster: str | None = field(default=None, metadata=_MAYBE_NAME)
+    database_url_var: str = field(
+        default="DATABASE_URL",
+        metadata=rule(pattern=_VARIABLE, what="a variable name such as 'DATABASE_URL'"),
+    )
     exec: bool = False
     probe: bool = False
-    probe_command: list[str] = field(default_factory=list)
+    probe_command: list[str] = field(default_factory=list, metadata=rule(secret=True))
     fix: bool = False
     yes: bool = False  # with fix: apply without asking
-    concurrency: int = 8
+    concurrency: int = field(default=8, metadata=rule(min=1, max=256))
 
     def __post_init__(self) -> None:
         """The usage checks across flags: one place, before any AWS client is built."""
+        check_fields(self)
         if self.db_instance and self.db_cluster:
             raise UsageError("Pass --db-instance or --db-cluster, not both.")
         if self.yes and not self.fix:
