@@ -49,11 +49,32 @@ _S3_ACCOUNT_KEYS = {"aws:resourceaccount", "s3:resourceaccount"}
 
 @dataclass(frozen=True)
 class LintOptions(FromCli):
+    """`policy lint`'s options. Each field is checked against its type when built (a string
+    where a tuple of files is due is a UsageError, not a file per character); the values
+    (a role, a feature, a severity) are checked by :func:`lint`."""
+
     files: tuple[str, ...] = ()
     role: str = "auto"
     features: tuple[str, ...] | None = None
     role_arn: str | None = None
     fail_on: str = "error"
+
+    def __post_init__(self) -> None:
+        from ecs_migrate.validate import check_fields
+
+        check_fields(self)
+
+    @staticmethod
+    def check_call(clients: object, opts: object) -> None:
+        """:func:`lint`'s arguments: None or a Clients, and a LintOptions (UsageError)."""
+        from ecs_migrate.aws import is_clients
+        from ecs_migrate.validate import check_argument, check_fields, refuse
+
+        ok = clients is None or is_clients(clients)
+        check_argument("lint", "clients", clients, "None or an ecs_migrate.Clients", ok)
+        if not isinstance(opts, LintOptions):
+            refuse("lint", "opts", opts, "a LintOptions")
+        check_fields(opts)
 
 
 @dataclass
@@ -87,6 +108,7 @@ class LintResult:
 
 def lint(clients: Clients | None, opts: LintOptions) -> LintResult:
     """Lint the files (or the role's live policies) and return every finding."""
+    LintOptions.check_call(clients, opts)
     if opts.files and opts.role_arn:
         raise UsageError("Give policy files or --role-arn, not both.")
     if opts.fail_on not in SEVERITIES[:2]:
