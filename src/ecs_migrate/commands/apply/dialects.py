@@ -35,14 +35,21 @@ COLUMNS = (
 INSERTED = ("command", "task_arn", "git_sha", "actor", "host")
 
 
+SETTINGS = "settings"  # the step of a setting the server refuses on every connection
+
+
 @dataclass(frozen=True)
 class Failure:
     """Why a connection attempt failed: the step, a sentence for a person, and whether
-    retrying until --wait runs out could help (the server starting) or not (a password)."""
+    retrying until --wait runs out could help (the server starting) or not (a password).
+    Step ``settings``: the server refused a setting apply's connection sends (PGOPTIONS, the
+    URL's options, sql_mode, charset, collation), a configuration error (exit 3); ``hint``
+    says what to fix."""
 
     step: str
     detail: str
     retry: bool
+    hint: str | None = None
 
 
 def query(conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -74,6 +81,32 @@ class Dialect(Protocol):
     def is_missing_table(self, exc: Exception) -> bool: ...
     def holds_lock(self, conn: Any, name: str) -> bool: ...
     def socket_fd(self, conn: Any) -> int | None: ...
+    def is_driver_error(self, exc: BaseException) -> bool: ...
+
+
+def error_text(exc: BaseException) -> str:
+    """A driver error's first line for a person: PyMySQL's ``(code, message)`` as
+    ``message (MySQL error code)``."""
+    args = exc.args
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        text = f"{args[1].strip()} (MySQL error {args[0]})"
+    else:
+        text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def session_gone(dialect: Dialect, conn: Any, exc: BaseException) -> bool:
+    """Whether ``exc``, raised while using ``conn``, means that the connection's session is
+    gone: a driver error after which the connection no longer answers (pg_terminate_backend,
+    KILL, a restart or failover, a network cut, a driver timeout that closed it). Decided by
+    asking the connection, never by the error's words."""
+    if not dialect.is_driver_error(exc):
+        return False
+    try:
+        query(conn, "SELECT 1")
+    except Exception:
+        return True
+    return False
 
 
 # The lock's socket while the command runs: probes after 5 s idle, every 2 s, 3 of them; and

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ecs_migrate import dburl
-from ecs_migrate.commands.apply.dialects import INSERTED, TABLE, Failure, query
+from ecs_migrate.commands.apply.dialects import INSERTED, SETTINGS, TABLE, Failure, query
 from ecs_migrate.commands.apply.url import MYSQL, DatabaseUrl
 from ecs_migrate.errors import DatabaseConfigError
 
@@ -38,6 +38,24 @@ _MYSQL_CODES = {
     2026: ("tls", False),  # TLS required and impossible
     2059: ("auth", False),  # authentication plugin unknown to the client
 }
+# Errors by which the server refuses a setting the connection makes (sql_mode, charset,
+# collation): waiting cannot help, so they are a configuration error (exit 3).
+_MYSQL_SETTINGS = {
+    1064,  # a syntax error in a SET
+    1115,  # unknown character set
+    1193,  # unknown system variable
+    1227,  # the setting needs a privilege (SUPER, SYSTEM_VARIABLES_ADMIN)
+    1228,  # a SESSION setting of a GLOBAL-only variable
+    1229,  # a GLOBAL variable set without SET GLOBAL
+    1231,  # a value the variable refuses (sql_mode=BOGUS_MODE)
+    1232,  # a value of the wrong type
+    1238,  # a read-only variable
+    1253,  # a collation that does not belong to the character set
+    1273,  # unknown collation
+}
+# A statement cut by the server's statement time limit: MariaDB's max_statement_time, MySQL's
+# max_execution_time (SELECT only, GET_LOCK's included).
+_MYSQL_STATEMENT_TIMEOUT = {1969, 3024}
 # The URL's TLS settings (read by dburl.mysql_tls_mode): ?ssl-mode=DISABLED|PREFERRED|
 # REQUIRED|VERIFY_CA|VERIFY_IDENTITY (as the mysql client), ?ssl=true|false, ?ssl-ca=...,
 # ssl-capath, ssl-cert, ssl-key, ssl-key-password, ssl-verify-cert, ssl-verify-identity.
@@ -163,11 +181,21 @@ class MySql:
         import ssl
 
         pymysql = self._driver()
-        if not isinstance(exc, pymysql.err.OperationalError | pymysql.err.InternalError):
+        if not isinstance(exc, pymysql.err.MySQLError):
             return None
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
         message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
         message = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+        if code in _MYSQL_SETTINGS:
+            return Failure(
+                SETTINGS,
+                f"{message} (MySQL error {code})",
+                False,
+                "Fix sql_mode, charset or collation in the URL: the server refuses the setting "
+                "on every connection. SHOW VARIABLES and SHOW COLLATION list what it accepts.",
+            )
+        if not isinstance(exc, pymysql.err.OperationalError | pymysql.err.InternalError):
+            return None
         # PyMySQL wraps socket and TLS errors in error 2003 "Can't connect to MySQL server
         # on 'host' (the reason)": the reason is the step.
         original = getattr(exc, "original_exception", None)
@@ -203,9 +231,29 @@ class MySql:
 
     def wait_lock(self, conn: Any, name: str, seconds: float) -> bool:
         """Block up to ``seconds`` (whole, at least one) in GET_LOCK: the lock passes over
-        at once when its holder releases it or its connection ends."""
-        rows = query(conn, "SELECT GET_LOCK(%s, %s)", [self._name(name), max(1, round(seconds))])
+        at once when its holder releases it or its connection ends.
+
+        The server answers after ``seconds`` by design, so the URL's read_timeout counts
+        from then: PyMySQL would otherwise take a wait longer than it for a dead server and
+        close the connection. A server's statement time limit that ends the wait first
+        (MariaDB's max_statement_time, MySQL's max_execution_time) ends this slice only."""
+        wait = max(1, round(seconds))
+        own = getattr(conn, "_read_timeout", None)  # PyMySQL's, from the URL's read_timeout
+        if own:
+            conn._read_timeout = own + wait
+        try:
+            rows = query(conn, "SELECT GET_LOCK(%s, %s)", [self._name(name), wait])
+        except self._driver().err.MySQLError as exc:
+            if exc.args and exc.args[0] in _MYSQL_STATEMENT_TIMEOUT:
+                return False
+            raise
+        finally:
+            if own:
+                conn._read_timeout = own
         return bool(rows[0][0] == 1)
+
+    def is_driver_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, self._driver().err.MySQLError)
 
     def unlock(self, conn: Any, name: str) -> None:
         query(conn, "SELECT RELEASE_LOCK(%s)", [self._name(name)])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Sequence
 from typing import Any
 
+from ecs_migrate.commands.apply import pgoptions
 from ecs_migrate.commands.apply.dialects import (
     INSERTED,
     TABLE,
@@ -80,6 +83,46 @@ def _refused_parameter(exc: Exception) -> str | None:
     return None
 
 
+# SQLSTATEs by which the server refuses a setting whatever the moment (a session's SET says
+# the same as the connection's start): undefined_object (an unknown parameter),
+# invalid_parameter_value, invalid_text_representation, insufficient_privilege (a superuser's
+# parameter), syntax_error. Not 55P02 (cant_change_runtime_param): a parameter of the
+# connection's start (log_connections) is refused by SET and accepted in the options.
+_REFUSED_SETTING = frozenset({"42704", "22023", "22P02", "42501", "42601"})
+
+
+def options_sent(url: DatabaseUrl) -> tuple[str, str] | None:
+    """The options apply's connection sends, and where they come from: the URL's ``options``
+    parameter, else PGOPTIONS (libpq reads it from the process's environment)."""
+    if "options" in url.params:
+        text, source = url.params["options"], f"the options parameter of {url.var}"
+    else:
+        text, source = os.environ.get("PGOPTIONS", ""), "PGOPTIONS"
+    return (text, source) if text.strip() else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _server_message(exc: BaseException) -> str:
+    """A failed connection's first line, without libpq's preamble (which server, FATAL)."""
+    message = re.sub(r"^connection failed: ", "", _first_line(exc))
+    message = re.sub(r'^connection to server at "[^"]*", port \d+ failed: ', "", message)
+    return message.replace("FATAL:  ", "")
+
+
+def _options_error(source: str, detail: str, sqlstate: str | None) -> DatabaseConfigError:
+    code = f" (SQLSTATE {sqlstate})" if sqlstate else ""
+    return DatabaseConfigError(
+        f"The database refuses a setting in {source}: {detail}{code}. It refuses every "
+        "connection that sends it, so waiting cannot help.",
+        hint=f"Fix or remove it in {source}: write each setting as -c name=value (escape a space "
+        "in a value with a backslash); `SHOW ALL` in psql lists the parameters and their values.",
+    )
+
+
 class Postgres:
     name = POSTGRES
 
@@ -100,13 +143,18 @@ class Postgres:
             conn = psycopg.connect(autocommit=True, **connect_params(url, timeout, app_name))
         except psycopg.Error as exc:
             refused = _refused_parameter(exc)
-            if refused is None:
+            if refused is not None:
+                raise DatabaseConfigError(
+                    f"{url.var} has a connection parameter libpq refuses: {refused}.",
+                    hint="See libpq's connection parameters: https://www.postgresql.org/docs/"
+                    "current/libpq-connect.html#LIBPQ-PARAMKEYWORDS",
+                ) from None
+            if isinstance(exc, psycopg.errors.ConnectionTimeout):
                 raise
-            raise DatabaseConfigError(
-                f"{url.var} has a connection parameter libpq refuses: {refused}.",
-                hint="See libpq's connection parameters: "
-                "https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS",
-            ) from None
+            refusal = self._refused_options(url, timeout, app_name)
+            if refusal is not None:
+                raise refusal from None
+            raise
         # The lock's connection sits idle while the command runs: a server, database or role
         # setting must neither close it (idle_session_timeout, PostgreSQL 14+, which would
         # drop the lock mid-migration) nor cancel the lock wait (statement_timeout).
@@ -117,14 +165,50 @@ class Postgres:
             query(conn, f"SET {setting}")
         return conn
 
+    def _refused_options(
+        self, url: DatabaseUrl, timeout: float, app_name: str
+    ) -> DatabaseConfigError | None:
+        """After a failed connection: the error when the server refuses the options it sent
+        (None when it does not, or cannot be told). libpq gives no SQLSTATE for a refused
+        start, so the server is asked: a connection without the options, on which each
+        setting is made again (its SQLSTATE says whether the server refuses it), and if none
+        is refused there, one more connection with them."""
+        sent = options_sent(url)
+        if sent is None:
+            return None
+        text, source = sent
+        psycopg = self._driver()
+        params = connect_params(url, timeout, app_name)
+        try:
+            bare = psycopg.connect(autocommit=True, **{**params, "options": ""})
+        except psycopg.Error:
+            return None  # refused without them too: the options are not the cause
+        parsed = pgoptions.parse(text)
+        with contextlib.closing(bare):
+            for setting in () if parsed.problems else parsed.settings:
+                try:
+                    query(bare, "SELECT set_config(%s, %s, false)", [setting.name, setting.value])
+                except psycopg.Error as exc:
+                    if exc.sqlstate not in _REFUSED_SETTING:
+                        continue
+                    why = exc.diag.message_primary or _first_line(exc)
+                    return _options_error(source, f"{setting.written}: {why}", exc.sqlstate)
+        try:
+            psycopg.connect(autocommit=True, **params).close()
+        except psycopg.Error as exc:  # an unreadable switch (42601), or a parameter of the
+            # server's start (55P02): its own words, or what the server cannot read
+            detail = parsed.problems[0] if parsed.problems else _server_message(exc)
+            return _options_error(source, detail, None)
+        return None  # it connects now: the first failure has passed
+
+    def is_driver_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, self._driver().Error)
+
     def failure(self, exc: Exception) -> Failure | None:
         psycopg = self._driver()
         if not isinstance(exc, psycopg.OperationalError):
             return None
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        message = re.sub(r"^connection failed: ", "", message)
-        message = re.sub(r'^connection to server at "[^"]*", port \d+ failed: ', "", message)
-        return classify(message.replace("FATAL:  ", ""), _PG_RULES)
+        return classify(_server_message(exc), _PG_RULES)
 
     def server_version(self, conn: Any) -> str:
         return "PostgreSQL " + str(query(conn, "SHOW server_version")[0][0]).split()[0]
@@ -143,11 +227,13 @@ class Postgres:
         query(conn, f"SET lock_timeout = {max(1, int(seconds * 1000))}")
         try:
             query(conn, "SELECT pg_advisory_lock(%s)", [self._key(name)[0]])
-            return True
+            taken = True
         except psycopg.errors.LockNotAvailable:
-            return False
-        finally:
-            query(conn, "SET lock_timeout = 0")
+            taken = False
+        # Not in a finally: after another error (the session ended) the caller hears of that
+        # error, not of this statement's failure on a closed connection.
+        query(conn, "SET lock_timeout = 0")
+        return taken
 
     def unlock(self, conn: Any, name: str) -> None:
         query(conn, "SELECT pg_advisory_unlock(%s)", [self._key(name)[0]])

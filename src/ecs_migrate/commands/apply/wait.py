@@ -3,7 +3,10 @@
 Each attempt resolves the host (DNS), opens a TCP connection, then lets the driver do TLS and
 authentication. Network failures are retried with exponential backoff until --wait runs out
 (a database still starting, a DNS record not yet there); a wrong password, a missing
-database or a TLS misconfiguration fail at once, since waiting cannot fix them.
+database or a TLS misconfiguration fail at once, since waiting cannot fix them. A setting
+the server refuses on every connection (sql_mode=BOGUS_MODE; on PostgreSQL, see
+postgres.Postgres._refused_options) is a configuration error (exit 3), told by the server's
+error code, never by its words.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ecs_migrate.commands.apply.dialects import Dialect, Failure
+from ecs_migrate.commands.apply.dialects import SETTINGS, Dialect, Failure
 from ecs_migrate.commands.apply.url import DatabaseUrl
 from ecs_migrate.common.progress import Progress
 from ecs_migrate.common.words import plural
-from ecs_migrate.errors import DatabaseUnreachableError, InterruptedByUser
+from ecs_migrate.errors import DatabaseConfigError, DatabaseUnreachableError, InterruptedByUser
 from ecs_migrate.tasks.cancel import Cancellation
 
 FIRST_DELAY = 0.2
@@ -30,6 +33,7 @@ STEP_NAMES = {  # a connection's steps, as messages name them
     "auth": "authentication",
     "database": "database selection",
     "server": "server",
+    SETTINGS: "a setting",
 }
 
 
@@ -100,6 +104,11 @@ def hint_for(failure: Failure, url: DatabaseUrl) -> str:
             f"Create the database, or fix its name in {url.var}. MySQL/MariaDB also answer "
             "this way when the user has no grant on the database: GRANT it."
         )
+    if failure.step == SETTINGS:
+        return (
+            f"Fix the setting in {url.var} (or PGOPTIONS): the server refuses it on every "
+            "connection."
+        )
     if failure.step == "tls":
         return (
             "Check the TLS settings in the URL (sslmode for PostgreSQL, ssl for MySQL) "
@@ -153,6 +162,13 @@ def wait_for_database(
             return Connected(conn, attempts, waited)
         except _Attempt as attempt:
             failure = attempt.failure
+        if failure.step == SETTINGS:
+            raise DatabaseConfigError(
+                f"The database at {url.describe()} refuses a setting of {url.var}: "
+                f"{failure.detail}. It refuses every connection that makes it, so waiting "
+                "cannot help.",
+                hint=failure.hint or hint_for(failure, url),
+            )
         now = time.monotonic()
         what = f"{STEP_NAMES.get(failure.step, failure.step)} failed: {failure.detail}"
         if not failure.retry or now + min(delay, MAX_DELAY) > deadline:
