@@ -99,8 +99,9 @@ def lint_sql(opts: LintSqlOptions) -> LintSqlResult:
     check_options(opts)
     binary = squawk_binary()
     script = Script()
-    for name in dict.fromkeys(opts.files):  # the same file twice is read once
-        script.read(name, _read_sql(name, opts.stdin_text))
+    for name in dict.fromkeys(opts.files):  # each file is read once, included or given
+        if not script.has_read(name):
+            script.read(name, _read_sql(name, opts.stdin_text))
     findings = [*script.findings, *lint(binary, script.sources, opts.pg_version)]
     rank = {name: index for index, name in enumerate(script.order)}
     findings.sort(key=lambda f: (rank.get(f.file, len(rank)), f.line or 0, f.id))

@@ -91,7 +91,10 @@ def analyse(text: str, stmt: Statement, file: str, known: Mapping[str, Routine])
     if words[:1] == ("DO",):
         found.findings.append(_do_block(raw, file, stmt.line))
     elif words[:3] == ("CREATE", "EVENT", "TRIGGER"):
-        message = "CREATE EVENT TRIGGER: its function runs on every later DDL statement"
+        message = (
+            "CREATE EVENT TRIGGER: its function runs on every later DDL statement, "
+            "and what it runs is not analysed"
+        )
         fix = "Make sure no later statement of the migration depends on what the trigger does"
         found.findings.append(own("opaque-event-trigger", message, fix, file, stmt.line))
     definition = DEFINITION.match(stmt.masked)

@@ -136,7 +136,8 @@ class Script:
             fix = "Write the generated statements in the migration, so they can be linted"
             self.findings.append(own("psql-gexec", message, fix, file, meta.line))
         elif name == "!":
-            message = f"\\! runs a shell command ({meta.raw[:60]!r}), which is not analysed"
+            # The command is not quoted: a shell line is where a password would be.
+            message = "\\! runs a shell command, which is not analysed"
             fix = "Run what the command runs as SQL in the migration, so it can be linted"
             self.findings.append(own("psql-shell", message, fix, file, meta.line))
         elif name == "copy":
@@ -150,10 +151,10 @@ class Script:
     def _include(self, meta: Meta, file: str, stack: tuple[str, ...]) -> None:
         spelled = self._value(meta.args[:1]) if meta.args else ""
         if not spelled or spelled == STDIN:
-            why = "names no file" if not spelled else "reads standard input when psql runs"
+            why = "it names no file" if not spelled else "it reads standard input when psql runs"
             if spelled is None:
-                why = "names its file with a psql variable whose value is not in the script"
-            self._unreadable(meta, file, f"\\{meta.name} {why}", "Name the file in the script")
+                why = "it names its file with a psql variable whose value is not in the script"
+            self._unreadable(meta, file, why, "Name the file in the script")
             return
         path = spelled
         if meta.name in RELATIVE and not os.path.isabs(spelled) and file != STDIN:
@@ -185,10 +186,12 @@ class Script:
         self.read(path, text, stack)
 
     def _unreadable(self, meta: Meta, file: str, why: str, fix: str) -> None:
-        message = (
-            f"\\{meta.name} {meta.raw[:80]!r} was not read ({why}): its statements are not analysed"
-        )
+        message = f"\\{meta.name} was not read ({why}): its statements are not analysed"
         self.findings.append(own("psql-include-unreadable", message, fix, file, meta.line))
+
+    def has_read(self, name: str) -> bool:
+        """Whether ``name`` was read already (included by a file before it)."""
+        return _real(name) in self.done
 
     def _names(self, stack: tuple[str, ...]) -> list[str]:
         by_key = {_real(name): name for name in self.order}
