@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ecs_migrate.commands.apply.dialects import Dialect, keep_alive, session_gone
+from ecs_migrate.commands.apply.dialects import Dialect, error_text, keep_alive, session_gone
 from ecs_migrate.common.progress import Progress
 from ecs_migrate.errors import InterruptedByUser, LockLostError, LockTimeoutError, TaskNotRunError
 from ecs_migrate.tasks.cancel import Cancellation
@@ -41,16 +41,11 @@ def acquire_lock(
             raise
         raise TaskNotRunError(
             f"Lost the database connection while waiting for the migration lock {name!r} "
-            f"({_first_line(exc)}): the command did not run.",
+            f"({error_text(exc)}): the command did not run.",
             hint="Something ended apply's database session: pg_terminate_backend or KILL, a "
             "restart or failover of the database, a network cut. Run the migration again; "
             "`ecs-migrate history` shows what ran meanwhile.",
         ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _acquire(
@@ -99,7 +94,7 @@ def ensure_held(dialect: Dialect, conn: Any, name: str, status: int, attempt: in
     except Exception as exc:
         if not dialect.is_driver_error(exc):
             raise
-        why = f"its database session is gone: {_first_line(exc)}"
+        why = f"its database session is gone: {error_text(exc)}"
     if why:
         raise LockLostError(
             f"Lost the migration lock {name!r} in the pause before attempt {attempt} ({why}): "
