@@ -127,7 +127,7 @@ OPAQUE = [
     pytest.param("\\ef my_function\n", "psql-meta-command", 1, id="editor"),
     pytest.param("ALTER TABLE :tbl DROP COLUMN x;\n", "psql-variable", 1, id="unset variable"),
     pytest.param(
-        "\\set t `cat name.txt`\nALTER TABLE :\"t\" ADD COLUMN x int;\n",
+        '\\set t `cat name.txt`\nALTER TABLE :"t" ADD COLUMN x int;\n',
         "psql-variable",
         2,
         id="variable set by a shell command",
@@ -181,10 +181,11 @@ READ = [
     ),
     pytest.param(
         "CREATE FUNCTION s() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\nSELECT s();\n"
-        "CREATE PROCEDURE q() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); END;\nCALL q();\n",
+        "CREATE PROCEDURE q() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); END;\n"
+        "CALL q();\n",
         id="SQL function and procedure, called",
     ),
-    pytest.param("\\set t accounts\nALTER TABLE :\"t\" ADD COLUMN b text;\n", id="known variable"),
+    pytest.param('\\set t accounts\nALTER TABLE :"t" ADD COLUMN b text;\n', id="known variable"),
 ]
 
 
@@ -195,7 +196,8 @@ def test_what_is_read_is_not_reported_as_opaque(sql: str) -> None:
 
 
 def test_a_known_variable_is_substituted_and_the_statement_linted() -> None:
-    name = write("m.sql", "\\set t accounts\n\\set c 'legacy'\nALTER TABLE :\"t\" DROP COLUMN :c;\n")
+    sql = "\\set t accounts\n\\set c 'legacy'\nALTER TABLE :\"t\" DROP COLUMN :c;\n"
+    name = write("m.sql", sql)
     found = {(f.id, f.line) for f in lint(name).findings}
     assert ("ban-drop-column", 3) in found
 
@@ -320,7 +322,7 @@ def test_an_include_that_cannot_be_read_is_an_error_finding(
     if setup == "dir":
         Path("adir").mkdir()
     elif isinstance(setup, bytes):
-        Path(include.split()[-1]).write_bytes(setup)
+        Path(include.rsplit(maxsplit=1)[-1]).write_bytes(setup)
     main = write("main.sql", f"SELECT 1;\n{include}\n")
     result = lint(main)
     (finding,) = [f for f in result.findings if f.id == "psql-include-unreadable"]
