@@ -6,15 +6,21 @@ reads them; files are appended as the runner documents (outputs use the heredoc 
 value can never inject another output).
 
 The runner obeys any line of a step's output that starts with ``::`` (after blanks), and
-``\\r`` ends a line for it as ``\\n`` does. So:
+``\\r`` ends a line for it as ``\\n`` does. It also still obeys the legacy form ``##[cmd]``
+*anywhere* in a line (``ActionCommand.TryParse`` looks for it with ``IndexOf``), and Azure
+Pipelines obeys ``##vso[...]`` anywhere in a line. So:
 
 - another program's output (a task's log lines, ``logs``, ``exec``) is written only inside
   a ``::stop-commands::TOKEN`` ... ``::TOKEN::`` span (:meth:`GitHubActions.untrusted`), with
   a fresh random token the program cannot know. ecs-migrate's own commands (group,
   endgroup, error, warning) first close the span, so they always work;
-- a value ecs-migrate prints inside its own lines (a reason from ECS, a Sid, a name) goes
-  through :func:`safe_text` (or :func:`escape_data` in a workflow command), so it cannot end
-  the line and forge the next one, nor steer the terminal with escape sequences.
+- a value ecs-migrate prints inside its own lines (a reason from ECS, a Sid, a name, a stored
+  command) goes through :func:`safe_text` (or :func:`escape_data` in a workflow command), so
+  it cannot end the line and forge the next one, hold a legacy ``##[``/``##vso[`` command,
+  nor steer the terminal with escape sequences;
+- a line that may start with such a value goes through :func:`safe_line`, so it never starts
+  with ``::``. :func:`ecs_migrate.render.console.echo`, which writes ecs-migrate's own lines,
+  applies both to every line it writes, whatever its caller did.
 """
 
 from __future__ import annotations
@@ -28,8 +34,13 @@ from typing import TextIO
 # Characters that break a line (for the runner or a terminal), steer a terminal (ESC, C1) or
 # reorder what is shown (bidi controls): C0 but tab, DEL, C1, the Unicode line and paragraph
 # separators, and the bidirectional embeddings, overrides and isolates.
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# Lone surrogates too: they cannot be written as UTF-8.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
+# A legacy command anywhere in a line: GitHub's ``##[cmd]``, Azure's ``##vso[cmd]``.
+_LEGACY_COMMAND = re.compile(r"##(vso)?\[", re.IGNORECASE)
 # A line that starts like a workflow command (``::cmd::`` or the older ``##[cmd]``).
 _COMMAND_START = re.compile(r"^\s*(::|##\[)")
 
@@ -44,18 +55,26 @@ def safe_text(value: object) -> str:
     """``value`` as text that stays on its line: no line break, no terminal escape sequence.
 
     Each unsafe character is shown as a Python-style escape (``\\n``, ``\\x1b``, ``\\u2028``),
-    so ``"ok\\n::error::pwned"`` prints as ``ok\\n::error::pwned`` on one line. For values
-    that come from elsewhere (AWS, a task, a policy file) and are printed inside ecs-migrate's
-    own lines.
+    so ``"ok\\n::error::pwned"`` prints as ``ok\\n::error::pwned`` on one line; the ``[`` of a
+    legacy command (``##[``, ``##vso[``) is shown as ``\\x5b``. For values that come from
+    elsewhere (AWS, a task, a policy file, a database row) and are printed inside
+    ecs-migrate's own lines.
     """
-    return _UNSAFE.sub(_escaped, str(value))
+    text = _UNSAFE.sub(_escaped, str(value))
+    return _LEGACY_COMMAND.sub(lambda m: m.group()[:-1] + "\\x5b", text)
+
+
+def starts_command(line: str) -> bool:
+    """Whether the runner would read ``line`` as a workflow command (``::`` or ``##[`` after
+    blanks)."""
+    return _COMMAND_START.match(line) is not None
 
 
 def safe_line(line: object) -> str:
     """A whole line built from values: :func:`safe_text`, and never read as a workflow command
     (a line starting with ``::`` or ``##[`` gets a backslash in front)."""
     text = safe_text(line)
-    return "\\" + text if _COMMAND_START.match(text) else text
+    return "\\" + text if starts_command(text) else text
 
 
 def escape_data(value: object) -> str:

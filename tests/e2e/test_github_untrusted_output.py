@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from ecs_migrate.github import safe_text
+from ecs_migrate.render.relay import visible
 from tests.conftest import Env, assert_no_secrets
 from tests.exec_support import WITH_PLUGIN, ExecStub, enable_exec, stub_execute_command
 
@@ -109,9 +110,12 @@ def obeyed(text: str) -> Reading:
 
 
 def assert_fenced(reading: Reading, task_output: str) -> None:
-    """Every hostile line was read inside a span; no token came from the task."""
+    """Every hostile line was read inside a span; no token came from the task.
+
+    A line arrives with its control characters shown as escapes (issue 22): ``visible``.
+    """
     for line in HOSTILE_LINES:
-        assert any(line in fenced for fenced in reading.fenced), line
+        assert any(visible(line) in fenced for fenced in reading.fenced), line
     for token in reading.tokens:
         assert token not in task_output
         assert re.fullmatch(r"ecs-migrate-[0-9a-f]{32}", token)
@@ -168,11 +172,12 @@ def test_run_fences_the_task_output_and_keeps_its_own_commands(
 
 
 def test_run_outside_github_prints_the_task_output_as_it_is(sandbox: Env) -> None:
+    """As it is, but for its control characters, shown as escapes (issue 22)."""
     result = sandbox.run("python3", "-c", task_script(0))
     assert result.returncode == 0, result.output
     assert "stop-commands::ecs-migrate" not in result.output
     for line in HOSTILE_LINES:
-        assert line in result.stdout.splitlines()
+        assert visible(line) in result.stdout.splitlines()
 
 
 # -- values ecs-migrate prints: a stop reason set by whoever stopped the task ---------------------

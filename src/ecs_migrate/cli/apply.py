@@ -164,25 +164,29 @@ def _json_run(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _print_history(result: HistoryResult) -> None:
+    # Every cell is a stored value (a command with its newlines, an actor, a host): each is
+    # shown escaped on one line (safe_text), and echo guards each line's start.
+    from ecs_migrate.github import safe_text
+    from ecs_migrate.render.console import echo
+
     if not result.runs:
-        click.echo(f"No runs recorded in ecs_migrate_history at {result.database}.", err=True)
+        echo(f"No runs recorded in ecs_migrate_history at {safe_text(result.database)}.", err=True)
         return
-    rows = [
-        (
-            str(r["id"]),
-            f"{r['started_at']:%Y-%m-%d %H:%M:%S}Z" if r.get("started_at") else "-",
-            f"{d:.1f}s" if (d := _duration(r)) is not None else "-",
-            "-" if r.get("exit_code") is None else str(r["exit_code"]),
-            (r.get("git_sha") or "-")[:7],
-            r.get("actor") or "-",
-            (r.get("task_arn") or r.get("host") or "-").rsplit("/", 1)[-1],
-            str(r.get("command") or ""),
-        )
-        for r in result.runs
-    ]
+    rows = [tuple(safe_text(cell) for cell in _history_cells(r)) for r in result.runs]
     header = ("ID", "STARTED (UTC)", "TOOK", "EXIT", "SHA", "ACTOR", "TASK/HOST", "COMMAND")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        click.echo(
-            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1]
-        )
+        echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
+def _history_cells(run: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        str(run["id"]),
+        f"{run['started_at']:%Y-%m-%d %H:%M:%S}Z" if run.get("started_at") else "-",
+        f"{d:.1f}s" if (d := _duration(run)) is not None else "-",
+        "-" if run.get("exit_code") is None else str(run["exit_code"]),
+        str(run.get("git_sha") or "-")[:7],
+        str(run.get("actor") or "-"),
+        str(run.get("task_arn") or run.get("host") or "-").rsplit("/", 1)[-1],
+        str(run.get("command") or ""),
+    )

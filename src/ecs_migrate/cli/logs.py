@@ -23,6 +23,7 @@ import click
 from ecs_migrate.cli.options import CONTEXT, aws_options, output_option, target_options
 from ecs_migrate.common.words import plural
 from ecs_migrate.github import GitHubActions, safe_text
+from ecs_migrate.render.relay import visible
 
 if TYPE_CHECKING:
     from ecs_migrate.commands.logs import LogsOptions, LogSource, LogsResult, ServiceLogEvent
@@ -35,7 +36,7 @@ def format_line(event: ServiceLogEvent, *, styled: bool = False) -> str:
     prefix = f"{event.timestamp} {safe_text(event.task_id[:TASK_ID_SHOWN])}"
     if styled:
         prefix = click.style(prefix, dim=True)
-    message = event.message.rstrip("\r\n")
+    message = visible(event.message.rstrip("\r\n"))  # one line, no control character
     return f"{prefix} {message}"
 
 

@@ -29,6 +29,7 @@ from ecs_migrate.cli.run_many import run_many
 from ecs_migrate.cli.sandbox import sandbox
 from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_TARGET, EcsMigrateError
 from ecs_migrate.github import safe_text
+from ecs_migrate.render.console import echo
 
 EXIT_INTERNAL = 70
 
@@ -80,12 +81,12 @@ def main() -> None:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if exc.code is not None and not isinstance(exc.code, int):
-            click.echo(str(exc.code), err=True)
+            echo(str(exc.code), err=True)
     try:
         sys.stdout.flush()
     except EcsMigrateError as exc:  # the last of the output could not be written
         if code == 0:  # otherwise the failure was already reported
-            click.echo(f"error: {safe_text(exc.message)}", err=True)
+            echo(f"error: {safe_text(exc.message)}", err=True)
             code = exc.exit_code
     except (OSError, ValueError):
         code = code or 1
@@ -103,17 +104,17 @@ def _main() -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        _show(exc)
         sys.exit(exc.exit_code)
     except click.Abort:
         sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+        echo("Interrupted.", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except EcsMigrateError as exc:
-        click.echo(f"error: {safe_text(exc.message)}", err=True)
+        echo(f"error: {safe_text(exc.message)}", err=True)
         if exc.hint:
-            click.echo(f"hint: {safe_text(exc.hint)}", err=True)
+            echo(f"hint: {safe_text(exc.hint)}", err=True)
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(1)
@@ -123,15 +124,25 @@ def _main() -> None:
         if os.environ.get("ECS_MIGRATE_DEBUG"):
             raise
         where = f": {exc.filename}" if exc.filename else ""
-        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        echo(f"error: {safe_text(exc.strerror or exc)}{safe_text(where)}", err=True)
         sys.exit(EXIT_TARGET)
     except Exception as exc:
         if os.environ.get("ECS_MIGRATE_DEBUG"):
             raise
-        click.echo(
-            f"internal error: {type(exc).__name__}: {exc}\n"
+        echo(
+            f"internal error: {type(exc).__name__}: {safe_text(exc)}\n"
             "This is a bug in ecs-migrate. Set ECS_MIGRATE_DEBUG=1 for the traceback, "
             "and report it.",
             err=True,
         )
         sys.exit(EXIT_INTERNAL)
+
+
+def _show(exc: click.ClickException) -> None:
+    """click's own message (usage, hint, error), each line as one of ecs-migrate's own: it
+    quotes what was typed (``Got unexpected extra argument (...)``), newlines included."""
+    import io
+
+    text = io.StringIO()
+    exc.show(file=text)
+    echo(text.getvalue().rstrip("\n"), err=True)

@@ -3,6 +3,12 @@
 The renderers need two things from a terminal library: ``echo`` (a line to stdout or stderr,
 flushed) and ``style`` (ANSI colours). They live here so that only ``cli/`` depends on click,
 and so a closed pipe is the guarded stream's to handle (:mod:`.streams`).
+
+``echo`` writes ecs-migrate's own lines, and every value in them came from somewhere: AWS, a
+targets file, a database row, the command line. So each line it writes passes through
+:func:`own_line` whatever the caller did: no control character but the colours of
+:func:`style` (on a terminal), no legacy ``##[`` command, and no line that starts with ``::``.
+Another program's output never goes through here (see :mod:`.relay`).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import re
 import sys
 import time
 from typing import TextIO
+
+from ecs_migrate.github import safe_text, starts_command
 
 _COLOURS = {
     "red": 31,
@@ -41,13 +49,29 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
+def own_line(line: str, *, colours: bool = False) -> str:
+    """One of ecs-migrate's own lines, safe to print: each character that is not shown is
+    escaped (:func:`~ecs_migrate.github.safe_text`), and a line that would start a workflow
+    command gets a backslash in front. ``colours`` keeps the SGR sequences of :func:`style`
+    (for a terminal); otherwise they are dropped."""
+    if colours:
+        pieces = _ANSI.split(line)
+        codes = [*_ANSI.findall(line), ""]
+        text = "".join(safe_text(piece) + code for piece, code in zip(pieces, codes, strict=True))
+    else:
+        text = safe_text(_ANSI.sub("", line))
+    return "\\" + text if starts_command(_ANSI.sub("", text)) else text
+
+
 def echo(
     message: str = "", *, err: bool = False, file: TextIO | None = None, nl: bool = True
 ) -> None:
-    """Write ``message`` (and a newline) to ``file``, or to stdout (stderr with ``err``)."""
+    """Write ``message`` (and a newline) to ``file``, or to stdout (stderr with ``err``).
+
+    Each of its lines (``message`` may hold several) goes through :func:`own_line`.
+    """
     stream = file if file is not None else (sys.stderr if err else sys.stdout)
-    text = message + ("\n" if nl else "")
-    if not _isatty(stream):
-        text = _ANSI.sub("", text)
-    stream.write(text)
+    colours = _isatty(stream)
+    lines = [own_line(line, colours=colours) for line in message.split("\n")]
+    stream.write("\n".join(lines) + ("\n" if nl else ""))
     stream.flush()

@@ -1,18 +1,17 @@
 """Notes on stderr for the commands whose stdout carries another program's output (apply,
-exec, db-check), and the raw relay of that output."""
+exec, db-check), and the relay of that output: as it came, but for its control characters,
+shown as escapes (:class:`~ecs_migrate.render.relay.ByteRelay`)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from ecs_migrate.github import GitHubActions, safe_text
 from ecs_migrate.render.console import echo, style
+from ecs_migrate.render.relay import ByteRelay
 from ecs_migrate.render.streams import GuardedStream
-
-if TYPE_CHECKING:
-    pass
 
 
 class Notes:
@@ -20,15 +19,21 @@ class Notes:
     stdout carries another program's output (apply, exec, db-check)."""
 
     def progress(self, message: str) -> None:
+        self._before_note()
         echo(style(f"[ecs-migrate] {safe_text(message)}", dim=True), err=True)
 
     def warning(self, message: str) -> None:
+        self._before_note()
         text = f"[ecs-migrate] warning: {safe_text(message)}"
         echo(style(text, fg="yellow"), err=True)
 
     def error(self, message: str) -> None:
+        self._before_note()
         text = f"[ecs-migrate] error: {safe_text(message)}"
         echo(style(text, fg="red", bold=True), err=True)
+
+    def _before_note(self) -> None:
+        """Hook: give back the relayed output held so far, so it comes before the note."""
 
 
 def write_raw(stream: TextIO, data: bytes) -> None:
@@ -42,10 +47,23 @@ def write_raw(stream: TextIO, data: bytes) -> None:
 
 
 class ApplyRenderer(Notes):
-    """The core's ApplyReporter: the command's output keeps its stream."""
+    """The core's ApplyReporter: the command's output keeps its stream, its control
+    characters shown as escapes."""
+
+    def __init__(self) -> None:
+        self._relays = {"stdout": ByteRelay(), "stderr": ByteRelay()}
 
     def output(self, stream: str, data: bytes) -> None:
-        write_raw(sys.stdout if stream == "stdout" else sys.stderr, data)
+        name = "stdout" if stream == "stdout" else "stderr"
+        shown = self._relays[name].feed(data)
+        if shown:
+            write_raw(sys.stdout if name == "stdout" else sys.stderr, shown)
+
+    def _before_note(self) -> None:
+        for name, relay in self._relays.items():
+            held = relay.flush()
+            if held:
+                write_raw(sys.stdout if name == "stdout" else sys.stderr, held)
 
 
 class ExecRenderer(Notes):
@@ -58,13 +76,23 @@ class ExecRenderer(Notes):
     def __init__(self, json_mode: bool, env: Mapping[str, str] | None = None) -> None:
         self.out = sys.stderr if json_mode else sys.stdout
         self.gha = GitHubActions.from_env(env or {}, self.out)
+        self.relay = ByteRelay()
 
     def output(self, data: bytes) -> None:
+        self._write(self.relay.feed(data))
+
+    def _write(self, shown: bytes) -> None:
+        if not shown:
+            return
         if self.gha:
-            self.gha.untrusted_bytes(data, lambda chunk: write_raw(self.out, chunk))
+            self.gha.untrusted_bytes(shown, lambda chunk: write_raw(self.out, chunk))
         else:
-            write_raw(self.out, data)
+            write_raw(self.out, shown)
+
+    def _before_note(self) -> None:
+        self._write(self.relay.flush())
 
     def close(self) -> None:
+        self._before_note()
         if self.gha:
             self.gha.resume_commands()

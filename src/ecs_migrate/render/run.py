@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from ecs_migrate.github import GitHubActions, markdown_table, safe_text
 from ecs_migrate.render.console import clock, echo, style
+from ecs_migrate.render.relay import visible_lines
 
 if TYPE_CHECKING:
     from ecs_migrate.commands.run import RunOptions, RunResult
@@ -106,17 +107,19 @@ class RunRenderer:
         echo(style(text, dim=True), file=self.err)
 
     def log(self, event: LogEvent) -> None:
-        """A task's log line, as it is; in GitHub Actions inside a stop-commands span (the
-        gha stream is this stream), so no line of the task's acts on the runner."""
+        """A task's log line, as it is but for its control characters, shown as escapes
+        (:mod:`.relay`); in GitHub Actions inside a stop-commands span (the gha stream is this
+        stream), so no line of the task's acts on the runner."""
+        text = "".join(line + "\n" for line in visible_lines(event.message))
         if self.gha:
             if not self.group_open:
                 self.gha.group("Migration logs")
                 self.group_open = True
-            self.gha.untrusted(event.message + "\n")
+            self.gha.untrusted(text)
             self.gha.stream.flush()
             return
         stream = self.err if self.json_mode else self.out
-        stream.write(event.message + "\n")
+        stream.write(text)
         stream.flush()
 
     def warning(self, message: str) -> None:
@@ -142,7 +145,8 @@ class RunRenderer:
             self.out.flush()
         if task_arn:
             echo(
-                f"  task: {task_arn} (it may still be running; its outcome is unknown here)",
+                f"  task: {safe_text(task_arn)} (it may still be running; its outcome is "
+                "unknown here)",
                 file=self.err,
             )
         if self.gha:
@@ -169,20 +173,21 @@ class RunRenderer:
             if value:
                 echo(f"  {label}: {safe_text(value)}", file=self.err)
         if result.task_arn:
-            echo(f"  task: {result.task_arn}", file=self.err)
+            echo(f"  task: {safe_text(result.task_arn)}", file=self.err)
         if result.status == "stopped" and result.stop_code == "UserInitiated":
             echo(
                 "  Who called StopTask is in CloudTrail:\n"
                 "    aws cloudtrail lookup-events --region "
-                f"{result.region} --lookup-attributes "
+                f"{safe_text(result.region)} --lookup-attributes "
                 "AttributeKey=EventName,AttributeValue=StopTask --max-results 20",
                 file=self.err,
             )
         if result.status == "interrupted" and result.task_arn:
             state = "was asked to stop" if opts.stop_on_cancel else "may still be running"
+            cluster, task = safe_text(result.cluster), safe_text(result.task_arn)
             echo(
                 f"  The task {state}. Follow it:\n"
-                f"    aws ecs describe-tasks --cluster {result.cluster} --tasks {result.task_arn}\n"
+                f"    aws ecs describe-tasks --cluster {cluster} --tasks {task}\n"
                 + (
                     f"    aws logs tail {safe_text(result.log_group)} --log-stream-names "
                     f"{safe_text(result.log_stream)}"
@@ -190,8 +195,8 @@ class RunRenderer:
                     if result.log_stream
                     else ""
                 )
-                + f"  Stop it:\n    aws ecs stop-task --cluster {result.cluster} "
-                f"--task {result.task_arn} --reason 'cancelled'",
+                + f"  Stop it:\n    aws ecs stop-task --cluster {cluster} "
+                f"--task {task} --reason 'cancelled'",
                 file=self.err,
             )
 

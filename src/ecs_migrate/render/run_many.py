@@ -15,8 +15,9 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ecs_migrate.github import GitHubActions, markdown_table, safe_text
-from ecs_migrate.render.console import _isatty, clock, echo, style
+from ecs_migrate.github import GitHubActions, markdown_table, safe_line, safe_text
+from ecs_migrate.render.console import _isatty, clock, echo, own_line, style
+from ecs_migrate.render.relay import visible_lines
 from ecs_migrate.render.run import _STATUS_STYLE
 
 if TYPE_CHECKING:
@@ -90,8 +91,10 @@ class RunManyRenderer:
     def log(self, name: str, event: LogEvent) -> None:
         """The target's log line(s), each prefixed with its name; in GitHub Actions inside a
         stop-commands span, so no line of a task acts on the runner."""
+        # Split at line ends only, every other control shown (:mod:`.relay`): nothing in the
+        # line can return to its start, erase the label or draw another target's.
         label = f"[{safe_text(name)}] "
-        text = "".join(label + line + "\n" for line in (event.message.splitlines() or [""]))
+        text = "".join(label + line + "\n" for line in visible_lines(event.message))
         if self.gha:
             if not self.group_open:
                 self.gha.group("Migration logs")
@@ -119,7 +122,8 @@ class RunManyRenderer:
         if self.live is not None:
             from rich.text import Text
 
-            self.live.console.print(Text.from_ansi(line), highlight=False, soft_wrap=True)
+            shown = own_line(line, colours=True)
+            self.live.console.print(Text.from_ansi(shown), highlight=False, soft_wrap=True)
         else:
             echo(line, file=stream)
 
@@ -139,15 +143,16 @@ class RunManyRenderer:
 
     def _rich_table(self, *, final: bool, outcomes: list[TargetOutcome] | None = None) -> Any:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("target", "status", "exit code", "duration"):
             table.add_column(column)
         for name, state, code, seconds in self._table_rows(final, outcomes):
             colour = _STATUS_STYLE.get(state, "")
-            table.add_row(
-                safe_text(name), f"[{colour}]{state}[/]" if colour else state, code, seconds
-            )
+            # Text, not a str: a name is never read as rich markup ("[red]...", "[link=...]").
+            shown = Text(safe_line(name)), Text(state, style=colour), Text(code), Text(seconds)
+            table.add_row(*shown)
         return table
 
     def _table_rows(
@@ -197,8 +202,10 @@ class RunManyRenderer:
 
             Console(file=self.err).print(self._rich_table(final=True, outcomes=result.targets))
         else:
+            # A name starts its row: safe_line, so that no name (``::warning::x``) starts a
+            # workflow command, and the columns are measured on what is printed.
             rows = [("TARGET", "STATUS", "EXIT CODE", "DURATION")]
-            rows += self._table_rows(True, result.targets)
+            rows += [(safe_line(r[0]), *r[1:]) for r in self._table_rows(True, result.targets)]
             widths = [max(len(safe_text(r[i])) for r in rows) for i in range(4)]
             for row in rows:
                 cells = [safe_text(c).ljust(w) for c, w in zip(row, widths, strict=True)]
@@ -221,7 +228,8 @@ class RunManyRenderer:
                 state = "were asked to stop" if stop_on_cancel else "may still be running"
                 echo(f"Interrupted. These tasks {state}:", file=self.err)
                 for t in running:
-                    echo(f"  [{safe_text(t.name)}] {t.result.task_arn}", file=self.err)
+                    arn = safe_text(t.result.task_arn)
+                    echo(f"  [{safe_text(t.name)}] {arn}", file=self.err)
 
     def _github(self, result: RunManyResult) -> None:
         assert self.gha is not None

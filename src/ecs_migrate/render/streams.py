@@ -3,6 +3,11 @@
 ``ecs-migrate run ... | head -1`` closes stdout after one line, and ``> /dev/full`` refuses
 every write. Python then raises ``BrokenPipeError`` or ``OSError(ENOSPC)`` from whatever
 ``print`` happened to be running, possibly deep inside the loop that follows a migration.
+``>&-`` closes the descriptor before the process starts: Python then has no ``sys.stdout``
+at all (``None``), and :mod:`ecs_migrate.cli.entry` has already put ``/dev/null`` on the
+descriptor (so no file the process opens later can take its number). :func:`install` then
+gives the guard a :class:`ClosedStream`, whose every write fails as ``EBADF`` would: the
+loss is handled exactly as a full disk's.
 
 :class:`GuardedStream` wraps ``sys.stdout`` and ``sys.stderr`` for the CLI. What a failed
 write means depends on the command, so the command chooses:
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import errno
 import sys
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from ecs_migrate.errors import EcsMigrateError
 
@@ -103,14 +108,54 @@ class GuardedStream:
             )
 
 
+class ClosedStream:
+    """The stand-in for a standard stream whose descriptor was closed when the process
+    started (``>&-``): every write and flush fails with ``EBADF``, as the descriptor would."""
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @property
+    def buffer(self) -> ClosedStream:
+        return self
+
+    def _closed(self) -> OSError:
+        return OSError(errno.EBADF, "closed")
+
+    def write(self, data: str | bytes) -> int:
+        if data:
+            raise self._closed()
+        return 0
+
+    def flush(self) -> None:
+        """Nothing is ever buffered, so nothing is lost here (as an empty flush to a full
+        disk succeeds)."""
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.fd  # /dev/null now (cli/entry.py): a child inheriting it writes nowhere
+
+
+def _or_closed(stream: TextIO | None, fd: int) -> TextIO:
+    return stream if stream is not None else cast(TextIO, ClosedStream(fd))
+
+
 def install() -> tuple[GuardedStream, GuardedStream]:
-    """Wrap sys.stdout and sys.stderr (idempotent). Returns the two guards."""
+    """Wrap sys.stdout and sys.stderr (idempotent). Returns the two guards.
+
+    A stream that is ``None`` had its descriptor closed at start-up: it is wrapped as lost.
+    """
     out, err = sys.stdout, sys.stderr
     if not isinstance(out, GuardedStream):
-        out = GuardedStream(out, "stdout")
+        out = GuardedStream(_or_closed(out, 1), "stdout")
         sys.stdout = out
     if not isinstance(err, GuardedStream):
-        err = GuardedStream(err, "stderr")
+        err = GuardedStream(_or_closed(err, 2), "stderr")
         err.tolerant = True  # nowhere left to say anything: drop it
         sys.stderr = err
     return out, err
