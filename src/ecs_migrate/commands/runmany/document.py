@@ -21,16 +21,17 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ecs_migrate.errors import UsageError
 
-MAX_BYTES = 16 * 1024 * 1024
+MAX_BYTES = 8 * 1024 * 1024  # 10,000 tenants take about 1 MB
 MAX_DEPTH = 16  # a targets file needs 4: the top, `targets`, a target, its environment
 STR_TAG = "tag:yaml.org,2002:str"
 _COLLECTION_TAGS = (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 _NULL = re.compile(r"~|null|Null|NULL|")
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+# A JSON string (unrolled, so a long one is one quick match) or a bracket.
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def _json_depth(text: str, source: str) -> None:
             depth -= 1
 
 
-def _too_deep(source: str, line: int) -> None:
+def _too_deep(source: str, line: int) -> NoReturn:
     raise UsageError(
         f"{source}: line {line}: nested more than {MAX_DEPTH} levels deep; a targets file "
         "needs 4 (the top, `targets`, a target, its `environment`).",
@@ -185,7 +186,7 @@ class _Builder:
         self.root: Any = None
         self.documents = 0
 
-    def fail(self, line: int, message: str, hint: str | None = None) -> None:
+    def fail(self, line: int, message: str, hint: str | None = None) -> NoReturn:
         raise UsageError(f"{self.source}: line {line}: {message}", hint=hint)
 
     def build(self, events: Any) -> Any:
@@ -193,24 +194,23 @@ class _Builder:
 
         for event in events:
             line = event.start_mark.line + 1
-            if isinstance(event, yaml.DocumentStartEvent):
-                self.documents += 1
-                if self.documents > 1:
-                    self.fail(line, "a second YAML document (---); a targets file is one.")
-            elif isinstance(event, yaml.AliasEvent | yaml.NodeEvent) and event.anchor:
+            kind = type(event)
+            if getattr(event, "anchor", None):
                 self.fail(
                     line,
                     f"anchors and aliases (&{event.anchor}, *{event.anchor}) are not accepted.",
                     hint="Put what targets share in `defaults`.",
                 )
-            elif isinstance(event, yaml.ScalarEvent):
+            elif kind is yaml.ScalarEvent:
                 self.add(self.scalar(event, line), line)
-            elif isinstance(event, yaml.CollectionStartEvent):
+            elif kind in (yaml.MappingStartEvent, yaml.SequenceStartEvent):
                 self.start(event, line)
-            elif isinstance(event, yaml.CollectionEndEvent):
-                frame = self.stack.pop()
-                if frame.key is not _NO_KEY:  # cannot happen with a well-formed stream
-                    self.fail(line, "a key without a value.")
+            elif kind in (yaml.MappingEndEvent, yaml.SequenceEndEvent):
+                self.stack.pop()
+            elif kind is yaml.DocumentStartEvent:
+                self.documents += 1
+                if self.documents > 1:
+                    self.fail(line, "a second YAML document (---); a targets file is one.")
         return self.root
 
     def scalar(self, event: Any, line: int) -> str | None:
@@ -225,7 +225,6 @@ class _Builder:
             f"the tag {_short_tag(tag)} is not accepted: values are read as written (text).",
             hint="Drop the tag; quote the value if you like.",
         )
-        return None  # unreachable
 
     def start(self, event: Any, line: int) -> None:
         import yaml
