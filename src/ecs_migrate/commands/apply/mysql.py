@@ -53,9 +53,9 @@ _MYSQL_SETTINGS = {
     1253,  # a collation that does not belong to the character set
     1273,  # unknown collation
 }
-# A statement cut by the server's statement time limit: MariaDB's max_statement_time, MySQL's
-# max_execution_time (SELECT only, GET_LOCK's included).
-_MYSQL_STATEMENT_TIMEOUT = {1969, 3024}
+# A statement cut short with the session alive: KILL QUERY (1317), the server's statement time
+# limit (MariaDB's max_statement_time 1969, MySQL's max_execution_time 3024).
+_MYSQL_INTERRUPTED = {1317, 1969, 3024}
 # The URL's TLS settings (read by dburl.mysql_tls_mode): ?ssl-mode=DISABLED|PREFERRED|
 # REQUIRED|VERIFY_CA|VERIFY_IDENTITY (as the mysql client), ?ssl=true|false, ?ssl-ca=...,
 # ssl-capath, ssl-cert, ssl-key, ssl-key-password, ssl-verify-cert, ssl-verify-identity.
@@ -235,8 +235,8 @@ class MySql:
 
         The server answers after ``seconds`` by design, so the URL's read_timeout counts
         from then: PyMySQL would otherwise take a wait longer than it for a dead server and
-        close the connection. A server's statement time limit that ends the wait first
-        (MariaDB's max_statement_time, MySQL's max_execution_time) ends this slice only."""
+        close the connection. A statement time limit that ends the wait first (MariaDB's
+        max_statement_time, MySQL's max_execution_time), or KILL QUERY, ends this slice only."""
         wait = max(1, round(seconds))
         own = getattr(conn, "_read_timeout", None)  # PyMySQL's, from the URL's read_timeout
         if own:
@@ -244,7 +244,7 @@ class MySql:
         try:
             rows = query(conn, "SELECT GET_LOCK(%s, %s)", [self._name(name), wait])
         except self._driver().err.MySQLError as exc:
-            if exc.args and exc.args[0] in _MYSQL_STATEMENT_TIMEOUT:
+            if exc.args and exc.args[0] in _MYSQL_INTERRUPTED:
                 return False
             raise
         finally:

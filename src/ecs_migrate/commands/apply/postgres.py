@@ -228,8 +228,8 @@ class Postgres:
         try:
             query(conn, "SELECT pg_advisory_lock(%s)", [self._key(name)[0]])
             taken = True
-        except psycopg.errors.LockNotAvailable:
-            taken = False
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
+            taken = False  # the slice ran out, or someone cancelled the wait: wait on
         # Not in a finally: after another error (the session ended) the caller hears of that
         # error, not of this statement's failure on a closed connection.
         query(conn, "SET lock_timeout = 0")
