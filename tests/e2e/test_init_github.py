@@ -251,7 +251,8 @@ def test_an_alembic_migration_is_linted_before_aws_is_reached(sandbox: Env, tmp_
         i for i, step in enumerate(steps) if "configure-aws-credentials@" in step.get("uses", "")
     )
     assert lint < credentials  # the SQL is judged before the role is even assumed
-    assert "alembic upgrade head --sql" in steps[lint]["run"]
+    offline_sql = json.loads(steps[lint]["env"]["MIGRATION_SQL_COMMAND"])
+    assert offline_sql == ["alembic", "upgrade", "--sql", "head"]
     assert steps[lint]["env"]["ECS_MIGRATE_SQL"].endswith(f"acme/ecs-migrate@{SHA}")
     setup = steps[lint - 1]["uses"]
     assert setup.startswith("actions/setup-python@") and len(setup.split("@")[1]) == 40

@@ -109,5 +109,7 @@ def github(output: str, region: str | None, profile: str | None, **params: Any) 
     click.echo(f"wrote {safe_text(result.trust_policy)}  (who may assume the role)", err=True)
     for note in result.notes:  # names from the service and the action's install: one line each
         click.echo(f"note: {safe_text(note)}", err=True)
+    for warning in result.warnings:  # a migrate command the workflow cannot lint
+        click.echo(f"warning: {safe_text(warning)}", err=True)
     click.echo(f"\nCreate the role {result.role_name} ({result.role_arn}):", err=True)
     click.echo("\n".join(result.commands))

@@ -129,8 +129,8 @@ def generate(
     "--role",
     choices=["auto", "ci", "task", "trust"],
     default="auto",
-    help="What the policy is for (auto: trust if it has a Principal; task if it is "
-    "ssmmessages; else ci).",
+    help="What the policy is for (auto: trust if it lets a Principal sts:AssumeRole*, a "
+    "resource policy if its Principal gets other actions; task if it is ssmmessages; else ci).",
 )
 @click.option(
     "--features",
@@ -189,10 +189,12 @@ def _print_findings(result: Any) -> None:
         click.echo(safe_line(line))
         click.echo(f"    fix: {safe_text(finding.fix)}")
     counts = result.counts()
-    roles = ", ".join(sorted(set(result.roles.values())))
+    kinds = set(result.roles.values())  # roles, and "resource" for a resource policy
+    said = [f"{', '.join(sorted(kinds - {'resource'}))} role"] if kinds - {"resource"} else []
+    said += ["resource policy"] if "resource" in kinds else []
     features = f"; features {','.join(result.features)}" if result.features else ""
     click.echo(
         f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')} "
-        f"(linted as {roles} role{features})",
+        f"(linted as {' and '.join(said)}{features})",
         err=True,
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from ecs_migrate.aws import Clients
 from ecs_migrate.commands.initgithub.names import check_values
+from ecs_migrate.commands.initgithub.offline_sql import offline_sql
 from ecs_migrate.commands.initgithub.pins import own_action
 from ecs_migrate.commands.initgithub.workflow import (
     SESSION_SECONDS,
@@ -69,6 +70,7 @@ class InitGithubResult:
     role_arn: str
     commands: list[str]
     notes: list[str]
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +81,7 @@ class InitGithubResult:
             "roleArn": self.role_arn,
             "commands": self.commands,
             "notes": self.notes,
+            "warnings": self.warnings,
         }
 
 
@@ -167,6 +170,7 @@ def init_github(clients: Clients | None, opts: InitGithubOptions) -> InitGithubR
     service_name = opts.service.rsplit("/", 1)[-1]  # the service's name, also from an ARN
     role_name = opts.role_name or f"ecs-migrate-deploy-{service_name}"[:64]
     role_arn = f"arn:aws:iam::{values['account']}:role/{role_name}"
+    lint = offline_sql(command)
     spec = WorkflowSpec(
         name=f"Deploy {opts.service}",
         cluster=opts.cluster,
@@ -178,6 +182,8 @@ def init_github(clients: Clients | None, opts: InitGithubOptions) -> InitGithubR
         role_arn=role_arn,
         migrate_command=command,
         action=action,
+        lint_command=lint.command,
+        lint_skipped=lint.reason,
         branch=opts.branch,
         environment=opts.environment,
         dockerfile=opts.dockerfile,
@@ -198,6 +204,15 @@ def init_github(clients: Clients | None, opts: InitGithubOptions) -> InitGithubR
         role_arn=role_arn,
         commands=_role_commands(role_name, permission_file, trust_file),
         notes=[*action_notes, *permission.warnings, *permission.notes, *trust.notes],
+        warnings=[] if lint.command else [_unlinted(lint.reason)],
+    )
+
+
+def _unlinted(reason: str | None) -> str:
+    return (
+        f"The workflow has no SQL lint step: {reason}. Lint the migration's SQL yourself "
+        "before it runs (docs/safety.md: how each tool writes its SQL, for ecs-migrate "
+        "lint-sql); the workflow says where, in a comment."
     )
 
 

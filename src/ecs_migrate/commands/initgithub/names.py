@@ -74,8 +74,10 @@ RULES: dict[str, Rule] = {
     # Exact git ref and environment names: the role trusts exactly one, and the push filter
     # must match exactly that one (no wildcards, no whitespace or control characters).
     "branch": _rule(
-        r"(?!/)(?!.*(?:\.\.|@\{|//|/$|\.lock$|\.$))[^\s*?\[\]~^:\\\x00-\x1f\x7f]{1,255}",
-        "a branch name as git allows it, without wildcards (no spaces, '*?[]~^:\\', '..')",
+        r"(?![/.-])(?!@$)(?!.*(?:\.\.|@\{|//|/\.|/$|\.lock(?:/|$)|\.$))"
+        r"[^\s*?\[\]~^:\\\x00-\x1f\x7f]{1,255}",
+        "a branch name as git allows it, without wildcards (no spaces, '*?[]~^:\\', '..', "
+        "no '-' or '.' first)",
     ),
     "environment": _rule(
         r"[^\s*?\[\]~^:\\\x00-\x1f\x7f]{1,255}",

@@ -16,17 +16,60 @@ from ecs_migrate.common.pins import Pin
 from ecs_migrate.errors import UsageError
 
 ACTION_REPOSITORY = "ecs-migrate/ecs-migrate"
-_ACTION = re.compile(r"^([\w.-]+/[\w.-]+)@([0-9a-f]{40})$")
+# GitHub's names (as policy generate checks --repo): an owner is letters, digits, '-' (not
+# first) and '_', up to 39 characters; a repository is letters, digits, '.', '-' and '_', up
+# to 100 characters, and not '.' or '..'. A commit is 40 lowercase hex digits.
+_OWNER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,38}")
+_REPO = re.compile(r"[A-Za-z0-9._-]{1,100}")
+_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def action_problem(value: str) -> str | None:
+    """What keeps ``value`` from being OWNER/REPO@SHA (completes "--action X ..."), or None.
+
+    The action is the repository's root: its action.yml installs ecs-migrate from the
+    action's own folder, and the SQL lint installs the same repository at the same commit,
+    so a path inside the repository (OWNER/REPO/PATH@SHA) would name some other action.
+    """
+    where, at, sha = value.rpartition("@")
+    if not at:
+        return "has no '@SHA': it must be OWNER/REPO@SHA"
+    if not _SHA.fullmatch(sha):
+        return (
+            f"pins {sha!r}, not a full 40-character commit SHA in lowercase hex (a tag or "
+            "branch can be moved to other code)"
+        )
+    parts = where.split("/")
+    if len(parts) != 2:
+        return (
+            "must be OWNER/REPO@SHA: the ecs-migrate action is its repository's root "
+            "(action.yml), so it takes no path"
+            if len(parts) > 2
+            else "has no OWNER/: it must be OWNER/REPO@SHA"
+        )
+    owner, repo = parts
+    if not _OWNER.fullmatch(owner):
+        return (
+            f"has {owner!r} as its owner, not a GitHub user or organisation name (letters, "
+            "digits, '-' not first, '_', up to 39 characters)"
+        )
+    if not _REPO.fullmatch(repo) or repo in (".", ".."):
+        return (
+            f"has {repo!r} as its repository, not a GitHub repository name (letters, digits, "
+            "'.', '-', '_', up to 100 characters, not '.' or '..')"
+        )
+    return None
 
 
 def parse_action(value: str) -> Pin:
-    found = _ACTION.match(value.strip())
-    if not found:
+    problem = action_problem(value)
+    if problem:
         raise UsageError(
-            f"--action {value!r} must be OWNER/REPO@SHA with the full 40-character commit SHA "
-            "(a tag or branch can be moved to other code).",
+            f"--action {value!r} {problem}.",
+            hint=f"e.g. --action {ACTION_REPOSITORY}@<40-character commit SHA>",
         )
-    return Pin(found.group(1), found.group(2), f"ecs-migrate {__version__}")
+    repo, _, sha = value.rpartition("@")
+    return Pin(repo, sha, f"ecs-migrate {__version__}")
 
 
 def installed_commit() -> tuple[str, str, str | None] | None:
@@ -87,4 +130,10 @@ def own_action(value: str | None) -> tuple[Pin, list[str]]:
             "you use; see its release page).",
         )
     repo, sha, note = found
+    problem = action_problem(f"{repo}@{sha}")
+    if problem:  # a git URL this ecs-migrate was installed from that GitHub would not take
+        raise UsageError(
+            f"This ecs-migrate was installed from {repo}@{sha}, which {problem}.",
+            hint=f"Pass --action {ACTION_REPOSITORY}@<40-character commit SHA>.",
+        )
     return Pin(repo, sha, f"ecs-migrate {__version__}"), [note] if note else []

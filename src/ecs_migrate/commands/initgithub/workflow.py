@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import textwrap
 from dataclasses import dataclass
-from pathlib import Path
 
 from ecs_migrate import __version__
 from ecs_migrate.common.pins import CHECKOUT, CONFIGURE_AWS_CREDENTIALS, SETUP_PYTHON, Pin
@@ -31,6 +31,9 @@ class WorkflowSpec:
     role_arn: str
     migrate_command: list[str]
     action: Pin
+    # The words that write the migration's SQL offline (the lint step), or why there are none.
+    lint_command: list[str] | None = None
+    lint_skipped: str | None = None
     branch: str | None = None
     environment: str | None = None
     dockerfile: str = "Dockerfile"
@@ -138,27 +141,47 @@ def _block(script: str, indent: int) -> str:
 
 # Alembic writes its migrations' SQL without a database (`--sql`, offline mode): lint-sql
 # checks it before anything runs. The URL only names the dialect; nothing connects to it.
+# The command is the migrate command's own offline form (offline_sql.py), read from the
+# environment as JSON words: no value is ever spliced into the shell code.
 _LINT_SQL = r"""python -m pip install --quiet --disable-pip-version-check "$ECS_MIGRATE_SQL"
 if [ -f requirements.txt ]; then python -m pip install --quiet -r requirements.txt; fi
-alembic upgrade head --sql > "$RUNNER_TEMP/migration.sql"
+python -c 'import json, os, subprocess, sys
+sys.exit(subprocess.call(json.loads(os.environ["MIGRATION_SQL_COMMAND"])))' \
+  > "$RUNNER_TEMP/migration.sql"
 ecs-migrate lint-sql "$RUNNER_TEMP/migration.sql"
 """
 
 
+def _comment(text: str, indent: int) -> str:
+    """``text`` as YAML comment lines (one logical line, wrapped; nothing can end it)."""
+    pad = " " * indent + "# "
+    return "".join(pad + line + "\n" for line in textwrap.wrap(safe_text(text), 92))
+
+
 def _lint_steps(spec: WorkflowSpec) -> str:
-    """The steps that lint the migration's SQL, for an Alembic command; else none."""
-    if not spec.migrate_command or Path(spec.migrate_command[0]).name != "alembic":
-        return ""
+    """The steps that lint the migration's SQL; or, when the migrate command has no offline
+    SQL form, a comment saying why there are none and how to lint it."""
+    if not spec.lint_command:
+        if not spec.lint_skipped:
+            return ""
+        return "\n" + _comment(
+            f"No SQL lint step: {spec.lint_skipped}. To lint it before it runs, add a step "
+            "that writes the migration's SQL and checks it with ecs-migrate lint-sql "
+            "(docs/safety.md lists how each tool writes its SQL).",
+            6,
+        )
     package = f"ecs-migrate[sql] @ git+https://github.com/{spec.action.repo}@{spec.action.sha}"
+    shown = shlex.join(spec.lint_command)
     return f"""
       - name: Set up Python for the SQL lint
         uses: {SETUP_PYTHON.uses}
         with:
           python-version: "3.12"
 
-      - name: Lint the migration's SQL before it runs (alembic --sql, offline)
+      - name: {q(safe_text(f"Lint the migration's SQL before it runs ({shown}, offline)"))}
         env:
           ECS_MIGRATE_SQL: {q(package)}
+          MIGRATION_SQL_COMMAND: {q(json.dumps(spec.lint_command))}
           DATABASE_URL: "postgresql://offline@localhost/offline"
         run: {_block(_LINT_SQL, 10)}"""
 

@@ -26,6 +26,7 @@ from ecs_migrate.commands.policy.model import (
     TASK_EXEC_S3,
     ActionUse,
 )
+from ecs_migrate.commands.policy.trust import github_subject
 from ecs_migrate.common.options import FromCli
 from ecs_migrate.errors import CredentialsError, UsageError
 from ecs_migrate.iampolicy import as_list
@@ -174,10 +175,7 @@ def repo_problem(repo: str | None) -> str | None:
 
 
 def _trust(opts: GenerateOptions, account: str) -> GenerateResult:
-    if opts.environment:
-        subject = f"repo:{opts.repo}:environment:{opts.environment}"
-    else:
-        subject = f"repo:{opts.repo}:ref:refs/heads/{opts.branch}"
+    subject = github_subject(str(opts.repo), opts.branch, opts.environment)  # ${$} for '$'
     provider = f"arn:{opts.partition}:iam::{account}:oidc-provider/{GITHUB_OIDC_HOST}"
     statement = {
         "Sid": "GitHubActionsOidc",

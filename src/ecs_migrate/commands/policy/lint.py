@@ -2,7 +2,8 @@
 
 Findings are data (:class:`Finding`); the CLI renders them as text, JSON or SARIF. All the
 documents linted together are judged as one principal's policies: an action one file lacks
-may come from another. Trust policies are judged on their own.
+may come from another. Trust policies are judged on their own, and so are resource-based
+policies (a bucket, queue, key or repository policy: a Principal, and no sts:AssumeRole*).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_migrate.aws import Clients
-from ecs_migrate.commands.policy import arns, catalog, conditions, escalation, grammar
+from ecs_migrate.commands.policy import arns, catalog, conditions, escalation, grammar, resource
 from ecs_migrate.commands.policy.grants import denied, everywhere, grants
 from ecs_migrate.commands.policy.live import role_policies
 from ecs_migrate.commands.policy.model import (
@@ -140,13 +141,10 @@ def lint_sources(
 ) -> LintResult:
     findings: list[Finding] = []
     roles: dict[str, str] = {}
-    # Told the role, a document is a trust policy only if it grants nothing but sts: an
-    # identity policy with a Principal is then an identity policy IAM refuses.
-    is_trust = is_trust_policy if role in ("ci", "task") else PolicySource.is_trust
-    trust = [s for s in sources if is_trust(s)]
-    permissions = [s for s in sources if not is_trust(s)]
-    if role == "trust":
-        trust, permissions = list(sources), []
+    kinds = {s.source: _kind(s, role) for s in sources}
+    trust = [s for s in sources if kinds[s.source] == "trust"]
+    resources = [s for s in sources if kinds[s.source] == "resource"]
+    permissions = [s for s in sources if kinds[s.source] == "identity"]
     perm_role = role if role in ("ci", "task") else guess_role(permissions)
     chosen = features or (("exec",) if perm_role == "task" else ("run",))
     denies = [st for src in permissions for st in src.statements if _effect(st) == "Deny"]
@@ -154,6 +152,9 @@ def lint_sources(
         roles[src.source] = "trust"
         findings += _lint_document(src, "trust", [])
         findings += lint_trust(src)
+    for src in resources:
+        roles[src.source] = "resource"
+        findings += _lint_document(src, "resource", [])
     for src in permissions:
         roles[src.source] = perm_role
         findings += _lint_document(src, perm_role, denies)
@@ -167,8 +168,19 @@ def lint_sources(
         findings += escalation.check(allows, denies)
         findings += _lint_needs(permissions, perm_role, chosen, denies)
     else:
-        chosen = ()  # a trust policy is not judged by features
+        chosen = ()  # a trust or resource policy is not judged by features
     return LintResult(_without_noise(findings), roles, tuple(chosen), fail_on)
+
+
+def _kind(src: PolicySource, role: str) -> str:
+    """trust, resource or identity. --role trust: every file is a trust policy. Told ci or
+    task, a file is a trust policy only if it grants nothing but sts: an identity policy with
+    a Principal is then an identity policy IAM refuses. Else (auto) by what it is."""
+    if role == "trust":
+        return "trust"
+    if role in ("ci", "task"):
+        return "trust" if is_trust_policy(src) else "identity"
+    return resource.policy_kind(src)
 
 
 def _effect(statement: Any) -> str | None:
@@ -235,7 +247,10 @@ def _lint_document(src: PolicySource, role: str, denies: Sequence[dict[str, Any]
                 )
             )
             continue
-        findings += grammar.check_statement(ctx, trust)
+        if role == "resource":
+            findings += resource.check_statement(ctx)
+        else:
+            findings += grammar.check_statement(ctx, trust)
         findings += _check_actions(ctx)
         findings += _check_conditions(ctx)
         if trust:
@@ -244,7 +259,10 @@ def _lint_document(src: PolicySource, role: str, denies: Sequence[dict[str, Any]
         findings += arn_findings
         if effect == "Allow":
             findings += _check_resources(ctx, bad_arns)
-            findings += _check_dangerous(ctx, denies)
+            if role != "resource":  # the dangerous grants are a principal's own
+                findings += _check_dangerous(ctx, denies)
+    if role == "resource":
+        return [f for f in findings if f.id not in resource.NOT_RUN]
     return findings
 
 

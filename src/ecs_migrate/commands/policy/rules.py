@@ -37,6 +37,10 @@ RULES: dict[str, tuple[Severity, str]] = {
     "trust-no-sub": (_E, "A web-identity trust with no sub condition"),
     "trust-no-audience": (_W, "A GitHub OIDC trust with no aud condition"),
     "trust-any-principal": (_E, "A trust policy that lets any principal assume the role"),
+    # Resource-based policies (issue 22, item 6): a bucket, queue, key or repository policy.
+    "resource-no-principal": (_E, "A resource policy statement without a Principal"),
+    "resource-principal-shape": (_E, "A resource policy Principal IAM does not accept"),
+    "resource-public": (_W, "A resource policy that allows anyone, with no condition"),
     # Statement grammar (issue 15, item 1): what IAM refuses as MalformedPolicyDocument.
     "invalid-version": (_E, "A Version IAM does not accept"),
     "unknown-element": (_E, "A policy or statement key IAM does not know"),

@@ -7,6 +7,29 @@ from ecs_migrate.commands.policy.rules import Ctx, Finding
 from ecs_migrate.commands.policy.sources import PolicySource
 from ecs_migrate.iampolicy import as_list
 
+# IAM reads ``${...}`` in a Resource or a condition value as a policy variable, and ``*`` and
+# ``?`` as wildcards under StringLike and in ARNs. Its own escapes, valid in 2012-10-17
+# policies, stand for the characters themselves: ``${$}``, ``${*}``, ``${?}``.
+_IAM_SPECIAL = {"$": "${$}", "*": "${*}", "?": "${?}"}
+
+
+def iam_literal(value: str, wildcards: bool = False) -> str:
+    """``value`` as an IAM policy string that matches exactly ``value``: every ``$`` escaped
+    as ``${$}`` (no policy variable can start there), and with ``wildcards`` (a StringLike
+    value, an ARN) ``*`` and ``?`` too."""
+    special = "$*?" if wildcards else "$"
+    return "".join(_IAM_SPECIAL[c] if c in special else c for c in value)
+
+
+def github_subject(repo: str, branch: str | None, environment: str | None) -> str:
+    """The OIDC ``sub`` GitHub sends for a job of ``repo`` on a branch or in an environment,
+    as a StringEquals value that matches exactly it."""
+    if environment:
+        subject = f"repo:{repo}:environment:{environment}"
+    else:
+        subject = f"repo:{repo}:ref:refs/heads/{branch}"
+    return iam_literal(subject)
+
 
 def lint_trust(src: PolicySource) -> list[Finding]:
     findings = []
