@@ -33,6 +33,7 @@ from ecs_migrate.common.words import plural
 FIRST_PAUSE = 5.0
 MAX_PAUSE = 60.0
 BACKSTOP = 1.0  # seconds PGOPTIONS' lock_timeout comes after the watcher's cancel
+SIGNALS = 64  # Linux's signal numbers: 128+N for N up to here is a death by signal N
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,6 @@ def not_retried(status: int, events: Sequence[Event]) -> str | None:
         return "no lock wait of the command was cancelled"
     if status in (126, 127):
         return f"status {status}: the system could not run a program"
-    if status >= 128:
+    if 128 < status <= 128 + SIGNALS:
         return f"status {status}: a process was killed by signal {status - 128}"
     return None
