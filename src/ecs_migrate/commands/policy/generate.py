@@ -26,7 +26,7 @@ from ecs_migrate.commands.policy.model import (
     TASK_EXEC_S3,
     ActionUse,
 )
-from ecs_migrate.commands.policy.trust import github_subject
+from ecs_migrate.commands.policy.trust import github_subject, iam_literal
 from ecs_migrate.common.options import FromCli
 from ecs_migrate.errors import CredentialsError, UsageError
 from ecs_migrate.iampolicy import as_list
@@ -465,6 +465,10 @@ def _instances(
     return [(resource, conditions) for resource in _fill(use.resource, fields, unknown)]
 
 
+# Prefixes AWS reads as plain text where IAM's ARNs take '*' and '?' as wildcards.
+_LITERAL_PREFIXES = {"log_prefix", "exec_s3_prefix"}
+
+
 def _fill(template: str, fields: Values, unknown: set[str]) -> list[str]:
     """Every expansion of a template; a list field gives one string per item."""
     names = [name for _, name, _, _ in string.Formatter().parse(template) if name]
@@ -474,8 +478,8 @@ def _fill(template: str, fields: Values, unknown: set[str]) -> list[str]:
         if value is None or (value == "" and name != "exec_s3_prefix"):
             unknown.add(name)
             items: Sequence[str] = ["*"]
-        elif isinstance(value, str):
-            items = [value]
+        elif isinstance(value, str):  # a name, as IAM must read it: no policy variable
+            items = [iam_literal(value, wildcards=name in _LITERAL_PREFIXES)]
         else:
             items = list(value)
         token = "{" + name + "}"
