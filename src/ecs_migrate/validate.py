@@ -54,13 +54,11 @@ def rule(**constraints: Any) -> dict[str, Rule]:
     return {"rule": Rule(**constraints)}
 
 
-def check_fields(obj: object, *, skip: tuple[str, ...] = ()) -> None:
+def check_fields(obj: object) -> None:
     """Raise UsageError for the first public field of the dataclass ``obj`` whose value does
     not fit its annotation and its :class:`Rule`. Fields starting with ``_`` are private."""
     cls: Any = type(obj)
     for name, (hint, constraint) in _field_types(cls).items():
-        if name in skip:
-            continue
         value = getattr(obj, name)
         problem = _misfit(value, hint, constraint)
         if problem is not None:
@@ -69,6 +67,8 @@ def check_fields(obj: object, *, skip: tuple[str, ...] = ()) -> None:
                 f"{cls.__name__}.{name} must be {expected}, not {problem}.",
                 hint=f"See the fields of {cls.__name__} in docs/python-api.md.",
             )
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_fields(value)  # options within options (RunOptions.poll): checked the same
 
 
 def check_argument(function: str, name: str, value: object, expected: str, ok: bool) -> None:
