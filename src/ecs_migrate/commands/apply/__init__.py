@@ -16,25 +16,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ecs_migrate.commands.apply.child import SignalRelay, resolve_command, run_child
+from ecs_migrate.commands.apply.attempts import Session, first_line, run_attempts, sight
+from ecs_migrate.commands.apply.child import SignalRelay, resolve_command
 from ecs_migrate.commands.apply.dialects import Dialect, dialect_for, read_history, rewrite_command
-from ecs_migrate.commands.apply.guard import Guard, not_retried, pause_before, plan
-from ecs_migrate.commands.apply.lock import LockKeeper, acquire_lock, ensure_held
+from ecs_migrate.commands.apply.guard import plan
+from ecs_migrate.commands.apply.lock import acquire_lock
 from ecs_migrate.commands.apply.metadata import RunContext, run_context
-from ecs_migrate.commands.apply.sessions import Vantage, vantage
-from ecs_migrate.commands.apply.url import POSTGRES, DatabaseUrl, read_url
+from ecs_migrate.commands.apply.url import DatabaseUrl, read_url
 from ecs_migrate.commands.apply.wait import wait_for_database
-from ecs_migrate.commands.apply.watch import Watcher
 from ecs_migrate.common.options import FromCli
 from ecs_migrate.common.redact import Redactor, mask_command, secret_values
-from ecs_migrate.common.words import plural
-from ecs_migrate.errors import (
-    CommandNotExecutableError,
-    CommandNotFoundError,
-    EcsMigrateError,
-    LockLostError,
-    UsageError,
-)
+from ecs_migrate.errors import EcsMigrateError, LockLostError, UsageError
 from ecs_migrate.tasks.cancel import Cancel
 
 __all__ = [
@@ -175,7 +167,7 @@ def _apply(
     reporter.progress(f"Connecting to {url.describe()} (waiting up to {opts.wait:g}s)")
     connected = wait_for_database(dialect, url, opts.wait, context.app_name, reporter, relay.cancel)
     conn = connected.conn
-    session: _Session | None = None
+    session: Session | None = None
     try:
         version = dialect.server_version(conn)
         waited_lock = acquire_lock(
@@ -187,15 +179,27 @@ def _apply(
             opts.environ,
             opts.ddl_lock_timeout,
             opts.ddl_retries,
-            _sight(dialect, conn, opts.ddl_lock_timeout),
+            sight(dialect, conn, opts.ddl_lock_timeout),
         )
         for note in guard.notes:
             reporter.progress(note)
         reporter.progress(
             f"Holding the migration lock {lock_name!r} on {version}; running: {command}"
         )
-        session = _Session(dialect, conn, lock_name, context, reporter)
-        ended = _attempts(session, opts, executable, guard, command, redactor, relay)
+        session = Session(
+            dialect,
+            conn,
+            lock_name,
+            context,
+            reporter,
+            opts.command,
+            executable,
+            opts.cwd,
+            command,
+            redactor,
+            opts.lock_timeout,
+        )
+        ended = run_attempts(session, guard, relay)
         status, lost = ended.status, ended.lost
         if lost is None:
             with contextlib.suppress(Exception):
@@ -235,195 +239,6 @@ def _apply(
     )
 
 
-def _sight(dialect: Dialect, conn: Any, timeout: float) -> Vantage | str | None:
-    """What apply's connection can see of the command's PostgreSQL sessions (None: no
-    guard to plan, or not PostgreSQL), or why it cannot see them."""
-    if timeout <= 0 or dialect.name != POSTGRES:
-        return None
-    try:
-        return vantage(conn, dialect.socket_fd(conn))
-    except Exception as exc:
-        return f"apply could not read its own session's address: {_first_line(exc)}"
-
-
-@dataclass
-class _Session:
-    """The lock's connection and what every attempt on it shares."""
-
-    dialect: Dialect
-    conn: Any
-    lock_name: str
-    context: RunContext
-    reporter: _Redacting
-    keeper: LockKeeper | None = None  # the current attempt's (the connection is in its use)
-    said_unseen: bool = False  # the watcher saw none of the command's sessions: said once
-
-
-@dataclass
-class _Ended:
-    keeper: LockKeeper
-    status: int
-    lost: str | None
-    row_id: int | None
-    noted: str
-
-
-def _attempts(
-    session: _Session,
-    opts: ApplyOptions,
-    executable: str,
-    guard: Guard,
-    command: str,
-    redactor: Redactor,
-    relay: SignalRelay,
-) -> _Ended:
-    """Run the command, and again after a lock wait the guard saw cancelled, while the guard
-    allows: each attempt its own history row, saying how it ended. Returns how the last one
-    ended."""
-    dialect, conn, lock_name = session.dialect, session.conn, session.lock_name
-    context, reporter = session.context, session.reporter
-    attempt, paused = 1, 0.0
-    while True:
-        noted = command if attempt == 1 else f"{command}  # ecs-migrate: attempt {attempt}"
-        row_id = _record_start(dialect, conn, noted, context, reporter)
-        watcher = _watcher(session, guard)
-        keeper = session.keeper = LockKeeper(
-            dialect,
-            conn,
-            lock_name,
-            lambda why: reporter.error(_lost_now(lock_name, why)),
-            watch=watcher,
-        )
-
-        def started(
-            pid: int, watcher: Watcher | None = watcher, keeper: LockKeeper = keeper
-        ) -> None:
-            if watcher is not None:
-                watcher.begin(pid)  # the command's session: its processes, its sockets
-            keeper.start()  # the check (and the watch) run on the connection from here
-
-        try:
-            status = run_child(
-                opts.command,
-                executable,
-                guard.environ,
-                opts.cwd,
-                redactor,
-                reporter,
-                relay,
-                started=started,
-            )
-        except (CommandNotFoundError, CommandNotExecutableError) as exc:
-            _record_finish(dialect, conn, row_id, exc.exit_code, reporter)  # never started
-            raise
-        finally:
-            lost = keeper.stop()  # the connection is this thread's again (unless unusable)
-        if lost is not None:
-            break
-        _record_finish(dialect, conn, row_id, status, reporter)
-        events = watcher.events if watcher is not None else []
-        if events:
-            _note_attempt(dialect, conn, row_id, f"{noted}  # ecs-migrate: {events[-1].note()}")
-        if not _again(session, guard, watcher, status, relay):
-            break
-        pause = pause_before(attempt + 1)
-        if attempt > guard.retries or paused + pause > opts.lock_timeout:
-            reporter.warning(
-                f"Gave up after {plural(attempt, 'attempt')}, each stopped by the lock-wait "
-                "guard: a long transaction holds a lock the command needs. Find it in "
-                "pg_stat_activity and pg_locks (docs/apply.md, The lock-wait guard), then "
-                "run the migration again."
-            )
-            break
-        attempt += 1
-        reporter.progress(
-            f"The command failed with status {status} after the lock-wait guard stopped its "
-            f"wait for {events[-1].what}, so its transaction rolled back. Attempt {attempt} of "
-            f"{guard.retries + 1} in {pause:g}s, still holding the migration lock."
-        )
-        paused += pause
-        if relay.cancel.wait(pause):
-            break
-        ensure_held(dialect, conn, lock_name, status, attempt)  # lost in the pause: exits
-    return _Ended(keeper, status, lost, row_id, noted)
-
-
-def _watcher(session: _Session, guard: Guard) -> Watcher | None:
-    """The attempt's watch over the command's sessions, where the guard has one."""
-    if guard.watch is None:
-        return None
-    return Watcher(guard.watch, guard.timeout, session.reporter.progress)
-
-
-def _again(
-    session: _Session, guard: Guard, watcher: Watcher | None, status: int, relay: SignalRelay
-) -> bool:
-    """Whether the attempt that ended with ``status`` is run again (retries left aside):
-    only on the watcher's evidence, said when the guard acted and yet it is not."""
-    if status == 0 or watcher is None or not guard.retries or relay.cancel.is_set():
-        return False
-    why_not = not_retried(status, watcher.events)
-    if why_not is None:
-        return True
-    if watcher.events:
-        session.reporter.progress(f"Not run again although the lock-wait guard acted: {why_not}.")
-    elif not watcher.saw_sessions and watcher.broken is None and not session.said_unseen:
-        session.said_unseen = True
-        session.reporter.progress(
-            "Lock-wait guard: none of the command's sessions was seen on the server (a unix "
-            "socket, a proxy, or another server than apply's?): a failure is not retried."
-        )
-    return False
-
-
-_HISTORY_FIX = (
-    "The migration runs without an audit record. To keep one, let the migration's user create "
-    "tables in its schema, or create ecs_migrate_history yourself (docs/apply.md)."
-)
-
-
-def _record_start(
-    dialect: Dialect, conn: Any, command: str, ctx: RunContext, reporter: _Redacting
-) -> int | None:
-    """Insert the run's row; a warning, not a failure, when the table cannot be written."""
-    try:
-        dialect.create_history(conn)
-        return dialect.insert_history(
-            conn, [command, ctx.task_arn, ctx.git_sha, ctx.actor, ctx.host]
-        )
-    except Exception as exc:
-        if dialect.failure(exc) is not None and not _alive(dialect, conn):
-            raise
-        reporter.warning(
-            f"Could not record the run in ecs_migrate_history: {_first_line(exc)}. {_HISTORY_FIX}"
-        )
-        return None
-
-
-def _record_finish(
-    dialect: Dialect, conn: Any, row_id: int | None, status: int, reporter: _Redacting
-) -> None:
-    if row_id is None:
-        return
-    try:
-        dialect.finish_history(conn, row_id, status)
-    except Exception as exc:
-        reporter.warning(
-            f"Could not record the end of run {row_id} in ecs_migrate_history: "
-            f"{_first_line(exc)}. If the connection was lost, the lock was lost with it: "
-            "another migration may have started meanwhile."
-        )
-
-
-def _lost_now(lock_name: str, why: str) -> str:
-    return (
-        f"Lost the migration lock {lock_name!r}: {why}. The command goes on to its end "
-        "(stopping a migration half-way is worse than finishing it), but it is no longer "
-        "protected: another migration may start now. apply will exit 7 (or with the "
-        "command's own status if it fails)."
-    )
-
-
 RECONNECT_SECONDS = 5.0  # to record a lost run on a new connection
 
 
@@ -460,7 +275,7 @@ def _record_loss(
         problem = exc
     reporter.warning(
         f"Could not record the end of run {row_id} in ecs_migrate_history: "
-        f"{_first_line(problem) if problem else 'no connection'}. It keeps no exit_code."
+        f"{first_line(problem) if problem else 'no connection'}. It keeps no exit_code."
     )
 
 
@@ -469,28 +284,8 @@ def _write_loss(dialect: Dialect, conn: Any, row_id: int, status: int, noted: st
     rewrite_command(conn, row_id, noted)
 
 
-def _note_attempt(dialect: Dialect, conn: Any, row_id: int | None, noted: str) -> None:
-    """Best effort: say in the attempt's row how it ended (history shows each attempt)."""
-    if row_id is not None:
-        with contextlib.suppress(Exception):
-            rewrite_command(conn, row_id, noted)
-
-
 def _utc(stamp: float | None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp or time.time()))
-
-
-def _alive(dialect: Dialect, conn: Any) -> bool:
-    try:
-        dialect.server_version(conn)
-        return True
-    except Exception:
-        return False
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- history -----------------------------------------------------------------------------------

@@ -1,0 +1,242 @@
+"""apply's attempts: the command run under the migration lock, each run its own history
+row, and run again only on the lock-wait guard's evidence (guard.py, watch.py).
+
+:func:`run_attempts` runs the command; while it runs, a :class:`LockKeeper` checks the lock
+on apply's connection and, on PostgreSQL, the :class:`Watcher` looks at the command's own
+sessions on the same connection. When the attempt fails, it is run again only if the watcher
+recorded that a lock wait of the command was cancelled (by the guard, or by the server with
+the lock still held), and the command reported the failure itself (not 126, 127, or a
+death by signal). The command's output is never read for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ecs_migrate.commands.apply.child import SignalRelay, run_child
+from ecs_migrate.commands.apply.dialects import Dialect, rewrite_command
+from ecs_migrate.commands.apply.guard import Guard, not_retried, pause_before
+from ecs_migrate.commands.apply.lock import LockKeeper, ensure_held
+from ecs_migrate.commands.apply.metadata import RunContext
+from ecs_migrate.commands.apply.sessions import Vantage, vantage
+from ecs_migrate.commands.apply.url import POSTGRES
+from ecs_migrate.commands.apply.watch import Watcher
+from ecs_migrate.common.redact import Redactor
+from ecs_migrate.common.words import plural
+from ecs_migrate.errors import CommandNotExecutableError, CommandNotFoundError
+
+
+class Reporter(Protocol):
+    def progress(self, message: str) -> None: ...
+    def warning(self, message: str) -> None: ...
+    def output(self, stream: str, data: bytes) -> None: ...
+    def error(self, message: str) -> None: ...
+
+
+def sight(dialect: Dialect, conn: Any, timeout: float) -> Vantage | str | None:
+    """What apply's connection can see of the command's PostgreSQL sessions (None: no
+    guard to plan, or not PostgreSQL), or why it cannot see them."""
+    if timeout <= 0 or dialect.name != POSTGRES:
+        return None
+    try:
+        return vantage(conn, dialect.socket_fd(conn))
+    except Exception as exc:
+        return f"apply could not read its own session's address: {first_line(exc)}"
+
+
+@dataclass
+class Session:
+    """The lock's connection and what every attempt on it shares."""
+
+    dialect: Dialect
+    conn: Any
+    lock_name: str
+    context: RunContext
+    reporter: Reporter
+    argv: list[str]
+    executable: str
+    cwd: str
+    command: str  # as it is shown and recorded: redacted
+    redactor: Redactor
+    pause_budget: float  # seconds all the pauses between attempts may take (--lock-timeout)
+    keeper: LockKeeper | None = None  # the current attempt's (the connection is in its use)
+    said_unseen: bool = False  # the watcher saw none of the command's sessions: said once
+
+
+@dataclass
+class Ended:
+    keeper: LockKeeper
+    status: int
+    lost: str | None
+    row_id: int | None
+    noted: str
+
+
+def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
+    """Run the command, and again after a lock wait the guard saw cancelled, while the guard
+    allows: each attempt its own history row, saying how it ended. Returns how the last one
+    ended."""
+    dialect, conn, lock_name = session.dialect, session.conn, session.lock_name
+    context, reporter, command = session.context, session.reporter, session.command
+    attempt, paused = 1, 0.0
+    while True:
+        noted = command if attempt == 1 else f"{command}  # ecs-migrate: attempt {attempt}"
+        row_id = _record_start(dialect, conn, noted, context, reporter)
+        watcher = _watcher(session, guard)
+        keeper = session.keeper = LockKeeper(
+            dialect,
+            conn,
+            lock_name,
+            lambda why: reporter.error(_lost_now(lock_name, why)),
+            watch=watcher,
+        )
+
+        def started(
+            pid: int, watcher: Watcher | None = watcher, keeper: LockKeeper = keeper
+        ) -> None:
+            if watcher is not None:
+                watcher.begin(pid)  # the command's session: its processes, its sockets
+            keeper.start()  # the check (and the watch) run on the connection from here
+
+        try:
+            status = run_child(
+                session.argv,
+                session.executable,
+                guard.environ,
+                session.cwd,
+                session.redactor,
+                reporter,
+                relay,
+                started=started,
+            )
+        except (CommandNotFoundError, CommandNotExecutableError) as exc:
+            _record_finish(dialect, conn, row_id, exc.exit_code, reporter)  # never started
+            raise
+        finally:
+            lost = keeper.stop()  # the connection is this thread's again (unless unusable)
+        if lost is not None:
+            break
+        _record_finish(dialect, conn, row_id, status, reporter)
+        events = watcher.events if watcher is not None else []
+        if events:
+            _note_attempt(dialect, conn, row_id, f"{noted}  # ecs-migrate: {events[-1].note()}")
+        if not _again(session, guard, watcher, status, relay):
+            break
+        pause = pause_before(attempt + 1)
+        if attempt > guard.retries or paused + pause > session.pause_budget:
+            reporter.warning(
+                f"Gave up after {plural(attempt, 'attempt')}, each stopped by the lock-wait "
+                "guard: a long transaction holds a lock the command needs. Find it in "
+                "pg_stat_activity and pg_locks (docs/apply.md, The lock-wait guard), then "
+                "run the migration again."
+            )
+            break
+        attempt += 1
+        reporter.progress(
+            f"The command failed with status {status} after the lock-wait guard stopped its "
+            f"wait for {events[-1].what}, so its transaction rolled back. Attempt {attempt} of "
+            f"{guard.retries + 1} in {pause:g}s, still holding the migration lock."
+        )
+        paused += pause
+        if relay.cancel.wait(pause):
+            break
+        ensure_held(dialect, conn, lock_name, status, attempt)  # lost in the pause: exits
+    return Ended(keeper, status, lost, row_id, noted)
+
+
+def _watcher(session: Session, guard: Guard) -> Watcher | None:
+    """The attempt's watch over the command's sessions, where the guard has one."""
+    if guard.watch is None:
+        return None
+    return Watcher(guard.watch, guard.timeout, session.reporter.progress)
+
+
+def _again(
+    session: Session, guard: Guard, watcher: Watcher | None, status: int, relay: SignalRelay
+) -> bool:
+    """Whether the attempt that ended with ``status`` is run again (retries left aside):
+    only on the watcher's evidence, said when the guard acted and yet it is not."""
+    if status == 0 or watcher is None or not guard.retries or relay.cancel.is_set():
+        return False
+    why_not = not_retried(status, watcher.events)
+    if why_not is None:
+        return True
+    if watcher.events:
+        session.reporter.progress(f"Not run again although the lock-wait guard acted: {why_not}.")
+    elif not watcher.saw_sessions and watcher.broken is None and not session.said_unseen:
+        session.said_unseen = True
+        session.reporter.progress(
+            "Lock-wait guard: none of the command's sessions was seen on the server (a unix "
+            "socket, a proxy, or another server than apply's?): a failure is not retried."
+        )
+    return False
+
+
+_HISTORY_FIX = (
+    "The migration runs without an audit record. To keep one, let the migration's user create "
+    "tables in its schema, or create ecs_migrate_history yourself (docs/apply.md)."
+)
+
+
+def _record_start(
+    dialect: Dialect, conn: Any, command: str, ctx: RunContext, reporter: Reporter
+) -> int | None:
+    """Insert the run's row; a warning, not a failure, when the table cannot be written."""
+    try:
+        dialect.create_history(conn)
+        return dialect.insert_history(
+            conn, [command, ctx.task_arn, ctx.git_sha, ctx.actor, ctx.host]
+        )
+    except Exception as exc:
+        if dialect.failure(exc) is not None and not _alive(dialect, conn):
+            raise
+        reporter.warning(
+            f"Could not record the run in ecs_migrate_history: {first_line(exc)}. {_HISTORY_FIX}"
+        )
+        return None
+
+
+def _record_finish(
+    dialect: Dialect, conn: Any, row_id: int | None, status: int, reporter: Reporter
+) -> None:
+    if row_id is None:
+        return
+    try:
+        dialect.finish_history(conn, row_id, status)
+    except Exception as exc:
+        reporter.warning(
+            f"Could not record the end of run {row_id} in ecs_migrate_history: "
+            f"{first_line(exc)}. If the connection was lost, the lock was lost with it: "
+            "another migration may have started meanwhile."
+        )
+
+
+def _lost_now(lock_name: str, why: str) -> str:
+    return (
+        f"Lost the migration lock {lock_name!r}: {why}. The command goes on to its end "
+        "(stopping a migration half-way is worse than finishing it), but it is no longer "
+        "protected: another migration may start now. apply will exit 7 (or with the "
+        "command's own status if it fails)."
+    )
+
+
+def _note_attempt(dialect: Dialect, conn: Any, row_id: int | None, noted: str) -> None:
+    """Best effort: say in the attempt's row how it ended (history shows each attempt)."""
+    if row_id is not None:
+        with contextlib.suppress(Exception):
+            rewrite_command(conn, row_id, noted)
+
+
+def _alive(dialect: Dialect, conn: Any) -> bool:
+    try:
+        dialect.server_version(conn)
+        return True
+    except Exception:
+        return False
+
+
+def first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
