@@ -628,3 +628,9 @@ def test_a_target_is_refused_exactly_when_run_refuses_the_same_flags(
         error(body, "t.json")
     else:
         assert (one(body, "t.json").region or run_region) == run_region
+
+
+def test_the_documented_limits_are_the_codes() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "run-many.md").read_text()
+    assert f"Nesting deeper than {MAX_DEPTH} levels" in page
+    assert f"A file over {MAX_BYTES // 1024 // 1024} MiB" in page
