@@ -123,6 +123,9 @@ OPAQUE = [
         id="gexec on its own line",
     ),
     pytest.param("\\! psql -c 'DROP TABLE a'\n", "psql-shell", 1, id="shell escape"),
+    pytest.param("SELECT 1;\n\\o |psql -d other\n", "psql-shell", 2, id="output into a shell"),
+    pytest.param("\\set today `date`\n", "psql-shell", 1, id="backtick value"),
+    pytest.param("\\copy t FROM PROGRAM 'gunzip -c t.gz' CSV\n", "psql-shell", 1, id="program"),
     pytest.param("SELECT 1;\n\\frobnicate now\n", "psql-meta-command", 2, id="unknown meta"),
     pytest.param("\\ef my_function\n", "psql-meta-command", 1, id="editor"),
     pytest.param("ALTER TABLE :tbl DROP COLUMN x;\n", "psql-variable", 1, id="unset variable"),
@@ -186,7 +189,25 @@ READ = [
         id="SQL function and procedure, called",
     ),
     pytest.param('\\set t accounts\nALTER TABLE :"t" ADD COLUMN b text;\n', id="known variable"),
+    pytest.param("SELECT 1 \\; SELECT 2;\n", id="backslash semicolon"),
 ]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        pytest.param(
+            "COPY t (a, b) FROM stdin;\n1\tDROP TABLE x; \\i y.sql\n2\t\\N\n\\.\nSELECT 1;\n",
+            id="COPY",
+        ),
+        pytest.param("\\copy t from stdin with csv\n1,DROP TABLE x\n\\.\nSELECT 1;\n", id="copy"),
+        pytest.param("copy t from STDIN;\n1\t\\gexec\n", id="data to the end, no end mark"),
+    ],
+)
+def test_copy_data_in_the_script_is_data_not_sql(sql: str) -> None:
+    result = lint(write("dump.sql", sql))
+    assert own(result) == []
+    assert "ban-drop-table" not in {f.id for f in result.findings}
 
 
 @pytest.mark.parametrize("sql", READ)

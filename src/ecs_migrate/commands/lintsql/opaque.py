@@ -41,7 +41,7 @@ SQL_TEXT_RUNNERS = frozenset(
     }
 )
 # Statements that name routines without running them.
-NAMING_ONLY = (
+_NAMING_ONLY = (
     ("DROP",),
     ("COMMENT",),
     ("GRANT",),
@@ -60,6 +60,7 @@ NAMING_ONLY = (
     ("CREATE", "CAST"),
     ("CREATE", "TYPE"),
 )
+NAMING_ONLY = frozenset(_NAMING_ONLY)
 FIX_READ = "Write the statements it runs as plain SQL in the migration, so they can be linted"
 
 
@@ -105,7 +106,7 @@ def analyse(text: str, stmt: Statement, file: str, known: Mapping[str, Routine])
         call = CALL_STATEMENT.match(stmt.masked)
         if call:
             _procedure(call.group(1), known, file, stmt.line, found)
-    if any(words[: len(head)] == head for head in NAMING_ONLY):
+    if words[:1] in NAMING_ONLY or words[:2] in NAMING_ONLY:
         return found
     found.findings += calls(stmt.masked, file, stmt.line, known, skip_first=words[:1] == ("CALL",))
     return found
@@ -117,8 +118,12 @@ def calls(
     """The calls in ``masked`` (SQL with its literals blanked) whose body cannot be read."""
     out: list[SqlFinding] = []
     seen: set[str] = set()
+    if "(" not in masked:
+        return out
     for index, match in enumerate(CALL.finditer(masked)):
-        name = routine_name(match.group(1))
+        written = match.group(1)
+        plain = '"' not in written and "." not in written
+        name = written.lower() if plain else routine_name(written)
         if (skip_first and index == 0) or name in seen:
             continue
         seen.add(name)

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 SPACE = " \t\r\n\f\v"
 WORD = re.compile(r"[^\W\d][\w$]*")
+NOT_NEWLINE = re.compile(r"[^\n]")
+SPACES = re.compile(r"[ \t\r\n\f\v]+")
+PLAIN = re.compile(r"[0-9,.=+<>*%&|!?@#^~\[\]{}]+")
 DOLLAR = re.compile(r"\$(?:[^\W\d]\w*)?\$")
 VARIABLE = re.compile(r":(?:'(\w+)'|\"(\w+)\"|(\w+))")
 # Meta-commands whose argument is the rest of the line, backslashes included.
@@ -23,9 +26,14 @@ WHOLE_LINE = frozenset({"!", "copy", "sf", "sf+", "sv", "sv+", "h", "help", "ef"
 # Meta-commands that send the query buffer to the server (they end a statement), and the
 # ones that discard it.
 SENDS_BUFFER = frozenset(
-    {"g", "gx", "gset", "gexec", "gdesc", "watch", "crosstabview", "sendpipeline"}
+    {"g", "gx", "gset", "gexec", "gdesc", "watch", "crosstabview", "sendpipeline", ";"}
 )
 RESETS_BUFFER = frozenset({"r", "reset"})
+# COPY ... FROM STDIN (and \copy ... from stdin) read the lines after them, up to a line
+# \., as data: those lines are not SQL. The data block is reported as the meta-command ".".
+COPY_STDIN = re.compile(r"\s*COPY\b[^;]*\bFROM\s+STDIN\b", re.IGNORECASE)
+COPY_META_STDIN = re.compile(r"\bFROM\s+STDIN\b", re.IGNORECASE)
+END_OF_DATA = re.compile(r"^\\\.\r?$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,7 @@ class Scanner:
         while i < n:
             c = text[i]
             if c in SPACE:
-                i += 1
+                i = SPACES.match(text, i).end()  # type: ignore[union-attr]
             elif text.startswith("--", i):
                 i = self._blank(i, _line_end(text, i))
             elif text.startswith("/*", i):
@@ -112,9 +120,7 @@ class Scanner:
         return self.items
 
     def _blank(self, start: int, end: int) -> int:
-        for k in range(start, end):
-            if self.masked[k] != "\n":
-                self.masked[k] = " "
+        self.masked[start:end] = NOT_NEWLINE.sub(" ", "".join(self.masked[start:end]))
         return end
 
     def _sql(self, i: int) -> int:
@@ -146,13 +152,18 @@ class Scanner:
         elif c == ")":
             p.parens = max(0, p.parens - 1)
         elif c == ";" and p.parens == 0 and p.begin_depth == 0:
+            copies = COPY_STDIN.match("".join(self.masked[p.start : i])) is not None
             self._end(i, ";")
+            if copies:
+                return self._data(i + 1)
         elif _word_char(c) and not c.isdigit():
             match = WORD.match(text, i)
             if match:
-                self._word(match.group().upper())
+                if len(p.words) < 4 or p.begin_depth or p.words[0] == "CREATE":
+                    self._word(match.group().upper())
                 return match.end()
-        return i + 1
+        plain = PLAIN.match(text, i)  # digits and operators: nothing psql looks at
+        return plain.end() if plain else i + 1
 
     def _colon(self, i: int) -> int:
         if self.text.startswith("::", i):
@@ -206,8 +217,8 @@ class Scanner:
         while j < len(text) and text[j] not in SPACE and text[j] != "\\":
             j += 1
         name = text[i + 1 : j] or "\\"
-        if name.startswith("!"):
-            name, j = "!", i + 2
+        if name[:1] in ("!", ";"):  # \! runs the shell; \; is a ; that does not send
+            name, j = name[0], i + 2
         if name in WHOLE_LINE:
             end = _line_end(text, j)
             args: tuple[tuple[Part, ...], ...] = ((Part("text", text[j:end].strip()),),)
@@ -218,6 +229,19 @@ class Scanner:
             self._end(i, name)
         self.items.append(Meta(name, args, text[j:end].strip(), self.line(i), i, end))
         self._blank(i, end)
+        if name == "copy" and COPY_META_STDIN.search(text, j, end):
+            return self._data(end)
+        return end
+
+    def _data(self, i: int) -> int:
+        """Skip COPY's data: from the next line to the line ``\\.`` (or the end)."""
+        start = _line_end(self.text, i) + 1
+        if start > len(self.text):
+            return len(self.text)
+        match = END_OF_DATA.search(self.text, start)
+        end = match.end() if match else len(self.text)
+        self.items.append(Meta(".", (), "", self.line(start), start, end))
+        self._blank(start, end)
         return end
 
 
@@ -253,6 +277,13 @@ def _comment_end(text: str, i: int) -> int:
 def _quote_end(text: str, i: int, quote: str, escapes: bool) -> int:
     """The offset after the quoted text that opens at ``i`` (doubled quotes stay inside)."""
     k = i + 1
+    while not escapes:
+        close = text.find(quote, k)
+        if close < 0:
+            return len(text)
+        if not text.startswith(quote * 2, close):
+            return close + 1
+        k = close + 2
     while k < len(text):
         c = text[k]
         if escapes and c == "\\":

@@ -12,6 +12,7 @@ the file's lines.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +37,11 @@ _HARMLESS = """a c connect C cd conninfo copyright echo qecho warn encoding errv
 h help ? if elif else endif lo_export lo_import lo_list lo_unlink o out p print password pset q
 quit r reset s setenv sf sv t T timing w write x z l list bind bind_named parse close
 close_prepared startpipeline endpipeline syncpipeline flushrequest flush getresults restrict
-unrestrict g gx gset gdesc watch crosstabview sendpipeline"""
+unrestrict g gx gset gdesc watch crosstabview sendpipeline ; ."""
 HARMLESS = frozenset(_HARMLESS.split())
 EDITORS = frozenset({"e", "edit", "ef", "ev"})
+PIPES = frozenset({"o", "out", "g", "gx", "w", "write"})  # `\o |command` pipes into a shell
+PROGRAM = re.compile(r"\bprogram\b", re.IGNORECASE)
 FIX_INCLUDE = "Run lint-sql from the directory psql runs in, or lint the included file itself"
 
 
@@ -136,10 +139,7 @@ class Script:
             fix = "Write the generated statements in the migration, so they can be linted"
             self.findings.append(own("psql-gexec", message, fix, file, meta.line))
         elif name == "!":
-            # The command is not quoted: a shell line is where a password would be.
-            message = "\\! runs a shell command, which is not analysed"
-            fix = "Run what the command runs as SQL in the migration, so it can be linted"
-            self.findings.append(own("psql-shell", message, fix, file, meta.line))
+            self._shell(meta, file, "\\! runs a shell command")
         elif name == "copy":
             self.findings += calls(_masked_sql(meta.raw), file, meta.line, self.routines)
         elif not (name in HARMLESS or name.rstrip("+S") in HARMLESS or _describes(name)):
@@ -147,6 +147,15 @@ class Script:
             message = f"\\{name[:40]} {why}: what it runs is not analysed"
             fix = "Write the statements it would run as SQL in the migration"
             self.findings.append(own("psql-meta-command", message, fix, file, meta.line))
+
+        if name != "!" and _runs_shell(meta):
+            self._shell(meta, file, f"\\{name} runs a shell command (`...`, |command, program)")
+
+    def _shell(self, meta: Meta, file: str, what: str) -> None:
+        # The command is not quoted: a shell line is where a password would be.
+        message = f"{what}, which is not analysed"
+        fix = "Run what the command runs as SQL in the migration, so it can be linted"
+        self.findings.append(own("psql-shell", message, fix, file, meta.line))
 
     def _include(self, meta: Meta, file: str, stack: tuple[str, ...]) -> None:
         spelled = self._value(meta.args[:1]) if meta.args else ""
@@ -244,6 +253,15 @@ def _quoted(value: str, quote: str) -> str:
     if quote == '"':
         return '"' + value.replace('"', '""') + '"'
     return value
+
+
+def _runs_shell(meta: Meta) -> bool:
+    """A backtick value, ``|command`` (``\\o``, ``\\g``, ``\\w``), ``\\copy ... program``."""
+    if any(part.kind == "shell" for parts in meta.args for part in parts):
+        return True
+    if meta.name in PIPES and meta.raw.startswith("|"):
+        return True
+    return meta.name == "copy" and PROGRAM.search(meta.raw) is not None
 
 
 def _describes(name: str) -> bool:
