@@ -1,16 +1,24 @@
-"""Redaction of secrets from the migration's output and from apply's own messages.
+"""Redaction of secrets from the migration's output and from the command lines ecs-migrate shows.
 
 Secrets are the database URL and its password (and the URL's other secret parameters), the
-values of variables whose names contain PASSWORD, PASSWD, SECRET, TOKEN or KEY
-(case-insensitive), and the credentials written in the command's own arguments (see
-:func:`mask_command`). Each is matched as written and in any URL encoding: percent-encoded (in
-either case) or, for a space, ``+`` (``quote_plus``). Values shorter than :data:`MIN_LENGTH`
-are left alone: redacting "1" or "true" everywhere would mangle output without protecting
-anything. The database password is redacted whatever its length.
+values of variables with a secret-sounding name (:func:`secret_name`), and the credentials
+written in a command's own arguments (see :func:`mask_command`). Every place that shows a
+command line (`run`'s verdict, annotation and job summary, `apply`'s ``running:`` line and
+its history) shows :func:`mask_command`'s text.
+
+Each secret is matched as written and in the forms a program prints it in: URL-encoded
+(percent-encoded in either case, a space also as ``+``), JSON- or shell-escaped (``\\"``,
+``\\\\``, ``\\/``, ``\\n``, ``\\u00e9``, ``'\\''``, escaped again inside another string), and,
+for a value over several lines (a PEM key), line by line, since output is redacted a line at
+a time. Values shorter than :data:`MIN_LENGTH` are left alone: redacting "1" or "true"
+everywhere would mangle output without protecting anything. The database password is
+redacted whatever its length.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import shlex
 import urllib.parse
@@ -18,31 +26,47 @@ from collections.abc import Iterable, Mapping, Sequence
 
 MARK = "***"
 MIN_LENGTH = 6
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY", re.IGNORECASE)
+# A name is secret when it contains one of these words, or has one of _SECRET_PARTS as a
+# whole part (MYSQL_PWD, DB_PASS, REDIS_PW), except the shell's PWD and OLDPWD.
+_SECRET_WORDS = "password|passwd|passphrase|secret|token|key|credential"
+_SECRET_PARTS = "pwd|pass|pw"
+SECRET_NAME = re.compile(
+    rf"(?i)^(?!(?:old)?pwd$).*?(?:{_SECRET_WORDS}|(?:^|[_.-])(?:{_SECRET_PARTS})(?:$|[_.-]))"
+)
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]")  # never percent-encoded by quote()
 
 # Credentials in a command line: a URL's user:password@; NAME=VALUE and --name=VALUE with a
-# secret-sounding name; --name VALUE (the next word); mysql/mariadb's -pVALUE.
+# secret name; --name VALUE (the next word); mysql/mariadb's -pVALUE; an Authorization header.
 _WORD = r"""(?:'[^']*'|"[^"]*"|[^\s'";&|]+)+"""
-_NAME = r"[\w.-]*(?:password|passwd|secret|token|key)[\w.-]*"
+_NAME = (
+    rf"(?!(?:old)?pwd=)(?:[\w.-]*(?:{_SECRET_WORDS})[\w.-]*"
+    rf"|(?:[\w.-]*[_.-])?(?:{_SECRET_PARTS})(?:[_.-][\w.-]*)?)"
+)
 _IN_TEXT = (
-    re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)([^\s@'\"]+)(?=@)"),
+    re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)([^\s/'\"]+)(?=@)"),
     re.compile(rf"(?i)((?:^|(?<=[\s;&|('\"?]))-{{0,2}}{_NAME}=)({_WORD})"),
     re.compile(rf"(?i)((?:^|(?<=[\s;&|('\"]))--{_NAME}\s+)((?!-){_WORD})"),
     re.compile(rf"(\b(?:mysql|mariadb)[\w-]*\b[^;&|\n]*?\s-p)({_WORD})"),
+    re.compile(r"(?i)(\bauthorization:\s*(?:bearer|basic|token|digest)?\s*)([^\s'\"]+)"),
 )
 _OPTION = re.compile(rf"(?i)--?{_NAME}")
 _OPTION_VALUE = re.compile(rf"(?is)(--?{_NAME}=)(.+)")
+_ASSIGNMENT = re.compile(rf"(?is)({_NAME}=)(.+)")  # an argument to env, docker -e, make...
+_SCRIPT_FLAG = re.compile(r"-[A-Za-z]*c")  # sh -c, bash -lc: the next argument is a script
 _MYSQL_PROGRAM = re.compile(r"(?i)(?:^|/)(?:mysql|mariadb)[\w-]*$")
+
+
+def secret_name(name: str) -> bool:
+    """Whether a variable or option name says its value is a secret (``DB_PASSWORD``,
+    ``API_KEY``, ``MYSQL_PWD``, ``REDIS_PASS``; not ``PWD``)."""
+    return bool(SECRET_NAME.search(name))
 
 
 def secret_values(environ: Mapping[str, str], extra: Iterable[str] = ()) -> list[str]:
     """The values to hide: ``extra`` always, plus long-enough values of secret-named vars."""
     found = {v for v in extra if v}
     found.update(
-        value
-        for name, value in environ.items()
-        if SECRET_NAME.search(name) and len(value) >= MIN_LENGTH
+        value for name, value in environ.items() if secret_name(name) and len(value) >= MIN_LENGTH
     )
     return sorted(found, key=len, reverse=True)  # longest first: a URL before its password
 
@@ -53,8 +77,7 @@ def mask_command(argv: Sequence[str]) -> tuple[str, list[str]]:
     redactor). It finds them in single arguments and in ``sh -c`` scripts alike."""
     found: list[str] = []
     masked: list[str] = []
-    mysql = False
-    hide_next = False
+    mysql = hide_next = script = False
     for arg in argv:
         if hide_next and not arg.startswith("-"):
             found.append(arg)
@@ -67,7 +90,10 @@ def mask_command(argv: Sequence[str]) -> tuple[str, list[str]]:
             masked.append("-p" + MARK)
             continue
         mysql = mysql or bool(_MYSQL_PROGRAM.search(arg))
-        option = _OPTION_VALUE.fullmatch(arg)  # the whole argument after '=' is the value
+        # The whole argument after '=' is the value: an option's, or an assignment's unless
+        # the argument is a shell script ("PGPASSWORD=x psql ...").
+        option = _OPTION_VALUE.fullmatch(arg) or (not script and _ASSIGNMENT.fullmatch(arg))
+        script = bool(_SCRIPT_FLAG.fullmatch(arg))
         if option:
             found.append(option.group(2))
             masked.append(option.group(1) + MARK)
@@ -97,6 +123,24 @@ def _unquoted(value: str) -> list[str]:
     return forms + [urllib.parse.unquote(f) for f in forms]
 
 
+# -- the forms of a value -----------------------------------------------------------------------
+def _printed(value: str) -> set[str]:
+    """``value`` as programs print it inside a string: JSON-escaped (``\\"``, ``\\\\``,
+    ``\\n``, ``\\u00e9`` in either case, or the character itself; ``\\/`` as some encoders
+    write ``/``; ``<>&`` as ``\\u003c``...), JSON inside a JSON string, Python's repr, and a
+    shell's ``'it'\\''s``. A finite set of strings, matched literally: no pattern that can
+    backtrack over a run of backslashes."""
+    plain = json.dumps(value, ensure_ascii=False)[1:-1]
+    ascii_only = json.dumps(value)[1:-1]
+    upper = re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m.group(1).upper(), ascii_only)
+    html = ascii_only.translate({ord(c): f"\\u{ord(c):04x}" for c in "<>&"})
+    forms = {value, plain, ascii_only, upper, html, repr(value)[1:-1], ascii(value)[1:-1]}
+    forms |= {f.replace("/", "\\/") for f in (plain, ascii_only)}
+    forms |= {json.dumps(f)[1:-1] for f in (plain, ascii_only)}  # a JSON string in JSON
+    forms.add(value.replace("'", "'\\''"))
+    return forms
+
+
 def _encodings(value: str) -> str:
     """A pattern for ``value`` as written or URL-encoded in any way: each character that
     quote() may encode also as %XX (either case), a space also as ``+``."""
@@ -114,18 +158,55 @@ def _encodings(value: str) -> str:
     return "".join(parts)
 
 
+def _pieces(value: str) -> list[str]:
+    """The value without the spaces around it, and the lines of a value over several lines,
+    each a secret of its own (output is redacted a line at a time): those long enough to
+    hide anywhere."""
+    lines = [line.strip() for line in value.splitlines()] if "\n" in value.strip() else []
+    return [line for line in [value.strip(), *lines] if len(line) >= MIN_LENGTH]
+
+
+def _short_lines(value: str) -> list[str]:
+    """A multi-line value's short lines with a letter or digit (a PEM key's last line,
+    ``AB==``): hidden only when they are a whole line of output."""
+    lines = [line.strip() for line in value.splitlines()] if "\n" in value.strip() else []
+    return [s for s in lines if 2 <= len(s) < MIN_LENGTH and any(c.isalnum() for c in s)]
+
+
 class Redactor:
-    """Replaces every secret with ``***`` in text and in raw output bytes, as written or in
-    any URL encoding."""
+    """Replaces every secret with ``***`` in text and in raw output bytes, in any of the
+    forms it may be printed in (see the module's docstring)."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        values = sorted({s for s in secrets if s}, key=len, reverse=True)
-        pattern = "|".join(map(_encodings, values))
-        self._text = re.compile(pattern) if values else None
-        self._bytes = re.compile(pattern.encode()) if values else None
+        values = {s for s in secrets if s}
+        # Each value and each line of it in any URL encoding; its escaped forms as printed.
+        plain = values | {piece for value in values for piece in _pieces(value)}
+        forms = {form: re.escape(form) for value in values for form in _printed(value)}
+        forms.update((value, _encodings(value)) for value in plain)
+        ordered = sorted(forms, key=len, reverse=True)  # a URL before its password
+        short = sorted({s for value in values for s in _short_lines(value)}, key=len)
+        rules: list[tuple[str, str]] = []
+        if ordered:
+            rules.append(("|".join(forms[form] for form in ordered), MARK))
+        if short:  # a whole line of output (its indentation kept)
+            lines = "|".join(map(re.escape, reversed(short)))
+            rules.append((rf"(?m)^([ \t]*)(?:{lines})(?=[ \t]*\r?$)", r"\1" + MARK))
+        self._rules = rules
+
+    @functools.cached_property
+    def _text(self) -> list[tuple[re.Pattern[str], str]]:
+        return [(re.compile(p), mark) for p, mark in self._rules]
+
+    @functools.cached_property
+    def _bytes(self) -> list[tuple[re.Pattern[bytes], bytes]]:
+        return [(re.compile(p.encode()), mark.encode()) for p, mark in self._rules]
 
     def text(self, value: str) -> str:
-        return self._text.sub(MARK, value) if self._text else value
+        for pattern, mark in self._text:
+            value = pattern.sub(mark, value)
+        return value
 
     def data(self, value: bytes) -> bytes:
-        return self._bytes.sub(MARK.encode(), value) if self._bytes else value
+        for pattern, mark in self._bytes:
+            value = pattern.sub(mark, value)
+        return value

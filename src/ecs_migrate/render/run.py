@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
+from ecs_migrate.common.redact import mask_command
 from ecs_migrate.github import GitHubActions, markdown_table, safe_text
 from ecs_migrate.render.console import clock, echo, style
 from ecs_migrate.render.relay import visible_lines
@@ -35,10 +35,12 @@ SUMMARY_COMMAND = 200  # in the job summary, which has the room
 
 
 def command_text(command: list[str], limit: int = SHOWN_COMMAND) -> str:
-    """The command as the user gave it, quoted as a shell would take it, on one line (no
+    """The command as the user gave it, quoted as a shell would take it, with the
+    credentials in its arguments masked as `apply` masks them (:func:`mask_command`: the
+    verdict line, the annotation and the job summary all show this), on one line (no
     character of it can end the line or steer the terminal), cut to ``limit`` characters
     with an ellipsis."""
-    text = safe_text(shlex.join(command))
+    text = safe_text(mask_command(command)[0])
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
