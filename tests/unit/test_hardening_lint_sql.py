@@ -7,6 +7,7 @@ psql scanner on its own, and docs/safety.md's rule tables against the code."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 from pathlib import Path
@@ -350,6 +351,24 @@ def test_an_include_that_cannot_be_read_is_an_error_finding(
     assert (finding.file, finding.line, finding.severity) == ("main.sql", 2, Severity.ERROR)
     assert says in finding.message
     assert result.exit_status == 1
+
+
+def test_an_include_of_a_device_or_a_pipe_is_reported_without_blocking(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    os.mkfifo("pipe.sql")  # opening it would wait for a writer for ever
+    write("home/me/mine.sql", "DROP TABLE mine;\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "home" / "me"))
+    main = write("main.sql", "\\i /dev/zero\n\\i pipe.sql\n\\i ~/mine.sql\n")
+    result = lint(main)
+    unreadable = [f for f in result.findings if f.id == "psql-include-unreadable"]
+    assert [(f.line, "not a regular file" in f.message) for f in unreadable] == [
+        (1, True),
+        (2, True),
+    ]
+    assert ("ban-drop-table", str(tmp_path / "home/me/mine.sql")) in {
+        (f.id, f.file) for f in result.findings
+    }
 
 
 def test_includes_deeper_than_the_limit_are_reported_not_recursed() -> None:

@@ -30,6 +30,7 @@ from ecs_migrate.commands.lintsql.rules import SqlFinding, own
 
 STDIN = "-"
 MAX_DEPTH = 32  # nested includes, and SQL bodies within bodies
+MAX_BYTES = 64 * 2**20  # one file
 INCLUDES = frozenset({"i", "include", "ir", "include_relative"})
 RELATIVE = frozenset({"ir", "include_relative"})
 # Meta-commands that run no SQL of their own, or only the query buffer lint-sql has read.
@@ -165,9 +166,9 @@ class Script:
                 why = "it names its file with a psql variable whose value is not in the script"
             self._unreadable(meta, file, why, "Name the file in the script")
             return
-        path = spelled
-        if meta.name in RELATIVE and not os.path.isabs(spelled) and file != STDIN:
-            path = os.path.join(os.path.dirname(file), spelled)
+        path = os.path.expanduser(spelled)  # psql expands ~ too
+        if meta.name in RELATIVE and not os.path.isabs(path) and file != STDIN:
+            path = os.path.join(os.path.dirname(file), path)
         path = os.path.normpath(path)
         key = _real(path)
         if key in stack:
@@ -187,7 +188,7 @@ class Script:
             )
             return
         try:
-            text = read_file(path)
+            text = read_file(path, regular=True)
         except Unreadable as exc:
             self._unreadable(meta, file, f"{path}: {exc}", FIX_INCLUDE)
             return
@@ -220,12 +221,22 @@ class Script:
         return "".join(out)
 
 
-def read_file(path: str) -> str:
-    """The UTF-8 text of ``path``; Unreadable (with the reason) when it cannot be read."""
+def read_file(path: str, regular: bool = False) -> str:
+    """The UTF-8 text of ``path`` (at most MAX_BYTES); Unreadable (with the reason) when it
+    cannot be read. ``regular``: only a regular file (an include must not block on a pipe or
+    read /dev/zero for ever); a file named on the command line may be a pipe, ``<(command)``."""
     try:
-        data = Path(path).read_bytes()
+        if regular and Path(path).exists() and not Path(path).is_file():
+            kind = "a directory" if Path(path).is_dir() else "not a regular file"
+            raise Unreadable(kind)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise Unreadable(str(exc.strerror or exc).lower()) from exc
+    except ValueError as exc:  # a NUL byte in the name
+        raise Unreadable(f"not a file name ({exc})") from exc
+    if len(data) > MAX_BYTES:
+        raise Unreadable(f"larger than {MAX_BYTES // 2**20} MiB")
     return decode(data)
 
 
