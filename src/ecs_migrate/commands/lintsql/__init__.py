@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_migrate.commands.lintsql.rules import OWN_RULES, RULES, SqlFinding, all_rules
-from ecs_migrate.commands.lintsql.script import STDIN, Script, Unreadable, decode, read_file
+from ecs_migrate.commands.lintsql.script import (
+    MAX_BYTES,
+    STDIN,
+    Script,
+    Unreadable,
+    decode,
+    read_file,
+)
 from ecs_migrate.commands.lintsql.squawk import INSTALL_HINT, lint, squawk_binary
 from ecs_migrate.common.options import FromCli
 from ecs_migrate.common.severity import Severity, reaches
@@ -132,4 +139,7 @@ def _read_sql(name: str, stdin: str | bytes | None) -> str:
 def _stdin_bytes() -> bytes:
     if sys.stdin is None:
         raise Unreadable("it is closed")
-    return sys.stdin.buffer.read()
+    data: bytes = sys.stdin.buffer.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise Unreadable(f"larger than {MAX_BYTES // 2**20} MiB")
+    return data
