@@ -191,6 +191,11 @@ READ = [
     ),
     pytest.param('\\set t accounts\nALTER TABLE :"t" ADD COLUMN b text;\n', id="known variable"),
     pytest.param("SELECT 1 \\; SELECT 2;\n", id="backslash semicolon"),
+    pytest.param(
+        "CREATE FUNCTION lang() RETURNS text LANGUAGE sql\nBEGIN ATOMIC\n"
+        "  SELECT language FROM langs LIMIT 1;\nEND;\nSELECT lang();\n",
+        id="a column named language in an ATOMIC body",
+    ),
 ]
 
 

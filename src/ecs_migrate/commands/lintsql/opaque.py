@@ -25,6 +25,7 @@ DEFINITION = re.compile(
 )
 CALL_STATEMENT = re.compile(rf"\s*CALL\s+({NAME})\s*\(", re.IGNORECASE)
 LANGUAGE = re.compile(r"\bLANGUAGE\s+(?:'([^']*)'|\"([^\"]*)\"|([\w]+))", re.IGNORECASE)
+ATOMIC = re.compile(r"\bBEGIN\s+ATOMIC\b", re.IGNORECASE)
 EXECUTE = re.compile(r"\bEXECUTE\b", re.IGNORECASE)
 HEAD = re.compile(r"[^\W\d][\w$]*")
 # Functions that run SQL handed to them as text (a string lint-sql does not parse).
@@ -177,7 +178,8 @@ def _define(text: str, stmt: Statement, match: re.Match[str], file: str, found: 
     """Record CREATE FUNCTION/PROCEDURE; an SQL body given as a string is linted as SQL."""
     name = routine_name(match.group(2))
     language = "sql"
-    at = LANGUAGE.search(stmt.masked)  # where the clause is; its value read from the text
+    head = ATOMIC.split(stmt.masked, maxsplit=1)[0]  # the clauses, not a BEGIN ATOMIC body
+    at = LANGUAGE.search(head)  # where the clause is; its value read from the text
     spelled = LANGUAGE.match(text, stmt.start + at.start()) if at else None
     if spelled:
         language = next((g for g in spelled.groups() if g), "sql").strip() or "sql"
