@@ -452,6 +452,27 @@ def test_a_bad_fail_on_is_refused_by_the_core_too() -> None:
         lint("m.sql", fail_on="note")
 
 
+@pytest.mark.parametrize(
+    ("arguments", "names"),
+    [
+        ({"files": "m.sql"}, "files"),  # a string would be linted character by character
+        ({"files": b"m.sql"}, "files"),
+        ({"files": None}, "files"),
+        ({"files": ("m.sql", 3)}, "files"),
+        ({"files": ("m.sql",), "fail_on": None}, "--fail-on"),
+        ({"files": ("m.sql",), "fail_on": 1}, "--fail-on"),
+        ({"files": ("m.sql",), "pg_version": 15}, "--pg-version"),
+        ({"files": ("-",), "stdin_text": 42}, "stdin_text"),
+    ],
+)
+def test_the_library_refuses_arguments_of_the_wrong_kind(
+    arguments: dict[str, object], names: str
+) -> None:
+    write("m.sql", "SELECT 1;\n")
+    with pytest.raises(UsageError, match=names):
+        lint_sql(LintSqlOptions(**arguments))  # type: ignore[arg-type]
+
+
 def test_the_cli_blames_pg_version_not_squawk() -> None:
     write("m.sql", "SELECT 1;\n")
     result = CliRunner().invoke(cli, ["lint-sql", "--pg-version", "banana", "m.sql"])

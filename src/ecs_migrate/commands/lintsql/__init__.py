@@ -86,14 +86,23 @@ class LintSqlResult:
 
 
 def check_options(opts: LintSqlOptions) -> None:
-    """Every option, before anything is read: exit 2 naming the option and its form."""
-    if opts.fail_on not in (Severity.ERROR, Severity.WARNING):
+    """Every option, before anything is read: exit 2 naming the option and its form (the
+    library's callers get the same checks as the command line)."""
+    if not isinstance(opts.fail_on, str) or opts.fail_on not in (Severity.ERROR, Severity.WARNING):
         raise UsageError(f"--fail-on must be error or warning, not {opts.fail_on!r}.")
-    if opts.pg_version is not None and not PG_VERSION.fullmatch(opts.pg_version):
+    if opts.pg_version is not None and not (
+        isinstance(opts.pg_version, str) and PG_VERSION.fullmatch(opts.pg_version)
+    ):
         raise UsageError(
             f"--pg-version must be a PostgreSQL version, {PG_VERSION_FORM}; "
-            f"not {opts.pg_version[:40]!r}."
+            f"not {str(opts.pg_version)[:40]!r}."
         )
+    if isinstance(opts.files, str | bytes) or not isinstance(opts.files, tuple | list):
+        raise UsageError(f"files must be a list of paths, not {type(opts.files).__name__}.")
+    if not all(isinstance(name, str) for name in opts.files):
+        raise UsageError("files must be paths given as text, or - for standard input.")
+    if opts.stdin_text is not None and not isinstance(opts.stdin_text, str | bytes):
+        raise UsageError(f"stdin_text must be text or bytes, not {type(opts.stdin_text).__name__}.")
     if not opts.files:
         raise UsageError("Give SQL files to lint, or - for standard input.")
     if any(not name for name in opts.files):
