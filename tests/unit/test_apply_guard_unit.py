@@ -72,3 +72,9 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations_are_usage_errors(text: str) -> None:
     with pytest.raises(click.BadParameter):
         Duration().convert(text, None, None)
+
+
+def test_no_retries_is_said_as_such() -> None:
+    guard = plan(POSTGRES, {}, 5.0, 0, SEES)
+    assert guard.retries == 0 and guard.watch == SEES  # still cancels: the app is spared
+    assert "no retry (--ddl-retries 0)" in guard.notes[0]

@@ -72,16 +72,18 @@ class _ForwardSignals:
     type=Duration(),
     default="5s",
     show_default=True,
-    help="PostgreSQL: lock_timeout for the command's sessions (through PGOPTIONS), so a "
-    "statement queued behind a long transaction gives up instead of stalling the app; 0: off.",
+    help="PostgreSQL: how long a statement of the command may wait for a lock before apply, "
+    "watching the command's sessions from the server, cancels it, so that it does not stall "
+    "the app behind a long transaction; 0: off.",
 )
 @click.option(
     "--ddl-retries",
     type=click.IntRange(0, 20),
     default=3,
     show_default=True,
-    help="Run the command again after a lock timeout (55P03), after 5, 10, 20 s..., still "
-    "holding the migration lock.",
+    help="Run the command again after a failure that followed a lock wait the guard saw "
+    "cancelled (never on the command's output), after 5, 10, 20 s..., still holding the "
+    "migration lock.",
 )
 @command_argument
 def apply(**params: Any) -> None:
@@ -104,6 +106,7 @@ def apply(**params: Any) -> None:
     from ecs_migrate.render.notes import ApplyRenderer
     from ecs_migrate.render.streams import tolerate_loss
 
+    _utf8_flags(params, "--lock-name", "--database-url-var")
     opts = ApplyOptions.from_cli(**params)
     relay = SignalRelay()
     tolerate_loss("the command goes on to its end under the lock, and apply exits with its status")
@@ -138,11 +141,29 @@ def history(output: str, **params: Any) -> None:
     from ecs_migrate.commands.apply import history as read_history
     from ecs_migrate.render.notes import ApplyRenderer
 
+    _utf8_flags(params, "--database-url-var")
     result = read_history(HistoryOptions.from_cli(**params), ApplyRenderer())
     if output == "json":
         click.echo(json.dumps([_json_run(r) for r in result.runs], indent=2))
     else:
         _print_history(result)
+
+
+def _utf8_flags(params: dict[str, Any], *flags: str) -> None:
+    """A flag's value must be UTF-8 text: a lock name or a variable name the database and
+    the environment can take (the shell passes any bytes; Python keeps the others as lone
+    surrogates)."""
+    from ecs_migrate.errors import UsageError
+
+    for flag in flags:
+        value = params.get(flag.lstrip("-").replace("-", "_"))
+        try:
+            (value or "").encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise UsageError(
+                f"{flag} is not UTF-8 text: character {exc.start + 1} is a byte that is not UTF-8.",
+                hint=f"Give {flag} in UTF-8 (plain ASCII is safest).",
+            ) from None
 
 
 def _duration(run: dict[str, Any]) -> float | None:

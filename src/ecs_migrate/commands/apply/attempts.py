@@ -120,7 +120,7 @@ def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
             break
         _record_finish(dialect, conn, row_id, status, reporter)
         events = watcher.events if watcher is not None else []
-        if events:
+        if events and status != 0:  # how the failed attempt ended, in its row
             _note_attempt(dialect, conn, row_id, f"{noted}  # ecs-migrate: {events[-1].note()}")
         if not _again(session, guard, watcher, status, relay):
             break

@@ -95,11 +95,15 @@ def plan(
         if setting.startswith("lock_timeout")
         else f"{setting}."
     )
+    again = (
+        f"up to {plural(retries, 'retry', 'retries')} after such a cancellation"
+        if retries
+        else "no retry (--ddl-retries 0)"
+    )
     note = (
         "Lock-wait guard: apply watches the command's PostgreSQL sessions from the server, "
         f"whatever the client, and cancels a statement that has waited more than "
-        f"{seconds_text(timeout)} for a lock; up to {plural(retries, 'retry', 'retries')} "
-        f"after such a cancellation. {backstop_note}"
+        f"{seconds_text(timeout)} for a lock; {again}. {backstop_note}"
     )
     return Guard(env, retries, (note,), timeout, watch)
 
