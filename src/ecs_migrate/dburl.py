@@ -170,7 +170,7 @@ def check_pg(params: dict[str, str]) -> None:
     """The values libpq would refuse that are cheap to check here."""
     hosts = (params.get("hostaddr") or params.get("host", "")).split(",")
     ports = params.get("port", "").split(",")
-    if not all(p.isdigit() and 0 < int(p) < 65536 for p in ports if p):
+    if not all(p.isascii() and p.isdigit() and 0 < int(p) < 65536 for p in ports if p):
         raise DbUrlError("has a malformed host or port: a port is a number from 1 to 65535")
     if len(ports) not in (1, len(hosts)):
         raise DbUrlError(f"has {len(ports)} ports for {len(hosts)} hosts")
@@ -194,8 +194,9 @@ def mysql_params(params: dict[str, str], pairs: list[tuple[str, str]]) -> dict[s
         params[name] = val
     if params.get("host", "").startswith("/"):
         params["unix_socket"] = params.pop("host")
-    if not params.get("port", "0").isdigit():
-        raise DbUrlError("has a malformed host or port")
+    port = params.get("port", "1")
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise DbUrlError("has a malformed host or port: a port is a number from 1 to 65535")
     mysql_tls_mode(params)
     return params
 
@@ -235,6 +236,122 @@ def pg_targets(params: dict[str, str]) -> list[tuple[str, int]]:
     hosts = (params.get("hostaddr") or params.get("host", "")).split(",")
     ports = params.get("port", "").split(",") * len(hosts)
     return [(h, int(ports[i] or 5432)) for i, h in enumerate(hosts)]
+
+
+# -- the values of parameters (apply and history check them before anything runs) --------------
+_INT_MAX = 2**31 - 1
+_TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_BITS = ("0", "1")
+# libpq's keywords whose values are one of a list (compared as libpq compares them: exactly).
+PG_CHOICES = {
+    "sslmode": PG_SSLMODES,
+    "gssencmode": ("disable", "prefer", "require"),
+    "channel_binding": ("disable", "prefer", "require"),
+    "sslnegotiation": ("postgres", "direct"),
+    "sslcertmode": ("disable", "allow", "require"),
+    "target_session_attrs": (
+        "any", "read-write", "read-only", "primary", "standby", "prefer-standby",
+    ),
+    "load_balance_hosts": ("disable", "random"),
+    "gsslib": ("gssapi", "sspi"),
+    "gssdelegation": _BITS,
+    "sslcompression": _BITS,
+    "sslsni": _BITS,
+    "requiressl": _BITS,
+    "replication": ("false", "off", "no", "0"),  # apply's connection is an ordinary session
+    "ssl_min_protocol_version": _TLS_VERSIONS,
+    "ssl_max_protocol_version": _TLS_VERSIONS,
+    "min_protocol_version": ("3.0", "3.2", "latest"),
+    "max_protocol_version": ("3.0", "3.2", "latest"),
+}  # fmt: skip
+# libpq's integer keywords (read as libpq's parse_int_param reads them: a C int), and units.
+PG_INTEGERS = {
+    "connect_timeout": "seconds",
+    "keepalives": "0 (off) or 1",
+    "keepalives_idle": "seconds",
+    "keepalives_interval": "seconds",
+    "keepalives_count": "probes",
+    "tcp_user_timeout": "milliseconds",
+}
+PG_AUTH_METHODS = ("password", "md5", "gss", "sspi", "scram-sha-256", "oauth", "none")
+# PyMySQL's numbers apply passes on: (largest, unit); 0 leaves the driver's default.
+MY_NUMBERS = {
+    "connect_timeout": (31536000, "seconds"),
+    "read_timeout": (31536000, "seconds"),
+    "write_timeout": (31536000, "seconds"),
+    "max_allowed_packet": (1073741824, "bytes"),
+}
+MY_FLAGS = ("local_infile", "binary_prefix", "ssl", "ssl_verify_cert", "ssl_verify_identity")
+MY_NAMES = ("charset", "collation")  # sent to the server as they are: names only
+
+
+def check_values(dialect: str, params: dict[str, str]) -> None:
+    """Refuse a parameter value the driver would refuse, or would read as something else
+    than written (``sslsni=true`` is off to libpq, ``connect_timeout=1.5`` is ignored). The
+    message names the parameter and the accepted values, never the value itself."""
+    check = _check_pg if dialect == POSTGRES else _check_my
+    for name, value in params.items():
+        check(name, value)
+
+
+def _number(value: str, low: int, high: int, signed: bool = False) -> bool:
+    text = value.strip(" \t\n\v\f\r") if signed else value
+    if signed and text[:1] in "+-":
+        text = text[1:]
+    return text.isascii() and text.isdigit() and low <= int(value) <= high  # " +5 " is 5
+
+
+def _check_pg(name: str, value: str) -> None:
+    if name in PG_CHOICES and value not in PG_CHOICES[name]:
+        if name == "replication":
+            raise DbUrlError(
+                "has replication set: apply needs an ordinary session; remove it, or use "
+                "replication=false"
+            )
+        raise DbUrlError(f"has an invalid {name}: use one of " + ", ".join(PG_CHOICES[name]))
+    if name in PG_INTEGERS and not _number(value, -_INT_MAX - 1, _INT_MAX, signed=True):
+        unit = PG_INTEGERS[name]
+        what = unit if unit[0].isdigit() else f"a whole number of {unit} up to {_INT_MAX}"
+        raise DbUrlError(f"has an invalid {name}: use {what}")
+    if name == "hostaddr":
+        _check_addresses(value)
+    if name == "require_auth":
+        methods = value.split(",")
+        denied = {m.startswith("!") for m in methods}
+        if len(denied) > 1 or any(m.lstrip("!") not in PG_AUTH_METHODS for m in methods):
+            raise DbUrlError(
+                "has an invalid require_auth: use a comma-separated list of "
+                + ", ".join(PG_AUTH_METHODS)
+                + ", each prefixed with ! to refuse it (all or none)"
+            )
+
+
+def _check_addresses(value: str) -> None:
+    import ipaddress
+
+    for address in value.split(","):
+        try:
+            if address:
+                ipaddress.ip_address(address)
+        except ValueError:
+            raise DbUrlError(
+                "has an invalid hostaddr: it takes numeric IP addresses (10.0.0.7, ::1), "
+                "comma-separated; put a name in host"
+            ) from None
+
+
+def _check_my(name: str, value: str) -> None:
+    if name in MY_NUMBERS:
+        largest, unit = MY_NUMBERS[name]
+        if not _number(value.strip(), 0, largest):
+            raise DbUrlError(
+                f"has an invalid {name}: use a whole number of {unit} from 0 to {largest} "
+                "(0: the driver's default)"
+            )
+    if name in MY_FLAGS:
+        my_flag({name: value}, name)
+    if name in MY_NAMES and not re.fullmatch("[A-Za-z0-9_]+", value):
+        raise DbUrlError(f"has an invalid {name}: use a name such as utf8mb4 or utf8mb4_bin")
 
 
 def secrets_of(params: dict[str, str]) -> list[str]:

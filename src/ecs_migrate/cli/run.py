@@ -67,7 +67,7 @@ def run(output: str, region: str | None, profile: str | None, **params: Any) -> 
 
     opts = RunOptions.from_cli(**params, ci_env=dict(os.environ))
     tolerate_loss("still following the task to its end, to exit with its status")
-    renderer = RunRenderer.for_output(output, os.environ)
+    renderer = RunRenderer.for_output(output, os.environ, opts.command)
     clients = aws_clients(region, profile, (opts.cluster, opts.service, opts.task_definition))
     with CancelOnSignals() as cancel:
         try:

@@ -100,7 +100,10 @@ def mask_command(argv: Sequence[str]) -> tuple[str, list[str]]:
             continue
         masked.append(_mask_text(arg, found))
     secrets = {s for value in found for s in _unquoted(value) if len(s) >= MIN_LENGTH}
-    return shlex.join(masked), sorted(secrets, key=len, reverse=True)
+    # A byte that is not UTF-8 (kept by Python as a lone surrogate) is shown as \xNN: the
+    # text can then be printed, and stored in the history, as it is.
+    text = shlex.join(masked).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text, sorted(secrets, key=len, reverse=True)
 
 
 def _mask_text(text: str, found: list[str]) -> str:
@@ -151,7 +154,7 @@ def _encodings(value: str) -> str:
             continue
         encoded = "".join(
             "%" + "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{b:02X}")
-            for b in char.encode()
+            for b in char.encode("utf-8", "surrogateescape")
         )
         plus = r"|\+" if char == " " else ""
         parts.append(f"(?:{re.escape(char)}|{encoded}{plus})")
@@ -171,6 +174,10 @@ def _short_lines(value: str) -> list[str]:
     ``AB==``): hidden only when they are a whole line of output."""
     lines = [line.strip() for line in value.splitlines()] if "\n" in value.strip() else []
     return [s for s in lines if 2 <= len(s) < MIN_LENGTH and any(c.isalnum() for c in s)]
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
 
 
 class Redactor:
@@ -199,7 +206,8 @@ class Redactor:
 
     @functools.cached_property
     def _bytes(self) -> list[tuple[re.Pattern[bytes], bytes]]:
-        return [(re.compile(p.encode()), mark.encode()) for p, mark in self._rules]
+        # A value that was not UTF-8 (lone surrogates) matches the bytes it came from.
+        return [(re.compile(_utf8(p)), _utf8(mark)) for p, mark in self._rules]
 
     def text(self, value: str) -> str:
         for pattern, mark in self._text:

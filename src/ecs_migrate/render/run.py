@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from ecs_migrate.common.redact import mask_command
+from ecs_migrate.common.redact import Redactor, mask_command
 from ecs_migrate.github import GitHubActions, markdown_table, safe_text
 from ecs_migrate.render.console import clock, echo, style
 from ecs_migrate.render.relay import visible_lines
@@ -89,19 +89,25 @@ class RunRenderer:
         gha: GitHubActions | None,
         out: TextIO | None = None,
         err: TextIO | None = None,
+        command: Sequence[str] = (),
     ) -> None:
         self.json_mode = json_mode
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.gha = gha
         self.group_open = False
+        # The credentials written in the command's arguments, hidden in the task's output
+        # too (as apply hides them): a command may print its own arguments.
+        self.redactor = Redactor(mask_command(command)[1])
 
     @classmethod
-    def for_output(cls, output: str, env: Mapping[str, str]) -> RunRenderer:
+    def for_output(
+        cls, output: str, env: Mapping[str, str], command: Sequence[str] = ()
+    ) -> RunRenderer:
         json_mode = output == "json"
         # Workflow commands must not corrupt the JSON on stdout; the runner reads stderr too.
         gha = GitHubActions.from_env(env, sys.stderr if json_mode else sys.stdout)
-        return cls(json_mode, gha)
+        return cls(json_mode, gha, command=command)
 
     # -- Reporter ------------------------------------------------------------------------
     def progress(self, message: str) -> None:
@@ -112,7 +118,8 @@ class RunRenderer:
         """A task's log line, as it is but for its control characters, shown as escapes
         (:mod:`.relay`); in GitHub Actions inside a stop-commands span (the gha stream is this
         stream), so no line of the task's acts on the runner."""
-        text = "".join(line + "\n" for line in visible_lines(event.message))
+        message = self.redactor.text(event.message)
+        text = "".join(line + "\n" for line in visible_lines(message))
         if self.gha:
             if not self.group_open:
                 self.gha.group("Migration logs")

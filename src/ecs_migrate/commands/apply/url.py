@@ -106,8 +106,12 @@ def parse_url(
     """Parse a database URL. Errors name the variable and the problem, never the value.
     PostgreSQL parameters the URL leaves out come from ``environ``'s PGHOST, PGUSER, ...,
     as libpq takes them."""
+    _check_utf8(value, f"{var} is not UTF-8 text")
     try:
         dialect, params = dburl.parse_db_url(value, dict(environ or {}))
+        for name, param in params.items():  # PGPASSWORD, ... may have brought any byte
+            _check_utf8(param, f"{_source(name, param, var, environ or {})} is not UTF-8 text")
+        dburl.check_values(dialect, params)
     except dburl.DbUrlError as exc:
         hint = None
         if "not a URL" in str(exc):
@@ -138,6 +142,27 @@ def parse_url(
         params=params,
         raw_password=_raw_password(value.strip()),
     )
+
+
+def _source(name: str, value: str, var: str, environ: Mapping[str, str]) -> str:
+    """Where a PostgreSQL parameter came from: its PG* variable (PGPASSWORD, ...) when the
+    URL left it out, else the URL."""
+    env = "PG" + ("DATABASE" if name == "dbname" else name.upper())
+    if name in dburl.PG_ENV and environ.get(env) == value:
+        return env
+    return f"{var}'s parameter {name}"
+
+
+def _check_utf8(value: str, problem: str) -> None:
+    """Refuse text that came from bytes that are not UTF-8 (Python keeps them as lone
+    surrogates): no driver can send it. Names the character's position, never the value."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DatabaseConfigError(
+            f"{problem} (character {exc.start + 1} is a byte that is not UTF-8).",
+            hint="Write it in UTF-8; in a URL, percent-encode what is not ASCII (é as %C3%A9).",
+        ) from None
 
 
 def read_url(environ: Mapping[str, str], var: str) -> DatabaseUrl:
