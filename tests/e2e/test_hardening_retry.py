@@ -385,3 +385,31 @@ def test_a_wait_for_an_advisory_lock_is_left_alone(db: PgDatabase) -> None:
     done = finish(db, proc, timeout=60)
     assert done.returncode == 0, done.output
     assert "got it" in done.stdout and "cancelled" not in done.stderr
+
+
+def test_a_command_whose_sessions_apply_cannot_see_is_not_retried_and_it_says_so(
+    db: PgDatabase, blocker: Blocker, postgres: Any
+) -> None:
+    """apply connects over TCP and can watch; the command goes through a unix socket of its
+    own. The server's lock_timeout (the PGOPTIONS backstop) still bounds its wait, but
+    nothing shows that wait to apply: the failure is not retried, and apply says why."""
+    script = (
+        "import os, sys, psycopg\n"
+        "try:\n"
+        "    with psycopg.connect(os.environ['SOCKET_URL']) as conn:\n"
+        "        conn.execute('ALTER TABLE accounts ADD COLUMN note text')\n"
+        "except psycopg.Error as exc:\n"
+        "    sys.exit(f'{type(exc).__name__}: {exc}')\n"
+    )
+    socket_url = (
+        f"postgresql://postgres:{postgres.password}@/{db.name}"
+        f"?host={postgres.root}&port={postgres.port}"
+    )
+    env = db.env(SOCKET_URL=socket_url)
+    done = cli(db, "apply", "--ddl-lock-timeout", "300ms", "--", PY, "-c", script, env=env)
+    assert done.returncode == 1, done.output
+    assert "LockNotAvailable" in done.stderr  # the backstop, 1.3 s
+    assert "none of the command's sessions was seen on the server" in done.stderr
+    assert done.stderr.count("none of the command's sessions") == 1
+    assert "Attempt 2" not in done.stderr
+    assert [r["exit_code"] for r in history_json(db)] == [1]
