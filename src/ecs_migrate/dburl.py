@@ -194,9 +194,8 @@ def mysql_params(params: dict[str, str], pairs: list[tuple[str, str]]) -> dict[s
         params[name] = val
     if params.get("host", "").startswith("/"):
         params["unix_socket"] = params.pop("host")
-    port = params.get("port", "1")
-    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
-        raise DbUrlError("has a malformed host or port: a port is a number from 1 to 65535")
+    if not params.get("port", "0").isdigit():
+        raise DbUrlError("has a malformed host or port")
     mysql_tls_mode(params)
     return params
 
@@ -275,6 +274,7 @@ PG_INTEGERS = {
 }
 PG_AUTH_METHODS = ("password", "md5", "gss", "sspi", "scram-sha-256", "oauth", "none")
 # PyMySQL's numbers apply passes on: (largest, unit); 0 leaves the driver's default.
+_ANY_CASE = ("ssl_min_protocol_version", "ssl_max_protocol_version")  # "" is libpq's default
 MY_NUMBERS = {
     "connect_timeout": (31536000, "seconds"),
     "read_timeout": (31536000, "seconds"),
@@ -292,6 +292,8 @@ def check_values(dialect: str, params: dict[str, str]) -> None:
     check = _check_pg if dialect == POSTGRES else _check_my
     for name, value in params.items():
         check(name, value)
+    if dialect == POSTGRES:
+        _check_pg_together(params)
 
 
 def _number(value: str, low: int, high: int, signed: bool = False) -> bool:
@@ -302,7 +304,9 @@ def _number(value: str, low: int, high: int, signed: bool = False) -> bool:
 
 
 def _check_pg(name: str, value: str) -> None:
-    if name in PG_CHOICES and value not in PG_CHOICES[name]:
+    if name in _ANY_CASE:  # libpq compares TLS versions in any case
+        value = next((v for v in _TLS_VERSIONS if v.lower() == value.lower()), value)
+    if name in PG_CHOICES and value not in PG_CHOICES[name] and (value or name not in _ANY_CASE):
         if name == "replication":
             raise DbUrlError(
                 "has replication set: apply needs an ordinary session; remove it, or use "
@@ -315,7 +319,7 @@ def _check_pg(name: str, value: str) -> None:
         raise DbUrlError(f"has an invalid {name}: use {what}")
     if name == "hostaddr":
         _check_addresses(value)
-    if name == "require_auth":
+    if name == "require_auth" and value:
         methods = value.split(",")
         denied = {m.startswith("!") for m in methods}
         if len(denied) > 1 or any(m.lstrip("!") not in PG_AUTH_METHODS for m in methods):
@@ -324,6 +328,25 @@ def _check_pg(name: str, value: str) -> None:
                 + ", ".join(PG_AUTH_METHODS)
                 + ", each prefixed with ! to refuse it (all or none)"
             )
+
+
+def _check_pg_together(params: dict[str, str]) -> None:
+    """The combinations libpq refuses before connecting."""
+    mode = params.get("sslmode")
+    if params.get("sslrootcert") == "system" and mode not in (None, "verify-full"):
+        raise DbUrlError("has sslrootcert=system, which needs sslmode=verify-full")
+    if params.get("sslnegotiation") == "direct" and mode not in PG_SSLMODES[3:]:
+        raise DbUrlError(
+            "has sslnegotiation=direct, which needs sslmode=require, verify-ca or verify-full"
+        )
+    for low, high, order in (
+        ("min_protocol_version", "max_protocol_version", ("3.0", "3.2", "latest")),
+        ("ssl_min_protocol_version", "ssl_max_protocol_version", ("", *_TLS_VERSIONS)),
+    ):
+        lowest, highest = params.get(low, "").lower(), params.get(high, "").lower()
+        ranks = [v.lower() for v in order]
+        if lowest and highest and ranks.index(lowest) > ranks.index(highest):
+            raise DbUrlError(f"has a {low} above its {high}")
 
 
 def _check_addresses(value: str) -> None:
@@ -341,6 +364,8 @@ def _check_addresses(value: str) -> None:
 
 
 def _check_my(name: str, value: str) -> None:
+    if name == "port" and not (value.isascii() and value.isdigit() and 0 < int(value) < 65536):
+        raise DbUrlError("has a malformed host or port: a port is a number from 1 to 65535")
     if name in MY_NUMBERS:
         largest, unit = MY_NUMBERS[name]
         if not _number(value.strip(), 0, largest):
