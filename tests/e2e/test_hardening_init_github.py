@@ -421,3 +421,106 @@ def test_names_iam_or_github_would_misread_are_refused(
     assert done.returncode == 2, done.output
     assert done.stderr.startswith(f"error: {flag} {value!r} must be "), done.stderr
     assert not (tmp_path / ".github").exists()
+
+
+# -- policy lint --role auto: resource policies are their own kind ------------------------------
+
+BUCKET = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "Read assets",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:role/reader"},
+            "Action": "s3:*",
+            "Resource": "arn:aws:s3:::acme-assets/*",
+        }
+    ],
+}
+QUEUE = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": "arn:aws:sqs:eu-west-1:123456789012:jobs",
+            "Condition": {"ArnEquals": {"aws:SourceArn": "arn:aws:sns:eu-west-1:123456789012:t"}},
+        }
+    ],
+}
+KEY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ],
+}
+REPOSITORY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "pull",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "document", [BUCKET, QUEUE, KEY, REPOSITORY], ids=["s3", "sqs", "kms", "ecr"]
+)
+def test_policy_lint_reads_a_resource_policy_as_one(tmp_path: Path, document: Any) -> None:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(document, indent=2))
+    done = cli("policy", "lint", str(path))
+    assert done.returncode == 0, done.output
+    assert "trust" not in done.output and "has no Resource" not in done.output
+    assert done.stderr.strip().endswith("(linted as resource policy)")
+    data = json.loads(cli("policy", "lint", str(path), "--output", "json").stdout)
+    assert data["roles"] == {str(path): "resource"} and data["findings"] == []
+
+
+def test_policy_lint_still_reads_a_trust_policy_beside_a_resource_policy(tmp_path: Path) -> None:
+    trust = tmp_path / "trust.json"
+    trust.write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {
+                            "Federated": "arn:aws:iam::123456789012:oidc-provider/"
+                            "token.actions.githubusercontent.com"
+                        },
+                        "Action": "sts:AssumeRoleWithWebIdentity",
+                        "Condition": {
+                            "StringLike": {
+                                "token.actions.githubusercontent.com:sub": "repo:acme/*",
+                                "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                            }
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    bucket = tmp_path / "bucket.json"
+    bucket.write_text(json.dumps(BUCKET))
+    done = cli("policy", "lint", str(trust), str(bucket), "--output", "json")
+    assert done.returncode == 1, done.output
+    data = json.loads(done.stdout)
+    assert data["roles"] == {str(trust): "trust", str(bucket): "resource"}
+    assert [(f["id"], f["source"]) for f in data["findings"]] == [
+        ("trust-wildcard-sub", str(trust))
+    ]
+    text = cli("policy", "lint", str(trust), str(bucket))
+    assert "(linted as trust role and resource policy)" in text.stderr

@@ -141,10 +141,10 @@ def lint_sources(
 ) -> LintResult:
     findings: list[Finding] = []
     roles: dict[str, str] = {}
-    kinds = {s.source: _kind(s, role) for s in sources}
-    trust = [s for s in sources if kinds[s.source] == "trust"]
-    resources = [s for s in sources if kinds[s.source] == "resource"]
-    permissions = [s for s in sources if kinds[s.source] == "identity"]
+    kinds = [(s, _kind(s, role)) for s in sources]  # two sources may share a name
+    trust = [s for s, kind in kinds if kind == "trust"]
+    resources = [s for s, kind in kinds if kind == "resource"]
+    permissions = [s for s, kind in kinds if kind == "identity"]
     perm_role = role if role in ("ci", "task") else guess_role(permissions)
     chosen = features or (("exec",) if perm_role == "task" else ("run",))
     denies = [st for src in permissions for st in src.statements if _effect(st) == "Deny"]
