@@ -50,6 +50,8 @@ def vantage(conn: object, fd: int | None) -> Vantage | str:
     """What the watcher can see from apply's connection; a string saying why not."""
     if fd is None:
         return "apply's connection has no socket to look at"
+    if not os.path.isdir("/proc/self/fd"):
+        return "this system has no /proc to find the command's connections in"
     sock = socket.socket(fileno=os.dup(fd))  # a duplicate: closing it leaves the driver's
     try:
         if sock.family not in (socket.AF_INET, socket.AF_INET6):
