@@ -129,19 +129,27 @@ def _unquoted(value: str) -> list[str]:
 # -- the forms of a value -----------------------------------------------------------------------
 def _printed(value: str) -> set[str]:
     """``value`` as programs print it inside a string: JSON-escaped (``\\"``, ``\\\\``,
-    ``\\n``, ``\\u00e9`` in either case, or the character itself; ``\\/`` as some encoders
-    write ``/``; ``<>&`` as ``\\u003c``...), JSON inside a JSON string, Python's repr, and a
-    shell's ``'it'\\''s``. A finite set of strings, matched literally: no pattern that can
-    backtrack over a run of backslashes."""
+    ``\\n``, ``\\u00e9``, or the character itself; ``\\/`` as some encoders write ``/``;
+    ``<>&`` as ``\\u003c``...), JSON inside a JSON string, Python's repr, and a shell's
+    ``'it'\\''s``. A finite set of strings, matched literally (:func:`_literal`): no pattern
+    that can backtrack over a run of backslashes."""
     plain = json.dumps(value, ensure_ascii=False)[1:-1]
     ascii_only = json.dumps(value)[1:-1]
-    upper = re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m.group(1).upper(), ascii_only)
     html = ascii_only.translate({ord(c): f"\\u{ord(c):04x}" for c in "<>&"})
-    forms = {value, plain, ascii_only, upper, html, repr(value)[1:-1], ascii(value)[1:-1]}
+    forms = {value, plain, ascii_only, html, repr(value)[1:-1], ascii(value)[1:-1]}
     forms |= {f.replace("/", "\\/") for f in (plain, ascii_only)}
-    forms |= {json.dumps(f)[1:-1] for f in (plain, ascii_only)}  # a JSON string in JSON
+    forms |= {json.dumps(f, ensure_ascii=a)[1:-1] for f in (plain, ascii_only) for a in (1, 0)}
     forms.add(value.replace("'", "'\\''"))
     return forms
+
+
+def _literal(form: str) -> str:
+    """A pattern for a printed form as it is, its ``\\uXXXX`` escapes in either case."""
+    return re.sub(
+        r"\\\\u([0-9a-f]{4})",
+        lambda m: r"\\u" + "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in m[1]),
+        re.escape(form),
+    )
 
 
 def _encodings(value: str) -> str:
@@ -188,7 +196,7 @@ class Redactor:
         values = {s for s in secrets if s}
         # Each value and each line of it in any URL encoding; its escaped forms as printed.
         plain = values | {piece for value in values for piece in _pieces(value)}
-        forms = {form: re.escape(form) for value in values for form in _printed(value)}
+        forms = {form: _literal(form) for value in values for form in _printed(value)}
         forms.update((value, _encodings(value)) for value in plain)
         ordered = sorted(forms, key=len, reverse=True)  # a URL before its password
         short = sorted({s for value in values for s in _short_lines(value)}, key=len)
