@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ecs_migrate import __version__
 from ecs_migrate.awsguard import (
     REGION,
+    check_credentials,
     check_environment_settings,
     check_profile,
     check_region,
@@ -269,6 +270,8 @@ class Clients:
                 hint="Configure credentials: AWS_PROFILE, `aws sso login`, or OIDC in CI "
                 "(aws-actions/configure-aws-credentials).",
             )
+        with _config_errors():
+            check_credentials(credentials)
 
     def client(self, service: str, region: str | None = None) -> Any:
         """Return the shared client for ``service`` (``ecs``, ``logs``, ...), building it once.

@@ -89,3 +89,20 @@ def scrub(text: str) -> str:
         if len(value) >= 8:
             text = text.replace(value, "***")
     return text
+
+
+def check_credentials(credentials: Any) -> None:
+    """Credentials whose parts have a space, a line break or a control character (a stray
+    newline pasted into AWS_ACCESS_KEY_ID) are AwsConfigError (exit 3), named, never shown:
+    every request would carry them in a header."""
+    for part, label in (
+        ("access_key", "access key ID (AWS_ACCESS_KEY_ID)"),
+        ("secret_key", "secret access key (AWS_SECRET_ACCESS_KEY)"),
+        ("token", "session token (AWS_SESSION_TOKEN)"),
+    ):
+        value = getattr(credentials, part, None)
+        if isinstance(value, str) and any(c.isspace() or not c.isprintable() for c in value):
+            raise AwsConfigError(
+                f"The AWS {label} contains a space, a line break or a control character.",
+                hint="Check the variable, or the profile's credentials, for a stray newline.",
+            )

@@ -351,6 +351,25 @@ def test_a_credential_with_a_newline_is_refused_without_sending_or_showing_it(
         assert secret not in message
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE\n"),
+        ("AWS_SECRET_ACCESS_KEY", f"{CANARY} x"),
+        ("AWS_SESSION_TOKEN", f"\x1b{CANARY}"),
+    ],
+)
+def test_doctor_refuses_a_credential_with_a_control_character_before_any_check(
+    offline: Clients, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """Not every check skipped and exit 0: one AwsConfigError (exit 3), naming the variable."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(AwsConfigError) as caught:
+        doctor(Clients(AwsSettings()), DoctorOptions(**DOCTOR_BASE))
+    assert variable in caught.value.message and caught.value.exit_code == 3
+    assert CANARY not in caught.value.message and "AKIAIOSFODNN7EXAMPLE" not in caught.value.message
+
+
 def test_scrub_takes_credentials_out_of_botocore_text(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CANARY + "-secret-value")
     text = (
