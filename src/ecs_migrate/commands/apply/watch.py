@@ -202,9 +202,14 @@ class Watcher:
         except Exception as exc:
             text = str(exc).strip()
             self.broken = text.splitlines()[0] if text else type(exc).__name__
+            after = (
+                "a failure is retried only on what it saw before"
+                if self.events
+                else "this attempt is not retried"
+            )
             self.say(
                 f"Lock-wait guard: stopped watching the command's sessions ({self.broken}): "
-                "this attempt is not retried."
+                f"{after}."
             )
 
     def _look(self, conn: Any) -> None:
