@@ -250,6 +250,22 @@ def test_generate_escapes_a_dollar_in_the_trust_and_a_prefix_in_the_permissions(
     assert "a$b?c" not in resources
 
 
+def test_a_dollar_in_any_name_of_the_permissions_is_escaped() -> None:
+    """policy generate takes --family and --container as given: '${' would be a variable."""
+    ci = generate(
+        None,
+        GenerateOptions(
+            cluster="prod", service="api", offline=True, account=ACCOUNT, region="eu-west-1",
+            task_role_arn=f"arn:aws:iam::{ACCOUNT}:role/t", family="api${aws:username}",
+            log_group="/ecs/api", log_prefix="ecs", container="w${x}",
+        ),
+    )  # fmt: skip
+    resources = json.dumps(ci.document)
+    assert "task-definition/api${$}{aws:username}:*" in resources
+    assert "log-stream:ecs/w${$}{x}/*" in resources
+    assert "${aws:" not in resources and "${x}" not in resources
+
+
 @pytest.mark.parametrize(
     ("branch", "ok"),
     [
