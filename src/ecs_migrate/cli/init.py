@@ -81,7 +81,9 @@ def github(output: str, region: str | None, profile: str | None, **params: Any) 
     access keys), runs one deploy at a time per environment, and pins every action to a
     commit SHA. Beside it go the role's permission policy (least privilege, from `policy
     generate --features run,deploy`) and trust policy; the commands to create the role are
-    printed.
+    printed. For an Alembic upgrade, the workflow first lints the SQL of that very command
+    (its --sql form: same config, -x and target) with lint-sql; for a migrate command with no
+    such form it has no lint step, and a warning says why.
 
     \b
     Example:
