@@ -75,7 +75,8 @@ def summary_text(result: RunResult, opts: RunOptions) -> str:
             return f"Interrupted while following {what}."
         return f"Interrupted before {what} was started."
     return (  # stopped
-        f"{what} was stopped from outside ecs-migrate after {took}, by {result.stopped_by}. "
+        f"{what} was stopped from outside ecs-migrate after {took}, by "
+        f"{safe_text(result.stopped_by)}. "
         f"Exit code {code}, but the command was cut short: do not assume it finished."
     )
 
