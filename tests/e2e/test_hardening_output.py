@@ -237,6 +237,24 @@ def test_apply_relays_the_command_output_visibly_with_its_status(db: PgDatabase)
     assert "The command exited with status 3." in done.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["history", "x\n::warning::y"],
+        ["history", "--limit", "1\r::error::z"],
+        ["lint-sql", "--no-such-option\n##[error]q"],
+        ["::stop-commands::abc"],
+    ],
+)
+def test_a_usage_error_quotes_what_was_typed_inertly(args: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    done = subprocess.run([BIN, *args], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert_inert(done.stdout + done.stderr)
+    assert "Error: " in done.stderr
+
+
 # -- item 4: a standard stream closed before the start ---------------------------------------------
 
 

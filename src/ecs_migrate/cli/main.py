@@ -143,6 +143,7 @@ def _show(exc: click.ClickException) -> None:
     quotes what was typed (``Got unexpected extra argument (...)``), newlines included."""
     import io
 
+    exc.message = safe_text(exc.message)  # what was typed stays on the error's line
     text = io.StringIO()
     exc.show(file=text)
     echo(text.getvalue().rstrip("\n"), err=True)
