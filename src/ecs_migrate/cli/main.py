@@ -143,7 +143,11 @@ def _show(exc: click.ClickException) -> None:
     quotes what was typed (``Got unexpected extra argument (...)``), newlines included."""
     import io
 
-    exc.message = safe_text(exc.message)  # what was typed stays on the error's line
-    text = io.StringIO()
-    exc.show(file=text)
-    echo(text.getvalue().rstrip("\n"), err=True)
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    text = buffer.getvalue().rstrip("\n")
+    message = exc.format_message()
+    head, found, tail = text.rpartition(message)
+    if found and message:  # what was typed stays on the error's line, escaped
+        text = head + safe_text(message) + tail
+    echo(text, err=True)
