@@ -634,3 +634,52 @@ def test_the_documented_limits_are_the_codes() -> None:
     page = (Path(__file__).parents[2] / "docs" / "run-many.md").read_text()
     assert f"Nesting deeper than {MAX_DEPTH} levels" in page
     assert f"A file over {MAX_BYTES // 1024 // 1024} MiB" in page
+
+
+# -- 5. run's option checks, once per distinct target --------------------------------------
+
+
+def test_defaults_over_run_tasks_overrides_limit_are_refused_before_any_target() -> None:
+    env = {f"V{i:03}": SECRET + "x" * 60 for i in range(120)}
+    data = {"defaults": {"cluster": "c", "environment": env}, "targets": [{"service": "s"}]}
+    message = error(json_text(data), "t.json")
+    assert message.startswith("t.json: defaults: The container overrides would be")
+    assert "8,192" in message
+    words = {"defaults": {"cluster": "c", "command": ["w"] * 3000}, "targets": [{"service": "s"}]}
+    assert "over RunTask's limit of 8,192" in error(json_text(words), "t.json")
+
+
+def test_every_target_goes_through_runs_option_checks_naming_it() -> None:
+    from ecs_migrate.commands.runmany import RunManyOptions, check_targets
+
+    good = TargetSpec(name="ok", cluster="c", service="s", command=["true"])
+    bad = TargetSpec(name="bad", cluster="c", service=" ", command=["true"])
+    opts = RunManyOptions(targets="t.yml")
+    check_targets(opts, [good])
+    with pytest.raises(UsageError) as caught:
+        check_targets(opts, [good, bad])
+    assert caught.value.message.startswith("t.yml: target bad: RunOptions.service must be")
+
+
+def test_tenants_of_one_service_are_checked_once_not_once_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ecs_migrate.commands import runmany
+
+    built: list[str] = []
+    real = runmany.run_options
+
+    def counting(opts: Any, spec: TargetSpec) -> Any:
+        built.append(spec.name)
+        return real(opts, spec)
+
+    monkeypatch.setattr(runmany, "run_options", counting)
+    tenants = [{"name": f"t{i}", "environment": {"TENANT": f"{i:05d}"}} for i in range(20_000)]
+    data = {
+        "defaults": {"cluster": "c", "service": "s", "environment": {"A": "1"}},
+        "targets": [*tenants, {"name": "other", "service": "billing"}],
+    }
+    specs = parse(json_text(data), "t.json")
+    runmany.check_targets(runmany.RunManyOptions(targets="t.json"), specs)
+    assert built == ["t0", "other"]
+    assert specs[5].environment == {"A": "1", "TENANT": "00005"}

@@ -72,6 +72,7 @@ class Scheduler:
         self.clients = clients
         self.opts = opts
         self.specs = specs
+        self.by_name = {spec.name: spec for spec in specs}
         self.reporter = reporter
         self.cancel = cancel
         self.queue = deque(_Queued(spec) for spec in specs)
@@ -176,7 +177,7 @@ class Scheduler:
 
     # -- ends ----------------------------------------------------------------------------
     def _ended(self, name: str, result: RunResult) -> None:
-        spec = next(s for s in self.specs if s.name == name)
+        spec = self.by_name[name]
         self.running.pop(name, None)
         self._record(TargetOutcome(spec, result))
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ecs_migrate.aws import region_for
 from ecs_migrate.errors import UsageError
 from ecs_migrate.tasks.oneoff import check_environment, safe_name
+from ecs_migrate.tasks.overrides import check_overrides_size
 from ecs_migrate.tasks.target import check_task_definition_ref
 
 from .document import Table, parse_text, read_text
@@ -46,7 +48,7 @@ class TargetSpec:
     region: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def identity(self) -> tuple[Any, ...]:
         """What makes two targets the same migration: never run twice at once."""
         return (
@@ -90,6 +92,7 @@ def parse_targets(
     if not isinstance(defaults, Table):
         raise UsageError(f"{source}: `defaults` must be a mapping of target keys.")
     shared = _values(defaults, f"{source}: defaults")
+    _fits_run_task(shared, f"{source}: defaults")
     if "name" in shared:
         raise UsageError(f"{source}: defaults: `name` cannot be a default (names are unique).")
     entries = data.get("targets")
@@ -127,7 +130,10 @@ def _target(
             break
     own = _values(entry, label)
     merged = {**shared, **own}
-    merged["environment"] = {**shared.get("environment", {}), **own.get("environment", {})}
+    # What targets share stays one object (a default command, a default environment that a
+    # target does not extend), so it is checked once: see run_many.
+    inherited, extra = shared.get("environment", {}), own.get("environment", {})
+    merged["environment"] = {**inherited, **extra} if inherited and extra else extra or inherited
     for key in ("cluster", "service"):
         if not merged.get(key):
             raise UsageError(f"{label}: no `{key}` (give it in the target or in `defaults`).")
@@ -153,7 +159,7 @@ def _target(
         name=name,
         cluster=merged["cluster"],
         service=merged["service"],
-        command=list(argv),
+        command=argv,
         container=merged.get("container"),
         task_definition=task_definition,
         region=_region(merged, label, default_region),
@@ -171,6 +177,17 @@ def _region(merged: dict[str, Any], label: str, default_region: str | None) -> s
     except UsageError as exc:
         raise UsageError(f"{label}: {exc.message}", hint=exc.hint) from None
     return region if own or region != default_region else None
+
+
+def _fits_run_task(shared: dict[str, Any], label: str) -> None:
+    """Defaults that alone are over RunTask's overrides limit would fail every target (and
+    copying them into each would cost in proportion to both): refused here."""
+    environment = [{"name": k, "value": v} for k, v in shared.get("environment", {}).items()]
+    override = {"name": "", "command": shared.get("command", []), "environment": environment}
+    try:
+        check_overrides_size({"containerOverrides": [override]})
+    except UsageError as exc:
+        raise UsageError(f"{label}: {exc.message}", hint=exc.hint) from None
 
 
 def _once(table: Table, label: str, what: str = "key") -> None:
