@@ -263,3 +263,12 @@ def test_apply_masks_the_command_line_in_its_running_line_and_history(db: Db) ->
     assert run["command"] == "sh -c 'MYSQL_PWD=*** true; export PGPASSWORD=***; : --password ***'"
     text = apply_cli(db, "history")
     assert "MYSQL_PWD=***" in text.stdout
+
+
+def test_an_argument_that_is_not_utf8_is_shown_and_recorded_escaped(db: Db) -> None:
+    db.secrets = [PASSWORD]
+    done = apply_cli(db, "apply", "--", "sh", "-c", "true", "sh", os.fsdecode(b"a\xffb"))
+    assert done.returncode == 0, done.output
+    assert "running: sh -c true sh 'a\\xffb'" in done.stderr, done.stderr
+    (run,) = json.loads(apply_cli(db, "history", "--output", "json").stdout)
+    assert run["command"] == "sh -c true sh 'a\\xffb'"

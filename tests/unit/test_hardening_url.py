@@ -288,3 +288,16 @@ def test_a_pg_variable_that_is_not_utf8_is_named() -> None:
     with pytest.raises(DatabaseConfigError) as caught:
         read_url(environ, "DATABASE_URL")
     assert caught.value.message.startswith("PGPASSWORD is not UTF-8 text")
+
+
+def test_the_documented_table_names_every_checked_parameter() -> None:
+    """docs/apply.md's table of accepted values mirrors dburl's checks."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "apply.md"
+    table = [line for line in docs.read_text().splitlines() if line.startswith("| ")]
+    text = "\n".join(table)
+    checked = [*dburl.PG_CHOICES, *dburl.PG_INTEGERS, *dburl.MY_NUMBERS, *dburl.MY_NAMES]
+    checked += [name.replace("_", "-") if "verify" in name else name for name in dburl.MY_FLAGS]
+    missing = [name for name in checked if f"`{name}`" not in text]
+    assert not missing, missing
