@@ -122,7 +122,10 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _print_report(result: DbCheckResult) -> None:
     where = result.task_arn.rsplit("/", 1)[-1]
-    click.echo(f"Database check from task {where} (via {result.via}), in the service's network:")
+    click.echo(
+        f"Database check from task {safe_text(where)} (via {safe_text(result.via)}), in the "
+        "service's network:"
+    )
     for label, value in _rows(result.report):
         click.echo(f"  {label:<9} {safe_text(value)}")
     if result.connected:
@@ -140,4 +143,4 @@ def _print_report(result: DbCheckResult) -> None:
         )
     )
     if result.hint:
-        click.echo(f"  fix: {result.hint}")
+        click.echo(f"  fix: {safe_text(result.hint)}")
