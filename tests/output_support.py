@@ -3,7 +3,8 @@
 :func:`obeys` reads one line as the GitHub runner and the Azure Pipelines agent do (their
 parsers, not ecs-migrate's): GitHub's ``::name ...::`` after leading white space
 (``TryParseV2``), GitHub's legacy ``##[name ...]`` anywhere in the line (``TryParse``, which
-looks for it with ``IndexOf``), and Azure's ``##vso[`` anywhere in the line.
+looks for it with ``IndexOf``), Azure's ``##vso[`` and TeamCity's ``##teamcity[`` anywhere
+in the line.
 :func:`commands_obeyed` reads a whole stream, ``::stop-commands::TOKEN`` spans included.
 """
 
@@ -50,6 +51,8 @@ def obeys(line: str, extra: frozenset[str] = frozenset()) -> str | None:
                 return name
     if "##vso[" in line.lower():
         return "vso"
+    if "##teamcity[" in line:
+        return "teamcity"
     return None
 
 

@@ -39,8 +39,9 @@ _UNSAFE = re.compile(
     "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
-# A legacy command anywhere in a line: GitHub's ``##[cmd]``, Azure's ``##vso[cmd]``.
-_LEGACY_COMMAND = re.compile(r"##(vso)?\[", re.IGNORECASE)
+# A command read anywhere in a line: GitHub's legacy ``##[cmd]``, Azure's ``##vso[cmd]``,
+# TeamCity's ``##teamcity[...]``: ``##``, letters, ``[``.
+_LEGACY_COMMAND = re.compile(r"##[A-Za-z]*\[")
 # A line that starts like a workflow command (``::cmd::`` or the older ``##[cmd]``).
 _COMMAND_START = re.compile(r"^\s*(::|##\[)")
 
@@ -56,7 +57,8 @@ def safe_text(value: object) -> str:
 
     Each unsafe character is shown as a Python-style escape (``\\n``, ``\\x1b``, ``\\u2028``),
     so ``"ok\\n::error::pwned"`` prints as ``ok\\n::error::pwned`` on one line; the ``[`` of a
-    legacy command (``##[``, ``##vso[``) is shown as ``\\x5b``. For values that come from
+    command read anywhere in a line (``##[``, ``##vso[``, ``##teamcity[``) is shown as
+    ``\\x5b``. For values that come from
     elsewhere (AWS, a task, a policy file, a database row) and are printed inside
     ecs-migrate's own lines.
     """

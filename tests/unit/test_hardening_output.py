@@ -46,6 +46,7 @@ HOSTILE_VALUES = [
     "ok ##[stop-commands]guess",
     "##vso[task.setvariable variable=TENANT]other",
     "ok ##VSO[task.complete result=Succeeded;]done",
+    "ok ##teamcity[setParameter name='env.T' value='other']",
     "x\n::error::after a newline",
     "x\r::endgroup::",
     "x\u2028::group::after a line separator",
@@ -57,7 +58,7 @@ HOSTILE_VALUES = [
 def test_a_hostile_value_forms_no_command_in_any_convention(value: str) -> None:
     for shown in (safe_text(value), safe_line(value)):
         assert len(runner_lines(shown)) == 1
-        assert "##[" not in shown and "##vso[" not in shown.lower()
+        assert not re.search(r"##[a-z]*\[", shown, re.IGNORECASE)
     assert obeys(safe_line(value)) is None
     assert_inert(safe_line(value))
 
@@ -76,6 +77,7 @@ def test_the_runner_model_sees_the_hostile_values() -> None:
         ("##[error]x", "##\\x5berror]x"),
         ("a ##vso[task.setvariable variable=x]y", "a ##vso\\x5btask.setvariable variable=x]y"),
         ("##VsO[", "##VsO\\x5b"),
+        ("##teamcity[buildStatus text='ok']", "##teamcity\\x5bbuildStatus text='ok']"),
         ("#[not a command] ##", "#[not a command] ##"),
         ("tenant:01 / eu-west-1", "tenant:01 / eu-west-1"),
     ],
