@@ -315,7 +315,9 @@ def test_run_many_with_stdout_closed_leaves_no_task_unfollowed(
     assert ecs.list_tasks(**ours, desiredStatus="RUNNING")["taskArns"] == []
     arns = ecs.list_tasks(**ours, desiredStatus="STOPPED")["taskArns"]
     tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"]
-    assert len(tasks) == 3 and {t["lastStatus"] for t in tasks} == {"STOPPED"}
+    # Each container ran to its exit, seen by run-many (which ends when the containers have
+    # exited, not when Fargate has finished deprovisioning the tasks).
+    assert sorted(t["containers"][0].get("exitCode") for t in tasks) == [0, 1, 2]
     if redirect == ">&-":
         assert "3 targets: 1 succeeded, 2 failed; exit status 1." in done.stderr
 

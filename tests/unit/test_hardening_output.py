@@ -137,6 +137,7 @@ HOSTILE_OUTPUT = [
     "bel\x07 vt\x0b ff\x0c nul\x00 del\x7f",
     "bidi \u202eKO detaremgim\u202c",
     "lone surrogate \udc9b",
+    "ok ##[error]legacy, ##vso[task.setvariable variable=T]x, ##teamcity[buildStatus]",
 ]
 
 
@@ -147,7 +148,9 @@ def test_visible_shows_every_control_and_keeps_the_text(message: str) -> None:
     assert "\n" not in shown
     # Nothing is lost: the printable text is all there, in order.
     printable = "".join(c for c in message if c.isprintable() and ord(c) < 0xD800)
-    assert re.sub(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|r|n)", "", shown) == printable
+    assert re.sub(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|r|n)", "", shown) == re.sub(
+        r"(##[A-Za-z]*)\[", r"\1", printable
+    )
 
 
 def test_visible_names_the_usual_controls() -> None:
@@ -187,6 +190,7 @@ RAW = (
     + b"progress\rdone\n"
     + "C1 as UTF-8: \x9b\x85\n".encode()
     + b"lone bytes: \x9b \x85 \xe9 \xff\n"
+    + b"commands: ##vso[task.setvariable variable=T]x ##[error]y #\n"
     + b"tail without newline\r"
 )
 
@@ -203,6 +207,7 @@ def test_byte_relay_shows_controls_and_keeps_text_and_latin1_bytes() -> None:
         + b"progress\\rdone\n"
         + b"C1 as UTF-8: \\x9b\\x85\n"
         + b"lone bytes: \\x9b \\x85 \xe9 \xff\n"
+        + b"commands: ##vso\\x5btask.setvariable variable=T]x ##\\x5berror]y #\n"
         + b"tail without newline\\r"
     )
 

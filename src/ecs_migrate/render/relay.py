@@ -12,6 +12,10 @@ Without this, a task could move the cursor or erase a line and draw ``[victim] m
 over run-many's labels, return to the start of the line with ``\\r``, change the terminal's
 title or write its clipboard with OSC sequences. JSON output needs none of it: JSON escapes
 every control character.
+
+The ``[`` of a command that a CI runner reads anywhere in a line (GitHub's legacy ``##[``,
+Azure's ``##vso[``, TeamCity's ``##teamcity[``) is shown as ``\\x5b`` too: in GitHub
+Actions the output is also fenced (a stop-commands span), but no other CI has a fence.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ _UNSAFE_DECODED = re.compile(
 )
 _NAMED = {"\r": "\\r", "\x1b": "\\x1b", "\n": "\\n"}
 _LINE_END = re.compile("\r?\n")
+_COMMAND_IN_LINE = re.compile(r"##[A-Za-z]*\[")
+# What a piece may end with that the next one could complete: a CR (of CR LF), or the start
+# of a command read anywhere in a line ("#", "##", "##vso"...).
+_UNFINISHED = re.compile(r"(\r|#(#[A-Za-z]{0,40})?)\Z")
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -43,10 +51,14 @@ def _escaped(match: re.Match[str]) -> str:
     return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
+def _defused(text: str) -> str:
+    return _COMMAND_IN_LINE.sub(lambda m: m.group()[:-1] + "\\x5b", text)
+
+
 def visible(line: str) -> str:
     """One line of another program's output, every control character shown as an escape
     (a line break too: the result is one line)."""
-    return _UNSAFE.sub(_escaped, line).replace("\n", "\\n")
+    return _defused(_UNSAFE.sub(_escaped, line).replace("\n", "\\n"))
 
 
 def visible_lines(text: str) -> list[str]:
@@ -69,12 +81,13 @@ class ByteRelay:
     """The same for a stream of bytes that arrives in pieces (a command's stdout).
 
     Holds what a piece may leave unfinished: a UTF-8 sequence cut in two, a ``\\r`` that may
-    be the first half of ``\\r\\n``. :meth:`flush` gives it back at the end.
+    be the first half of ``\\r\\n``, a ``##vso`` that the next piece may end with ``[``.
+    :meth:`flush` gives it back at the end.
     """
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
-        self._cr = False  # a held "\r"
+        self._held = ""
 
     def feed(self, data: bytes) -> bytes:
         return self._render(self._decoder.decode(data), final=False)
@@ -84,9 +97,9 @@ class ByteRelay:
         return self._render(self._decoder.decode(b"", final=True), final=True)
 
     def _render(self, text: str, *, final: bool) -> bytes:
-        if self._cr:
-            text, self._cr = "\r" + text, False
-        if text.endswith("\r") and not final:
-            text, self._cr = text[:-1], True
+        text, self._held = self._held + text, ""
+        unfinished = None if final else _UNFINISHED.search(text)
+        if unfinished:
+            text, self._held = text[: unfinished.start()], unfinished.group()
         shown = _UNSAFE_DECODED.sub(_escaped, text.replace("\r\n", "\n"))  # LF is safe
-        return shown.encode("utf-8", "surrogateescape")
+        return _defused(shown).encode("utf-8", "surrogateescape")
