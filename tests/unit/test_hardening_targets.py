@@ -683,3 +683,23 @@ def test_tenants_of_one_service_are_checked_once_not_once_each(
     runmany.check_targets(runmany.RunManyOptions(targets="t.json"), specs)
     assert built == ["t0", "other"]
     assert specs[5].environment == {"A": "1", "TENANT": "00005"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[" * DEEP + "]" * DEEP, "nested more than"),
+        ("- " * DEEP + "x\n", "nested more than"),
+        ("targets:\n- {cluster: c, service: s, environment: {A: &x 1}}\n", "anchors and aliases"),
+        ("targets:\n- {cluster: c, service: s}\ntargets: []\n", "duplicate key 'targets'"),
+    ],
+)
+def test_without_libyaml_the_pure_python_parser_gives_the_same_answers(
+    monkeypatch: pytest.MonkeyPatch, text: str, expected: str
+) -> None:
+    import yaml  # type: ignore[import-untyped]
+
+    monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    assert expected in error(text)
+    spec = one("targets:\n- {cluster: c, service: s, environment: {T: 0012, V: 1.10}}\n")
+    assert spec.environment == {"T": "0012", "V": "1.10"}
