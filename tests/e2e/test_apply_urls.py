@@ -108,9 +108,9 @@ def test_postgresql_url_forms_libpq_accepts_work(pg: Target, form: str) -> None:
     [
         ("foo=1", "'foo', which libpq does not know"),
         ("sslmode=bogus", "sslmode='bogus'"),
-        ("target_session_attrs=bogus", "libpq refuses: invalid target_session_attrs value"),
-        ("keepalives=abc", "libpq refuses"),
-        ("load_balance_hosts=sometimes", "libpq refuses"),
+        ("target_session_attrs=bogus", "has an invalid target_session_attrs: use one of any,"),
+        ("keepalives=abc", "has an invalid keepalives: use 0 (off) or 1"),
+        ("load_balance_hosts=sometimes", "invalid load_balance_hosts: use one of disable, random"),
         ("connect_timeout=10=2", "exactly one '='"),
     ],
 )
