@@ -138,7 +138,9 @@ def _printed(value: str) -> set[str]:
     html = ascii_only.translate({ord(c): f"\\u{ord(c):04x}" for c in "<>&"})
     forms = {value, plain, ascii_only, html, repr(value)[1:-1], ascii(value)[1:-1]}
     forms |= {f.replace("/", "\\/") for f in (plain, ascii_only)}
-    forms |= {json.dumps(f, ensure_ascii=a)[1:-1] for f in (plain, ascii_only) for a in (1, 0)}
+    forms |= {
+        json.dumps(f, ensure_ascii=a)[1:-1] for f in (plain, ascii_only) for a in (True, False)
+    }
     forms.add(value.replace("'", "'\\''"))
     return forms
 
