@@ -272,3 +272,28 @@ def test_an_argument_that_is_not_utf8_is_shown_and_recorded_escaped(db: Db) -> N
     assert "running: sh -c true sh 'a\\xffb'" in done.stderr, done.stderr
     (run,) = json.loads(apply_cli(db, "history", "--output", "json").stdout)
     assert run["command"] == "sh -c true sh 'a\\xffb'"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "sh -c 'MYSQL_PWD={a} mysql app'",
+        "env 'PGPASSWORD={a}' psql",
+        "psql 'postgresql://app:{a}@db/app'",
+        "tool --api-token {a}",
+        "mysql -u root '-p{a}' app",
+    ],
+)
+def test_history_masks_rows_written_before_a_form_was_known(db: Db, stored: str) -> None:
+    """A row an older version recorded unmasked is masked when history reads it."""
+    import psycopg
+
+    a = canary("old")
+    db.secrets = [PASSWORD]
+    assert apply_cli(db, "apply", "--", "true").returncode == 0
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute("UPDATE ecs_migrate_history SET command = %s", (stored.format(a=a),))
+    db.secrets = [PASSWORD, a]
+    (run,) = json.loads(apply_cli(db, "history", "--output", "json").stdout)
+    assert "***" in run["command"], run
+    assert "***" in apply_cli(db, "history").stdout

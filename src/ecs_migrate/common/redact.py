@@ -47,6 +47,7 @@ _IN_TEXT = (
     re.compile(rf"(?i)((?:^|(?<=[\s;&|('\"?]))-{{0,2}}{_NAME}=)({_WORD})"),
     re.compile(rf"(?i)((?:^|(?<=[\s;&|('\"]))--{_NAME}\s+)((?!-){_WORD})"),
     re.compile(rf"(\b(?:mysql|mariadb)[\w-]*\b[^;&|\n]*?\s-p)({_WORD})"),
+    re.compile(r"(\b(?:mysql|mariadb)[\w-]*\b[^;&|\n]*?\s'-p)([^']+)(?=')"),  # as shlex quotes it
     re.compile(r"(?i)(\bauthorization:\s*(?:bearer|basic|token|digest)?\s*)([^\s'\"]+)"),
 )
 _OPTION = re.compile(rf"(?i)--?{_NAME}")
@@ -104,6 +105,13 @@ def mask_command(argv: Sequence[str]) -> tuple[str, list[str]]:
     # text can then be printed, and stored in the history, as it is.
     text = shlex.join(masked).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return text, sorted(secrets, key=len, reverse=True)
+
+
+def mask_shown(text: str) -> str:
+    """A command line already shown (shell-quoted, as in the history) with the credentials
+    :func:`mask_command` finds in text masked: rows written before a form was known are
+    masked when they are read."""
+    return _mask_text(text, [])
 
 
 def _mask_text(text: str, found: list[str]) -> str:

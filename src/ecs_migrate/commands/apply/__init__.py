@@ -25,7 +25,7 @@ from ecs_migrate.commands.apply.metadata import RunContext, run_context
 from ecs_migrate.commands.apply.url import DatabaseUrl, read_url
 from ecs_migrate.commands.apply.wait import wait_for_database
 from ecs_migrate.common.options import FromCli
-from ecs_migrate.common.redact import Redactor, mask_command, secret_values
+from ecs_migrate.common.redact import Redactor, mask_command, mask_shown, secret_values
 from ecs_migrate.errors import EcsMigrateError, LockLostError, UsageError
 from ecs_migrate.tasks.cancel import Cancel
 
@@ -319,5 +319,5 @@ def history(opts: HistoryOptions, reporter: ApplyReporter) -> HistoryResult:
         with contextlib.suppress(Exception):
             connected.conn.close()
     for run in runs:
-        run["command"] = redactor.text(str(run.get("command") or ""))
+        run["command"] = redactor.text(mask_shown(str(run.get("command") or "")))
     return HistoryResult(url.describe(), runs)
