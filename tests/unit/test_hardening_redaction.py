@@ -233,3 +233,12 @@ def test_run_hides_the_command_s_credentials_in_the_task_output(tmp_path: object
     renderer.log(LogEvent(timestamp_ms=0, message=json.dumps({"pw": a})))
     shown = out.getvalue() + err.getvalue()
     assert a not in shown and b not in shown and shown.count(MARK) == 3, shown
+
+
+@pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())
+def test_masking_a_shown_line_again_changes_nothing(form: list[str]) -> None:
+    """history masks stored lines again when it reads them: a masked line stays as it is."""
+    from ecs_migrate.common.redact import mask_shown
+
+    text, _ = mask_command([arg.format(a="aaaaaaaa", b="bbbbbbbb", c="cccccccc") for arg in form])
+    assert mask_shown(text) == text

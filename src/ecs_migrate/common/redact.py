@@ -44,7 +44,10 @@ _NAME = (
 )
 _IN_TEXT = (
     re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)([^\s/'\"]+)(?=@)"),
-    re.compile(rf"(?i)((?:^|(?<=[\s;&|('\"?]))-{{0,2}}{_NAME}=)({_WORD})"),
+    re.compile(rf"(?i)((?:^|(?<=[\s;&|(?]))-{{0,2}}{_NAME}=)({_WORD})"),
+    # Inside quotes ('API_KEY=x' in a line shlex quoted): the value ends at the closing quote.
+    re.compile(rf"""(?i)((?<=')-{{0,2}}{_NAME}=)((?:"[^"]*"|[^\s'";&|]+)+)"""),
+    re.compile(rf"""(?i)((?<=")-{{0,2}}{_NAME}=)((?:'[^']*'|[^\s'";&|]+)+)"""),
     re.compile(rf"(?i)((?:^|(?<=[\s;&|('\"]))--{_NAME}\s+)((?!-){_WORD})"),
     re.compile(rf"(\b(?:mysql|mariadb)[\w-]*\b[^;&|\n]*?\s-p)({_WORD})"),
     re.compile(r"(\b(?:mysql|mariadb)[\w-]*\b[^;&|\n]*?\s'-p)([^']+)(?=')"),  # as shlex quotes it
@@ -116,6 +119,8 @@ def mask_shown(text: str) -> str:
 
 def _mask_text(text: str, found: list[str]) -> str:
     def hide(match: re.Match[str]) -> str:
+        if match.group(2).strip("'\"") == MARK:  # masked already (a stored line)
+            return match.group(0)
         found.append(match.group(2))
         return match.group(1) + MARK
 
