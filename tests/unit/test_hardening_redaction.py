@@ -242,3 +242,18 @@ def test_masking_a_shown_line_again_changes_nothing(form: list[str]) -> None:
 
     text, _ = mask_command([arg.format(a="aaaaaaaa", b="bbbbbbbb", c="cccccccc") for arg in form])
     assert mask_shown(text) == text
+
+
+def test_a_key_inside_a_json_credentials_variable_is_hidden_once_decoded() -> None:
+    """GOOGLE_CREDENTIALS-style: the key's line breaks are \\n escapes in the variable; the
+    program decodes the JSON and prints the key over several lines."""
+    pem = fake_pem(1192)
+    credentials = json.dumps({"type": "service_account", "private_key": pem}, indent=2)
+    redactor = Redactor(secret_values({"GOOGLE_CREDENTIALS": credentials}))
+    printed = json.loads(credentials)["private_key"]
+    shown = b"".join(redactor.data(line) for line in printed.encode().splitlines(keepends=True))
+    assert not any(line in shown.decode() for line in pem_body(pem))
+
+
+def pem_body(pem: str) -> list[str]:
+    return [line for line in pem.splitlines() if line and "-----" not in line]

@@ -184,18 +184,27 @@ def _encodings(value: str) -> str:
     return "".join(parts)
 
 
+def _lines(value: str) -> list[str]:
+    """The lines of a value over several lines, also when its line breaks are written as
+    ``\\n`` (a PEM key inside a JSON credentials file, which a program decodes and prints)."""
+    lines: list[str] = []
+    for text in {value, value.replace("\\r\\n", "\n").replace("\\n", "\n")}:
+        if "\n" in text.strip():
+            lines += [line.strip() for line in text.splitlines()]
+    return lines
+
+
 def _pieces(value: str) -> list[str]:
     """The value without the spaces around it, and the lines of a value over several lines,
     each a secret of its own (output is redacted a line at a time): those long enough to
     hide anywhere."""
-    lines = [line.strip() for line in value.splitlines()] if "\n" in value.strip() else []
-    return [line for line in [value.strip(), *lines] if len(line) >= MIN_LENGTH]
+    return [line for line in [value.strip(), *_lines(value)] if len(line) >= MIN_LENGTH]
 
 
 def _short_lines(value: str) -> list[str]:
     """A multi-line value's short lines with a letter or digit (a PEM key's last line,
     ``AB==``): hidden only when they are a whole line of output."""
-    lines = [line.strip() for line in value.splitlines()] if "\n" in value.strip() else []
+    lines = _lines(value)
     return [s for s in lines if 2 <= len(s) < MIN_LENGTH and any(c.isalnum() for c in s)]
 
 
