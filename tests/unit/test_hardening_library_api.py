@@ -344,7 +344,7 @@ def test_a_credential_with_a_newline_is_refused_without_sending_or_showing_it(
     monkeypatch.setenv(variable, value)
     clients = Clients(AwsSettings())
     with pytest.raises(AwsConfigError) as caught:
-        clients.ecs.list_clusters()
+        clients.ecs.describe_clusters(clusters=["sandbox"])
     message = f"{caught.value.message} {caught.value.hint}"
     assert "header" in message and "not sent" in message
     for secret in (CANARY, "AKIAIOSFODNN7EXAMPLE", "Signature=", "AWS4-HMAC-SHA256"):

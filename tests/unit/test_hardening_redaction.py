@@ -73,6 +73,11 @@ ORDINARY = [
     ["env", "PGPASSFILE=/app/.pgpass", "PATH=/usr/bin", "psql"],
     ["alembic", "-x", "tenant=acme", "upgrade", "head"],
     ["psql", "-c", "select 1"],
+    # a variable's name is not its value: the audit trail keeps which variable was used
+    ["sh", "-c", 'echo "token=$APP_API_TOKEN"; PGPASSWORD=$PW psql; X_TOKEN="${T}" true'],
+    ["psql", "--password", "$DB_PASSWORD"],
+    ["psql", "--password=${DB_PASSWORD}"],
+    ["env", "PGPASSWORD=$PW", "psql"],
 ]
 
 

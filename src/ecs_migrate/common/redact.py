@@ -58,6 +58,9 @@ _OPTION_VALUE = re.compile(rf"(?is)(--?{_NAME}=)(.+)")
 _ASSIGNMENT = re.compile(rf"(?is)({_NAME}=)(.+)")  # an argument to env, docker -e, make...
 _SCRIPT_FLAG = re.compile(r"-[A-Za-z]*c")  # sh -c, bash -lc: the next argument is a script
 _MYSQL_PROGRAM = re.compile(r"(?i)(?:^|/)(?:mysql|mariadb)[\w-]*$")
+# A value that only names a variable (``$DB_PASSWORD``, ``"${TOKEN}"``): the shell supplies the
+# secret, the command line holds none, and the name is what an audit trail needs to show.
+_REFERENCE = re.compile(r"""(["']?)\$(?:[A-Za-z_]\w*|\{[A-Za-z_]\w*\})\1""")
 
 
 def secret_name(name: str) -> bool:
@@ -83,7 +86,7 @@ def mask_command(argv: Sequence[str]) -> tuple[str, list[str]]:
     masked: list[str] = []
     mysql = hide_next = script = False
     for arg in argv:
-        if hide_next and not arg.startswith("-"):
+        if hide_next and not arg.startswith("-") and not _REFERENCE.fullmatch(arg):
             found.append(arg)
             masked.append(MARK)
             hide_next = False
@@ -98,7 +101,7 @@ def mask_command(argv: Sequence[str]) -> tuple[str, list[str]]:
         # the argument is a shell script ("PGPASSWORD=x psql ...").
         option = _OPTION_VALUE.fullmatch(arg) or (not script and _ASSIGNMENT.fullmatch(arg))
         script = bool(_SCRIPT_FLAG.fullmatch(arg))
-        if option:
+        if option and not _REFERENCE.fullmatch(option.group(2)):
             found.append(option.group(2))
             masked.append(option.group(1) + MARK)
             continue
@@ -119,8 +122,9 @@ def mask_shown(text: str) -> str:
 
 def _mask_text(text: str, found: list[str]) -> str:
     def hide(match: re.Match[str]) -> str:
-        if match.group(2).strip("'\"") == MARK:  # masked already (a stored line)
-            return match.group(0)
+        value = match.group(2)
+        if value.strip("'\"") == MARK or _REFERENCE.fullmatch(value):  # masked already, or
+            return match.group(0)  # a variable's name, not its value
         found.append(match.group(2))
         return match.group(1) + MARK
 
