@@ -43,7 +43,9 @@ _NAME = (
     rf"|(?:[\w.-]*[_.-])?(?:{_SECRET_PARTS})(?:[_.-][\w.-]*)?)"
 )
 _IN_TEXT = (
-    re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)([^\s/'\"]+)(?=@)"),
+    # The scheme starts where a word does: tried inside a long word, it would backtrack from
+    # every letter (quadratic in the word's length).
+    re.compile(r"(?i)((?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)([^\s/'\"]+)(?=@)"),
     re.compile(rf"(?i)((?:^|(?<=[\s;&|(?]))-{{0,2}}{_NAME}=)({_WORD})"),
     # Inside quotes ('API_KEY=x' in a line shlex quoted): the value ends at the closing quote.
     re.compile(rf"""(?i)((?<=')-{{0,2}}{_NAME}=)((?:"[^"]*"|[^\s'";&|]+)+)"""),
