@@ -1,8 +1,8 @@
-"""The one place that builds boto3 clients.
+"""The one place that builds the AWS clients (botocore).
 
 Everything AWS goes through :class:`Clients`: one session (credential chain, profile, region,
 ``AWS_ENDPOINT_URL``), one retry configuration, and one counter of the API calls made, which
-the benchmarks and the policy model read. boto3 is imported lazily so ``--help`` stays fast.
+the benchmarks and the policy model read. botocore is imported lazily so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from ecs_migrate.errors import (
 from ecs_migrate.validate import check_fields, has_methods
 
 if TYPE_CHECKING:
-    import boto3
+    import botocore.session
 
 # Real ECS says AccessDeniedException; EC2, RDS and IAM say AccessDenied; moto's ECS and Logs
 # answer HTTP 403 with an XML body, which botocore reports as the code "403".
@@ -70,7 +70,7 @@ _ARN = re.compile(r"^arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d{12}|):(.+)$"
 
 @dataclass
 class AwsSettings:
-    """What the user chose on the command line; everything else comes from boto3's chain.
+    """What the user chose on the command line; everything else comes from botocore's chain.
 
     ``region`` and ``profile`` that are not a region name or a profile name (a newline, a
     space, a control character) are AwsConfigError (exit 3), raised here before any client
@@ -198,7 +198,7 @@ def _config_errors() -> Iterator[None]:
 
 @dataclass
 class Clients:
-    """Lazily built boto3 clients sharing one session and one retry policy.
+    """Lazily built botocore clients sharing one session and one retry policy.
 
     ``calls`` counts API operations as ``(service, operation)``; ``attempts`` counts HTTP
     attempts, so retries are visible.
@@ -212,7 +212,7 @@ class Clients:
     action_for: ActionLookup = field(default=same_name_action, kw_only=True, repr=False)
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
-    _session: boto3.Session | None = field(default=None, repr=False)
+    _session: botocore.session.Session | None = field(default=None, repr=False)
     _retries: tuple[str, int] = field(
         default=(DEFAULT_RETRY_MODE, DEFAULT_MAX_ATTEMPTS), repr=False
     )
@@ -224,28 +224,33 @@ class Clients:
         check_fields(self)
 
     @property
-    def session(self) -> boto3.Session:
+    def session(self) -> botocore.session.Session:
+        """botocore's session, not boto3's: boto3 adds resources, which ecs-migrate does not
+        use, and importing it (s3transfer with it) costs every command about 0.1 s."""
         if self._session is None:
-            import boto3
             import botocore.exceptions
+            import botocore.session
 
             check_environment_settings()
             try:
                 # botocore reads AWS_DEFAULT_REGION only; AWS_REGION is the newer name.
                 region = self.settings.region or os.environ.get("AWS_REGION") or None
                 with _config_errors():
-                    session = boto3.Session(profile_name=self.settings.profile, region_name=region)
+                    session = botocore.session.Session(profile=self.settings.profile)
+                    if region is not None:
+                        session.set_config_variable("region", region)
+                    session.get_scoped_config()  # an unknown profile fails here, once
             except botocore.exceptions.ProfileNotFound as exc:
                 raise CredentialsError(
                     str(exc), hint="List your profiles with `aws configure list-profiles`."
                 ) from exc
-            self._retries = check_aws_config(session._session)
+            self._retries = check_aws_config(session)
             self._session = session
         return self._session
 
     @property
     def region(self) -> str:
-        region: str | None = self.session.region_name
+        region: str | None = self.session.get_config_variable("region")
         if not region:
             raise CredentialsError(
                 "No AWS region is configured.",
@@ -298,7 +303,7 @@ class Clients:
         )
         region = region or self.region
         with _config_errors():
-            client = session.client(service, region_name=region, config=config)
+            client = session.create_client(service, region_name=region, config=config)
         events = client.meta.events
         events.register("before-call", self._count_call)
         events.register("before-send", self._count_attempt)
