@@ -56,6 +56,10 @@ class Sandbox:
     agent: Agent | None = None
     _server: Any = None
     _thread: threading.Thread | None = None
+    # The agent's clients, one per service: building one costs up to 0.1 s of CPU (EC2's
+    # model), and a test session seeds a fresh world hundreds of times.
+    _agent_clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def env(self, world: World | None = None) -> dict[str, str]:
         """The environment that points any AWS client (the AWS CLI too) at this sandbox.
@@ -220,7 +224,16 @@ class Sandbox:
             task.enable_execute_command = bool(getattr(service, "enable_execute_command", False))
 
     def client(self, service: str, *, agent: bool = False) -> Any:
-        """A boto3 client pointed at the sandbox. ``agent=True`` is never fault-injected."""
+        """A boto3 client pointed at the sandbox. ``agent=True`` is never fault-injected, and
+        is built once per service (botocore clients are safe to share between threads)."""
+        if not agent:
+            return self._new_client(service, agent=False)
+        with self._clients_lock:
+            if service not in self._agent_clients:
+                self._agent_clients[service] = self._new_client(service, agent=True)
+            return self._agent_clients[service]
+
+    def _new_client(self, service: str, *, agent: bool) -> Any:
         import boto3
         from botocore.config import Config
 
