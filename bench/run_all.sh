@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 json() { [ -n "${RESULTS_DIR:-}" ] && mkdir -p "$RESULTS_DIR" && echo "--json $RESULTS_DIR/$1.json"; }
-for name in startup policy_lint api_cost completion_lag apply_overhead; do
+for name in startup policy_lint hostile_text api_cost completion_lag apply_overhead; do
   echo
   echo "================================ $name ================================"
   # shellcheck disable=SC2046

@@ -118,6 +118,24 @@ def test_the_guard_adds_its_lock_timeout_when_only_a_value_mentions_it(existing:
     assert "already" not in guard.notes[0]
 
 
+@pytest.mark.parametrize(
+    ("existing", "kept"),
+    [
+        ("-c statement_timeout=0 \\", {"statement_timeout": "0"}),
+        ("-c work_mem=64MB\\", {"work_mem": "64MB"}),
+        ("-c application_name=a\\\\", {"application_name": "a\\"}),  # an escaped backslash
+    ],
+)
+def test_a_last_backslash_does_not_swallow_the_guards_option(
+    existing: str, kept: dict[str, str]
+) -> None:
+    guard = plan(POSTGRES, {"PGOPTIONS": existing}, 5.0, 3, SEES)
+    parsed = pgoptions.parse(guard.environ["PGOPTIONS"])
+    assert parsed.value_of("lock_timeout") is not None, guard.environ["PGOPTIONS"]
+    for name, value in kept.items():
+        assert parsed.value_of(name) == value, guard.environ["PGOPTIONS"]
+
+
 # -- MySQL's refused settings, by error code -----------------------------------------------------
 @pytest.mark.parametrize(
     ("exc", "step", "retry"),

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import re
-import time
 import uuid
 
 import pytest
@@ -217,15 +216,12 @@ def test_a_value_that_is_not_utf8_is_hidden_as_its_bytes() -> None:
 
 
 @pytest.mark.parametrize("filler", [b"\\", b"%", b"-", b"\\u00", b"'\\''"])
-def test_long_hostile_lines_take_no_time(filler: bytes) -> None:
-    """The printed forms are literal strings: no pattern backtracks over a run of
-    backslashes (a 64 KiB line is apply's longest)."""
+def test_long_hostile_lines_come_out_as_they_went_in(filler: bytes) -> None:
+    """A 64 KiB line (apply's longest) of a filler that looks like part of a printed form
+    holds no secret, so it comes out unchanged (how long it takes: bench/hostile_text.py)."""
     redactor = Redactor([fake_pem(1200), PASSWORD, "\\\\\\x-%%%%-" + canary(), "'\\''-" + canary()])
     line = filler * (65536 // len(filler)) + b"\n"
-    redactor.data(b"")  # compiled before the clock starts
-    began = time.monotonic()
-    redactor.data(line)
-    assert time.monotonic() - began < 2.0
+    assert redactor.data(line) == line
 
 
 # -- run's renderer --------------------------------------------------------------------------

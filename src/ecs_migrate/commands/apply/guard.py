@@ -80,6 +80,10 @@ def plan(
     if pgoptions.parse(existing).sets("lock_timeout"):  # as the server reads it
         setting = "PGOPTIONS already sets lock_timeout: kept as it is"
     else:
+        # A last backslash escapes nothing in PGOPTIONS alone, but would escape the space
+        # before the guard's option and merge the two: it is dropped (the same to the server).
+        if (len(existing) - len(existing.rstrip("\\"))) % 2:
+            existing = existing[:-1]
         env["PGOPTIONS"] = f"{existing} -c lock_timeout={max(1, round(backstop * 1000))}".strip()
         setting = f"lock_timeout={seconds_text(backstop)}"
     if watch is None:
