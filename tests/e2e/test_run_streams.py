@@ -498,3 +498,12 @@ def test_api_calls_stay_within_budget(sandbox: Env) -> None:
     assert calls["DescribeTasks"] >= 1 and calls["GetLogEvents"] >= 1, calls
     assert calls["DescribeTasks"] <= 40 * minutes + 3, (calls, payload["durationSeconds"])
     assert calls["GetLogEvents"] <= 60 * minutes + 3, (calls, payload["durationSeconds"])
+
+
+def test_empty_lines_are_dropped_as_the_awslogs_driver_does(sandbox: Env) -> None:
+    """CloudWatch refuses an empty message (PutLogEvents: at least 1 character), and the
+    awslogs driver drops empty lines: the sandbox's agent does the same instead of failing
+    (the fixture asserts the agent had no errors)."""
+    done = sandbox.run("sh", "-c", "echo first; echo; echo; printf '\\n'; echo last")
+    assert done.returncode == 0, done.output
+    assert done.stdout.splitlines() == ["first", "last"]

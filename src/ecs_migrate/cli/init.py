@@ -113,5 +113,6 @@ def github(output: str, region: str | None, profile: str | None, **params: Any) 
         click.echo(f"note: {safe_text(note)}", err=True)
     for warning in result.warnings:  # a migrate command the workflow cannot lint
         click.echo(f"warning: {safe_text(warning)}", err=True)
-    click.echo(f"\nCreate the role {result.role_name} ({result.role_arn}):", err=True)
-    click.echo("\n".join(result.commands))
+    role = f"{safe_text(result.role_name)} ({safe_text(result.role_arn)})"
+    click.echo(f"\nCreate the role {role}:", err=True)
+    click.echo("\n".join(safe_text(command) for command in result.commands))

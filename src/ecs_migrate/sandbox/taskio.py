@@ -101,6 +101,8 @@ class LogWriter:
         ticker.start()
         for raw in iter(proc.stdout.readline, b""):
             line = raw.decode("utf-8", "replace").rstrip("\n")
+            if not line:  # CloudWatch refuses an empty message; the awslogs driver drops it
+                continue
             with self.lock:
                 ts = max(int(time.time() * 1000), self.last_ts)
                 self.last_ts = ts
