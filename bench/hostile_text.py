@@ -63,7 +63,7 @@ def main() -> None:
             if layer != "copy":
                 worst_ratio = max(worst_ratio, ratio)
             rows.append(
-                (repr(filler), layer, f"{small[layer]:.2f}", f"{large[layer]:.2f}", f"{ratio:.0f}x")
+                (repr(filler), layer, f"{small[layer]:.3f}", f"{large[layer]:.3f}", f"{ratio:.0f}x")
             )
     print(table(("filler", "layer", "4 KiB ms", "64 KiB ms", "64/4"), rows))
     print(f"\nworst growth from 4 KiB to 64 KiB: {worst_ratio:.0f}x (linear: about 16x)")
