@@ -12,15 +12,13 @@ import subprocess
 from importlib import metadata
 
 from ecs_migrate import __version__
+from ecs_migrate.commands.policy.generate import name_problem
 from ecs_migrate.common.pins import Pin
 from ecs_migrate.errors import UsageError
 
 ACTION_REPOSITORY = "ecs-migrate/ecs-migrate"
-# GitHub's names (as policy generate checks --repo): an owner is letters, digits, '-' (not
-# first) and '_', up to 39 characters; a repository is letters, digits, '.', '-' and '_', up
-# to 100 characters, and not '.' or '..'. A commit is 40 lowercase hex digits.
-_OWNER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,38}")
-_REPO = re.compile(r"[A-Za-z0-9._-]{1,100}")
+# OWNER/REPO follows GitHub's names as policy generate checks --repo; a commit is 40
+# lowercase hex digits.
 _SHA = re.compile(r"[0-9a-f]{40}")
 
 
@@ -47,18 +45,7 @@ def action_problem(value: str) -> str | None:
             if len(parts) > 2
             else "has no OWNER/: it must be OWNER/REPO@SHA"
         )
-    owner, repo = parts
-    if not _OWNER.fullmatch(owner):
-        return (
-            f"has {owner!r} as its owner, not a GitHub user or organisation name (letters, "
-            "digits, '-' not first, '_', up to 39 characters)"
-        )
-    if not _REPO.fullmatch(repo) or repo in (".", ".."):
-        return (
-            f"has {repo!r} as its repository, not a GitHub repository name (letters, digits, "
-            "'.', '-', '_', up to 100 characters, not '.' or '..')"
-        )
-    return None
+    return name_problem(*parts)
 
 
 def parse_action(value: str) -> Pin:

@@ -161,15 +161,22 @@ def repo_problem(repo: str | None) -> str | None:
     owner, name = repo.split("/")
     if not owner or not name:
         return f"{shown} has an empty {'owner' if not owner else 'repository name'}."
+    problem = name_problem(owner, name)
+    return f"{shown}: {problem}." if problem else None
+
+
+def name_problem(owner: str, name: str) -> str | None:
+    """What keeps OWNER/NAME from being a GitHub repository's name, or None (also the rule of
+    `init github --action`)."""
     if not _OWNER.fullmatch(owner):
         return (
-            f"{shown}: the owner {owner!r} is not a GitHub user or organisation name (letters, "
-            "digits and '-', not first, up to 39 characters)."
+            f"the owner {owner!r} is not a GitHub user or organisation name (letters, digits, "
+            "'-' not first, '_', up to 39 characters)"
         )
     if not _REPO_NAME.fullmatch(name) or name in (".", ".."):
         return (
-            f"{shown}: {name!r} is not a GitHub repository name (letters, digits, '.', '-' and "
-            "'_', up to 100 characters, not '.' or '..')."
+            f"{name!r} is not a GitHub repository name (letters, digits, '.', '-' and '_', up "
+            "to 100 characters, not '.' or '..')"
         )
     return None
 
