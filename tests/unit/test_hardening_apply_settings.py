@@ -21,7 +21,7 @@ import pytest
 from ecs_migrate.commands.apply import pgoptions, wait
 from ecs_migrate.commands.apply.dialects import SETTINGS, Failure, error_text, session_gone
 from ecs_migrate.commands.apply.guard import plan
-from ecs_migrate.commands.apply.lock import acquire_lock, ensure_held
+from ecs_migrate.commands.apply.lock import acquire_lock, ensure_held, lost_before_the_command
 from ecs_migrate.commands.apply.mysql import MySql
 from ecs_migrate.commands.apply.sessions import Vantage
 from ecs_migrate.commands.apply.url import POSTGRES, parse_url
@@ -298,6 +298,29 @@ def test_a_session_killed_while_waiting_for_the_lock_is_exit_4() -> None:
     assert "waiting for the migration lock 'app'" in raised.value.message
     assert "administrator command" in raised.value.message
     assert "did not run" in raised.value.message and raised.value.hint
+
+
+@pytest.mark.parametrize("doing", ["reading the server's version", "recording the run"])
+def test_a_session_lost_before_the_command_starts_is_exit_4(doing: str) -> None:
+    conn = _Conn()
+    conn.dead = _DriverError("server closed the connection unexpectedly")
+    with (
+        pytest.raises(TaskNotRunError) as raised,
+        lost_before_the_command(_Dialect(), conn, doing),  # type: ignore[arg-type]
+    ):
+        raise _DriverError("server closed the connection unexpectedly")
+    assert raised.value.exit_code == 4
+    assert f"while {doing}" in raised.value.message and "did not run" in raised.value.message
+
+
+def test_a_failure_before_the_command_on_a_live_session_passes_as_it_is() -> None:
+    with (
+        pytest.raises(_DriverError),
+        lost_before_the_command(_Dialect(), _Conn(), "reading"),  # type: ignore[arg-type]
+    ):
+        raise _DriverError("permission denied for table ecs_migrate_history")
+    with pytest.raises(ValueError), lost_before_the_command(_Dialect(), _Conn(), "reading"):  # type: ignore[arg-type]
+        raise ValueError("a bug")
 
 
 def test_a_driver_error_on_a_live_session_is_not_called_a_loss() -> None:

@@ -20,7 +20,7 @@ from ecs_migrate.commands.apply.attempts import Session, first_line, run_attempt
 from ecs_migrate.commands.apply.child import SignalRelay, resolve_command
 from ecs_migrate.commands.apply.dialects import Dialect, dialect_for, read_history, rewrite_command
 from ecs_migrate.commands.apply.guard import plan
-from ecs_migrate.commands.apply.lock import acquire_lock
+from ecs_migrate.commands.apply.lock import acquire_lock, lost_before_the_command
 from ecs_migrate.commands.apply.metadata import RunContext, run_context
 from ecs_migrate.commands.apply.url import DatabaseUrl, read_url
 from ecs_migrate.commands.apply.wait import wait_for_database
@@ -169,7 +169,8 @@ def _apply(
     conn = connected.conn
     session: Session | None = None
     try:
-        version = dialect.server_version(conn)
+        with lost_before_the_command(dialect, conn, "reading the server's version"):
+            version = dialect.server_version(conn)
         waited_lock = acquire_lock(
             dialect, conn, lock_name, opts.lock_timeout, reporter, relay.cancel
         )

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from ecs_migrate.commands.apply.child import SignalRelay, run_child
 from ecs_migrate.commands.apply.dialects import Dialect, rewrite_command
 from ecs_migrate.commands.apply.guard import Guard, not_retried, pause_before
-from ecs_migrate.commands.apply.lock import LockKeeper, ensure_held
+from ecs_migrate.commands.apply.lock import LockKeeper, ensure_held, lost_before_the_command
 from ecs_migrate.commands.apply.metadata import RunContext
 from ecs_migrate.commands.apply.sessions import Vantage, vantage
 from ecs_migrate.commands.apply.url import POSTGRES
@@ -83,7 +83,12 @@ def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
     attempt, paused = 1, 0.0
     while True:
         noted = command if attempt == 1 else f"{command}  # ecs-migrate: attempt {attempt}"
-        row_id = _record_start(dialect, conn, noted, context, reporter)
+        # Lost here, before the first attempt, the command never ran (exit 4); before a later
+        # one, ensure_held has just seen the lock, and the lost connection is reported as is.
+        doing = "recording the run in ecs_migrate_history"
+        first = attempt == 1
+        with lost_before_the_command(dialect, conn, doing) if first else contextlib.nullcontext():
+            row_id = _record_start(dialect, conn, noted, context, reporter)
         watcher = _watcher(session, guard)
         keeper = session.keeper = LockKeeper(
             dialect,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from ecs_migrate.commands.apply.dialects import Dialect, error_text, keep_alive, session_gone
@@ -34,14 +34,23 @@ def acquire_lock(
     """Take the lock; the seconds waited. LockTimeoutError after ``timeout`` seconds;
     TaskNotRunError (exit 4) when the connection's session ends meanwhile (killed, the
     database restarted, a network cut, a driver's read timeout)."""
-    try:
+    with lost_before_the_command(dialect, conn, f"waiting for the migration lock {name!r}"):
         return _acquire(dialect, conn, name, timeout, reporter, cancel)
+
+
+@contextlib.contextmanager
+def lost_before_the_command(dialect: Dialect, conn: Any, doing: str) -> Iterator[None]:
+    """TaskNotRunError (exit 4) when apply's session ends while it is ``doing`` something
+    before the command starts (killed, the database restarted, a network cut, a driver's read
+    timeout); any other error passes as it is."""
+    try:
+        yield
     except Exception as exc:
         if not session_gone(dialect, conn, exc):
             raise
         raise TaskNotRunError(
-            f"Lost the database connection while waiting for the migration lock {name!r} "
-            f"({error_text(exc)}): the command did not run.",
+            f"Lost the database connection while {doing} ({error_text(exc)}): the command "
+            "did not run.",
             hint="Something ended apply's database session: pg_terminate_backend or KILL, a "
             "restart or failover of the database, a network cut. Run the migration again; "
             "`ecs-migrate history` shows what ran meanwhile.",
