@@ -79,3 +79,21 @@ def test_importing_the_cli_does_not_import_heavy_modules() -> None:
     assert "ecs_migrate.cli.main" in imported
     assert "click" in tops
     assert not tops & HEAVY, sorted(n for n in imported if n.split(".")[0] in HEAVY)
+
+
+def test_an_internal_error_shows_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last-resort line (exit 70) prints an unexpected exception's text: a driver or
+    botocore may quote a URL's password, a request's Authorization header or a secret value."""
+    from ecs_migrate.cli.main import _without_secrets
+
+    monkeypatch.setenv("APP_API_TOKEN", "canary-token-5e1f0c")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "canary-aws-secret-9b2d7a")
+    text = _without_secrets(
+        "connect postgresql://app:canary-pw-41d3@db/app failed; token canary-token-5e1f0c; "
+        "Authorization: AWS4-HMAC-SHA256 Credential=AKIACANARY0KEY7Q2X9Z/x, Signature=abc123; "
+        "key canary-aws-secret-9b2d7a"
+    )
+    for secret in ("canary-pw-41d3", "canary-token-5e1f0c", "canary-aws-secret-9b2d7a"):
+        assert secret not in text, text
+    assert "AKIACANARY0KEY7Q2X9Z" not in text and "Signature=abc123" not in text, text
+    assert text.startswith("connect postgresql://") and "db/app failed" in text

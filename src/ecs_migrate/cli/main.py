@@ -130,12 +130,21 @@ def _main() -> None:
         if os.environ.get("ECS_MIGRATE_DEBUG"):
             raise
         echo(
-            f"internal error: {type(exc).__name__}: {safe_text(exc)}\n"
+            f"internal error: {type(exc).__name__}: {safe_text(_without_secrets(str(exc)))}\n"
             "This is a bug in ecs-migrate. Set ECS_MIGRATE_DEBUG=1 for the traceback, "
             "and report it.",
             err=True,
         )
         sys.exit(EXIT_INTERNAL)
+
+
+def _without_secrets(text: str) -> str:
+    """An unexpected error's text without what a driver or botocore may quote: credentials
+    in URLs and AWS request headers, and the values of secret-named variables."""
+    from ecs_migrate.awsguard import scrub
+    from ecs_migrate.common.redact import Redactor, secret_values
+
+    return Redactor(secret_values(os.environ)).text(scrub(text))
 
 
 def _show(exc: click.ClickException) -> None:

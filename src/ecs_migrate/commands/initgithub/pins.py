@@ -12,8 +12,7 @@ import subprocess
 from importlib import metadata
 
 from ecs_migrate import __version__
-from ecs_migrate.commands.policy.generate import name_problem
-from ecs_migrate.common.pins import Pin
+from ecs_migrate.common.pins import Pin, name_problem
 from ecs_migrate.errors import UsageError
 
 ACTION_REPOSITORY = "ecs-migrate/ecs-migrate"

@@ -28,6 +28,7 @@ from ecs_migrate.commands.policy.model import (
 )
 from ecs_migrate.commands.policy.trust import github_subject, iam_literal
 from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.pins import name_problem
 from ecs_migrate.errors import CredentialsError, UsageError
 from ecs_migrate.iampolicy import as_list
 
@@ -36,8 +37,6 @@ GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 # GitHub's names: an owner (user or organisation) is letters, digits and hyphens, up to 39
 # characters (underscores too, for enterprise-managed users); a repository is letters, digits,
 # '.', '-' and '_', up to 100 characters, and not '.' or '..'.
-_OWNER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,38}")
-_REPO_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 _REF_NAME = re.compile(r"^[^\s*?\[\]~^:\\]+$")
 
 Values = Mapping[str, str | Sequence[str] | None]
@@ -163,22 +162,6 @@ def repo_problem(repo: str | None) -> str | None:
         return f"{shown} has an empty {'owner' if not owner else 'repository name'}."
     problem = name_problem(owner, name)
     return f"{shown}: {problem}." if problem else None
-
-
-def name_problem(owner: str, name: str) -> str | None:
-    """What keeps OWNER/NAME from being a GitHub repository's name, or None (also the rule of
-    `init github --action`)."""
-    if not _OWNER.fullmatch(owner):
-        return (
-            f"the owner {owner!r} is not a GitHub user or organisation name (letters, digits, "
-            "'-' not first, '_', up to 39 characters)"
-        )
-    if not _REPO_NAME.fullmatch(name) or name in (".", ".."):
-        return (
-            f"{name!r} is not a GitHub repository name (letters, digits, '.', '-' and '_', up "
-            "to 100 characters, not '.' or '..')"
-        )
-    return None
 
 
 def _trust(opts: GenerateOptions, account: str) -> GenerateResult:
