@@ -297,3 +297,29 @@ def test_history_masks_rows_written_before_a_form_was_known(db: Db, stored: str)
     (run,) = json.loads(apply_cli(db, "history", "--output", "json").stdout)
     assert "***" in run["command"], run
     assert "***" in apply_cli(db, "history").stdout
+
+
+# -- run-many: each target's command, as run ------------------------------------------------------
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_run_many_hides_each_targets_command_credentials_in_its_output(
+    sandbox: Env, tmp_path: Path, output: str
+) -> None:
+    """A target's task prints its own command line (as `set -x` or a tool's echo would): the
+    credentials written in it are hidden in that target's labelled lines, as run hides them."""
+    a, b = canary("a"), canary("b")
+    world = sandbox.world
+    targets = {
+        "targets": [
+            {"name": "one", "command": ["sh", "-c", f"echo PGPASSWORD={a} psql; exit 0"]},
+            {"name": "two", "command": ["sh", "-c", f"echo mysql -u app --password={b}; exit 0"]},
+        ],
+        "defaults": {"cluster": world.cluster, "service": world.service},
+    }
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps(targets))
+    env = gha_env(tmp_path)
+    done = sandbox.cli("run-many", "--targets", str(path), "--output", output, env=env)
+    assert done.returncode == 0, done.output
+    assert_no_secrets(every_output(done, env), [a, b])
+    labelled = done.stderr if output == "json" else done.stdout
+    assert "PGPASSWORD=***" in labelled and "--password=***" in labelled, labelled

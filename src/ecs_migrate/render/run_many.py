@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ecs_migrate.common.redact import Redactor, mask_command
 from ecs_migrate.github import GitHubActions, markdown_table, safe_line, safe_text
 from ecs_migrate.render.console import _isatty, clock, echo, own_line, style
 from ecs_migrate.render.relay import visible_lines
@@ -31,15 +33,17 @@ FINAL = {"succeeded", "failed", "failed-to-start", "timed-out", "interrupted", "
 class _TargetReporter:
     """The core's Reporter for one target: everything goes through the renderer, labelled."""
 
-    def __init__(self, renderer: RunManyRenderer, name: str) -> None:
+    def __init__(self, renderer: RunManyRenderer, name: str, command: Sequence[str]) -> None:
         self.renderer = renderer
         self.name = name
+        # The credentials written in the target's command, hidden in its task's output too.
+        self.redactor = Redactor(mask_command(command)[1])
 
     def progress(self, message: str) -> None:
         self.renderer.progress(self.name, message)
 
     def log(self, event: LogEvent) -> None:
-        self.renderer.log(self.name, event)
+        self.renderer.log(self.name, replace(event, message=self.redactor.text(event.message)))
 
     def warning(self, message: str) -> None:
         self.renderer.warning(self.name, message)
@@ -74,8 +78,8 @@ class RunManyRenderer:
         return cls(json_mode, gha, live=live)
 
     # -- ManyReporter --------------------------------------------------------------------
-    def target(self, name: str) -> _TargetReporter:
-        return _TargetReporter(self, name)
+    def target(self, name: str, command: Sequence[str] = ()) -> _TargetReporter:
+        return _TargetReporter(self, name, command)
 
     def update(self, name: str, state: str, exit_code: int | None, seconds: float) -> None:
         self.rows[name] = (state, exit_code, seconds, time.monotonic() - seconds)

@@ -10,7 +10,7 @@ prints: each target's progress and log lines go to ``reporter.target(name)``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -116,13 +116,16 @@ class ManyReporter(Protocol):
     """Where run-many sends what a person may want to see: one Reporter per target, and each
     target's state as it changes (for a live table)."""
 
-    def target(self, name: str) -> Reporter: ...
+    def target(self, name: str, command: Sequence[str] = ()) -> Reporter:
+        """The target's reporter; ``command`` is what its task runs (a renderer hides the
+        credentials written in it from the task's output, as `run` does)."""
+        ...
 
     def update(self, name: str, state: str, exit_code: int | None, seconds: float) -> None: ...
 
 
 class NullManyReporter:
-    def target(self, name: str) -> Reporter:
+    def target(self, name: str, command: Sequence[str] = ()) -> Reporter:
         return NullReporter()
 
     def update(self, name: str, state: str, exit_code: int | None, seconds: float) -> None:

@@ -132,7 +132,7 @@ class Scheduler:
     def _started(self, queued: _Queued) -> bool:
         """Try to start the target. True when it left the queue (started, or ended)."""
         spec = queued.spec
-        reporter = self.reporter.target(spec.name)
+        reporter = self.reporter.target(spec.name, spec.command)
         clients = self._clients(spec.region)
         try:
             target = self._target(clients, spec)
