@@ -73,3 +73,31 @@ ensure_test_tools() {
     apt_install "${missing[@]}"
   fi
 }
+
+# The real migration tools the end-to-end tool tests run under `apply` (issue 23): the npm ones
+# from tests/tools/node's committed package-lock.json (`npm ci` into its node_modules, redone
+# only when the lock file changes: a stamp holds the lock's checksum), and sqitch (with its
+# PostgreSQL driver), ActiveRecord and Ruby's pg from the OS packages, only if missing.
+ensure_migration_tools() {
+  local node_dir="$ROOT/tests/tools/node"
+  if ! command -v npm >/dev/null 2>&1; then
+    say "Installing Node.js and npm from the OS packages"
+    apt_install nodejs npm
+  fi
+  local stamp="$node_dir/node_modules/.ecs-migrate-stamp"
+  local sum
+  sum=$(cat "$node_dir/package.json" "$node_dir/package-lock.json" | sha256sum | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+    say "Installing the npm migration tools (npm ci in tests/tools/node)"
+    (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
+    echo "$sum" >"$stamp"
+  fi
+  local missing=()
+  for pkg in sqitch libdbd-pg-perl ruby-activerecord ruby-pg; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "Installing ${missing[*]} from the OS packages"
+    apt_install "${missing[@]}"
+  fi
+}
