@@ -7,13 +7,16 @@ a busy table beyond a lock wait, or breaks the app version still running; ``warn
 rest. Before squawk, the input is read as psql reads it (script.py): included files are
 followed, and what runs but cannot be read (DO blocks, procedural functions, ``\\gexec``...)
 is a finding of lint-sql's own (rules.OWN_RULES), so that no finding means all was read.
+A file given is read as its migration tool reads it (sections.py): what does not run forward
+(a down section, a down, undo, revert or verify file) is not linted but listed in ``skipped``,
+unless ``include_down``.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ecs_migrate.commands.lintsql.rules import OWN_RULES, RULES, SqlFinding, all_rules
@@ -25,6 +28,7 @@ from ecs_migrate.commands.lintsql.script import (
     decode,
     read_file,
 )
+from ecs_migrate.commands.lintsql.sections import Refused, Skipped, layout, view
 from ecs_migrate.commands.lintsql.squawk import INSTALL_HINT, lint, squawk_binary
 from ecs_migrate.common.options import FromCli
 from ecs_migrate.common.severity import Severity, reaches
@@ -37,6 +41,7 @@ __all__ = [
     "STDIN",
     "LintSqlOptions",
     "LintSqlResult",
+    "Skipped",
     "SqlFinding",
     "all_rules",
     "lint_sql",
@@ -54,6 +59,7 @@ class LintSqlOptions(FromCli):
     fail_on: str = "error"
     pg_version: str | None = None
     stdin_text: str | bytes | None = None  # what "-" reads (the CLI passes standard input)
+    include_down: bool = False  # lint what does not run forward too (down sections, files)
 
 
 @dataclass
@@ -62,6 +68,8 @@ class LintSqlResult:
     files: list[str] = field(default_factory=list)
     fail_on: str = "error"
     included: list[str] = field(default_factory=list)  # files read through \i and \ir
+    skipped: list[Skipped] = field(default_factory=list)  # not linted: they do not run forward
+    include_down: bool = False
 
     @property
     def failed(self) -> bool:
@@ -82,6 +90,8 @@ class LintSqlResult:
             "files": list(self.files),
             "included": list(self.included),
             "failed": self.failed,
+            "skipped": [s.to_dict() for s in self.skipped],
+            "includeDown": self.include_down,
         }
 
 
@@ -101,6 +111,8 @@ def check_options(opts: LintSqlOptions) -> None:
         raise UsageError(f"files must be a list of paths, not {type(opts.files).__name__}.")
     if not all(isinstance(name, str) for name in opts.files):
         raise UsageError("files must be paths given as text, or - for standard input.")
+    if not isinstance(opts.include_down, bool):
+        raise UsageError(f"include_down must be true or false, not {opts.include_down!r}.")
     if opts.stdin_text is not None and not isinstance(opts.stdin_text, str | bytes):
         raise UsageError(f"stdin_text must be text or bytes, not {type(opts.stdin_text).__name__}.")
     if not opts.files:
@@ -115,19 +127,78 @@ def lint_sql(opts: LintSqlOptions) -> LintSqlResult:
     check_options(opts)
     binary = squawk_binary()
     script = Script()
+    skipped: list[Skipped] = []
+    labels: dict[str, tuple[tuple[int, int, str], ...]] = {}
     for name in dict.fromkeys(opts.files):  # each file is read once, included or given
-        if not script.has_read(name):
-            script.read(name, _read_sql(name, opts.stdin_text))
+        if script.has_read(name):
+            continue
+        seen = _forward(name, _read_sql(name, opts.stdin_text), opts.include_down)
+        skipped += seen.skipped
+        labels[name] = seen.labels
+        if seen.text is not None:
+            script.read(name, seen.text)
     findings = [*script.findings, *lint(binary, script.sources, opts.pg_version)]
+    findings = [_labelled(f, labels.get(f.file, ())) for f in findings]
     rank = {name: index for index, name in enumerate(script.order)}
     findings.sort(key=lambda f: (rank.get(f.file, len(rank)), f.line or 0, f.id))
-    return LintSqlResult(findings, list(opts.files), opts.fail_on, script.included)
+    result = LintSqlResult(findings, list(opts.files), opts.fail_on, script.included)
+    result.skipped, result.include_down = skipped, opts.include_down
+    return result
+
+
+@dataclass(frozen=True)
+class _Seen:
+    text: str | None  # what is linted; None when nothing of the file is
+    skipped: tuple[Skipped, ...]
+    labels: tuple[tuple[int, int, str], ...]
+
+
+def _forward(name: str, text: str, include_down: bool) -> _Seen:
+    """What of ``name`` is linted, as its tool reads it; exit 2 when the tool would refuse
+    the file, or when what runs forward holds no SQL (as an empty file)."""
+    shown = _shown(name)
+    try:
+        found = layout(name, text)
+    except Refused as exc:
+        raise UsageError(
+            f"{shown} is not a migration {exc.tool} would run: {exc.reason}.",
+            hint=f"Fix the file's {exc.tool} markers; lint-sql reads them as {exc.tool} does.",
+        ) from exc
+    seen = view(name, text, found, include_down)
+    if not found.forward:  # a down, undo, revert or verify file: no forward part to hold SQL
+        return _Seen(seen.text if include_down else None, seen.skipped, seen.labels)
+    if not found.marked and not text.strip():
+        raise UsageError(
+            f"{shown} is empty: there is no SQL to lint.",
+            hint="If a command writes the SQL, check that it succeeded (set -o pipefail).",
+        )
+    if found.marked and not seen.holds_sql:
+        raise UsageError(
+            f"{shown}: {found.tool}'s up section holds no SQL: nothing in it runs forward.",
+            hint="Write the migration under its up marker (lint-sql lints what runs forward; "
+            "--include-down adds the rest).",
+        )
+    return _Seen(seen.text, seen.skipped, seen.labels)
+
+
+def _labelled(finding: SqlFinding, labels: tuple[tuple[int, int, str], ...]) -> SqlFinding:
+    """A finding in a part that does not run forward (linted with include_down) says so."""
+    if finding.line is None:
+        return finding
+    for first, last, why in labels:
+        if first <= finding.line <= last:
+            return replace(finding, message=f"[{why.split(':')[0]}] {finding.message}")
+    return finding
+
+
+def _shown(name: str) -> str:
+    return "standard input" if name == STDIN else name
 
 
 def _read_sql(name: str, stdin: str | bytes | None) -> str:
-    """The text of ``name`` (standard input for ``-``); exit 2 when it cannot be read, is not
-    text, or holds nothing at all."""
-    shown = "standard input" if name == STDIN else name
+    """The text of ``name`` (standard input for ``-``); exit 2 when it cannot be read or is
+    not text."""
+    shown = _shown(name)
     try:
         if name != STDIN:
             text = read_file(name)
@@ -137,11 +208,6 @@ def _read_sql(name: str, stdin: str | bytes | None) -> str:
             text = decode(stdin if stdin is not None else _stdin_bytes())
     except Unreadable as exc:
         raise UsageError(f"Cannot read {shown}: {exc}.") from exc
-    if not text.strip():
-        raise UsageError(
-            f"{shown} is empty: there is no SQL to lint.",
-            hint="If a command writes the SQL, check that it succeeded (set -o pipefail).",
-        )
     return text
 
 
