@@ -1,0 +1,5 @@
+-- migrate:up
+CREATE TABLE widgets (id int PRIMARY KEY);
+
+-- migrate:down
+DROP TABLE widgets;

@@ -1,0 +1,7 @@
+-- migrate:up
+CREATE TABLE gadgets AS SELECT current_setting('matrix.probe', true) AS probe;
+ALTER TABLE accounts ADD COLUMN note text;
+
+-- migrate:down
+ALTER TABLE accounts DROP COLUMN note;
+DROP TABLE gadgets;

@@ -1,0 +1,5 @@
+-- Up Migration
+CREATE TABLE widgets (id int PRIMARY KEY);
+
+-- Down Migration
+DROP TABLE widgets;

@@ -1,0 +1,7 @@
+-- Up Migration
+CREATE TABLE gadgets AS SELECT current_setting('matrix.probe', true) AS probe;
+ALTER TABLE accounts ADD COLUMN note text;
+
+-- Down Migration
+ALTER TABLE accounts DROP COLUMN note;
+DROP TABLE gadgets;

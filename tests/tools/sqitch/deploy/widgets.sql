@@ -1,0 +1,3 @@
+BEGIN;
+CREATE TABLE widgets (id int PRIMARY KEY);
+COMMIT;

@@ -1,0 +1,4 @@
+BEGIN;
+ALTER TABLE accounts DROP COLUMN note;
+DROP TABLE gadgets;
+COMMIT;

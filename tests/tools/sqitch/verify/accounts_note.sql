@@ -1,0 +1,2 @@
+SELECT note FROM accounts WHERE false;
+SELECT probe FROM gadgets WHERE false;
