@@ -85,6 +85,24 @@ class _ForwardSignals:
     "cancelled (never on the command's output), after 5, 10, 20 s..., still holding the "
     "migration lock.",
 )
+@click.option(
+    "--blockers",
+    type=click.Choice(["wait", "fail", "ignore"]),
+    default="wait",
+    show_default=True,
+    help="Before each attempt, sessions already in the migration's way (a transaction open "
+    "longer than --ddl-lock-timeout, idle in it or holding a lock in the database): wait for "
+    "them to go, naming each (wait); exit 5 at once, naming them (fail); or start anyway "
+    "(ignore).",
+)
+@click.option(
+    "--blockers-timeout",
+    type=Duration(),
+    default="5m",
+    show_default=True,
+    help="With --blockers wait: how long to wait for them to go before exit 5 (500ms, 30s, 5m, "
+    "or seconds).",
+)
 @command_argument
 def apply(**params: Any) -> None:
     """Run COMMAND inside the container: one migration at a time, recorded.
@@ -93,12 +111,15 @@ def apply(**params: Any) -> None:
     GET_LOCK) held on its own connection for the whole command, records the run in the
     table ecs_migrate_history, and runs COMMAND with SIGTERM/SIGINT forwarded and secrets
     redacted from its output. Exits with COMMAND's status; 127 not found, 126 not
-    executable, 3 no usable URL, 4 database unreachable, 5 lock wait timed out, 7 the
-    lock was lost while COMMAND ran (it was left to finish, unprotected).
+    executable, 3 no usable URL, 4 database unreachable, 5 lock wait timed out (or
+    sessions in the migration's way did not go: --blockers), 7 the lock was lost while
+    COMMAND ran (it was left to finish, unprotected).
 
     \b
     Example:
       ecs-migrate apply -- alembic upgrade head
+      ecs-migrate apply --blockers fail -- alembic upgrade head
+      ecs-migrate apply --blockers-timeout 10m -- alembic upgrade head
       ecs-migrate run --cluster prod --service api --apply -- alembic upgrade head
     """
     from ecs_migrate.commands.apply import ApplyOptions, SignalRelay
@@ -130,7 +151,9 @@ def history(output: str, **params: Any) -> None:
 
     Reads the same variable as apply. With --output json: a JSON array, one object per run
     (id, started_at, finished_at, duration_seconds, command, exit_code, task_arn, git_sha,
-    actor, host). A run with no exit_code is still running, or was killed.
+    actor, host, blockedBy: the sessions that made the attempt wait, each {pid, user,
+    application, state, transactionAgeSeconds}). A run with no exit_code is still running,
+    or was killed.
 
     \b
     Example:
@@ -176,11 +199,13 @@ def _iso(value: Any) -> str | None:
 
 
 def _json_run(run: dict[str, Any]) -> dict[str, Any]:
+    shown = {k: v for k, v in run.items() if k != "blocked_by"}
     return {
-        **run,
+        **shown,
         "started_at": _iso(run.get("started_at")),
         "finished_at": _iso(run.get("finished_at")),
         "duration_seconds": _duration(run),
+        "blockedBy": [b.to_json() for b in run.get("blocked_by") or []],
     }
 
 
@@ -194,7 +219,17 @@ def _print_history(result: HistoryResult) -> None:
         echo(f"No runs recorded in ecs_migrate_history at {safe_text(result.database)}.", err=True)
         return
     rows = [tuple(safe_text(cell) for cell in _history_cells(r)) for r in result.runs]
-    header = ("ID", "STARTED (UTC)", "TOOK", "EXIT", "SHA", "ACTOR", "TASK/HOST", "COMMAND")
+    header = (
+        "ID",
+        "STARTED (UTC)",
+        "TOOK",
+        "EXIT",
+        "SHA",
+        "ACTOR",
+        "TASK/HOST",
+        "BLOCKED BY",
+        "COMMAND",
+    )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
@@ -209,5 +244,15 @@ def _history_cells(run: dict[str, Any]) -> tuple[str, ...]:
         str(run.get("git_sha") or "-")[:7],
         str(run.get("actor") or "-"),
         str(run.get("task_arn") or run.get("host") or "-").rsplit("/", 1)[-1],
+        _blocked_cell(run.get("blocked_by") or []),
         str(run.get("command") or ""),
     )
+
+
+def _blocked_cell(blockers: list[Any]) -> str:
+    """The sessions that made the run wait, briefly: ``812 (report)``, ``812 +2``, ``-``."""
+    if not blockers:
+        return "-"
+    first = blockers[0]
+    name = f"{first.pid} ({first.application})" if first.application else str(first.pid)
+    return name + (f" +{len(blockers) - 1}" if len(blockers) > 1 else "")

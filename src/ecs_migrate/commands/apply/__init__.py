@@ -10,6 +10,7 @@ status. ``history(opts)`` reads the table back. Neither prints: progress and the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -17,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ecs_migrate.commands.apply.attempts import Session, first_line, run_attempts, sight
+from ecs_migrate.commands.apply.blockers import Blocker
 from ecs_migrate.commands.apply.child import SignalRelay, resolve_command
 from ecs_migrate.commands.apply.dialects import Dialect, dialect_for, read_history, rewrite_command
 from ecs_migrate.commands.apply.guard import plan
 from ecs_migrate.commands.apply.lock import acquire_lock, lost_before_the_command
 from ecs_migrate.commands.apply.metadata import RunContext, run_context
+from ecs_migrate.commands.apply.preflight import MODES, preflight_for
 from ecs_migrate.commands.apply.url import DatabaseUrl, read_url
 from ecs_migrate.commands.apply.wait import wait_for_database
 from ecs_migrate.common.options import FromCli
@@ -41,6 +44,9 @@ __all__ = [
 ]
 
 
+MAX_BLOCKERS_TIMEOUT = 86_400.0
+
+
 class ApplyReporter(Protocol):
     def progress(self, message: str) -> None: ...
     def warning(self, message: str) -> None: ...
@@ -56,6 +62,8 @@ class ApplyOptions(FromCli):
     lock_name: str | None = None  # default: the database's name
     ddl_lock_timeout: float = 5.0  # PostgreSQL lock_timeout for the command's sessions; 0: off
     ddl_retries: int = 3  # runs again after a lock timeout, still holding the migration lock
+    blockers: str = "wait"  # sessions in the migration's way before an attempt: wait|fail|ignore
+    blockers_timeout: float = 300.0  # seconds to wait for them to go (then exit 5)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     cwd: str = field(default_factory=os.getcwd)
 
@@ -110,6 +118,10 @@ def _validate(opts: ApplyOptions) -> None:
         )
     if opts.ddl_retries < 0:
         raise UsageError("--ddl-retries must be zero or more.")
+    if opts.blockers not in MODES:
+        raise UsageError(f"--blockers must be one of {', '.join(MODES)}, not {opts.blockers!r}.")
+    if not 0 <= opts.blockers_timeout <= MAX_BLOCKERS_TIMEOUT:
+        raise UsageError("--blockers-timeout must be from 0 to 24 hours.")
     if opts.lock_name is not None and not opts.lock_name.strip():
         raise UsageError("--lock-name must not be empty.")
 
@@ -199,6 +211,7 @@ def _apply(
             command,
             redactor,
             opts.lock_timeout,
+            preflight=preflight_for(opts.blockers, opts.blockers_timeout, opts.ddl_lock_timeout),
         )
         ended = run_attempts(session, guard, relay)
         status, lost = ended.status, ended.lost
@@ -289,6 +302,20 @@ def _utc(stamp: float | None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp or time.time()))
 
 
+def _redacted(blocker: Blocker, redactor: Redactor) -> Blocker:
+    """A stored blocker's words pass through the redactor, as every stored value shown."""
+
+    def text(value: str | None) -> str | None:
+        return redactor.text(value) if value is not None else None
+
+    return dataclasses.replace(
+        blocker,
+        user=text(blocker.user),
+        application=text(blocker.application),
+        state=text(blocker.state),
+    )
+
+
 # -- history -----------------------------------------------------------------------------------
 @dataclass
 class HistoryOptions(FromCli):
@@ -321,4 +348,5 @@ def history(opts: HistoryOptions, reporter: ApplyReporter) -> HistoryResult:
             connected.conn.close()
     for run in runs:
         run["command"] = redactor.text(mask_shown(str(run.get("command") or "")))
+        run["blocked_by"] = [_redacted(b, redactor) for b in run.get("blocked_by") or []]
     return HistoryResult(url.describe(), runs)

@@ -15,17 +15,24 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ecs_migrate.commands.apply.blockers import Blocker
 from ecs_migrate.commands.apply.child import SignalRelay, run_child
 from ecs_migrate.commands.apply.dialects import Dialect, rewrite_command
 from ecs_migrate.commands.apply.guard import Guard, not_retried, pause_before
 from ecs_migrate.commands.apply.lock import LockKeeper, ensure_held, lost_before_the_command
 from ecs_migrate.commands.apply.metadata import RunContext
+from ecs_migrate.commands.apply.preflight import Preflight, before_attempt, note_blockers
 from ecs_migrate.commands.apply.sessions import Vantage, vantage
 from ecs_migrate.commands.apply.url import POSTGRES
 from ecs_migrate.commands.apply.watch import Watcher
 from ecs_migrate.common.redact import Redactor
 from ecs_migrate.common.words import plural
-from ecs_migrate.errors import CommandNotExecutableError, CommandNotFoundError
+from ecs_migrate.errors import (
+    CommandNotExecutableError,
+    CommandNotFoundError,
+    InterruptedByUser,
+    TimedOutError,
+)
 
 
 class Reporter(Protocol):
@@ -63,6 +70,7 @@ class Session:
     pause_budget: float  # seconds all the pauses between attempts may take (--lock-timeout)
     keeper: LockKeeper | None = None  # the current attempt's (the connection is in its use)
     said_unseen: bool = False  # the watcher saw none of the command's sessions: said once
+    preflight: Preflight | None = None  # sessions in the way, before each attempt (preflight.py)
 
 
 @dataclass
@@ -80,8 +88,11 @@ def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
     ended."""
     dialect, conn, lock_name = session.dialect, session.conn, session.lock_name
     context, reporter, command = session.context, session.reporter, session.command
-    attempt, paused = 1, 0.0
+    attempt, paused, status = 1, 0.0, 0
     while True:
+        seen = _clear(session, relay, attempt, status)  # sessions in the way (preflight.py)
+        if seen is None:
+            break
         noted = command if attempt == 1 else f"{command}  # ecs-migrate: attempt {attempt}"
         # Lost here, before the first attempt, the command never ran (exit 4); before a later
         # one, ensure_held has just seen the lock, and the lost connection is reported as is.
@@ -89,6 +100,7 @@ def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
         first = attempt == 1
         with lost_before_the_command(dialect, conn, doing) if first else contextlib.nullcontext():
             row_id = _record_start(dialect, conn, noted, context, reporter)
+        note_blockers(conn, row_id, seen)
         watcher = _watcher(session, guard)
         keeper = session.keeper = LockKeeper(
             dialect,
@@ -125,6 +137,7 @@ def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
             break
         _record_finish(dialect, conn, row_id, status, reporter)
         events = watcher.events if watcher is not None else []
+        note_blockers(conn, row_id, seen, events)
         if events and status != 0:  # how the failed attempt ended, in its row
             _note_attempt(dialect, conn, row_id, f"{noted}  # ecs-migrate: {events[-1].note()}")
         if not _again(session, guard, watcher, status, relay):
@@ -149,6 +162,21 @@ def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
             break
         ensure_held(dialect, conn, lock_name, status, attempt)  # lost in the pause: exits
     return Ended(keeper, status, lost, row_id, noted)
+
+
+def _clear(session: Session, relay: SignalRelay, attempt: int, status: int) -> list[Blocker] | None:
+    """Pre-flight before attempt ``attempt``: the sessions in the migration's way, waited
+    for; those seen. Before the first, a failure to clear raises (exit 5, or 130); before a
+    later one, it is said and None returned: the last attempt's ``status`` stands."""
+    try:
+        return before_attempt(
+            session.preflight, session.dialect, session.conn, session.reporter.progress, relay.cancel
+        )
+    except (TimedOutError, InterruptedByUser) as exc:
+        if attempt == 1:
+            raise
+        session.reporter.warning(f"Attempt {attempt} not started: {exc.message} Status {status}.")
+        return None
 
 
 def _watcher(session: Session, guard: Guard) -> Watcher | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import re
 import socket
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ecs_migrate.commands.apply.blockers import Blocker
 from ecs_migrate.commands.apply.url import POSTGRES, DatabaseUrl
 
 TABLE = "ecs_migrate_history"
@@ -33,6 +35,9 @@ COLUMNS = (
     "host",
 )
 INSERTED = ("command", "task_arn", "git_sha", "actor", "host")
+# Added later (issue 23): the sessions that made an attempt wait, as JSON text (the
+# ``blockedBy`` items); added to an existing table by apply, absent from an older one.
+BLOCKED_BY = "blocked_by"
 
 
 SETTINGS = "settings"  # the step of a setting the server refuses on every connection
@@ -79,6 +84,7 @@ class Dialect(Protocol):
     def insert_history(self, conn: Any, values: Sequence[str | None]) -> int: ...
     def finish_history(self, conn: Any, row_id: int, exit_code: int) -> None: ...
     def is_missing_table(self, exc: Exception) -> bool: ...
+    def has_blocked_by(self, conn: Any) -> bool: ...
     def holds_lock(self, conn: Any, name: str) -> bool: ...
     def socket_fd(self, conn: Any) -> int | None: ...
     def is_driver_error(self, exc: BaseException) -> bool: ...
@@ -136,6 +142,30 @@ def rewrite_command(conn: Any, row_id: int, command: str) -> None:
     query(conn, f"UPDATE {TABLE} SET command = %s WHERE id = %s", [command, row_id])
 
 
+def record_blocked_by(conn: Any, row_id: int, blockers: Sequence[Blocker]) -> None:
+    """Write a run's ``blocked_by``: the sessions that made it wait, as JSON text."""
+    text = json.dumps([b.to_json() for b in blockers], separators=(",", ":"))
+    query(conn, f"UPDATE {TABLE} SET {BLOCKED_BY} = %s WHERE id = %s", [text, row_id])
+
+
+def read_blocked_by(text: Any) -> list[Blocker]:
+    """A stored ``blocked_by`` as Blockers: [] for none, and for what cannot be read (a
+    value written by hand is skipped, item by item)."""
+    if not text:
+        return []
+    try:
+        items = json.loads(str(text))
+    except ValueError:
+        return []
+    found = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            found.append(Blocker.from_json(item))
+        except (TypeError, ValueError, KeyError, AttributeError):
+            continue
+    return found
+
+
 def classify(message: str, rules: Sequence[tuple[str, str, bool]]) -> Failure:
     for pattern, step, retry in rules:
         if re.search(pattern, message, re.IGNORECASE):
@@ -162,13 +192,18 @@ def dialect_for(url: DatabaseUrl) -> Dialect:
 
 
 def read_history(dialect: Dialect, conn: Any, limit: int) -> list[dict[str, Any]]:
-    """The newest ``limit`` runs, newest first, as plain dicts (UTC datetimes)."""
+    """The newest ``limit`` runs, newest first, as plain dicts (UTC datetimes;
+    ``blocked_by``: a list of Blockers, [] in a table that has no such column)."""
     try:
+        columns = (*COLUMNS, BLOCKED_BY) if dialect.has_blocked_by(conn) else COLUMNS
         rows = query(
-            conn, f"SELECT {', '.join(COLUMNS)} FROM {TABLE} ORDER BY id DESC LIMIT %s", [limit]
+            conn, f"SELECT {', '.join(columns)} FROM {TABLE} ORDER BY id DESC LIMIT %s", [limit]
         )
     except Exception as exc:
         if dialect.is_missing_table(exc):
             return []
         raise
-    return [{k: utc(v) for k, v in zip(COLUMNS, row, strict=True)} for row in rows]
+    runs = [{k: utc(v) for k, v in zip(columns, row, strict=True)} for row in rows]
+    for run in runs:
+        run[BLOCKED_BY] = read_blocked_by(run.get(BLOCKED_BY))
+    return runs

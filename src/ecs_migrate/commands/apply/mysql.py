@@ -3,13 +3,21 @@ history table's SQL."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from ecs_migrate import dburl
-from ecs_migrate.commands.apply.dialects import INSERTED, SETTINGS, TABLE, Failure, query
+from ecs_migrate.commands.apply.dialects import (
+    BLOCKED_BY,
+    INSERTED,
+    SETTINGS,
+    TABLE,
+    Failure,
+    query,
+)
 from ecs_migrate.commands.apply.url import MYSQL, DatabaseUrl
 from ecs_migrate.errors import DatabaseConfigError
 
@@ -318,6 +326,7 @@ class MySql:
         # CREATE TABLE IF NOT EXISTS needs the CREATE privilege even when the table exists:
         # a user that may only write a table created for it would never record a run.
         if self._history_exists(conn):
+            self._add_blocked_by(conn)
             return
         query(
             conn,
@@ -330,8 +339,41 @@ class MySql:
                 task_arn VARCHAR(2048) NULL,
                 git_sha VARCHAR(64) NULL,
                 actor VARCHAR(255) NULL,
-                host VARCHAR(255) NULL)""",
+                host VARCHAR(255) NULL,
+                blocked_by TEXT NULL)""",
         )
+
+    def has_blocked_by(self, conn: Any) -> bool:
+        rows = query(
+            conn,
+            "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_NAME = %s AND COLUMN_NAME = %s",
+            [TABLE, BLOCKED_BY],
+        )
+        return bool(rows)
+
+    def _add_blocked_by(self, conn: Any) -> None:
+        """A table created before ``blocked_by`` gets it, its rows kept (MySQL 8 has no ADD
+        COLUMN IF NOT EXISTS: information_schema first); best effort (a user that may only
+        write the table records no blocked_by), waiting at most 2 s for the table's lock."""
+        if getattr(self, "_blocked_by_checked", False):
+            return
+        self._blocked_by_checked = True
+        if self.has_blocked_by(conn):
+            return
+        pymysql = self._driver()
+        try:
+            before = query(conn, "SELECT @@SESSION.lock_wait_timeout")[0][0]
+        except pymysql.err.MySQLError:
+            return
+        try:
+            query(conn, "SET SESSION lock_wait_timeout = 2")
+            query(conn, f"ALTER TABLE {TABLE} ADD COLUMN {BLOCKED_BY} TEXT NULL")
+        except pymysql.err.MySQLError:
+            pass  # 1060: added meanwhile; 1142: no ALTER privilege; 1205: the lock was busy
+        finally:
+            with contextlib.suppress(Exception):
+                query(conn, f"SET SESSION lock_wait_timeout = {int(before)}")
 
     def insert_history(self, conn: Any, values: Sequence[str | None]) -> int:
         # UTC_TIMESTAMP, not NOW(): DATETIME has no time zone, and read_history takes UTC.

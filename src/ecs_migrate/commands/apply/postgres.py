@@ -10,6 +10,7 @@ from typing import Any
 
 from ecs_migrate.commands.apply import pgoptions
 from ecs_migrate.commands.apply.dialects import (
+    BLOCKED_BY,
     INSERTED,
     TABLE,
     Failure,
@@ -262,6 +263,7 @@ class Postgres:
         # PostgreSQL checks CREATE on the schema before IF NOT EXISTS: a role that may only
         # write a table created for it must not get that far.
         if query(conn, "SELECT to_regclass(%s) IS NOT NULL", [TABLE])[0][0]:
+            self._add_blocked_by(conn)
             return
         query(
             conn,
@@ -274,8 +276,36 @@ class Postgres:
                 task_arn text,
                 git_sha text,
                 actor text,
-                host text)""",
+                host text,
+                blocked_by text)""",
         )
+
+    def has_blocked_by(self, conn: Any) -> bool:
+        rows = query(
+            conn,
+            "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s "
+            "AND attnum > 0 AND NOT attisdropped",
+            [TABLE, BLOCKED_BY],
+        )
+        return bool(rows)
+
+    def _add_blocked_by(self, conn: Any) -> None:
+        """A table created before ``blocked_by`` gets it, its rows kept; best effort (a role
+        that may only write the table records no blocked_by), and never waiting long for the
+        table's lock."""
+        if getattr(self, "_blocked_by_checked", False):
+            return
+        self._blocked_by_checked = True
+        if self.has_blocked_by(conn):
+            return
+        try:
+            query(conn, "SET lock_timeout = 2000")
+            query(conn, f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {BLOCKED_BY} text")
+        except self._driver().Error:
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                query(conn, "SET lock_timeout = 0")
 
     def insert_history(self, conn: Any, values: Sequence[str | None]) -> int:
         rows = query(
