@@ -6,6 +6,7 @@ does not run forward is skipped and said, linted with include_down, at the file'
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -183,9 +184,21 @@ def test_sqitch_directories(tmp_path: Path) -> None:
     assert by_name("proj/deploy/users.sql") == ("sqitch", "up")
     assert by_name("proj/revert/users.sql") == ("sqitch", "revert")
     assert by_name(str(tmp_path / "proj/verify/users.sql")) == ("sqitch", "verify")
-    # a revert/ directory alone, with no sqitch project around it, is nobody's
+    # without sqitch.plan: the same script under another of the three (a change in a directory)
+    write("db/deploy/app/users.sql", "SELECT 1;\n")
+    write("db/revert/app/users.sql", "SELECT 1;\n")
+    assert by_name("db/revert/app/users.sql") == ("sqitch", "revert")
+    # a revert/ directory beside a deploy/ that lacks the script is nobody's
     write("other/revert/x.sql", "SELECT 1;\n")
+    write("other/deploy/y.sql", "SELECT 1;\n")
     assert by_name("other/revert/x.sql") is None
+
+
+def test_standard_input_is_never_named_by_its_directory(tmp_path: Path) -> None:
+    write("proj/sqitch.plan", "%project=proj\n")
+    Path("proj/revert").mkdir(parents=True)
+    os.chdir("proj/revert")
+    assert layout("-", "DROP TABLE a;\n").tool == ""
 
 
 # -- lint_sql: what is linted, skipped, said -----------------------------------------------------

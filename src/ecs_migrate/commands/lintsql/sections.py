@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from ecs_migrate.commands.lintsql.psql import Meta, Statement, scan
+from ecs_migrate.commands.lintsql.script import STDIN
 
 FORWARD = "up"
 _WS = "[ \t\n\f\r]"  # Go's \s (dbmate)
@@ -115,7 +116,7 @@ class View:
 
 def layout(name: str, text: str) -> Layout:
     """How ``name``'s tool splits ``text``; Refused when that tool would not run it."""
-    whole = by_name(name)
+    whole = by_name(name) if name != STDIN else None
     if whole is not None:
         tool, part = whole
         return Layout(tool, (Section(part, 0, len(text), 0),))
@@ -254,22 +255,23 @@ def _node_pg_migrate(text: str) -> Layout | None:
 
 
 def _sqitch(name: str) -> str | None:
-    """deploy, revert or verify: the nearest directory of that name whose parent holds
-    sqitch.plan or a sibling script directory."""
+    """deploy, revert or verify: a directory of that name (the script may be in a directory
+    of its own within it, as a change name with a slash) whose parent holds sqitch.plan, or
+    the same script under another of the three."""
     path = os.path.abspath(name)
-    parent = os.path.dirname(path)
-    while True:
-        above = os.path.dirname(parent)
-        kind = os.path.basename(parent)
+    folder = os.path.dirname(path)
+    while os.path.dirname(folder) != folder:
+        kind, above = os.path.basename(folder), os.path.dirname(folder)
         if kind in SQITCH:
-            siblings = [d for d in SQITCH if d != kind]
+            mirror = os.path.relpath(path, folder)
             if os.path.isfile(os.path.join(above, "sqitch.plan")) or any(
-                os.path.isdir(os.path.join(above, d)) for d in siblings
+                os.path.isfile(os.path.join(above, other, mirror))
+                for other in SQITCH
+                if other != kind
             ):
                 return FORWARD if kind == "deploy" else kind
-        if above == parent:
-            return None
-        parent = above
+        folder = above
+    return None
 
 
 def _close(out: list[str], text: str, section: Section) -> None:
