@@ -344,3 +344,23 @@ def test_the_tools_offline_sql_is_what_the_table_says(case: matrix.Case, tmp_pat
     )
     observed = {"offline": "yes" if read else "no"}
     assert not matrix.mismatches(case, observed), (case, sql[:2000], linted.stdout)
+
+
+def test_djangos_sqlmigrate_connects_but_an_empty_database_will_do(db: PgDatabase) -> None:
+    """docs/safety.md's Django row: `sqlmigrate` fails on an offline URL, and prints the
+    migration's SQL from a database where nothing is migrated, creating nothing there."""
+    _require("django-admin")
+    argv = [PY, "manage.py", "sqlmigrate", "shop", "0002"]
+    cwd = TOOLS / "django"
+    refused = subprocess.run(
+        argv, cwd=cwd, env={**os.environ, "DATABASE_URL": REFUSED_URL},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    assert "Connection refused" in refused.stderr, refused.stderr[-2000:]
+    empty = subprocess.run(
+        argv, cwd=cwd, env=_env(db), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert empty.returncode == 0, empty.stderr[-2000:]
+    assert "ALTER TABLE accounts ADD COLUMN note" in empty.stdout
+    assert db.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
