@@ -141,9 +141,8 @@ def lint_sql(opts: LintSqlOptions) -> LintSqlResult:
     findings = [_labelled(f, labels.get(f.file, ())) for f in findings]
     rank = {name: index for index, name in enumerate(script.order)}
     findings.sort(key=lambda f: (rank.get(f.file, len(rank)), f.line or 0, f.id))
-    result = LintSqlResult(findings, list(opts.files), opts.fail_on, script.included)
-    result.skipped, result.include_down = skipped, opts.include_down
-    return result
+    files = list(opts.files)
+    return LintSqlResult(findings, files, opts.fail_on, script.included, skipped, opts.include_down)
 
 
 @dataclass(frozen=True)
