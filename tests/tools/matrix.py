@@ -160,11 +160,11 @@ ROWS: tuple[Row, ...] = (
     Row(
         "Rails",
         "rails",
-        pgoptions=yes("the pg gem (libpq)"),
+        pgoptions=yes("the pg gem: libpq"),
         transaction=yes(),
         guard=yes(),
         retry=yes(),
-        offline=untested("no: no command prints a migration's SQL without running it"),
+        offline=untested("`db:migrate` has no SQL-only mode"),
         evidence=RUBY_SQITCH,
     ),
     Row(
@@ -174,7 +174,7 @@ ROWS: tuple[Row, ...] = (
         transaction=yes(),
         guard=yes(),
         retry=yes(),
-        offline=untested("no: no command prints a migration's SQL"),
+        offline=untested("knex has no command that prints a migration's SQL"),
         evidence=NODE,
     ),
     Row(
@@ -194,7 +194,7 @@ ROWS: tuple[Row, ...] = (
         transaction=no("sequelize-cli runs none per migration"),
         guard=Cell("waits", "once a statement has committed; before that, yes"),
         retry=Cell("not needed"),
-        offline=untested("no: no command prints a migration's SQL"),
+        offline=untested("sequelize-cli has no command that prints a migration's SQL"),
         evidence=NODE,
     ),
     Row(
@@ -204,7 +204,7 @@ ROWS: tuple[Row, ...] = (
         transaction=yes(),
         guard=yes(),
         retry=yes(),
-        offline=untested("no: `migration:run` has no SQL output; `--dryrun` is `generate`'s"),
+        offline=untested("`migration:run` has no SQL-only mode"),
         evidence=NODE,
     ),
     Row("Prisma", "prisma"),
