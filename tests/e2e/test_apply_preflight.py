@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 import threading
 import time
@@ -31,6 +32,7 @@ from tests.apply_support import (
     pg_database,
     start,
 )
+from tests.conftest import assert_no_secrets
 from tests.mariadb_support import LocalMariaDB, mariadb_server
 
 PY = sys.executable
@@ -89,9 +91,11 @@ class PgBlocker:
         self.conn.close()
 
 
-def no_literal(*texts: str) -> None:
+def no_literal(*texts: str, secrets: tuple[str, ...] = ()) -> None:
+    """Neither the blockers' literal nor a secret (the URL's password) in any output."""
     for text in texts:
         assert LITERAL not in text
+        assert_no_secrets(text, list(secrets))
 
 
 def test_pg_a_blocker_there_before_apply_is_named_and_the_command_starts_once_it_is_gone(
@@ -132,7 +136,26 @@ def test_pg_a_blocker_there_before_apply_is_named_and_the_command_starts_once_it
     assert item["transactionAgeSeconds"] >= 0.5
     text = cli(pg, "history")
     assert f"{blocker.pid} (report-job)" in text.stdout
-    no_literal(err.text, out.text, json.dumps(runs), text.output)
+    no_literal(err.text, out.text, json.dumps(runs), text.output, secrets=tuple(pg.secrets))
+
+
+def test_pg_ctrl_c_while_waiting_exits_130_before_the_command(pg: PgDatabase) -> None:
+    blocker = PgBlocker(pg)
+    try:
+        blocker.older_than(0.2)
+        proc = start(pg, "apply", "--ddl-lock-timeout", "200ms", "--", "echo", "ran")
+        assert proc.stderr is not None
+        err = StampedLines(proc.stderr)
+        err.wait_for(f"Pre-flight: waiting for session {blocker.pid}")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130, err.text
+    finally:
+        blocker.release()
+    err.join()
+    assert proc.stdout is not None and "ran" not in proc.stdout.read()
+    assert "Interrupted while waiting for sessions in the migration's way: session" in err.text
+    assert history_json(pg) == []
+    no_literal(err.text, secrets=tuple(pg.secrets))
 
 
 def test_pg_blockers_fail_exits_5_naming_them_and_runs_nothing(pg: PgDatabase) -> None:
@@ -276,7 +299,7 @@ def test_pg_before_a_retry_the_blocker_the_guard_met_is_waited_for_and_recorded(
     assert [r["exit_code"] for r in runs] == [0, 1]
     assert [b["pid"] for b in runs[0]["blockedBy"]] == [blocker.pid]  # pre-flight's
     assert [b["pid"] for b in runs[1]["blockedBy"]] == [blocker.pid]  # the guard's
-    no_literal(err.text, out.text, json.dumps(runs))
+    no_literal(err.text, out.text, json.dumps(runs), secrets=tuple(pg.secrets))
 
 
 OLD_PG_TABLE = """CREATE TABLE ecs_migrate_history (
@@ -477,7 +500,7 @@ def test_mariadb_a_blocker_there_before_apply_is_named_and_the_command_starts_on
     assert set(item) == CONTRACT and item["pid"] == blocker.pid and item["user"] == "app"
     assert item["state"] == "idle in transaction" and item["application"] is None
     assert 0.5 <= item["transactionAgeSeconds"] < 60  # not hours off: the time zone is right
-    no_literal(err.text, out.text)
+    no_literal(err.text, out.text, secrets=tuple(my.secrets))
 
 
 def test_mariadb_blockers_fail_exits_5_naming_them(my: My) -> None:
