@@ -82,6 +82,23 @@ def vantage(conn: object, fd: int | None) -> Vantage | str:
     return Vantage(mine, peer_end)
 
 
+def socket_ends(fd: int | None) -> tuple[Endpoint, Endpoint] | str:
+    """apply's own TCP socket ``fd``: (local, peer) endpoints, canonical; a string saying why
+    there is nothing to look at (no socket, no /proc, a unix socket)."""
+    if fd is None:
+        return "apply's connection has no socket to look at"
+    if not os.path.isdir("/proc/self/fd"):
+        return "this system has no /proc to find the command's connections in"
+    sock = socket.socket(fileno=os.dup(fd))  # a duplicate: closing it leaves the driver's
+    try:
+        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return "apply connects through a unix socket, where sessions have no address"
+        local, peer = sock.getsockname(), sock.getpeername()
+    finally:
+        sock.close()
+    return (canonical(local[0]), int(local[1])), (canonical(peer[0]), int(peer[1]))
+
+
 # -- the command's side, from /proc ------------------------------------------------------------
 def socket_inodes(pid: int) -> set[int]:
     """The inodes of the sockets process ``pid`` has open (none if it is gone, or not ours)."""
