@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Run every benchmark in turn with its defaults (about 8 minutes on 2 cores), printing each
+# Run every benchmark in turn with its defaults (about 11 minutes on 2 cores), printing each
 # one's tables. Extra arguments are not passed on: run a script by itself to change its
-# settings, e.g. `python bench/completion_lag.py --runs 40`. apply_overhead, last, needs the
-# PostgreSQL server binaries (initdb, pg_ctl; Debian: apt-get install postgresql).
+# settings, e.g. `python bench/completion_lag.py --runs 40`. apply_overhead and lock_guard, last,
+# need the PostgreSQL server binaries (initdb, pg_ctl; Debian: apt-get install postgresql);
+# lock_guard also MariaDB's (mariadb-server) and node-postgres in tests/tools/node (scripts/test
+# installs both), and skips a client it cannot run, saying so.
 #
 # With RESULTS_DIR set, each script's raw results are also written there as JSON.
 set -euo pipefail
@@ -10,7 +12,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 json() { [ -n "${RESULTS_DIR:-}" ] && mkdir -p "$RESULTS_DIR" && echo "--json $RESULTS_DIR/$1.json"; }
-for name in startup policy_lint hostile_text api_cost completion_lag apply_overhead; do
+for name in startup policy_lint hostile_text api_cost completion_lag apply_overhead lock_guard; do
   echo
   echo "================================ $name ================================"
   # shellcheck disable=SC2046
