@@ -100,7 +100,9 @@ def has_note_column(db: PgDatabase) -> bool:
 def test_a_lock_timeout_is_retried_and_the_retry_succeeds(db: PgDatabase) -> None:
     blocker = LongTransaction(db)
     app = App(db)
-    proc = start(db, "apply", "--ddl-lock-timeout", "500ms", "--", PY, "-c", ALTER)
+    proc = start(
+        db, "apply", "--blockers", "ignore", "--ddl-lock-timeout", "500ms", "--", PY, "-c", ALTER
+    )
     assert proc.stderr is not None
     err = StampedLines(proc.stderr)
     try:
@@ -129,7 +131,9 @@ def test_a_lock_timeout_is_retried_and_the_retry_succeeds(db: PgDatabase) -> Non
 def test_without_the_guard_the_app_waits_for_the_long_transaction(db: PgDatabase) -> None:
     blocker = LongTransaction(db)
     app = App(db)
-    proc = start(db, "apply", "--ddl-lock-timeout", "0", "--", PY, "-c", ALTER)
+    proc = start(
+        db, "apply", "--blockers", "ignore", "--ddl-lock-timeout", "0", "--", PY, "-c", ALTER
+    )
     assert proc.stderr is not None
     err = StampedLines(proc.stderr)
     try:
@@ -155,6 +159,8 @@ def test_retries_that_never_get_the_lock_give_up_with_the_commands_status(
         done = cli(
             db,
             "apply",
+            "--blockers",
+            "ignore",
             "--ddl-lock-timeout",
             "200ms",
             "--ddl-retries",
@@ -181,18 +187,34 @@ def test_a_failure_that_is_not_a_lock_timeout_is_not_retried(db: PgDatabase) -> 
     assert len(history_json(db)) == 1
 
 
-def test_pgoptions_are_merged_and_an_explicit_lock_timeout_is_kept(db: PgDatabase) -> None:
+def test_pgoptions_pass_through_untouched_and_an_explicit_lock_timeout_is_kept(
+    db: PgDatabase,
+) -> None:
+    """The guard sets no lock_timeout for the command: a server-side timeout would cancel a
+    statement whatever the attempt had committed (the watcher decides that from facts)."""
     env = db.env(PGOPTIONS="-c search_path=public")
-    merged = cli(db, "apply", "--ddl-lock-timeout", "2s", "--", PY, "-c", SHOW, env=env)
+    merged = cli(
+        db,
+        "apply",
+        "--blockers",
+        "ignore",
+        "--ddl-lock-timeout",
+        "2s",
+        "--",
+        PY,
+        "-c",
+        SHOW,
+        env=env,
+    )
     assert merged.returncode == 0, merged.output
-    assert "lock_timeout 3s" in merged.stdout  # the backstop: a second after the watcher
+    assert "lock_timeout 0\n" in merged.stdout  # the server's default: no timeout
     assert "search_path public" in merged.stdout
 
     env = db.env(PGOPTIONS="-c lock_timeout=7s")
     kept = cli(db, "apply", "--", PY, "-c", SHOW, env=env)
     assert kept.returncode == 0, kept.output
     assert "lock_timeout 7s" in kept.stdout
-    assert "PGOPTIONS already sets lock_timeout" in kept.stderr
+    assert "PGOPTIONS sets lock_timeout=7s for the command" in kept.stderr
 
 
 def test_history_json_keeps_its_keys_with_attempts(db: PgDatabase) -> None:

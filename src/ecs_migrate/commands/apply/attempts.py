@@ -15,6 +15,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ecs_migrate.commands.apply import committed
 from ecs_migrate.commands.apply.blockers import Blocker
 from ecs_migrate.commands.apply.child import SignalRelay, run_child
 from ecs_migrate.commands.apply.dialects import Dialect, rewrite_command
@@ -24,7 +25,7 @@ from ecs_migrate.commands.apply.metadata import RunContext
 from ecs_migrate.commands.apply.preflight import Preflight, before_attempt, note_blockers
 from ecs_migrate.commands.apply.sessions import Vantage, vantage
 from ecs_migrate.commands.apply.url import POSTGRES
-from ecs_migrate.commands.apply.watch import Watcher
+from ecs_migrate.commands.apply.watch import Event, SessionWatch, Watcher
 from ecs_migrate.common.redact import Redactor
 from ecs_migrate.common.words import plural
 from ecs_migrate.errors import (
@@ -43,11 +44,15 @@ class Reporter(Protocol):
 
 
 def sight(dialect: Dialect, conn: Any, timeout: float) -> Vantage | str | None:
-    """What apply's connection can see of the command's PostgreSQL sessions (None: no
-    guard to plan, or not PostgreSQL), or why it cannot see them."""
-    if timeout <= 0 or dialect.name != POSTGRES:
+    """What apply's connection can see of the command's sessions (None: no guard to plan),
+    or why it cannot see them."""
+    if timeout <= 0:
         return None
     try:
+        if dialect.name != POSTGRES:
+            from ecs_migrate.commands.apply import mywatch
+
+            return mywatch.vantage(conn, dialect.socket_fd(conn))
         return vantage(conn, dialect.socket_fd(conn))
     except Exception as exc:
         return f"apply could not read its own session's address: {first_line(exc)}"
@@ -70,6 +75,7 @@ class Session:
     pause_budget: float  # seconds all the pauses between attempts may take (--lock-timeout)
     keeper: LockKeeper | None = None  # the current attempt's (the connection is in its use)
     said_unseen: bool = False  # the watcher saw none of the command's sessions: said once
+    to_drop: tuple[str, ...] = ()  # INVALID indexes the last attempt left, to drop first
     preflight: Preflight | None = None  # sessions in the way, before each attempt (preflight.py)
 
 
@@ -102,6 +108,8 @@ def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
             row_id = _record_start(dialect, conn, noted, context, reporter)
         note_blockers(conn, row_id, seen)
         watcher = _watcher(session, guard)
+        if watcher is not None:
+            watcher.baseline(conn)
         keeper = session.keeper = LockKeeper(
             dialect,
             conn,
@@ -111,7 +119,7 @@ def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
         )
 
         def started(
-            pid: int, watcher: Watcher | None = watcher, keeper: LockKeeper = keeper
+            pid: int, watcher: SessionWatch | None = watcher, keeper: LockKeeper = keeper
         ) -> None:
             if watcher is not None:
                 watcher.begin(pid)  # the command's session: its processes, its sockets
@@ -142,26 +150,46 @@ def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
             _note_attempt(dialect, conn, row_id, f"{noted}  # ecs-migrate: {events[-1].note()}")
         if not _again(session, guard, watcher, status, relay):
             break
-        pause = pause_before(attempt + 1)
-        if attempt > guard.retries or paused + pause > session.pause_budget:
-            reporter.warning(
-                f"Gave up after {plural(attempt, 'attempt')}, each stopped by the lock-wait "
-                "guard: a long transaction holds a lock the command needs. Find it in "
-                "pg_stat_activity and pg_locks (docs/apply.md, The lock-wait guard), then "
-                "run the migration again."
-            )
+        waited = _pause(session, guard, relay, attempt, status, events[-1], paused)
+        if waited is None:
             break
-        attempt += 1
-        reporter.progress(
-            f"The command failed with status {status} after the lock-wait guard stopped its "
-            f"wait for {events[-1].what}, so its transaction rolled back. Attempt {attempt} of "
-            f"{guard.retries + 1} in {pause:g}s, still holding the migration lock."
-        )
-        paused += pause
-        if relay.cancel.wait(pause):
-            break
-        ensure_held(dialect, conn, lock_name, status, attempt)  # lost in the pause: exits
+        attempt, paused = attempt + 1, waited
     return Ended(keeper, status, lost, row_id, noted)
+
+
+def _pause(
+    session: Session,
+    guard: Guard,
+    relay: SignalRelay,
+    attempt: int,
+    status: int,
+    event: Event,
+    paused: float,
+) -> float | None:
+    """The pause before attempt ``attempt`` + 1, after ``status`` and the guard's ``event``:
+    the seconds paused in all, or None when no next attempt starts (said)."""
+    reporter = session.reporter
+    pause = pause_before(attempt + 1)
+    if attempt > guard.retries or paused + pause > session.pause_budget:
+        reporter.warning(
+            f"Gave up after {plural(attempt, 'attempt')}, each stopped by the lock-wait "
+            "guard: a long transaction holds a lock the command needs. Find it in "
+            "pg_stat_activity and pg_locks (docs/apply.md, The lock-wait guard), then "
+            "run the migration again."
+        )
+        return None
+    reporter.progress(
+        f"The command failed with status {status} after the lock-wait guard stopped its "
+        f"wait for {event.what}, so its transaction rolled back. Attempt {attempt + 1} of "
+        f"{guard.retries + 1} in {pause:g}s, still holding the migration lock."
+    )
+    if relay.cancel.wait(pause):
+        return None
+    # Lost in the pause: exits.
+    ensure_held(session.dialect, session.conn, session.lock_name, status, attempt + 1)
+    if not _drop_leftovers(session, guard):
+        return None
+    return paused + pause
 
 
 def _clear(session: Session, relay: SignalRelay, attempt: int, status: int) -> list[Blocker] | None:
@@ -170,7 +198,11 @@ def _clear(session: Session, relay: SignalRelay, attempt: int, status: int) -> l
     later one, it is said and None returned: the last attempt's ``status`` stands."""
     try:
         return before_attempt(
-            session.preflight, session.dialect, session.conn, session.reporter.progress, relay.cancel
+            session.preflight,
+            session.dialect,
+            session.conn,
+            session.reporter.progress,
+            relay.cancel,
         )
     except (TimedOutError, InterruptedByUser) as exc:
         if attempt == 1:
@@ -179,21 +211,27 @@ def _clear(session: Session, relay: SignalRelay, attempt: int, status: int) -> l
         return None
 
 
-def _watcher(session: Session, guard: Guard) -> Watcher | None:
+def _watcher(session: Session, guard: Guard) -> SessionWatch | None:
     """The attempt's watch over the command's sessions, where the guard has one."""
     if guard.watch is None:
         return None
+    if session.dialect.name != POSTGRES:
+        from ecs_migrate.commands.apply.mywatch import MyWatcher
+
+        return MyWatcher(guard.watch, guard.timeout, session.reporter.progress)
     return Watcher(guard.watch, guard.timeout, session.reporter.progress)
 
 
 def _again(
-    session: Session, guard: Guard, watcher: Watcher | None, status: int, relay: SignalRelay
+    session: Session, guard: Guard, watcher: SessionWatch | None, status: int, relay: SignalRelay
 ) -> bool:
     """Whether the attempt that ended with ``status`` is run again (retries left aside):
     only on the watcher's evidence, said when the guard acted and yet it is not."""
     if status == 0 or watcher is None or not guard.retries or relay.cancel.is_set():
         return False
     why_not = not_retried(status, watcher.events)
+    if why_not is None:
+        why_not = _left_behind(session, guard, watcher)
     if why_not is None:
         return True
     if watcher.events:
@@ -205,6 +243,52 @@ def _again(
             "socket, a proxy, or another server than apply's?): a failure is not retried."
         )
     return False
+
+
+def _left_behind(session: Session, guard: Guard, watcher: SessionWatch) -> str | None:
+    """Why the failed attempt must not run again, from what it left committed (None: it
+    left nothing a retry would run twice). INVALID indexes of a cancelled ``CREATE INDEX
+    CONCURRENTLY`` are dropped first, or named."""
+    look = getattr(watcher, "leftovers", None)
+    if look is None:
+        return None
+    try:
+        left = look(session.conn)
+    except Exception as exc:
+        return f"apply could not read what the attempt left committed ({first_line(exc)})"
+    if left is None:
+        return "apply has no record of the schema as the attempt began"
+    if not left.clean:
+        return (
+            f"the attempt left committed {left.describe()}, after its last recorded "
+            "migration: run again, that migration would start over on a schema it has "
+            "partly changed. Finish or undo those changes by hand, then run the migration again"
+        )
+    session.to_drop = left.invalid_indexes  # dropped before the next attempt
+    return None
+
+
+def _drop_leftovers(session: Session, guard: Guard) -> bool:
+    """Drop the INVALID indexes the last attempt left, before the next one creates them
+    again; False (said) if one could not be."""
+    if not session.to_drop:
+        return True
+    names = ", ".join(session.to_drop)
+    timeout = max(guard.timeout, 1.0)
+    problem = committed.drop_invalid(session.conn, session.to_drop, timeout)
+    session.to_drop = ()
+    if problem is not None:
+        session.reporter.warning(
+            f"Not run again: the attempt left the INVALID index {names} (a CREATE INDEX "
+            f"CONCURRENTLY that did not finish), and apply could not drop it ({problem}). "
+            "Drop it with DROP INDEX CONCURRENTLY, then run the migration again."
+        )
+        return False
+    session.reporter.progress(
+        f"Dropped the INVALID index {names} that the last attempt left (a CREATE INDEX "
+        "CONCURRENTLY that did not finish), so the next attempt can create it again."
+    )
+    return True
 
 
 _HISTORY_FIX = (

@@ -32,7 +32,6 @@ from ecs_migrate.common.words import plural
 
 FIRST_PAUSE = 5.0
 MAX_PAUSE = 60.0
-BACKSTOP = 1.0  # seconds PGOPTIONS' lock_timeout comes after the watcher's cancel
 SIGNALS = 64  # Linux's signal numbers: 128+N for N up to here is a death by signal N
 
 
@@ -61,55 +60,59 @@ def plan(
 ) -> Guard:
     """The guard for a database of ``dialect``: ``timeout`` 0 turns it off (no retries).
     ``sight``: what apply's connection can see of the command's sessions (sessions.vantage),
-    or why it cannot."""
+    or why it cannot. The command's environment is never changed: a lock_timeout set for
+    the command (PGOPTIONS) would cancel a statement whatever the attempt had committed,
+    which is what leaves a tool that does not run a migration in one transaction half-way."""
     env = dict(environ)
     if timeout <= 0:
         return Guard(env, 0, ("The lock-wait guard is off (--ddl-lock-timeout 0).",))
-    if dialect != POSTGRES:
-        return Guard(
-            env,
-            0,
-            (
-                "No lock-wait guard on MySQL/MariaDB: no setting every client honours. Set "
-                "lock_wait_timeout in the migration tool's own session (docs/apply.md).",
-            ),
-        )
     watch = sight if isinstance(sight, Vantage) else None
-    backstop = timeout + BACKSTOP if watch is not None else timeout
-    existing = env.get("PGOPTIONS", "").strip()
-    if pgoptions.parse(existing).sets("lock_timeout"):  # as the server reads it
-        setting = "PGOPTIONS already sets lock_timeout: kept as it is"
-    else:
-        # A last backslash escapes nothing in PGOPTIONS alone, but would escape the space
-        # before the guard's option and merge the two: it is dropped (the same to the server).
-        if (len(existing) - len(existing.rstrip("\\"))) % 2:
-            existing = existing[:-1]
-        env["PGOPTIONS"] = f"{existing} -c lock_timeout={max(1, round(backstop * 1000))}".strip()
-        setting = f"lock_timeout={seconds_text(backstop)}"
+    mysql = dialect != POSTGRES
+    own = _own_setting(env) if not mysql else ""
     if watch is None:
         why = sight if isinstance(sight, str) else "apply's connection was not examined"
+        where = "MySQL/MariaDB" if mysql else "PostgreSQL"
+        bound = (
+            "set lock_wait_timeout in the migration tool's own session"
+            if mysql
+            else "set lock_timeout in the migration tool's own session (or in PGOPTIONS for "
+            "libpq clients)"
+        )
         note = (
-            f"Lock-wait guard: {setting} in PGOPTIONS only, for the clients that read it "
-            "(libpq: psycopg, psql, Rails, node-postgres; not asyncpg or JDBC); no retry: "
-            f"apply cannot see the command's sessions from the server ({why})."
+            f"Lock-wait guard off: apply cannot see the command's {where} sessions from the "
+            f"server ({why}). To bound the command's lock waits, {bound}, where each "
+            f"migration runs in one transaction (docs/apply.md).{own}"
         )
         return Guard(env, 0, (note,), timeout)
-    backstop_note = (
-        f"PGOPTIONS gets {setting} as a backstop."
-        if setting.startswith("lock_timeout")
-        else f"{setting}."
-    )
     again = (
         f"up to {plural(retries, 'retry', 'retries')} after such a cancellation"
         if retries
         else "no retry (--ddl-retries 0)"
     )
+    what = (
+        "MySQL/MariaDB sessions (the processlist) and stops (KILL QUERY) a statement that has "
+        f"waited more than {seconds_text(timeout)} for a metadata lock"
+        if mysql
+        else "PostgreSQL sessions (pg_stat_activity, pg_locks) and cancels a statement that "
+        f"has waited more than {seconds_text(timeout)} for a lock"
+    )
     note = (
-        "Lock-wait guard: apply watches the command's PostgreSQL sessions from the server, "
-        f"whatever the client, and cancels a statement that has waited more than "
-        f"{seconds_text(timeout)} for a lock; {again}. {backstop_note}"
+        f"Lock-wait guard: apply watches the command's {what}, whatever the client, unless "
+        "the attempt has already committed schema changes (then it waits, as an unguarded "
+        f"run would); {again}.{own}"
     )
     return Guard(env, retries, (note,), timeout, watch)
+
+
+def _own_setting(env: Mapping[str, str]) -> str:
+    """A word on a lock_timeout the command's own PGOPTIONS sets: the server applies it."""
+    parsed = pgoptions.parse(env.get("PGOPTIONS", "").strip())
+    if not parsed.sets("lock_timeout"):
+        return ""
+    return (
+        f" PGOPTIONS sets lock_timeout={parsed.value_of('lock_timeout')} for the command: "
+        "the server applies it as it is."
+    )
 
 
 def pause_before(attempt: int) -> float:

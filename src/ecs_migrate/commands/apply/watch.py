@@ -26,12 +26,16 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from ecs_migrate.commands.apply import committed
+from ecs_migrate.commands.apply.blockers import Blocker, describe_all
 from ecs_migrate.commands.apply.dialects import query
 from ecs_migrate.commands.apply.sessions import Vantage, command_ports
 
 POLL = 0.1  # seconds between two looks at the command's sessions
+NAME_AFTER = 1.0  # seconds a statement of the command waits before its blockers are named
+SAY_AGAIN = 30.0  # seconds between two namings of the same wait
 
 # The command's sessions are among those from this container's address; the lock each one
 # waits for (not an advisory lock: the app does not queue behind those), how long it has
@@ -128,6 +132,7 @@ class Event:
     relation: str | None
     waited: float  # seconds, as last seen
     blockers: str  # the sessions holding the lock, described (no query text)
+    blocked_by: tuple[Blocker, ...] = ()  # the same, as facts (history's blockedBy)
 
     @property
     def what(self) -> str:
@@ -154,6 +159,26 @@ class Event:
         return f"lock timeout ({by} after {self.waited:.1f}s{on})"
 
 
+class SessionWatch(Protocol):
+    """What an attempt's watch over the command's sessions offers, on any database: polled
+    on the lock's connection (LockKeeper's thread) while the command runs."""
+
+    every: float
+    events: list[Event]
+    saw_sessions: bool  # whether any session of the command was found
+    broken: str | None  # why the watch stopped (a query it could not run)
+
+    def baseline(self, conn: Any) -> None:
+        """On the lock's connection, before the command starts: what the attempt's later
+        looks compare with (what the database held when the attempt began)."""
+
+    def begin(self, sid: int) -> None:
+        """The command has started, in session ``sid`` (its processes, its sockets)."""
+
+    def poll(self, conn: Any) -> None:
+        """One look; never raises."""
+
+
 @dataclass
 class _Wait:
     """A statement of the command seen waiting for a lock."""
@@ -164,7 +189,10 @@ class _Wait:
     first_seen: float
     waited: float = 0.0
     held: set[Held] = field(default_factory=set)
+    mode: str = ""  # the lock mode it waits for
+    locktype: str = ""
     cancelled: bool = False
+    said_at: float | None = None  # when its blockers were last named (monotonic)
 
 
 class Watcher:
@@ -189,6 +217,20 @@ class Watcher:
         self._mine: dict[tuple[int, Any], bool] = {}  # (pid, backend_start) -> the command's?
         self._waits: dict[int, _Wait] = {}  # pid -> its statement waiting for a lock
         self._may_cancel = True
+        self._base: committed.Baseline | None = None
+        self._unsafe: str | None = None  # why a cancel would be unsafe now (said once)
+
+    def baseline(self, conn: Any) -> None:
+        try:
+            self._base = committed.take(conn)
+        except Exception as exc:
+            self._unsafe = f"apply could not read the schema as the attempt began ({exc!s:.200})"
+
+    def leftovers(self, conn: Any) -> committed.Leftovers | None:
+        """What the attempt has committed that a retry could run again (None: unknown)."""
+        if self._base is None:
+            return None
+        return committed.since(conn, self._base)
 
     def begin(self, sid: int) -> None:
         self._sid = sid
@@ -241,9 +283,12 @@ class Watcher:
                 wait = self._waits[pid] = _Wait(started, query_start, relation, now)
             wait.waited = float(waited) if waited is not None else now - wait.first_seen
             if not wait.cancelled:
-                _, wait.held = holders(query(conn, _LOCKS, [[pid, *blocking]]), pid)
+                wait.mode, wait.held = holders(query(conn, _LOCKS, [[pid, *blocking]]), pid)
+                wait.locktype = str(_kind or "")
                 if wait.waited >= self.timeout:
-                    self._cancel(conn, pid, wait)
+                    self._act(conn, pid, wait, now)
+                elif wait.waited >= NAME_AFTER and wait.said_at is None:
+                    self._name(conn, pid, wait, now, "")
         for pid in [p for p in self._waits if p not in seen]:
             self._ended(conn, pid, self._waits[pid])  # its session has gone, or moved on
 
@@ -255,6 +300,58 @@ class Watcher:
         ports = command_ports(self._sid, self.where)
         for pid, started, port in new:
             self._mine[(pid, started)] = int(port) in ports
+
+    def _act(self, conn: Any, pid: int, wait: _Wait, now: float) -> None:
+        """A statement of the command has waited past the timeout: cancel it, if that is
+        what holds up the app and it leaves nothing half-applied; else name what it waits
+        for, and let it wait as an unguarded run would."""
+        why: str | None
+        if not stalls(wait.locktype, wait.mode):
+            why = (
+                f"it waits in {wait.mode or wait.locktype}, which holds up no read or write of "
+                "the app: the guard lets it wait"
+            )
+        else:
+            why = self._why_unsafe(conn)
+            if why is None:
+                self._cancel(conn, pid, wait)
+                return
+        if wait.said_at is None or now - wait.said_at >= SAY_AGAIN:
+            self._name(conn, pid, wait, now, why)
+
+    def _why_unsafe(self, conn: Any) -> str | None:
+        """Why cancelling a statement of the command now could leave a migration half-applied
+        (None: it cannot: its transaction holds all the attempt wrote since its last
+        recorded migration)."""
+        if self._unsafe is not None:
+            return self._unsafe
+        if self._base is None:
+            return "apply has no record of the schema as the attempt began"
+        try:
+            left = committed.since(conn, self._base)
+        except Exception as exc:
+            return f"apply could not read what the attempt has committed ({_first_line(exc)})"
+        if left.clean:
+            return None
+        self._unsafe = (
+            f"the attempt has already committed {left.describe()}, outside the waiting "
+            "transaction and after its last recorded migration: a cancel would leave that "
+            "migration half-applied, so the guard lets it wait, as an unguarded run would"
+        )
+        return self._unsafe
+
+    def _name(self, conn: Any, pid: int, wait: _Wait, now: float, why: str) -> None:
+        """Say what the command's statement waits for, and who holds it."""
+        wait.said_at = now
+        found: tuple[Blocker, ...] = ()
+        with contextlib.suppress(Exception):
+            found = who(conn, sorted({h[0] for h in wait.held}))
+        held = f", held by {describe_all(found)}" if found else ""
+        tail = f": {why}." if why else "."
+        self.say(
+            f"Lock-wait guard: the command's statement in session {pid} has waited "
+            f"{wait.waited:.1f}s for {_what(wait.relation)}{held}{tail}"
+        )
 
     def _cancel(self, conn: Any, pid: int, wait: _Wait) -> None:
         if not self._may_cancel:
@@ -285,25 +382,34 @@ class Watcher:
             self._record(conn, "ended", pid, wait)
 
     def _record(self, conn: Any, kind: str, pid: int, wait: _Wait) -> None:
-        blockers = ""
+        found: tuple[Blocker, ...] = ()
         with contextlib.suppress(Exception):
-            blockers = _describe(query(conn, _WHO, [sorted({h[0] for h in wait.held})]))
-        event = Event(kind, pid, wait.relation, wait.waited, blockers)
+            found = who(conn, sorted({h[0] for h in wait.held}))
+        event = Event(kind, pid, wait.relation, wait.waited, describe_all(found), found)
         self.events.append(event)
         self.say(event.message())
 
 
-def _describe(rows: Sequence[tuple[Any, ...]]) -> str:
-    """``session 812 (user report, psql, idle in transaction, transaction open 40s)``: never
-    a query's text."""
-    said = []
-    for pid, user, app, state, age in rows:
-        facts = [f"user {user}" if user else "", app or "", state or ""]
-        if age is not None:
-            facts.append(f"transaction open {float(age):.0f}s")
-        shown = ", ".join(f for f in facts if f)
-        said.append(f"session {pid}" + (f" ({shown})" if shown else ""))
-    return "; ".join(said)
+def who(conn: Any, pids: Sequence[int]) -> tuple[Blocker, ...]:
+    """The sessions ``pids`` as facts: never a query's text."""
+    return tuple(
+        Blocker(int(pid), user, app, state, float(age) if age is not None else None)
+        for pid, user, app, state, age in query(conn, _WHO, [list(pids)])
+    )
+
+
+def stalls(locktype: str, mode: str) -> bool:
+    """Whether a waiting request holds up the app: a relation lock in a mode that conflicts
+    with a read (ACCESS SHARE) or a write (ROW EXCLUSIVE), so that every later read or write
+    of the table queues behind it. ``CREATE INDEX CONCURRENTLY`` waiting for old transactions
+    (a virtualxid, SHARE UPDATE EXCLUSIVE) or a row lock does not."""
+    return locktype == "relation" and (
+        conflicts(mode, "AccessShareLock") or conflicts(mode, "RowExclusiveLock")
+    )
+
+
+def _what(relation: str | None) -> str:
+    return f"a lock on {relation}" if relation else "a lock"
 
 
 def _first_line(exc: Exception) -> str:

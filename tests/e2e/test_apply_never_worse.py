@@ -1,0 +1,224 @@
+"""The lock-wait guard never leaves a migration worse than an unguarded run would (issue 23,
+item 2), end to end on real PostgreSQL.
+
+A cancel rolls back the waiting statement's transaction and nothing else. Where the attempt
+has already committed part of a migration outside that transaction (a tool with no
+transaction per migration, sequelize-cli's way), the guard does not cancel: it names what
+was committed and lets the statement wait, as an unguarded run would, and the migration
+completes once the blocker goes. Where what was committed is a whole migration that the
+tool recorded in the same transaction (Rails', Django's, knex's way), a cancel and a retry
+are safe, and the retry does not run the recorded migration again. A ``CREATE INDEX
+CONCURRENTLY`` that the server ended leaves an INVALID index: it is dropped before the
+retry creates it again. A wait that holds up no read or write of the app (CONCURRENTLY
+waiting for old transactions) is not cancelled.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.apply_support import PgDatabase, cli, history_json, pg_database
+
+PY = sys.executable
+GUARD = ("apply", "--blockers", "ignore", "--ddl-lock-timeout", "300ms")
+
+
+@pytest.fixture
+def db(postgres: Any) -> Iterator[PgDatabase]:
+    with pg_database(postgres) as db:
+        db.sql("CREATE TABLE accounts (id int PRIMARY KEY)")
+        db.sql("INSERT INTO accounts SELECT generate_series(1, 10)")
+        yield db
+
+
+class Blocker:
+    """An idle-in-transaction session holding a lock on accounts until released: ACCESS SHARE
+    (a read) by default, ROW EXCLUSIVE (a write) for what CONCURRENTLY waits for."""
+
+    def __init__(self, db: PgDatabase, mode: str = "ACCESS SHARE") -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(db.url, application_name="the-blocker")
+        self.conn.execute(f"LOCK TABLE accounts IN {mode} MODE")
+        self.pid = int(self.conn.info.backend_pid)
+        self.released_at: float | None = None
+
+    def release(self) -> None:
+        if not self.conn.closed:
+            self.conn.commit()
+            self.conn.close()
+            self.released_at = time.monotonic()
+
+    def release_after_a_wait(self, db: PgDatabase, seconds: float) -> None:
+        """Release it ``seconds`` after a statement is first seen waiting for a lock (the
+        command's: a test's database is alone on its server while it runs)."""
+
+        def watch() -> None:
+            end = time.monotonic() + 60
+            while time.monotonic() < end and not self.conn.closed:
+                waiting = db.sql("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                if waiting[0][0]:
+                    time.sleep(seconds)
+                    break
+                time.sleep(0.05)
+            self.release()
+
+        threading.Thread(target=watch, daemon=True).start()
+
+
+@pytest.fixture
+def blocker(db: PgDatabase) -> Iterator[Blocker]:
+    held = Blocker(db)
+    yield held
+    held.release()
+
+
+@pytest.fixture
+def writer(db: PgDatabase) -> Iterator[Blocker]:
+    held = Blocker(db, "ROW EXCLUSIVE")
+    yield held
+    held.release()
+
+
+def tables(db: PgDatabase) -> set[str]:
+    rows = db.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {r[0] for r in rows}
+
+
+def columns(db: PgDatabase, table: str = "accounts") -> set[str]:
+    rows = db.sql("SELECT column_name FROM information_schema.columns WHERE table_name = %s", table)
+    return {r[0] for r in rows}
+
+
+# A tool with no transaction per migration: each statement commits on its own.
+NO_TRANSACTION = (
+    "import os, psycopg\n"
+    "with psycopg.connect(os.environ['DATABASE_URL'], autocommit=True) as conn:\n"
+    "    conn.execute('CREATE TABLE IF NOT EXISTS notes (id int)')\n"
+    "    conn.execute('ALTER TABLE accounts ADD COLUMN note text')\n"
+)
+
+
+def test_a_migration_that_committed_part_of_itself_is_not_cancelled_and_completes(
+    db: PgDatabase, blocker: Blocker
+) -> None:
+    blocker.release_after_a_wait(db, 1.5)
+    done = cli(db, *GUARD, "--", PY, "-c", NO_TRANSACTION)
+    assert done.returncode == 0, done.output
+    assert "cancelled" not in done.stderr and "Attempt 2" not in done.stderr
+    # What was committed is named, and who holds the lock, without query text.
+    assert "already committed notes created" in done.stderr, done.stderr
+    assert "lets it wait, as an unguarded run would" in done.stderr
+    assert f"held by session {blocker.pid} (user postgres, the-blocker" in done.stderr
+    assert "LOCK TABLE" not in done.stderr
+    assert "notes" in tables(db) and "note" in columns(db)  # whole, as unguarded
+    assert [r["exit_code"] for r in history_json(db)] == [0]
+
+
+# A tool that runs each migration in its own transaction and records it there: migration 1
+# commits with its record; migration 2 waits. Recorded migrations are skipped on a rerun.
+RECORDED = (
+    "import os, sys, psycopg\n"
+    "MIGRATIONS = [('1', 'CREATE TABLE widgets (id int)'),\n"
+    "              ('2', 'ALTER TABLE accounts ADD COLUMN note text')]\n"
+    "with psycopg.connect(os.environ['DATABASE_URL']) as conn:\n"
+    "    conn.execute('CREATE TABLE IF NOT EXISTS schema_migrations (version text)')\n"
+    "    conn.commit()\n"
+    "    for version, sql in MIGRATIONS:\n"
+    "        done = conn.execute('SELECT 1 FROM schema_migrations WHERE version = %s',\n"
+    "                            [version]).fetchone()\n"
+    "        conn.commit()\n"
+    "        if done:\n"
+    "            print('skip', version, flush=True)\n"
+    "            continue\n"
+    "        print('migrate', version, flush=True)\n"
+    "        try:\n"
+    "            conn.execute(sql)\n"
+    "        except psycopg.Error as exc:\n"
+    "            sys.exit(f'{type(exc).__name__}: {exc}')\n"
+    "        conn.execute('INSERT INTO schema_migrations VALUES (%s)', [version])\n"
+    "        conn.commit()\n"
+)
+
+
+def test_a_wait_after_a_recorded_migration_is_cancelled_and_the_retry_runs_only_the_rest(
+    db: PgDatabase, blocker: Blocker
+) -> None:
+    blocker.release_after_a_wait(db, 1.5)
+    done = cli(db, *GUARD, "--", PY, "-c", RECORDED, timeout=90)
+    assert done.returncode == 0, done.output
+    assert "cancelled the command's statement" in done.stderr
+    assert "Attempt 2 of" in done.stderr
+    assert done.stdout.splitlines() == ["migrate 1", "migrate 2", "skip 1", "migrate 2"]
+    versions = sorted(r[0] for r in db.sql("SELECT version FROM schema_migrations"))
+    assert versions == ["1", "2"]
+    assert "note" in columns(db)
+
+
+# The same tool, but migration 2 commits a statement of its own before the one that waits.
+RECORDED_THEN_LOOSE = RECORDED.replace(
+    "        try:\n",
+    "        if version == '2':\n"
+    "            conn.execute('CREATE TABLE gadgets (id int)')\n"
+    "            conn.commit()\n"
+    "        try:\n",
+)
+
+
+def test_a_statement_committed_after_the_last_recorded_migration_stops_the_cancel(
+    db: PgDatabase, blocker: Blocker
+) -> None:
+    blocker.release_after_a_wait(db, 1.5)
+    done = cli(db, *GUARD, "--", PY, "-c", RECORDED_THEN_LOOSE, timeout=90)
+    assert done.returncode == 0, done.output
+    assert "cancelled" not in done.stderr and "Attempt 2" not in done.stderr
+    assert "already committed gadgets created" in done.stderr
+    assert "widgets" not in done.stderr.split("already committed", 1)[1].split("\n", 1)[0]
+    assert done.stdout.splitlines() == ["migrate 1", "migrate 2"]
+    assert {"widgets", "gadgets"} <= tables(db) and "note" in columns(db)
+
+
+# CREATE INDEX CONCURRENTLY ended by the server (the user's own lock_timeout) while it waited
+# for the blocker's transaction: it leaves an INVALID index.
+CONCURRENTLY = (
+    "import os, sys, psycopg\n"
+    "try:\n"
+    "    with psycopg.connect(os.environ['DATABASE_URL'], autocommit=True) as conn:\n"
+    "        conn.execute('CREATE INDEX CONCURRENTLY accounts_by_id ON accounts (id)')\n"
+    "except psycopg.Error as exc:\n"
+    "    sys.exit(f'{type(exc).__name__}: {exc}')\n"
+)
+
+
+def test_an_invalid_index_left_by_an_ended_concurrent_build_is_dropped_before_the_retry(
+    db: PgDatabase, writer: Blocker
+) -> None:
+    env = db.env(PGOPTIONS="-c lock_timeout=500ms")
+    writer.release_after_a_wait(db, 3.0)  # during the pause before attempt 2
+    done = cli(db, *GUARD, "--", PY, "-c", CONCURRENTLY, env=env, timeout=90)
+    assert done.returncode == 0, done.output
+    assert "LockNotAvailable" in done.stderr  # attempt 1, ended by the server
+    assert "cancelled the command's statement" not in done.stderr  # it held up no query
+    assert "Dropped the INVALID index accounts_by_id" in done.stderr
+    valid = db.sql("SELECT indisvalid FROM pg_index WHERE indexrelid = 'accounts_by_id'::regclass")
+    assert valid == [(True,)]
+    assert [r["exit_code"] for r in history_json(db)] == [0, 1]  # newest first
+
+
+def test_an_invalid_index_that_cannot_be_dropped_is_named_and_not_retried(
+    db: PgDatabase, writer: Blocker
+) -> None:
+    env = db.env(PGOPTIONS="-c lock_timeout=500ms")
+    done = cli(db, *GUARD, "--", PY, "-c", CONCURRENTLY, env=env, timeout=90)
+    writer.release()
+    assert done.returncode == 1, done.output
+    assert "apply could not drop it" in done.stderr
+    assert "DROP INDEX CONCURRENTLY" in done.stderr
+    assert "Attempt 2" in done.stderr  # announced, then not started: the drop came first
+    assert [r["exit_code"] for r in history_json(db)] == [1]
