@@ -9,6 +9,12 @@ holds its lock for 1.5 s and an app queries the table every 100 ms. What the run
 checked against the tool's row of tests/tools/matrix.py (docs/tools.md's table): a wrong cell
 fails here.
 
+The key case is sequelize-cli's row: it runs no transaction per migration, so its CREATE TABLE
+has committed when its ALTER waits. The guard must not cancel there (the migration would be
+left half-applied and unrecorded, and the retry would fail on the table it made): the run
+waits out the blocker and completes, the schema whole. A one-statement sequelize migration,
+with nothing committed yet, is cancelled and retried like any other.
+
 The long transaction begins as apply starts the command, not before: one already there would
 be waited for by apply's pre-flight, and the command's lock wait, the guard's part, would not
 happen. The harness here is shared with test_tools_ruby_sqitch.py.
