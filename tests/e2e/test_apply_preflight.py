@@ -200,15 +200,63 @@ def test_pg_the_wait_is_bounded_by_blockers_timeout(pg: PgDatabase) -> None:
     no_literal(done.output)
 
 
-def test_pg_a_young_transaction_is_not_held_against_the_migration(pg: PgDatabase) -> None:
-    blocker = PgBlocker(pg)  # just opened: younger than the default 5s threshold
+class App:
+    """Short transactions on `accounts`, back to back, on a thread of its own."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(db.url, application_name="app", autocommit=True)
+        self.pid = int(self.conn.info.backend_pid)
+        self.count = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            with self.conn.transaction():
+                self.conn.execute("SELECT count(*) FROM accounts").fetchone()
+            self.count += 1
+
+    def close(self) -> int:
+        self.stop.set()
+        self.thread.join(10)
+        self.conn.close()
+        return self.count
+
+
+def test_pg_the_apps_short_transactions_never_hold_the_migration_up(pg: PgDatabase) -> None:
+    app = App(pg)
     try:
-        done = cli(pg, "apply", "--", "echo", "ran")
+        done = cli(pg, "apply", "--ddl-lock-timeout", "200ms", "--", "echo", "ran")
     finally:
-        blocker.release()
+        transactions = app.close()
+    assert transactions > 20  # the app was busy throughout
     assert done.returncode == 0, done.output
     assert "ran" in done.stdout and "Pre-flight" not in done.stderr
     assert history_json(pg)[0]["blockedBy"] == []
+
+
+def test_pg_a_young_blocker_that_was_there_first_is_waited_for_all_the_same(
+    pg: PgDatabase,
+) -> None:
+    """Younger than --ddl-lock-timeout, but there before apply looked: waited for, so that
+    the migration's ALTER never queues behind it (and the app behind the ALTER)."""
+    blocker = PgBlocker(pg)
+    try:
+        proc = start(pg, "apply", "--", PY, "-c", PG_COMMAND, str(blocker.pid))
+        assert proc.stderr is not None and proc.stdout is not None
+        err, out = StampedLines(proc.stderr), StampedLines(proc.stdout)
+        err.wait_for(f"Pre-flight: waiting for session {blocker.pid}")
+    finally:
+        blocker.release()
+    assert proc.wait(timeout=60) == 0, err.text
+    err.join()
+    out.join()
+    assert "blocker-open 0" in out.text and "altered" in out.text
+    assert "(a transaction open since before apply first looked, idle in it)" in err.text
+    no_literal(err.text, out.text, secrets=tuple(pg.secrets))
 
 
 def test_pg_ignore_starts_at_once(pg: PgDatabase) -> None:

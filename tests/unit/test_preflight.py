@@ -53,18 +53,24 @@ class FakeTime:
         return self.is_set()
 
 
-def script(*looks: list[Blocker]) -> Callable[[], list[Blocker]]:
-    """A look that answers each of ``looks`` in turn, then the last one for ever."""
-    answers = list(looks)
+class Script:
+    """A look that answers each of ``looks`` in turn, then the last one for ever; the
+    thresholds it was asked for in ``asked``."""
 
-    def look() -> list[Blocker]:
-        return answers.pop(0) if len(answers) > 1 else answers[0]
+    def __init__(self, *looks: list[Blocker]) -> None:
+        self.answers = list(looks)
+        self.asked: list[float] = []
 
-    return look
+    def __call__(self, older_than: float) -> list[Blocker]:
+        self.asked.append(older_than)
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+script = Script
 
 
 def run(
-    look: Callable[[], list[Blocker]], preflight: Preflight, fake: FakeTime
+    look: Callable[[float], list[Blocker]], preflight: Preflight, fake: FakeTime
 ) -> tuple[list[Blocker], list[str]]:
     said: list[str] = []
     seen = clear_of_blockers(look, preflight, said.append, fake, clock=fake.clock)
@@ -138,7 +144,7 @@ def test_fail_mode_with_nothing_in_the_way_goes_on() -> None:
 
 
 def test_ignore_mode_never_looks() -> None:
-    def look() -> list[Blocker]:
+    def look(older_than: float) -> list[Blocker]:
         raise AssertionError("looked")
 
     assert run(look, Preflight("ignore", 60.0, 5.0), FakeTime()) == ([], [])
@@ -150,6 +156,42 @@ def test_cancellation_stops_the_wait_as_an_interruption() -> None:
         run(script([REPORT]), Preflight("wait", 60.0, 5.0), fake)
     assert caught.value.exit_code == 130 and "session 812" in caught.value.message
     assert fake.now == pytest.approx(101.0)
+
+
+YOUNG = Blocker(700, "app", "puma", "active", 0.2)  # there at the first look, not for long
+
+
+def test_the_first_look_takes_every_transaction_then_only_those_from_before_it() -> None:
+    fake = FakeTime()
+    preflight = Preflight("wait", 60.0, 5.0)
+    looks = Script([REPORT], [REPORT], [REPORT], [])
+    run(looks, preflight, fake)
+    # 0 at the first look (everything open then was there first), then the time since it
+    assert looks.asked == [0.0, pytest.approx(0.5), pytest.approx(1.0), pytest.approx(1.5)]
+    later = Script([])  # the next attempt, 10 s on: the threshold alone
+    fake.now += 10
+    run(later, preflight, fake)
+    assert later.asked == [5.0]
+
+
+def test_a_young_session_there_first_that_passes_at_once_is_waited_out_unnamed() -> None:
+    fake = FakeTime()
+    seen, said = run(Script([YOUNG], []), Preflight("fail", 60.0, 5.0), fake)
+    assert seen == [] and said == [] and fake.waits == [pytest.approx(0.1)]
+
+
+def test_a_young_session_there_first_that_stays_is_named_and_waited_for_even_in_fail_mode() -> None:
+    fake = FakeTime()
+    older = Blocker(700, "app", "puma", "active", 0.3)
+    seen, said = run(Script([YOUNG], [older], [older], []), Preflight("fail", 60.0, 5.0), fake)
+    assert seen == [older]  # as named: at its second sighting
+    assert said[0] == (
+        "Pre-flight: waiting for session 700 (user app, puma, active, transaction open 0s), "
+        "in the migration's way (a transaction open since before apply first looked, holding "
+        "a lock); up to 1m in all."
+    )
+    assert fake.waits == [pytest.approx(0.1), POLL, POLL]
+    assert said[-1].startswith("Pre-flight: no session in the migration's way any more")
 
 
 def test_the_threshold_is_the_ddl_lock_timeout_or_the_default_when_the_guard_is_off() -> None:

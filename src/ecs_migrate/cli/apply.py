@@ -90,9 +90,10 @@ class _ForwardSignals:
     type=click.Choice(["wait", "fail", "ignore"]),
     default="wait",
     show_default=True,
-    help="Before each attempt, sessions already in the migration's way (a transaction open "
-    "longer than --ddl-lock-timeout, idle in it or holding a lock in the database): wait for "
-    "them to go, naming each (wait); exit 5 at once, naming them (fail); or start anyway "
+    help="Before each attempt, sessions in the migration's way (idle in a transaction or "
+    "holding a lock in the database, the transaction open longer than --ddl-lock-timeout or "
+    "since before apply first looked): wait for them to go, naming each (wait); exit 5 at "
+    "once, naming them, for one open longer than --ddl-lock-timeout (fail); or start anyway "
     "(ignore).",
 )
 @click.option(

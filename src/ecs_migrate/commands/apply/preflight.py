@@ -6,9 +6,10 @@ every later query on the table queue too: the app stalls, although the lock-wait
 that stall short. Looked for first, the blocker stalls nothing: the command starts once it
 has gone.
 
-A blocker is another client session of this database whose transaction has been open longer
-than ``older_than`` seconds and which either sits idle in it or holds a lock on one of the
-database's own tables:
+A blocker is another client session of this database that either sits idle in a
+transaction or holds a lock on one of the database's own tables, and whose transaction has
+been open longer than ``older_than`` seconds, or since before this run's first look (it was
+there first):
 
 - PostgreSQL: ``pg_stat_activity`` (``xact_start``, ``state``) and ``pg_locks`` (a granted
   relation lock in this database on a relation that is not a system catalog, OID 16384 and
@@ -18,11 +19,14 @@ database's own tables:
   and its instrument enabled, a granted metadata lock on a table of this database; without
   it, a session whose current database is this one.
 
-``older_than`` is ``--ddl-lock-timeout`` (5 s when the guard is off): a transaction the
-command's DDL could outwait within the time it may wait for a lock is not held against the
-migration, and one that blocks it anyway is met by the guard (at most that long a stall) and
-is then older than the threshold when the next attempt looks. The app's own short
-transactions never hold the migration up.
+``older_than`` is ``--ddl-lock-timeout`` (5 s when the guard is off). A transaction open
+longer than the command's DDL may wait for a lock is no request of the app's: ``--blockers
+fail`` fails on it at once. One merely there first (younger, in flight when apply first
+looked) is waited for, not failed on, and named only if it is still there a tenth of a
+second later: the app's short transactions pass unnamed. Transactions begun after the first
+look count only once older than ``older_than``: the app's traffic never holds the migration
+up, and a long one that blocks the command anyway is met by the lock-wait guard (a stall of
+at most ``older_than``), then found by the next attempt's pre-flight.
 
 Apply's own session never counts, nor the sessions given in ``exclude``. Each blocker is named
 once by facts (:class:`~ecs_migrate.commands.apply.blockers.Blocker`): never a query's text.
@@ -55,6 +59,7 @@ if TYPE_CHECKING:
 WAIT, FAIL, IGNORE = "wait", "fail", "ignore"
 MODES = (WAIT, FAIL, IGNORE)
 POLL = 0.5  # seconds between two looks while waiting
+SETTLE = 0.1  # seconds before looking again at a session there first, not yet named
 DEFAULT_OLDER_THAN = 5.0  # the threshold when the guard is off (--ddl-lock-timeout's default)
 FIRST_USER_OID = 16384  # PostgreSQL's FirstNormalObjectId: initdb's objects lie below
 
@@ -115,6 +120,7 @@ class Preflight:
     timeout: float = 300.0  # seconds to wait for them to go (--blockers-timeout)
     older_than: float = DEFAULT_OLDER_THAN  # a transaction open longer counts
     said: set[str] = field(default_factory=set, compare=False)  # notes said once per run
+    first_look: float | None = field(default=None, compare=False)  # the run's first, on the clock
 
 
 def preflight_for(mode: str, timeout: float, ddl_lock_timeout: float) -> Preflight:
@@ -193,58 +199,81 @@ def _my_programs(conn: Any) -> dict[int, str]:
 
 # -- waiting -----------------------------------------------------------------------------------
 def clear_of_blockers(
-    look: Callable[[], list[Blocker]],
+    look: Callable[[float], list[Blocker]],
     preflight: Preflight,
     say: Callable[[str], None],
     cancel: Cancellation,
     *,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[Blocker]:
-    """Wait until ``look`` finds no blocker: each named once when it appears, and said when
-    it has gone. Returns every blocker seen (as first seen), [] when there was none.
+    """Wait until ``look`` finds no session in the way; the sessions waited for, as first
+    named ([] when none). ``look(older_than)`` returns the candidates whose transaction has
+    been open longer than ``older_than`` seconds.
 
-    ``mode`` fail: TimedOutError (exit 5) at once when there is one; wait: after
-    ``timeout`` seconds; InterruptedByUser (exit 130) when ``cancel`` is set. ``cancel.wait``
-    is the only sleep, and ``clock`` the only clock (a fake one in the unit tests)."""
+    A session is in the way when its transaction has been open longer than
+    ``preflight.older_than``, or since before this run's first look (a blocker that was
+    there first); one of the latter is named once seen at two looks in a row (``SETTLE``
+    apart), so that the app's short transactions in flight at that moment are waited out
+    unnamed. Each is named once, and said when it has gone.
+
+    fail: TimedOutError (exit 5) at once for a transaction open longer than ``older_than``
+    (one merely there first is waited for); wait: after ``timeout`` seconds. A set
+    ``cancel``: InterruptedByUser (exit 130). ``cancel.wait`` is the only sleep, and ``clock``
+    the only clock (a fake one in the unit tests)."""
     if preflight.mode == IGNORE:
         return []
     began = clock()
-    seen: dict[int, Blocker] = {}
-    present: list[Blocker] = []
+    if preflight.first_look is None:
+        preflight.first_look = began
+    named: dict[int, Blocker] = {}  # every session waited for, as first named
+    shown: set[int] = set()  # named, and there at the last look
+    last: set[int] = set()  # every candidate at the last look
     while True:
-        now = look()
-        for gone in [b for b in present if b.pid not in {n.pid for n in now}]:
-            say(f"Pre-flight: session {gone.pid} is no longer in the migration's way.")
-        fresh = [b for b in now if b.pid not in seen]
-        for blocker in fresh:
-            seen[blocker.pid] = blocker
-        present = now
-        if not now:
-            if seen:
-                waited = clock() - began
-                say(f"Pre-flight: no session in the migration's way any more, after {waited:.1f}s.")
-            return list(seen.values())
-        if preflight.mode == FAIL:
-            raise _failed(now, preflight, None)
+        since_first = clock() - preflight.first_look
+        now = look(min(preflight.older_than, since_first))
+        long = [b for b in now if _older(b, preflight.older_than)]
+        in_way = [b for b in now if b in long or b.pid in named or b.pid in last]
+        for pid in sorted(shown - {b.pid for b in now}):
+            say(f"Pre-flight: session {pid} is no longer in the migration's way.")
+        fresh = [b for b in in_way if b.pid not in named]
+        named.update((b.pid, b) for b in fresh)
+        shown, last = {b.pid for b in in_way}, {b.pid for b in now}
         waited = clock() - began
+        if not now:
+            if named:
+                say(f"Pre-flight: no session in the migration's way any more, after {waited:.1f}s.")
+            return list(named.values())
+        if preflight.mode == FAIL and long:
+            raise _failed(long, None)
         for blocker in fresh:
             say(
-                f"Pre-flight: waiting for {blocker.describe()}, in the migration's way (a "
-                f"transaction open longer than {_seconds(preflight.older_than)}, "
-                f"{_why(blocker)}); up to {_seconds(preflight.timeout)} in all."
+                f"Pre-flight: waiting for {blocker.describe()}, in the migration's way ("
+                f"{_why(blocker, preflight.older_than)}); up to "
+                f"{_seconds(preflight.timeout)} in all."
             )
         if waited >= preflight.timeout:
-            raise _failed(now, preflight, waited)
-        if cancel.wait(min(POLL, preflight.timeout - waited)):
+            raise _failed(in_way or now, waited)
+        pause = POLL if len(in_way) == len(now) else SETTLE
+        if cancel.wait(min(pause, preflight.timeout - waited)):
             raise InterruptedByUser(
                 "Interrupted while waiting for sessions in the migration's way: "
-                f"{describe_all(now)}. The command did not run."
+                f"{describe_all(in_way or now)}. The command did not run."
             )
 
 
-def _why(blocker: Blocker) -> str:
+def _older(blocker: Blocker, seconds: float) -> bool:
+    return blocker.transaction_age is not None and blocker.transaction_age > seconds
+
+
+def _why(blocker: Blocker, older_than: float) -> str:
+    open_for = (
+        f"a transaction open longer than {_seconds(older_than)}"
+        if _older(blocker, older_than)
+        else "a transaction open since before apply first looked"
+    )
     state = blocker.state or ""
-    return "idle in it" if state.startswith("idle in transaction") else "holding a lock"
+    doing = "idle in it" if state.startswith("idle in transaction") else "holding a lock"
+    return f"{open_for}, {doing}"
 
 
 def _seconds(value: float) -> str:
@@ -253,7 +282,7 @@ def _seconds(value: float) -> str:
     return f"{value * 1000:g}ms" if 0 < value < 1 else f"{value:g}s"
 
 
-def _failed(blockers: list[Blocker], preflight: Preflight, waited: float | None) -> TimedOutError:
+def _failed(blockers: list[Blocker], waited: float | None) -> TimedOutError:
     names = describe_all(blockers)
     many = plural(len(blockers), "session")
     if waited is None:
@@ -291,13 +320,11 @@ def before_attempt(
             preflight.said.add(key)
             say(message)
 
-    def look() -> list[Blocker]:
+    def look(older_than: float) -> list[Blocker]:
         if problem:
             return []
         try:
-            return find_blockers(
-                dialect.name, conn, older_than=preflight.older_than, exclude=excluded
-            )
+            return find_blockers(dialect.name, conn, older_than=older_than, exclude=excluded)
         except Exception as exc:
             problem.append(error_text(exc))
             if not session_gone(dialect, conn, exc):  # gone: the attempt's first write says
