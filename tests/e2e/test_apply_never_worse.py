@@ -222,3 +222,25 @@ def test_an_invalid_index_that_cannot_be_dropped_is_named_and_not_retried(
     assert "DROP INDEX CONCURRENTLY" in done.stderr
     assert "Attempt 2" in done.stderr  # announced, then not started: the drop came first
     assert [r["exit_code"] for r in history_json(db)] == [1]
+
+
+# Django's way: "Applying x..." without a newline, " OK" once the migration is done.
+UNFINISHED = (
+    RECORDED.replace(
+        "        print('migrate', version, flush=True)\n",
+        "        print('Applying', version + '...', end='', flush=True)\n",
+    )
+    + "        print(' OK', flush=True)\n"
+)
+
+
+def test_an_attempts_unfinished_last_line_is_ended_before_the_next_attempt(
+    db: PgDatabase, blocker: Blocker
+) -> None:
+    assert UNFINISHED != RECORDED
+    blocker.release_after_a_wait(db, 1.5)
+    done = cli(db, *GUARD, "--", PY, "-c", UNFINISHED, timeout=90)
+    assert done.returncode == 0, done.output
+    assert "Attempt 2 of" in done.stderr
+    lines = ["Applying 1... OK", "Applying 2...", "skip 1", "Applying 2... OK"]
+    assert done.stdout.splitlines() == lines

@@ -267,9 +267,15 @@ def shell_status(returncode: int) -> int:
 
 
 def _pump(stream: IO[bytes], name: str, redactor: Redactor, sink: Output) -> None:
+    """The stream to its end, line by line; an unfinished last line is ended, so what follows
+    (the next attempt's output, apply's notes) starts a line of its own."""
+    last = b"\n"
     for line in iter(lambda: stream.readline(CHUNK), b""):
         sink.output(name, redactor.data(line))
+        last = line[-1:]
     stream.close()
+    if last != b"\n":
+        sink.output(name, b"\n")
 
 
 def run_child(
