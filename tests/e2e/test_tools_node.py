@@ -302,11 +302,14 @@ class Observed:
 
     @property
     def cancelled(self) -> bool:
-        return "cancelled the command's statement" in self.stderr
+        """Apply's word, and its history's: the guard cancelled a statement of the command."""
+        noted = any("cancelled by the guard" in r["command"] for r in self.history)
+        return noted and "cancelled the command's statement" in self.stderr
 
     @property
     def retried(self) -> bool:
-        return "Attempt 2 of" in self.stderr
+        """Apply ran the command again: an attempt row each in its history."""
+        return len(self.history) > 1 and "Attempt 2 of" in self.stderr
 
     def facts(self) -> dict[str, str]:
         """The matrix's facts (tests/tools/matrix.py's definitions)."""
