@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -244,3 +245,39 @@ def test_an_attempts_unfinished_last_line_is_ended_before_the_next_attempt(
     assert "Attempt 2 of" in done.stderr
     lines = ["Applying 1... OK", "Applying 2...", "skip 1", "Applying 2... OK"]
     assert done.stdout.splitlines() == lines
+
+
+def test_a_role_without_the_privileges_to_watch_others_is_told_once_at_the_start(
+    db: PgDatabase,
+) -> None:
+    """apply's role sees and cancels only its own sessions without pg_read_all_stats and
+    pg_signal_backend: said once, naming both; a command with the same URL is still guarded."""
+    user, password = "migrator_" + db.name, "pw-" + uuid.uuid4().hex
+    db.sql(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
+    db.sql(f"GRANT ALL ON SCHEMA public TO {user}")
+    db.sql(f"ALTER TABLE accounts OWNER TO {user}")
+    url = db.url.replace("postgres:" + db.password, f"{user}:{password}")
+    try:
+        held = Blocker(db)
+        held.release_after_a_wait(db, 1.0)
+        alter = "ALTER TABLE accounts ADD COLUMN note text"
+        script = (
+            "import os, sys, psycopg\n"
+            "try:\n"
+            "    with psycopg.connect(os.environ['DATABASE_URL']) as conn:\n"
+            f"        conn.execute('{alter}')\n"
+            "except psycopg.Error as exc:\n"
+            "    sys.exit(f'{type(exc).__name__}: {exc}')\n"
+        )
+        done = cli(db, *GUARD, "--", PY, "-c", script, env=db.env(DATABASE_URL=url))
+        assert done.returncode == 0, done.output
+        lacks = f"apply's role {user} is not a member of pg_read_all_stats"
+        assert done.stderr.count(lacks) == 1, done.stderr
+        assert "nor of pg_signal_backend" in done.stderr
+        assert "cancelled the command's statement" in done.stderr  # its own role's: allowed
+        db.sql(f"GRANT pg_read_all_stats, pg_signal_backend TO {user}")
+        again = cli(db, "apply", "--", "true", env=db.env(DATABASE_URL=url))
+        assert again.returncode == 0 and "is not a member" not in again.stderr, again.stderr
+    finally:
+        db.sql(f"DROP OWNED BY {user}")
+        db.sql(f"DROP ROLE {user}")

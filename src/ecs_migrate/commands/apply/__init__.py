@@ -17,7 +17,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ecs_migrate.commands.apply.attempts import Session, first_line, run_attempts, sight
+from ecs_migrate.commands.apply.attempts import (
+    Session,
+    first_line,
+    privilege_note,
+    run_attempts,
+    sight,
+)
 from ecs_migrate.commands.apply.blockers import Blocker
 from ecs_migrate.commands.apply.child import SignalRelay, resolve_command
 from ecs_migrate.commands.apply.dialects import Dialect, dialect_for, read_history, rewrite_command
@@ -196,6 +202,9 @@ def _apply(
         )
         for note in guard.notes:
             reporter.progress(note)
+        lacking = privilege_note(dialect, conn, guard)
+        if lacking is not None:  # a note: the command usually connects as the same user
+            reporter.progress(lacking)
         reporter.progress(
             f"Holding the migration lock {lock_name!r} on {version}; running: {command}"
         )

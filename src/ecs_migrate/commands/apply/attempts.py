@@ -58,6 +58,23 @@ def sight(dialect: Dialect, conn: Any, timeout: float) -> Vantage | str | None:
         return f"apply could not read its own session's address: {first_line(exc)}"
 
 
+def privilege_note(dialect: Dialect, conn: Any, guard: Guard) -> str | None:
+    """What apply's own user lacks for the guard to see and cancel sessions of other users,
+    said once at the start (None: nothing, or no watch)."""
+    if guard.watch is None:
+        return None
+    try:
+        if dialect.name != POSTGRES:
+            from ecs_migrate.commands.apply import mywatch
+
+            return mywatch.privilege_problem(conn)
+        from ecs_migrate.commands.apply import watch
+
+        return watch.privilege_problem(conn)
+    except Exception as exc:
+        return f"Lock-wait guard: apply could not read its own privileges ({first_line(exc)})."
+
+
 @dataclass
 class Session:
     """The lock's connection and what every attempt on it shares."""

@@ -398,6 +398,45 @@ def who(conn: Any, pids: Sequence[int]) -> tuple[Blocker, ...]:
     )
 
 
+_PRIVILEGES = """
+SELECT current_user, rolsuper, pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER'),
+       pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')
+FROM pg_roles WHERE rolname = current_user
+"""
+
+
+def privilege_problem(conn: Any) -> str | None:
+    """What apply's role lacks for the guard, said once at the start (None: nothing). A
+    command that connects as the same role (the same DATABASE_URL) needs neither."""
+    rows = query(conn, _PRIVILEGES)
+    if not rows:
+        return None
+    user, superuser, stats, signal = rows[0]
+    return missing_privileges(str(user), bool(superuser), bool(stats), bool(signal))
+
+
+def missing_privileges(user: str, superuser: bool, stats: bool, signal: bool) -> str | None:
+    """The sentence for what the role lacks (None: nothing)."""
+    if superuser:
+        return None
+    lacks = []
+    if not stats:
+        lacks.append(
+            "pg_read_all_stats, so it sees only its own role's sessions: a command that "
+            "connects as another role is not watched, and other roles' blockers are not named"
+        )
+    if not signal:
+        lacks.append("pg_signal_backend, so it can cancel only its own role's statements")
+    if not lacks:
+        return None
+    return (
+        f"Lock-wait guard: apply's role {user} is not a member of "
+        + "; nor of ".join(lacks)
+        + f" (GRANT pg_read_all_stats, pg_signal_backend TO {user}). A command connecting as "
+        "the same role is watched and cancelled all the same."
+    )
+
+
 def stalls(locktype: str, mode: str) -> bool:
     """Whether a waiting request holds up the app: a relation lock in a mode that conflicts
     with a read (ACCESS SHARE) or a write (ROW EXCLUSIVE), so that every later read or write
