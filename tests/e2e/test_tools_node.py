@@ -299,6 +299,7 @@ class Observed:
     probe: str | None  # what the migration recorded of matrix.probe
     note: bool  # whether accounts.note exists
     recorded: int  # how many times the tool recorded the migration
+    blocker: int | None = None  # the long transaction's session (its pid)
 
     @property
     def cancelled(self) -> bool:
@@ -360,9 +361,11 @@ def guarded_run(
     err = StampedLines(proc.stderr)
     out = StampedLines(proc.stdout)
     blocker: LongTransaction | None = None
+    blocker_pid: int | None = None
     try:
         err.wait_for("Holding the migration lock")  # the command starts now
         blocker = LongTransaction(db)
+        blocker_pid = blocker.conn.info.backend_pid
         end = time.monotonic() + 20
         while not seen.seen.wait(0.05) and proc.poll() is None and time.monotonic() < end:
             pass
@@ -393,6 +396,7 @@ def guarded_run(
         _probe(db),
         bool(db.sql(_NOTE)),
         _count(db, tool.recorded),
+        blocker_pid,
     )
 
 
@@ -447,6 +451,11 @@ def check_case(case: matrix.Case, seen: Observed) -> None:
         assert codes[0] == 0 and all(c != 0 for c in codes[1:]), codes
     else:
         assert codes == [0], codes
+    # The attempt that waited (cancelled, or let wait) names the long transaction: blockedBy.
+    waited = seen.history[1:] if seen.retried else seen.history
+    for run in waited:
+        blamed = [b.get("pid") for b in run.get("blockedBy", [])]
+        assert seen.blocker in blamed, f"blockedBy {blamed}, the blocker {seen.blocker}: {run}"
 
 
 # -- the tests ---------------------------------------------------------------------------------
