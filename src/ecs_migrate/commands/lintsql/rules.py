@@ -61,10 +61,10 @@ RULES: dict[str, tuple[Severity, str]] = {
     "renaming-column": (Severity.ERROR, "the running version of the app still uses the old name"),
     "renaming-table": (Severity.ERROR, "the running version of the app still uses the old name"),
     "ban-truncate-cascade": (Severity.ERROR, "empties every table that references it"),
-    # apply's lock-wait guard sets lock_timeout for the command's sessions (docs/apply.md):
+    # apply's lock-wait guard bounds the command's lock waits from the server (docs/apply.md):
     "require-lock-timeout": (
         Severity.WARNING,
-        "ecs-migrate apply sets lock_timeout (--ddl-lock-timeout) when the migration runs under it",
+        "ecs-migrate apply bounds lock waits (--ddl-lock-timeout) when the migration runs under it",
     ),
 }
 SYNTAX_RULES = frozenset({"syntax-error", "invalid-syntax", "parse-error"})
