@@ -22,6 +22,9 @@ Blockers (:class:`~ecs_migrate.commands.apply.blockers.Blocker`) come from
 from ``information_schema.INNODB_TRX`` (the PROCESS privilege): the transactions that were
 already open when the statement began to wait, which may hold the lock. Never a query's
 text: MySQL's statements are told apart by ``SHA2(INFO, 256)``, computed by the server.
+
+Data a tool commits on its own before a DDL statement (an ``INSERT`` in autocommit) leaves no
+trace in the schema, and is not seen, as on PostgreSQL (docs/apply.md).
 """
 
 from __future__ import annotations
@@ -342,6 +345,7 @@ class _Wait:
     held: tuple[int, ...] = ()  # the threads that hold (or may hold) it
     lock_type: str | None = None  # the pending metadata lock's type (performance_schema)
     stalls: bool = True  # whether its wait holds up the app (unknown: assumed)
+    from_start: bool = True  # first seen waiting: the statement's time is its wait's
     cancelled: bool = False
     said: bool = False
 
@@ -366,6 +370,7 @@ class MyWatcher:
         self._may_kill = True
         self._mine: dict[tuple[int, int], bool] = {}  # (thread id, port) -> the command's?
         self._waits: dict[int, _Wait] = {}  # thread id -> its statement waiting for a lock
+        self._running: dict[int, Any] = {}  # thread id -> its statement, last seen at work
         self._schema_locks = True  # performance_schema.metadata_locks answers (until not)
         self._transactions = True  # information_schema.INNODB_TRX answers (PROCESS)
 
@@ -429,11 +434,15 @@ class MyWatcher:
                 self._ended(conn, tid, wait)
                 wait = None
             if not is_lock_wait(state):
+                self._running[tid] = statement
                 continue
             waiting.add(tid)
             if wait is None:
                 wait = self._waits[tid] = _Wait(statement, str(state), now)
-            wait.waited = max(float(waited or 0), now - wait.first_seen)
+                # Seen at work before it waited: its time counts from then, not from its start.
+                wait.from_start = self._running.pop(tid, None) != statement
+            seen = now - wait.first_seen
+            wait.waited = max(float(waited or 0), seen) if wait.from_start else seen
             if not wait.cancelled:
                 self._holders(conn, tid, wait)
                 if wait.waited >= self.timeout:
