@@ -8,8 +8,9 @@ A row is a tool; a column is a fact about the tool under `apply`:
 - ``transaction``: the migration's statements commit together (while its ALTER waits for a
   lock, the table its first statement created is not visible to other sessions);
 - ``guard``: with a long transaction holding a lock on the ALTERed table, apply cancelled the
-  waiting ALTER and no query of the app on that table waited longer than the timeout plus
-  0.3 s (``yes``); or apply let it wait, saying the attempt had already committed schema
+  waiting ALTER and no query of the app on that table waited much longer than the timeout
+  (issue 23: 0.3 s; the Python tests allow 0.6 s on a shared machine) (``yes``); or apply
+  let it wait, saying the attempt had already committed schema
   changes, so the app waited as it would unguarded and nothing was left half-applied
   (``waits``); anything else is ``no``;
 - ``retry``: after the cancel, apply ran the tool again and the migration ended applied and
