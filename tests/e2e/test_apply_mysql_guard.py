@@ -338,3 +338,16 @@ def test_privileges_missing_are_named(db: Db, seer: str) -> None:
     assert "PROCESS" in app and "CONNECTION ADMIN" in app
     assert seeing is not None and "PROCESS" not in seeing and "CONNECTION ADMIN" in seeing
     assert root is None
+
+
+def test_privileges_through_a_role_count(db: Db, seer: str) -> None:
+    role = "watch_" + db.name[2:]
+    db.sql(f"CREATE ROLE {role}")
+    try:
+        db.sql(f"GRANT CONNECTION ADMIN ON *.* TO {role}")
+        db.sql(f"GRANT {role} TO '{seer}'@'%'")
+        db.sql(f"SET DEFAULT ROLE {role} FOR '{seer}'@'%'")
+        with db.connect(seer) as conn:
+            assert mywatch.privilege_problem(conn) is None
+    finally:
+        db.sql(f"DROP ROLE {role}")

@@ -128,16 +128,36 @@ def test_routines_and_triggers() -> None:
     assert changes(BASE, after) == ["trigger stamp on app.acc added", "routine app.f created"]
 
 
-def test_missing_privileges_are_said_in_one_sentence() -> None:
-    both = mywatch.missing_privileges({"USAGE"}, "app@%")
-    assert both is not None
-    assert both.startswith("Lock-wait guard: apply's user app@% lacks PROCESS, so it sees only")
-    assert "; and CONNECTION ADMIN (MariaDB; CONNECTION_ADMIN on MySQL) or SUPER" in both
-    only_kill = mywatch.missing_privileges({"PROCESS"}, "app@%")
-    assert only_kill is not None and "PROCESS" not in only_kill.split("lacks")[1][:10]
+def test_missing_privileges_are_said_in_one_sentence_with_the_grant() -> None:
+    assert mywatch.missing_privileges({"USAGE"}, "app@%") == (
+        "Lock-wait guard: apply's user app@% lacks PROCESS, so it sees only its own user's "
+        "sessions: a command that connects as another user is not watched, and blockers of "
+        "other users are not named; and CONNECTION ADMIN (or SUPER), so it can stop only its "
+        "own user's statements (GRANT PROCESS, CONNECTION ADMIN ON *.* TO 'app'@'%'). A "
+        "command connecting as the same user is watched and stopped all the same."
+    )
+    mysql = mywatch.missing_privileges({"PROCESS"}, "app@10.0.%", maria=False)
+    assert mysql is not None
+    assert "lacks CONNECTION_ADMIN (or SUPER), so it can stop only" in mysql
+    assert "(GRANT CONNECTION_ADMIN ON *.* TO 'app'@'10.0.%')" in mysql
+    assert "PROCESS" not in mysql
     assert mywatch.missing_privileges({"PROCESS", "CONNECTION_ADMIN"}, "app@%") is None
+    assert mywatch.missing_privileges({"PROCESS", "CONNECTION ADMIN"}, "app@%") is None
     assert mywatch.missing_privileges({"PROCESS", "SUPER"}, "app@%") is None
     assert mywatch.missing_privileges({"ALL PRIVILEGES"}, "root@localhost") is None
+
+
+def test_global_grants_are_read_from_show_grants() -> None:
+    lines = [
+        "GRANT PROCESS, CONNECTION ADMIN ON *.* TO `watch`",
+        "GRANT `watch` TO `app`@`%`",
+        "GRANT ALL PRIVILEGES ON `app`.* TO `app`@`%`",
+        "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*00'",
+    ]
+    assert mywatch.global_grants(lines) == {"PROCESS", "CONNECTION ADMIN", "USAGE"}
+    assert mywatch.global_grants(["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost`"]) == {
+        "ALL PRIVILEGES"
+    }
 
 
 @pytest.mark.parametrize(

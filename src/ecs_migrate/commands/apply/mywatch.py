@@ -33,7 +33,7 @@ import contextlib
 import re
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -285,10 +285,18 @@ def _programs(conn: Any, ids: Sequence[int]) -> dict[int, str]:
 
 
 # -- privileges -----------------------------------------------------------------------------
-_PRIVILEGES = """
-SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES
-WHERE GRANTEE = %s OR GRANTEE IN ({roles})
-"""
+_PRIVILEGES = "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = %s"
+_GLOBAL_GRANT = re.compile(r"^GRANT (.+?) ON \*\.\* TO ", re.IGNORECASE)
+
+
+def global_grants(lines: Iterable[str]) -> set[str]:
+    """The global privileges in SHOW GRANTS' lines (``GRANT PROCESS, SUPER ON *.* TO ...``)."""
+    found: set[str] = set()
+    for line in lines:
+        match = _GLOBAL_GRANT.match(line)
+        if match:
+            found |= {p.strip().upper() for p in match.group(1).split(",")}
+    return found
 
 
 def privilege_problem(conn: Any) -> str | None:
@@ -298,37 +306,38 @@ def privilege_problem(conn: Any) -> str | None:
     connects as apply's own user needs neither to be watched and stopped."""
     user = str(query(conn, "SELECT CURRENT_USER()")[0][0])
     name, _, host = user.rpartition("@")
-    grantee = f"'{name}'@'{host}'"
-    roles: list[str] = []
-    with contextlib.suppress(Exception):
-        for (role,) in query(conn, "SELECT ROLE_NAME FROM information_schema.ENABLED_ROLES"):
-            if role:
-                roles += [f"'{role}'", f"'{role}'@'%'"]
-    holders = ", ".join(["%s"] * len(roles)) or "NULL"
-    granted = {
-        str(r[0]).upper() for r in query(conn, _PRIVILEGES.format(roles=holders), [grantee, *roles])
-    }
-    return missing_privileges(granted, user)
+    granted = {str(r[0]).upper() for r in query(conn, _PRIVILEGES, [f"'{name}'@'{host}'"])}
+    with contextlib.suppress(Exception):  # the user's and its active roles' (MariaDB)
+        granted |= global_grants(str(r[0]) for r in query(conn, "SHOW GRANTS"))
+    with contextlib.suppress(Exception):  # the fact itself: INNODB_TRX needs PROCESS
+        query(conn, "SELECT COUNT(*) FROM information_schema.INNODB_TRX")
+        granted.add("PROCESS")
+    maria = "mariadb" in str(query(conn, "SELECT VERSION()")[0][0]).lower()
+    return missing_privileges(granted, user, maria)
 
 
-def missing_privileges(granted: set[str], user: str) -> str | None:
-    """The sentence for what ``granted`` lacks (None: nothing)."""
-    lacks = []
+def missing_privileges(granted: set[str], user: str, maria: bool = True) -> str | None:
+    """The sentence for what ``granted`` lacks (None: nothing), with the GRANT that adds it
+    (on MariaDB or MySQL, whose privilege to kill others' statements is spelled apart)."""
+    admin = "CONNECTION ADMIN" if maria else "CONNECTION_ADMIN"
+    lacks, grants = [], []
     if not granted & {"PROCESS", "ALL PRIVILEGES"}:
+        grants.append("PROCESS")
         lacks.append(
             "PROCESS, so it sees only its own user's sessions: a command that connects as "
             "another user is not watched, and blockers of other users are not named"
         )
     if not granted & {"CONNECTION ADMIN", "CONNECTION_ADMIN", "SUPER", "ALL PRIVILEGES"}:
-        lacks.append(
-            "CONNECTION ADMIN (MariaDB; CONNECTION_ADMIN on MySQL) or SUPER, so it can stop "
-            "only statements of its own user's sessions"
-        )
+        grants.append(admin)
+        lacks.append(f"{admin} (or SUPER), so it can stop only its own user's statements")
     if not lacks:
         return None
+    name, _, host = user.rpartition("@")
     return (
-        f"Lock-wait guard: apply's user {user} lacks " + "; and ".join(lacks) + ". A command "
-        "connecting as the same user is watched and stopped all the same."
+        f"Lock-wait guard: apply's user {user} lacks "
+        + "; and ".join(lacks)
+        + f" (GRANT {', '.join(grants)} ON *.* TO '{name}'@'{host}'). A command connecting "
+        "as the same user is watched and stopped all the same."
     )
 
 
