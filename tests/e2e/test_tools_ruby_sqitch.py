@@ -36,6 +36,8 @@ from tests.e2e.test_tools_node import (
 )
 from tests.tools import matrix
 
+pytestmark = [pytest.mark.postgres]
+
 EVIDENCE = "tests/e2e/test_tools_ruby_sqitch.py"
 
 
