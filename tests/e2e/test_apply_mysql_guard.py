@@ -205,7 +205,7 @@ def test_a_metadata_lock_wait_is_stopped_and_the_retry_succeeds(db: Db) -> None:
     assert "migrated" in out
     assert bystander.error is None, bystander.error  # never killed
     assert "stops (KILL QUERY) a statement that has waited more than 300ms" in err.text
-    assert "cancelled the command's statement in session" in err.text
+    assert "stopped (KILL QUERY) the command's statement in session" in err.text
     assert "Query execution was interrupted" in err.text  # the command's own error (1317)
     assert "note" in db.columns("acc") and "flag" in db.columns("other")
     runs = history_json(db, db.env())
@@ -233,7 +233,7 @@ def test_an_attempt_that_has_committed_a_schema_change_is_left_to_wait(db: Db) -
     assert "migrated" in out
     assert f"committed schema changes (table {db.name}.made created;" in err.text
     assert "It waits, as an unguarded run would." in err.text
-    assert "cancelled" not in err.text and "Attempt 2" not in err.text
+    assert "(KILL QUERY) the command's" not in err.text and "Attempt 2" not in err.text
     assert "note" in db.columns("acc") and db.columns("made") == ["id"]
     assert [r["exit_code"] for r in history_json(db, db.env())] == [0]
 
@@ -263,12 +263,12 @@ def test_the_blocker_is_named(db: Db, seer: str, schema_locks: bool) -> None:
     finally:
         blocker.release()
     assert done.returncode == 1, done.output
-    assert "cancelled the command's statement" in done.stderr
+    assert "stopped (KILL QUERY) the command's statement" in done.stderr
     if schema_locks:  # the lock, and the holder's program_name, from performance_schema
-        held = f"for a lock on {db.name}.acc, held by session {blocker.id} (user app, "
+        held = f"for a metadata lock on {db.name}.acc, held by session {blocker.id} (user app, "
         held += "nightly-report, idle in transaction, transaction open "
     else:  # a transaction open since before the wait (INNODB_TRX), the lock unknown
-        held = f"for a lock, held by session {blocker.id} (user app, idle in transaction, "
+        held = f"for a metadata lock, held by session {blocker.id} (user app, idle in transaction, "
         held += "transaction open "
     assert held in done.stderr
     assert "SELECT count(*)" not in done.output  # never a query's text
@@ -303,9 +303,9 @@ def test_a_wait_the_server_ended_with_the_lock_still_held_is_retried(db: Db, see
     err.join()
     assert proc.returncode == 0, err.text
     assert "Lock wait timeout exceeded" in err.text
-    assert "ended the command's statement" in err.text
-    assert f"for a lock on {db.name}.acc, held by session {blocker.id} (user app," in err.text
-    assert "cancelled" not in err.text
+    assert "the server ended the command's statement" in err.text
+    assert f"a metadata lock on {db.name}.acc, held by session {blocker.id} (user app," in err.text
+    assert "(KILL QUERY) the command's" not in err.text
     assert "note" in db.columns("acc")
 
 

@@ -341,6 +341,32 @@ def missing_privileges(granted: set[str], user: str, maria: bool = True) -> str 
     )
 
 
+@dataclass(frozen=True)
+class MyEvent(Event):
+    """An :class:`~ecs_migrate.commands.apply.watch.Event` said in MySQL's terms: KILL QUERY
+    stops a statement (an ALTER is undone whole); it rolls back no transaction, and MySQL
+    had already committed the one before the DDL statement."""
+
+    @property
+    def what(self) -> str:
+        return _what(self.relation)
+
+    def message(self) -> str:
+        held = f", held by {self.blockers}" if self.blockers else ""
+        if self.kind == "cancelled":
+            return (
+                f"Lock-wait guard: stopped (KILL QUERY) the command's statement in session "
+                f"{self.pid}, which had waited {self.waited:.1f}s for {self.what}{held}: the "
+                "statement is undone, nothing else of the attempt had changed the schema, and "
+                "the app's queries on the table go on."
+            )
+        return (
+            f"Lock-wait guard: the server ended the command's statement in session {self.pid} "
+            f"after {self.waited:.1f}s waiting for {self.what}{held}, the lock still held (a "
+            "lock_wait_timeout, or a KILL from elsewhere): the statement never ran."
+        )
+
+
 # -- the watch ------------------------------------------------------------------------------
 @dataclass
 class _Wait:
@@ -586,7 +612,7 @@ class MyWatcher:
 
     def _record(self, conn: Any, kind: str, tid: int, wait: _Wait) -> None:
         found = _who(conn, wait)
-        event = Event(kind, tid, wait.relation, wait.waited, describe_all(found), found)
+        event = MyEvent(kind, tid, wait.relation, wait.waited, describe_all(found), found)
         self.events.append(event)
         self.say(event.message())
 
