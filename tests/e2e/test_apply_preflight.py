@@ -271,6 +271,27 @@ def test_pg_ignore_starts_at_once(pg: PgDatabase) -> None:
     assert done.returncode == 0 and "ran" in done.stdout and "Pre-flight" not in done.stderr
 
 
+def test_pg_a_role_that_cannot_see_other_roles_transactions_says_so_once(
+    pg: PgDatabase,
+) -> None:
+    role, password = "m_" + uuid.uuid4().hex[:8], uuid.uuid4().hex
+    pg.sql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    pg.sql(f"GRANT ALL ON SCHEMA public TO {role}")
+    blocker = PgBlocker(pg)  # the superuser's: its transaction is hidden from the role
+    try:
+        blocker.older_than(0.2)
+        env = pg.env(DATABASE_URL=f"postgresql://{role}:{password}@" + pg.url.split("@", 1)[1])
+        done = cli(pg, "apply", "--ddl-lock-timeout", "200ms", "--", "echo", "ran", env=env)
+    finally:
+        blocker.release()
+        pg.sql(f"DROP OWNED BY {role}")
+        pg.sql(f"DROP ROLE {role}")
+    assert done.returncode == 0, done.output
+    assert "ran" in done.stdout and password not in done.output
+    assert done.stderr.count("Pre-flight: 1 session of other roles holding a lock") == 1
+    assert "grant pg_read_all_stats to the role apply connects as" in done.stderr
+
+
 def test_pg_what_counts_as_a_blocker(pg: PgDatabase, postgres: Any) -> None:
     """On the server: apply's own session and the excluded never count; a transaction that
     only read a system catalog while it runs does not, one that holds a table does."""

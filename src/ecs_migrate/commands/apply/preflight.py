@@ -78,11 +78,13 @@ WHERE a.datname = current_database() AND a.backend_type = 'client backend'
                                       WHERE datname = current_database())))
 ORDER BY a.xact_start, a.pid
 """
-# Sessions of other roles whose transaction apply may not see (no pg_read_all_stats), with
-# a lock on one of this database's tables: said once, never waited for.
+# Sessions of other roles whose transaction apply may not see (no pg_read_all_stats: their
+# state, xact_start and backend_type read as NULL), with a lock on one of this database's
+# tables: said once, never waited for.
 _PG_UNSEEN = f"""
 SELECT count(DISTINCT a.pid) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
-WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.xact_start IS NULL
+WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+  AND a.backend_type IS NULL AND a.usename IS NOT NULL AND a.xact_start IS NULL
   AND a.state IS NULL AND l.granted AND l.locktype = 'relation'
   AND l.relation >= {FIRST_USER_OID}
 """
