@@ -35,6 +35,7 @@ once by facts (:class:`~ecs_migrate.commands.apply.blockers.Blocker`): never a q
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -164,7 +165,6 @@ def _my_blockers(conn: Any, older_than: float, exclude: set[int]) -> list[Blocke
         return []
     database = query(conn, "SELECT DATABASE()")[0][0]
     locked = _my_table_lockers(conn)
-    programs = _my_programs(conn) if locked is not None else {}
     found = []
     for thread, user, command, state, db, opened in rows:
         pid = int(thread)
@@ -176,8 +176,9 @@ def _my_blockers(conn: Any, older_than: float, exclude: set[int]) -> list[Blocke
         if not ours:
             continue
         shown = "idle in transaction" if idle else "active" + (f" ({state})" if state else "")
-        found.append(Blocker(pid, user or None, programs.get(pid), shown, age))
-    return found
+        found.append(Blocker(pid, user or None, None, shown, age))
+    programs = _my_programs(conn) if found else {}
+    return [dataclasses.replace(b, application=programs.get(b.pid)) for b in found]
 
 
 def _my_table_lockers(conn: Any) -> set[int] | None:
