@@ -231,7 +231,7 @@ def test_apply_relays_the_command_output_visibly_with_its_status(db: PgDatabase)
     done = cli(db, "apply", "--", "sh", "-c", script)
     assert done.returncode == 3, done.output
     forged = "\\x1b[2K\\r[ecs-migrate] The command exited with status 0."
-    assert done.stdout == forged + "\nno newline\\r"
+    assert done.stdout == forged + "\nno newline\\r\n"  # its unfinished last line ended
     assert "bar\\x1b]0;t\\x07\n" in done.stderr
     assert_inert(done.stdout + done.stderr)
     assert "The command exited with status 3." in done.stderr

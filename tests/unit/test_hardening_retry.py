@@ -233,6 +233,8 @@ class Server:
             raise self.fail
         if "server_version_num" in sql:
             return [("150000",)]
+        if "txid_snapshot_xmax" in sql or "pg_class" in sql:  # committed.py: nothing new
+            return [(100,)] if sql.startswith("SELECT txid_snapshot_xmax") else []
         if "pg_cancel_backend" in sql:
             if self.refuse_cancel:
                 raise PermissionError("must be a member of the role whose query is being canceled")
@@ -281,6 +283,9 @@ class Cursor:
         return self.rows
 
 
+SCHEMA = Server()  # answers committed.py's queries: no catalog row newer than the baseline
+
+
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Server:
     monkeypatch.setattr(watch_module, "command_ports", lambda sid, where: {COMMAND_PORT})
@@ -289,6 +294,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Server:
 
 def watcher(said: list[str], timeout: float = 5.0) -> Watcher:
     w = Watcher(Vantage(("10.0.0.5", 1), ("10.0.0.9", 5432)), timeout, said.append)
+    w.baseline(SCHEMA)  # the attempt's start: nothing committed since, in these tests
     w.begin(1234)
     return w
 
@@ -347,7 +353,8 @@ def test_a_wait_the_server_ended_with_the_lock_still_held_is_evidence(server: Se
     server.sessions[11]["blockers"] = []  # its statement ended (lock_timeout of its own)
     w.poll(server)
     assert [(e.kind, e.pid) for e in w.events] == [("ended", 11)]
-    assert "PostgreSQL ended the command's statement" in said[0]
+    assert "has waited 2.0s for a lock on accounts, held by session 20" in said[0]  # named
+    assert "PostgreSQL ended the command's statement" in said[1]
     assert cancels(server) == []
 
 
@@ -440,3 +447,33 @@ def test_the_watch_does_nothing_before_the_command_runs(server: Server) -> None:
     server.waiting(11, COMMAND_PORT, 9.0)
     w.poll(server)
     assert server.sent == [] and w.events == []
+
+
+def test_a_wait_that_holds_up_no_query_is_named_not_cancelled(server: Server) -> None:
+    """CREATE INDEX CONCURRENTLY waiting for an old transaction (SHARE UPDATE EXCLUSIVE on the
+    table, or a virtual transaction id) queues no read or write of the app behind it."""
+    said: list[str] = []
+    w = watcher(said, timeout=1.0)
+    server.waiting(11, COMMAND_PORT, 3.0)
+    server.locks[0] = lock(11, "3/11", False, "ShareUpdateExclusiveLock")
+    server.locks[1] = lock(20, "4/1", True, "RowExclusiveLock")
+    w.poll(server)
+    assert cancels(server) == [] and w.events == []
+    assert "ShareUpdateExclusiveLock, which holds up no read or write" in said[0]
+
+
+def test_a_cancel_is_withheld_when_the_attempt_committed_a_change_after_its_last_record(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecs_migrate.commands.apply import committed
+
+    left = committed.Leftovers(("notes created",))
+    monkeypatch.setattr(committed, "since", lambda conn, base: left)
+    said: list[str] = []
+    w = watcher(said, timeout=1.0)
+    server.waiting(11, COMMAND_PORT, 3.0)
+    w.poll(server)
+    w.poll(server)
+    assert cancels(server) == [] and w.events == []
+    assert len(said) == 1 and "already committed notes created" in said[0]
+    assert "lets it wait, as an unguarded run would" in said[0]

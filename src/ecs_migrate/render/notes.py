@@ -52,18 +52,28 @@ class ApplyRenderer(Notes):
 
     def __init__(self) -> None:
         self._relays = {"stdout": ByteRelay(), "stderr": ByteRelay()}
+        self._last = {"stdout": b"\n", "stderr": b"\n"}  # the last byte shown on each
 
     def output(self, stream: str, data: bytes) -> None:
         name = "stdout" if stream == "stdout" else "stderr"
-        shown = self._relays[name].feed(data)
+        self._show(name, self._relays[name].feed(data))
+
+    def ended(self, stream: str) -> None:
+        """An attempt's stream has ended: what is held is shown, and an unfinished last line
+        ended, so that the next attempt's output does not run on from it."""
+        name = "stdout" if stream == "stdout" else "stderr"
+        self._show(name, self._relays[name].flush())
+        if self._last[name] != b"\n":
+            self._show(name, b"\n")
+
+    def _show(self, name: str, shown: bytes) -> None:
         if shown:
             write_raw(sys.stdout if name == "stdout" else sys.stderr, shown)
+            self._last[name] = shown[-1:]
 
     def _before_note(self) -> None:
         for name, relay in self._relays.items():
-            held = relay.flush()
-            if held:
-                write_raw(sys.stdout if name == "stdout" else sys.stderr, held)
+            self._show(name, relay.flush())
 
 
 class ExecRenderer(Notes):

@@ -39,6 +39,8 @@ _SWEEPS = 20  # rounds of killing what is left in the command's session
 
 class Output(Protocol):
     def output(self, stream: str, data: bytes) -> None: ...
+    def ended(self, stream: str) -> None:
+        """``stream`` has ended: an unfinished last line is to be ended."""
 
 
 @dataclass
@@ -269,13 +271,10 @@ def shell_status(returncode: int) -> int:
 def _pump(stream: IO[bytes], name: str, redactor: Redactor, sink: Output) -> None:
     """The stream to its end, line by line; an unfinished last line is ended, so what follows
     (the next attempt's output, apply's notes) starts a line of its own."""
-    last = b"\n"
     for line in iter(lambda: stream.readline(CHUNK), b""):
         sink.output(name, redactor.data(line))
-        last = line[-1:]
     stream.close()
-    if last != b"\n":
-        sink.output(name, b"\n")
+    sink.ended(name)
 
 
 def run_child(

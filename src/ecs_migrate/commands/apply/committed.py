@@ -197,14 +197,12 @@ def judge(
         if is_invalid:
             invalid.append(str(name))
             continue
+        if int(owner) in created and int(rel) != int(owner):
+            continue  # a column, index, constraint of a table it created: part of it
         if kind == "relation":
             changes.append(f"{name} {'created' if int(rel) in created else 'altered'}")
-        elif kind == "column" and int(rel) in created:
-            continue  # part of a table it created
-        elif int(owner) in created:
-            continue
-        else:
-            changes.append(f"{kind} {name} {'added or changed'}")
+        elif int(owner) not in created:
+            changes.append(f"{kind} {name} added or changed")
     changes += [f"{name} dropped" for oid, name in before.items() if oid not in now]
     return Leftovers(tuple(dict.fromkeys(changes)), tuple(dict.fromkeys(invalid)))
 
