@@ -27,7 +27,7 @@ import pytest
 from tests.apply_support import PgDatabase, cli, history_json, pg_database
 
 PY = sys.executable
-GUARD = ("apply", "--blockers", "ignore", "--ddl-lock-timeout", "300ms")
+GUARD = ("apply", "--blockers", "ignore", "--ddl-lock-timeout", "300ms", "--ddl-retry-pause", "2s")
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ NO_TRANSACTION = (
 def test_a_migration_that_committed_part_of_itself_is_not_cancelled_and_completes(
     db: PgDatabase, blocker: Blocker
 ) -> None:
-    blocker.release_after_a_wait(db, 1.5)
+    blocker.release_after_a_wait(db, 1.2)
     done = cli(db, *GUARD, "--", PY, "-c", NO_TRANSACTION)
     assert done.returncode == 0, done.output
     assert "cancelled" not in done.stderr and "Attempt 2" not in done.stderr
@@ -151,7 +151,7 @@ RECORDED = (
 def test_a_wait_after_a_recorded_migration_is_cancelled_and_the_retry_runs_only_the_rest(
     db: PgDatabase, blocker: Blocker
 ) -> None:
-    blocker.release_after_a_wait(db, 1.5)
+    blocker.release_after_a_wait(db, 1.2)
     done = cli(db, *GUARD, "--", PY, "-c", RECORDED, timeout=90)
     assert done.returncode == 0, done.output
     assert "cancelled the command's statement" in done.stderr
@@ -175,7 +175,7 @@ RECORDED_THEN_LOOSE = RECORDED.replace(
 def test_a_statement_committed_after_the_last_recorded_migration_stops_the_cancel(
     db: PgDatabase, blocker: Blocker
 ) -> None:
-    blocker.release_after_a_wait(db, 1.5)
+    blocker.release_after_a_wait(db, 1.2)
     done = cli(db, *GUARD, "--", PY, "-c", RECORDED_THEN_LOOSE, timeout=90)
     assert done.returncode == 0, done.output
     assert "cancelled" not in done.stderr and "Attempt 2" not in done.stderr
@@ -201,7 +201,7 @@ def test_an_invalid_index_left_by_an_ended_concurrent_build_is_dropped_before_th
     db: PgDatabase, writer: Blocker
 ) -> None:
     env = db.env(PGOPTIONS="-c lock_timeout=500ms")
-    writer.release_after_a_wait(db, 3.0)  # during the pause before attempt 2
+    writer.release_after_a_wait(db, 1.2)  # during the pause before attempt 2
     done = cli(db, *GUARD, "--", PY, "-c", CONCURRENTLY, env=env, timeout=90)
     assert done.returncode == 0, done.output
     assert "LockNotAvailable" in done.stderr  # attempt 1, ended by the server
@@ -239,7 +239,7 @@ def test_an_attempts_unfinished_last_line_is_ended_before_the_next_attempt(
     db: PgDatabase, blocker: Blocker
 ) -> None:
     assert UNFINISHED != RECORDED
-    blocker.release_after_a_wait(db, 1.5)
+    blocker.release_after_a_wait(db, 1.2)
     done = cli(db, *GUARD, "--", PY, "-c", UNFINISHED, timeout=90)
     assert done.returncode == 0, done.output
     assert "Attempt 2 of" in done.stderr
@@ -259,7 +259,7 @@ def test_a_role_without_the_privileges_to_watch_others_is_told_once_at_the_start
     url = db.url.replace("postgres:" + db.password, f"{user}:{password}")
     try:
         held = Blocker(db)
-        held.release_after_a_wait(db, 1.0)
+        held.release_after_a_wait(db, 1.2)
         alter = "ALTER TABLE accounts ADD COLUMN note text"
         script = (
             "import os, sys, psycopg\n"

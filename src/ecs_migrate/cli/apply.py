@@ -72,9 +72,10 @@ class _ForwardSignals:
     type=Duration(),
     default="5s",
     show_default=True,
-    help="PostgreSQL: how long a statement of the command may wait for a lock before apply, "
-    "watching the command's sessions from the server, cancels it, so that it does not stall "
-    "the app behind a long transaction; 0: off.",
+    help="How long a statement of the command may wait for a lock (a metadata lock on "
+    "MySQL/MariaDB) before apply, watching the command's sessions from the server, cancels "
+    "it, so that it does not stall the app behind a long transaction; never where the attempt "
+    "has committed part of a migration (it waits then); 0: off.",
 )
 @click.option(
     "--ddl-retries",
@@ -82,8 +83,15 @@ class _ForwardSignals:
     default=3,
     show_default=True,
     help="Run the command again after a failure that followed a lock wait the guard saw "
-    "cancelled (never on the command's output), after 5, 10, 20 s..., still holding the "
-    "migration lock.",
+    "cancelled (never on the command's output), still holding the migration lock.",
+)
+@click.option(
+    "--ddl-retry-pause",
+    type=Duration(),
+    default="5s",
+    show_default=True,
+    help="The pause before the first retry; each next one doubles, up to a minute (5s: 5, 10, "
+    "20, 40 s), all within --lock-timeout.",
 )
 @click.option(
     "--blockers",

@@ -66,8 +66,9 @@ class ApplyOptions(FromCli):
     wait: float = 60.0
     lock_timeout: float = 600.0
     lock_name: str | None = None  # default: the database's name
-    ddl_lock_timeout: float = 5.0  # PostgreSQL lock_timeout for the command's sessions; 0: off
+    ddl_lock_timeout: float = 5.0  # how long the command may wait for a lock; 0: off
     ddl_retries: int = 3  # runs again after a lock timeout, still holding the migration lock
+    ddl_retry_pause: float = 5.0  # seconds before the first retry; doubling, up to a minute
     blockers: str = "wait"  # sessions in the migration's way before an attempt: wait|fail|ignore
     blockers_timeout: float = 300.0  # seconds to wait for them to go (then exit 5)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -131,6 +132,8 @@ def _validate(opts: ApplyOptions) -> None:
         )
     if opts.ddl_retries < 0:
         raise UsageError("--ddl-retries must be zero or more.")
+    if not 0 <= opts.ddl_retry_pause <= 3600:
+        raise UsageError("--ddl-retry-pause must be between 0 and an hour.")
     if opts.blockers not in MODES:
         raise UsageError(f"--blockers must be one of {', '.join(MODES)}, not {opts.blockers!r}.")
     if not 0 <= opts.blockers_timeout <= MAX_BLOCKERS_TIMEOUT:
@@ -206,6 +209,7 @@ def _apply(
             opts.ddl_lock_timeout,
             opts.ddl_retries,
             sight(dialect, conn, opts.ddl_lock_timeout),
+            opts.ddl_retry_pause,
         )
         for note in guard.notes:
             reporter.progress(note)

@@ -187,7 +187,7 @@ def _pause(
     """The pause before attempt ``attempt`` + 1, after ``status`` and the guard's ``event``:
     the seconds paused in all, or None when no next attempt starts (said)."""
     reporter = session.reporter
-    pause = pause_before(attempt + 1)
+    pause = pause_before(attempt + 1, guard.first_pause)
     if attempt > guard.retries or paused + pause > session.pause_budget:
         reporter.warning(
             f"Gave up after {plural(attempt, 'attempt')}, each stopped by the lock-wait "

@@ -45,6 +45,7 @@ class Guard:
     notes: tuple[str, ...] = ()
     timeout: float = 0.0
     watch: Vantage | None = None
+    first_pause: float = FIRST_PAUSE  # seconds before the first retry (--ddl-retry-pause)
 
 
 def seconds_text(seconds: float) -> str:
@@ -57,6 +58,7 @@ def plan(
     timeout: float,
     retries: int,
     sight: Vantage | str | None = None,
+    first_pause: float = FIRST_PAUSE,
 ) -> Guard:
     """The guard for a database of ``dialect``: ``timeout`` 0 turns it off (no retries).
     ``sight``: what apply's connection can see of the command's sessions (sessions.vantage),
@@ -101,7 +103,7 @@ def plan(
         "the attempt has already committed schema changes (then it waits, as an unguarded "
         f"run would); {again}.{own}"
     )
-    return Guard(env, retries, (note,), timeout, watch)
+    return Guard(env, retries, (note,), timeout, watch, first_pause)
 
 
 def _own_setting(env: Mapping[str, str]) -> str:
@@ -115,9 +117,10 @@ def _own_setting(env: Mapping[str, str]) -> str:
     )
 
 
-def pause_before(attempt: int) -> float:
-    """Seconds before attempt ``attempt`` (2, 3, ...): 5, 10, 20, ... up to a minute."""
-    return float(min(FIRST_PAUSE * 2 ** (attempt - 2), MAX_PAUSE))
+def pause_before(attempt: int, first: float = FIRST_PAUSE) -> float:
+    """Seconds before attempt ``attempt`` (2, 3, ...): 5, 10, 20, ... up to a minute (from
+    ``first``, --ddl-retry-pause)."""
+    return float(min(first * 2 ** (attempt - 2), max(MAX_PAUSE, first)))
 
 
 def not_retried(status: int, events: Sequence[Event]) -> str | None:
