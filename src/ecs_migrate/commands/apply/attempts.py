@@ -163,7 +163,7 @@ def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
             break
         _record_finish(dialect, conn, row_id, status, reporter)
         events = watcher.events if watcher is not None else []
-        note_blockers(conn, row_id, seen, events)
+        note_blockers(conn, row_id, seen, events, getattr(watcher, "named", ()))
         if events and status != 0:  # how the failed attempt ended, in its row
             _note_attempt(dialect, conn, row_id, f"{noted}  # ecs-migrate: {events[-1].note()}")
         if not _again(session, guard, watcher, status, relay):

@@ -361,14 +361,19 @@ def _cannot_look(dialect_name: str, why: str) -> str:
 
 
 def note_blockers(
-    conn: Any, row_id: int | None, seen: Sequence[Blocker], events: Sequence[Event] | None = None
+    conn: Any,
+    row_id: int | None,
+    seen: Sequence[Blocker],
+    events: Sequence[Event] | None = None,
+    waited: Sequence[Blocker] = (),
 ) -> list[Blocker]:
     """Best effort: an attempt's ``blocked_by`` in its history row, once each by pid.
 
     Called once the row exists, with pre-flight's ``seen`` (written if any), and again when
-    the attempt has ended, with the watcher's ``events`` (written again only if they name
-    a blocker). Returns what the row holds."""
-    later = [b for event in events or () for b in event.blocked_by]
+    the attempt has ended, with the watcher's ``events`` and the holders of the locks a
+    statement of the command ``waited`` for (written again only if they name a blocker).
+    Returns what the row holds."""
+    later = [b for event in events or () for b in event.blocked_by] + list(waited)
     merged: dict[int, Blocker] = {}
     for blocker in [*seen, *later]:
         merged.setdefault(blocker.pid, blocker)

@@ -213,6 +213,7 @@ class Watcher:
         self.events: list[Event] = []
         self.saw_sessions = False  # whether any session of the command was found
         self.broken: str | None = None  # why the watch stopped (a query it could not run)
+        self.named: list[Blocker] = []  # holders of what the command's statements waited for
         self._sid: int | None = None
         self._mine: dict[tuple[int, Any], bool] = {}  # (pid, backend_start) -> the command's?
         self._waits: dict[int, _Wait] = {}  # pid -> its statement waiting for a lock
@@ -346,6 +347,7 @@ class Watcher:
         found: tuple[Blocker, ...] = ()
         with contextlib.suppress(Exception):
             found = who(conn, sorted({h[0] for h in wait.held}))
+        self.named += found
         held = f", held by {describe_all(found)}" if found else ""
         tail = f": {why}." if why else "."
         self.say(
