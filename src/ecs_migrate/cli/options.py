@@ -6,7 +6,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -203,7 +203,13 @@ def comma_list(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
-class Duration(click.ParamType[float, Any]):
+if TYPE_CHECKING:  # click 8.5's stubs make ParamType generic; at run time it is not before 8.5
+    _FloatParam = click.ParamType[float, Any]
+else:
+    _FloatParam = click.ParamType
+
+
+class Duration(_FloatParam):
     """A duration: ``5s``, ``500ms``, ``2m``, or plain seconds; finite, from 0 up to a day."""
 
     name = "duration"
