@@ -94,13 +94,25 @@ def test_columns_and_indexes_added_dropped_or_changed() -> None:
         ("app", "acc", "note"): ("text", "YES", "NULL", "", "3"),
     }
     after["index"] = {**BASE["index"], ("app", "acc", "by_note"): ("note 10 1",)}
-    assert changes(BASE, after) == [
-        "table app.acc altered",
+    assert changes(BASE, after) == [  # the table rebuilt: said by its parts
         "column app.acc.id changed",
         "column app.acc.name dropped",
         "column app.acc.note added",
         "index by_note on app.acc added",
     ]
+
+
+def test_a_table_rebuilt_or_reordered_is_said_once() -> None:
+    rebuilt = shape(**BASE)
+    rebuilt["table"] = {("app", "acc"): ("BASE TABLE", "Aria", "t2")}
+    assert changes(BASE, rebuilt) == ["table app.acc altered"]
+    reordered = shape(**BASE)
+    reordered["table"] = {("app", "acc"): ("BASE TABLE", "InnoDB", "t2")}
+    reordered["column"] = {
+        ("app", "acc", "id"): ("int(11)", "NO", "", "", "2"),
+        ("app", "acc", "name"): ("text", "YES", "NULL", "", "1"),
+    }
+    assert changes(BASE, reordered) == ["columns of app.acc reordered"]
 
 
 def test_a_table_dropped_is_said_once() -> None:

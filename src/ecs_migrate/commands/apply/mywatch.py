@@ -164,34 +164,73 @@ _SKIPPED = {name.lower() for name in committed.RECORD_TABLES + committed.BOOKKEE
 
 def changes(before: Shape, after: Shape) -> list[str]:
     """What differs between two shapes, said as a person would: ``table app.t2 created``,
-    ``column app.accounts.note added``, ``index i on app.accounts dropped``. The migration
-    tools' own record tables (and apply's history) count as nothing."""
-    said: list[str] = []
+    ``column app.accounts.note added``, ``index i on app.accounts dropped``, ``table app.t
+    altered`` (rebuilt, its engine or type changed: nothing more precise to say). The
+    migration tools' own record tables (and apply's history) count as nothing."""
     tables_then, tables_now = before.get("table", {}), after.get("table", {})
     new = {k for k in tables_now if k not in tables_then}
     gone = {k for k in tables_then if k not in tables_now}
-    for kind in ("table", "column", "index", "constraint", "trigger", "routine"):
-        then, now = before.get(kind, {}), after.get(kind, {})
-        for key in sorted(set(then) | set(now)):
-            if key[1].lower() in _SKIPPED:
-                continue
-            if kind not in {"table", "routine"} and key[:2] in new | gone:
-                continue  # part of a table created or dropped
-            if key not in then:
-                verb = "created" if kind in ("table", "routine") else "added"
-            elif key not in now:
-                verb = "dropped"
-            elif then[key] != now[key]:
-                verb = "altered" if kind == "table" else "changed"
-            else:
-                continue
-            said.append(f"{kind} {_name(kind, key)} {verb}")
-    return said
+    parts: list[str] = []
+    touched: set[tuple[str, ...]] = set()  # tables with a change of their own parts said
+    for kind in ("column", "index", "constraint", "trigger"):
+        for key, verb in _differences(before.get(kind, {}), after.get(kind, {}), kind):
+            if key[:2] not in new | gone:  # else part of a table created or dropped
+                parts.append(f"{kind} {_name(kind, key)} {verb}")
+                touched.add(key[:2])
+    for table in sorted(_order(before).keys() & _order(after).keys()):
+        then, now = _order(before)[table], _order(after)[table]
+        if then != now and sorted(then) == sorted(now) and table[1].lower() not in _SKIPPED:
+            parts.append(f"columns of {'.'.join(table)} reordered")
+            touched.add(table)
+    tables = [
+        f"table {'.'.join(key)} {verb}"
+        for key, verb in _differences(tables_then, tables_now, "table")
+        if verb != "altered" or key not in touched
+    ]
+    routines = [
+        f"routine {_name('routine', key)} {verb}"
+        for key, verb in _differences(before.get("routine", {}), after.get("routine", {}), "")
+    ]
+    return tables + parts + routines
+
+
+def _differences(
+    then: dict[tuple[str, ...], tuple[str, ...]],
+    now: dict[tuple[str, ...], tuple[str, ...]],
+    kind: str,
+) -> list[tuple[tuple[str, ...], str]]:
+    """(object, what happened to it), the tools' record tables left out. A column's last
+    fact, its position, is left to :func:`_order`."""
+    found = []
+    for key in sorted(then.keys() | now.keys()):
+        if key[1].lower() in _SKIPPED:
+            continue
+        if key not in then:
+            verb = "added" if kind in ("column", "index", "constraint", "trigger") else "created"
+        elif key not in now:
+            verb = "dropped"
+        elif _facts(kind, then[key]) != _facts(kind, now[key]):
+            verb = "altered" if kind == "table" else "changed"
+        else:
+            continue
+        found.append((key, verb))
+    return found
+
+
+def _facts(kind: str, facts: tuple[str, ...]) -> tuple[str, ...]:
+    return facts[:-1] if kind == "column" else facts
+
+
+def _order(shape: Shape) -> dict[tuple[str, ...], list[str]]:
+    """Each table's columns in their order."""
+    placed: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+    for key, facts in shape.get("column", {}).items():
+        position = int(facts[-1]) if facts and facts[-1].isdigit() else 0
+        placed.setdefault(key[:2], []).append((position, key[2]))
+    return {table: [name for _, name in sorted(cols)] for table, cols in placed.items()}
 
 
 def _name(kind: str, key: tuple[str, ...]) -> str:
-    if kind == "table":
-        return ".".join(key)
     if kind == "column":
         return ".".join(key)
     if kind == "routine":
