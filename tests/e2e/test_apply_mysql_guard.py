@@ -15,6 +15,7 @@ PROCESS, sees only its own user's sessions, and the guard works all the same.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -271,7 +272,47 @@ def test_the_blocker_is_named(db: Db, seer: str, schema_locks: bool) -> None:
         held = f"for a metadata lock, held by session {blocker.id} (user app, idle in transaction, "
         held += "transaction open "
     assert held in done.stderr
+    (run,) = history_json(db, db.env(seer))
+    assert [(b["pid"], b["user"], b["state"]) for b in run["blockedBy"]] == [
+        (blocker.id, "app", "idle in transaction")
+    ]
+    assert run["blockedBy"][0]["transactionAgeSeconds"] > 0
     assert "SELECT count(*)" not in done.output  # never a query's text
+
+
+def test_a_wait_is_named_before_the_timeout_and_its_holders_kept(db: Db, seer: str) -> None:
+    blocker = LongTransaction(db, "acc", program="nightly-report")
+    create = "CREATE TABLE made (id int)"  # committed first: the statement is left to wait
+    proc = start(
+        db,
+        "apply",
+        "--ddl-lock-timeout",
+        "30s",
+        "--blockers",
+        "ignore",
+        "--",
+        PY,
+        "-c",
+        MIGRATION,
+        create,
+        ALTER,
+        env=db.env(seer),
+    )
+    assert proc.stderr is not None
+    err = StampedLines(proc.stderr)
+    try:
+        err.wait_for(f"for a metadata lock on {db.name}.acc, held by session {blocker.id}")
+    finally:
+        blocker.release()
+    proc.communicate(timeout=60)
+    err.join()
+    assert proc.returncode == 0, err.text
+    assert re.search(r"has waited 1\.\ds for a metadata lock", err.text), err.text  # after 1 s
+    assert "(user app, nightly-report, idle in transaction, transaction open " in err.text
+    (run,) = history_json(db, db.env(seer))
+    assert [(b["pid"], b["application"]) for b in run["blockedBy"]] == [
+        (blocker.id, "nightly-report")
+    ]
 
 
 def test_a_wait_the_server_ended_with_the_lock_still_held_is_retried(db: Db, seer: str) -> None:

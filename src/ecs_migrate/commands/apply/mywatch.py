@@ -41,7 +41,7 @@ from ecs_migrate.commands.apply import committed
 from ecs_migrate.commands.apply.blockers import Blocker, describe_all
 from ecs_migrate.commands.apply.dialects import query
 from ecs_migrate.commands.apply.sessions import Vantage, canonical, command_ports, socket_ends
-from ecs_migrate.commands.apply.watch import Event
+from ecs_migrate.commands.apply.watch import NAME_AFTER, SAY_AGAIN, Event
 
 POLL = 0.1  # seconds between two looks at the command's sessions
 _SYSTEM = ("mysql", "information_schema", "performance_schema", "sys")
@@ -421,7 +421,7 @@ class _Wait:
     stalls: bool = True  # whether its wait holds up the app (unknown: assumed)
     from_start: bool = True  # first seen waiting: the statement's time is its wait's
     cancelled: bool = False
-    said: bool = False
+    said_at: float | None = None  # when its blockers were last named (monotonic)
 
 
 class MyWatcher:
@@ -444,6 +444,7 @@ class MyWatcher:
         self._may_kill = True
         self._mine: dict[tuple[int, int], bool] = {}  # (thread id, port) -> the command's?
         self._waits: dict[int, _Wait] = {}  # thread id -> its statement waiting for a lock
+        self.named: list[Blocker] = []  # holders of what the command's statements waited for
         self._running: dict[int, Any] = {}  # thread id -> its statement, last seen at work
         self._schema_locks = True  # performance_schema.metadata_locks answers (until not)
         self._transactions = True  # information_schema.INNODB_TRX answers (PROCESS)
@@ -520,7 +521,9 @@ class MyWatcher:
             if not wait.cancelled:
                 self._holders(conn, tid, wait)
                 if wait.waited >= self.timeout:
-                    self._act(conn, tid, wait)
+                    self._act(conn, tid, wait, now)
+                elif wait.waited >= NAME_AFTER and wait.said_at is None:
+                    self._name(conn, tid, wait, now, "")
         for tid in [t for t in self._waits if t not in waiting]:
             self._ended(conn, tid, self._waits[tid])  # its session has gone, or moved on
 
@@ -560,24 +563,36 @@ class MyWatcher:
                 return
             wait.held = tuple(sorted(int(r[0]) for r in rows))
 
-    def _act(self, conn: Any, tid: int, wait: _Wait) -> None:
-        """The statement has waited past the timeout: stop it if that leaves nothing
-        half-applied; else say once why it waits on."""
+    def _act(self, conn: Any, tid: int, wait: _Wait, now: float) -> None:
+        """The statement has waited past the timeout: stop it if that is what holds up the
+        app and it leaves nothing half-applied; else name what it waits for (every 30 s),
+        and let it wait as an unguarded run would."""
         why = self._why_unsafe(conn) if wait.stalls else None
         if wait.stalls and why is None:
             self._kill(conn, tid, wait)
             return
-        if wait.said:
-            return
-        wait.said = True
         if why is None:
-            why = "it waits for a lock that holds up no read or write of the app"
+            why = f"it waits in {wait.lock_type}, which holds up no read or write of the app"
+        if wait.said_at is None or now - wait.said_at >= SAY_AGAIN:
+            self._name(
+                conn,
+                tid,
+                wait,
+                now,
+                f"it is not stopped, because {why}. It waits, as an unguarded run would",
+            )
+
+    def _name(self, conn: Any, tid: int, wait: _Wait, now: float, why: str) -> None:
+        """Say what the command's statement waits for, and who holds it (history's
+        blockedBy keeps them: :attr:`named`)."""
+        wait.said_at = now
         found = _who(conn, wait)
+        self.named += found
         held = f", held by {describe_all(found)}" if found else ""
+        tail = f": {why}." if why else "."
         self.say(
             f"Lock-wait guard: the command's statement in session {tid} has waited "
-            f"{wait.waited:.1f}s for {_what(wait.relation)}{held}: it is not stopped, "
-            f"because {why}. It waits, as an unguarded run would."
+            f"{wait.waited:.1f}s for {_what(wait.relation)}{held}{tail}"
         )
 
     def _why_unsafe(self, conn: Any) -> str | None:
