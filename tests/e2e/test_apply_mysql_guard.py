@@ -189,7 +189,19 @@ def test_a_metadata_lock_wait_is_stopped_and_the_retry_succeeds(db: Db) -> None:
     blocker = LongTransaction(db, "acc", "other")
     bystander = Bystander(db, "ALTER TABLE other ADD COLUMN flag int")
     await_(lambda: waiting(db, bystander.id))
-    proc = start(db, "apply", "--ddl-lock-timeout", "300ms", "--", PY, "-c", MIGRATION, ALTER)
+    proc = start(
+        db,
+        "apply",
+        "--ddl-lock-timeout",
+        "300ms",
+        "--ddl-retry-pause",
+        "1s",
+        "--",
+        PY,
+        "-c",
+        MIGRATION,
+        ALTER,
+    )
     assert proc.stderr is not None
     err = StampedLines(proc.stderr)
     try:
@@ -325,6 +337,8 @@ def test_a_wait_the_server_ended_with_the_lock_still_held_is_retried(db: Db, see
         "apply",
         "--ddl-lock-timeout",
         "5s",
+        "--ddl-retry-pause",
+        "1s",
         "--blockers",
         "ignore",
         "--",
