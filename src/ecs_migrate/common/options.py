@@ -9,23 +9,29 @@ caller gets the same errors.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any, Self
 
 
 class FromCli:
-    """Mixin for an options dataclass: ``from_cli(**params)`` keeps the values whose names are
-    fields, skips the rest (``--output``, ``--region``, ``--profile``: the CLI's own) and lets a
-    ``None`` (a flag not given) fall back to the field's default. A tuple (click's ``nargs=-1``)
-    becomes a list where the field is a list."""
+    """Mixin for an options dataclass: ``from_cli(**params)`` builds it from the parsed flags,
+    whose names are its fields (the CLI's own, ``--output``, ``--region``, ``--profile``, are
+    the CLI's, never passed). A name that is not a field is refused (TypeError: a flag whose
+    field was renamed must not be dropped in silence). A ``None`` (a flag not given) falls
+    back to the field's default. A tuple (click's ``nargs=-1``) becomes a list where the
+    field's type, read from its real annotation, is a list."""
 
     @classmethod
     def from_cli(cls, **params: Any) -> Self:
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+        fields = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+        unknown = sorted(set(params) - fields)
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no field for {', '.join(unknown)}")
+        hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
         for name, value in params.items():
-            field = fields.get(name)
-            if field is None or value is None:
+            if value is None:
                 continue
-            as_list = isinstance(value, tuple) and str(field.type).startswith("list")
+            as_list = isinstance(value, tuple) and typing.get_origin(hints[name]) is list
             values[name] = list(value) if as_list else value
         return cls(**values)

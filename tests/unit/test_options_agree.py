@@ -1,0 +1,119 @@
+"""Each flag's default is the options dataclass's default (issue 24, item 2).
+
+A flag is declared in click (``ecs_migrate.cli``) and its value lands in a field of the
+command's options dataclass (``from_cli``), where a library caller gets the field's own
+default. The two must agree, or the CLI and the library run differently. This test reads
+both from the code: every click option whose name is a field, on every command, has the
+field's default once click has converted it (``5s`` is 5.0); a field's name is the flag's,
+and ``from_cli`` refuses a name that is not a field, so a renamed field cannot lose its flag
+in silence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from ecs_migrate.cli.main import cli
+from ecs_migrate.common.options import FromCli
+
+COMMANDS = {
+    ("apply",): "ecs_migrate.commands.apply:ApplyOptions",
+    ("history",): "ecs_migrate.commands.apply:HistoryOptions",
+    ("db-check",): "ecs_migrate.commands.dbcheck:DbCheckOptions",
+    ("doctor",): "ecs_migrate.commands.doctor:DoctorOptions",
+    ("exec",): "ecs_migrate.commands.ecsexec:ExecOptions",
+    ("shell",): "ecs_migrate.commands.ecsexec:ShellOptions",
+    ("init", "github"): "ecs_migrate.commands.initgithub:InitGithubOptions",
+    ("lint-sql",): "ecs_migrate.commands.lintsql:LintSqlOptions",
+    ("logs",): "ecs_migrate.commands.logs:LogsOptions",
+    ("policy", "generate"): "ecs_migrate.commands.policy.generate:GenerateOptions",
+    ("policy", "lint"): "ecs_migrate.commands.policy.lint:LintOptions",
+    ("run",): "ecs_migrate.commands.run:RunOptions",
+    ("run-many",): "ecs_migrate.commands.runmany:RunManyOptions",
+    ("sandbox",): "ecs_migrate.sandbox:SandboxOptions",
+}
+# A flag whose default is "not given" (None) on purpose, the field then computing its own,
+# is fine: from_cli lets None fall back to the field's default. So is a default for a
+# required field (--cluster's): a library caller names it.
+MISSING = dataclasses.MISSING
+
+
+def _command(path: tuple[str, ...]) -> click.Command:
+    command: click.Command = cli
+    for name in path:
+        assert isinstance(command, click.Group), path
+        found = command.get_command(click.Context(command), name)
+        assert found is not None, path
+        command = found
+    return command
+
+
+def _options(spec: str) -> type[Any]:
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def _click_default(command: click.Command, param: click.Parameter) -> Any:
+    """The value the command receives for ``param`` when it is not given: converted by its
+    type and its callback, as click does."""
+    default = param.default
+    if default is None or callable(default) or default is getattr(click.core, "UNSET", None):
+        return None
+    if isinstance(param, click.Option) and param.is_flag:
+        return bool(default)
+    value = param.process_value(click.Context(command), default)
+    if isinstance(value, tuple):
+        return list(value)
+    return value.resolve() if isinstance(value, Path) else value
+
+
+def _pairs(path: tuple[str, ...]) -> list[tuple[str, Any, Any]]:
+    """(flag, click's default, the field's) for each flag with both."""
+    command, options = _command(path), _options(COMMANDS[path])
+    fields = {f.name: f for f in dataclasses.fields(options) if f.init}
+    pairs = []
+    for param in command.params:
+        if param.name not in fields or not isinstance(param, click.Option):
+            continue
+        flag, field = _click_default(command, param), _field_default(fields[param.name])
+        if flag is None or field is MISSING:
+            continue  # not given (the field's default applies), or a required field
+        field = field.resolve() if isinstance(field, Path) else field
+        pairs.append((param.opts[0], flag, field))
+    return pairs
+
+
+def _field_default(field: dataclasses.Field[Any]) -> Any:
+    if field.default is not MISSING:
+        return field.default
+    if field.default_factory is not MISSING:
+        return field.default_factory()
+    return MISSING
+
+
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
+def test_every_flags_default_is_its_fields(path: tuple[str, ...]) -> None:
+    for flag, clicks, fields in _pairs(path):
+        assert clicks == fields, f"{flag}: click {clicks!r}, the options dataclass {fields!r}"
+
+
+def test_the_defaults_compared_are_the_many_there_are() -> None:
+    """The comparison is not vacuous: most commands' defaults are in it."""
+    assert sum(len(_pairs(path)) for path in COMMANDS) >= 25
+
+
+def test_from_cli_refuses_a_name_that_is_not_a_field() -> None:
+    @dataclasses.dataclass
+    class Opts(FromCli):
+        timeout: float = 5.0
+        targets: list[str] = dataclasses.field(default_factory=list)
+
+    assert Opts.from_cli(timeout=None, targets=("a", "b")) == Opts(5.0, ["a", "b"])
+    with pytest.raises(TypeError, match="timout"):
+        Opts.from_cli(timout=3.0)
