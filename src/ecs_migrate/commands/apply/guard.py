@@ -1,22 +1,23 @@
 """The lock-wait guard: a migration waits for a table lock for a bounded time, then retries.
 
-An ``ALTER TABLE`` needs an ACCESS EXCLUSIVE lock. Queued behind a long transaction, it blocks
-every later query on the table, plain SELECTs included, until that transaction ends: the app
-stalls although nothing failed. The guard cancels such a wait after ``--ddl-lock-timeout``;
-the statement's transaction rolls back, and `apply` runs the command again a little later,
-still holding the migration lock (the remedy of strong_migrations and GitLab's migration
-helpers).
+An ``ALTER TABLE`` needs an ACCESS EXCLUSIVE lock (a metadata lock on MySQL). Queued behind a
+long transaction, it blocks every later query on the table, plain SELECTs included, until
+that transaction ends: the app stalls although nothing failed. The guard cancels such a wait
+after ``--ddl-lock-timeout``; the statement's transaction rolls back, and `apply` runs the
+command again a little later, still holding the migration lock (the remedy of
+strong_migrations and GitLab's migration helpers).
 
-On PostgreSQL the guard is a watcher on apply's own connection (watch.py): it sees the
-command's sessions from the server, whatever the client (psycopg, asyncpg, JDBC), and
-cancels a statement of the command that has waited too long for a lock. libpq clients also
-get ``lock_timeout`` through ``PGOPTIONS``, a second later than the watcher acts: a backstop
-should apply's connection stop answering. A retry rests only on what the watcher recorded
-(its own cancellation, or the server ending a lock wait of the command while the lock was
-still held), never on what the command prints. Where apply cannot see the command's sessions
-(a unix socket, a proxy), ``PGOPTIONS`` alone bounds the wait, and nothing is retried.
-MySQL and MariaDB have no guard yet: the migration tool's own ``lock_wait_timeout`` is the
-way there (docs/apply.md).
+The guard is a watcher on apply's own connection (watch.py on PostgreSQL, mywatch.py on MySQL
+and MariaDB): it sees the command's sessions from the server, whatever the client (psycopg,
+asyncpg, JDBC), and cancels a statement of the command that has waited too long for a lock
+the app queues behind, unless the attempt has already committed part of a migration
+(committed.py; the schema's shape on MySQL): a cancel there would leave the migration
+half-applied, so it lets the statement wait, as an unguarded run would. A retry rests only
+on what the watcher recorded (its own cancellation, or the server ending a lock wait of the
+command while the lock was still held), never on what the command prints. The command's
+environment is never changed: a server-side lock_timeout cannot tell a safe cancel from an
+unsafe one. Where apply cannot see the command's sessions (a unix socket, a proxy), the guard
+is off, and says so.
 """
 
 from __future__ import annotations
