@@ -1,142 +1,104 @@
-"""Follow many one-off tasks at once, for an API cost that does not grow with their number.
+"""Follow one-off tasks to their ends, one (`run`) or many (`run-many`), in one loop.
 
-Each task keeps its own :class:`~ecs_migrate.tasks.follow.TaskFollower` (phases, the end,
-the log lines it reports), but the calls are shared: one DescribeTasks of up to 100 tasks per
-cluster and region, one FilterLogEvents of up to 100 streams per log group, each paced by one
-:class:`~ecs_migrate.tasks.pacing.Pacer` with `run`'s budget (40 DescribeTasks and 60 log
-reads a minute), whatever the number of tasks.
+Each task is a :class:`~ecs_migrate.tasks.follow.Followed` (phases, the end, the lines it
+reports), but the calls are shared: one DescribeTasks of up to 100 tasks per cluster and
+region, and one log read per log group, each paced by the run context's
+:class:`~ecs_migrate.tasks.pacing.Pacer` for it (40 DescribeTasks and 60 log reads a minute),
+whatever the number of tasks. Many tasks' streams are read with FilterLogEvents (up to 100 a
+call); a lone task's with GetLogEvents (``stream_reads``), as `run` always has.
 
-A task ends as in `run`: at its container's exit with an exit code (at the task's STOPPED when
-the code is null), then its stream is read until drained past the exit plus the log settle.
-A task past its deadline is stopped and followed for ``stop_grace`` more. The loop is the
-caller's: :meth:`BulkFollower.step` makes the calls that are due and returns the tasks that
-ended; :meth:`BulkFollower.next_due` says when to call it again.
+A task ends at its container's exit with an exit code (at the task's STOPPED when the code is
+null); then its stream is read until drained past the exit plus the log settle (at most
+``DRAIN_LIMIT`` seconds). A task MISSING from DescribeTasks past ``missing_grace`` ends as
+MISSING. A task past its deadline is stopped (unless on its way down) and followed for
+``stop_grace`` more. :meth:`BulkFollower.step` makes the calls that are due and returns the
+tasks that ended; :meth:`BulkFollower.next_due` says when to call it again;
+:meth:`BulkFollower.follow` is that loop, to the end of every task.
 """
 
 from __future__ import annotations
 
-import time
+import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ecs_migrate.aws import Clients, error_code, is_access_denied, translate_errors
-from ecs_migrate.errors import EXIT_NOT_RUN
 from ecs_migrate.tasks import outcome
-from ecs_migrate.tasks.cancel import Cancellation
-from ecs_migrate.tasks.follow import PollSettings, Reporter, TaskFollower, exit_time
-from ecs_migrate.tasks.logstream import LogEvent
-from ecs_migrate.tasks.oneoff import RunResult, finish_result, log_follower
+from ecs_migrate.tasks.context import RunContext
+from ecs_migrate.tasks.follow import End, Followed, PollSettings, exit_time
+from ecs_migrate.tasks.logstream import LogEvent, LogFollower
 from ecs_migrate.tasks.pacing import Pacer
 from ecs_migrate.tasks.target import Target
 
 BATCH = 100  # DescribeTasks takes up to 100 tasks; FilterLogEvents up to 100 stream names
 MAX_PAGES = 20  # FilterLogEvents pages a read may take; the rest waits for the next read
 QUIET_LOOKBACK_MS = 30_000  # a quiet stream is read back this far, not from its last line
-DRAIN_LIMIT = 10.0  # seconds after its end a task's stream is read at most (as in `run`)
+DRAIN_LIMIT = 10.0  # seconds after its end a task's stream is read at most
 
 
-@dataclass
-class Followed:
-    """One task followed in bulk."""
+def log_follower(
+    clients: Clients, target: Target, task_arn: str, poll: PollSettings
+) -> LogFollower | None:
+    """A follower for the task's awslogs stream, or None when its name cannot be known."""
+    stream = target.log.stream_for(target.container, task_arn.rsplit("/", 1)[-1])
+    if not stream or not target.log.group:
+        return None
+    client = clients.client("logs", target.log.region)  # the group's region, if it says one
+    return LogFollower(client, target.log.group, stream, page_limit=poll.log_page_limit)
 
-    key: str
-    clients: Clients  # its region's
-    follower: TaskFollower
-    result: RunResult  # what was known before RunTask; completed at the end
-    started: float  # monotonic: when its run began (the duration counts from it)
-    deadline: float
-    timeout: float
-    region: str
-    log_key: tuple[str, str] | None = None  # (region, group) of its awslogs stream
-    watermark: int = 0  # ms: the newest line read (FilterLogEvents' startTime)
-    seen: set[str] = field(default_factory=set)  # eventIds read
-    missing_since: float | None = None
-    ended_at: float | None = None  # monotonic, when the end was seen
-    settled: float = 0.0  # time.time() after which a drained read ends it
-    drained_at: float | None = None  # time.time() a read that drained its stream began
-    forced: outcome.RunStatus | None = None  # timed out: followed until stop_grace
-    grace_end: float | None = None
-    error: str | None = None
 
-    @property
-    def cluster_key(self) -> tuple[str, str]:
-        return (self.region, self.follower.target.cluster)
-
-    @property
-    def stream(self) -> str | None:
-        logs = self.follower.logs
-        return logs.stream if logs is not None else None
+def _groups(
+    items: Iterable[Followed], key: Callable[[Followed], tuple[str, str] | None]
+) -> dict[tuple[str, str], list[Followed]]:
+    grouped: dict[tuple[str, str], list[Followed]] = defaultdict(list)
+    for item in items:
+        k = key(item)
+        if k is not None:
+            grouped[k].append(item)
+    return grouped
 
 
 class BulkFollower:
-    """Follows every task added until each one ends; shared calls, per-cluster and
-    per-log-group budgets."""
+    """Follows every task added until each one ends, within the context's budgets.
 
-    def __init__(self, poll: PollSettings, cancel: Cancellation) -> None:
-        self.poll = poll
-        self.cancel = cancel
+    ``stream_reads``: read each stream with GetLogEvents (a lone task) instead of a group's
+    streams with FilterLogEvents. ``heartbeat``: say "Still RUNNING after 60s" when a task
+    has shown nothing for ``poll.heartbeat`` seconds."""
+
+    def __init__(
+        self, ctx: RunContext, *, stream_reads: bool = False, heartbeat: bool = False
+    ) -> None:
+        self.ctx = ctx
+        self.poll = ctx.poll
+        self.stream_reads = stream_reads
+        self.heartbeat = heartbeat
         self.items: dict[str, Followed] = {}
-        self.describe_pacers: dict[tuple[str, str], Pacer] = {}
-        self.log_pacers: dict[tuple[str, str], Pacer] = {}
         self.clients_for: dict[tuple[str, str], Clients] = {}
 
     # -- adding -------------------------------------------------------------------------
-    def add(
-        self,
-        key: str,
-        clients: Clients,
-        target: Target,
-        task: dict[str, Any],
-        reporter: Reporter,
-        result: RunResult,
-        *,
-        started: float,
-        timeout: float,
-    ) -> None:
-        """Follow ``task`` (RunTask's answer) of ``target``, reporting to ``reporter``."""
-        region = result.region
-        now = time.monotonic()
-        follower = TaskFollower(
-            clients,
-            target,
-            task,
-            poll=self.poll,
-            reporter=reporter,
-            cancel=self.cancel,
-            deadline=started + timeout,
-            # The stream's names only: the bulk reads go through FilterLogEvents.
-            logs=log_follower(clients, target, str(task["taskArn"]), self.poll),
-        )
-        item = Followed(key, clients, follower, result, started, started + timeout, timeout, region)
-        if follower.logs is not None:
-            item.log_key = (target.log.region or region, follower.logs.group)
-            created: Any = task.get("createdAt")
-            stamp = created.timestamp() if hasattr(created, "timestamp") else time.time()
+    def add(self, item: Followed) -> Followed:
+        """Follow ``item`` (RunTask's answer in ``item.task``) from now."""
+        now = self.ctx.now()
+        item.logs = log_follower(item.clients, item.target, item.task_arn, self.poll)
+        item.last_output = now
+        if item.logs is not None:
+            item.log_key = (item.target.log.region or item.region, item.logs.group)
+            created: Any = item.task.get("createdAt")
+            stamp = created.timestamp() if hasattr(created, "timestamp") else self.ctx.clock.time()
             item.watermark = int(stamp * 1000) - 1000
-        self.describe_pacers.setdefault(item.cluster_key, self._pacer("describe", now))
-        self.clients_for.setdefault(item.cluster_key, clients)
-        if item.log_key is not None:
-            self.log_pacers.setdefault(item.log_key, self._pacer("logs", now))
-            self.clients_for.setdefault(item.log_key, clients)
-        follower.note_phase(task)  # RunTask's answer: PROVISIONING
-        self.items[key] = item
-
-    def _pacer(self, kind: str, now: float) -> Pacer:
-        p = self.poll
-        if kind == "describe":
-            return Pacer(
-                p.describe_interval, p.describe_per_minute, p.describe_fast_interval, started_at=now
-            )
-        return Pacer(p.logs_interval, p.logs_per_minute, p.logs_fast_interval, started_at=now)
+            self.ctx.pacer("logs", *item.log_key)
+            self.clients_for.setdefault(item.log_key, item.clients)
+        self.ctx.pacer("describe", *item.cluster_key)
+        self.clients_for.setdefault(item.cluster_key, item.clients)
+        item.note_phase(item.task)  # RunTask's answer: PROVISIONING
+        self.items[item.key] = item
+        return item
 
     def charge(self, region: str, cluster: str, calls: int) -> None:
         """Count DescribeTasks made elsewhere for this cluster (the check for other
         migrations) against its budget."""
-        pacer = self.describe_pacers.setdefault((region, cluster), self._pacer("describe", 0.0))
-        if pacer.started_at == 0.0:
-            pacer.started_at = time.monotonic()
-        pacer.record(time.monotonic(), calls)
+        self.ctx.pacer("describe", region, cluster).record(self.ctx.now(), calls)
 
     @property
     def active(self) -> int:
@@ -144,132 +106,163 @@ class BulkFollower:
 
     def running_tasks(self) -> list[tuple[str, str]]:
         """(key, task ARN) of every task still followed."""
-        return [(k, item.follower.task_arn) for k, item in self.items.items()]
+        return [(k, item.task_arn) for k, item in self.items.items()]
 
-    # -- the loop's step ------------------------------------------------------------------
-    def step(self) -> list[tuple[Followed, RunResult]]:
-        """Make the calls that are due; return the tasks that ended, with their results."""
-        now = time.monotonic()
-        for item in self.items.values():
+    # -- the loop -----------------------------------------------------------------------
+    def follow(self, stop_on_cancel: bool) -> list[Followed]:
+        """Step until every task ended (or the run is cancelled: then each still followed
+        ends CANCELLED, stopped when ``stop_on_cancel``). The tasks, as they ended."""
+        done: list[Followed] = []
+        while self.items:
+            if self.ctx.cancel.is_set():
+                return done + self.interrupt(stop_on_cancel)
+            done += self.step()
+            if self.items:
+                self.ctx.wait(self.next_due() - self.ctx.now())
+        return done
+
+    def step(self) -> list[Followed]:
+        """Make the calls that are due; return the tasks that ended (``end`` says how)."""
+        now = self.ctx.now()
+        for item in list(self.items.values()):
             self._check_deadline(item, now)
-        for key in list(self.describe_pacers):
-            items = [i for i in self.items.values() if i.cluster_key == key and not i.ended_at]
-            pacer = self.describe_pacers[key]
-            if items and now >= pacer.next_due(
-                fast=any(self._stopping(i) for i in items),
-                urgent=any(i.follower.exit_cue for i in items),
-            ):
+        for key, items in self._describable().items():
+            pacer = self.ctx.pacer("describe", *key)
+            if now >= self._describe_due(items, pacer):
                 self._describe(key, items, pacer)
-        for key in list(self.log_pacers):
-            items = [i for i in self.items.values() if i.log_key == key and self._readable(i)]
-            pacer = self.log_pacers[key]
-            settling = any(i.ended_at for i in items)
-            due = pacer.next_due(fast=settling or any(self._stopping(i) for i in items))
-            if items and (now >= due or (settling and now >= pacer.next_due(urgent=True))):
+        for key, items in self._readable().items():
+            pacer = self.ctx.pacer("logs", *key)
+            if now >= self._logs_due(items, pacer):
                 self._read_logs(key, items, pacer)
-        return self._collect(time.monotonic())
+        self._heartbeats(self.ctx.now())
+        return self._collect(self.ctx.now())
 
     def next_due(self) -> float:
         """When :meth:`step` has something to do next (monotonic)."""
-        due = [time.monotonic() + 1.0]
-        for key, pacer in self.describe_pacers.items():
-            items = [i for i in self.items.values() if i.cluster_key == key and not i.ended_at]
-            if items:
-                due.append(pacer.next_due(fast=any(self._stopping(i) for i in items)))
-        for key, pacer in self.log_pacers.items():
-            items = [i for i in self.items.values() if i.log_key == key and self._readable(i)]
-            if items:
-                settling = any(i.ended_at for i in items)
-                due.append(pacer.next_due(fast=settling, urgent=settling))
-        due += [i.deadline for i in self.items.values() if not i.forced]
-        due += [i.grace_end for i in self.items.values() if i.grace_end]
+        due = [self.ctx.now() + 1.0]
+        for key, items in self._describable().items():
+            due.append(self._describe_due(items, self.ctx.pacer("describe", *key)))
+        for key, items in self._readable().items():
+            due.append(self._logs_due(items, self.ctx.pacer("logs", *key)))
+        for i in self.items.values():
+            due.append(i.grace_end if i.grace_end is not None else i.deadline)
+            if i.ended_at is not None:
+                due.append(i.ended_at + DRAIN_LIMIT)
+            if self.heartbeat:
+                due.append(i.last_output + self.poll.heartbeat)
         return min(due)
 
-    def interrupt(self, stop: bool) -> list[tuple[Followed, RunResult]]:
-        """Cancelled: every task still followed ends as interrupted, stopped when ``stop``."""
+    def interrupt(self, stop: bool) -> list[Followed]:
+        """Cancelled: every task still followed ends CANCELLED, stopped when ``stop``."""
         ended = []
         for item in list(self.items.values()):
             if stop and not item.ended_at:
-                item.follower.stop("ecs-migrate: cancelled (--stop-on-cancel)")
-            item.forced = outcome.INTERRUPTED
-            ended.append((item, self._finish(item)))
+                item.stop("ecs-migrate: cancelled (--stop-on-cancel)")
+            ended.append(self._finish(item, End.CANCELLED))
         return ended
 
+    # -- when ----------------------------------------------------------------------------
+    def _describable(self) -> dict[tuple[str, str], list[Followed]]:
+        return _groups(self.items.values(), lambda i: None if i.ended_at else i.cluster_key)
+
+    def _readable(self) -> dict[tuple[str, str], list[Followed]]:
+        return _groups(self.items.values(), lambda i: i.log_key if i.may_have_logged() else None)
+
+    def _describe_due(self, items: list[Followed], pacer: Pacer) -> float:
+        fast = any(i.stopping or i.forced for i in items)
+        return pacer.next_due(fast=fast, urgent=any(i.exit_cue for i in items))
+
+    def _logs_due(self, items: list[Followed], pacer: Pacer) -> float:
+        """The next read: at the interval while tasks run; for a task that ended, as soon as
+        its settle has passed and the budget has room for a page and the empty one."""
+        running = [i for i in items if i.ended_at is None]
+        due = pacer.next_due(fast=any(i.stopping for i in running)) if running else math.inf
+        settling = [i for i in items if i.ended_at is not None]
+        if settling:
+            offset = self.ctx.now() - self.ctx.clock.time()  # time.time() to monotonic
+            settled = min(i.settled for i in settling) + offset
+            due = min(due, max(settled, pacer.next_due(urgent=True, cost=2)))
+        return due
+
     # -- status ------------------------------------------------------------------------------
-    def _stopping(self, item: Followed) -> bool:
-        return outcome.is_stopping(item.follower.task, item.follower.target.container) or bool(
-            item.forced
-        )
-
-    def _readable(self, item: Followed) -> bool:
-        f = item.follower
-        ran = "RUNNING" in f.phases_reported or bool(f.task.get("startedAt"))
-        return item.log_key is not None and ran and not item.error
-
     def _describe(self, key: tuple[str, str], items: list[Followed], pacer: Pacer) -> None:
         ecs = self.clients_for[key].ecs
-        now = time.monotonic()
+        now = self.ctx.now()
         for at in range(0, len(items), BATCH):
             chunk = items[at : at + BATCH]
             pacer.record(now)
-            arns = [i.follower.task_arn for i in chunk]
-            with translate_errors(f"describe {len(arns)} tasks in cluster {key[1]}"):
+            arns = [i.task_arn for i in chunk]
+            what = f"task {arns[0]}" if len(arns) == 1 else f"{len(arns)} tasks in cluster {key[1]}"
+            with translate_errors(f"describe {what}"):
                 answer = ecs.describe_tasks(cluster=key[1], tasks=arns)
             found = {t["taskArn"]: dict(t) for t in answer.get("tasks") or []}
             for item in chunk:
-                self._update(item, found.get(item.follower.task_arn), now)
+                self._update(item, found.get(item.task_arn), now)
 
     def _update(self, item: Followed, task: dict[str, Any] | None, now: float) -> None:
-        follower = item.follower
-        follower.exit_cue = False
+        item.exit_cue = False  # one urgent poll per cue; then fast ones
         if task is None:
             item.missing_since = item.missing_since or now
             if now - item.missing_since > self.poll.missing_grace:
                 item.error = (
-                    f"Task {follower.task_arn} is MISSING from DescribeTasks "
+                    f"Task {item.task_arn} is MISSING from DescribeTasks "
                     f"{self.poll.missing_grace:.0f}s after RunTask; its outcome is unknown."
                 )
                 item.ended_at = now
             return
         item.missing_since = None
-        follower.task = task
-        if follower.ended(task):
-            follower.note_phase(task, up_to="RUNNING")
+        item.task = task
+        if item.ended(task, self.ctx.clock.time()):  # its stop phases are shown after the drain
+            item.note_phase(task, up_to="RUNNING")
             item.ended_at = now
-            seen = follower.exit_seen or time.time()
-            item.settled = exit_time(task, seen) + self.poll.log_settle
+            item.settled = exit_time(task, item.exit_seen or 0.0) + self.poll.log_settle
         else:
-            follower.note_phase(task)
+            item.note_phase(task)
+            item.stopping = item.stopping or outcome.is_stopping(task, item.target.container)
 
     def _check_deadline(self, item: Followed, now: float) -> None:
         """Past its deadline: stop the task (unless it is on its way down) and follow it for
-        ``stop_grace`` more, as `run` does."""
+        ``stop_grace`` more."""
         if item.forced or item.ended_at or now < item.deadline:
             return
-        follower = item.follower
-        item.forced = outcome.TIMED_OUT
-        if outcome.container_stopped(follower.task, follower.target.container):
-            follower.reporter.warning(
-                f"Timed out after {item.timeout:g}s while task {follower.task_arn} was "
-                f"{follower.task.get('lastStatus') or 'stopping'}."
+        item.forced = End.TIMED_OUT
+        if outcome.container_stopped(item.task, item.target.container):
+            # Already on its way down (without an exit code): nothing to stop or wait for.
+            item.reporter.warning(
+                f"Timed out after {item.timeout:g}s while task {item.task_arn} was "
+                f"{item.task.get('lastStatus') or 'stopping'}."
             )
             item.grace_end = now
         else:
-            follower.stop(f"ecs-migrate: timed out after {item.timeout:g}s")
-            follower.reporter.warning(
-                f"Timed out after {item.timeout:g}s; stopped task {follower.task_arn}."
+            item.stop(f"ecs-migrate: timed out after {item.timeout:g}s")
+            item.reporter.warning(
+                f"Timed out after {item.timeout:g}s; stopped task {item.task_arn}."
             )
             item.grace_end = now + self.poll.stop_grace
 
+    def _heartbeats(self, now: float) -> None:
+        if not self.heartbeat:
+            return
+        for item in self.items.values():
+            if now - item.last_output >= self.poll.heartbeat:
+                item.reporter.progress(
+                    f"Still {item.last_phase or 'waiting'} after {int(now - item.started)}s"
+                )
+                item.last_output = now
+
     # -- logs --------------------------------------------------------------------------------
     def _read_logs(self, key: tuple[str, str], items: list[Followed], pacer: Pacer) -> None:
+        if self.stream_reads:
+            for item in items:
+                self._read_stream(item, pacer)
+            return
         client = self.clients_for[key].client("logs", key[0])
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.ctx.clock.time() * 1000)
         for at in range(0, len(items), BATCH):
             chunk = items[at : at + BATCH]
-            began = time.time()
+            began = self.ctx.clock.time()
             events, drained, calls = self._filter(client, key[1], chunk, now_ms)
-            pacer.record(time.monotonic(), max(1, calls))
+            pacer.record(self.ctx.now(), max(1, calls))
             by_stream: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for event in events:
                 by_stream[str(event.get("logStreamName"))].append(event)
@@ -281,11 +274,32 @@ class BulkFollower:
                 item.seen.update(e["eventId"] for e in fresh)
                 if fresh:
                     item.watermark = max(item.watermark, int(fresh[-1].get("timestamp", 0)))
-                item.follower.emit(
-                    [LogEvent(int(e.get("timestamp", 0)), str(e.get("message", ""))) for e in fresh]
-                )
+                lines = [
+                    LogEvent(int(e.get("timestamp", 0)), str(e.get("message", ""))) for e in fresh
+                ]
+                item.emit(lines, self.ctx.now())
                 if drained:
                     item.drained_at = began
+
+    def _read_stream(self, item: Followed, pacer: Pacer) -> None:
+        """GetLogEvents on one task's stream (every page once it ended), charged to the
+        group's budget page by page."""
+        assert item.logs is not None
+        calls = item.clients.calls
+        before = calls[("logs", "GetLogEvents")]
+        began = self.ctx.clock.time()
+        events, drained = item.logs.poll(exhaustive=item.ended_at is not None)
+        pacer.record(self.ctx.now(), max(1, calls[("logs", "GetLogEvents")] - before))
+        if drained:
+            item.drained_at = began
+        item.emit(events, self.ctx.now())
+        if item.logs.denied and not item.log_denied_reported:
+            item.log_denied_reported = True
+            item.log_key = None  # followed without logs from now on
+            item.reporter.warning(
+                f"Not allowed to read logs from {item.logs.group}; following the task without "
+                "them. Grant logs:GetLogEvents on the log group."
+            )
 
     def _filter(
         self, client: Any, group: str, chunk: list[Followed], now_ms: int
@@ -324,39 +338,37 @@ class BulkFollower:
     def _denied(self, chunk: list[Followed], group: str) -> None:
         for item in chunk:
             item.log_key = None  # followed without logs from now on
-            item.follower.reporter.warning(
+            item.reporter.warning(
                 f"Not allowed to read logs from {group}; following the task without them. "
                 "Grant logs:FilterLogEvents on the log group."
             )
 
     # -- the end -----------------------------------------------------------------------------
-    def _collect(self, now: float) -> list[tuple[Followed, RunResult]]:
+    def _collect(self, now: float) -> list[Followed]:
         """The tasks whose end was seen and whose last lines were read."""
         done = []
         for item in list(self.items.values()):
             out_of_grace = item.grace_end is not None and now >= item.grace_end
             if out_of_grace or (item.ended_at is not None and self._settled(item, now)):
-                done.append((item, self._finish(item)))
+                done.append(self._finish(item, self._end_of(item)))
         return done
 
+    def _end_of(self, item: Followed) -> End:
+        if item.error:
+            return End.MISSING
+        if item.forced:
+            return item.forced
+        return End.STOPPED if item.task.get("lastStatus") == "STOPPED" else End.EXITED
+
     def _settled(self, item: Followed, now: float) -> bool:
-        if item.log_key is None or item.error or not self._readable(item):
+        if item.log_key is None or item.error or not item.may_have_logged():
             return True
         if item.drained_at is not None and item.drained_at >= item.settled:
             return True
         return item.ended_at is not None and now - item.ended_at >= DRAIN_LIMIT
 
-    def _finish(self, item: Followed) -> RunResult:
+    def _finish(self, item: Followed, end: End) -> Followed:
         del self.items[item.key]
-        follower = item.follower
-        follower.note_phase(follower.task)  # the stop phases held back until the last lines
-        result = item.result
-        if item.forced:
-            result.status = item.forced
-        result = finish_result(result, follower, item.clients, item.started)
-        # The calls are shared: these are the totals of the whole bulk so far.
-        result.api_calls["FilterLogEvents"] = item.clients.calls[("logs", "FilterLogEvents")]
-        if item.error:
-            result.status, result.exit_status = outcome.FAILED, EXIT_NOT_RUN
-            result.stopped_reason = result.stopped_reason or item.error
-        return result
+        item.note_phase(item.task)  # the stop phases held back until the last lines
+        item.end = end
+        return item

@@ -25,15 +25,17 @@ from ecs_migrate.errors import (
     EXIT_NOT_RUN,
     EXIT_TIMEOUT,
     AlreadyRunningError,
+    AwsApiError,
     EcsMigrateError,
     TargetError,
     TaskNotRunError,
     UsageError,
 )
 from ecs_migrate.tasks import outcome
+from ecs_migrate.tasks.bulk import BulkFollower
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
-from ecs_migrate.tasks.follow import NullReporter, PollSettings, Reporter, TaskFollower
-from ecs_migrate.tasks.logstream import LogFollower
+from ecs_migrate.tasks.context import RunContext
+from ecs_migrate.tasks.follow import End, Followed, NullReporter, PollSettings, Reporter
 from ecs_migrate.tasks.overrides import check_overrides_size
 from ecs_migrate.tasks.target import Target, load_target
 from ecs_migrate.validate import (
@@ -342,12 +344,7 @@ def running_migrations(
 
 
 def wait_for_others(
-    clients: Clients,
-    target: Target,
-    opts: RunOptions,
-    reporter: Reporter,
-    cancel: Cancellation,
-    deadline: float,
+    clients: Clients, target: Target, opts: RunOptions, reporter: Reporter, ctx: RunContext
 ) -> float | None:
     """Wait until no other migration runs for the service.
 
@@ -364,30 +361,19 @@ def wait_for_others(
             f"Another migration is running for service {target.service!r}: " + ", ".join(others),
             hint="Wait for it, or drop --if-running fail to queue behind it.",
         )
-    began = last_note = time.monotonic()
+    began = last_note = ctx.now()
     reporter.progress(f"Waiting for another migration of {target.service} to finish: {others[0]}")
     while others:
-        pause = max(0.0, min(opts.poll.queue_interval, deadline - time.monotonic()))
-        if cancel.wait(pause) or time.monotonic() >= deadline:
+        pause = max(0.0, min(opts.poll.queue_interval, ctx.deadline - ctx.now()))
+        if ctx.wait(pause) or ctx.expired():
             return None
-        if time.monotonic() - last_note >= 30:
-            reporter.progress(f"Still waiting ({int(time.monotonic() - began)}s): {others[0]}")
-            last_note = time.monotonic()
+        if ctx.now() - last_note >= 30:
+            reporter.progress(f"Still waiting ({int(ctx.now() - began)}s): {others[0]}")
+            last_note = ctx.now()
         others = other_migrations(clients, target)
-    waited = time.monotonic() - began
+    waited = ctx.now() - began
     reporter.progress(f"The other migration finished after {waited:.0f}s.")
     return waited
-
-
-def log_follower(
-    clients: Clients, target: Target, task_arn: str, poll: PollSettings
-) -> LogFollower | None:
-    """A follower for the task's awslogs stream, or None when its name cannot be known."""
-    stream = target.log.stream_for(target.container, task_arn.rsplit("/", 1)[-1])
-    if not stream or not target.log.group:
-        return None
-    client = clients.client("logs", target.log.region)  # the group's region, if it says one
-    return LogFollower(client, target.log.group, stream, page_limit=poll.log_page_limit)
 
 
 def _warn_about_logs(target: Target, reporter: Reporter) -> None:
@@ -412,22 +398,32 @@ def run(
     """Run the migration command as a one-off task of the service and follow it to the end."""
     check_run_arguments("run", clients, opts, reporter, cancel)
     reporter = reporter or NullReporter()
-    cancel = cancel or Cancel()
-    started = time.monotonic()
-    deadline = started + opts.timeout
+    ctx = RunContext(cancel or Cancel(), opts.poll)
+    started = ctx.now()
+    ctx.deadline = started + opts.timeout
     target = load_target(clients, opts.cluster, opts.service, opts.container, opts.task_definition)
     _warn_about_logs(target, reporter)
     base = RunResult.for_target(target, clients.region)
-    waited = wait_for_others(clients, target, opts, reporter, cancel, deadline)
+    waited = wait_for_others(clients, target, opts, reporter, ctx)
     if waited is None:
-        base.status = outcome.INTERRUPTED if cancel.is_set() else outcome.TIMED_OUT
-        return finish_result(base, None, clients, started)
+        end = End.CANCELLED if ctx.cancel.is_set() else End.TIMED_OUT
+        return finish_result(base, end, None, clients, ctx.now() - started)
     base.waited_seconds = waited
     task = start_task(clients, target, opts, reporter)
+    item = Followed(
+        key=str(task["taskArn"]),
+        clients=clients,
+        target=target,
+        task=task,
+        reporter=reporter,
+        region=clients.region,
+        started=started,
+        timeout=opts.timeout,
+    )
     try:
-        return _follow(clients, opts, reporter, cancel, target, task, base, started, deadline)
+        return _follow(ctx, item, base, opts.stop_on_cancel)
     except EcsMigrateError as exc:
-        exc.task_arn = exc.task_arn or str(task["taskArn"])
+        exc.task_arn = exc.task_arn or item.task_arn
         raise
 
 
@@ -459,74 +455,44 @@ def check_run_arguments(
     )
 
 
-def _follow(
-    clients: Clients,
-    opts: RunOptions,
-    reporter: Reporter,
-    cancel: Cancellation,
-    target: Target,
-    task: dict[str, Any],
-    base: RunResult,
-    started: float,
-    deadline: float,
-) -> RunResult:
-    """Follow a started task to its end; the result says how it ended."""
-    follower = TaskFollower(
-        clients,
-        target,
-        task,
-        poll=opts.poll,
-        reporter=reporter,
-        cancel=cancel,
-        deadline=deadline,
-        logs=log_follower(clients, target, task["taskArn"], opts.poll),
-        # The budget counts "per minute of waiting", from the run's start, but lends no more
-        # than a second from before RunTask (a run that queued has no credit to burst with).
-        budget_from=max(started, time.monotonic() - 1.0),
-    )
-    end = follower.follow()
-    if end in ("exited", "stopped"):
-        follower.drain()
-        return finish_result(base, follower, clients, started)
-    if end == "timeout":
-        if outcome.container_stopped(follower.task, target.container):
-            # Already on its way down (without an exit code): nothing to stop, nothing to wait for.
-            reporter.warning(
-                f"Timed out after {opts.timeout:g}s while task {follower.task_arn} was "
-                f"{follower.task.get('lastStatus') or 'stopping'}."
-            )
-        else:
-            follower.stop(f"ecs-migrate: timed out after {opts.timeout:g}s")
-            reporter.warning(
-                f"Timed out after {opts.timeout:g}s; stopped task {follower.task_arn}."
-            )
-            follower.wait_stopped(opts.poll.stop_grace)
-        base.status = outcome.TIMED_OUT
-    else:
-        if opts.stop_on_cancel:
-            follower.stop("ecs-migrate: cancelled (--stop-on-cancel)")
-        base.status = outcome.INTERRUPTED
-    return finish_result(base, follower, clients, started)
+def _follow(ctx: RunContext, item: Followed, base: RunResult, stop_on_cancel: bool) -> RunResult:
+    """Follow a started task to its end, as `run-many` follows many; the result says how it
+    ended."""
+    # The budget counts "per minute of waiting", from the run's start, but lends no more
+    # than a second from before RunTask (a run that queued has no credit to burst with).
+    ctx.budget_from = max(item.started, ctx.now() - 1.0)
+    follower = BulkFollower(ctx, stream_reads=True, heartbeat=True)
+    follower.add(item)
+    (done,) = follower.follow(stop_on_cancel)
+    if done.end is End.MISSING:
+        raise AwsApiError(done.error or f"Task {done.task_arn} is MISSING from DescribeTasks.")
+    return finish_result(base, done.end, done, item.clients, ctx.now() - item.started)
+
+
+_FORCED = {End.TIMED_OUT: outcome.TIMED_OUT, End.CANCELLED: outcome.INTERRUPTED}
 
 
 def finish_result(
-    result: RunResult, follower: TaskFollower | None, clients: Clients, started: float
+    result: RunResult,
+    end: End | None,
+    followed: Followed | None,
+    clients: Clients,
+    duration: float,
 ) -> RunResult:
-    """Complete the result: the task's verdict unless timed out or interrupted."""
-    forced = result.status if result.status in (outcome.TIMED_OUT, outcome.INTERRUPTED) else None
-    result.duration_seconds = time.monotonic() - started
+    """Complete the result: the task's verdict, unless ``end`` timed out or was cancelled."""
+    result.duration_seconds = duration
     result.api_calls = {
         "DescribeTasks": clients.calls[("ecs", "DescribeTasks")],
         "GetLogEvents": clients.calls[("logs", "GetLogEvents")],
     }
-    if follower is not None:
-        task = follower.task
-        result.task_arn = follower.task_arn
+    if followed is not None:
+        task = followed.task
+        result.task_arn = followed.task_arn
         result.task_definition_arn = task.get("taskDefinitionArn") or result.task_definition_arn
-        result.log_lines = follower.log_lines
+        result.log_lines = followed.log_lines
         result.task_last_status = task.get("lastStatus")
-        if follower.logs is not None:
-            result.log_group, result.log_stream = follower.logs.group, follower.logs.stream
+        if followed.logs is not None:
+            result.log_group, result.log_stream = followed.logs.group, followed.logs.stream
         verdict = outcome.classify(task, result.container)
         result.exit_code = verdict.exit_code
         result.stop_code = verdict.stop_code
@@ -534,6 +500,7 @@ def finish_result(
         result.container_reason = verdict.container_reason
         result.stopped_by = verdict.stopped_by
         result.status, result.exit_status = verdict.status, verdict.exit_status
+    forced = _FORCED.get(end) if end is not None else None
     if forced == outcome.TIMED_OUT:
         result.status, result.exit_status = forced, EXIT_TIMEOUT
     elif forced == outcome.INTERRUPTED:

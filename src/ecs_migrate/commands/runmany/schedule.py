@@ -25,9 +25,12 @@ from ecs_migrate.errors import EXIT_NOT_RUN, EXIT_TIMEOUT, EcsMigrateError, Task
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.bulk import BulkFollower
 from ecs_migrate.tasks.cancel import Cancellation
+from ecs_migrate.tasks.context import RunContext
+from ecs_migrate.tasks.follow import Followed
 from ecs_migrate.tasks.oneoff import (
     GROUP_PREFIX,
     RunResult,
+    finish_result,
     running_migrations,
     start_task,
 )
@@ -76,7 +79,8 @@ class Scheduler:
         self.reporter = reporter
         self.cancel = cancel
         self.queue = deque(_Queued(spec) for spec in specs)
-        self.bulk = BulkFollower(opts.poll, cancel)
+        self.bulk = BulkFollower(RunContext(cancel, opts.poll))
+        self.bases: dict[str, RunResult] = {}  # what was known before RunTask, by name
         self.outcomes: dict[str, TargetOutcome] = {}
         self.running: dict[str, tuple[Any, ...]] = {}  # name -> identity
         self.ours: set[str] = set()  # task ARNs this run started
@@ -94,8 +98,8 @@ class Scheduler:
             if self.cancel.is_set():
                 break
             self._start_what_fits()
-            for item, result in self.bulk.step():
-                self._ended(item.key, result)
+            for item in self.bulk.step():
+                self._ended(item)
             self._note_phases()
             now = time.monotonic()
             wake = self.bulk.next_due()
@@ -104,8 +108,8 @@ class Scheduler:
             self.cancel.wait(max(0.02, wake - now))
         interrupted = self.cancel.is_set()
         if interrupted:
-            for item, result in self.bulk.interrupt(self.opts.stop_on_cancel):
-                self._ended(item.key, result)
+            for item in self.bulk.interrupt(self.opts.stop_on_cancel):
+                self._ended(item)
         for queued in self.queue:
             self._not_started(queued.spec)
         ordered = [self.outcomes[spec.name] for spec in self.specs]
@@ -154,15 +158,18 @@ class Scheduler:
         base.waited_seconds = time.monotonic() - queued.began
         self.ours.add(str(task["taskArn"]))
         self.running[spec.name] = spec.identity
+        self.bases[spec.name] = base
         self.bulk.add(
-            spec.name,
-            clients,
-            target,
-            task,
-            reporter,
-            base,
-            started=queued.began,
-            timeout=self.opts.timeout,
+            Followed(
+                key=spec.name,
+                clients=clients,
+                target=target,
+                task=task,
+                reporter=reporter,
+                region=base.region,
+                started=queued.began,
+                timeout=self.opts.timeout,
+            )
         )
         return True
 
@@ -170,15 +177,23 @@ class Scheduler:
         """Each followed target's phase, for the live table."""
         now = time.monotonic()
         for item in self.bulk.items.values():
-            phase = item.follower.last_phase or "PROVISIONING"
+            phase = item.last_phase or "PROVISIONING"
             if self.phases.get(item.key) != phase:
                 self.phases[item.key] = phase
                 self.reporter.update(item.key, phase, None, now - item.started)
 
     # -- ends ----------------------------------------------------------------------------
-    def _ended(self, name: str, result: RunResult) -> None:
-        spec = self.by_name[name]
-        self.running.pop(name, None)
+    def _ended(self, item: Followed) -> None:
+        spec = self.by_name[item.key]
+        self.running.pop(item.key, None)
+        base = self.bases.pop(item.key)
+        duration = time.monotonic() - item.started
+        result = finish_result(base, item.end, item, item.clients, duration)
+        # The calls are shared: these are the totals of the whole bulk so far.
+        result.api_calls["FilterLogEvents"] = item.clients.calls[("logs", "FilterLogEvents")]
+        if item.error:
+            result.status, result.exit_status = outcome.FAILED, EXIT_NOT_RUN
+            result.stopped_reason = result.stopped_reason or item.error
         self._record(TargetOutcome(spec, result))
 
     def _record(self, done: TargetOutcome) -> None:
