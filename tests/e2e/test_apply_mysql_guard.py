@@ -27,7 +27,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from ecs_migrate.commands.apply import mywatch
+from ecs_migrate.commands.apply import mysessions, mywatch
 from tests.apply_support import StampedLines, cli, history_json, start
 from tests.mariadb_support import LocalMariaDB, mariadb_server
 
@@ -367,16 +367,16 @@ def test_a_wait_the_server_ended_with_the_lock_still_held_is_retried(db: Db, see
 def test_apply_sees_its_own_connection_as_the_server_does(db: Db) -> None:
     conn = db.connect()
     try:
-        seen = mywatch.vantage(conn, conn._sock.fileno())
+        seen = mysessions.vantage(conn, conn._sock.fileno())
     finally:
         conn.close()
-    assert isinstance(seen, mywatch.MyVantage), seen
+    assert isinstance(seen, mysessions.MyVantage), seen
     assert seen.client[0] == "127.0.0.1" and seen.shown == "127.0.0.1"
     assert seen.server == ("127.0.0.1", db.server.port)
 
     local = pymysql.connect(unix_socket=str(db.server.socket_path), user="root")
     try:
-        why = mywatch.vantage(local, local._sock.fileno())
+        why = mysessions.vantage(local, local._sock.fileno())
     finally:
         local.close()
     assert why == "apply connects through a unix socket, where sessions have no address"
@@ -384,11 +384,11 @@ def test_apply_sees_its_own_connection_as_the_server_does(db: Db) -> None:
 
 def test_privileges_missing_are_named(db: Db, seer: str) -> None:
     with db.connect() as conn:
-        app = mywatch.privilege_problem(conn)
+        app = mysessions.privilege_problem(conn)
     with db.connect(seer) as conn:
-        seeing = mywatch.privilege_problem(conn)
+        seeing = mysessions.privilege_problem(conn)
     with db.server.admin() as conn:
-        root = mywatch.privilege_problem(conn)
+        root = mysessions.privilege_problem(conn)
     assert app is not None and "app@%" in app
     assert "PROCESS" in app and "CONNECTION ADMIN" in app
     assert seeing is not None and "PROCESS" not in seeing and "CONNECTION ADMIN" in seeing
@@ -403,6 +403,6 @@ def test_privileges_through_a_role_count(db: Db, seer: str) -> None:
         db.sql(f"GRANT {role} TO '{seer}'@'%'")
         db.sql(f"SET DEFAULT ROLE {role} FOR '{seer}'@'%'")
         with db.connect(seer) as conn:
-            assert mywatch.privilege_problem(conn) is None
+            assert mysessions.privilege_problem(conn) is None
     finally:
         db.sql(f"DROP ROLE {role}")

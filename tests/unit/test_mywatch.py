@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ecs_migrate.commands.apply import mywatch
-from ecs_migrate.commands.apply.mywatch import Shape, changes
+from ecs_migrate.commands.apply import mysessions, mywatch
+from ecs_migrate.commands.apply.myshape import Shape, changes
 
 
 @pytest.mark.parametrize(
@@ -24,7 +24,7 @@ from ecs_migrate.commands.apply.mywatch import Shape, changes
     ],
 )
 def test_split_host(host: str | None, expected: tuple[str, int] | None) -> None:
-    assert mywatch.split_host(host) == expected
+    assert mysessions.split_host(host) == expected
 
 
 @pytest.mark.parametrize(
@@ -50,11 +50,11 @@ def test_other_states_are_not_lock_waits(state: str | None) -> None:
 
 
 def test_a_host_name_counts_only_if_it_resolves_to_this_address() -> None:
-    assert mywatch._same_host("127.0.0.1", "127.0.0.1")
-    assert mywatch._same_host("::ffff:127.0.0.1", "127.0.0.1")
-    assert mywatch._same_host("localhost", "127.0.0.1")
-    assert not mywatch._same_host("10.0.0.9", "127.0.0.1")
-    assert not mywatch._same_host("no-such-host.invalid", "127.0.0.1")
+    assert mysessions._same_host("127.0.0.1", "127.0.0.1")
+    assert mysessions._same_host("::ffff:127.0.0.1", "127.0.0.1")
+    assert mysessions._same_host("localhost", "127.0.0.1")
+    assert not mysessions._same_host("10.0.0.9", "127.0.0.1")
+    assert not mysessions._same_host("no-such-host.invalid", "127.0.0.1")
 
 
 def shape(**kinds: dict[tuple[str, ...], tuple[str, ...]]) -> Shape:
@@ -141,22 +141,22 @@ def test_routines_and_triggers() -> None:
 
 
 def test_missing_privileges_are_said_in_one_sentence_with_the_grant() -> None:
-    assert mywatch.missing_privileges({"USAGE"}, "app@%") == (
+    assert mysessions.missing_privileges({"USAGE"}, "app@%") == (
         "Lock-wait guard: apply's user app@% lacks PROCESS, so it sees only its own user's "
         "sessions: a command that connects as another user is not watched, and blockers of "
         "other users are not named; and CONNECTION ADMIN (or SUPER), so it can stop only its "
         "own user's statements (GRANT PROCESS, CONNECTION ADMIN ON *.* TO 'app'@'%'). A "
         "command connecting as the same user is watched and stopped all the same."
     )
-    mysql = mywatch.missing_privileges({"PROCESS"}, "app@10.0.%", maria=False)
+    mysql = mysessions.missing_privileges({"PROCESS"}, "app@10.0.%", maria=False)
     assert mysql is not None
     assert "lacks CONNECTION_ADMIN (or SUPER), so it can stop only" in mysql
     assert "(GRANT CONNECTION_ADMIN ON *.* TO 'app'@'10.0.%')" in mysql
     assert "PROCESS" not in mysql
-    assert mywatch.missing_privileges({"PROCESS", "CONNECTION_ADMIN"}, "app@%") is None
-    assert mywatch.missing_privileges({"PROCESS", "CONNECTION ADMIN"}, "app@%") is None
-    assert mywatch.missing_privileges({"PROCESS", "SUPER"}, "app@%") is None
-    assert mywatch.missing_privileges({"ALL PRIVILEGES"}, "root@localhost") is None
+    assert mysessions.missing_privileges({"PROCESS", "CONNECTION_ADMIN"}, "app@%") is None
+    assert mysessions.missing_privileges({"PROCESS", "CONNECTION ADMIN"}, "app@%") is None
+    assert mysessions.missing_privileges({"PROCESS", "SUPER"}, "app@%") is None
+    assert mysessions.missing_privileges({"ALL PRIVILEGES"}, "root@localhost") is None
 
 
 def test_global_grants_are_read_from_show_grants() -> None:
@@ -166,8 +166,8 @@ def test_global_grants_are_read_from_show_grants() -> None:
         "GRANT ALL PRIVILEGES ON `app`.* TO `app`@`%`",
         "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*00'",
     ]
-    assert mywatch.global_grants(lines) == {"PROCESS", "CONNECTION ADMIN", "USAGE"}
-    assert mywatch.global_grants(["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost`"]) == {
+    assert mysessions.global_grants(lines) == {"PROCESS", "CONNECTION ADMIN", "USAGE"}
+    assert mysessions.global_grants(["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost`"]) == {
         "ALL PRIVILEGES"
     }
 
@@ -189,7 +189,7 @@ def test_session_state(
 
 
 def test_a_watcher_before_the_command_starts_does_nothing() -> None:
-    where = mywatch.MyVantage(("127.0.0.1", 40000), ("127.0.0.1", 3306), "127.0.0.1")
+    where = mysessions.MyVantage(("127.0.0.1", 40000), ("127.0.0.1", 3306), "127.0.0.1")
     said: list[str] = []
     watcher = mywatch.MyWatcher(where, 0.5, said.append)
 
@@ -203,7 +203,7 @@ def test_a_watcher_before_the_command_starts_does_nothing() -> None:
 
 
 def test_a_failing_look_stops_the_watch_and_is_said_once() -> None:
-    where = mywatch.MyVantage(("127.0.0.1", 40000), ("127.0.0.1", 3306), "127.0.0.1")
+    where = mysessions.MyVantage(("127.0.0.1", 40000), ("127.0.0.1", 3306), "127.0.0.1")
     said: list[str] = []
     watcher = mywatch.MyWatcher(where, 0.5, said.append)
     watcher.begin(1)

@@ -51,9 +51,9 @@ def sight(dialect: Dialect, conn: Any, timeout: float) -> Vantage | str | None:
         return None
     try:
         if dialect.name != POSTGRES:
-            from ecs_migrate.commands.apply import mywatch
+            from ecs_migrate.commands.apply import mysessions
 
-            return mywatch.vantage(conn, dialect.socket_fd(conn))
+            return mysessions.vantage(conn, dialect.socket_fd(conn))
         return vantage(conn, dialect.socket_fd(conn))
     except Exception as exc:
         return f"apply could not read its own session's address: {first_line(exc)}"
@@ -66,9 +66,9 @@ def privilege_note(dialect: Dialect, conn: Any, guard: Guard) -> str | None:
         return None
     try:
         if dialect.name != POSTGRES:
-            from ecs_migrate.commands.apply import mywatch
+            from ecs_migrate.commands.apply import mysessions
 
-            return mywatch.privilege_problem(conn)
+            return mysessions.privilege_problem(conn)
         from ecs_migrate.commands.apply import watch
 
         return watch.privilege_problem(conn)

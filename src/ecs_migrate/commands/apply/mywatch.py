@@ -31,20 +31,20 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ecs_migrate.commands.apply import committed
 from ecs_migrate.commands.apply.blockers import Blocker, describe_all
 from ecs_migrate.commands.apply.dialects import query
-from ecs_migrate.commands.apply.sessions import Vantage, canonical, command_ports, socket_ends
+from ecs_migrate.commands.apply.mysessions import MyVantage, split_host
+from ecs_migrate.commands.apply.myshape import Shape, changes, read_shape
+from ecs_migrate.commands.apply.sessions import Vantage, command_ports
 from ecs_migrate.commands.apply.watch import NAME_AFTER, SAY_AGAIN, Event
 
 POLL = 0.1  # seconds between two looks at the command's sessions
-_SYSTEM = ("mysql", "information_schema", "performance_schema", "sys")
 
 # A statement waiting for a metadata lock (or a table lock): every later statement on the
 # object queues behind it. MySQL and MariaDB name each kind of object in the state.
@@ -58,184 +58,6 @@ _DENIED = {1095, 1979, 1227}
 
 def is_lock_wait(state: str | None) -> bool:
     return bool(state) and _WAITING.match(str(state)) is not None
-
-
-# -- where apply stands ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class MyVantage(Vantage):
-    """apply's connection as both ends see it, and the host part of PROCESSLIST.HOST that
-    the server shows for this container (an address, or a name it resolved it to)."""
-
-    shown: str = ""
-
-
-def split_host(host: str | None) -> tuple[str, int] | None:
-    """``10.0.0.5:41234`` (or ``::1:41234``, ``[::1]:41234``) -> (host, port); None for a
-    unix socket's ``localhost`` or anything without a port."""
-    if not host or ":" not in host:
-        return None
-    name, _, port = host.rpartition(":")
-    if not port.isdigit() or not name:
-        return None
-    return name.strip("[]"), int(port)
-
-
-def _same_host(shown: str, address: str) -> bool:
-    """Whether the host the server shows is this container's ``address``: the address
-    itself, or a name (the server resolves names unless skip_name_resolve) that resolves to
-    it here."""
-    try:
-        return canonical(shown) == address
-    except ValueError:
-        pass
-    with contextlib.suppress(OSError, UnicodeError):
-        found = {canonical(str(info[4][0])) for info in socket.getaddrinfo(shown, None)}
-        return address in found
-    return False
-
-
-def vantage(conn: Any, fd: int | None) -> Vantage | str:
-    """What the watcher can see from apply's connection; a string saying why not."""
-    ends = socket_ends(fd)
-    if isinstance(ends, str):
-        return ends
-    mine, peer = ends
-    rows = query(conn, "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()")
-    host = str(rows[0][0]) if rows and rows[0][0] is not None else ""
-    seen = split_host(host)
-    if seen is None:
-        return f"the server shows apply's connection as coming from {host or 'nowhere'!r}"
-    if seen[1] != mine[1] or not _same_host(seen[0], mine[0]):
-        return (
-            f"the server sees apply's connection as coming from {seen[0]} port {seen[1]}, "
-            f"not {mine[0]} port {mine[1]}: a proxy or a NAT is in between"
-        )
-    return MyVantage(mine, peer, seen[0])
-
-
-# -- the schema's shape, to know what an attempt has committed --------------------------------
-_SHAPE = {
-    "table": "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, ENGINE, CREATE_TIME "
-    "FROM information_schema.TABLES WHERE {where}",
-    "column": "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, "
-    "COLUMN_DEFAULT, EXTRA, ORDINAL_POSITION FROM information_schema.COLUMNS WHERE {where}",
-    "index": "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, GROUP_CONCAT(CONCAT_WS(' ', "
-    "COLUMN_NAME, SUB_PART, NON_UNIQUE) ORDER BY SEQ_IN_INDEX) FROM information_schema.STATISTICS "
-    "WHERE {where} GROUP BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME",
-    "constraint": "SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE "
-    "FROM information_schema.TABLE_CONSTRAINTS WHERE {where_c}",
-    "trigger": "SELECT TRIGGER_SCHEMA, EVENT_OBJECT_TABLE, TRIGGER_NAME, ACTION_TIMING, "
-    "EVENT_MANIPULATION, CREATED FROM information_schema.TRIGGERS WHERE {where_t}",
-    "routine": "SELECT ROUTINE_SCHEMA, '', ROUTINE_NAME, ROUTINE_TYPE, LAST_ALTERED "
-    "FROM information_schema.ROUTINES WHERE {where_r}",
-}
-Shape = dict[str, dict[tuple[str, ...], tuple[str, ...]]]  # kind -> name -> its facts
-
-
-def _scope(column: str) -> str:
-    """The URL's database, or every database but the server's own when it names none."""
-    listed = ", ".join(f"'{s}'" for s in _SYSTEM)
-    return f"({column} = DATABASE() OR (DATABASE() IS NULL AND {column} NOT IN ({listed})))"
-
-
-def read_shape(conn: Any) -> Shape:
-    """The schema's shape on ``conn``: information_schema, a few cheap queries."""
-    where = {
-        "where": _scope("TABLE_SCHEMA"),
-        "where_c": _scope("CONSTRAINT_SCHEMA"),
-        "where_t": _scope("TRIGGER_SCHEMA"),
-        "where_r": _scope("ROUTINE_SCHEMA"),
-    }
-    shape: Shape = {}
-    for kind, sql in _SHAPE.items():
-        rows = query(conn, sql.format(**where))
-        width = 3 if kind != "table" else 2
-        shape[kind] = {
-            tuple(str(v) for v in row[:width]): tuple(
-                "" if v is None else str(v) for v in row[width:]
-            )
-            for row in rows
-        }
-    return shape
-
-
-_SKIPPED = {name.lower() for name in committed.RECORD_TABLES + committed.BOOKKEEPING}
-
-
-def changes(before: Shape, after: Shape) -> list[str]:
-    """What differs between two shapes, said as a person would: ``table app.t2 created``,
-    ``column app.accounts.note added``, ``index i on app.accounts dropped``, ``table app.t
-    altered`` (rebuilt, its engine or type changed: nothing more precise to say). The
-    migration tools' own record tables (and apply's history) count as nothing."""
-    tables_then, tables_now = before.get("table", {}), after.get("table", {})
-    new = {k for k in tables_now if k not in tables_then}
-    gone = {k for k in tables_then if k not in tables_now}
-    parts: list[str] = []
-    touched: set[tuple[str, ...]] = set()  # tables with a change of their own parts said
-    for kind in ("column", "index", "constraint", "trigger"):
-        for key, verb in _differences(before.get(kind, {}), after.get(kind, {}), kind):
-            if key[:2] not in new | gone:  # else part of a table created or dropped
-                parts.append(f"{kind} {_name(kind, key)} {verb}")
-                touched.add(key[:2])
-    for table in sorted(_order(before).keys() & _order(after).keys()):
-        then, now = _order(before)[table], _order(after)[table]
-        if then != now and sorted(then) == sorted(now) and table[1].lower() not in _SKIPPED:
-            parts.append(f"columns of {'.'.join(table)} reordered")
-            touched.add(table)
-    tables = [
-        f"table {'.'.join(key)} {verb}"
-        for key, verb in _differences(tables_then, tables_now, "table")
-        if verb != "altered" or key not in touched
-    ]
-    routines = [
-        f"routine {_name('routine', key)} {verb}"
-        for key, verb in _differences(before.get("routine", {}), after.get("routine", {}), "")
-    ]
-    return tables + parts + routines
-
-
-def _differences(
-    then: dict[tuple[str, ...], tuple[str, ...]],
-    now: dict[tuple[str, ...], tuple[str, ...]],
-    kind: str,
-) -> list[tuple[tuple[str, ...], str]]:
-    """(object, what happened to it), the tools' record tables left out. A column's last
-    fact, its position, is left to :func:`_order`."""
-    found = []
-    for key in sorted(then.keys() | now.keys()):
-        if key[1].lower() in _SKIPPED:
-            continue
-        if key not in then:
-            verb = "added" if kind in ("column", "index", "constraint", "trigger") else "created"
-        elif key not in now:
-            verb = "dropped"
-        elif _facts(kind, then[key]) != _facts(kind, now[key]):
-            verb = "altered" if kind == "table" else "changed"
-        else:
-            continue
-        found.append((key, verb))
-    return found
-
-
-def _facts(kind: str, facts: tuple[str, ...]) -> tuple[str, ...]:
-    return facts[:-1] if kind == "column" else facts
-
-
-def _order(shape: Shape) -> dict[tuple[str, ...], list[str]]:
-    """Each table's columns in their order."""
-    placed: dict[tuple[str, ...], list[tuple[int, str]]] = {}
-    for key, facts in shape.get("column", {}).items():
-        position = int(facts[-1]) if facts and facts[-1].isdigit() else 0
-        placed.setdefault(key[:2], []).append((position, key[2]))
-    return {table: [name for _, name in sorted(cols)] for table, cols in placed.items()}
-
-
-def _name(kind: str, key: tuple[str, ...]) -> str:
-    if kind == "column":
-        return ".".join(key)
-    if kind == "routine":
-        return f"{key[0]}.{key[2]}"
-    return f"{key[2]} on {key[0]}.{key[1]}"
 
 
 # -- who is in the way ----------------------------------------------------------------------
@@ -321,63 +143,6 @@ def _programs(conn: Any, ids: Sequence[int]) -> dict[int, str]:
             if rows:
                 return {int(r[0]): str(r[1]) for r in rows if r[1]}
     return {}
-
-
-# -- privileges -----------------------------------------------------------------------------
-_PRIVILEGES = "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = %s"
-_GLOBAL_GRANT = re.compile(r"^GRANT (.+?) ON \*\.\* TO ", re.IGNORECASE)
-
-
-def global_grants(lines: Iterable[str]) -> set[str]:
-    """The global privileges in SHOW GRANTS' lines (``GRANT PROCESS, SUPER ON *.* TO ...``)."""
-    found: set[str] = set()
-    for line in lines:
-        match = _GLOBAL_GRANT.match(line)
-        if match:
-            found |= {p.strip().upper() for p in match.group(1).split(",")}
-    return found
-
-
-def privilege_problem(conn: Any) -> str | None:
-    """What apply's user lacks for the guard, said once at the start (None: nothing). PROCESS
-    shows other users' sessions and transactions; killing another user's statement needs
-    CONNECTION ADMIN (MariaDB 10.5+), CONNECTION_ADMIN (MySQL 8) or SUPER. A command that
-    connects as apply's own user needs neither to be watched and stopped."""
-    user = str(query(conn, "SELECT CURRENT_USER()")[0][0])
-    name, _, host = user.rpartition("@")
-    granted = {str(r[0]).upper() for r in query(conn, _PRIVILEGES, [f"'{name}'@'{host}'"])}
-    with contextlib.suppress(Exception):  # the user's and its active roles' (MariaDB)
-        granted |= global_grants(str(r[0]) for r in query(conn, "SHOW GRANTS"))
-    with contextlib.suppress(Exception):  # the fact itself: INNODB_TRX needs PROCESS
-        query(conn, "SELECT COUNT(*) FROM information_schema.INNODB_TRX")
-        granted.add("PROCESS")
-    maria = "mariadb" in str(query(conn, "SELECT VERSION()")[0][0]).lower()
-    return missing_privileges(granted, user, maria)
-
-
-def missing_privileges(granted: set[str], user: str, maria: bool = True) -> str | None:
-    """The sentence for what ``granted`` lacks (None: nothing), with the GRANT that adds it
-    (on MariaDB or MySQL, whose privilege to kill others' statements is spelled apart)."""
-    admin = "CONNECTION ADMIN" if maria else "CONNECTION_ADMIN"
-    lacks, grants = [], []
-    if not granted & {"PROCESS", "ALL PRIVILEGES"}:
-        grants.append("PROCESS")
-        lacks.append(
-            "PROCESS, so it sees only its own user's sessions: a command that connects as "
-            "another user is not watched, and blockers of other users are not named"
-        )
-    if not granted & {"CONNECTION ADMIN", "CONNECTION_ADMIN", "SUPER", "ALL PRIVILEGES"}:
-        grants.append(admin)
-        lacks.append(f"{admin} (or SUPER), so it can stop only its own user's statements")
-    if not lacks:
-        return None
-    name, _, host = user.rpartition("@")
-    return (
-        f"Lock-wait guard: apply's user {user} lacks "
-        + "; and ".join(lacks)
-        + f" (GRANT {', '.join(grants)} ON *.* TO '{name}'@'{host}'). A command connecting "
-        "as the same user is watched and stopped all the same."
-    )
 
 
 @dataclass(frozen=True)
