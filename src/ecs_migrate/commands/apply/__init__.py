@@ -25,7 +25,7 @@ from ecs_migrate.commands.apply.attempts import (
     sight,
 )
 from ecs_migrate.commands.apply.blockers import Blocker
-from ecs_migrate.commands.apply.child import SignalRelay, resolve_command
+from ecs_migrate.commands.apply.child import ChildSpec, SignalRelay, resolve_command
 from ecs_migrate.commands.apply.dialects import Dialect, dialect_for, read_history, rewrite_command
 from ecs_migrate.commands.apply.guard import plan
 from ecs_migrate.commands.apply.lock import acquire_lock, lost_before_the_command
@@ -225,9 +225,7 @@ def _apply(
             lock_name,
             context,
             reporter,
-            opts.command,
-            executable,
-            opts.cwd,
+            ChildSpec(opts.command, executable, guard.environ, opts.cwd),
             command,
             redactor,
             opts.lock_timeout,

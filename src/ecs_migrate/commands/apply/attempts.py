@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from ecs_migrate.commands.apply import committed
 from ecs_migrate.commands.apply.blockers import Blocker
-from ecs_migrate.commands.apply.child import SignalRelay, run_child
+from ecs_migrate.commands.apply.child import ChildSpec, SignalRelay, run_child
 from ecs_migrate.commands.apply.dialects import Dialect, rewrite_command
 from ecs_migrate.commands.apply.guard import Guard, not_retried, pause_before
 from ecs_migrate.commands.apply.lock import LockKeeper, ensure_held, lost_before_the_command
@@ -85,9 +85,7 @@ class Session:
     lock_name: str
     context: RunContext
     reporter: Reporter
-    argv: list[str]
-    executable: str
-    cwd: str
+    child: ChildSpec  # the command as it is started
     command: str  # as it is shown and recorded: redacted
     redactor: Redactor
     pause_budget: float  # seconds all the pauses between attempts may take (--lock-timeout)
@@ -144,16 +142,7 @@ def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
             keeper.start()  # the check (and the watch) run on the connection from here
 
         try:
-            status = run_child(
-                session.argv,
-                session.executable,
-                guard.environ,
-                session.cwd,
-                session.redactor,
-                reporter,
-                relay,
-                started=started,
-            )
+            status = run_child(session.child, session.redactor, reporter, relay, started=started)
         except (CommandNotFoundError, CommandNotExecutableError) as exc:
             _record_finish(dialect, conn, row_id, exc.exit_code, reporter)  # never started
             raise

@@ -277,11 +277,19 @@ def _pump(stream: IO[bytes], name: str, redactor: Redactor, sink: Output) -> Non
     sink.ended(name)
 
 
+@dataclass(frozen=True)
+class ChildSpec:
+    """The command as it is started: its arguments, the executable they name (found by
+    :func:`resolve_command`), its environment and its working directory."""
+
+    argv: list[str]
+    executable: str
+    env: Mapping[str, str]
+    cwd: str
+
+
 def run_child(
-    argv: list[str],
-    executable: str,
-    environ: Mapping[str, str],
-    cwd: str,
+    spec: ChildSpec,
     redactor: Redactor,
     sink: Output,
     relay: SignalRelay,
@@ -298,19 +306,16 @@ def run_child(
         watchdog = Watchdog()
     except OSError as exc:
         raise CommandNotExecutableError(
-            f"{executable}: cannot be started: no process for its watchdog: {exc.strerror}."
+            f"{spec.executable}: cannot be started: no process for its watchdog: {exc.strerror}."
         ) from exc
     try:
-        return _run(argv, executable, environ, cwd, redactor, sink, relay, watchdog, started)
+        return _run(spec, redactor, sink, relay, watchdog, started)
     finally:
         watchdog.stand_down()
 
 
 def _run(
-    argv: list[str],
-    executable: str,
-    environ: Mapping[str, str],
-    cwd: str,
+    spec: ChildSpec,
     redactor: Redactor,
     sink: Output,
     relay: SignalRelay,
@@ -319,17 +324,17 @@ def _run(
 ) -> int:
     try:
         proc = subprocess.Popen(
-            argv,
-            executable=executable,
-            env=dict(environ),
-            cwd=cwd,
+            spec.argv,
+            executable=spec.executable,
+            env=dict(spec.env),
+            cwd=spec.cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
             preexec_fn=_preexec(watchdog),  # noqa: PLW1509  (no threads run yet)
         )
     except OSError as exc:
-        raise exec_error(executable, cwd, exc) from exc
+        raise exec_error(spec.executable, spec.cwd, exc) from exc
     relay._pid = proc.pid
     if started is not None:
         started(proc.pid)
