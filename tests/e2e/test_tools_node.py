@@ -55,7 +55,15 @@ TIMEOUT = 0.3  # --ddl-lock-timeout, in seconds
 APP_BOUND = TIMEOUT + 0.3 + 0.3
 # The long transaction stands for one that begins once the migration has started: the
 # pre-flight, which waits for one already there (--blockers wait), is not what is tested here.
-GUARDED = ("--ddl-lock-timeout", f"{TIMEOUT * 1000:g}ms", "--blockers", "ignore")
+# A first retry 2 s after the cancel: past the blocker, which holds 1.5 s after the wait began.
+GUARDED = (
+    "--ddl-lock-timeout",
+    f"{TIMEOUT * 1000:g}ms",
+    "--blockers",
+    "ignore",
+    "--ddl-retry-pause",
+    "2s",
+)
 HOLD = 1.5  # how long the long transaction holds its lock once the command waits for it
 PROBE = "honoured"  # PGOPTIONS sets matrix.probe to this; the migration records it
 
@@ -466,7 +474,7 @@ def check_case(case: matrix.Case, seen: Observed) -> None:
 # -- the tests ---------------------------------------------------------------------------------
 def cases(evidence: str) -> list[Any]:
     """The matrix's cases for ``evidence``, all slow: a tool's start-up twice, the blocker's
-    1.5 s, and where the guard cancels, the retry's first pause of 5 s."""
+    1.5 s, and where the guard cancels, the retry's first pause of 2 s (--ddl-retry-pause)."""
     return [
         pytest.param(case, marks=pytest.mark.slow, id=str(case)) for case in matrix.cases(evidence)
     ]

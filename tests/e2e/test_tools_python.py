@@ -40,7 +40,15 @@ TIMEOUT = 0.3  # --ddl-lock-timeout
 APP_BOUND = TIMEOUT + 0.3 + 0.3
 # The long transaction stands for one that begins once the migration has started: the
 # pre-flight, which waits for one already there (--blockers wait), is not what is tested here.
-GUARDED = ("--ddl-lock-timeout", f"{TIMEOUT * 1000:.0f}ms", "--blockers", "ignore")
+# A first retry 2 s after the cancel: past the blocker, which holds 1.5 s after the wait began.
+GUARDED = (
+    "--ddl-lock-timeout",
+    f"{TIMEOUT * 1000:.0f}ms",
+    "--blockers",
+    "ignore",
+    "--ddl-retry-pause",
+    "2s",
+)
 HOLD = 1.5  # seconds the long transaction goes on once the ALTER waits for it
 PROBE = "honoured"  # PGOPTIONS: -c matrix.probe=honoured
 CANCELLED = "cancelled the command's statement"  # apply's line when the guard cancels
