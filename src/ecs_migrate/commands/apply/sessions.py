@@ -48,17 +48,10 @@ def canonical(address: str) -> str:
 
 def vantage(conn: object, fd: int | None) -> Vantage | str:
     """What the watcher can see from apply's connection; a string saying why not."""
-    if fd is None:
-        return "apply's connection has no socket to look at"
-    if not os.path.isdir("/proc/self/fd"):
-        return "this system has no /proc to find the command's connections in"
-    sock = socket.socket(fileno=os.dup(fd))  # a duplicate: closing it leaves the driver's
-    try:
-        if sock.family not in (socket.AF_INET, socket.AF_INET6):
-            return "apply connects through a unix socket, where sessions have no address"
-        local, peer = sock.getsockname(), sock.getpeername()
-    finally:
-        sock.close()
+    ends = socket_ends(fd)
+    if isinstance(ends, str):
+        return ends
+    mine, peer_end = ends
     rows = query(
         conn,
         "SELECT host(inet_client_addr()), inet_client_port(), "
@@ -67,13 +60,11 @@ def vantage(conn: object, fd: int | None) -> Vantage | str:
     seen_addr, seen_port, server_addr, server_port = rows[0]
     if seen_addr is None or seen_port is None:
         return "the server shows no client address for apply's own session"
-    mine = (canonical(local[0]), int(local[1]))
     if (canonical(seen_addr), int(seen_port)) != mine:
         return (
             f"the server sees apply's connection as coming from {seen_addr} port {seen_port}, "
             f"not {mine[0]} port {mine[1]}: a proxy or a NAT is in between"
         )
-    peer_end = (canonical(peer[0]), int(peer[1]))
     if server_addr is not None and (canonical(server_addr), int(server_port)) != peer_end:
         return (
             f"apply connects to {peer_end[0]} port {peer_end[1]}, and the server listens on "
