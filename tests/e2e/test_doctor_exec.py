@@ -383,7 +383,7 @@ def test_old_ecs_agent_on_ec2_fails(
     finding = exec_platform(ctx)
     assert finding.status == "fail", finding
     assert "1.0.0" in finding.message and "1.50.2" in finding.message
-    assert finding.fix == (
+    assert str(finding.fix) == (
         f"aws ecs update-container-agent --cluster sandbox --container-instance "
         f"{registered['containerInstanceArn']}"
     )

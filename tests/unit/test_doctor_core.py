@@ -10,13 +10,21 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
 import ecs_migrate.commands.doctor as core
 from ecs_migrate.aws import Clients
-from ecs_migrate.commands.doctor import DoctorOptions, DoctorReport, apply_fixes, doctor
+from ecs_migrate.commands.doctor import (
+    DoctorOptions,
+    DoctorReport,
+    apply_fixes,
+    doctor,
+    selected_checks,
+)
 from ecs_migrate.commands.doctor.context import Context
 from ecs_migrate.commands.doctor.model import (
     REGISTRY,
@@ -26,11 +34,13 @@ from ecs_migrate.commands.doctor.model import (
     Skip,
     Status,
     Verdict,
+    When,
     fail,
     passed,
     skip,
     warn,
 )
+from ecs_migrate.common.findings import Fix
 from ecs_migrate.errors import (
     EXIT_COMMAND_FAILED,
     EXIT_OK,
@@ -83,13 +93,15 @@ class Registry:
         when: str | None = None,
         fixer: Fixer | None = None,
         area: str = "Test",
+        fails_with: int = EXIT_COMMAND_FAILED,
     ) -> None:
         def run(ctx: Context) -> Verdict:
             with self._lock:
                 self.calls.append(id)
             return func(ctx) if callable(func) else func
 
-        self.checks.append(Check(id, area, run, needs, when, fixer))
+        found = Check(id, area, run, needs, When(when) if when else None, fixer)
+        self.checks.append(replace(found, fails_with=fails_with))
 
 
 @pytest.fixture
@@ -278,7 +290,7 @@ def test_a_project_error_is_a_skip_with_its_hint_as_fix(registry: Registry) -> N
     result = by_id(run())["e"]
     assert result.status is Status.SKIP
     assert result.message == "cannot check: Container 'web' not found."
-    assert result.fix == "Pass --container"
+    assert result.fix == Fix.prose("Pass --container")
 
 
 def test_an_unexpected_exception_is_an_internal_error_and_the_report_completes(
@@ -308,10 +320,15 @@ def test_missing_credentials_stop_the_doctor_before_any_check(registry: Registry
 
 
 def test_results_carry_their_area_fix_and_time(registry: Registry) -> None:
-    registry.add("a", fail("broken", "aws ecs create-cluster --cluster-name c"), area="Target")
+    registry.add(
+        "a",
+        fail("broken", Fix.command("aws", "ecs", "create-cluster", "--cluster-name", "c")),
+        area="Target",
+    )
     report = run()
     result = report.results[0]
-    assert (result.area, result.fix) == ("Target", "aws ecs create-cluster --cluster-name c")
+    assert result.area == "Target"
+    assert result.fix == Fix.command("aws", "ecs", "create-cluster", "--cluster-name", "c")
     assert result.seconds >= 0
     assert report.seconds >= 0
 
@@ -342,10 +359,20 @@ def test_ordered_puts_failures_first_then_warnings_passes_skips_in_registry_orde
     assert [c["id"] for c in report.to_dict()["checks"]] == [r.id for r in report.ordered()]
 
 
+TARGET_CHECKS = ("cluster.active", "service.active", "taskdef.container")
+
+
 def result(id: str, status: Status) -> CheckResult:
-    return CheckResult(
-        id, "Test", status, f"{id} {status}", None if status is Status.PASS else "fix"
-    )
+    """A result whose check fails with 3 when it is one of the target's checks."""
+    fails_with = EXIT_TARGET if id in TARGET_CHECKS else EXIT_COMMAND_FAILED
+    fix = None if status is Status.PASS else Fix.prose("fix")
+    return CheckResult(id, "Test", status, f"{id} {status}", fix, 0.0, fails_with)
+
+
+def test_the_target_checks_are_the_ones_whose_failure_means_3() -> None:
+    checks = selected_checks(DoctorOptions(cluster="c", service="s", exec=True, probe=True))
+    assert {c.id for c in checks if c.fails_with == EXIT_TARGET} == set(TARGET_CHECKS)
+    assert {c.fails_with for c in checks} == {EXIT_TARGET, EXIT_COMMAND_FAILED}
 
 
 def test_exit_status_is_0_when_nothing_fails() -> None:
@@ -370,7 +397,11 @@ def test_exit_status_is_3_when_the_target_is_wrong(target: str) -> None:
 
 
 def test_exit_status_of_a_run(registry: Registry) -> None:
-    registry.add("service.active", fail("Service 's' not found in cluster 'c'.", "aws ..."))
+    registry.add(
+        "service.active",
+        fail("Service 's' not found in cluster 'c'.", Fix.command("aws", "...")),
+        fails_with=EXIT_TARGET,
+    )
     registry.add("other", fail("x", "y"), needs=("service.active",))
     report = run()
     assert report.exit_status == EXIT_TARGET
@@ -379,7 +410,12 @@ def test_exit_status_of_a_run(registry: Registry) -> None:
 
 def test_to_dict_shape(registry: Registry) -> None:
     registry.add("a", passed("ok"), area="Target")
-    registry.add("b", fail("broken", "aws logs create-log-group --log-group-name /ecs/s"))
+    registry.add(
+        "b",
+        fail(
+            "broken", Fix.command("aws", "logs", "create-log-group", "--log-group-name", "/ecs/s")
+        ),
+    )
     registry.add("c", warn("odd", "look"))
     registry.add("d", passed("x"), needs=("b",))
     data = run().to_dict()
@@ -427,8 +463,12 @@ def fixable(registry: Registry) -> tuple[Registry, RecordingFixer, RecordingFixe
     broken = RecordingFixer("the log group /ecs/s")
     odd = RecordingFixer("the VPC endpoint")
     healthy = RecordingFixer("nothing")
-    registry.add("logs", fail("no log group", "aws logs create-log-group"), fixer=broken.fixer)
-    registry.add("endpoint", warn("no endpoint", "aws ec2 ..."), fixer=odd.fixer)
+    registry.add(
+        "logs",
+        fail("no log group", Fix.command("aws", "logs", "create-log-group")),
+        fixer=broken.fixer,
+    )
+    registry.add("endpoint", warn("no endpoint", Fix.command("aws", "ec2", "...")), fixer=odd.fixer)
     registry.add("fine", passed("fine"), fixer=healthy.fixer)
     registry.add("nofixer", fail("manual", "do it by hand"))
     return registry, broken, odd
@@ -483,3 +523,39 @@ def test_apply_fixes_accepting_everything(
     applied = apply_fixes(stub(), opts, report, lambda what: True)
     assert [a.split(":")[0] for a in applied] == ["logs", "endpoint"]
     assert len(broken.applied) == len(odd.applied) == 1
+
+
+def test_apply_fixes_works_with_what_the_checks_read(
+    fixable: tuple[Registry, RecordingFixer, RecordingFixer],
+) -> None:
+    _, broken, odd = fixable
+    opts = DoctorOptions("c", "s", fix=True)
+    report = run(opts)
+    apply_fixes(stub(), opts, report, lambda what: True)
+    assert report.context is not None
+    assert broken.applied == odd.applied == [report.context]  # not a Context read afresh
+
+
+class _CountingEcs:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def describe_clusters(self, **params: Any) -> dict[str, Any]:
+        self.calls.append("DescribeClusters")
+        return {"clusters": [{"clusterName": "c", "status": "ACTIVE"}]}
+
+    def describe_services(self, **params: Any) -> dict[str, Any]:
+        self.calls.append("DescribeServices")
+        return {"services": [{"status": "ACTIVE", "taskDefinition": "arn:x:task-definition/s:3"}]}
+
+
+def test_the_service_is_described_once_per_run() -> None:
+    from ecs_migrate.commands.doctor.checks_target import service_active
+
+    ecs = _CountingEcs()
+    clients = SimpleNamespace(region="eu-west-1", client=lambda service: ecs)
+    ctx = Context(cast(Clients, clients), DoctorOptions(cluster="c", service="s"))
+    verdict = service_active(ctx)
+    assert verdict.status is Status.PASS and "running s:3" in verdict.message
+    assert ctx.service()["taskDefinition"] == "arn:x:task-definition/s:3"  # as the later checks
+    assert ecs.calls.count("DescribeServices") == 1

@@ -22,6 +22,7 @@ from ecs_migrate.commands.policy.model import (
     TASK_EXEC_S3,
     requests_for,
 )
+from ecs_migrate.common.findings import Fix
 from ecs_migrate.iampolicy import Request
 
 ACCOUNT = "123456789012"
@@ -88,14 +89,14 @@ def test_a_part_that_cannot_be_judged_does_not_silence_the_others() -> None:
     assert verdict.status is Status.FAIL
     assert "task role app-task may not kms:Decrypt: sessions fail to start" in verdict.message
     assert "caller not judged: cannot check: not allowed to list" in verdict.message
-    assert verdict.fix == "FIX"
+    assert verdict.fix == Fix.prose("FIX")
 
 
 def test_parts_pass_naming_what_was_not_judged_and_skip_only_when_nothing_was() -> None:
     ok = combine("S", [part("a", lambda: passed("fine")), part("b", _skipped)])
     assert ok.status is Status.PASS and "a: fine" in ok.message and "b not judged" in ok.message
     worst = combine("S", [part("a", lambda: warn("w", "F1")), part("b", lambda: fail("f", "F2"))])
-    assert worst.status is Status.FAIL and worst.fix == "F1 ; F2"
+    assert worst.status is Status.FAIL and str(worst.fix) == "F1 ; F2"
     nothing = combine("S", [part("b", _skipped)])
     assert nothing.status is Status.SKIP and "b not judged" in nothing.message
 

@@ -149,15 +149,15 @@ def test_policy_statement_groups_actions_by_resource() -> None:
     document = json.loads(
         policy_statement(
             [Request("b:Two", "*"), Request("a:One", "*"), Request("c:Three", "arn:x")]
-        )
+        ).text
     )
     assert document["Statement"] == [
         {"Effect": "Allow", "Action": ["a:One", "b:Two"], "Resource": "*"},
         {"Effect": "Allow", "Action": ["c:Three"], "Resource": "arn:x"},
     ]
-    ssm = json.loads(ce.ssm_policy())["Statement"][0]
+    ssm = json.loads(ce.ssm_policy().text)["Statement"][0]
     assert sorted(ssm["Action"]) == sorted(ce.SSM_MESSAGES_ACTIONS)
-    assert "ssm:UpdateInstanceInformation" not in ce.ssm_policy()
+    assert "ssm:UpdateInstanceInformation" not in ce.ssm_policy().text
 
 
 def test_every_exec_check_is_registered_for_exec_only() -> None:
@@ -165,7 +165,7 @@ def test_every_exec_check_is_registered_for_exec_only() -> None:
     from ecs_migrate.commands.doctor.model import REGISTRY
 
     selected_checks(DoctorOptions(cluster="c", service="s", exec=True))  # load every module
-    exec_checks = {c.id: c for c in REGISTRY.checks if c.area == ce.AREA}
+    exec_checks = {c.id: c for c in REGISTRY.checks if c.area == ce.AREA.name}
     assert list(exec_checks) == list(EXEC_IDS)  # in the order of the report
     assert all(c.when == "exec" for c in exec_checks.values())
     assert exec_checks["exec.enabled"].fixer is not None

@@ -201,7 +201,7 @@ def test_policy_document_names_the_exact_resources() -> None:
                 Request("secretsmanager:GetSecretValue", SECRET + "2"),
                 Request("kms:Decrypt", "arn:aws:kms:r:1:key/k"),
             ]
-        )
+        ).text
     )
     assert doc["Statement"] == [
         {

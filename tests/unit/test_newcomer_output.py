@@ -33,6 +33,7 @@ from ecs_migrate.commands.doctor import permissions as perms
 from ecs_migrate.commands.doctor.context import Context
 from ecs_migrate.commands.doctor.model import REGISTRY, Check, CheckResult, Status, Verdict
 from ecs_migrate.commands.run import RunOptions, RunResult
+from ecs_migrate.common.findings import Fix
 from ecs_migrate.common.task_metadata import METADATA_ENV
 from ecs_migrate.common.words import plural
 from ecs_migrate.errors import DatabaseConfigError
@@ -299,7 +300,7 @@ def test_plural(count: int, expected: str) -> None:
 def test_logs_follow_counts_events(
     shown: int, words: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ecs_migrate.cli.logs import note_result
+    from ecs_migrate.render.logs import note_result
 
     logs = SimpleNamespace(events_shown=shown, source=None)
     note_result(logs, SimpleNamespace(follow=True))  # type: ignore[arg-type]
@@ -313,23 +314,46 @@ def test_logs_follow_counts_events(
 def test_policy_lint_counts_findings(
     errors: int, warnings: int, words: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ecs_migrate.cli.policy import _print_findings
+    from ecs_migrate.render.lint import render_policy_lint
 
     counts = {"error": errors, "warning": warnings}
     lint = SimpleNamespace(
         findings=[], counts=lambda: counts, roles={"f.json": "ci"}, features=("run",)
     )
-    _print_findings(lint)
+    render_policy_lint(lint, "text", {})  # type: ignore[arg-type]
     assert capsys.readouterr().err == f"{words} (linted as ci role; features run)\n"
 
 
 # -- doctor: wrapped to the terminal, pasteable fixes, the caveat once -------------------------
-LONG_COMMAND = (
+LONG_TEXT = (
     "aws iam put-role-policy --role-name app-task --policy-name ecs-exec --policy-document "
     '\'{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": '
     '["ssmmessages:CreateControlChannel"], "Resource": "*"}]}\' && aws ecs update-service '
     "--cluster sandbox --service app --enable-execute-command --force-new-deployment"
 )
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": ["ssmmessages:CreateControlChannel"], "Resource": "*"}
+    ],
+}
+LONG_COMMAND = Fix.chain(
+    [
+        Fix.command(
+            *("aws", "iam", "put-role-policy", "--role-name", "app-task"),
+            *("--policy-name", "ecs-exec", "--policy-document", json.dumps(POLICY)),
+        ),
+        Fix.command(
+            *("aws", "ecs", "update-service", "--cluster", "sandbox", "--service", "app"),
+            *("--enable-execute-command", "--force-new-deployment"),
+        ),
+    ]
+)
+
+
+def test_a_command_fix_is_the_line_it_always_was() -> None:
+    assert LONG_COMMAND.text == LONG_TEXT  # --output json's "fix"
+    assert LONG_COMMAND.kind == "command"
 
 
 def pasted(lines: list[str], first: str) -> str:
@@ -343,12 +367,12 @@ def test_a_command_fix_wraps_with_continuations_and_pastes_as_the_same_command(
 ) -> None:
     first, rest = "      fix: ", "           "
     lines = doctor_render.fix_lines(LONG_COMMAND, columns, first, rest)
-    assert shlex.split(pasted(lines, first)) == shlex.split(LONG_COMMAND)
+    assert shlex.split(pasted(lines, first)) == shlex.split(LONG_TEXT)
     for line in lines[:-1]:
         assert line.endswith(" \\")
     for line in lines[1:]:
         assert line.startswith(rest + "  ")  # continuations indented under the command
-    quoted = next(w for w in shlex.split(LONG_COMMAND) if w.startswith("{"))
+    quoted = next(w for w in shlex.split(LONG_TEXT) if w.startswith("{"))
     assert any(f"'{quoted}'" in line for line in lines)  # the quoted JSON is never split
     assert sum("&& aws ecs update-service" in line for line in lines) == 1
     if columns >= 100:
@@ -356,39 +380,44 @@ def test_a_command_fix_wraps_with_continuations_and_pastes_as_the_same_command(
 
 
 def test_a_short_command_stays_on_one_line() -> None:
-    fix = "aws logs create-log-group --log-group-name /ecs/app"
-    assert doctor_render.fix_lines(fix, 100, "fix: ", "     ") == [f"fix: {fix}"]
+    fix = Fix.command("aws", "logs", "create-log-group", "--log-group-name", "/ecs/app")
+    assert doctor_render.fix_lines(fix, 100, "fix: ", "     ") == [f"fix: {fix.text}"]
 
 
 def test_an_option_keeps_its_value_on_its_line() -> None:
-    fix = "aws ecs update-service --cluster sandbox --service app --enable-execute-command"
+    fix = Fix.command(
+        *("aws", "ecs", "update-service", "--cluster", "sandbox", "--service", "app"),
+        "--enable-execute-command",
+    )
     lines = doctor_render.fix_lines(fix, 40, "", "")
     assert "--cluster sandbox" in "\n".join(lines) and "--service app" in "\n".join(lines)
 
 
 def test_a_comment_after_a_command_goes_on_as_comment_lines() -> None:
-    fix = (
+    text = (
         "aws kms describe-key --key-id alias/exec   # wrong key? point the cluster at an "
         "existing one: aws ecs update-cluster --cluster sandbox --configuration "
         "'executeCommandConfiguration={kmsKeyId=KEY_ARN}'"
     )
+    fix = Fix.command("aws", "kms", "describe-key", "--key-id", "alias/exec", comment=text[45:])
+    assert fix.text == text
     lines = doctor_render.fix_lines(fix, 50, "", "")
     start = next(i for i, line in enumerate(lines) if "#" in line)
     assert all(not line.endswith("\\") for line in lines[start:])
     assert all(line.lstrip().startswith("#") for line in lines[start + 1 :])
-    assert shlex.split(pasted(lines, ""), comments=True) == shlex.split(fix, comments=True)
+    assert shlex.split(pasted(lines, ""), comments=True) == shlex.split(text, comments=True)
 
 
 def test_prose_wraps_at_blanks_but_keeps_code_spans_whole() -> None:
-    fix = (
+    text = (
         "Use GitHub OIDC instead of stored keys: `ecs-migrate init github --cluster sandbox "
         "--service app --repo ORG/REPO` writes the workflow and the role's policies."
     )
-    lines = doctor_render.fix_lines(fix, 50, "fix: ", "     ")
+    lines = doctor_render.fix_lines(Fix.prose(text), 50, "fix: ", "     ")
     assert len(lines) > 1
     assert any("`ecs-migrate init github --cluster sandbox --service app --repo" in line
                for line in lines)  # fmt: skip
-    assert " ".join(line.strip() for line in lines) == f"fix: {fix}"
+    assert " ".join(line.strip() for line in lines) == f"fix: {text}"
 
 
 def report(*results: CheckResult, notes: list[str] | None = None) -> DoctorReport:
@@ -437,7 +466,7 @@ def test_doctor_text_wraps_to_the_terminal_and_says_the_caveat_once(
     fix_end = next(i for i in range(fix_start, len(lines)) if not lines[i].endswith("\\"))
     fix = lines[fix_start : fix_end + 1]
     first = fix[0][: fix[0].index("fix: ") + 5]
-    assert shlex.split(pasted(fix, first)) == shlex.split(LONG_COMMAND)
+    assert shlex.split(pasted(fix, first)) == shlex.split(LONG_TEXT)
 
 
 def test_doctor_text_is_100_columns_when_the_width_is_unknown(
@@ -513,7 +542,9 @@ def test_judged_locally_marks_the_finding_and_notes_the_report_once(
 
     def check(ctx: Context) -> Verdict:
         verdict = perms.judge(ctx, "arn:aws:iam::1:user/ci", [Request("ecs:RunTask", "*")])
-        return Verdict(Status.FAIL, f"may not {verdict.describe_missing()}{verdict.note}.", "x")
+        return Verdict(
+            Status.FAIL, f"may not {verdict.describe_missing()}{verdict.note}.", Fix.prose("x")
+        )
 
     for id in ("one", "two", "three"):
         registry.append(Check(id, "Test", check))

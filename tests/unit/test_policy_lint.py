@@ -25,9 +25,9 @@ from ecs_migrate.commands.policy.lint import (
     lint,
     lint_sources,
 )
-from ecs_migrate.commands.policy.sarif import to_sarif
 from ecs_migrate.commands.policy.sources import PolicySource, load_policy, unwrap
 from ecs_migrate.errors import UsageError
+from ecs_migrate.render.lint import policy_linter, sarif
 
 RUNBOOK = Path(__file__).resolve().parents[1] / "fixtures" / "runbook"
 CI_BASIC = str(RUNBOOK / "ci-basic.json")
@@ -258,7 +258,7 @@ def test_json_output_shape() -> None:
 
 def test_sarif_2_1_0() -> None:
     result = lint_file(CI_COMPLETE, features=("run", "deploy"))
-    sarif = json.loads(json.dumps(to_sarif(result)))
+    sarif = json.loads(json.dumps(policy_sarif(result)))
     assert sarif["version"] == "2.1.0"
     assert "sarif" in sarif["$schema"]
     [run] = sarif["runs"]
@@ -274,7 +274,7 @@ def test_sarif_2_1_0() -> None:
         assert rules[item["ruleIndex"]]["id"] == finding.id, "ruleIndex must point at the rule"
         assert item["level"] == finding.severity
         assert finding.message in item["message"]["text"]
-        assert finding.fix in item["message"]["text"]
+        assert finding.fix.text in item["message"]["text"]
         [location] = item["locations"]
         physical = location["physicalLocation"]
         # Relative to the working directory (the repository root in CI), as code scanning wants.
@@ -290,7 +290,7 @@ def test_sarif_of_a_clean_policy_has_no_results() -> None:
         None,
         GenerateOptions(role="trust", repo="acme/api", account=ACCOUNT, offline=True),
     ).document
-    sarif = to_sarif(lint_doc(document))
+    sarif = policy_sarif(lint_doc(document))
     assert sarif["runs"][0]["results"] == []
     assert sarif["runs"][0]["tool"]["driver"]["rules"], "rules are listed even with no results"
 
@@ -650,3 +650,8 @@ def relative(path: object) -> str:
     from pathlib import Path
 
     return Path(str(path)).resolve().relative_to(Path.cwd().resolve()).as_posix()
+
+
+def policy_sarif(result: LintResult) -> dict[str, Any]:
+    """`policy lint --output sarif`, as the printer writes it."""
+    return sarif(result, policy_linter())

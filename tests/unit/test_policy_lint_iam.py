@@ -18,9 +18,9 @@ import pytest
 from ecs_migrate.commands.policy import catalog
 from ecs_migrate.commands.policy.escalation import METHODS
 from ecs_migrate.commands.policy.lint import RULES, LintOptions, LintResult, lint, lint_sources
-from ecs_migrate.commands.policy.sarif import to_sarif
 from ecs_migrate.commands.policy.sources import PolicySource, load_policy
 from ecs_migrate.errors import UsageError
+from ecs_migrate.render.lint import policy_linter, sarif
 from tests.unit.test_policy_lint import allow, ids, lint_doc, only, policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -517,8 +517,13 @@ def test_every_rule_has_a_row_in_the_docs_table() -> None:
 
 def test_sarif_lists_the_new_rules() -> None:
     result = lint_fixture(RULE_FIXTURES / "arn-placeholder" / "fires.json")
-    sarif = to_sarif(result)
+    sarif = policy_sarif(result)
     rules = {r["id"]: r for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
     assert set(rules) >= NEW_RULES
     assert rules["privilege-escalation"]["defaultConfiguration"]["level"] == "warning"
     assert "arn-placeholder" in {r["ruleId"] for r in sarif["runs"][0]["results"]}
+
+
+def policy_sarif(result: LintResult) -> dict[str, Any]:
+    """`policy lint --output sarif`, as the printer writes it."""
+    return sarif(result, policy_linter())

@@ -12,7 +12,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from ecs_migrate.cli.logs import EventPrinter, format_json, format_line
+from ecs_migrate.render.logs import EventPrinter, format_json, format_line
 from ecs_migrate.commands.logs import (
     EventReader,
     EventWindow,

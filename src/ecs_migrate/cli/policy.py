@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -166,35 +165,7 @@ def lint(output: str, region: str | None, profile: str | None, **params: Any) ->
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         clients = aws_clients(region or "us-east-1", profile)
     result = run_lint(clients, opts)
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    elif output == "sarif":
-        from ecs_migrate.commands.policy.sarif import to_sarif
+    from ecs_migrate.render.lint import render_policy_lint
 
-        click.echo(json.dumps(to_sarif(result), indent=2))
-    else:
-        _print_findings(result)
+    render_policy_lint(result, output, os.environ)
     sys.exit(result.exit_status)
-
-
-def _print_findings(result: Any) -> None:
-    """One line per finding, and its fix. A Sid, an action or a file name comes from the policy
-    (or IAM): escaped, it can neither break the line nor start a workflow command."""
-    from ecs_migrate.github import safe_line, safe_text
-
-    for finding in result.findings:
-        where = finding.source + (f":{finding.line}" if finding.line else "")
-        statement = f" [{finding.statement}]" if finding.statement else ""
-        line = f"{where}: {finding.severity} {finding.id}{statement}: {finding.message}"
-        click.echo(safe_line(line))
-        click.echo(f"    fix: {safe_text(finding.fix)}")
-    counts = result.counts()
-    kinds = set(result.roles.values())  # roles, and "resource" for a resource policy
-    said = [f"{', '.join(sorted(kinds - {'resource'}))} role"] if kinds - {"resource"} else []
-    said += ["resource policy"] if "resource" in kinds else []
-    features = f"; features {','.join(result.features)}" if result.features else ""
-    click.echo(
-        f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')} "
-        f"(linted as {' and '.join(said)}{features})",
-        err=True,
-    )

@@ -75,3 +75,11 @@ def echo(
     lines = [own_line(line, colours=colours) for line in message.split("\n")]
     stream.write("\n".join(lines) + ("\n" if nl else ""))
     stream.flush()
+
+
+def echo_data(text: str) -> None:
+    """Machine-readable output (JSON, SARIF) to stdout as it is: its format escapes what it
+    holds (a control character in a JSON string is ``\\u001b``), and a reader parses it whole,
+    so no line of it is rewritten as :func:`echo` rewrites ecs-migrate's own lines."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()

@@ -10,12 +10,13 @@ share (permissions judged from identity policies only) is the report's note, sai
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ecs_migrate.commands.doctor.model import Status
+from ecs_migrate.common.findings import OPERATORS, Command, Fix
 from ecs_migrate.github import GitHubActions, markdown_table, safe_text
 from ecs_migrate.render.console import echo, style
 
@@ -24,12 +25,16 @@ if TYPE_CHECKING:
     from ecs_migrate.commands.doctor.model import CheckResult
 
 
-_DOCTOR_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "bright_black"}
+_STYLE = {
+    Status.PASS: "green",
+    Status.WARN: "yellow",
+    Status.FAIL: "red",
+    Status.SKIP: "bright_black",
+}
+_ICON = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "⏭️"}
 PIPE_WIDTH = 100  # columns when stdout is not a terminal
 MIN_TEXT = 40  # the narrowest column a finding is wrapped to
 CONTINUED = "  "  # a wrapped command's continuation lines, under its first word
-# A fix that starts with one of these programs is a command line to paste.
-_COMMAND = re.compile(r"(aws|curl|sudo|ecs-migrate|session-manager-plugin|pip|docker)\s")
 
 
 def render_doctor(report: DoctorReport, output: str, env: Mapping[str, str]) -> None:
@@ -42,30 +47,28 @@ def render_doctor(report: DoctorReport, output: str, env: Mapping[str, str]) -> 
     else:
         _plain(results, report.notes, shutil.get_terminal_size((PIPE_WIDTH, 24)).columns)
     counts = report.counts
-    echo(
-        f"{counts['fail']} fail, {counts['warn']} warn, {counts['pass']} pass, "
-        f"{counts['skip']} skip in {report.seconds:.1f}s",
-        err=True,
+    said = ", ".join(
+        f"{counts[s]} {s}" for s in (Status.FAIL, Status.WARN, Status.PASS, Status.SKIP)
     )
+    echo(f"{said} in {report.seconds:.1f}s", err=True)
     for applied in report.fixes_applied:
         echo(f"fixed {applied}", err=True)
     gha = GitHubActions.from_env(env, sys.stderr)
     if gha:
-        rows = [
-            (
-                f"{_ICON[str(r.status)]} `{r.id}`",
-                r.message + (f" — fix: `{r.fix}`" if r.fix else ""),
-            )
-            for r in results
-        ]
-        notes = "".join(f"\n> {note}\n" for note in report.notes)
-        gha.add_summary("### ecs-migrate doctor\n\n" + markdown_table(rows) + "\n" + notes)
-        for r in results:
-            if r.status == "fail":
-                gha.error(f"{r.id}: {r.message}", title="ecs-migrate doctor")
+        _github(gha, results, report.notes)
 
 
-_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skip": "⏭️"}
+def _github(gha: GitHubActions, results: list[CheckResult], notes: list[str]) -> None:
+    """The job summary's table, and an error annotation per failed check."""
+    rows = [
+        (f"{_ICON[r.status]} `{r.id}`", r.message + (f" — fix: `{r.fix}`" if r.fix else ""))
+        for r in results
+    ]
+    said = "".join(f"\n> {note}\n" for note in notes)
+    gha.add_summary("### ecs-migrate doctor\n\n" + markdown_table(rows) + "\n" + said)
+    for r in results:
+        if r.status is Status.FAIL:
+            gha.error(f"{r.id}: {r.message}", title="ecs-migrate doctor")
 
 
 def _plain(results: list[CheckResult], notes: list[str], columns: int) -> None:
@@ -78,7 +81,7 @@ def _plain(results: list[CheckResult], notes: list[str], columns: int) -> None:
         for line in fill(words(safe_text(r.message)), columns, head, indent):
             echo(line)
         if r.fix:
-            for line in fix_lines(safe_text(r.fix), columns, f"{indent}fix: ", indent + "     "):
+            for line in fix_lines(r.fix, columns, f"{indent}fix: ", indent + "     "):
                 echo(line)
     _notes(notes, columns)
 
@@ -99,14 +102,14 @@ def _rich_table(results: list[CheckResult], notes: list[str]) -> None:
         finding = Text(safe_text(r.message))
         if r.fix:
             finding.append(" (fix below)", style="dim")
-        table.add_row(Text(str(r.status), style=_DOCTOR_STYLE[str(r.status)]), r.id, finding)
+        table.add_row(Text(str(r.status), style=_STYLE[r.status]), r.id, finding)
     console.print(table)
-    fixes = [r for r in results if r.fix]
+    fixes = [(r, r.fix) for r in results if r.fix]
     if fixes:
         echo(style("Fixes:", bold=True))
-    for r in fixes:
-        echo(style(f"{r.id}:", fg=_DOCTOR_STYLE[str(r.status)], bold=True))
-        for line in fix_lines(safe_text(r.fix), console.width, "  ", "  "):
+    for r, fix in fixes:
+        echo(style(f"{r.id}:", fg=_STYLE[r.status], bold=True))
+        for line in fix_lines(fix, console.width, "  ", "  "):
             echo(line)
     _notes(notes, console.width)
 
@@ -117,25 +120,16 @@ def _notes(notes: list[str], columns: int) -> None:
             echo(line)
 
 
-def words(text: str, quotes: str = "`") -> list[str]:
-    """``text`` split at blanks, except inside ``quotes``: a `code span` in prose; in a
-    command line (``quotes="'\""``), a quoted argument or a character after a backslash."""
-    shell = "'" in quotes
+def words(text: str) -> list[str]:
+    """Prose split at blanks, except inside a `code span` (kept whole on its line)."""
     found: list[str] = []
-    word, quote, escaped = "", "", False
+    word, quoted = "", False
     for char in text:
-        if escaped:
-            escaped = False
-        elif quote:
-            quote = "" if char == quote else quote
-            escaped = char == "\\" and quote == '"'
-        elif char.isspace():
+        if char.isspace() and not quoted:
             found += [word] if word else []
             word = ""
             continue
-        else:
-            quote = char if char in quotes else ""
-            escaped = char == "\\" and shell
+        quoted = quoted != (char == "`")
         word += char
     return [*found, word] if word else found
 
@@ -146,16 +140,13 @@ def fill(
     first: str,
     rest: str,
     end: str = "",
-    *,
-    joined: bool = False,
     breaks: tuple[str, ...] = (),
 ) -> list[str]:
     """Lines of at most ``columns`` characters where the words allow (a longer word stands
-    alone): the first starts with ``first`` (which already holds words when ``joined``), the
-    others with ``rest``; each but the last ends with ``end``. An item that starts with one
-    of ``breaks`` starts a line."""
+    alone): the first starts with ``first``, the others with ``rest``; each but the last ends
+    with ``end``. An item that starts with one of ``breaks`` starts a line."""
     lines: list[str] = []
-    line, empty = first, not joined
+    line, empty = first, True
     for item in items:
         if empty or (
             len(line) + 1 + len(item) + len(end) <= columns and not item.startswith(breaks)
@@ -168,9 +159,6 @@ def fill(
     return [*lines, line]
 
 
-_OPERATORS = ("&&", "||", ";", "|")
-
-
 def _arguments(argv: list[str]) -> list[str]:
     """A command's words in the units a line keeps together: an option and its value
     (``--cluster prod``), an operator and the command after it (``&& aws``)."""
@@ -178,27 +166,35 @@ def _arguments(argv: list[str]) -> list[str]:
     for word in argv:
         previous = units[-1] if units else ""
         takes_value = previous.startswith("-") and " " not in previous
-        if (takes_value and not word.startswith(("-", *_OPERATORS))) or previous in _OPERATORS:
+        if (takes_value and not word.startswith(("-", *OPERATORS))) or previous in OPERATORS:
             units[-1] = f"{previous} {word}"
         else:
             units.append(word)
     return units
 
 
-def fix_lines(fix: str, columns: int, first: str, rest: str) -> list[str]:
-    """A fix, wrapped. A command line (``aws ...``) breaks only between its arguments (an
+def fix_lines(fix: Fix, columns: int, first: str, rest: str) -> list[str]:
+    """A fix, wrapped. A fix that starts with a command breaks only between its arguments (an
     option stays with its value), each line but the last ending in ``\\`` and the next
-    indented, so the lines paste as one command; chained commands each start a line; a
-    ``# comment`` after it goes on as comment lines. Prose wraps as prose."""
-    if not _COMMAND.match(fix):
-        return fill(words(fix), columns, first, rest)
-    argv = words(fix, quotes="'\"")
-    cut = next((i for i, word in enumerate(argv) if word.startswith("#")), len(argv))
-    command, comment = _arguments(argv[:cut]), argv[cut:]
+    indented, so the lines paste as one command; chained commands each start a line; its
+    ``# comment`` goes on as comment lines. A fix that starts with prose wraps as prose."""
+    if not fix.steps or not isinstance(fix.steps[0], Command):
+        return fill(words(safe_text(fix.text)), columns, first, rest)
+    argv: list[str] = []
+    comment: list[str] = []
+    for step in fix.steps:  # what follows a comment is said in the comment
+        if isinstance(step, Command):
+            said = [safe_text(word) for word in step.words()]
+        else:
+            said = safe_text(step.text).split()
+        (comment if comment else argv).extend(said)
+        if isinstance(step, Command) and step.comment:
+            comment += ["#", *safe_text(step.comment).split()]
+    command = _arguments(argv)
     lines = fill(command, columns, first, rest + CONTINUED, " \\")
     if len(lines) > 1:
-        lines = fill(command, columns, first, rest + CONTINUED, " \\", breaks=_OPERATORS)
+        lines = fill(command, columns, first, rest + CONTINUED, " \\", breaks=OPERATORS)
     if comment:
         last = lines.pop()
-        lines += fill(comment, columns, last, rest + CONTINUED + "# ", joined=True)
+        lines += fill([last, *comment], columns, "", rest + CONTINUED + "# ")  # goes on after it
     return lines

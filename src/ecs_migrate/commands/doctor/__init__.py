@@ -16,15 +16,19 @@ from typing import Any
 
 from ecs_migrate.aws import Clients, is_clients
 from ecs_migrate.commands.doctor.context import Context, DoctorOptions
-from ecs_migrate.commands.doctor.model import REGISTRY, Check, CheckResult, Skip, Status
-from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_OK, EXIT_TARGET, EcsMigrateError
+from ecs_migrate.commands.doctor.model import (
+    REGISTRY,
+    STATUSES,
+    Check,
+    CheckResult,
+    Skip,
+    Status,
+)
+from ecs_migrate.common.findings import as_fix
+from ecs_migrate.errors import EXIT_OK, EcsMigrateError
 from ecs_migrate.validate import check_argument, check_fields, refuse
 
 __all__ = ["DoctorOptions", "DoctorReport", "apply_fixes", "doctor"]
-
-# Failing these means the target itself is wrong: exit 3, like `run`.
-TARGET_CHECKS = frozenset({"cluster.active", "service.active", "taskdef.container"})
-_RANK = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2, Status.SKIP: 3}
 
 
 @dataclass
@@ -33,25 +37,24 @@ class DoctorReport:
     seconds: float = 0.0
     fixes_applied: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # caveats of the whole report, each once
+    context: Context | None = field(default=None, repr=False, compare=False)  # for the fixes
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = {str(s): 0 for s in Status}
+        counts = {str(s): 0 for s in STATUSES}
         for r in self.results:
             counts[str(r.status)] += 1
         return counts
 
     @property
     def exit_status(self) -> int:
-        failed = {r.id for r in self.results if r.status is Status.FAIL}
-        if failed & TARGET_CHECKS:
-            return EXIT_TARGET
-        return EXIT_COMMAND_FAILED if failed else EXIT_OK
+        """The worst a failed check means (3: the target is wrong, 1: a check failed), or 0."""
+        return max((r.fails_with for r in self.results if r.status is Status.FAIL), default=EXIT_OK)
 
     def ordered(self) -> list[CheckResult]:
         """Failures first, each group in registry order: the root cause leads."""
         index = {c.id: i for i, c in enumerate(REGISTRY.checks)}
-        return sorted(self.results, key=lambda r: (_RANK[r.status], index.get(r.id, 999)))
+        return sorted(self.results, key=lambda r: (r.status.rank, index.get(r.id, 999)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,8 +73,9 @@ class DoctorReport:
 def apply_fixes(
     clients: Clients, opts: DoctorOptions, report: DoctorReport, confirm: Callable[[str], bool]
 ) -> list[str]:
-    """Apply the safe fixes of failed or warned checks that ``confirm`` accepts."""
-    ctx = Context(clients, opts)
+    """Apply the safe fixes of failed or warned checks that ``confirm`` accepts, with what the
+    checks already read (the report's context), or read afresh when the report has none."""
+    ctx = report.context or Context(clients, opts)
     by_id = {c.id: c for c in REGISTRY.checks}
     applied = []
     for result in report.ordered():
@@ -91,11 +95,10 @@ def apply_fixes(
 
 def selected_checks(opts: DoctorOptions) -> list[Check]:
     _load_checks()
-    enabled = {"exec": opts.exec, "probe": opts.probe}
-    return [c for c in REGISTRY.checks if c.when is None or enabled.get(c.when, False)]
+    return [c for c in REGISTRY.checks if c.enabled(opts)]
 
 
-CHECK_MODULES = (  # report order: the most fundamental area first
+CHECK_MODULES = (  # the modules that register checks; each area's order is on its checks
     "checks_target",
     "checks_iam",
     "checks_network",
@@ -115,9 +118,8 @@ def _load_checks() -> None:
 
     for name in CHECK_MODULES:
         importlib.import_module(f"ecs_migrate.commands.doctor.{name}")
-    # Report order is CHECK_MODULES' order, whichever module a caller imported first.
-    rank = {f"ecs_migrate.commands.doctor.{n}": i for i, n in enumerate(CHECK_MODULES)}
-    REGISTRY.checks.sort(key=lambda c: rank.get(c.func.__module__, len(rank)))
+    # Report order is each check's area order, whichever module a caller imported first.
+    REGISTRY.checks.sort(key=lambda c: c.order)
 
 
 def run_check(check: Check, ctx: Context) -> CheckResult:
@@ -128,10 +130,11 @@ def run_check(check: Check, ctx: Context) -> CheckResult:
     except Skip as exc:
         status, message, fix = Status.SKIP, exc.why, None
     except EcsMigrateError as exc:
-        status, message, fix = Status.SKIP, f"cannot check: {exc}", exc.hint
+        status, message, fix = Status.SKIP, f"cannot check: {exc}", as_fix(exc.hint)
     except Exception as exc:  # one broken check must not take the whole report down
         status, message, fix = Status.SKIP, f"internal error in this check: {exc!r}", None
-    return CheckResult(check.id, check.area, status, message, fix, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    return CheckResult(check.id, check.area, status, message, fix, seconds, check.fails_with)
 
 
 def doctor(clients: Clients, opts: DoctorOptions) -> DoctorReport:
@@ -181,6 +184,6 @@ def doctor(clients: Clients, opts: DoctorOptions) -> DoctorReport:
             for future in finished:
                 check = running.pop(future)
                 done[check.id] = future.result()
-    report = DoctorReport(results=[done[c.id] for c in checks], notes=sorted(ctx.notes))
+    report = DoctorReport([done[c.id] for c in checks], notes=sorted(ctx.notes), context=ctx)
     report.seconds = time.monotonic() - started
     return report

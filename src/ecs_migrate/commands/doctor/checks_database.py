@@ -9,14 +9,13 @@ neither public nor in subnets routed to an internet gateway. No value is ever pr
 from __future__ import annotations
 
 import re
-import shlex
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_migrate.commands.doctor.context import Context
-from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Area, Skip, Verdict, check, fail, passed, warn
 from ecs_migrate.commands.doctor.rds import Database, database, existing_database, not_found
 from ecs_migrate.commands.doctor.vpc import (
     ANYWHERE,
@@ -32,14 +31,11 @@ from ecs_migrate.commands.doctor.vpc import (
     security_groups,
     subnets,
 )
+from ecs_migrate.common.findings import Fix
 
-AREA = "Database"
+AREA = Area("Database", 4)  # its place in the report
 
 _PASSWORD_PARAM = re.compile(r"(?:^|[\s?&;])password\s*=\s*[^\s&;]", re.IGNORECASE)
-
-
-def _cmd(*parts: str) -> str:
-    return " ".join(shlex.quote(p) for p in parts)
 
 
 # -- the URL ---------------------------------------------------------------------------------
@@ -84,8 +80,8 @@ def _secret_name(ctx: Context, var: str) -> str:
     return f"{family}/{var.lower().replace('_', '-')}"
 
 
-def _secrets_snippet(ctx: Context, var: str) -> str:
-    create = _cmd(
+def _secrets_snippet(ctx: Context, var: str) -> Fix:
+    create = Fix.command(
         "aws",
         "secretsmanager",
         "create-secret",
@@ -99,10 +95,11 @@ def _secrets_snippet(ctx: Context, var: str) -> str:
         "text",
     )
     container = ctx.container()["name"]
-    return (
-        f"{create}, then in container {container!r} of the task definition: "
+    return Fix.of(
+        create,
+        f", then in container {container!r} of the task definition: "
         f'"secrets": [{{"name": "{var}", "valueFrom": "<the ARN it printed>"}}] '
-        "(and allow the execution role secretsmanager:GetSecretValue on it)"
+        "(and allow the execution role secretsmanager:GetSecretValue on it)",
     )
 
 
@@ -120,7 +117,7 @@ def db_url_defined(ctx: Context) -> Verdict:
         return warn(
             f"{var} is not in the secrets or environment of container {name!r}; it may come "
             f"from its environmentFiles ({source.value_from}), which doctor does not read.",
-            f"Make sure {var} is in one of those files, or: {_secrets_snippet(ctx, var)}",
+            Fix.of(f"Make sure {var} is in one of those files, or: ", _secrets_snippet(ctx, var)),
         )
     return fail(
         f"{var} is in neither the secrets nor the environment of container {name!r}: "
@@ -143,17 +140,22 @@ def db_url_plaintext(ctx: Context) -> Verdict:
     return warn(
         f"{var} is a plain environment value of container {container['name']!r} that carries a "
         "password: anyone who may describe the task definition can read it.",
-        f"Move it to Secrets Manager and drop it from environment: {_secrets_snippet(ctx, var)}",
+        Fix.of(
+            "Move it to Secrets Manager and drop it from environment: ", _secrets_snippet(ctx, var)
+        ),
     )
 
 
 # -- the database ------------------------------------------------------------------------------
 def _not_found_finding(ctx: Context) -> Verdict:
     if ctx.opts.db_cluster:
-        listing = "describe-db-clusters --region {} --query 'DBClusters[].DBClusterIdentifier'"
+        listing = ("describe-db-clusters", "DBClusters[].DBClusterIdentifier")
     else:
-        listing = "describe-db-instances --region {} --query 'DBInstances[].DBInstanceIdentifier'"
-    fix = f"aws rds {listing.format(ctx.region)}   # wrong name or region?"
+        listing = ("describe-db-instances", "DBInstances[].DBInstanceIdentifier")
+    fix = Fix.command(
+        *("aws", "rds", listing[0], "--region", ctx.region, "--query", listing[1]),
+        comment="wrong name or region?",
+    )
     return fail(f"{not_found(ctx)}.", fix)
 
 
@@ -183,7 +185,7 @@ def db_security_group(ctx: Context) -> Verdict:
             f"The security groups of {db.label} ({', '.join(db.security_groups)}) admit neither "
             f"the service's security groups ({', '.join(task_groups) or 'none'}) nor its "
             f"subnets ({', '.join(uncovered)}) on port {port}: the migration cannot connect.",
-            _cmd(*authorize_ingress(db.security_groups[0], port, source)),
+            Fix.command(*authorize_ingress(db.security_groups[0], port, source)),
         )
     blocked = _egress_blocked(ctx, db, port, task_groups)
     if blocked is not None:
@@ -210,7 +212,7 @@ def _egress_blocked(
     return fail(
         f"The service's security groups ({', '.join(task_groups)}) do not let traffic out to "
         f"{db.label} on port {port}: the migration cannot connect.",
-        _cmd(
+        Fix.command(
             *("aws", "ec2", "authorize-security-group-egress", "--group-id", task_groups[0]),
             *("--ip-permissions", rule),
         ),
@@ -224,12 +226,16 @@ def db_publicly_accessible(ctx: Context) -> Verdict:
         return passed(f"{db.label} is not publicly accessible.")
     private = ("--no-publicly-accessible", "--apply-immediately")
     fixes = [
-        _cmd("aws", "rds", "modify-db-instance", "--db-instance-identifier", member, *private)
+        Fix.command(
+            "aws", "rds", "modify-db-instance", "--db-instance-identifier", member, *private
+        )
         for member in db.public_members
     ]
     if db.cluster_public:
         fixes.append(
-            _cmd("aws", "rds", "modify-db-cluster", "--db-cluster-identifier", db.id, *private)
+            Fix.command(
+                "aws", "rds", "modify-db-cluster", "--db-cluster-identifier", db.id, *private
+            )
         )
     if db.kind == "cluster" and db.public_members:
         which = f"{db.label}: member {', '.join(db.public_members)} is"
@@ -238,7 +244,7 @@ def db_publicly_accessible(ctx: Context) -> Verdict:
     return fail(
         f"{which} publicly accessible: it gets a public address, reachable from the internet "
         "wherever its security groups allow.",
-        " && ".join(fixes),
+        Fix.chain(fixes),
     )
 
 
@@ -281,40 +287,29 @@ def _private_table(tables: Sequence[Mapping[str, Any]]) -> str | None:
 
 def _private_subnets_fix(
     found: _PublicRoutes, tables: Sequence[Mapping[str, Any]], subnet_ids: Sequence[str]
-) -> str:
+) -> Fix:
     private = _private_table(tables) or "<a route table without an internet gateway route>"
-    moves = []
+    moves: list[Fix] = []
     for members in found.subnets.values():
         for subnet_id in members:
             if subnet_id in found.associations:
                 association = found.associations[subnet_id]
                 move = ("replace-route-table-association", "--association-id", association)
-                moves.append(_cmd("aws", "ec2", *move, "--route-table-id", private))
+                moves.append(Fix.command("aws", "ec2", *move, "--route-table-id", private))
             else:
                 move = ("associate-route-table", "--route-table-id", private)
-                moves.append(_cmd("aws", "ec2", *move, "--subnet-id", subnet_id))
+                moves.append(Fix.command("aws", "ec2", *move, "--subnet-id", subnet_id))
     deletable = [
         t
         for t in found.subnets
         if _only_these(next(x for x in tables if x.get("RouteTableId") == t), subnet_ids)
     ]
-    delete = " && ".join(
-        _cmd(
-            "aws",
-            "ec2",
-            "delete-route",
-            "--route-table-id",
-            t,
-            "--destination-cidr-block",
-            ANYWHERE,
-        )
-        for t in deletable
-    )
-    return (
-        "Move them to a private route table: "
-        + " && ".join(moves)
-        + (f"; or drop the internet route (only these subnets use it): {delete}" if delete else "")
-    )
+    drop = ("aws", "ec2", "delete-route", "--destination-cidr-block", ANYWHERE)
+    delete = Fix.chain(Fix.command(*drop[:3], "--route-table-id", t, *drop[3:]) for t in deletable)
+    moved = Fix.of("Move them to a private route table: ", Fix.chain(moves))
+    if not deletable:
+        return moved
+    return Fix.of(moved, "; or drop the internet route (only these subnets use it): ", delete)
 
 
 @check("db.private-subnets", area=AREA, needs=("taskdef.container",))

@@ -33,7 +33,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from ecs_migrate.commands.doctor.context import Context
-from ecs_migrate.commands.doctor.model import Fixer, Skip, Verdict, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import (
+    Area,
+    Fixer,
+    Skip,
+    Verdict,
+    When,
+    check,
+    fail,
+    passed,
+    warn,
+)
 from ecs_migrate.commands.doctor.permissions import (
     ECS_TASKS_TRUST,
     judge,
@@ -54,9 +64,10 @@ from ecs_migrate.commands.policy.model import (
     TASK_EXEC_S3,
     requests_for,
 )
+from ecs_migrate.common.findings import Document, Fix
 from ecs_migrate.iampolicy import Request
 
-AREA = "ECS Exec"
+AREA = Area("ECS Exec", 6)  # its place in the report
 
 EXEC_AGENT = "ExecuteCommandAgent"
 SSM_MESSAGES_ACTIONS = SSM_MESSAGES  # what the task role needs for exec (policy/model.py)
@@ -121,21 +132,25 @@ def ssm_requests() -> list[Request]:
     return [Request(a, "*") for a in SSM_MESSAGES_ACTIONS]
 
 
-def ssm_policy() -> str:
+def ssm_policy() -> Document:
     return policy_statement(ssm_requests())
 
 
-def _create_role(role: str) -> str:
+def _create_role(role: str) -> Fix:
     """Commands that create a task role that may open the SSM channels."""
-    return (
-        f"aws iam create-role --role-name {role} --assume-role-policy-document "
-        f"'{json.dumps(ECS_TASKS_TRUST)}' && {put_role_policy(role, 'ecs-exec', ssm_requests())}"
+    create = Fix.command(
+        *("aws", "iam", "create-role", "--role-name", role),
+        *("--assume-role-policy-document", json.dumps(ECS_TASKS_TRUST)),
     )
+    return Fix.chain([create, put_role_policy(role, "ecs-exec", ssm_requests())])
 
 
-def _update_service(ctx: Context, flags: str) -> str:
+def update_service(ctx: Context, *flags: str) -> Fix:
     service = ctx.service_name()
-    return f"aws ecs update-service --cluster {ctx.opts.cluster} --service {service} {flags}"
+    return Fix.command(
+        *("aws", "ecs", "update-service", "--cluster", ctx.opts.cluster, "--service", service),
+        *flags,
+    )
 
 
 # -- exec.enabled ----------------------------------------------------------------------------
@@ -170,7 +185,7 @@ def _apply_enable(ctx: Context) -> str:
     "exec.enabled",
     area=AREA,
     needs=("taskdef.container",),
-    when="exec",
+    when=When.EXEC,
     fixer=Fixer(describe=_describe_enable, apply=_apply_enable),
 )
 def exec_enabled(ctx: Context) -> Verdict:
@@ -178,7 +193,7 @@ def exec_enabled(ctx: Context) -> Verdict:
     name = ctx.service_name()
     tasks = service_tasks(ctx)
     without = [t for t in tasks if not t.get("enableExecuteCommand")]
-    fix = _update_service(ctx, "--enable-execute-command --force-new-deployment")
+    fix = update_service(ctx, "--enable-execute-command", "--force-new-deployment")
     where = (
         "enableExecuteCommand belongs on the service (UpdateService) or on RunTask, "
         "not in the task definition"
@@ -201,13 +216,13 @@ def exec_enabled(ctx: Context) -> Verdict:
 # -- exec.agent ------------------------------------------------------------------------------
 
 
-@check("exec.agent", area=AREA, needs=("exec.enabled",), when="exec")
+@check("exec.agent", area=AREA, needs=("exec.enabled",), when=When.EXEC)
 def exec_agent(ctx: Context) -> Verdict:
     tasks = [t for t in running_tasks(ctx) if t.get("enableExecuteCommand")]
     if not tasks:
         raise Skip("no running task with ECS Exec enabled to read the managed agent from")
     container = str(ctx.container()["name"])
-    redeploy = _update_service(ctx, "--force-new-deployment")
+    redeploy = update_service(ctx, "--force-new-deployment")
     problems: list[str] = []
     pending: list[str] = []
     for task in tasks:
@@ -235,12 +250,12 @@ def exec_agent(ctx: Context) -> Verdict:
             f"{'; '.join(problems[:3])}: the SSM agent did not start in container "
             f"{container!r} (see the other exec.* checks: task role, read-only root filesystem, "
             "network path to ssmmessages).",
-            f"Fix what the other exec.* checks report, then: {redeploy}",
+            Fix.of("Fix what the other exec.* checks report, then: ", redeploy),
         )
     if pending:
         return warn(
             f"{EXEC_AGENT} is still PENDING in task(s) {', '.join(pending[:3])}.",
-            f"Wait a minute and run doctor again; if it stays PENDING: {redeploy}",
+            Fix.of("Wait a minute and run doctor again; if it stays PENDING: ", redeploy),
         )
     return passed(f"{EXEC_AGENT} is RUNNING in {container!r} on {len(tasks)} running task(s).")
 
@@ -248,7 +263,7 @@ def exec_agent(ctx: Context) -> Verdict:
 # -- exec.platform ---------------------------------------------------------------------------
 
 
-@check("exec.platform", area=AREA, needs=("taskdef.container",), when="exec")
+@check("exec.platform", area=AREA, needs=("taskdef.container",), when=When.EXEC)
 def exec_platform(ctx: Context) -> Verdict:
     kind = launch_type(ctx)
     if kind == "FARGATE":
@@ -273,7 +288,7 @@ def _fargate_platform(ctx: Context) -> Verdict:
     if not versions:
         versions = [str(service.get("platformVersion") or "LATEST")]
         source = "the service"
-    fix = _update_service(ctx, "--platform-version LATEST --force-new-deployment")
+    fix = update_service(ctx, "--platform-version", "LATEST", "--force-new-deployment")
     old = [v for v in versions if version_at_least(v, minimum) is False]
     unknown = [v for v in versions if version_at_least(v, minimum) is None]
     if old:
@@ -309,8 +324,10 @@ def _ec2_agent(ctx: Context) -> Verdict:
         return fail(
             f"ECS agent on container instance(s) {described}: ECS Exec needs "
             f"{dotted(MIN_ECS_AGENT)} or later.",
-            f"aws ecs update-container-agent --cluster {ctx.opts.cluster} "
-            f"--container-instance {arn}",
+            Fix.command(
+                *("aws", "ecs", "update-container-agent", "--cluster", ctx.opts.cluster),
+                *("--container-instance", arn),
+            ),
         )
     versions = sorted({str((i.get("versionInfo") or {}).get("agentVersion")) for i in instances})
     return passed(
@@ -322,7 +339,7 @@ def _ec2_agent(ctx: Context) -> Verdict:
 # -- exec.task-role --------------------------------------------------------------------------
 
 
-@check("exec.task-role", area=AREA, needs=("taskdef.container",), when="exec")
+@check("exec.task-role", area=AREA, needs=("taskdef.container",), when=When.EXEC)
 def exec_task_role(ctx: Context) -> Verdict:
     arn, source = task_role(ctx)
     family = str(ctx.taskdef().get("family"))
@@ -332,9 +349,12 @@ def exec_task_role(ctx: Context) -> Verdict:
         return fail(
             f"No task role ({source}): the SSM agent in the container needs one with the "
             f"ssmmessages channel actions ({not_needed}).",
-            f"{_create_role(role)}  then set "
-            f'"taskRoleArn": "arn:{ctx.partition()}:iam::{ctx.account()}:role/{role}" in task '
-            f"definition {family} and deploy it",
+            Fix.of(
+                _create_role(role),
+                "  then set "
+                f'"taskRoleArn": "arn:{ctx.partition()}:iam::{ctx.account()}:role/{role}" in '
+                f"task definition {family} and deploy it",
+            ),
         )
     name = arn.rsplit("/", 1)[-1]
     if not ctx.role_exists(arn):
@@ -350,7 +370,7 @@ def exec_task_role(ctx: Context) -> Verdict:
         request, reason = verdict.uncertain[0]
         return warn(
             f"Task role {name}: {request.action}: {reason}{verdict.note}.",
-            f"Make sure the condition holds for the SSM agent, or grant: {ssm_policy()}",
+            Fix.of("Make sure the condition holds for the SSM agent, or grant: ", ssm_policy()),
         )
     container = ctx.container()
     found = credential_vars(container)
@@ -359,8 +379,12 @@ def exec_task_role(ctx: Context) -> Verdict:
             f"Task role {name} allows the ssmmessages actions, but container "
             f"{container['name']!r} sets {', '.join(found)}: the SSM agent uses those keys "
             "instead of the task role.",
-            f"Remove {', '.join(found)} from the container definition of {container['name']!r} "
-            f"(the app gets the task role's credentials), or grant those keys: {ssm_policy()}",
+            Fix.of(
+                f"Remove {', '.join(found)} from the container definition of "
+                f"{container['name']!r} (the app gets the task role's credentials), or grant "
+                "those keys: ",
+                ssm_policy(),
+            ),
         )
     return passed(
         f"Task role {name} ({source}) may open the SSM channels ({not_needed}){verdict.note}."
@@ -370,7 +394,7 @@ def exec_task_role(ctx: Context) -> Verdict:
 # -- exec.readonly-rootfs / exec.init-process ------------------------------------------------
 
 
-@check("exec.readonly-rootfs", area=AREA, needs=("taskdef.container",), when="exec")
+@check("exec.readonly-rootfs", area=AREA, needs=("taskdef.container",), when=When.EXEC)
 def exec_readonly_rootfs(ctx: Context) -> Verdict:
     name = str(ctx.container()["name"])
     if ctx.container().get("readonlyRootFilesystem") is True:
@@ -383,7 +407,7 @@ def exec_readonly_rootfs(ctx: Context) -> Verdict:
     return passed(f"Container {name!r} has a writable root filesystem for the SSM agent.")
 
 
-@check("exec.init-process", area=AREA, needs=("taskdef.container",), when="exec")
+@check("exec.init-process", area=AREA, needs=("taskdef.container",), when=When.EXEC)
 def exec_init_process(ctx: Context) -> Verdict:
     name = str(ctx.container()["name"])
     family = str((ctx.taskdef().get("runtimePlatform") or {}).get("operatingSystemFamily") or "")

@@ -7,16 +7,15 @@ maps every check to what amazon-ecs-exec-checker looks at) and run only with ``-
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ecs_migrate.commands.doctor.checks_exec import AREA
+from ecs_migrate.commands.doctor.checks_exec import AREA as EXEC_AREA
 from ecs_migrate.commands.doctor.context import Context, principal_of
-from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Area, Skip, Verdict, When, check, fail, passed, warn
 from ecs_migrate.commands.doctor.permissions import judge
 from ecs_migrate.commands.doctor.tasks import launch_type
 from ecs_migrate.commands.doctor.vpc import (
@@ -29,9 +28,11 @@ from ecs_migrate.commands.doctor.vpc import (
     subnets,
     vpc_endpoints,
 )
+from ecs_migrate.common.findings import Document, Fix
 from ecs_migrate.common.ssm_plugin import PLUGIN, install_hint
 from ecs_migrate.iampolicy import Request
 
+AREA = Area(EXEC_AREA.name, 8)  # its place in the report
 _DEAD_ENDPOINT_STATES = {"deleting", "deleted", "failed", "rejected", "expired"}
 
 
@@ -122,22 +123,24 @@ def _admits_tasks(ctx: Context, facts: VpcFacts, endpoint: Mapping[str, Any]) ->
     return admits(rules, HTTPS, facts.task_groups, cidrs)
 
 
-def _admit_fix(group: str, task_groups: Sequence[str]) -> str:
-    return " && ".join(" ".join(authorize_ingress(group, HTTPS, g)) for g in task_groups)
+def admit_fix(group: str, task_groups: Sequence[str]) -> Fix:
+    return Fix.chain(Fix.command(*authorize_ingress(group, HTTPS, g)) for g in task_groups)
 
 
-def _create_endpoint_fix(ctx: Context, facts: VpcFacts) -> str:
-    service_name = f"com.amazonaws.{ctx.region}.ssmmessages"
-    subnet_ids = " ".join(str(s["SubnetId"]) for s in facts.subnets)
-    admit = _admit_fix("$SG", facts.task_groups)
-    return (
-        f"SG=$(aws ec2 create-security-group --group-name ssmmessages-endpoint --description "
-        f"'ssmmessages endpoint' --vpc-id {facts.vpc} --query GroupId --output text)"
-        + (f" && {admit}" if admit else "")
-        + f" && aws ec2 create-vpc-endpoint --vpc-id {facts.vpc} --vpc-endpoint-type Interface "
-        f"--service-name {service_name} --subnet-ids {subnet_ids} --security-group-ids $SG "
-        "--private-dns-enabled"
+def create_endpoint_fix(ctx: Context, facts: VpcFacts, name: str = "ssmmessages") -> Fix:
+    """Commands that create an interface endpoint for ``name`` that admits the tasks."""
+    service_name = f"com.amazonaws.{ctx.region}.{name}"
+    subnet_ids = [str(s["SubnetId"]) for s in facts.subnets]
+    group = Fix.command(
+        f"SG=$(aws ec2 create-security-group --group-name {name}-endpoint --description "
+        f"'{name} endpoint' --vpc-id {facts.vpc} --query GroupId --output text)"
     )
+    create = Fix.command(
+        *("aws", "ec2", "create-vpc-endpoint", "--vpc-id", facts.vpc),
+        *("--vpc-endpoint-type", "Interface", "--service-name", service_name),
+        *("--subnet-ids", *subnet_ids, "--security-group-ids", "$SG", "--private-dns-enabled"),
+    )
+    return Fix.chain([group, admit_fix("$SG", facts.task_groups), create])
 
 
 def _ssm_endpoint_finding(ctx: Context, facts: VpcFacts, endpoint: Mapping[str, Any]) -> Verdict:
@@ -149,7 +152,10 @@ def _ssm_endpoint_finding(ctx: Context, facts: VpcFacts, endpoint: Mapping[str, 
             return fail(
                 f"Endpoint {eid} for ssmmessages in {vpc} has private DNS off, and subnet(s) "
                 f"{', '.join(closed)} have no internet route: the SSM agent cannot reach it.",
-                f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {eid} --private-dns-enabled",
+                Fix.command(
+                    *("aws", "ec2", "modify-vpc-endpoint", "--vpc-endpoint-id", str(eid)),
+                    "--private-dns-enabled",
+                ),
             )
         return passed(
             f"Endpoint {eid} for ssmmessages in {vpc} has private DNS off: the SSM agent "
@@ -162,13 +168,13 @@ def _ssm_endpoint_finding(ctx: Context, facts: VpcFacts, endpoint: Mapping[str, 
         return fail(
             f"The security groups of endpoint {eid} for ssmmessages ({named}) do not admit "
             "HTTPS from the tasks: the SSM agent cannot connect.",
-            _admit_fix(target, facts.task_groups or ["TASK_SG"]),
+            admit_fix(target, facts.task_groups or ["TASK_SG"]),
         )
     service_name = f"com.amazonaws.{ctx.region}.ssmmessages"
     return passed(f"Interface endpoint {eid} for {service_name} in {vpc} admits the tasks.")
 
 
-@check("exec.vpc-endpoint", area=AREA, needs=("taskdef.container",), when="exec")
+@check("exec.vpc-endpoint", area=AREA, needs=("taskdef.container",), when=When.EXEC)
 def exec_vpc_endpoint(ctx: Context) -> Verdict:
     facts = vpc_facts(ctx)
     vpc, closed = facts.vpc, facts.closed
@@ -182,7 +188,7 @@ def exec_vpc_endpoint(ctx: Context) -> Verdict:
         return fail(
             f"Subnet(s) {', '.join(closed)} of the service have no NAT or internet gateway route "
             f"and {vpc} has no {service_name} endpoint: the SSM agent cannot reach ssmmessages.",
-            _create_endpoint_fix(ctx, facts),
+            create_endpoint_fix(ctx, facts),
         )
     interface = [
         e
@@ -194,7 +200,7 @@ def exec_vpc_endpoint(ctx: Context) -> Verdict:
         return warn(
             f"{vpc} uses interface endpoints ({names}) but none for ssmmessages: exec traffic "
             "leaves through the internet route; add one if the tasks' egress is restricted.",
-            _create_endpoint_fix(ctx, facts),
+            create_endpoint_fix(ctx, facts),
         )
     how = sorted(set(facts.egress.values()))
     if "other" in how:
@@ -209,13 +215,13 @@ def exec_vpc_endpoint(ctx: Context) -> Verdict:
     )
 
 
-def owner_endpoint_check(ctx: Context, facts: VpcFacts, names: Sequence[str]) -> str:
+def owner_endpoint_check(ctx: Context, facts: VpcFacts, names: Sequence[str]) -> Fix:
     """The command the VPC owner runs to list the endpoints doctor cannot see from here."""
     services = ",".join(f"com.amazonaws.{ctx.region}.{n}" for n in names)
-    return (
-        f"aws ec2 describe-vpc-endpoints --filters Name=vpc-id,Values={facts.vpc} "
-        f"Name=service-name,Values={services}   # as account {facts.owner}, the VPC's owner; "
-        "create what is missing there"
+    return Fix.command(
+        *("aws", "ec2", "describe-vpc-endpoints", "--filters", f"Name=vpc-id,Values={facts.vpc}"),
+        f"Name=service-name,Values={services}",
+        comment=f"as account {facts.owner}, the VPC's owner; create what is missing there",
     )
 
 
@@ -247,7 +253,7 @@ def _shared_subnets(ctx: Context, facts: VpcFacts, name: str) -> Verdict:
 # -- exec.plugin -----------------------------------------------------------------------------
 
 
-@check("exec.plugin", area=AREA, when="exec")
+@check("exec.plugin", area=AREA, when=When.EXEC)
 def exec_plugin(ctx: Context) -> Verdict:
     path = shutil.which(PLUGIN)
     if path is None:
@@ -275,13 +281,13 @@ def _plugin_version(path: str) -> str:
 # -- exec.start-session-denied ---------------------------------------------------------------
 
 
-@check("exec.start-session-denied", area=AREA, needs=("cluster.active",), when="exec")
+@check("exec.start-session-denied", area=AREA, needs=("cluster.active",), when=When.EXEC)
 def exec_start_session_denied(ctx: Context) -> Verdict:
     caller = principal_of(str(ctx.caller()["Arn"]))
     tasks = f"arn:{ctx.partition()}:ecs:{ctx.region}:{ctx.account()}:task/{ctx.cluster_name()}/*"
     verdict = judge(ctx, caller, [Request("ssm:StartSession", tasks)])
     statement = {"Effect": "Deny", "Action": "ssm:StartSession", "Resource": tasks}
-    deny = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    deny = Document({"Version": "2012-10-17", "Statement": [statement]})
     if verdict.missing:
         return passed(
             f"{caller} may not call ssm:StartSession on the tasks directly, as AWS recommends: "
@@ -291,10 +297,14 @@ def exec_start_session_denied(ctx: Context) -> Verdict:
     if verdict.uncertain:
         return warn(
             f"{caller}: {verdict.describe_uncertain()}{verdict.note}.",
-            f"Deny it explicitly: {deny}",
+            Fix.of("Deny it explicitly: ", deny),
         )
     return warn(
         f"{caller} may call ssm:StartSession on the tasks directly, bypassing ECS Exec's "
         f"ecs:ExecuteCommand control and its audit logging{verdict.note}.",
-        f"Attach to {caller}: {deny}  (ECS Exec keeps working: it starts the session itself)",
+        Fix.of(
+            f"Attach to {caller}: ",
+            deny,
+            "  (ECS Exec keeps working: it starts the session itself)",
+        ),
     )

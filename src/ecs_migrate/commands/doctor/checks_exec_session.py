@@ -20,29 +20,32 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ecs_migrate.commands.doctor.checks_exec import AREA
+from ecs_migrate.commands.doctor.checks_exec import AREA as EXEC_AREA
 from ecs_migrate.commands.doctor.checks_exec_access import (
     VpcFacts,
+    admit_fix,
+    create_endpoint_fix,
     is_alive,
     owner_endpoint_check,
     vpc_facts,
 )
 from ecs_migrate.commands.doctor.context import Context, lookup_or_none, principal_of
 from ecs_migrate.commands.doctor.exec_logging import logging_requests, session_destination
-from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Area, Skip, Verdict, When, check, fail, passed, warn
 from ecs_migrate.commands.doctor.parts import Part, combine, part
 from ecs_migrate.commands.doctor.permissions import judge, policy_statement, put_role_policy
 from ecs_migrate.commands.doctor.tasks import task_role
 from ecs_migrate.commands.doctor.vpc import (
     HTTPS,
     admits,
-    authorize_ingress,
     endpoint_rules,
     route_table_for,
 )
+from ecs_migrate.common.findings import Fix
 from ecs_migrate.iampolicy import Request
 
-_FixFor = Callable[[list[Request]], str]  # the fix that grants what a principal lacks
+AREA = Area(EXEC_AREA.name, 9)  # its place in the report
+_FixFor = Callable[[list[Request]], Fix]  # the fix that grants what a principal lacks
 
 
 def _destinations(conf: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -78,28 +81,33 @@ def _key_part(ctx: Context, key_id: str) -> Verdict:
     if meta is None:
         return fail(
             f"KMS key {key_id} does not exist",
-            f"aws kms describe-key --key-id {key_id}   # wrong key? point the cluster at an "
-            f"existing one: aws ecs update-cluster --cluster {ctx.cluster_name()} --configuration "
-            "'executeCommandConfiguration={kmsKeyId=KEY_ARN}'",
+            Fix.command(
+                *("aws", "kms", "describe-key", "--key-id", key_id),
+                comment="wrong key? point the cluster at an existing one: aws ecs update-cluster "
+                f"--cluster {ctx.cluster_name()} --configuration "
+                "'executeCommandConfiguration={kmsKeyId=KEY_ARN}'",
+            ),
         )
     arn = str(meta.get("Arn") or key_id)
     if meta.get("KeyState") not in (None, "Enabled"):
         return fail(
-            f"KMS key {arn} is {meta.get('KeyState')}", f"aws kms enable-key --key-id {arn}"
+            f"KMS key {arn} is {meta.get('KeyState')}",
+            Fix.command("aws", "kms", "enable-key", "--key-id", arn),
         )
     return passed(f"{arn} is enabled")
 
 
 def _destination_part(ctx: Context, group: str | None, bucket: str | None) -> Verdict:
-    problems, fixes = [], []
+    problems: list[str] = []
+    fixes: list[Fix] = []
     if group and not ctx.log_group_exists(group):
         problems.append(f"log group {group} does not exist")
-        fixes.append(f"aws logs create-log-group --log-group-name {group}")
+        fixes.append(Fix.command("aws", "logs", "create-log-group", "--log-group-name", group))
     if bucket and _bucket_missing(ctx, bucket):
         problems.append(f"S3 bucket {bucket} does not exist")
-        fixes.append(f"aws s3api create-bucket --bucket {bucket}")
+        fixes.append(Fix.command("aws", "s3api", "create-bucket", "--bucket", bucket))
     if problems:
-        return fail("; ".join(problems), " ; ".join(fixes))
+        return fail("; ".join(problems), Fix.chain(fixes, ";"))
     return passed("exists" if not (group and bucket) else "both exist")
 
 
@@ -132,11 +140,11 @@ def _caller_part(ctx: Context, key_arn: str) -> Verdict:
         f"the caller {caller}",
         caller,
         [Request("kms:GenerateDataKey", key_arn)],
-        lambda lacking: f"Attach to {caller}: {policy_statement(lacking)}",
+        lambda lacking: Fix.of(f"Attach to {caller}: ", policy_statement(lacking)),
     )
 
 
-@check("exec.kms-logging", area=AREA, needs=("taskdef.container",), when="exec")
+@check("exec.kms-logging", area=AREA, needs=("taskdef.container",), when=When.EXEC)
 def exec_kms_logging(ctx: Context) -> Verdict:
     conf = ctx.exec_configuration()
     key_id = conf.get("kmsKeyId")
@@ -198,8 +206,10 @@ def _group_encryption(ctx: Context, group: str, key_id: str | None) -> Verdict:
     return fail(
         f'cloudWatchEncryptionEnabled is true but log group {group} has no KMS key ("encryption '
         'is not set up on the selected CloudWatch Logs log group")',
-        f"aws logs associate-kms-key --log-group-name {group} --kms-key-id {key}   # the key's "
-        f"policy must allow logs.{ctx.region}.amazonaws.com",
+        Fix.command(
+            *("aws", "logs", "associate-kms-key", "--log-group-name", group, "--kms-key-id", key),
+            comment=f"the key's policy must allow logs.{ctx.region}.amazonaws.com",
+        ),
     )
 
 
@@ -220,12 +230,14 @@ def _bucket_encryption(ctx: Context, bucket: str) -> Verdict:
     return fail(
         f's3EncryptionEnabled is true but bucket {bucket} has no default encryption ("encryption '
         'is not set up on the selected Amazon S3 bucket")',
-        f"aws s3api put-bucket-encryption --bucket {bucket} "
-        f"--server-side-encryption-configuration '{json.dumps(rule)}'",
+        Fix.command(
+            *("aws", "s3api", "put-bucket-encryption", "--bucket", bucket),
+            *("--server-side-encryption-configuration", json.dumps(rule)),
+        ),
     )
 
 
-@check("exec.log-encryption", area=AREA, needs=("taskdef.container",), when="exec")
+@check("exec.log-encryption", area=AREA, needs=("taskdef.container",), when=When.EXEC)
 def exec_log_encryption(ctx: Context) -> Verdict:
     conf = ctx.exec_configuration()
     group, bucket = _destinations(conf)
@@ -283,29 +295,17 @@ def _interface_ok(ctx: Context, facts: VpcFacts, endpoint: Mapping[str, Any]) ->
     return None
 
 
-def _create_interface(ctx: Context, facts: VpcFacts, name: str) -> str:
-    subnet_ids = " ".join(str(s["SubnetId"]) for s in facts.subnets)
-    admit = " && ".join(" ".join(authorize_ingress("$SG", HTTPS, g)) for g in facts.task_groups)
-    return (
-        f"SG=$(aws ec2 create-security-group --group-name {name}-endpoint --description "
-        f"'{name} endpoint' --vpc-id {facts.vpc} --query GroupId --output text)"
-        + (f" && {admit}" if admit else "")
-        + f" && aws ec2 create-vpc-endpoint --vpc-id {facts.vpc} --vpc-endpoint-type Interface "
-        f"--service-name com.amazonaws.{ctx.region}.{name} --subnet-ids {subnet_ids} "
-        "--security-group-ids $SG --private-dns-enabled"
-    )
-
-
-def _create_gateway(ctx: Context, facts: VpcFacts) -> str:
+def _create_gateway(ctx: Context, facts: VpcFacts) -> Fix:
     tables = sorted(
         {
             str((route_table_for(ctx, sid, facts.vpc) or {}).get("RouteTableId"))
             for sid in facts.closed
         }
     )
-    return (
-        f"aws ec2 create-vpc-endpoint --vpc-id {facts.vpc} --vpc-endpoint-type Gateway "
-        f"--service-name com.amazonaws.{ctx.region}.s3 --route-table-ids {' '.join(tables)}"
+    return Fix.command(
+        *("aws", "ec2", "create-vpc-endpoint", "--vpc-id", facts.vpc),
+        *("--vpc-endpoint-type", "Gateway", "--service-name", f"com.amazonaws.{ctx.region}.s3"),
+        *("--route-table-ids", *tables),
     )
 
 
@@ -322,19 +322,19 @@ def _reach_part(ctx: Context, facts: VpcFacts, name: str, why: str) -> Verdict:
     if endpoint is None:
         return fail(
             f"no com.amazonaws.{ctx.region}.{name} endpoint ({why})",
-            _create_interface(ctx, facts, name),
+            create_endpoint_fix(ctx, facts, name),
         )
     problem = _interface_ok(ctx, facts, endpoint)
     if problem:
         groups = [str(g["GroupId"]) for g in endpoint.get("Groups") or []]
         eid = endpoint.get("VpcEndpointId")
         fix = (
-            f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {eid} --private-dns-enabled"
-            if "private DNS" in problem
-            else " && ".join(
-                " ".join(authorize_ingress(groups[0] if groups else "ENDPOINT_SG", HTTPS, g))
-                for g in facts.task_groups or ["TASK_SG"]
+            Fix.command(
+                *("aws", "ec2", "modify-vpc-endpoint", "--vpc-endpoint-id", str(eid)),
+                "--private-dns-enabled",
             )
+            if "private DNS" in problem
+            else admit_fix(groups[0] if groups else "ENDPOINT_SG", facts.task_groups or ["TASK_SG"])
         )
         return fail(f"{problem} ({why})", fix)
     return passed(f"endpoint {endpoint.get('VpcEndpointId')}")
@@ -344,7 +344,7 @@ def _network_part(ctx: Context, facts: VpcFacts, name: str, why: str) -> Part:
     return part(f"network to {name}", lambda: _reach_part(ctx, facts, name, why))
 
 
-@check("exec.session-network", area=AREA, needs=("taskdef.container",), when="exec")
+@check("exec.session-network", area=AREA, needs=("taskdef.container",), when=When.EXEC)
 def exec_session_network(ctx: Context) -> Verdict:
     conf = ctx.exec_configuration()
     group, bucket = _destinations(conf)

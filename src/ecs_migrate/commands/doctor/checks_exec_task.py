@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecs_migrate.commands.doctor.checks_exec import AREA, EXEC_AGENT
+from ecs_migrate.commands.doctor.checks_exec import AREA as EXEC_AREA
+from ecs_migrate.commands.doctor.checks_exec import EXEC_AGENT, update_service
 from ecs_migrate.commands.doctor.context import Context
-from ecs_migrate.commands.doctor.model import Verdict, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Area, Verdict, When, check, fail, passed, warn
 from ecs_migrate.commands.doctor.tasks import running_tasks, service_tasks, stopped_tasks
+from ecs_migrate.common.findings import Fix
 
+AREA = Area(EXEC_AREA.name, 7)  # its place in the report
 STARTING = ("PROVISIONING", "PENDING", "ACTIVATING")
 
 
@@ -38,17 +41,10 @@ def _states(tasks: list[dict[str, Any]]) -> str:
     return ", ".join(said) + more
 
 
-def _update_service(ctx: Context, flags: str) -> str:
-    return (
-        f"aws ecs update-service --cluster {ctx.opts.cluster} --service {ctx.service_name()} "
-        f"{flags}"
-    )
-
-
 # -- exec.task-state -------------------------------------------------------------------------
 
 
-@check("exec.task-state", area=AREA, needs=("taskdef.container",), when="exec")
+@check("exec.task-state", area=AREA, needs=("taskdef.container",), when=When.EXEC)
 def exec_task_state(ctx: Context) -> Verdict:
     name = ctx.service_name()
     tasks = service_tasks(ctx)
@@ -58,19 +54,22 @@ def exec_task_state(ctx: Context) -> Verdict:
         later = f"; {_states(starting)}" if starting else ""
         return passed(f"Service {name!r} has {len(running)} RUNNING task(s) to exec into{later}.")
     if starting:
-        arns = " ".join(str(t.get("taskArn")) for t in starting[:3])
+        arns = [str(t.get("taskArn")) for t in starting[:3]]
         return warn(
             f"No task of service {name!r} is RUNNING yet ({_states(starting)}): ECS Exec "
             "starts a session only in a RUNNING task.",
-            f"aws ecs wait tasks-running --cluster {ctx.opts.cluster} --tasks {arns}",
+            Fix.command(
+                *("aws", "ecs", "wait", "tasks-running", "--cluster", ctx.opts.cluster),
+                *("--tasks", *arns),
+            ),
         )
     ending = [t for t in tasks if t not in running] + stopped_tasks(ctx)
     desired = int(ctx.service().get("desiredCount") or 0)
     said = f": {_states(ending)}" if ending else ""
     fix = (
-        _update_service(ctx, "--desired-count 1")
+        update_service(ctx, "--desired-count", "1")
         if desired == 0
-        else _update_service(ctx, "--force-new-deployment")
+        else update_service(ctx, "--force-new-deployment")
     )
     return fail(
         f"Service {name!r} has no RUNNING task to exec into (desiredCount {desired}){said}: "
@@ -93,7 +92,7 @@ def _agent_containers(tasks: list[dict[str, Any]]) -> set[str]:
     }
 
 
-@check("exec.pid-mode", area=AREA, needs=("taskdef.container",), when="exec")
+@check("exec.pid-mode", area=AREA, needs=("taskdef.container",), when=When.EXEC)
 def exec_pid_mode(ctx: Context) -> Verdict:
     taskdef = ctx.taskdef()
     names = [str(c.get("name")) for c in taskdef.get("containerDefinitions") or []]
@@ -132,15 +131,17 @@ def exec_pid_mode(ctx: Context) -> Verdict:
 # -- exec.restart-policy ---------------------------------------------------------------------
 
 
-@check("exec.restart-policy", area=AREA, needs=("taskdef.container",), when="exec")
+@check("exec.restart-policy", area=AREA, needs=("taskdef.container",), when=When.EXEC)
 def exec_restart_policy(ctx: Context) -> Verdict:
     target = str(ctx.container()["name"])
     if (ctx.container().get("restartPolicy") or {}).get("enabled") is True:
         return warn(
             f"Container {target!r} has restartPolicy enabled ({ctx.revision()}): once ECS "
             "restarts it in place, ECS Exec into it fails until the task is replaced.",
-            f'In the container definition of {target!r} ({ctx.revision()}): "restartPolicy": '
-            '{"enabled": false}, then deploy; after a restart, replace the task: '
-            + _update_service(ctx, "--force-new-deployment"),
+            Fix.of(
+                f'In the container definition of {target!r} ({ctx.revision()}): "restartPolicy": '
+                '{"enabled": false}, then deploy; after a restart, replace the task: ',
+                update_service(ctx, "--force-new-deployment"),
+            ),
         )
     return passed(f"Container {target!r} is not restarted in place: its exec sessions persist.")

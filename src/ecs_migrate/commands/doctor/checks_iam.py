@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from ecs_migrate.commands.doctor.context import Context, principal_of
-from ecs_migrate.commands.doctor.model import Verdict, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Area, Verdict, check, fail, passed, warn
 from ecs_migrate.commands.doctor.permissions import judge, policy_statement
 from ecs_migrate.commands.policy.model import EXEC, RUN, requests_for
+from ecs_migrate.common.findings import Fix
 
-AREA = "Caller permissions"
+AREA = Area("Caller permissions", 1)  # its place in the report
 
 
 def resource_values(ctx: Context) -> dict[str, str | None]:
@@ -41,9 +42,11 @@ def iam_caller(ctx: Context) -> Verdict:
     if verdict.missing:
         return fail(
             f"{principal} may not {verdict.describe_missing()}{verdict.note}.",
-            "Attach to it: "
-            + policy_statement(verdict.missing)
-            + "  (or `ecs-migrate policy generate` for the whole least-privilege policy)",
+            Fix.of(
+                "Attach to it: ",
+                policy_statement(verdict.missing),
+                "  (or `ecs-migrate policy generate` for the whole least-privilege policy)",
+            ),
         )
     if verdict.uncertain:
         return warn(

@@ -12,11 +12,13 @@ from __future__ import annotations
 import posixpath
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from ecs_migrate.commands.doctor.context import Context
-from ecs_migrate.commands.doctor.model import Verdict, check, fail, passed, skip
+from ecs_migrate.commands.doctor.model import Area, Verdict, When, check, fail, passed, skip
+from ecs_migrate.common.findings import Fix
 
-AREA = "Migration command"
+AREA = Area("Migration command", 5)  # its place in the report
 
 PROBE_TIMEOUT = 120.0
 REREAD_SECONDS = 20.0  # how long to wait for late log lines after the probe stopped
@@ -178,11 +180,13 @@ def judge_probe(plan: ProbePlan, report: ProbeReport, container: str, task_id: s
 
 
 @check(
-    "migration.command", area=AREA, needs=("taskdef.container", "taskdef.log-driver"), when="probe"
+    "migration.command",
+    area=AREA,
+    needs=("taskdef.container", "taskdef.log-driver"),
+    when=When.PROBE,
 )
 def migration_command(ctx: Context) -> Verdict:
     from ecs_migrate.errors import AlreadyRunningError, EcsMigrateError
-    from ecs_migrate.tasks import outcome
     from ecs_migrate.tasks.cancel import Cancel
     from ecs_migrate.tasks.oneoff import RunOptions
     from ecs_migrate.tasks.probe import run_probe
@@ -216,17 +220,25 @@ def migration_command(ctx: Context) -> Verdict:
         stopped = _stop_leftover(ctx, exc.task_arn)
         return fail(
             f"The probe task could not be run: {exc}{stopped}",
-            exc.hint
-            or f"aws ecs describe-services --cluster {ctx.opts.cluster} "
-            f"--services {ctx.opts.service}",
+            exc.hint or Fix.command(*_describe_service(ctx)),
         )
+    return _judge_run(ctx, probe, plan, marker)
+
+
+def _judge_run(ctx: Context, probe: Any, plan: ProbePlan, marker: str) -> Verdict:
+    """The verdict on a probe task that ran: how it ended, and what it reported."""
+    from ecs_migrate.tasks import outcome
+
     result = probe.result
     task_id = result.task_id or "(none)"
-    describe = (
-        f"aws ecs describe-tasks --cluster {ctx.opts.cluster} --tasks {result.task_arn}"
+    container = ctx.container()
+    log = ctx.log_config()
+    argv = (
+        ("aws", "ecs", "describe-tasks", "--cluster", ctx.opts.cluster, "--tasks", result.task_arn)
         if result.task_arn
-        else f"aws ecs describe-services --cluster {ctx.opts.cluster} --services {ctx.opts.service}"
+        else _describe_service(ctx)
     )
+    describe = Fix.command(*argv)
     if result.status == outcome.FAILED_TO_START:
         reason = result.container_reason or result.stopped_reason or "no reason given"
         return fail(f"The probe task {task_id} failed to start: {reason}", describe)
@@ -242,12 +254,16 @@ def migration_command(ctx: Context) -> Verdict:
             f"read log stream {result.log_group}/{result.log_stream} (logs:GetLogEvents)."
         )
     if not report.done:
-        return _incomplete(result.exit_code, container, task_id, describe, log.group or "?")
-    return judge_probe(plan, report, name, task_id)
+        return _incomplete(result.exit_code, container, task_id, argv, log.group or "?")
+    return judge_probe(plan, report, str(container["name"]), task_id)
 
 
 def _incomplete(
-    exit_code: int | None, container: dict[str, object], task_id: str, describe: str, group: str
+    exit_code: int | None,
+    container: dict[str, object],
+    task_id: str,
+    describe: tuple[str, ...],
+    group: str,
 ) -> Verdict:
     entry = container.get("entryPoint")
     cause = (
@@ -259,7 +275,22 @@ def _incomplete(
     return fail(
         f"The probe task {task_id} {ended} without reporting "
         f"(no probe lines in log group {group}): {cause}.",
-        f"{describe}   # and read its log stream; the probe needs a POSIX /bin/sh in the image",
+        Fix.command(
+            *describe,
+            comment="and read its log stream; the probe needs a POSIX /bin/sh in the image",
+        ),
+    )
+
+
+def _describe_service(ctx: Context) -> tuple[str, ...]:
+    return (
+        "aws",
+        "ecs",
+        "describe-services",
+        "--cluster",
+        ctx.opts.cluster,
+        "--services",
+        ctx.opts.service,
     )
 
 

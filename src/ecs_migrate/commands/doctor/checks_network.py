@@ -11,13 +11,12 @@ The VPC lookups and the route and security-group helpers live in
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_migrate.commands.doctor.context import Context
-from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Area, Skip, Verdict, check, fail, passed, warn
 from ecs_migrate.commands.doctor.needs import Need, needs_of
 from ecs_migrate.commands.doctor.vpc import (
     ANYWHERE,
@@ -34,8 +33,9 @@ from ecs_migrate.commands.doctor.vpc import (
     vpc_endpoints,
     vpc_of,
 )
+from ecs_migrate.common.findings import Fix
 
-AREA = "Network"
+AREA = Area("Network", 2)  # its place in the report
 
 STARTUP_ERRORS = "tasks fail with ResourceInitializationError or CannotPullContainerError"
 
@@ -53,7 +53,7 @@ class SubnetReach:
     unreachable: list[str] = field(default_factory=list)
     via_endpoints: list[str] = field(default_factory=list)
     endpoint_notes: list[tuple[str, str]] = field(default_factory=list)  # (problem, endpoint)
-    endpoint_fixes: list[str] = field(default_factory=list)
+    endpoint_fixes: list[Fix] = field(default_factory=list)
     broken_endpoints: set[str] = field(default_factory=set)  # labels with a broken endpoint
 
 
@@ -89,7 +89,7 @@ class EndpointVerdict:
     exists: bool = False  # an endpoint for the service exists, but does not serve this subnet
     endpoint: str = ""
     problem: str = ""  # what is wrong with that endpoint
-    fix: str = ""
+    fix: Fix | None = None
 
 
 def endpoint_serves(
@@ -145,18 +145,13 @@ def _endpoint_problem(
     groups = [str(g.get("GroupId")) for g in ep.get("Groups") or []]
     group = groups[0] if groups else "<endpoint-security-group>"
     source = task_groups[0] if task_groups else "<the tasks' security group>"
-    fix = _cmd(*authorize_ingress(group, HTTPS, source))
+    fix = Fix.command(*authorize_ingress(group, HTTPS, source))
     problem = "security groups do not admit HTTPS from the tasks"
     return EndpointVerdict(False, True, ep_id, problem, fix)
 
 
-def _cmd(*parts: str) -> str:
-    """A shell command line; a ``$(...)`` part or a ``<placeholder>`` is left as it is."""
-    return " ".join(p if p.startswith(("$(", "<")) else shlex.quote(p) for p in parts)
-
-
-def _ec2(*parts: str) -> str:
-    return _cmd("aws", "ec2", *parts)
+def _ec2(*parts: str) -> Fix:
+    return Fix.command("aws", "ec2", *parts)
 
 
 @dataclass
@@ -231,7 +226,7 @@ def reach(ctx: Context, facts: NetworkFacts, needs: Sequence[Need]) -> list[Subn
                 if verdict.exists:
                     item.broken_endpoints.add(need.label)
                     item.endpoint_notes.append((verdict.problem, verdict.endpoint))
-                    item.endpoint_fixes.append(verdict.fix)
+                    item.endpoint_fixes += [verdict.fix] if verdict.fix else []
         results.append(item)
     return results
 
@@ -247,9 +242,9 @@ def _public_subnet(facts: NetworkFacts) -> str | None:
     return None
 
 
-def _nat_fix(facts: NetworkFacts, table_ids: Sequence[str]) -> str:
+def _nat_fix(facts: NetworkFacts, table_ids: Sequence[str]) -> Fix:
     """Commands that route 0.0.0.0/0 of ``table_ids`` through a NAT gateway."""
-    steps = []
+    steps: list[Fix] = []
     if facts.nat_ids:
         nat = facts.nat_ids[0]
     else:
@@ -262,14 +257,14 @@ def _nat_fix(facts: NetworkFacts, table_ids: Sequence[str]) -> str:
         verb = "replace-route" if default_route(by_id.get(table_id)) else "create-route"
         route = ("--route-table-id", table_id, "--destination-cidr-block", ANYWHERE)
         steps.append(_ec2(verb, *route, "--nat-gateway-id", nat))
-    return " && ".join(steps)
+    return Fix.chain(steps)
 
 
 def _endpoint_fix(
     ctx: Context, facts: NetworkFacts, needs: Sequence[Need], table_ids: Sequence[str]
-) -> str:
+) -> Fix:
     """create-vpc-endpoint commands for ``needs`` (each must have an endpoint)."""
-    steps = []
+    steps: list[Fix] = []
     source = ",".join(facts.security_groups) or "the tasks"
     interface = (
         *("--subnet-ids", *sorted(facts.subnet_map)),
@@ -284,29 +279,29 @@ def _endpoint_fix(
         service = f"com.amazonaws.{ctx.region}.{need.endpoint}"
         create = ("create-vpc-endpoint", "--vpc-id", facts.vpc_id, "--vpc-endpoint-type", kind)
         steps.append(_ec2(*create, "--service-name", service, *where))
-    return " && ".join(steps)
+    return Fix.chain(steps)
 
 
 def _endpoint_option(
     ctx: Context, facts: NetworkFacts, affected: Sequence[SubnetReach], needs: Sequence[Need]
-) -> str:
-    """The endpoint way out for the affected subnets, or "" when endpoints cannot do it."""
+) -> Fix | None:
+    """The endpoint way out for the affected subnets, or None when endpoints cannot do it."""
     labels = {label for r in affected for label in r.unreachable}
     wanted = [n for n in needs if n.label in labels]
     if not wanted or not all(n.endpoint for n in wanted):
-        return ""
+        return None
     broken = {label for r in affected for label in r.broken_endpoints}
-    repairs = sorted({fix for r in affected for fix in r.endpoint_fixes})
+    repairs = sorted({fix for r in affected for fix in r.endpoint_fixes}, key=str)
     tables = sorted({r.table_id for r in affected})
     create = _endpoint_fix(ctx, facts, [n for n in wanted if n.label not in broken], tables)
-    return " && ".join(x for x in (*repairs, create) if x)
+    return Fix.chain(x for x in (*repairs, create) if x.steps)
 
 
 def _fix(
     ctx: Context, facts: NetworkFacts, bad: Sequence[SubnetReach], needs: Sequence[Need]
-) -> str:
+) -> Fix:
     tables = sorted({r.table_id for r in bad})
-    options = [f"Route 0.0.0.0/0 through a NAT gateway: {_nat_fix(facts, tables)}"]
+    options: list[Fix | str] = ["Route 0.0.0.0/0 through a NAT gateway: ", _nat_fix(facts, tables)]
     if all(r.igw_without_ip for r in bad):
         net = ctx.network()
         config = (
@@ -317,12 +312,14 @@ def _fix(
             + "],assignPublicIp=ENABLED}"
         )
         target = ("--cluster", ctx.opts.cluster, "--service", ctx.opts.service)
-        update = _cmd("aws", "ecs", "update-service", *target, "--network-configuration", config)
-        options.append(f"or give the tasks a public IP: {update}")
+        update = Fix.command(
+            "aws", "ecs", "update-service", *target, "--network-configuration", config
+        )
+        options += ["; or give the tasks a public IP: ", update]
     endpoints = _endpoint_option(ctx, facts, bad, needs)
     if endpoints:
-        options.append(f"or use VPC endpoints: {endpoints}")
-    return "; ".join(options)
+        options += ["; or use VPC endpoints: ", endpoints]
+    return Fix.of(*options)
 
 
 def _endpoint_problems(notes: Sequence[tuple[str, str]]) -> str:
@@ -374,8 +371,10 @@ def network_egress(ctx: Context) -> Verdict:
         return warn(
             f"{_subnet_words([r.subnet for r in uncertain])}: {uncertain[0].route_note}; "
             f"doctor cannot tell whether that path reaches {', '.join(labels)}.",
-            "Make sure that path reaches the internet (e.g. a NAT gateway behind it)"
-            + (f"; or use VPC endpoints: {endpoints}" if endpoints else "."),
+            Fix.of(
+                "Make sure that path reaches the internet (e.g. a NAT gateway behind it)",
+                *(["; or use VPC endpoints: ", endpoints] if endpoints else ["."]),
+            ),
         )
     ways = sorted({r.route_note for r in results if r.internet == "ok"})
     if any(r.via_endpoints for r in results):

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ecs_migrate.commands.doctor.context import Context, lookup_or_none
-from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Area, Skip, Verdict, check, fail, passed, warn
 from ecs_migrate.commands.doctor.permissions import ECS_TASKS_TRUST, judge
+from ecs_migrate.common.findings import Document, Fix
 from ecs_migrate.iampolicy import Request
 
-AREA = "Secrets"
+AREA = Area("Secrets", 3)  # its place in the report
 
 AWS_MANAGED_ALIASES = ("alias/aws/secretsmanager", "alias/aws/ssm")
 TRUST_JSON = json.dumps(ECS_TASKS_TRUST, separators=(",", ":"))
@@ -70,7 +70,7 @@ def key_arn_guess(key_id: str, resource_arn: str) -> str | None:
     return f"arn:{partition}:kms:{region}:{account}:key/{key_id}"
 
 
-def policy_document(requests: Sequence[Request]) -> str:
+def policy_document(requests: Sequence[Request]) -> Document:
     """A least-privilege policy granting ``requests``, one statement per action."""
     by_action: dict[str, list[str]] = {}
     for r in requests:
@@ -81,7 +81,7 @@ def policy_document(requests: Sequence[Request]) -> str:
         {"Effect": "Allow", "Action": action, "Resource": res[0] if len(res) == 1 else res}
         for action, res in by_action.items()
     ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":"))
+    return Document({"Version": "2012-10-17", "Statement": statements}, compact=True)
 
 
 # -- lookups --------------------------------------------------------------------------------------
@@ -189,21 +189,24 @@ def secret_sources(ctx: Context) -> list[SecretSource]:
     return ctx.memo("secrets:sources", load)
 
 
-def _put_policy(role_name: str, requests: Sequence[Request]) -> str:
-    return " ".join(
-        shlex.quote(p)
-        for p in (
-            "aws",
-            "iam",
-            "put-role-policy",
-            "--role-name",
-            role_name,
+def _put_policy(role_name: str, requests: Sequence[Request]) -> Fix:
+    return Fix.command(
+        *("aws", "iam", "put-role-policy", "--role-name", role_name),
+        *(
             "--policy-name",
             "read-task-secrets",
             "--policy-document",
-            policy_document(requests),
-        )
+            policy_document(requests).text,
+        ),
     )
+
+
+def _create_role(role_name: str, requests: Sequence[Request]) -> Fix:
+    create = Fix.command(
+        *("aws", "iam", "create-role", "--role-name", role_name),
+        *("--assume-role-policy-document", TRUST_JSON),
+    )
+    return Fix.chain([create, _put_policy(role_name, requests)])
 
 
 def _requests(sources: Sequence[SecretSource]) -> list[Request]:
@@ -219,18 +222,19 @@ def _names(sources: Sequence[SecretSource]) -> str:
     return ", ".join(sorted({s.name for s in sources}))
 
 
-def _missing_fix(source: SecretSource) -> str:
+def _missing_fix(source: SecretSource) -> Fix:
     if source.action.startswith("ssm:"):
-        return (
-            f"aws ssm put-parameter --name {shlex.quote(parameter_name(source.arn))} "
-            "--type SecureString --value file://value.txt"
+        return Fix.command(
+            *("aws", "ssm", "put-parameter", "--name", parameter_name(source.arn)),
+            *("--type", "SecureString", "--value", "file://value.txt"),
         )
     name = source.arn.split(":", 6)[-1]
     base = re.sub(r"-[A-Za-z0-9]{6}$", "", name)
-    return (
-        f"aws secretsmanager create-secret --name {shlex.quote(base)} "
-        "--secret-string file://value.txt, then point valueFrom at the ARN it prints"
+    create = Fix.command(
+        *("aws", "secretsmanager", "create-secret", "--name", base),
+        *("--secret-string", "file://value.txt"),
     )
+    return Fix.of(create, ", then point valueFrom at the ARN it prints")
 
 
 @check("secrets.execution-role", area=AREA, needs=("taskdef.container",))
@@ -246,10 +250,11 @@ def secrets_execution_role(ctx: Context) -> Verdict:
         return fail(
             f"The task definition has secrets ({_names(sources)}) but no execution role to "
             "read them: tasks fail with ResourceInitializationError.",
-            f'Set "executionRoleArn": "arn:{ctx.partition()}:iam::{ctx.account()}:role/'
-            'ecsTaskExecutionRole" in the task definition, after: '
-            "aws iam create-role --role-name ecsTaskExecutionRole --assume-role-policy-document "
-            f"{shlex.quote(TRUST_JSON)} && {_put_policy('ecsTaskExecutionRole', requests)}",
+            Fix.of(
+                f'Set "executionRoleArn": "arn:{ctx.partition()}:iam::{ctx.account()}:role/'
+                'ecsTaskExecutionRole" in the task definition, after: ',
+                _create_role("ecsTaskExecutionRole", requests),
+            ),
         )
     role_arn = str(role_arn)
     role_name = role_arn.rsplit("/", 1)[-1]
@@ -257,9 +262,7 @@ def secrets_execution_role(ctx: Context) -> Verdict:
         return fail(
             f"The execution role {role_arn} does not exist: tasks fail with "
             "ResourceInitializationError.",
-            f"aws iam create-role --role-name {shlex.quote(role_name)} "
-            f"--assume-role-policy-document {shlex.quote(TRUST_JSON)} && "
-            + _put_policy(role_name, requests),
+            _create_role(role_name, requests),
         )
     absent = [s for s in sources if s.missing]
     if absent:
@@ -283,7 +286,7 @@ def secrets_execution_role(ctx: Context) -> Verdict:
     if notes:
         return warn(
             f"The execution role {role_name}: {'; '.join(notes)}{verdict.note}.",
-            "Make sure it may: " + policy_document(requests),
+            Fix.of("Make sure it may: ", policy_document(requests)),
         )
     keys = sorted({s.key_arn for s in sources if s.key_arn})
     kms = f" and decrypt with {', '.join(keys)}" if keys else ""

@@ -13,17 +13,19 @@ from typing import Any
 
 from ecs_migrate.commands.doctor.context import Context
 from ecs_migrate.commands.doctor.exec_logging import (
+    Destination,
     destination_requests,
     exec_logging_fix,
     logging_requests,
     session_destination,
 )
-from ecs_migrate.commands.doctor.model import Skip, Verdict, check, fail, passed, skip, warn
+from ecs_migrate.commands.doctor.model import Area, Skip, Verdict, check, fail, passed, skip, warn
 from ecs_migrate.commands.doctor.permissions import judge, policy_statement, put_role_policy
+from ecs_migrate.common.findings import Fix
 from ecs_migrate.common.pins import CONFIGURE_AWS_CREDENTIALS
 from ecs_migrate.iampolicy import Request
 
-AREA = "Security"
+AREA = Area("Security", 10)  # its place in the report
 
 AWS_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 TRAIL_NAME = "account-audit"
@@ -32,10 +34,10 @@ TRAIL_NAME = "account-audit"
 # -- security.long-lived-keys ----------------------------------------------------------------
 
 
-def oidc_fix(ctx: Context, user: str | None) -> str:
+def oidc_fix(ctx: Context, user: str | None) -> Fix:
     service = ctx.opts.service
     role = f"arn:{ctx.partition()}:iam::{ctx.account()}:role/ecs-migrate-deploy-{service}"
-    fix = (
+    use = (
         "Use GitHub OIDC instead of stored keys: `ecs-migrate init github --cluster "
         f"{ctx.opts.cluster} --service {service} --repo ORG/REPO` writes the workflow, the "
         "role's trust and permission policies, and the commands that create the role "
@@ -43,12 +45,21 @@ def oidc_fix(ctx: Context, user: str | None) -> str:
         f"{CONFIGURE_AWS_CREDENTIALS.uses.split(' #')[0]} with `role-to-assume` and "
         "`permissions: id-token: write`"
     )
-    if user:
-        fix += (
-            f"; then remove the user's keys: aws iam list-access-keys --user-name {user} && "
-            f"aws iam delete-access-key --user-name {user} --access-key-id <AccessKeyId>"
-        )
-    return fix + "."
+    if not user:
+        return Fix.prose(use + ".")
+    remove = Fix.command(
+        *("aws", "iam", "list-access-keys", "--user-name", user, "&&"),
+        *(
+            "aws",
+            "iam",
+            "delete-access-key",
+            "--user-name",
+            user,
+            "--access-key-id",
+            "<AccessKeyId>",
+        ),
+    )
+    return Fix.of(use, "; then remove the user's keys: ", remove, ".")
 
 
 def caller_kind(arn: str) -> tuple[str, str]:
@@ -85,8 +96,10 @@ def long_lived_keys(ctx: Context) -> Verdict:
         return warn(
             f"The caller is the root user of account {name}: its access keys are long-lived "
             "and unrestricted.",
-            "Delete the root access keys (IAM console > Security credentials) and "
-            + oidc_fix(ctx, None),
+            Fix.of(
+                "Delete the root access keys (IAM console > Security credentials) and ",
+                oidc_fix(ctx, None),
+            ),
         )
     if kind != "user":
         return skip(f"cannot tell which kind of credentials the caller {arn} uses.")
@@ -176,13 +189,13 @@ def aws_keys_in_env(ctx: Context) -> Verdict:
 # -- security.cloudtrail ---------------------------------------------------------------------
 
 
-def create_trail_fix(ctx: Context) -> str:
+def create_trail_fix(ctx: Context) -> Fix:
     account, partition, region = ctx.account(), ctx.partition(), ctx.region
     bucket = f"cloudtrail-{account}-{region}"
     location = (
-        ""
+        ()
         if region == "us-east-1"
-        else f" --create-bucket-configuration LocationConstraint={region}"
+        else ("--create-bucket-configuration", f"LocationConstraint={region}")
     )
     service = {"Service": "cloudtrail.amazonaws.com"}
     policy = {
@@ -203,11 +216,12 @@ def create_trail_fix(ctx: Context) -> str:
             },
         ],
     }
-    return (
-        f"aws s3api create-bucket --bucket {bucket}{location} && "
-        f"aws s3api put-bucket-policy --bucket {bucket} --policy '{json.dumps(policy)}' && "
-        f"aws cloudtrail create-trail --name {TRAIL_NAME} --s3-bucket-name {bucket} "
-        f"--is-multi-region-trail && aws cloudtrail start-logging --name {TRAIL_NAME}"
+    return Fix.command(
+        *("aws", "s3api", "create-bucket", "--bucket", bucket, *location, "&&"),
+        *("aws", "s3api", "put-bucket-policy", "--bucket", bucket, "--policy", json.dumps(policy)),
+        *("&&", "aws", "cloudtrail", "create-trail", "--name", TRAIL_NAME),
+        *("--s3-bucket-name", bucket, "--is-multi-region-trail", "&&"),
+        *("aws", "cloudtrail", "start-logging", "--name", TRAIL_NAME),
     )
 
 
@@ -247,7 +261,13 @@ def cloudtrail(ctx: Context) -> Verdict:
         name = multi[0].get("Name")
         return warn(
             f"Multi-region trail {name} is not logging: {audit}.",
-            f"aws cloudtrail start-logging --name {multi[0].get('TrailARN') or name}",
+            Fix.command(
+                "aws",
+                "cloudtrail",
+                "start-logging",
+                "--name",
+                str(multi[0].get("TrailARN") or name),
+            ),
         )
     regional = [t for t in trails if logging.get(str(t.get("Name")))]
     if regional:
@@ -255,7 +275,9 @@ def cloudtrail(ctx: Context) -> Verdict:
         return warn(
             f"Trail {name} records only {regional[0].get('HomeRegion')}: calls in other "
             "regions are not audited.",
-            f"aws cloudtrail update-trail --name {name} --is-multi-region-trail",
+            Fix.command(
+                "aws", "cloudtrail", "update-trail", "--name", str(name), "--is-multi-region-trail"
+            ),
         )
     what = "No CloudTrail trail" if not trails else "No trail is logging"
     return warn(f"{what} in {ctx.region}: {audit}.", create_trail_fix(ctx))
@@ -271,7 +293,7 @@ def _task_role_finding(ctx: Context, where: str, requests: list[Request]) -> Ver
         return warn(
             f"ECS Exec sessions would go to {where}, but the task has no task role: the exec "
             "agent writes session logs with the task role's credentials.",
-            f'Set "taskRoleArn" in the task definition to a role with: {statement}',
+            Fix.of('Set "taskRoleArn" in the task definition to a role with: ', statement),
         )
     role = ctx.role_name(role_arn)
     try:
@@ -291,7 +313,10 @@ def _task_role_finding(ctx: Context, where: str, requests: list[Request]) -> Ver
         return warn(
             f"ECS Exec sessions go to {where}; task role {role}: "
             f"{verdict.describe_uncertain()}{verdict.note}.",
-            "Check that the condition holds for the exec agent's requests, or grant: " + statement,
+            Fix.of(
+                "Check that the condition holds for the exec agent's requests, or grant: ",
+                statement,
+            ),
         )
     return passed(
         f"ECS Exec sessions are logged to {where}; task role {role} may write there{verdict.note}."
@@ -319,7 +344,7 @@ def exec_session_logging(ctx: Context) -> Verdict:
         if group and not ctx.log_group_exists(group):
             return warn(
                 f"ECS Exec sessions go to log group {group}, which does not exist.",
-                f"aws logs create-log-group --log-group-name {group}",
+                Fix.command("aws", "logs", "create-log-group", "--log-group-name", group),
             )
         where = " and ".join(
             x for x in (group and f"log group {group}", bucket and f"s3://{bucket}") if x
@@ -336,9 +361,6 @@ def exec_session_logging(ctx: Context) -> Verdict:
         )
     where = f"log group {log.group} (DEFAULT: the container's awslogs group)"
     requests = destination_requests(
-        partition=ctx.partition(),
-        region=log.region or ctx.region,
-        account=ctx.account(),
-        group=log.group,
+        ctx.partition(), log.region or ctx.region, ctx.account(), Destination(group=log.group)
     )
     return _task_role_finding(ctx, where, requests)

@@ -3,58 +3,63 @@
 from __future__ import annotations
 
 from ecs_migrate.commands.doctor.context import Context
-from ecs_migrate.commands.doctor.model import Verdict, check, fail, passed, warn
+from ecs_migrate.commands.doctor.model import Area, Verdict, check, fail, passed, warn
+from ecs_migrate.common.findings import Fix
+from ecs_migrate.errors import EXIT_TARGET
 
-AREA = "Target"
+AREA = Area("Target", 0)  # its place in the report
 
 
-@check("cluster.active", area=AREA)
+@check("cluster.active", area=AREA, fails_with=EXIT_TARGET)
 def cluster_active(ctx: Context) -> Verdict:
     cluster = ctx.cluster()
     name = ctx.opts.cluster
     if cluster is None:
         return fail(
             f"Cluster {name!r} not found in {ctx.region}.",
-            f"aws ecs list-clusters --region {ctx.region}   # wrong region or name?",
+            Fix.command(
+                "aws",
+                "ecs",
+                "list-clusters",
+                "--region",
+                ctx.region,
+                comment="wrong region or name?",
+            ),
         )
     if cluster.get("status") != "ACTIVE":
         return fail(
             f"Cluster {name!r} is {cluster.get('status')}.",
-            f"aws ecs create-cluster --cluster-name {name}",
+            Fix.command("aws", "ecs", "create-cluster", "--cluster-name", name),
         )
     return passed(f"Cluster {name!r} is ACTIVE.")
 
 
-@check("service.active", area=AREA, needs=("cluster.active",))
+@check("service.active", area=AREA, needs=("cluster.active",), fails_with=EXIT_TARGET)
 def service_active(ctx: Context) -> Verdict:
     opts = ctx.opts
-    answer = ctx.call(
-        "ecs",
-        "describe_services",
-        "describe the service",
-        cluster=opts.cluster,
-        services=[opts.service],
-    )
-    services = answer.get("services") or []
-    if not services:
+    service = ctx.found_service()  # the one DescribeServices of the run
+    if service is None:
         return fail(
             f"Service {opts.service!r} not found in cluster {opts.cluster!r}.",
-            f"aws ecs list-services --cluster {opts.cluster}",
+            Fix.command("aws", "ecs", "list-services", "--cluster", opts.cluster),
         )
-    status = services[0].get("status")
+    status = service.get("status")
     if status != "ACTIVE":
         return fail(
             f"Service {opts.service!r} is {status}.",
-            f"aws ecs describe-services --cluster {opts.cluster} --services {opts.service}",
+            Fix.command(
+                *("aws", "ecs", "describe-services"),
+                *("--cluster", opts.cluster, "--services", opts.service),
+            ),
         )
-    return passed(f"Service {opts.service!r} is ACTIVE, running {_short(services[0])}.")
+    return passed(f"Service {opts.service!r} is ACTIVE, running {_short(service)}.")
 
 
 def _short(service: dict[str, object]) -> str:
     return str(service.get("taskDefinition", "?")).rsplit("/", 1)[-1]
 
 
-@check("taskdef.container", area=AREA, needs=("service.active",))
+@check("taskdef.container", area=AREA, needs=("service.active",), fails_with=EXIT_TARGET)
 def taskdef_container(ctx: Context) -> Verdict:
     from ecs_migrate.errors import TargetError
     from ecs_migrate.tasks.target import choose_container
@@ -96,6 +101,6 @@ def taskdef_log_driver(ctx: Context) -> Verdict:
     if not ctx.log_group_exists(log.group):
         return fail(
             f"Log group {log.group!r} does not exist: tasks fail with ResourceInitializationError.",
-            f"aws logs create-log-group --log-group-name {log.group}",
+            Fix.command("aws", "logs", "create-log-group", "--log-group-name", log.group),
         )
     return passed(f"awslogs to {log.group} with prefix {log.stream_prefix!r}.")

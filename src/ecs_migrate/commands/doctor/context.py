@@ -126,10 +126,10 @@ class Context:
 
         return self.memo("cluster", load)
 
-    def service(self) -> dict[str, Any]:
-        def load() -> dict[str, Any]:
-            if self.cluster() is None:
-                raise Skip("the cluster was not found")
+    def found_service(self) -> dict[str, Any] | None:
+        """The service as DescribeServices answers, once per run; None: not found."""
+
+        def load() -> dict[str, Any] | None:
             answer = self.call(
                 "ecs",
                 "describe_services",
@@ -138,11 +138,18 @@ class Context:
                 services=[self.opts.service],
             )
             services = answer.get("services") or []
-            if not services:
-                raise Skip("the service was not found")
-            return dict(services[0])
+            return dict(services[0]) if services else None
 
         return self.memo("service", load)
+
+    def service(self) -> dict[str, Any]:
+        """The service; Skip when the cluster or the service was not found."""
+        if self.cluster() is None:
+            raise Skip("the cluster was not found")
+        found = self.found_service()
+        if found is None:
+            raise Skip("the service was not found")
+        return found
 
     def taskdef(self) -> dict[str, Any]:
         def load() -> dict[str, Any]:

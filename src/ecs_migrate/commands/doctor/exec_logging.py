@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ecs_migrate.commands.doctor.checks_exec import task_role_logging_requests
 from ecs_migrate.commands.doctor.context import Context
+from ecs_migrate.common.findings import Fix
 from ecs_migrate.iampolicy import Request
 
 
@@ -32,29 +34,32 @@ def session_destination(
     )
 
 
-def exec_logging_fix(ctx: Context, group: str) -> str:
+def exec_logging_fix(ctx: Context, group: str) -> Fix:
     conf = {
         "executeCommandConfiguration": {
             "logging": "OVERRIDE",
             "logConfiguration": {"cloudWatchLogGroupName": group},
         }
     }
-    return (
-        f"aws logs create-log-group --log-group-name {group} && aws ecs update-cluster "
-        f"--cluster {ctx.opts.cluster} --configuration '{json.dumps(conf)}'"
+    return Fix.command(
+        *("aws", "logs", "create-log-group", "--log-group-name", group, "&&"),
+        *("aws", "ecs", "update-cluster", "--cluster", ctx.opts.cluster),
+        *("--configuration", json.dumps(conf)),
     )
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where the exec agent ships a session's log: a CloudWatch group, an S3 bucket, or both."""
+
+    group: str | None = None
+    bucket: str | None = None
+    prefix: str | None = None
+    s3_encryption: bool = False
+
+
 def destination_requests(
-    *,
-    partition: str,
-    region: str,
-    account: str,
-    group: str | None = None,
-    bucket: str | None = None,
-    prefix: str | None = None,
-    s3_encryption: bool = False,
-    key_arn: str | None = None,
+    partition: str, region: str, account: str, to: Destination, key_arn: str | None = None
 ) -> list[Request]:
     """What the task role needs so the exec agent can decrypt the session and ship its log.
 
@@ -66,15 +71,17 @@ def destination_requests(
         "partition": partition,
         "region": region,
         "account": account,
-        "exec_log_group": group,
-        "exec_s3_bucket": bucket,
-        "exec_s3_prefix": (prefix.strip("/") + "/") if prefix and prefix.strip("/") else "",
+        "exec_log_group": to.group,
+        "exec_s3_bucket": to.bucket,
+        "exec_s3_prefix": (to.prefix.strip("/") + "/")
+        if to.prefix and to.prefix.strip("/")
+        else "",
         "exec_kms_key_arn": key_arn,
     }
     requests = task_role_logging_requests(
-        values, kms=bool(key_arn), cloudwatch=bool(group), s3=bool(bucket)
+        values, kms=bool(key_arn), cloudwatch=bool(to.group), s3=bool(to.bucket)
     )
-    if not s3_encryption:
+    if not to.s3_encryption:
         requests = [r for r in requests if r.action != "s3:GetEncryptionConfiguration"]
     return requests
 
@@ -85,13 +92,10 @@ def logging_requests(
     """What the task role needs for the cluster's executeCommandConfiguration: the key, and
     the OVERRIDE destinations (DEFAULT names none of its own)."""
     log_conf = (conf.get("logConfiguration") or {}) if conf.get("logging") == "OVERRIDE" else {}
-    return destination_requests(
-        partition=partition,
-        region=region,
-        account=account,
+    to = Destination(
         group=log_conf.get("cloudWatchLogGroupName") or None,
         bucket=log_conf.get("s3BucketName") or None,
         prefix=log_conf.get("s3KeyPrefix"),
         s3_encryption=bool(log_conf.get("s3EncryptionEnabled")),
-        key_arn=key_arn,
     )
+    return destination_requests(partition, region, account, to, key_arn)

@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ecs_migrate.commands.doctor.model import Skip, Status, Verdict, skip
-
-_RANK = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2}
+from ecs_migrate.common.findings import Fix
 
 
 @dataclass(frozen=True)
@@ -43,13 +42,13 @@ def combine(subject: str, parts: Sequence[Part], consequence: str = "") -> Verdi
     unjudged = "; ".join(f"{p.name} not judged: {p.verdict.message}" for p in skipped)
     if not judged:
         return skip(f"{subject}: {unjudged}" if unjudged else f"{subject}: nothing to judge")
-    worst = min(judged, key=lambda p: _RANK[p.verdict.status]).verdict.status
+    worst = min(judged, key=lambda p: p.verdict.status.rank).verdict.status
     problems = [p for p in judged if p.verdict.status is not Status.PASS]
     tail = f" ({unjudged})" if unjudged else ""
     if worst is Status.PASS:
         said = "; ".join(f"{p.name}: {p.verdict.message}" for p in judged)
         return Verdict(Status.PASS, f"{subject}: {said}{tail}.")
     said = "; ".join(p.verdict.message for p in problems)  # each names its own subject
-    fixes = " ; ".join(p.verdict.fix for p in problems if p.verdict.fix)
+    fixes = Fix.chain((p.verdict.fix for p in problems if p.verdict.fix), ";")
     ending = f": {consequence}" if consequence else ""
-    return Verdict(worst, f"{subject}: {said}{ending}{tail}.", fixes or None)
+    return Verdict(worst, f"{subject}: {said}{ending}{tail}.", fixes if fixes.steps else None)

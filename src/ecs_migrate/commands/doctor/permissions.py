@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ecs_migrate.aws import error_code
 from ecs_migrate.commands.doctor.context import Context
 from ecs_migrate.commands.doctor.model import Skip
+from ecs_migrate.common.findings import Document, Fix
 from ecs_migrate.iampolicy import ALLOWED, UNCERTAIN, Request, evaluate
 
 LOCAL_MARK = "judged from identity policies only"  # on each finding judged so
@@ -65,8 +67,8 @@ ECS_TASKS_TRUST = {
 }
 
 
-def policy_statement(requests: Sequence[Request]) -> str:
-    """A policy to paste that grants ``requests`` (least privilege: a statement per resource)."""
+def policy_of(requests: Sequence[Request]) -> dict[str, Any]:
+    """A policy that grants ``requests`` (least privilege: a statement per resource)."""
     by_resource: dict[str, list[str]] = {}
     for r in requests:
         by_resource.setdefault(r.resource, []).append(r.action)
@@ -74,14 +76,19 @@ def policy_statement(requests: Sequence[Request]) -> str:
         {"Effect": "Allow", "Action": sorted(set(actions)), "Resource": resource}
         for resource, actions in by_resource.items()
     ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
-def put_role_policy(role: str, policy_name: str, requests: Sequence[Request]) -> str:
+def policy_statement(requests: Sequence[Request]) -> Document:
+    """The policy that grants ``requests``, as a document to paste."""
+    return Document(policy_of(requests))
+
+
+def put_role_policy(role: str, policy_name: str, requests: Sequence[Request]) -> Fix:
     """The AWS CLI command that grants ``requests`` to ``role`` as an inline policy."""
-    return (
-        f"aws iam put-role-policy --role-name {role} --policy-name {policy_name} "
-        f"--policy-document '{policy_statement(requests)}'"
+    return Fix.command(
+        *("aws", "iam", "put-role-policy", "--role-name", role, "--policy-name", policy_name),
+        *("--policy-document", json.dumps(policy_of(requests))),
     )
 
 

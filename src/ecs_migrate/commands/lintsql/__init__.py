@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from ecs_migrate.commands.lintsql.rules import OWN_RULES, RULES, SqlFinding, all_rules
 from ecs_migrate.commands.lintsql.script import (
@@ -30,9 +30,10 @@ from ecs_migrate.commands.lintsql.script import (
 )
 from ecs_migrate.commands.lintsql.sections import Refused, Skipped, layout, view
 from ecs_migrate.commands.lintsql.squawk import INSTALL_HINT, lint, squawk_binary
+from ecs_migrate.common.findings import LintReport
 from ecs_migrate.common.options import FromCli
-from ecs_migrate.common.severity import Severity, reaches
-from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_OK, UsageError
+from ecs_migrate.common.severity import Severity
+from ecs_migrate.errors import UsageError
 
 __all__ = [
     "INSTALL_HINT",
@@ -63,29 +64,18 @@ class LintSqlOptions(FromCli):
 
 
 @dataclass
-class LintSqlResult:
-    findings: list[SqlFinding] = field(default_factory=list)
+class LintSqlResult(LintReport):
+    """lint-sql's findings (:class:`LintReport`), the files read, and what was not linted."""
+
     files: list[str] = field(default_factory=list)
-    fail_on: str = "error"
     included: list[str] = field(default_factory=list)  # files read through \i and \ir
     skipped: list[Skipped] = field(default_factory=list)  # not linted: they do not run forward
     include_down: bool = False
-
-    @property
-    def failed(self) -> bool:
-        return reaches((f.severity for f in self.findings), self.fail_on)
-
-    @property
-    def exit_status(self) -> int:
-        return EXIT_COMMAND_FAILED if self.failed else EXIT_OK
-
-    def counts(self) -> dict[str, int]:
-        levels = (Severity.ERROR, Severity.WARNING)  # lint-sql's findings are never notes
-        return {str(s): sum(f.severity == s for f in self.findings) for s in levels}
+    LEVELS: ClassVar[tuple[Severity, ...]] = (Severity.ERROR, Severity.WARNING)  # no notes
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "findings": [f.to_dict() for f in self.findings],
+            "findings": [_finding_dict(f) for f in self.findings],
             "counts": self.counts(),
             "files": list(self.files),
             "included": list(self.included),
@@ -93,6 +83,18 @@ class LintSqlResult:
             "skipped": [s.to_dict() for s in self.skipped],
             "includeDown": self.include_down,
         }
+
+
+def _finding_dict(finding: SqlFinding) -> dict[str, Any]:
+    """A finding as --output json has it (its source is a file)."""
+    return {
+        "id": finding.id,
+        "severity": finding.severity,
+        "message": finding.message,
+        "fix": finding.fix.text,
+        "file": finding.file,
+        "line": finding.line,
+    }
 
 
 def check_options(opts: LintSqlOptions) -> None:
@@ -142,7 +144,14 @@ def lint_sql(opts: LintSqlOptions) -> LintSqlResult:
     rank = {name: index for index, name in enumerate(script.order)}
     findings.sort(key=lambda f: (rank.get(f.file, len(rank)), f.line or 0, f.id))
     files = list(opts.files)
-    return LintSqlResult(findings, files, opts.fail_on, script.included, skipped, opts.include_down)
+    return LintSqlResult(
+        findings,
+        opts.fail_on,
+        files=files,
+        included=script.included,
+        skipped=skipped,
+        include_down=opts.include_down,
+    )
 
 
 @dataclass(frozen=True)

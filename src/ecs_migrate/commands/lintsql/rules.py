@@ -4,9 +4,7 @@ docs/safety.md mirrors both tables; a test checks it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
+from ecs_migrate.common.findings import Finding, Fix
 from ecs_migrate.common.severity import Severity
 
 # squawk rule -> (severity, why it matters here). Rules not listed are warnings. The errors:
@@ -124,19 +122,16 @@ def all_rules() -> dict[str, tuple[Severity, str]]:
     return {**RULES, **OWN_RULES}
 
 
-@dataclass(frozen=True)
-class SqlFinding:
-    id: str
-    severity: Severity
-    message: str
-    fix: str
-    file: str
-    line: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+SqlFinding = Finding  # lint-sql's findings are the shared shape (their source: a file)
 
 
-def own(rule: str, message: str, fix: str, file: str, line: int | None) -> SqlFinding:
+def finding(
+    rule: str, severity: Severity, message: str, fix: str, file: str, line: int | None
+) -> Finding:
+    """A finding of lint-sql (its fix is prose: squawk's help, or lint-sql's own advice)."""
+    return Finding(rule, severity, message, Fix.prose(fix), file, line=line)
+
+
+def own(rule: str, message: str, fix: str, file: str, line: int | None) -> Finding:
     """A finding of one of lint-sql's own rules, at its severity."""
-    return SqlFinding(rule, OWN_RULES[rule][0], message, fix, file, line)
+    return finding(rule, OWN_RULES[rule][0], message, fix, file, line)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ecs_migrate.commands.lintsql.rules import RULES, SYNTAX_RULES, SqlFinding, own
+from ecs_migrate.commands.lintsql.rules import RULES, SYNTAX_RULES, SqlFinding, finding, own
 from ecs_migrate.commands.lintsql.script import STDIN, Source
 from ecs_migrate.common.severity import Severity
 from ecs_migrate.errors import ToolMissingError, UsageError
@@ -96,4 +96,4 @@ def _finding(item: dict[str, Any], paths: dict[str, Source]) -> SqlFinding:
     fix = str(item.get("help") or f"See https://squawkhq.com/docs/{rule}")
     if why:
         message = f"{message} ({why})"
-    return SqlFinding(rule, severity, message, fix, file, line)
+    return finding(rule, severity, message, fix, file, line)

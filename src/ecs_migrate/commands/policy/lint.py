@@ -34,9 +34,9 @@ from ecs_migrate.commands.policy.rules import (
 )
 from ecs_migrate.commands.policy.sources import PolicySource, load_policy
 from ecs_migrate.commands.policy.trust import lint_trust
+from ecs_migrate.common.findings import Fix, LintReport
 from ecs_migrate.common.options import FromCli
-from ecs_migrate.common.severity import reaches
-from ecs_migrate.errors import EXIT_COMMAND_FAILED, EXIT_OK, UsageError
+from ecs_migrate.errors import UsageError
 from ecs_migrate.iampolicy import as_list
 
 __all__ = ["RULES", "SEVERITIES", "Finding", "LintOptions", "LintResult", "Severity", "lint"]
@@ -79,23 +79,11 @@ class LintOptions(FromCli):
 
 
 @dataclass
-class LintResult:
-    findings: list[Finding]
+class LintResult(LintReport):
+    """`policy lint`'s findings (:class:`LintReport`), and what each source was linted as."""
+
     roles: dict[str, str] = field(default_factory=dict)  # source -> role linted as
     features: tuple[str, ...] = ()
-    fail_on: str = "error"
-
-    @property
-    def failed(self) -> bool:
-        return reaches((f.severity for f in self.findings), self.fail_on)
-
-    @property
-    def exit_status(self) -> int:
-        """1 when a finding reaches ``fail_on``, else 0: as every command's result says."""
-        return EXIT_COMMAND_FAILED if self.failed else EXIT_OK
-
-    def counts(self) -> dict[str, int]:
-        return {s: sum(f.severity == s for f in self.findings) for s in SEVERITIES}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -169,7 +157,7 @@ def lint_sources(
         findings += _lint_needs(permissions, perm_role, chosen, denies)
     else:
         chosen = ()  # a trust or resource policy is not judged by features
-    return LintResult(_without_noise(findings), roles, tuple(chosen), fail_on)
+    return LintResult(_without_noise(findings), fail_on, roles=roles, features=tuple(chosen))
 
 
 def _kind(src: PolicySource, role: str) -> str:
@@ -438,28 +426,7 @@ def _check_dangerous(ctx: Ctx, denies: Sequence[dict[str, Any]]) -> list[Finding
             )
         )
     if granted("iam:PassRole"):
-        if wide or any(r.endswith(":role/*") for r in resources):
-            findings.append(
-                ctx.finding(
-                    "passrole-wildcard",
-                    "iam:PassRole on every role lets the holder hand any role, admin "
-                    "included, to a task it starts.",
-                    "Limit it to the service's task and execution role ARNs.",
-                    "iam:PassRole",
-                )
-            )
-        if not _passed_to_service_scoped(statement):
-            findings.append(
-                ctx.finding(
-                    "passrole-no-service",
-                    "iam:PassRole has no iam:PassedToService condition naming the service "
-                    "(a wildcard or a negated one does not count), so the roles can be "
-                    "passed to any service.",
-                    'Add "Condition": {"StringEquals": {"iam:PassedToService": '
-                    '"ecs-tasks.amazonaws.com"}}.',
-                    "iam:PassRole",
-                )
-            )
+        findings += _check_passrole(ctx, resources, wide)
     s3_wild = [r for r in resources if r.startswith("arn:aws:s3:::") and "*" in r.split("/", 1)[0]]
     s3_actions = "NotAction" in statement and grants(statement, "s3:GetObject")
     s3_actions |= any(
@@ -473,6 +440,34 @@ def _check_dangerous(ctx: Ctx, denies: Sequence[dict[str, Any]]) -> list[Finding
                 "create one and receive your writes.",
                 'Name the buckets exactly, or add "Condition": {"StringEquals": '
                 '{"aws:ResourceAccount": "YOUR_ACCOUNT_ID"}}.',
+            )
+        )
+    return findings
+
+
+def _check_passrole(ctx: Ctx, resources: Sequence[str], wide: bool) -> list[Finding]:
+    """iam:PassRole on every role, or without an iam:PassedToService condition."""
+    findings: list[Finding] = []
+    if wide or any(r.endswith(":role/*") for r in resources):
+        findings.append(
+            ctx.finding(
+                "passrole-wildcard",
+                "iam:PassRole on every role lets the holder hand any role, admin "
+                "included, to a task it starts.",
+                "Limit it to the service's task and execution role ARNs.",
+                "iam:PassRole",
+            )
+        )
+    if not _passed_to_service_scoped(ctx.statement):
+        findings.append(
+            ctx.finding(
+                "passrole-no-service",
+                "iam:PassRole has no iam:PassedToService condition naming the service "
+                "(a wildcard or a negated one does not count), so the roles can be "
+                "passed to any service.",
+                'Add "Condition": {"StringEquals": {"iam:PassedToService": '
+                '"ecs-tasks.amazonaws.com"}}.',
+                "iam:PassRole",
             )
         )
     return findings
@@ -513,7 +508,9 @@ def _lint_needs(
                     "missing-action",
                     Severity.ERROR,
                     f"{action} is not granted; ecs-migrate needs it to {why}.",
-                    f"Add {action} (ecs-migrate policy generate writes the scoped statement).",
+                    Fix.prose(
+                        f"Add {action} (ecs-migrate policy generate writes the scoped statement)."
+                    ),
                     first.source,
                     whole,
                     None,

@@ -6,10 +6,11 @@ description; docs/policy.md has a row for each. A policy IAM would reject is an 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from ecs_migrate.commands.policy.sources import PolicySource
+from ecs_migrate.common.findings import Finding, Fix
 from ecs_migrate.common.severity import SEVERITIES, Severity
 
 __all__ = ["RULES", "SEVERITIES", "Finding", "Severity"]
@@ -74,24 +75,10 @@ RULES: dict[str, tuple[Severity, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Finding:
-    id: str
-    severity: Severity
-    message: str
-    fix: str
-    source: str
-    statement: str  # "Statement 2 (Sid RunTask)", or "" for the policy as a whole
-    line: int | None = None
-    action: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def document_finding(src: PolicySource, rule: str, message: str, fix: str) -> Finding:
     """A finding about the policy as a whole (its first line)."""
-    return Finding(rule, RULES[rule][0], message, fix, src.source, "", 1 if src.text else None)
+    line = 1 if src.text else None
+    return Finding(rule, RULES[rule][0], message, Fix.prose(fix), src.source, "", line)
 
 
 @dataclass
@@ -117,5 +104,5 @@ class Ctx:
         lines = self.src.lines
         line = lines[self.index] if self.index < len(lines) else None
         return Finding(
-            rule, RULES[rule][0], message, fix, self.src.source, self.label, line, action
+            rule, RULES[rule][0], message, Fix.prose(fix), self.src.source, self.label, line, action
         )
