@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ecs_migrate.sandbox.faults import describe_tasks_missing, run_task_failure
+from ecs_migrate.sandbox.faults import describe_tasks_missing, error_answer, run_task_failure
 from tests.conftest import CANARIES, CANARY_ENV, CliResult, Env
 
 JSON = ("--output", "json")
@@ -185,20 +185,48 @@ def test_timeout_stops_the_task_and_exits_5(sandbox: Env) -> None:
 # -- the task never starts, or answers lag -----------------------------------------------------
 
 
-def test_run_task_failures_exit_4_with_the_reason(sandbox: Env) -> None:
+def test_capacity_that_never_comes_exits_4_with_the_reason(sandbox: Env) -> None:
+    # RunTask keeps answering failures[] RESOURCE:MEMORY: run retries within --timeout, says
+    # why at each retry, and exits 4 once the time is up, with no task started.
     assert sandbox.sandbox.faults is not None
-    sandbox.sandbox.faults.script("RunTask", run_task_failure("RESOURCE:MEMORY"), times=2)
-    result = sandbox.run("sh", "-c", "echo should-not-run")
+    sandbox.sandbox.faults.script("RunTask", run_task_failure("RESOURCE:MEMORY"), times=100)
+    result = sandbox.run("sh", "-c", "echo should-not-run", flags=("--timeout", "4"))
     assert_clean_error(result, 4)
     assert "RESOURCE:MEMORY" in result.stderr
+    assert result.stderr.count("Retrying in") >= 2, result.stderr
     assert "should-not-run" not in result.output
 
-    as_json = sandbox.run("sh", "-c", "echo should-not-run", flags=JSON)
+    as_json = sandbox.run("sh", "-c", "echo should-not-run", flags=(*JSON, "--timeout", "1"))
     assert_clean_error(as_json, 4)
     assert "RESOURCE:MEMORY" in as_json.stderr
     payload(as_json)  # stdout is still exactly one JSON object
     ecs = sandbox.client("ecs")
     assert ecs.list_tasks(cluster=sandbox.world.cluster, startedBy="ecs-migrate")["taskArns"] == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        run_task_failure("RESOURCE:CPU"),
+        run_task_failure("Capacity is unavailable at this time. Please try again later."),
+        error_answer("ClientException", "Tasks provisioning capacity limit exceeded."),
+        error_answer("ThrottlingException", "Rate exceeded"),
+    ],
+    ids=["resource", "capacity-unavailable", "provisioning-limit", "throttled"],
+)
+def test_a_capacity_failure_at_runtask_is_retried_until_the_task_starts(
+    sandbox: Env, answer: Any
+) -> None:
+    # The same retries as run-many's: the run says why it waits, then the task runs.
+    assert sandbox.sandbox.faults is not None
+    sandbox.sandbox.faults.script("RunTask", answer, times=2)
+    result = sandbox.run(
+        "sh", "-c", "echo placed", flags=JSON, env={**sandbox.env, "AWS_MAX_ATTEMPTS": "1"}
+    )
+    assert result.returncode == 0, result.output
+    assert payload(result)["status"] == "succeeded"
+    assert "placed" in result.stderr.splitlines()
+    assert result.stderr.count("Retrying in") == 2, result.stderr
 
 
 def test_missing_task_right_after_run_task_is_waited_out(sandbox: Env) -> None:

@@ -12,6 +12,7 @@ import pytest
 from ecs_migrate.sandbox.faults import (
     FaultInjector,
     describe_tasks_missing,
+    error_answer,
     run_task_failure,
 )
 
@@ -126,6 +127,17 @@ def test_moto_api_is_never_faulted() -> None:
     app = FaultInjector(inner, rate=1.0, seed=5)
     status, _, body = call(app, "", path="/moto-api/reset")
     assert status == "200 OK" and body == {"inner": True}
+
+
+def test_a_scripted_error_answers_with_its_status_and_aws_error_shape() -> None:
+    inner = Inner()
+    app = FaultInjector(inner)
+    app.script("RunTask", error_answer("ClientException", "Tasks provisioning capacity limit"))
+    status, _, body = call(app, "RunTask", {"cluster": "prod"})
+    assert status == "400 Bad Request"
+    assert body == {"__type": "ClientException", "message": "Tasks provisioning capacity limit"}
+    assert inner.seen == []
+    assert call(app, "RunTask")[0] == "200 OK"  # once only
 
 
 def test_scripted_run_task_failure_answers_once_then_passes_through() -> None:

@@ -64,7 +64,7 @@ BAD_RUN: dict[str, list[Any]] = {
     "if_running": ["bogus", None, "WAIT", 1, True],
     "stop_on_cancel": ["yes", None, 1],
     "apply": ["true", 0],
-    "check": [None],
+    "kind": [None, "probe", "PROBE"],
     "ci_env": [None, "GITHUB_SHA=abc", {"GITHUB_SHA": 1}, {3: "x"}, [("GITHUB_SHA", "a")]],
     "environment": [
         None,

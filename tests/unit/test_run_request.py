@@ -14,7 +14,8 @@ import pytest
 
 from ecs_migrate.errors import UsageError
 from ecs_migrate.tasks import follow
-from ecs_migrate.tasks.oneoff import RunResult, build_run_task_request
+from ecs_migrate.tasks.result import RunResult
+from ecs_migrate.tasks.start import TaskKind, build_run_task_request
 from ecs_migrate.tasks.target import LogConfig, Target
 
 NETWORK = {
@@ -88,6 +89,15 @@ def test_identity_fields() -> None:
     assert request["startedBy"] == "ecs-migrate"
     assert request["group"] == "ecs-migrate:api"
     assert request["clientToken"] == TOKEN
+
+
+def test_a_probe_is_its_own_kind_of_task() -> None:
+    # db-check's and doctor's probes: not migrations, so they neither queue nor hold one up.
+    request = build_run_task_request(make_target(), ["true"], {}, TOKEN, TaskKind.PROBE)
+    assert (request["startedBy"], request["group"]) == (
+        "ecs-migrate-check",
+        "ecs-migrate-check:api",
+    )
 
 
 def test_group_and_tags_follow_the_service() -> None:
@@ -228,9 +238,29 @@ def test_the_apply_cue_matches_what_apply_writes_last() -> None:
     err = io.StringIO()
     with redirect_stderr(err):
         ApplyRenderer().progress("The command exited with status 3.")
-    assert follow.APPLY_EXITED.search(err.getvalue().strip())
-    assert not follow.APPLY_EXITED.search("[ecs-migrate] The command exited with status")
-    assert not follow.APPLY_EXITED.search("app: The command exited with status 0.")
+    assert cued(err.getvalue().strip())
+    assert not cued("[ecs-migrate] The command exited with status")
+    assert not cued("app: The command exited with status 0.")
+
+
+def cued(line: str) -> bool:
+    """Whether a followed task that logs ``line`` asks for the next status poll at once."""
+    from ecs_migrate.tasks.follow import CollectingReporter, Followed
+    from ecs_migrate.tasks.logstream import LogEvent
+
+    item = Followed(
+        key="t",
+        clients=None,  # type: ignore[arg-type]
+        target=make_target(),
+        task={"taskArn": "arn:aws:ecs:us-east-1:1:task/prod/t", "startedAt": 1},
+        reporter=CollectingReporter(),
+        region="us-east-1",
+        started=0.0,
+        timeout=60.0,
+    )
+    item.phases_reported.append("RUNNING")
+    item.emit([LogEvent(0, line)], 0.0)
+    return item.exit_cue
 
 
 # -- RunResult ------------------------------------------------------------------------------

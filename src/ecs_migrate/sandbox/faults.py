@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 AGENT_HEADER = "x-ecs-migrate-sandbox"
+STATUS = "__http_status"  # a scripted answer's HTTP status, when not "200 OK" (an error)
 Answer = Callable[[dict[str, Any]], dict[str, Any]]
 # Called after moto answered: (request body, response body), both parsed JSON.
 Observer = Callable[[dict[str, Any], dict[str, Any]], None]
@@ -101,7 +102,8 @@ class FaultInjector:
         script = self._take_script(operation) if operation else None
         if script is None:
             return self._pass(operation, environ, start_response)
-        return _json(start_response, "200 OK", script.answer(_read_body(environ)))
+        answer = script.answer(_read_body(environ))
+        return _json(start_response, str(answer.pop(STATUS, "200 OK")), answer)
 
     def _pass(
         self, operation: str, environ: dict[str, Any], start_response: StartResponse
@@ -166,3 +168,12 @@ def describe_tasks_missing(body: dict[str, Any]) -> dict[str, Any]:
         "tasks": [],
         "failures": [{"arn": arn, "reason": "MISSING"} for arn in body.get("tasks") or []],
     }
+
+
+def error_answer(code: str, message: str, status: str = "400 Bad Request") -> Answer:
+    """An AWS JSON error (e.g. ClientException, ThrottlingException) instead of an answer."""
+
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        return {"__type": code, "message": message, STATUS: status}
+
+    return answer

@@ -1,7 +1,8 @@
 """One probe-task helper: run a one-off task whose output is read, not shown.
 
 db-check's probe and doctor's ``migration.command`` check both start a task of the service
-with :func:`ecs_migrate.tasks.oneoff.run`, collect its log lines and judge them.
+with :func:`ecs_migrate.tasks.oneoff.run_one_off` (as a :attr:`~.start.TaskKind.PROBE`
+for db-check), collect its log lines and judge them.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from dataclasses import dataclass
 
 from ecs_migrate.aws import Clients
 from ecs_migrate.tasks import outcome
-from ecs_migrate.tasks.cancel import Cancellation
+from ecs_migrate.tasks.cancel import Cancel, Cancellation
+from ecs_migrate.tasks.context import RunContext
 from ecs_migrate.tasks.follow import CollectingReporter
 from ecs_migrate.tasks.logstream import reread_stream
-from ecs_migrate.tasks.oneoff import RunOptions, RunResult, run
+from ecs_migrate.tasks.oneoff import RunOptions, check_run_arguments, run_one_off
+from ecs_migrate.tasks.result import RunResult
 
 
 @dataclass
@@ -38,10 +41,11 @@ def run_probe(
     Its log lines are kept instead of shown. When the task ran to its end but ``done(lines)``
     is not yet true, the stream is read again from its start for up to ``reread_seconds``:
     CloudWatch may ingest a probe's last lines seconds after the task stopped. Errors
-    propagate as from :func:`run` (with the task's ARN once one was started).
+    propagate as from :func:`run_one_off` (with the task's ARN once one was started).
     """
     collected = CollectingReporter()
-    result = run(clients, opts, collected, cancel)
+    check_run_arguments("run_probe", clients, opts, collected, cancel)
+    result = run_one_off(clients, opts, collected, RunContext(cancel or Cancel(), opts.poll))
     probe = ProbeRun(result, collected.lines)
     ended_early = (outcome.FAILED_TO_START, outcome.TIMED_OUT, outcome.INTERRUPTED)
     if done(probe.lines) or result.status in ended_early:

@@ -191,6 +191,7 @@ def _via_run(
 ) -> tuple[list[str], str]:
     from ecs_migrate.tasks.oneoff import RunOptions
     from ecs_migrate.tasks.probe import run_probe
+    from ecs_migrate.tasks.start import TaskKind
 
     run_opts = RunOptions(
         cluster=opts.cluster,
@@ -198,7 +199,7 @@ def _via_run(
         command=argv,
         container=opts.container,
         timeout=opts.timeout,
-        check=True,  # neither queues behind migrations nor holds them up
+        kind=TaskKind.PROBE,  # neither queues behind migrations nor holds them up
         stop_on_cancel=True,
     )
     reporter.progress("Starting a one-off task of the service to probe the database from")

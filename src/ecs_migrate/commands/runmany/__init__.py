@@ -21,7 +21,8 @@ from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_OK, EcsMigrateError, Usage
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
 from ecs_migrate.tasks.follow import NullReporter, PollSettings, Reporter
-from ecs_migrate.tasks.oneoff import RunOptions, RunResult
+from ecs_migrate.tasks.oneoff import RunOptions
+from ecs_migrate.tasks.result import RunResult
 
 from .targets import TargetSpec, load_targets
 

@@ -20,38 +20,29 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from ecs_migrate.aws import AwsSettings, Clients, error_code
+from ecs_migrate.aws import AwsSettings, Clients
 from ecs_migrate.errors import EXIT_NOT_RUN, EXIT_TIMEOUT, EcsMigrateError, TaskNotRunError
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.bulk import BulkFollower
 from ecs_migrate.tasks.cancel import Cancellation
 from ecs_migrate.tasks.context import RunContext
 from ecs_migrate.tasks.follow import Followed
-from ecs_migrate.tasks.oneoff import (
+from ecs_migrate.tasks.queue import running_migrations
+from ecs_migrate.tasks.result import RunResult, finish_result
+from ecs_migrate.tasks.start import (
     GROUP_PREFIX,
-    RunResult,
-    finish_result,
-    running_migrations,
-    start_task,
+    backoff,
+    new_request,
+    retry_note,
+    retryable,
+    run_task,
 )
 from ecs_migrate.tasks.target import Target, load_target
 
 from . import ManyReporter, RunManyOptions, RunManyResult, TargetOutcome, run_options
 from .targets import TargetSpec
 
-_THROTTLED = frozenset(
-    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
-)
-_NO_CAPACITY = ("RESOURCE:", "Capacity is unavailable", "AGENT")
-BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 EVERY_SERVICE = "*"  # a migration whose service is unknown blocks them all
-
-
-def retryable(exc: EcsMigrateError) -> bool:
-    """Whether RunTask's failure is throttling or a lack of capacity: worth trying again."""
-    if error_code(exc.__cause__ or exc) in _THROTTLED:
-        return True
-    return isinstance(exc, TaskNotRunError) and any(m in exc.message for m in _NO_CAPACITY)
 
 
 @dataclass
@@ -142,14 +133,18 @@ class Scheduler:
             target = self._target(clients, spec)
             if self._blocked(clients, spec, reporter, queued):
                 return False
-            task = start_task(clients, target, run_options(self.opts, spec), reporter)
+            opts = run_options(self.opts, spec)
+            request = new_request(
+                target, opts.container_command, opts.ci_env, opts.kind, opts.environment
+            )
+            task = run_task(clients, request, reporter)
         except EcsMigrateError as exc:
             assert queued.began is not None
             if retryable(exc) and time.monotonic() < queued.began + self.opts.timeout:
-                delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2**queued.attempts)
+                delay = backoff(queued.attempts)
                 queued.attempts += 1
                 queued.retry_at = time.monotonic() + delay
-                reporter.warning(f"{exc.message} Retrying in {delay:.0f}s.")
+                reporter.warning(retry_note(exc, delay))
                 return False
             self._failed_before_task(spec, exc, clients)
             return True
