@@ -361,7 +361,7 @@ def history_run(**fields: Any) -> dict[str, Any]:
 
 
 def test_history_json_carries_blocked_by_with_the_contract_keys() -> None:
-    from ecs_migrate.cli.apply import _json_run
+    from ecs_migrate.render.history import json_run as _json_run
 
     shown = _json_run(history_run(blocked_by=[REPORT]))
     assert shown["blockedBy"] == [
@@ -380,7 +380,7 @@ def test_history_json_carries_blocked_by_with_the_contract_keys() -> None:
 
 
 def test_history_text_shows_the_blockers_briefly(capsys: Any) -> None:
-    from ecs_migrate.cli.apply import _print_history
+    from ecs_migrate.render.history import print_history as _print_history
     from ecs_migrate.commands.apply import HistoryResult
 
     runs = [

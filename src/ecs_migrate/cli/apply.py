@@ -6,7 +6,6 @@ stream (stdout or stderr), redacted line by line. Exit status: the command's own
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from types import FrameType
@@ -24,7 +23,7 @@ from ecs_migrate.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from ecs_migrate.commands.apply import HistoryResult, SignalRelay
+    from ecs_migrate.commands.apply import SignalRelay
 
 MAX_HISTORY_ROWS = 100_000  # a LIMIT every database takes
 
@@ -171,14 +170,12 @@ def history(output: str, **params: Any) -> None:
     """
     from ecs_migrate.commands.apply import HistoryOptions
     from ecs_migrate.commands.apply import history as read_history
+    from ecs_migrate.render.history import render_history
     from ecs_migrate.render.notes import ApplyRenderer
 
     _utf8_flags(params, "--database-url-var")
     result = read_history(HistoryOptions.from_cli(**params), ApplyRenderer())
-    if output == "json":
-        click.echo(json.dumps([_json_run(r) for r in result.runs], indent=2))
-    else:
-        _print_history(result)
+    render_history(result, output)
 
 
 def _utf8_flags(params: dict[str, Any], *flags: str) -> None:
@@ -196,72 +193,3 @@ def _utf8_flags(params: dict[str, Any], *flags: str) -> None:
                 f"{flag} is not UTF-8 text: character {exc.start + 1} is a byte that is not UTF-8.",
                 hint=f"Give {flag} in UTF-8 (plain ASCII is safest).",
             ) from None
-
-
-def _duration(run: dict[str, Any]) -> float | None:
-    start, end = run.get("started_at"), run.get("finished_at")
-    return round((end - start).total_seconds(), 3) if start and end else None
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def _json_run(run: dict[str, Any]) -> dict[str, Any]:
-    shown = {k: v for k, v in run.items() if k != "blocked_by"}
-    return {
-        **shown,
-        "started_at": _iso(run.get("started_at")),
-        "finished_at": _iso(run.get("finished_at")),
-        "duration_seconds": _duration(run),
-        "blockedBy": [b.to_json() for b in run.get("blocked_by") or []],
-    }
-
-
-def _print_history(result: HistoryResult) -> None:
-    # Every cell is a stored value (a command with its newlines, an actor, a host): each is
-    # shown escaped on one line (safe_text), and echo guards each line's start.
-    from ecs_migrate.github import safe_text
-    from ecs_migrate.render.console import echo
-
-    if not result.runs:
-        echo(f"No runs recorded in ecs_migrate_history at {safe_text(result.database)}.", err=True)
-        return
-    rows = [tuple(safe_text(cell) for cell in _history_cells(r)) for r in result.runs]
-    header = (
-        "ID",
-        "STARTED (UTC)",
-        "TOOK",
-        "EXIT",
-        "SHA",
-        "ACTOR",
-        "TASK/HOST",
-        "BLOCKED BY",
-        "COMMAND",
-    )
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
-
-
-def _history_cells(run: dict[str, Any]) -> tuple[str, ...]:
-    return (
-        str(run["id"]),
-        f"{run['started_at']:%Y-%m-%d %H:%M:%S}Z" if run.get("started_at") else "-",
-        f"{d:.1f}s" if (d := _duration(run)) is not None else "-",
-        "-" if run.get("exit_code") is None else str(run["exit_code"]),
-        str(run.get("git_sha") or "-")[:7],
-        str(run.get("actor") or "-"),
-        str(run.get("task_arn") or run.get("host") or "-").rsplit("/", 1)[-1],
-        _blocked_cell(run.get("blocked_by") or []),
-        str(run.get("command") or ""),
-    )
-
-
-def _blocked_cell(blockers: list[Any]) -> str:
-    """The sessions that made the run wait, briefly: ``812 (report)``, ``812 +2``, ``-``."""
-    if not blockers:
-        return "-"
-    first = blockers[0]
-    name = f"{first.pid} ({first.application})" if first.application else str(first.pid)
-    return name + (f" +{len(blockers) - 1}" if len(blockers) > 1 else "")
