@@ -190,6 +190,7 @@ def migration_command(ctx: Context) -> Verdict:
     from ecs_migrate.tasks.cancel import Cancel
     from ecs_migrate.tasks.oneoff import RunOptions
     from ecs_migrate.tasks.probe import run_probe
+    from ecs_migrate.tasks.start import TaskKind
 
     container = ctx.container()
     name = str(container["name"])
@@ -207,7 +208,7 @@ def migration_command(ctx: Context) -> Verdict:
         command=plan.argv(marker),
         container=name,
         timeout=PROBE_TIMEOUT,
-        if_running="fail",
+        kind=TaskKind.PROBE,  # as db-check's: neither waits for migrations nor holds them up
         stop_on_cancel=True,
     )
     try:
