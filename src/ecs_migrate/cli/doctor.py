@@ -60,7 +60,7 @@ def doctor(output: str, region: str | None, profile: str | None, **params: Any) 
     from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.commands.doctor import DoctorOptions, apply_fixes
     from ecs_migrate.commands.doctor import doctor as run_doctor
-    from ecs_migrate.render.doctor import render_doctor
+    from ecs_migrate.render.doctor import offer_fix, render_doctor
 
     opts = DoctorOptions.from_cli(**params)
     clients = aws_clients(region, profile, (opts.cluster, opts.service))
@@ -68,7 +68,7 @@ def doctor(output: str, region: str | None, profile: str | None, **params: Any) 
     if opts.fix:
 
         def confirm(what: str) -> bool:
-            click.echo(f"fix {what}", err=True)
+            offer_fix(what)
             return opts.yes or click.confirm("Apply it?", default=False, err=True)
 
         apply_fixes(clients, opts, report, confirm)

@@ -20,7 +20,6 @@ from ecs_migrate.cli.options import (
 )
 from ecs_migrate.commands.policy.formats import FORMATS
 from ecs_migrate.commands.policy.model import FEATURES
-from ecs_migrate.common.words import plural
 
 
 @click.group(context_settings=CONTEXT)
@@ -104,22 +103,9 @@ def generate(
     )
     result = run_generate(clients, opts)
     label = name or f"{opts.service or (opts.repo or 'ecs-migrate').split('/')[-1]}-{opts.role}"
-    text = render(result.document, fmt, result.role, label)
-    from ecs_migrate.github import safe_text
+    from ecs_migrate.render.lint import render_generated
 
-    for warning in result.warnings:  # names from the service: escaped onto their line
-        click.echo(f"warning: {safe_text(warning)}", err=True)
-    for note in result.notes:
-        click.echo(f"note: {safe_text(note)}", err=True)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        click.echo(
-            f"wrote {out} ({plural(len(result.actions), 'action')}, names from {result.source})",
-            err=True,
-        )
-    else:
-        click.echo(text, nl=False)
+    render_generated(result, render(result.document, fmt, result.role, label), out)
 
 
 @policy.command(context_settings=CONTEXT)

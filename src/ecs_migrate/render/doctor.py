@@ -58,6 +58,11 @@ def render_doctor(report: DoctorReport, output: str, env: Mapping[str, str]) -> 
         _github(gha, results, report.notes)
 
 
+def offer_fix(what: str) -> None:
+    """A safe fix doctor --fix offers, before it asks (on stderr)."""
+    echo(f"fix {what}", err=True)
+
+
 def _github(gha: GitHubActions, results: list[CheckResult], notes: list[str]) -> None:
     """The job summary's table, and an error annotation per failed check."""
     rows = [

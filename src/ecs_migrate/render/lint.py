@@ -24,7 +24,10 @@ from ecs_migrate.github import GitHubActions, escape_data, escape_property, safe
 from ecs_migrate.render.console import echo, echo_data
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ecs_migrate.commands.lintsql import LintSqlResult
+    from ecs_migrate.commands.policy.generate import GenerateResult
     from ecs_migrate.commands.policy.lint import LintResult
 
 DOCS = "https://github.com/ecs-migrate/ecs-migrate/blob/main/docs"
@@ -123,6 +126,23 @@ def policy_summary(result: LintResult) -> str:
         f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')} "
         f"(linted as {' and '.join(said)}{features})"
     )
+
+
+def render_generated(result: GenerateResult, text: str, out: Path | None) -> None:
+    """`policy generate`: the policy to stdout (or to ``out``); its warnings and notes (names
+    from the service: escaped onto their line) to stderr."""
+    for warning in result.warnings:
+        echo(f"warning: {safe_text(warning)}", err=True)
+    for note in result.notes:
+        echo(f"note: {safe_text(note)}", err=True)
+    if out is None:
+        sys.stdout.write(text)  # as it is: a document, ending as its format ends
+        sys.stdout.flush()
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    said = f"{plural(len(result.actions), 'action')}, names from {result.source}"
+    echo(f"wrote {out} ({said})", err=True)
 
 
 # -- lint-sql ----------------------------------------------------------------------------------
