@@ -655,3 +655,23 @@ def relative(path: object) -> str:
 def policy_sarif(result: LintResult) -> dict[str, Any]:
     """`policy lint --output sarif`, as the printer writes it."""
     return sarif(result, policy_linter())
+
+
+def test_policy_lint_annotates_each_finding_in_github_actions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The printer lint-sql uses: a line, its fix, and an annotation on the file's line."""
+    from ecs_migrate.render.lint import render_policy_lint
+
+    result = lint_file(CI_COMPLETE, features=("run", "deploy"))
+    assert result.findings
+    render_policy_lint(result, "text", {"GITHUB_ACTIONS": "true"})
+    lines = capsys.readouterr().out.splitlines()
+    annotations = [line for line in lines if line.startswith("::")]
+    assert len(annotations) == len(result.findings)
+    for line, finding in zip(annotations, result.findings, strict=True):
+        kind = "error" if finding.severity == "error" else "warning"
+        place = f"file={finding.source}" + (f",line={finding.line}" if finding.line else "")
+        assert line.startswith(f"::{kind} {place},title=policy lint {finding.id}::"), line
+    render_policy_lint(result, "text", {})
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("::")]
