@@ -21,14 +21,13 @@ boto3 only when a client is built.
 # of the CLI, before it can handle a Ctrl-C (mypy reads this name as true all the same).
 TYPE_CHECKING = False
 
-__version__ = "0.1.0"
-
 # Exported name -> the module that defines it. The objects are the modules' own, not copies.
 _EXPORTS: dict[str, str] = {
+    "__version__": "ecs_migrate.version",
     # AWS clients
     "AwsSettings": "ecs_migrate.aws",
     "Clients": "ecs_migrate.aws",
-    # run: a migration as a one-off task, followed to STOPPED
+    # run: a migration as a one-off task, followed until its container has exited
     "RunOptions": "ecs_migrate.commands.run",
     "RunResult": "ecs_migrate.commands.run",
     "run": "ecs_migrate.commands.run",
@@ -131,6 +130,7 @@ if TYPE_CHECKING:  # what mypy and IDEs see: the real objects, with their types
     from ecs_migrate.tasks.cancel import Cancel, Cancellation
     from ecs_migrate.tasks.follow import NullReporter, PollSettings, Reporter
     from ecs_migrate.tasks.logstream import LogEvent
+    from ecs_migrate.version import __version__
 else:  # hidden from type checkers, so a misspelt name is still an error for them
 
     def __getattr__(name: str) -> object:

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ecs_migrate import __version__
 from ecs_migrate.awsguard import (
     REGION,
     check_credentials,
@@ -36,6 +35,7 @@ from ecs_migrate.errors import (
     UsageError,
 )
 from ecs_migrate.validate import check_fields, has_methods
+from ecs_migrate.version import __version__
 
 if TYPE_CHECKING:
     import botocore.session

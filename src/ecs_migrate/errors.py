@@ -1,7 +1,7 @@
 """One error hierarchy. Each class carries the process exit status the CLI uses for it.
 
-The core raises these and never prints or exits; ``cli.py`` renders the message and the hint
-and exits with ``exit_code``.
+The core raises these and never prints or exits; ``cli/main.py`` renders the message and the
+hint, and the process exits with ``exit_code``.
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ class CommandNotExecutableError(EcsMigrateError):
     exit_code = 126
 
 
-# Exit statuses that are results rather than errors (see run.RunResult.exit_status).
+# Exit statuses that are results rather than errors: a command's result carries one as
+# ``exit_status`` (run's RunResult, apply's ApplyResult...).
 EXIT_OK = 0
 EXIT_COMMAND_FAILED = 1
 EXIT_USAGE = 2

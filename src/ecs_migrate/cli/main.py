@@ -14,7 +14,6 @@ import sys
 
 import click
 
-from ecs_migrate import __version__
 from ecs_migrate.cli.apply import apply, history
 from ecs_migrate.cli.db_check import db_check
 from ecs_migrate.cli.doctor import doctor
@@ -30,6 +29,7 @@ from ecs_migrate.cli.sandbox import sandbox
 from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_TARGET, EcsMigrateError
 from ecs_migrate.github import safe_text
 from ecs_migrate.render.console import echo
+from ecs_migrate.version import __version__
 
 EXIT_INTERNAL = 70
 

@@ -11,9 +11,9 @@ import re
 import subprocess
 from importlib import metadata
 
-from ecs_migrate import __version__
 from ecs_migrate.common.pins import Pin, name_problem
 from ecs_migrate.errors import UsageError
+from ecs_migrate.version import __version__
 
 ACTION_REPOSITORY = "ecs-migrate/ecs-migrate"
 # OWNER/REPO follows GitHub's names as policy generate checks --repo; a commit is 40

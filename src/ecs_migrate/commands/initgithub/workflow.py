@@ -13,10 +13,10 @@ import shlex
 import textwrap
 from dataclasses import dataclass
 
-from ecs_migrate import __version__
 from ecs_migrate.common.pins import CHECKOUT, CONFIGURE_AWS_CREDENTIALS, SETUP_PYTHON, Pin
 from ecs_migrate.errors import UsageError
 from ecs_migrate.github import safe_text
+from ecs_migrate.version import __version__
 
 
 @dataclass(frozen=True)
