@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from ecs_migrate.sandbox.seed import World, seed
+from ecs_migrate.sandbox.seed import World, reseed_app, seed
 from ecs_migrate.sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,6 +203,23 @@ def assert_no_secrets(text: str, secrets: list[str]) -> None:
         assert secret not in text, f"a secret value leaked into the output: {secret[:6]}..."
 
 
+# What a test's fresh world keeps from the last one when no request changed it: the network,
+# the secret, the repository, the database, the roles and the CI user (seeding them all cost
+# half a second of CPU per test). ECS and logs, and every other service, start from nothing
+# each time. A change to IAM is undone by seeding IAM's part again; any other change to what is
+# kept, by seeding everything.
+KEPT_SERVICES = ("ec2", "iam", "secretsmanager", "ecr", "rds")
+RESEEDED = ("iam",)
+
+
+@dataclass
+class _Kept:
+    """The world whose services in KEPT_SERVICES the sandbox holds, as seeded."""
+
+    world: World | None = None
+    resets: int = -1  # the sandbox's reset count when it was seeded or kept
+
+
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[Sandbox]:
     sandbox = Sandbox(workdir=EXAMPLE_APP).start()
@@ -210,11 +227,49 @@ def sandbox_server() -> Iterator[Sandbox]:
     sandbox.stop()
 
 
+@pytest.fixture(scope="session")
+def _kept_world() -> _Kept:
+    return _Kept()
+
+
+def fresh_world(server: Sandbox, kept: _Kept) -> World:
+    """The default world, as a fresh reset and seed makes it. What no request changed since
+    the last one is kept, unless another reset ran in between (a module's own fixture)."""
+    changed = server.changed
+    intact = not changed & ({*KEPT_SERVICES, "*"} - set(RESEEDED))
+    if kept.world is not None and kept.resets == server.resets and intact:
+        iam = "iam" in changed
+        server.reset(keep=[s for s in KEPT_SERVICES if not (iam and s == "iam")])
+        world = copy.deepcopy(kept.world)
+        reseed_app(server.agent_client, world, iam=iam)
+    else:
+        server.reset()
+        world, _ = seed(server.agent_client, CANARY_URL)
+    kept.world, kept.resets = copy.deepcopy(world), server.resets
+    server.checkpoint()  # the services kept are as seeded: changed counts from here
+    return world
+
+
+_FAILED = pytest.StashKey[bool]()  # a test failed since the last fresh world
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:  # it may have changed moto's state behind the API: seed afresh
+        item.config.stash[_FAILED] = True
+    return report
+
+
 @pytest.fixture
-def sandbox(sandbox_server: Sandbox) -> Iterator[Env]:
+def sandbox(
+    sandbox_server: Sandbox, _kept_world: _Kept, request: pytest.FixtureRequest
+) -> Iterator[Env]:
     """A freshly reset and seeded sandbox. The task definition carries the canaries."""
-    sandbox_server.reset()
-    world, _ = seed(sandbox_server.agent_client, CANARY_URL)
+    if request.config.stash.get(_FAILED, False):
+        _kept_world.world = None
+        request.config.stash[_FAILED] = False
+    world = fresh_world(sandbox_server, _kept_world)
     env = Env(sandbox_server, world)
     td = env.taskdef()
     container = td["containerDefinitions"][0]
@@ -278,6 +333,11 @@ def pytest_configure(config: pytest.Config) -> None:
     AWS operations to one file: `Clients` honours ECS_MIGRATE_TRACE_AWS_CALLS."""
     from ecs_migrate.aws import TRACE_ENV
 
+    # moto's EC2 loads some 1,300 regional images each time its backend is built (a seventh of a
+    # second of CPU at every fresh world); from MOTO_AMIS_PATH, only those: one ECS-optimized
+    # image (a test starts an EC2 container instance from it). The sandboxes the tests start
+    # as processes inherit it.
+    os.environ.setdefault("MOTO_AMIS_PATH", str(ROOT / "tests" / "fixtures" / "amis.json"))
     AWS_CALL_TRACE.unlink(missing_ok=True)
     os.environ[TRACE_ENV] = str(AWS_CALL_TRACE)
     # Sandbox tasks inherit PATH, as a container has its image's tools on PATH: the image

@@ -165,6 +165,7 @@ class Agent:
     _stop: threading.Event = field(default_factory=threading.Event)
     _paused: threading.Event = field(default_factory=threading.Event)
     _hurry: threading.Event = field(default_factory=threading.Event)  # cut stop sequences short
+    _round: threading.Lock = field(default_factory=threading.Lock)  # one round of _watch
     _thread: threading.Thread | None = None
     metadata: MetadataServer | None = None
     # One client per service for every task (boto3 clients are thread-safe; building one
@@ -190,7 +191,8 @@ class Agent:
     def stop(self) -> None:
         self._stop.set()
         self._hurry.set()
-        self._stop_tasks()
+        with self._round:
+            self._stop_tasks()
         if self.metadata is not None:
             self.metadata.stop()
 
@@ -199,9 +201,10 @@ class Agent:
         self._paused.set()
         self._hurry.set()
         try:
-            self._stop_tasks()
-            reset_backend()
-            self.records.clear()
+            with self._round:  # a round of _watch under way starts its tasks first
+                self._stop_tasks()
+                reset_backend()
+                self.records.clear()
         finally:
             self._hurry.clear()
             self._paused.clear()
@@ -231,22 +234,25 @@ class Agent:
 
     def _watch(self) -> None:
         while not self._stop.wait(0.02):
-            if self._paused.is_set():
-                continue
-            for cluster_tasks in list(self.backend.tasks.values()):
-                for arn, task in list(cluster_tasks.items()):
-                    if arn in self.records:
-                        continue
-                    record = TaskRecord(arn)
-                    self.records[arn] = record
-                    initial_state(task, self.backend)
-                    record.thread = threading.Thread(
-                        target=self._guarded,
-                        args=(task, record),
-                        daemon=True,
-                        name=f"task-{task.id[:8]}",
-                    )
-                    record.thread.start()
+            with self._round:
+                if not self._paused.is_set():
+                    self._start_new_tasks()
+
+    def _start_new_tasks(self) -> None:
+        for cluster_tasks in list(self.backend.tasks.values()):
+            for arn, task in list(cluster_tasks.items()):
+                if arn in self.records:
+                    continue
+                record = TaskRecord(arn)
+                self.records[arn] = record
+                initial_state(task, self.backend)
+                record.thread = threading.Thread(
+                    target=self._guarded,
+                    args=(task, record),
+                    daemon=True,
+                    name=f"task-{task.id[:8]}",
+                )
+                record.thread.start()
 
     def _guarded(self, task: Any, record: TaskRecord) -> None:
         try:
@@ -436,14 +442,14 @@ class _TaskRunner:
         if str(self.task.group or "").startswith("service:"):
             return self.idle()
         timing = self.agent.timing
-        time.sleep(timing.provisioning)
+        self.agent.pause(timing.provisioning)
         _set_status(self.task, "PENDING")
         self.task.pull_started_at = _now()
         deadline = time.monotonic() + timing.pending + self.seconds("start-delay", 0.0)
         while time.monotonic() < deadline:
             if self.stop_requested():
                 return self.fail_to_start("Task stopped before it started")
-            time.sleep(0.05)
+            self.agent.pause(0.05)
         image = self.container_def.get("image", "?")
         if self.simulate == "pull-failure":
             return self.fail_to_start(
@@ -513,18 +519,18 @@ class _TaskRunner:
     def idle(self) -> None:
         """A service task: the app would serve requests; here it idles in RUNNING until stopped."""
         timing = self.agent.timing
-        time.sleep(timing.provisioning)
+        self.agent.pause(timing.provisioning)
         _set_status(self.task, "PENDING")
         self.task.pull_started_at = _now()
         deadline = time.monotonic() + timing.pending + self.seconds("start-delay", 0.0)
         while time.monotonic() < deadline:  # start-delay: a service task held in PENDING
             if self.stop_requested():
                 return self.fail_to_start("Task stopped before it started")
-            time.sleep(0.05)
+            self.agent.pause(0.05)
         self.task.pull_stopped_at = _now()
         self.start_running()
         while not self.stop_requested():
-            time.sleep(0.05)
+            self.agent.pause(0.05)
         stop_code = getattr(self.task, "stop_code", None) or "ServiceSchedulerInitiated"
         self.finish(Ending(0, None, stop_code, self.task.stopped_reason or "Task stopped"))
 

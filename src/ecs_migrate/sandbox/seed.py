@@ -10,9 +10,12 @@ Default world (names are the demo's):
 - task definition family ``app`` (Fargate, awsvpc, awslogs, DATABASE_URL from the secret) and
   service ``app`` on the private subnets.
 
-``seed_from_taskdef`` does the same around a user's own task definition JSON, so a migration
-command can be rehearsed locally against it. ``with_sidecar`` gives a task definition a
-non-essential sidecar (for tests of a task whose other containers outlive the command's).
+``seed(..., taskdef)`` does the same around a user's own task definition JSON, so a migration
+command can be rehearsed locally against it. ``seed_app`` is the ECS and logs part of it, and
+``reseed_app`` redoes that part (and the IAM part, if asked) after a reset that kept the rest:
+the tests' fresh worlds.
+``with_sidecar`` gives a task definition a non-essential sidecar (for tests of a task whose
+other containers outlive the command's).
 """
 
 from __future__ import annotations
@@ -362,16 +365,31 @@ def seed(
 ) -> tuple[World, list[str]]:
     """Create the default world (or one around ``taskdef``). ``clients(service)`` gives clients."""
     world = World()
-    notes: list[str] = []
     seed_network(clients("ec2"), world)
-    ecs, logs = clients("ecs"), clients("logs")
     secret = clients("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=database_url)
     world.secret_arn = secret["ARN"]
     seed_roles(clients("iam"), world)
     repo = clients("ecr").create_repository(repositoryName="app")["repository"]["repositoryUri"]
+    notes = seed_app(clients, world, f"{repo}:latest", taskdef)
+    seed_database(clients("rds"), clients("ec2"), world)
+    account = world.task_definition_arn.split(":")[4]
+    seed_ci_user(clients("iam"), world, account, world.task_definition_arn.split(":")[3])
+    return world, notes
+
+
+def seed_app(
+    clients: Callable[[str], Any],
+    world: World,
+    image: str,
+    taskdef: dict[str, Any] | None = None,
+) -> list[str]:
+    """The app's ECS side and its logs: the cluster, the log group, the task definition (the
+    default one running ``image``, or ``taskdef``) and the service, in ``world``'s network."""
+    notes: list[str] = []
+    ecs, logs = clients("ecs"), clients("logs")
     ecs.create_cluster(clusterName=world.cluster)
     if taskdef is None:
-        td = default_taskdef(world, f"{repo}:latest")
+        td = default_taskdef(world, image)
     else:
         td, notes = prepare_user_taskdef(taskdef, world)
     for cdef in td["containerDefinitions"]:
@@ -399,7 +417,18 @@ def seed(
             }
         },
     )
-    seed_database(clients("rds"), clients("ec2"), world)
-    account = world.task_definition_arn.split(":")[4]
-    seed_ci_user(clients("iam"), world, account, world.task_definition_arn.split(":")[3])
-    return world, notes
+    return notes
+
+
+def reseed_app(clients: Callable[[str], Any], world: World, *, iam: bool = False) -> None:
+    """Seed the default world's ECS side and logs again (``seed_app``), and with ``iam`` its
+    roles and CI user, after a reset that kept the rest: the network, the secret, the
+    repository and the database (and the roles and CI user without ``iam``)."""
+    if iam:
+        seed_roles(clients("iam"), world)
+    ecr = clients("ecr")
+    repo = ecr.describe_repositories(repositoryNames=["app"])["repositories"][0]
+    seed_app(clients, world, f"{repo['repositoryUri']}:latest")
+    if iam:
+        account = world.task_definition_arn.split(":")[4]
+        seed_ci_user(clients("iam"), world, account, world.task_definition_arn.split(":")[3])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from ecs_migrate.sandbox.agent import (
 )
 from ecs_migrate.sandbox.faults import AGENT_HEADER, FaultInjector
 from ecs_migrate.sandbox.seed import World
+from ecs_migrate.sandbox.state import ChangeTracker, wipe
 
 ACCOUNT = "123456789012"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -54,6 +56,8 @@ class Sandbox:
     url: str = ""
     faults: FaultInjector | None = None
     agent: Agent | None = None
+    resets: int = 0  # how many times reset() has run
+    _tracker: ChangeTracker | None = None
     _server: Any = None
     _thread: threading.Thread | None = None
     # The agent's clients, one per service: building one costs up to 0.1 s of CPU (EC2's
@@ -98,8 +102,11 @@ class Sandbox:
         _patch_stop_task()
         _patch_task_listings()
         _exempt_agent_from_iam()
+        self._tracker = ChangeTracker(
+            _unimplemented(DomainDispatcherApplication(create_backend_app))
+        )
         self.faults = FaultInjector(
-            _unimplemented(DomainDispatcherApplication(create_backend_app)),
+            self._tracker,
             rate=self.fault_rate,
             seed=self.fault_seed,
         )
@@ -261,20 +268,33 @@ class Sandbox:
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0 if on else float("inf")
         ActionAuthenticatorMixin.request_count = 0
 
-    def reset(self) -> None:
-        """Forget every resource and task (moto's /moto-api/reset), keeping the server up."""
-        import urllib.request
+    @property
+    def changed(self) -> frozenset[str]:
+        """The services (moto's names: "ec2", "iam"...) that a request may have changed since
+        the last reset or checkpoint, the agent's requests included; "*" when it could be any."""
+        return frozenset(self._tracker.changed) if self._tracker else frozenset()
 
-        def wipe() -> None:
-            request = urllib.request.Request(self.url + "/moto-api/reset", method="POST", data=b"")
-            with urllib.request.urlopen(request, timeout=10):
-                pass
+    def checkpoint(self) -> None:
+        """Count ``changed`` from now on, as a reset does: e.g. once a world to keep is seeded."""
+        if self._tracker:
+            self._tracker.clear()
+
+    def reset(self, keep: Collection[str] = ()) -> None:
+        """Forget every resource and task, keeping the server up: what moto's /moto-api/reset
+        forgets. The services in ``keep`` keep their state, but for the network interfaces of
+        ECS's tasks when EC2 is kept and ECS is not (see ``changed`` to choose them)."""
+
+        def forget() -> None:
+            wipe(keep)
+            if self._tracker:
+                self._tracker.clear()
             _freeze_task_states()
 
         if self.agent:
-            self.agent.reset(wipe)
+            self.agent.reset(forget)
         else:
-            wipe()
+            forget()
+        self.resets += 1
         if self.faults:
             self.faults.clear(rate=self.fault_rate)
 
