@@ -286,9 +286,10 @@ def probe(sandbox: Env, command: str) -> Checks:
 
 
 def migration_tasks(sandbox: Env, desired: str) -> list[dict[str, Any]]:
+    """The probe tasks doctor started (a probe, as db-check's: startedBy ecs-migrate-check)."""
     ecs = sandbox.client("ecs")
     arns = ecs.list_tasks(
-        cluster=sandbox.world.cluster, startedBy="ecs-migrate", desiredStatus=desired
+        cluster=sandbox.world.cluster, startedBy="ecs-migrate-check", desiredStatus=desired
     )["taskArns"]
     if not arns:
         return []
@@ -314,7 +315,7 @@ def test_probe_finds_alembic_and_its_ini_and_leaves_nothing_running(
     assert migration_tasks(sandbox, "RUNNING") == []
     stopped = migration_tasks(sandbox, "STOPPED")
     assert len(stopped) == 1
-    assert stopped[0]["group"] == "ecs-migrate:app"
+    assert stopped[0]["group"] == "ecs-migrate-check:app"  # not a migration: none waits for it
     assert stopped[0]["containers"][0]["exitCode"] == 0
 
 
