@@ -15,15 +15,9 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from ecs_migrate.commands.apply.attempts import (
-    Session,
-    first_line,
-    privilege_note,
-    run_attempts,
-    sight,
-)
+from ecs_migrate.commands.apply.attempts import first_line, privilege_note, run_attempts, sight
 from ecs_migrate.commands.apply.blockers import Blocker
 from ecs_migrate.commands.apply.child import ChildSpec, SignalRelay, resolve_command
 from ecs_migrate.commands.apply.dialects import Dialect, dialect_for, read_history, rewrite_command
@@ -31,6 +25,7 @@ from ecs_migrate.commands.apply.guard import plan
 from ecs_migrate.commands.apply.lock import acquire_lock, lost_before_the_command
 from ecs_migrate.commands.apply.metadata import RunContext, run_context
 from ecs_migrate.commands.apply.preflight import MODES, preflight_for
+from ecs_migrate.commands.apply.state import ApplyReporter, ApplyState
 from ecs_migrate.commands.apply.url import DatabaseUrl, read_url
 from ecs_migrate.commands.apply.wait import wait_for_database
 from ecs_migrate.common.options import FromCli
@@ -51,12 +46,6 @@ __all__ = [
 
 
 MAX_BLOCKERS_TIMEOUT = 86_400.0
-
-
-class ApplyReporter(Protocol):
-    def progress(self, message: str) -> None: ...
-    def warning(self, message: str) -> None: ...
-    def output(self, stream: str, data: bytes) -> None: ...
 
 
 @dataclass
@@ -191,121 +180,127 @@ def _apply(
     if context.warning:
         reporter.warning(context.warning)
     dialect = dialect_for(url)
-    lock_name = opts.lock_name or url.database or "default"
     reporter.progress(f"Connecting to {url.describe()} (waiting up to {opts.wait:g}s)")
     connected = wait_for_database(dialect, url, opts.wait, context.app_name, reporter, relay.cancel)
-    conn = connected.conn
-    session: Session | None = None
-    try:
-        with lost_before_the_command(dialect, conn, "reading the server's version"):
-            version = dialect.server_version(conn)
-        waited_lock = acquire_lock(
-            dialect, conn, lock_name, opts.lock_timeout, reporter, relay.cancel
-        )
-        command = redactor.text(mask_command(opts.command)[0])
-        guard = plan(
-            url.dialect,
-            opts.environ,
-            opts.ddl_lock_timeout,
-            opts.ddl_retries,
-            sight(dialect, conn, opts.ddl_lock_timeout),
-            opts.ddl_retry_pause,
-        )
-        for note in guard.notes:
-            reporter.progress(note)
-        lacking = privilege_note(dialect, conn, guard)
-        if lacking is not None:  # a note: the command usually connects as the same user
-            reporter.progress(lacking)
-        reporter.progress(
-            f"Holding the migration lock {lock_name!r} on {version}; running: {command}"
-        )
-        session = Session(
-            dialect,
-            conn,
-            lock_name,
-            context,
-            reporter,
-            ChildSpec(opts.command, executable, guard.environ, opts.cwd),
-            command,
-            redactor,
-            opts.lock_timeout,
-            preflight=preflight_for(opts.blockers, opts.blockers_timeout, opts.ddl_lock_timeout),
-        )
-        ended = run_attempts(session, guard, relay)
-        status, lost = ended.status, ended.lost
-        if lost is None:
-            with contextlib.suppress(Exception):
-                dialect.unlock(conn, lock_name)
-        else:
-            lost_conn = conn if ended.keeper.usable else None
-            lost_at = _utc(ended.keeper.lost_at)
-            noted = f"{ended.noted}  # ecs-migrate: the lock was lost at {lost_at}"
-            _record_loss(dialect, url, lost_conn, ended.row_id, status, noted, context, reporter)
-    finally:
-        in_use = session.keeper if session is not None else None
-        if in_use is None or in_use.usable:  # never close it under a check still in flight
-            with contextlib.suppress(Exception):
-                conn.close()  # also releases the lock if unlock could not run
-    reporter.progress(f"The command exited with status {status}.")
-    if lost is not None:
-        raise LockLostError(
-            f"The migration lock {lock_name!r} was lost while the command ran ({lost}). The "
-            f"command went on without it to its end, status {status}: the run was not "
-            "protected.",
-            command_status=status,
-            hint="Another migration may have run at the same time: check `ecs-migrate "
-            "history` for runs that overlap this one, and the state of the database. The lock "
-            "lives on apply's own connection: pg_terminate_backend or KILL, a restart or "
-            "failover of the database, or a network cut ends it (docs/apply.md, The lock).",
-        )
-    return ApplyResult(
-        exit_status=status,
-        database=url.describe(),
-        server_version=version,
-        lock_name=lock_name,
-        history_id=ended.row_id,
+    run = ApplyState(
+        dialect,
+        connected.conn,
+        url,
+        opts.lock_name or url.database or "default",
+        context,
+        reporter,
+        redactor,
+        relay,
+        child=ChildSpec(opts.command, executable, opts.environ, opts.cwd),
+        command=redactor.text(mask_command(opts.command)[0]),
+        pause_budget=opts.lock_timeout,
+        preflight=preflight_for(opts.blockers, opts.blockers_timeout, opts.ddl_lock_timeout),
+        began=began,
         waited_for_database=connected.waited,
-        waited_for_lock=waited_lock,
-        duration_seconds=time.monotonic() - began,
+    )
+    try:
+        _hold(run, opts)
+        run_attempts(run)
+        _end(run)
+    finally:
+        run.close()
+    reporter.progress(f"The command exited with status {run.status}.")
+    if run.lost is not None:
+        raise _lock_lost(run.lock_name, run.lost, run.status)
+    return ApplyResult(
+        exit_status=run.status,
+        database=url.describe(),
+        server_version=run.server_version,
+        lock_name=run.lock_name,
+        history_id=run.row_id,
+        waited_for_database=run.waited_for_database,
+        waited_for_lock=run.waited_for_lock,
+        duration_seconds=time.monotonic() - run.began,
         context=context,
+    )
+
+
+def _hold(run: ApplyState, opts: ApplyOptions) -> None:
+    """The server's version, the migration lock taken, and the lock-wait guard planned (its
+    notes said)."""
+    dialect, conn, reporter = run.dialect, run.conn, run.reporter
+    with lost_before_the_command(dialect, conn, "reading the server's version"):
+        run.server_version = dialect.server_version(conn)
+    run.waited_for_lock = acquire_lock(
+        dialect, conn, run.lock_name, opts.lock_timeout, reporter, run.relay.cancel
+    )
+    run.guard = guard = plan(
+        run.url.dialect,
+        opts.environ,
+        opts.ddl_lock_timeout,
+        opts.ddl_retries,
+        sight(dialect, conn, opts.ddl_lock_timeout),
+        opts.ddl_retry_pause,
+    )
+    run.child = dataclasses.replace(run.child, env=guard.environ)
+    for note in guard.notes:
+        reporter.progress(note)
+    lacking = privilege_note(dialect, conn, guard)
+    if lacking is not None:  # a note: the command usually connects as the same user
+        reporter.progress(lacking)
+    reporter.progress(
+        f"Holding the migration lock {run.lock_name!r} on {run.server_version}; running: "
+        f"{run.command}"
+    )
+
+
+def _end(run: ApplyState) -> None:
+    """The lock released; or, lost while the command ran, the loss recorded in its row."""
+    if run.lost is None:
+        with contextlib.suppress(Exception):
+            run.dialect.unlock(run.conn, run.lock_name)
+    else:
+        _record_loss(run)
+
+
+def _lock_lost(lock_name: str, lost: str, status: int) -> LockLostError:
+    return LockLostError(
+        f"The migration lock {lock_name!r} was lost while the command ran ({lost}). The "
+        f"command went on without it to its end, status {status}: the run was not "
+        "protected.",
+        command_status=status,
+        hint="Another migration may have run at the same time: check `ecs-migrate "
+        "history` for runs that overlap this one, and the state of the database. The lock "
+        "lives on apply's own connection: pg_terminate_backend or KILL, a restart or "
+        "failover of the database, or a network cut ends it (docs/apply.md, The lock).",
     )
 
 
 RECONNECT_SECONDS = 5.0  # to record a lost run on a new connection
 
 
-def _record_loss(
-    dialect: Dialect,
-    url: DatabaseUrl,
-    conn: Any,
-    row_id: int | None,
-    status: int,
-    noted: str,
-    ctx: RunContext,
-    reporter: _Redacting,
-) -> None:
-    """Best effort: the run's end and the loss (``noted``: its command, then a comment) in
-    its row, on the lock's connection if it still answers, else on a new one."""
+def _record_loss(run: ApplyState) -> None:
+    """Best effort: the run's end and the loss (its command, then a comment) in its row, on
+    the lock's connection if it still answers, else on a new one."""
+    row_id, status = run.row_id, run.status
     if row_id is None:
         return
+    keeper = run.keeper
+    lost_at = _utc(keeper.lost_at if keeper is not None else None)
+    noted = f"{run.noted}  # ecs-migrate: the lock was lost at {lost_at}"
     problem: Exception | None = None
-    if conn is not None:  # None: a check never came back, and the connection is not ours
+    if keeper is None or keeper.usable:  # else a check never came back: not our connection
         try:
-            _write_loss(dialect, conn, row_id, status, noted)
+            _write_loss(run.dialect, run.conn, row_id, status, noted)
             return
         except Exception as exc:
             problem = exc
     try:
-        fresh = dialect.connect(url, RECONNECT_SECONDS, ctx.app_name)
+        fresh = run.dialect.connect(run.url, RECONNECT_SECONDS, run.context.app_name)
         try:
-            _write_loss(dialect, fresh, row_id, status, noted)
+            _write_loss(run.dialect, fresh, row_id, status, noted)
             return
         finally:
             with contextlib.suppress(Exception):
                 fresh.close()
     except Exception as exc:
         problem = exc
-    reporter.warning(
+    run.reporter.warning(
         f"Could not record the end of run {row_id} in ecs_migrate_history: "
         f"{first_line(problem) if problem else 'no connection'}. It keeps no exit_code."
     )

@@ -12,21 +12,20 @@ death by signal). The command's output is never read for it.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from ecs_migrate.commands.apply import committed
 from ecs_migrate.commands.apply.blockers import Blocker
-from ecs_migrate.commands.apply.child import ChildSpec, SignalRelay, run_child
+from ecs_migrate.commands.apply.child import run_child
 from ecs_migrate.commands.apply.dialects import Dialect, rewrite_command
 from ecs_migrate.commands.apply.guard import Guard, not_retried, pause_before
 from ecs_migrate.commands.apply.lock import LockKeeper, ensure_held, lost_before_the_command
 from ecs_migrate.commands.apply.metadata import RunContext
-from ecs_migrate.commands.apply.preflight import Preflight, before_attempt, note_blockers
+from ecs_migrate.commands.apply.preflight import before_attempt, note_blockers
 from ecs_migrate.commands.apply.sessions import Vantage, vantage
+from ecs_migrate.commands.apply.state import ApplyReporter, ApplyState
 from ecs_migrate.commands.apply.url import POSTGRES
 from ecs_migrate.commands.apply.watch import Event, SessionWatch, Watcher
-from ecs_migrate.common.redact import Redactor
 from ecs_migrate.common.words import plural
 from ecs_migrate.errors import (
     CommandNotExecutableError,
@@ -34,14 +33,6 @@ from ecs_migrate.errors import (
     InterruptedByUser,
     TimedOutError,
 )
-
-
-class Reporter(Protocol):
-    def progress(self, message: str) -> None: ...
-    def warning(self, message: str) -> None: ...
-    def output(self, stream: str, data: bytes) -> None: ...
-    def ended(self, stream: str) -> None: ...
-    def error(self, message: str) -> None: ...
 
 
 def sight(dialect: Dialect, conn: Any, timeout: float) -> Vantage | str | None:
@@ -76,108 +67,79 @@ def privilege_note(dialect: Dialect, conn: Any, guard: Guard) -> str | None:
         return f"Lock-wait guard: apply could not read its own privileges ({first_line(exc)})."
 
 
-@dataclass
-class Session:
-    """The lock's connection and what every attempt on it shares."""
-
-    dialect: Dialect
-    conn: Any
-    lock_name: str
-    context: RunContext
-    reporter: Reporter
-    child: ChildSpec  # the command as it is started
-    command: str  # as it is shown and recorded: redacted
-    redactor: Redactor
-    pause_budget: float  # seconds all the pauses between attempts may take (--lock-timeout)
-    keeper: LockKeeper | None = None  # the current attempt's (the connection is in its use)
-    said_unseen: bool = False  # the watcher saw none of the command's sessions: said once
-    to_drop: tuple[str, ...] = ()  # INVALID indexes the last attempt left, to drop first
-    preflight: Preflight | None = None  # sessions in the way, before each attempt (preflight.py)
-
-
-@dataclass
-class Ended:
-    keeper: LockKeeper
-    status: int
-    lost: str | None
-    row_id: int | None
-    noted: str
-
-
-def run_attempts(session: Session, guard: Guard, relay: SignalRelay) -> Ended:
+def run_attempts(run: ApplyState) -> None:
     """Run the command, and again after a lock wait the guard saw cancelled, while the guard
-    allows: each attempt its own history row, saying how it ended. Returns how the last one
-    ended."""
-    dialect, conn, lock_name = session.dialect, session.conn, session.lock_name
-    context, reporter, command = session.context, session.reporter, session.command
-    attempt, paused, status = 1, 0.0, 0
+    allows: each attempt its own history row, saying how it ended. ``run`` says how the last
+    one ended (status, row, a lock lost)."""
     while True:
-        seen = _clear(session, relay, attempt, status)  # sessions in the way (preflight.py)
+        seen = _clear(run)  # sessions in the way (preflight.py)
         if seen is None:
-            break
-        noted = command if attempt == 1 else f"{command}  # ecs-migrate: attempt {attempt}"
-        # Lost here, before the first attempt, the command never ran (exit 4); before a later
-        # one, ensure_held has just seen the lock, and the lost connection is reported as is.
-        doing = "recording the run in ecs_migrate_history"
-        first = attempt == 1
-        with lost_before_the_command(dialect, conn, doing) if first else contextlib.nullcontext():
-            row_id = _record_start(dialect, conn, noted, context, reporter)
-        note_blockers(conn, row_id, seen)
-        watcher = _watcher(session, guard)
+            return
+        _record_attempt(run)
+        note_blockers(run.conn, run.row_id, seen)
+        watcher = _watcher(run)
         if watcher is not None:
-            watcher.baseline(conn)
-        keeper = session.keeper = LockKeeper(
-            dialect,
-            conn,
-            lock_name,
-            lambda why: reporter.error(_lost_now(lock_name, why)),
-            watch=watcher,
-        )
-
-        def started(
-            pid: int, watcher: SessionWatch | None = watcher, keeper: LockKeeper = keeper
-        ) -> None:
-            if watcher is not None:
-                watcher.begin(pid)  # the command's session: its processes, its sockets
-            keeper.start()  # the check (and the watch) run on the connection from here
-
-        try:
-            status = run_child(session.child, session.redactor, reporter, relay, started=started)
-        except (CommandNotFoundError, CommandNotExecutableError) as exc:
-            _record_finish(dialect, conn, row_id, exc.exit_code, reporter)  # never started
-            raise
-        finally:
-            lost = keeper.stop()  # the connection is this thread's again (unless unusable)
-        if lost is not None:
-            break
-        _record_finish(dialect, conn, row_id, status, reporter)
+            watcher.baseline(run.conn)
+        _run_command(run, watcher)
+        if run.lost is not None:
+            return
+        _record_finish(run.dialect, run.conn, run.row_id, run.status, run.reporter)
         events = watcher.events if watcher is not None else []
-        note_blockers(conn, row_id, seen, events, getattr(watcher, "named", ()))
-        if events and status != 0:  # how the failed attempt ended, in its row
-            _note_attempt(dialect, conn, row_id, f"{noted}  # ecs-migrate: {events[-1].note()}")
-        if not _again(session, guard, watcher, status, relay):
-            break
-        waited = _pause(session, guard, relay, attempt, status, events[-1], paused)
+        note_blockers(run.conn, run.row_id, seen, events, getattr(watcher, "named", ()))
+        if events and run.status != 0:  # how the failed attempt ended, in its row
+            _note_attempt(run.conn, run.row_id, f"{run.noted}  # ecs-migrate: {events[-1].note()}")
+        if not _again(run, watcher):
+            return
+        waited = _pause(run, events[-1])
         if waited is None:
-            break
-        attempt, paused = attempt + 1, waited
-    return Ended(keeper, status, lost, row_id, noted)
+            return
+        run.attempt, run.paused = run.attempt + 1, waited
 
 
-def _pause(
-    session: Session,
-    guard: Guard,
-    relay: SignalRelay,
-    attempt: int,
-    status: int,
-    event: Event,
-    paused: float,
-) -> float | None:
-    """The pause before attempt ``attempt`` + 1, after ``status`` and the guard's ``event``:
-    the seconds paused in all, or None when no next attempt starts (said)."""
-    reporter = session.reporter
+def _record_attempt(run: ApplyState) -> None:
+    """The attempt's row in ecs_migrate_history (run.row_id; None if it cannot be written).
+    Lost here, before the first attempt, the command never ran (exit 4); before a later one,
+    ensure_held has just seen the lock, and the lost connection is reported as is."""
+    first = run.attempt == 1
+    run.noted = run.command if first else f"{run.command}  # ecs-migrate: attempt {run.attempt}"
+    doing = "recording the run in ecs_migrate_history"
+    lost = lost_before_the_command(run.dialect, run.conn, doing)
+    with lost if first else contextlib.nullcontext():
+        run.row_id = _record_start(run.dialect, run.conn, run.noted, run.context, run.reporter)
+
+
+def _run_command(run: ApplyState, watcher: SessionWatch | None) -> None:
+    """One attempt's command to its end (run.status), the lock checked, and the command's
+    sessions watched, while it runs (run.lost: why the lock was lost meanwhile)."""
+    reporter, lock_name = run.reporter, run.lock_name
+    keeper = run.keeper = LockKeeper(
+        run.dialect,
+        run.conn,
+        lock_name,
+        lambda why: reporter.error(_lost_now(lock_name, why)),
+        watch=watcher,
+    )
+
+    def started(pid: int) -> None:
+        if watcher is not None:
+            watcher.begin(pid)  # the command's session: its processes, its sockets
+        keeper.start()  # the check (and the watch) run on the connection from here
+
+    try:
+        run.status = run_child(run.child, run.redactor, reporter, run.relay, started=started)
+    except (CommandNotFoundError, CommandNotExecutableError) as exc:
+        _record_finish(run.dialect, run.conn, run.row_id, exc.exit_code, reporter)  # never started
+        raise
+    finally:
+        run.lost = keeper.stop()  # the connection is this thread's again (unless unusable)
+
+
+def _pause(run: ApplyState, event: Event) -> float | None:
+    """The pause before the next attempt, after the last one's status and the guard's
+    ``event``: the seconds paused in all, or None when no next attempt starts (said)."""
+    reporter, guard, attempt, status = run.reporter, run.guard, run.attempt, run.status
     pause = pause_before(attempt + 1, guard.first_pause)
-    if attempt > guard.retries or paused + pause > session.pause_budget:
+    if attempt > guard.retries or run.paused + pause > run.pause_budget:
         reporter.warning(
             f"Gave up after {plural(attempt, 'attempt')}, each stopped by the lock-wait "
             "guard: a long transaction holds a lock the command needs. Find it in "
@@ -190,69 +152,67 @@ def _pause(
         f"wait for {event.what}, so its transaction rolled back. Attempt {attempt + 1} of "
         f"{guard.retries + 1} in {pause:g}s, still holding the migration lock."
     )
-    if relay.cancel.wait(pause):
+    if run.relay.cancel.wait(pause):
         return None
     # Lost in the pause: exits.
-    ensure_held(session.dialect, session.conn, session.lock_name, status, attempt + 1)
-    if not _drop_leftovers(session, guard):
+    ensure_held(run.dialect, run.conn, run.lock_name, status, attempt + 1)
+    if not _drop_leftovers(run):
         return None
-    return paused + pause
+    return run.paused + pause
 
 
-def _clear(session: Session, relay: SignalRelay, attempt: int, status: int) -> list[Blocker] | None:
-    """Pre-flight before attempt ``attempt``: the sessions in the migration's way, waited
-    for; those seen. Before the first, a failure to clear raises (exit 5, or 130); before a
-    later one, it is said and None returned: the last attempt's ``status`` stands."""
+def _clear(run: ApplyState) -> list[Blocker] | None:
+    """Pre-flight before the attempt: the sessions in the migration's way, waited for; those
+    seen. Before the first, a failure to clear raises (exit 5, or 130); before a later one,
+    it is said and None returned: the last attempt's status stands."""
     try:
         return before_attempt(
-            session.preflight,
-            session.dialect,
-            session.conn,
-            session.reporter.progress,
-            relay.cancel,
+            run.preflight, run.dialect, run.conn, run.reporter.progress, run.relay.cancel
         )
     except (TimedOutError, InterruptedByUser) as exc:
-        if attempt == 1:
+        if run.attempt == 1:
             raise
-        session.reporter.warning(f"Attempt {attempt} not started: {exc.message} Status {status}.")
+        run.reporter.warning(
+            f"Attempt {run.attempt} not started: {exc.message} Status {run.status}."
+        )
         return None
 
 
-def _watcher(session: Session, guard: Guard) -> SessionWatch | None:
+def _watcher(run: ApplyState) -> SessionWatch | None:
     """The attempt's watch over the command's sessions, where the guard has one."""
+    guard = run.guard
     if guard.watch is None:
         return None
-    if session.dialect.name != POSTGRES:
+    if run.dialect.name != POSTGRES:
         from ecs_migrate.commands.apply.mywatch import MyWatcher
 
-        return MyWatcher(guard.watch, guard.timeout, session.reporter.progress)
-    return Watcher(guard.watch, guard.timeout, session.reporter.progress)
+        return MyWatcher(guard.watch, guard.timeout, run.reporter.progress)
+    return Watcher(guard.watch, guard.timeout, run.reporter.progress)
 
 
-def _again(
-    session: Session, guard: Guard, watcher: SessionWatch | None, status: int, relay: SignalRelay
-) -> bool:
-    """Whether the attempt that ended with ``status`` is run again (retries left aside):
+def _again(run: ApplyState, watcher: SessionWatch | None) -> bool:
+    """Whether the attempt that ended with run.status is run again (retries left aside):
     only on the watcher's evidence, said when the guard acted and yet it is not."""
-    if status == 0 or watcher is None or not guard.retries or relay.cancel.is_set():
+    status = run.status
+    if status == 0 or watcher is None or not run.guard.retries or run.relay.cancel.is_set():
         return False
     why_not = not_retried(status, watcher.events)
     if why_not is None:
-        why_not = _left_behind(session, guard, watcher)
+        why_not = _left_behind(run, watcher)
     if why_not is None:
         return True
     if watcher.events:
-        session.reporter.progress(f"Not run again although the lock-wait guard acted: {why_not}.")
-    elif not watcher.saw_sessions and watcher.broken is None and not session.said_unseen:
-        session.said_unseen = True
-        session.reporter.progress(
+        run.reporter.progress(f"Not run again although the lock-wait guard acted: {why_not}.")
+    elif not watcher.saw_sessions and watcher.broken is None and not run.said_unseen:
+        run.said_unseen = True
+        run.reporter.progress(
             "Lock-wait guard: none of the command's sessions was seen on the server (a unix "
             "socket, a proxy, or another server than apply's?): a failure is not retried."
         )
     return False
 
 
-def _left_behind(session: Session, guard: Guard, watcher: SessionWatch) -> str | None:
+def _left_behind(run: ApplyState, watcher: SessionWatch) -> str | None:
     """Why the failed attempt must not run again, from what it left committed (None: it
     left nothing a retry would run twice). INVALID indexes of a cancelled ``CREATE INDEX
     CONCURRENTLY`` are dropped first, or named."""
@@ -260,7 +220,7 @@ def _left_behind(session: Session, guard: Guard, watcher: SessionWatch) -> str |
     if look is None:
         return None
     try:
-        left = look(session.conn)
+        left = look(run.conn)
     except Exception as exc:
         return f"apply could not read what the attempt left committed ({first_line(exc)})"
     if left is None:
@@ -271,27 +231,27 @@ def _left_behind(session: Session, guard: Guard, watcher: SessionWatch) -> str |
             "migration: run again, that migration would start over on a schema it has "
             "partly changed. Finish or undo those changes by hand, then run the migration again"
         )
-    session.to_drop = left.invalid_indexes  # dropped before the next attempt
+    run.to_drop = left.invalid_indexes  # dropped before the next attempt
     return None
 
 
-def _drop_leftovers(session: Session, guard: Guard) -> bool:
+def _drop_leftovers(run: ApplyState) -> bool:
     """Drop the INVALID indexes the last attempt left, before the next one creates them
     again; False (said) if one could not be."""
-    if not session.to_drop:
+    if not run.to_drop:
         return True
-    names = ", ".join(session.to_drop)
-    timeout = max(guard.timeout, 1.0)
-    problem = committed.drop_invalid(session.conn, session.to_drop, timeout)
-    session.to_drop = ()
+    names = ", ".join(run.to_drop)
+    timeout = max(run.guard.timeout, 1.0)
+    problem = committed.drop_invalid(run.conn, run.to_drop, timeout)
+    run.to_drop = ()
     if problem is not None:
-        session.reporter.warning(
+        run.reporter.warning(
             f"Not run again: the attempt left the INVALID index {names} (a CREATE INDEX "
             f"CONCURRENTLY that did not finish), and apply could not drop it ({problem}). "
             "Drop it with DROP INDEX CONCURRENTLY, then run the migration again."
         )
         return False
-    session.reporter.progress(
+    run.reporter.progress(
         f"Dropped the INVALID index {names} that the last attempt left (a CREATE INDEX "
         "CONCURRENTLY that did not finish), so the next attempt can create it again."
     )
@@ -305,7 +265,7 @@ _HISTORY_FIX = (
 
 
 def _record_start(
-    dialect: Dialect, conn: Any, command: str, ctx: RunContext, reporter: Reporter
+    dialect: Dialect, conn: Any, command: str, ctx: RunContext, reporter: ApplyReporter
 ) -> int | None:
     """Insert the run's row; a warning, not a failure, when the table cannot be written."""
     try:
@@ -323,7 +283,7 @@ def _record_start(
 
 
 def _record_finish(
-    dialect: Dialect, conn: Any, row_id: int | None, status: int, reporter: Reporter
+    dialect: Dialect, conn: Any, row_id: int | None, status: int, reporter: ApplyReporter
 ) -> None:
     if row_id is None:
         return
@@ -346,7 +306,7 @@ def _lost_now(lock_name: str, why: str) -> str:
     )
 
 
-def _note_attempt(dialect: Dialect, conn: Any, row_id: int | None, noted: str) -> None:
+def _note_attempt(conn: Any, row_id: int | None, noted: str) -> None:
     """Best effort: say in the attempt's row how it ended (history shows each attempt)."""
     if row_id is not None:
         with contextlib.suppress(Exception):

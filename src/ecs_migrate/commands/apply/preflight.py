@@ -258,10 +258,14 @@ def clear_of_blockers(
             raise _failed(in_way or now, waited)
         pause = POLL if len(in_way) == len(now) else SETTLE
         if cancel.wait(min(pause, preflight.timeout - waited)):
-            raise InterruptedByUser(
-                "Interrupted while waiting for sessions in the migration's way: "
-                f"{describe_all(in_way or now)}. The command did not run."
-            )
+            raise _interrupted(in_way or now)
+
+
+def _interrupted(blockers: list[Blocker]) -> InterruptedByUser:
+    return InterruptedByUser(
+        "Interrupted while waiting for sessions in the migration's way: "
+        f"{describe_all(blockers)}. The command did not run."
+    )
 
 
 def _older(blocker: Blocker, seconds: float) -> bool:
