@@ -247,3 +247,46 @@ def test_run_apply_wraps_the_command_as_an_argv_list() -> None:
     assert opts.container_command == ["ecs-migrate", "apply", "--", "alembic", "upgrade", "head"]
     plain = RunOptions(cluster="c", service="s", command=["sh", "-c", "x; y"])
     assert plain.container_command == ["sh", "-c", "x; y"]
+
+
+# -- the reporter protocol, the signals, the line `run --apply` reads ---------------------------
+def _protocol_methods() -> list[str]:
+    from ecs_migrate.commands.apply import ApplyReporter
+
+    return sorted(name for name in vars(ApplyReporter) if not name.startswith("_"))
+
+
+def test_apply_s_signals_go_to_the_relay_and_the_handlers_come_back() -> None:
+    import signal
+
+    from ecs_migrate.cli.signals import forward_signals
+    from ecs_migrate.commands.apply import SignalRelay
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGHUP, signal.SIGTERM)}
+    relay = SignalRelay()
+    with forward_signals(relay):
+        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert relay.received == [signal.SIGHUP, signal.SIGTERM]
+    assert relay.cancel.is_set()  # no command ran: a cancel
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+def test_a_signal_before_the_command_started_is_sent_to_it_once_it_runs() -> None:
+    import signal
+    import subprocess
+
+    from ecs_migrate.commands.apply import SignalRelay
+
+    relay = SignalRelay()
+    # SIGTERM, not SIGINT: a test worker may ignore SIGINT, and its child with it.
+    relay.deliver(signal.SIGTERM)  # between the lock and the start
+    child = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        relay.attach(child.pid)
+        relay.deliver_pending()
+        assert child.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        relay.detach()
+        child.kill()
+        child.wait()

@@ -6,10 +6,8 @@ stream (stdout or stderr), redacted line by line. Exit status: the command's own
 
 from __future__ import annotations
 
-import signal
 import sys
-from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -22,29 +20,7 @@ from ecs_migrate.cli.options import (
     seconds_option,
 )
 
-if TYPE_CHECKING:
-    from ecs_migrate.commands.apply import SignalRelay
-
 MAX_HISTORY_ROWS = 100_000  # a LIMIT every database takes
-
-
-class _ForwardSignals:
-    """SIGTERM, SIGINT and SIGHUP go to the relay: to the command while it runs."""
-
-    def __init__(self, relay: SignalRelay) -> None:
-        self.relay = relay
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.relay.deliver(signum)
-
-    def __enter__(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            self._previous[sig] = signal.signal(sig, self._handle)
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 @click.command(context_settings=CONTEXT)
@@ -130,6 +106,7 @@ def apply(**params: Any) -> None:
       ecs-migrate apply --blockers-timeout 10m -- alembic upgrade head
       ecs-migrate run --cluster prod --service api --apply -- alembic upgrade head
     """
+    from ecs_migrate.cli.signals import forward_signals
     from ecs_migrate.commands.apply import ApplyOptions, SignalRelay
     from ecs_migrate.commands.apply import apply as apply_migration
     from ecs_migrate.render.notes import ApplyRenderer
@@ -139,7 +116,7 @@ def apply(**params: Any) -> None:
     opts = ApplyOptions.from_cli(**params)
     relay = SignalRelay()
     tolerate_loss("the command goes on to its end under the lock, and apply exits with its status")
-    with _ForwardSignals(relay):
+    with forward_signals(relay):
         result = apply_migration(opts, ApplyRenderer(), relay)
     sys.exit(result.exit_status)
 

@@ -45,7 +45,8 @@ class Output(Protocol):
 
 @dataclass
 class SignalRelay:
-    """Where the CLI's signal handlers deliver: to the child while it runs, else a cancel.
+    """Where the CLI's signal handlers (cli/signals.py) deliver: to the command's process
+    group while it runs, else a cancel.
 
     ``deliver`` only stores, appends and calls os.killpg: safe inside a signal handler.
     """
@@ -62,6 +63,21 @@ class SignalRelay:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signum)
+
+    def attach(self, pid: int) -> None:
+        """Signals go to the process group ``pid`` (the command's) from now on."""
+        self._pid = pid
+
+    def deliver_pending(self) -> None:
+        """A signal that came before the command started (between the lock and the start)
+        goes to it now."""
+        pid = self._pid
+        if pid is not None and self.cancel.is_set():
+            os.killpg(pid, self.received[-1] if self.received else signal.SIGTERM)
+
+    def detach(self) -> None:
+        """The command has ended: signals cancel again."""
+        self._pid = None
 
 
 def _search_path(environ: Mapping[str, str]) -> list[str]:
@@ -335,22 +351,25 @@ def _run(
         )
     except OSError as exc:
         raise exec_error(spec.executable, spec.cwd, exc) from exc
-    relay._pid = proc.pid
-    if started is not None:
-        started(proc.pid)
-    if relay.cancel.is_set():  # a signal came between the lock and the start
-        os.killpg(proc.pid, relay.received[-1] if relay.received else signal.SIGTERM)
-    assert proc.stdout is not None and proc.stderr is not None
-    pumps = [
-        threading.Thread(target=_pump, args=(proc.stdout, "stdout", redactor, sink), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stderr, "stderr", redactor, sink), daemon=True),
-    ]
-    for pump in pumps:
-        pump.start()
+    relay.attach(proc.pid)
     try:
+        if started is not None:
+            started(proc.pid)
+        relay.deliver_pending()
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = [
+            threading.Thread(
+                target=_pump, args=(proc.stdout, "stdout", redactor, sink), daemon=True
+            ),
+            threading.Thread(
+                target=_pump, args=(proc.stderr, "stderr", redactor, sink), daemon=True
+            ),
+        ]
+        for pump in pumps:
+            pump.start()
         returncode = proc.wait()
     finally:
-        relay._pid = None
+        relay.detach()
     for pump in pumps:
         # A process the command left behind may hold the pipes open: don't wait on it forever.
         pump.join(timeout=DRAIN_SECONDS)
