@@ -76,7 +76,8 @@ LABELS = {
 
 
 class NullReporter:
-    """apply's reporter: keeps warnings (a warning means the run did not do the full work)."""
+    """apply's reporter (the whole ApplyReporter protocol): keeps warnings and errors (either
+    means the run did not do the full work)."""
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
@@ -87,7 +88,13 @@ class NullReporter:
     def warning(self, message: str) -> None:
         self.warnings.append(message)
 
+    def error(self, message: str) -> None:
+        self.warnings.append(f"error: {message}")
+
     def output(self, stream: str, data: bytes) -> None:
+        pass
+
+    def ended(self, stream: str) -> None:
         pass
 
 

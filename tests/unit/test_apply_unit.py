@@ -256,6 +256,43 @@ def _protocol_methods() -> list[str]:
     return sorted(name for name in vars(ApplyReporter) if not name.startswith("_"))
 
 
+def test_the_reporter_protocol_is_complete_and_every_reporter_implements_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The core calls each method as it is: the renderer and every fake implement them all."""
+    import importlib.util
+
+    from ecs_migrate.render.notes import ApplyRenderer
+
+    assert _protocol_methods() == ["ended", "error", "output", "progress", "warning"]
+    bench = Path(__file__).parents[2] / "bench"
+    monkeypatch.syspath_prepend(str(bench))  # the bench's own helpers (_common)
+    spec = importlib.util.spec_from_file_location("apply_overhead", bench / "apply_overhead.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for reporter in (ApplyRenderer, module.NullReporter):
+        missing = [m for m in _protocol_methods() if not callable(getattr(reporter, m, None))]
+        assert not missing, f"{reporter.__name__} lacks {missing}"
+
+
+def test_an_error_reaches_the_reporter_redacted_never_formatted_by_the_core() -> None:
+    from ecs_migrate.commands.apply import _Redacting
+
+    class Kept:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, object]] = []
+
+        def __getattr__(self, name: str) -> object:
+            return lambda *args: self.calls.append((name, args))
+
+    kept = Kept()
+    reporter = _Redacting(kept, Redactor([PASSWORD]))  # type: ignore[arg-type]
+    reporter.error(f"lost with {PASSWORD}")
+    reporter.ended("stdout")
+    assert kept.calls == [("error", (f"lost with {MARK}",)), ("ended", ("stdout",))]
+
+
 def test_apply_s_signals_go_to_the_relay_and_the_handlers_come_back() -> None:
     import signal
 

@@ -47,8 +47,8 @@ def write_raw(stream: TextIO, data: bytes) -> None:
 
 
 class ApplyRenderer(Notes):
-    """The core's ApplyReporter: the command's output keeps its stream, its control
-    characters shown as escapes."""
+    """The core's ApplyReporter (progress, warning, error, output, ended): the command's
+    output keeps its stream, its control characters shown as escapes."""
 
     def __init__(self) -> None:
         self._relays = {"stdout": ByteRelay(), "stderr": ByteRelay()}

@@ -89,25 +89,14 @@ class _Redacting:
     def warning(self, message: str) -> None:
         self.inner.warning(self.redactor.text(message))
 
+    def error(self, message: str) -> None:
+        self.inner.error(self.redactor.text(message))
+
     def output(self, stream: str, data: bytes) -> None:
         self.inner.output(stream, data)  # already redacted, line by line
 
     def ended(self, stream: str) -> None:
-        """The command's ``stream`` has ended (an attempt's): the reporter ends an unfinished
-        last line, if it can, so the next attempt's output starts a line of its own."""
-        end = getattr(self.inner, "ended", None)
-        if callable(end):
-            end(stream)
-
-    def error(self, message: str) -> None:
-        """An error said at once, while the command goes on (the reporter's ``error`` if it
-        has one, else an ``[ecs-migrate] error:`` line on the command's stderr stream)."""
-        text = self.redactor.text(message)
-        error = getattr(self.inner, "error", None)
-        if callable(error):
-            error(text)
-        else:
-            self.inner.output("stderr", f"[ecs-migrate] error: {text}\n".encode())
+        self.inner.ended(stream)
 
 
 def _validate(opts: ApplyOptions) -> None:
