@@ -327,3 +327,20 @@ def test_a_signal_before_the_command_started_is_sent_to_it_once_it_runs() -> Non
         relay.detach()
         child.kill()
         child.wait()
+
+
+def test_apply_s_last_line_is_one_contract_written_prefixed_and_parsed() -> None:
+    """The core writes it, the renderer prefixes it, the follower parses it."""
+    import io
+    from contextlib import redirect_stderr
+
+    from ecs_migrate.common.apply_protocol import exited, exited_status
+    from ecs_migrate.render.notes import ApplyRenderer
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        ApplyRenderer().progress(exited(-3))
+    assert err.getvalue() == "[ecs-migrate] The command exited with status -3.\n"
+    assert exited_status("app: started\n" + err.getvalue()) == -3
+    assert exited_status("[ecs-migrate] The command exited with status") is None
+    assert exited_status("app: [ecs-migrate] The command exited with status 0.") is None

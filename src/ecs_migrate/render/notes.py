@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
+from ecs_migrate.common.apply_protocol import NOTE_PREFIX
 from ecs_migrate.github import GitHubActions, safe_text
 from ecs_migrate.render.console import echo, style
 from ecs_migrate.render.relay import ByteRelay
@@ -15,21 +16,22 @@ from ecs_migrate.render.streams import GuardedStream
 
 
 class Notes:
-    """Progress and warnings on stderr, prefixed ``[ecs-migrate]``: for the commands whose
-    stdout carries another program's output (apply, exec, db-check)."""
+    """Progress, warnings and errors on stderr, prefixed ``[ecs-migrate]`` (NOTE_PREFIX, the
+    prefix `run --apply` reads apply's last line by): for the commands whose stdout carries
+    another program's output (apply, exec, db-check)."""
 
     def progress(self, message: str) -> None:
         self._before_note()
-        echo(style(f"[ecs-migrate] {safe_text(message)}", dim=True), err=True)
+        echo(style(f"{NOTE_PREFIX}{safe_text(message)}", dim=True), err=True)
 
     def warning(self, message: str) -> None:
         self._before_note()
-        text = f"[ecs-migrate] warning: {safe_text(message)}"
+        text = f"{NOTE_PREFIX}warning: {safe_text(message)}"
         echo(style(text, fg="yellow"), err=True)
 
     def error(self, message: str) -> None:
         self._before_note()
-        text = f"[ecs-migrate] error: {safe_text(message)}"
+        text = f"{NOTE_PREFIX}error: {safe_text(message)}"
         echo(style(text, fg="red", bold=True), err=True)
 
     def _before_note(self) -> None:

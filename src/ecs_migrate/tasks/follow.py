@@ -10,12 +10,12 @@ phases, log lines and warnings go to a :class:`Reporter`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from ecs_migrate.aws import Clients, translate_errors
+from ecs_migrate.common.apply_protocol import exited_status
 from ecs_migrate.common.progress import Progress
 from ecs_migrate.errors import EcsMigrateError
 from ecs_migrate.tasks import outcome
@@ -23,9 +23,6 @@ from ecs_migrate.tasks.logstream import LogEvent, LogFollower
 from ecs_migrate.tasks.target import Target
 from ecs_migrate.validate import MAX_SECONDS, check_fields, rule
 
-# The last line `ecs-migrate apply` writes (render/notes.py prefixes its notes): the command has
-# ended and the container is about to exit, so the next status poll is worth making now.
-APPLY_EXITED = re.compile(r"^\[ecs-migrate\] The command exited with status -?\d+\.", re.M)
 # What a logged line proves: the container ran (for the phases shown before the line).
 RAN = {"lastStatus": "RUNNING", "pullStartedAt": True, "startedAt": True}
 
@@ -188,7 +185,7 @@ class Followed:
             self.note_phase(RAN)  # a line logged means the container ran: say so first
         for event in events:
             self.reporter.log(event)
-            if APPLY_EXITED.search(event.message):
+            if exited_status(event.message) is not None:  # apply's last line
                 self.exit_cue = self.stopping = True
         if events:
             self.log_lines += len(events)

@@ -28,6 +28,7 @@ from ecs_migrate.commands.apply.preflight import MODES, preflight_for
 from ecs_migrate.commands.apply.state import ApplyReporter, ApplyState
 from ecs_migrate.commands.apply.url import DatabaseUrl, read_url
 from ecs_migrate.commands.apply.wait import wait_for_database
+from ecs_migrate.common.apply_protocol import exited
 from ecs_migrate.common.options import FromCli
 from ecs_migrate.common.redact import Redactor, mask_command, mask_shown, secret_values
 from ecs_migrate.errors import EcsMigrateError, LockLostError, UsageError
@@ -193,7 +194,7 @@ def _apply(
         _end(run)
     finally:
         run.close()
-    reporter.progress(f"The command exited with status {run.status}.")
+    reporter.progress(exited(run.status))  # the line `run --apply` waits for
     if run.lost is not None:
         raise _lock_lost(run.lock_name, run.lost, run.status)
     return ApplyResult(
