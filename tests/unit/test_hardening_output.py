@@ -255,8 +255,8 @@ def test_run_relays_the_task_output_visibly() -> None:
 
 
 def test_history_shows_each_stored_value_on_its_own_line(capsys: Any) -> None:
-    from ecs_migrate.render.history import print_history as _print_history
     from ecs_migrate.commands.apply import HistoryResult
+    from ecs_migrate.render.history import print_history as _print_history
 
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     runs = [

@@ -380,8 +380,8 @@ def test_history_json_carries_blocked_by_with_the_contract_keys() -> None:
 
 
 def test_history_text_shows_the_blockers_briefly(capsys: Any) -> None:
-    from ecs_migrate.render.history import print_history as _print_history
     from ecs_migrate.commands.apply import HistoryResult
+    from ecs_migrate.render.history import print_history as _print_history
 
     runs = [
         history_run(id=3, blocked_by=[REPORT, WORKER]),
