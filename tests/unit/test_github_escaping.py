@@ -275,8 +275,8 @@ def test_run_renderer_prints_hostile_values_on_their_own_lines(
 def test_logs_notes_and_line_prefix_escape_task_definition_names(
     value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ecs_migrate.render.logs import describe_source, format_line, note_following
     from ecs_migrate.commands.logs import LogSource, ServiceLogEvent
+    from ecs_migrate.render.logs import describe_source, format_line, note_following
 
     source = LogSource(value, "us-east-1", value, value, None, 0)
     assert len(runner_lines(describe_source(source))) == 1

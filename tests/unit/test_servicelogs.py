@@ -12,7 +12,6 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from ecs_migrate.render.logs import EventPrinter, format_json, format_line
 from ecs_migrate.commands.logs import (
     EventReader,
     EventWindow,
@@ -27,6 +26,7 @@ from ecs_migrate.commands.logs import (
     task_id_of_stream,
 )
 from ecs_migrate.errors import AccessDeniedError, AwsApiError, TargetError, UsageError
+from ecs_migrate.render.logs import EventPrinter, format_json, format_line
 from ecs_migrate.tasks.target import LogConfig
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
