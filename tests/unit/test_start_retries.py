@@ -62,7 +62,9 @@ class Clients:
 def client_error(code: str, message: str) -> Exception:
     import botocore.exceptions
 
-    error: Exception = botocore.exceptions.ClientError({"Error": {"Code": code, "Message": message}}, "RunTask")
+    answer: Any = {"Error": {"Code": code, "Message": message}}
+    error: Exception = botocore.exceptions.ClientError(answer, "RunTask")
+    return error
 
 
 def start(answers: list[Any], timeout: float = 60.0, cancel_after: int | None = None) -> Any:
