@@ -22,6 +22,14 @@ from ecs_migrate.cli.main import EXIT_INTERNAL, cli
 from ecs_migrate.commands import doctor
 from ecs_migrate.commands.doctor.model import Check, When
 from ecs_migrate.commands.run import RunOptions
+from ecs_migrate.tasks.outcome import (
+    FAILED,
+    FAILED_TO_START,
+    STOPPED,
+    SUCCEEDED,
+    TIMED_OUT,
+    RunStatus,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = re.compile(r"`([^`]+)`")
@@ -131,6 +139,15 @@ def test_the_readme_exit_statuses_are_runs() -> None:
     assert len(documented) == len(set(documented))
 
 
+def test_the_actions_exit_statuses_are_runs_and_its_status_output_is_runs_status() -> None:
+    readme = [r[0] for r in rows(section(page("README.md"), "### `run`"), "| status | meaning |")]
+    table = rows(page("docs/github-actions.md"), "| status | meaning | `status` output |")
+    assert [r[0] for r in table] == readme
+    said = {word for r in table for word in CODE.findall(r[2]) if word != "exit-code"}
+    assert said <= {str(s) for s in RunStatus}, said - {str(s) for s in RunStatus}
+    assert said >= {str(s) for s in (SUCCEEDED, FAILED, FAILED_TO_START, TIMED_OUT, STOPPED)}
+
+
 def test_the_library_error_table_is_the_hierarchy() -> None:
     table = rows(page("docs/python-api.md"), "| class | `exit_code` | when |")
     documented: dict[str, tuple[int, str | None]] = {}
@@ -189,7 +206,7 @@ def same_default(cell: str, option: click.Option) -> bool:
     written = CODE.findall(cell)
     if default is None or default is False or not written:
         return True
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
+    if isinstance(default, int | float) and not isinstance(default, bool):
         return written[0] in {str(default), f"{default}s"}
     return written[0] == str(default)
 
