@@ -82,7 +82,7 @@ def annotate(gha: GitHubActions, finding: Finding, title: str) -> None:
 
 def sarif(report: LintReport, linter: Linter) -> dict[str, Any]:
     """Every rule, and a result per finding (a role's policies, not files, keep their name)."""
-    from ecs_migrate import __version__
+    from ecs_migrate.version import __version__
 
     return sarif_log(
         linter.tool,
