@@ -1,5 +1,6 @@
 """The tables in README.md and docs/ that mirror code are checked against the code (issue 24,
-item 5): doctor's checks, the exit statuses, the library's errors, and the flag tables.
+item 5): doctor's checks, the exit statuses, the library's errors, and the flag tables. And
+the version is written once.
 
 Other tables are checked beside their code: lint-sql's rules (test_hardening_lint_sql.py),
 policy lint's rules (test_policy_lint_iam.py), apply's URL values (test_hardening_url.py),
@@ -8,8 +9,11 @@ docs/tools.md (test_tools_doc.py).
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib
 import re
+import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -255,3 +259,26 @@ def test_the_run_options_table_is_runs_fields_flags_and_defaults() -> None:
                 assert shown == str(field.default), (name, shown, field.default)
         documented.update(names)
     assert documented == set(fields)
+
+
+# -- the version -----------------------------------------------------------------------------
+
+
+def test_the_version_is_written_once_and_no_module_takes_it_from_the_package_face() -> None:
+    project = tomllib.loads(page("pyproject.toml"))
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    source = project["tool"]["setuptools"]["dynamic"]["version"]
+    assert source == {"attr": "ecs_migrate.version.__version__"}
+    assert ecs_migrate.__version__ == importlib.import_module("ecs_migrate.version").__version__
+    package = ROOT / "src" / "ecs_migrate"
+    from_the_face = []
+    for path in package.rglob("*.py"):
+        if path.parent == package and path.name in {"__init__.py", "__main__.py"}:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "ecs_migrate" and not node.level:
+                for alias in node.names:  # a submodule (`from ecs_migrate import dburl`) is fine
+                    name = alias.name
+                    if not (package / f"{name}.py").exists() and not (package / name).is_dir():
+                        from_the_face.append(f"{path.relative_to(ROOT)}: {name}")
+    assert not from_the_face
