@@ -153,15 +153,18 @@ def _timed(func: Callable[..., Any], key: str, record: dict[str, list[float]]) -
 def instrumented(record: dict[str, list[float]]) -> Iterator[None]:
     """Swap ecs_migrate.commands.apply's module-level helpers for timed wrappers for one call."""
     pkg = importlib.import_module("ecs_migrate.commands.apply")
-    saved = {name: getattr(pkg, name) for name in ("dialect_for", "wait_for_database", "run_child")}
+    attempts = importlib.import_module("ecs_migrate.commands.apply.attempts")
+    saved = {name: getattr(pkg, name) for name in ("dialect_for", "wait_for_database")}
+    saved_child = attempts.run_child  # the attempts call it (apply/attempts.py)
     pkg.dialect_for = lambda url: _TimedDialect(saved["dialect_for"](url), record)  # type: ignore[attr-defined]
     pkg.wait_for_database = _timed(saved["wait_for_database"], "wait", record)  # type: ignore[attr-defined]
-    pkg.run_child = _timed(saved["run_child"], "child", record)  # type: ignore[attr-defined]
+    attempts.run_child = _timed(saved_child, "child", record)
     try:
         yield
     finally:
         for name, value in saved.items():
             setattr(pkg, name, value)
+        attempts.run_child = saved_child
 
 
 # -- one run of each variant -----------------------------------------------------------------
