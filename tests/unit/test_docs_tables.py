@@ -127,6 +127,26 @@ def test_an_optional_area_names_the_flag_that_selects_its_checks() -> None:
                 assert "`--" not in text.split("`" + c.id + "`", 1)[0], (where, c.id)
 
 
+def test_every_check_the_docs_name_is_registered() -> None:
+    """A renamed or removed check leaves no mention behind in README.md or docs/."""
+    ids = {c.id for c in checks()}
+    prefixes = "|".join(sorted({i.split(".")[0] for i in ids}))
+    named = re.compile(rf"`((?:{prefixes})\.[a-z-]+)`")
+    unknown = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for name in named.findall(path.read_text(encoding="utf-8"))
+        if name not in ids and not name.endswith(".py")
+    }
+    assert not unknown
+
+
+def test_the_fix_section_names_the_checks_fix_can_apply() -> None:
+    text = section(page("docs/doctor.md"), "## `--fix`")
+    named = {word for word in CODE.findall(text) if word in {c.id for c in checks()}}
+    assert named == {c.id for c in checks() if c.fixer is not None}
+
+
 # -- exit statuses ---------------------------------------------------------------------------
 
 
