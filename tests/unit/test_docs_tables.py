@@ -302,3 +302,15 @@ def test_the_version_is_written_once_and_no_module_takes_it_from_the_package_fac
                     if not (package / f"{name}.py").exists() and not (package / name).is_dir():
                         from_the_face.append(f"{path.relative_to(ROOT)}: {name}")
     assert not from_the_face
+
+
+def test_the_docs_show_the_version_the_code_has() -> None:
+    """Sample output and pins in README.md and docs/ (`# ecs-migrate 0.1.0`, `==0.1.0`)."""
+    shown = re.compile(r"ecs-migrate(?:\[[a-z,]+\])?(?:==|,? version | )(\d+\.\d+\.\d+)")
+    versions = {
+        f"{path.relative_to(ROOT)}: {version}"
+        for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for version in shown.findall(path.read_text(encoding="utf-8"))
+    }
+    assert versions
+    assert {v.rsplit(": ", 1)[1] for v in versions} == {ecs_migrate.__version__}, versions
