@@ -21,13 +21,14 @@ from ecs_migrate.github import GitHubActions, markdown_table, safe_line, safe_te
 from ecs_migrate.render.console import _isatty, clock, echo, own_line, style
 from ecs_migrate.render.relay import visible_lines
 from ecs_migrate.render.run import _STATUS_STYLE
+from ecs_migrate.tasks import outcome
 
 if TYPE_CHECKING:
     from ecs_migrate.commands.runmany import RunManyResult, TargetOutcome
     from ecs_migrate.errors import EcsMigrateError
     from ecs_migrate.tasks.logstream import LogEvent
 
-FINAL = {"succeeded", "failed", "failed-to-start", "timed-out", "interrupted", "not-started"}
+FINAL = {str(status) for status in outcome.SUMMARY}  # a target's row that ended
 
 
 class _TargetReporter:

@@ -27,6 +27,16 @@ class RunStatus(StrEnum):
     ERROR = "error"  # run-many: the target failed before a task (resolution, RunTask)
 
 
+# The ends run-many counts in its summary, in its order (stopped and error count as failed).
+SUMMARY = (
+    RunStatus.SUCCEEDED,
+    RunStatus.FAILED,
+    RunStatus.FAILED_TO_START,
+    RunStatus.TIMED_OUT,
+    RunStatus.INTERRUPTED,
+    RunStatus.NOT_STARTED,
+)
+
 SUCCEEDED = RunStatus.SUCCEEDED
 FAILED = RunStatus.FAILED
 FAILED_TO_START = RunStatus.FAILED_TO_START

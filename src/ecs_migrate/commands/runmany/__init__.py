@@ -26,7 +26,7 @@ from ecs_migrate.tasks.result import RunResult
 
 from .targets import TargetSpec, load_targets
 
-SUMMARY_KEYS = ("succeeded", "failed", "failed-to-start", "timed-out", "interrupted", "not-started")
+SUMMARY_KEYS = tuple(str(status) for status in outcome.SUMMARY)
 MAX_PARALLEL = 500
 
 
