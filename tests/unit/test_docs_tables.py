@@ -172,6 +172,17 @@ def test_the_actions_exit_statuses_are_runs_and_its_status_output_is_runs_status
     assert said >= {str(s) for s in (SUCCEEDED, FAILED, FAILED_TO_START, TIMED_OUT, STOPPED)}
 
 
+def test_the_library_table_names_every_export() -> None:
+    table = rows(page("docs/python-api.md"), "| name | what it is |")
+    named = {name for cells in table for name in CODE.findall(cells[0])}
+    errors_exported = {name for name in ecs_migrate.__all__ if name.endswith("Error")}
+    assert "EcsMigrateError" in named  # "and its subclasses": the error table below names them
+    assert named | errors_exported == set(ecs_migrate.__all__) - {"__version__"}
+    (statuses,) = [cells for cells in table if cells[0].startswith("`EXIT_OK`")]
+    values = [getattr(errors, name) for name in CODE.findall(statuses[0])]
+    assert statuses[1].endswith(": " + ", ".join(map(str, values)))
+
+
 def test_the_library_error_table_is_the_hierarchy() -> None:
     table = rows(page("docs/python-api.md"), "| class | `exit_code` | when |")
     documented: dict[str, tuple[int, str | None]] = {}
