@@ -186,7 +186,7 @@ def judge_probe(plan: ProbePlan, report: ProbeReport, container: str, task_id: s
     when=When.PROBE,
 )
 def migration_command(ctx: Context) -> Verdict:
-    from ecs_migrate.errors import AlreadyRunningError, EcsMigrateError
+    from ecs_migrate.errors import EcsMigrateError
     from ecs_migrate.tasks.cancel import Cancel
     from ecs_migrate.tasks.oneoff import RunOptions
     from ecs_migrate.tasks.probe import run_probe
@@ -215,9 +215,7 @@ def migration_command(ctx: Context) -> Verdict:
         probe = run_probe(
             ctx.clients, opts, lambda seen: parse_probe(seen, marker).done, REREAD_SECONDS, Cancel()
         )
-    except AlreadyRunningError as exc:
-        return skip(f"not probing now: {exc}")
-    except EcsMigrateError as exc:
+    except EcsMigrateError as exc:  # a probe never queues behind a migration (TaskKind.PROBE)
         stopped = _stop_leftover(ctx, exc.task_arn)
         return fail(
             f"The probe task could not be run: {exc}{stopped}",
