@@ -145,6 +145,84 @@ def pg_database(server: Any) -> Iterator[PgDatabase]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+# -- the scene of the lock-wait tests: the app's table, a long transaction, the app ---------------
+@contextlib.contextmanager
+def accounts_database(server: Any) -> Iterator[PgDatabase]:
+    """A fresh database with the app's table, ``accounts`` (100 rows)."""
+    with pg_database(server) as db:
+        db.sql("CREATE TABLE accounts (id int PRIMARY KEY)")
+        db.sql("INSERT INTO accounts SELECT generate_series(1, 100)")
+        yield db
+
+
+class TableLock:
+    """A session idle in a transaction that holds a lock on `accounts` until released (the
+    usual blocker of a migration): ``mode`` None reads the table (ACCESS SHARE, as a report
+    does); else ``LOCK TABLE accounts IN <mode> MODE`` (ROW EXCLUSIVE: a write)."""
+
+    def __init__(
+        self, db: PgDatabase, mode: str | None = None, application: str = "the-blocker"
+    ) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(db.url, application_name=application)
+        self.pid = int(self.conn.info.backend_pid)
+        if mode is None:
+            self.conn.execute("SELECT count(*) FROM accounts").fetchone()
+        else:
+            self.conn.execute(f"LOCK TABLE accounts IN {mode} MODE")
+        self.released_at: float | None = None
+
+    def release(self) -> None:
+        if not self.conn.closed:
+            with contextlib.suppress(Exception):
+                self.conn.commit()
+            self.conn.close()
+            self.released_at = time.monotonic()
+
+    def release_after_a_wait(self, db: PgDatabase, seconds: float) -> None:
+        """Release it ``seconds`` after a statement is first seen waiting for a lock (the
+        command's: a test's database is alone on its server while it runs)."""
+
+        def watch() -> None:
+            end = time.monotonic() + 60
+            while time.monotonic() < end and not self.conn.closed:
+                if db.sql("SELECT count(*) FROM pg_locks WHERE NOT granted")[0][0]:
+                    time.sleep(seconds)
+                    break
+                time.sleep(0.05)
+            self.release()
+
+        threading.Thread(target=watch, daemon=True).start()
+
+
+class App:
+    """A SELECT on `accounts` every 100 ms on its own thread; the latency of each."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(db.url, autocommit=True)
+        self.pid = int(self.conn.info.backend_pid)
+        self.latencies: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        with self.conn:
+            while not self.stop.is_set():
+                began = time.monotonic()
+                self.conn.execute("SELECT count(*) FROM accounts").fetchone()
+                self.latencies.append(time.monotonic() - began)
+                self.stop.wait(0.1)
+
+    def worst(self) -> float:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        return max(self.latencies)
+
+
 def history_json(db: Database, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """`ecs-migrate history --output json`, newest first."""
     import json

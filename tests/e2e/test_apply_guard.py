@@ -14,14 +14,22 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.apply_support import PgDatabase, StampedLines, cli, history_json, pg_database, start
+from tests.apply_support import (
+    App,
+    PgDatabase,
+    StampedLines,
+    TableLock,
+    accounts_database,
+    cli,
+    history_json,
+    start,
+)
 
 PY = sys.executable
 ALTER = (  # fails as a migration tool does: the driver's error, exit 1
@@ -43,50 +51,8 @@ SHOW = (
 
 @pytest.fixture
 def db(postgres: Any) -> Iterator[PgDatabase]:
-    with pg_database(postgres) as db:
-        db.sql("CREATE TABLE accounts (id int PRIMARY KEY)")
-        db.sql("INSERT INTO accounts SELECT generate_series(1, 100)")
+    with accounts_database(postgres) as db:
         yield db
-
-
-class LongTransaction:
-    """A transaction that has read `accounts` and keeps its lock until released."""
-
-    def __init__(self, db: PgDatabase) -> None:
-        import psycopg
-
-        self.conn = psycopg.connect(db.url)
-        self.conn.execute("SELECT count(*) FROM accounts").fetchone()
-
-    def release(self) -> None:
-        self.conn.commit()
-        self.conn.close()
-
-
-class App:
-    """A SELECT on `accounts` every 100 ms, on its own thread; the latency of each."""
-
-    def __init__(self, db: PgDatabase) -> None:
-        self.url = db.url
-        self.latencies: list[float] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            while not self.stop.is_set():
-                began = time.monotonic()
-                conn.execute("SELECT count(*) FROM accounts").fetchone()
-                self.latencies.append(time.monotonic() - began)
-                self.stop.wait(0.1)
-
-    def worst(self) -> float:
-        self.stop.set()
-        self.thread.join(timeout=30)
-        return max(self.latencies)
 
 
 def has_note_column(db: PgDatabase) -> bool:
@@ -98,7 +64,7 @@ def has_note_column(db: PgDatabase) -> bool:
 
 
 def test_a_lock_timeout_is_retried_and_the_retry_succeeds(db: PgDatabase) -> None:
-    blocker = LongTransaction(db)
+    blocker = TableLock(db)
     app = App(db)
     proc = start(
         db, "apply", "--blockers", "ignore", "--ddl-lock-timeout", "500ms", "--", PY, "-c", ALTER
@@ -129,7 +95,7 @@ def test_a_lock_timeout_is_retried_and_the_retry_succeeds(db: PgDatabase) -> Non
 
 
 def test_without_the_guard_the_app_waits_for_the_long_transaction(db: PgDatabase) -> None:
-    blocker = LongTransaction(db)
+    blocker = TableLock(db)
     app = App(db)
     proc = start(
         db, "apply", "--blockers", "ignore", "--ddl-lock-timeout", "0", "--", PY, "-c", ALTER
@@ -154,7 +120,7 @@ def test_without_the_guard_the_app_waits_for_the_long_transaction(db: PgDatabase
 def test_retries_that_never_get_the_lock_give_up_with_the_commands_status(
     db: PgDatabase,
 ) -> None:
-    blocker = LongTransaction(db)
+    blocker = TableLock(db)
     try:
         done = cli(
             db,

@@ -16,15 +16,13 @@ waiting for old transactions) is not cancelled.
 from __future__ import annotations
 
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.apply_support import PgDatabase, cli, history_json, pg_database
+from tests.apply_support import PgDatabase, TableLock, accounts_database, cli, history_json
 
 PY = sys.executable
 GUARD = ("apply", "--blockers", "ignore", "--ddl-lock-timeout", "300ms", "--ddl-retry-pause", "2s")
@@ -32,57 +30,20 @@ GUARD = ("apply", "--blockers", "ignore", "--ddl-lock-timeout", "300ms", "--ddl-
 
 @pytest.fixture
 def db(postgres: Any) -> Iterator[PgDatabase]:
-    with pg_database(postgres) as db:
-        db.sql("CREATE TABLE accounts (id int PRIMARY KEY)")
-        db.sql("INSERT INTO accounts SELECT generate_series(1, 10)")
+    with accounts_database(postgres) as db:
         yield db
 
 
-class Blocker:
-    """An idle-in-transaction session holding a lock on accounts until released: ACCESS SHARE
-    (a read) by default, ROW EXCLUSIVE (a write) for what CONCURRENTLY waits for."""
-
-    def __init__(self, db: PgDatabase, mode: str = "ACCESS SHARE") -> None:
-        import psycopg
-
-        self.conn = psycopg.connect(db.url, application_name="the-blocker")
-        self.conn.execute(f"LOCK TABLE accounts IN {mode} MODE")
-        self.pid = int(self.conn.info.backend_pid)
-        self.released_at: float | None = None
-
-    def release(self) -> None:
-        if not self.conn.closed:
-            self.conn.commit()
-            self.conn.close()
-            self.released_at = time.monotonic()
-
-    def release_after_a_wait(self, db: PgDatabase, seconds: float) -> None:
-        """Release it ``seconds`` after a statement is first seen waiting for a lock (the
-        command's: a test's database is alone on its server while it runs)."""
-
-        def watch() -> None:
-            end = time.monotonic() + 60
-            while time.monotonic() < end and not self.conn.closed:
-                waiting = db.sql("SELECT count(*) FROM pg_locks WHERE NOT granted")
-                if waiting[0][0]:
-                    time.sleep(seconds)
-                    break
-                time.sleep(0.05)
-            self.release()
-
-        threading.Thread(target=watch, daemon=True).start()
-
-
 @pytest.fixture
-def blocker(db: PgDatabase) -> Iterator[Blocker]:
-    held = Blocker(db)
+def blocker(db: PgDatabase) -> Iterator[TableLock]:
+    held = TableLock(db)  # a read: ACCESS SHARE
     yield held
     held.release()
 
 
 @pytest.fixture
-def writer(db: PgDatabase) -> Iterator[Blocker]:
-    held = Blocker(db, "ROW EXCLUSIVE")
+def writer(db: PgDatabase) -> Iterator[TableLock]:
+    held = TableLock(db, "ROW EXCLUSIVE")  # what CONCURRENTLY waits for
     yield held
     held.release()
 
@@ -107,7 +68,7 @@ NO_TRANSACTION = (
 
 
 def test_a_migration_that_committed_part_of_itself_is_not_cancelled_and_completes(
-    db: PgDatabase, blocker: Blocker
+    db: PgDatabase, blocker: TableLock
 ) -> None:
     blocker.release_after_a_wait(db, 1.2)
     done = cli(db, *GUARD, "--", PY, "-c", NO_TRANSACTION)
@@ -149,7 +110,7 @@ RECORDED = (
 
 
 def test_a_wait_after_a_recorded_migration_is_cancelled_and_the_retry_runs_only_the_rest(
-    db: PgDatabase, blocker: Blocker
+    db: PgDatabase, blocker: TableLock
 ) -> None:
     blocker.release_after_a_wait(db, 1.2)
     done = cli(db, *GUARD, "--", PY, "-c", RECORDED, timeout=90)
@@ -173,7 +134,7 @@ RECORDED_THEN_LOOSE = RECORDED.replace(
 
 
 def test_a_statement_committed_after_the_last_recorded_migration_stops_the_cancel(
-    db: PgDatabase, blocker: Blocker
+    db: PgDatabase, blocker: TableLock
 ) -> None:
     blocker.release_after_a_wait(db, 1.2)
     done = cli(db, *GUARD, "--", PY, "-c", RECORDED_THEN_LOOSE, timeout=90)
@@ -198,7 +159,7 @@ CONCURRENTLY = (
 
 
 def test_an_invalid_index_left_by_an_ended_concurrent_build_is_dropped_before_the_retry(
-    db: PgDatabase, writer: Blocker
+    db: PgDatabase, writer: TableLock
 ) -> None:
     env = db.env(PGOPTIONS="-c lock_timeout=500ms")
     writer.release_after_a_wait(db, 1.2)  # during the pause before attempt 2
@@ -213,7 +174,7 @@ def test_an_invalid_index_left_by_an_ended_concurrent_build_is_dropped_before_th
 
 
 def test_an_invalid_index_that_cannot_be_dropped_is_named_and_not_retried(
-    db: PgDatabase, writer: Blocker
+    db: PgDatabase, writer: TableLock
 ) -> None:
     env = db.env(PGOPTIONS="-c lock_timeout=500ms")
     done = cli(db, *GUARD, "--", PY, "-c", CONCURRENTLY, env=env, timeout=90)
@@ -236,7 +197,7 @@ UNFINISHED = (
 
 
 def test_an_attempts_unfinished_last_line_is_ended_before_the_next_attempt(
-    db: PgDatabase, blocker: Blocker
+    db: PgDatabase, blocker: TableLock
 ) -> None:
     assert UNFINISHED != RECORDED
     blocker.release_after_a_wait(db, 1.2)
@@ -258,7 +219,7 @@ def test_a_role_without_the_privileges_to_watch_others_is_told_once_at_the_start
     db.sql(f"ALTER TABLE accounts OWNER TO {user}")
     url = db.url.replace("postgres:" + db.password, f"{user}:{password}")
     try:
-        held = Blocker(db)
+        held = TableLock(db)
         held.release_after_a_wait(db, 1.2)
         alter = "ALTER TABLE accounts ADD COLUMN note text"
         script = (

@@ -24,10 +24,11 @@ import pytest
 from tests.apply_support import (
     PgDatabase,
     StampedLines,
+    TableLock,
+    accounts_database,
     cli,
     finish,
     history_json,
-    pg_database,
     start,
 )
 
@@ -36,9 +37,7 @@ PY = sys.executable
 
 @pytest.fixture
 def db(postgres: Any) -> Iterator[PgDatabase]:
-    with pg_database(postgres) as db:
-        db.sql("CREATE TABLE accounts (id int PRIMARY KEY)")
-        db.sql("INSERT INTO accounts SELECT generate_series(1, 10)")
+    with accounts_database(postgres) as db:
         db.sql("CREATE TABLE marks (id serial PRIMARY KEY)")
         yield db
 
@@ -54,26 +53,9 @@ def columns(db: PgDatabase) -> set[str]:
     return {r[0] for r in rows}
 
 
-class Blocker:
-    """A transaction that holds a lock on `accounts` until released (an idle-in-transaction
-    session, the usual culprit)."""
-
-    def __init__(self, db: PgDatabase, mode: str = "ACCESS SHARE") -> None:
-        import psycopg
-
-        self.conn = psycopg.connect(db.url, application_name="the-blocker")
-        self.conn.execute(f"LOCK TABLE accounts IN {mode} MODE")
-        self.pid = int(self.conn.info.backend_pid)
-
-    def release(self) -> None:
-        if not self.conn.closed:
-            self.conn.commit()
-            self.conn.close()
-
-
 @pytest.fixture
-def blocker(db: PgDatabase) -> Iterator[Blocker]:
-    held = Blocker(db)
+def blocker(db: PgDatabase) -> Iterator[TableLock]:
+    held = TableLock(db, "ACCESS SHARE")
     yield held
     held.release()
 
@@ -148,7 +130,7 @@ CANCELLED_THEN = (  # a row, an ALTER the guard cancels, then how it ends
     [("kill", 137), ("137", 137), ("143", 143), ("126", 126), ("127", 127)],
 )
 def test_a_death_or_126_127_after_a_real_cancel_is_not_retried(
-    db: PgDatabase, blocker: Blocker, how: str, status: int
+    db: PgDatabase, blocker: TableLock, how: str, status: int
 ) -> None:
     done = cli(
         db,
@@ -176,7 +158,7 @@ def test_a_death_or_126_127_after_a_real_cancel_is_not_retried(
 
 
 def test_the_same_cancel_then_an_ordinary_failure_is_retried(
-    db: PgDatabase, blocker: Blocker
+    db: PgDatabase, blocker: TableLock
 ) -> None:
     """The control of the test above: the evidence is real, so status 1 is run again."""
     done = cli(
@@ -232,7 +214,7 @@ LATE_WAIT = (  # one statement: it sleeps 3 s, then waits for the lock
     ],
 )
 def test_a_real_lock_wait_is_cancelled_retried_and_then_succeeds(
-    db: PgDatabase, blocker: Blocker, argv: list[str]
+    db: PgDatabase, blocker: TableLock, argv: list[str]
 ) -> None:
     proc = start(db, "apply", "--blockers", "ignore", "--ddl-lock-timeout", "500ms", "--", *argv)
     assert proc.stderr is not None
@@ -267,7 +249,7 @@ def test_a_real_lock_wait_is_cancelled_retried_and_then_succeeds(
     assert runs[0]["command"].endswith("# ecs-migrate: attempt 2"), runs[0]
 
 
-def test_a_wait_the_server_ends_itself_is_retried(db: PgDatabase, blocker: Blocker) -> None:
+def test_a_wait_the_server_ends_itself_is_retried(db: PgDatabase, blocker: TableLock) -> None:
     """The migration sets its own lock_timeout, shorter than the guard's: the server cancels
     the wait, the watcher sees it end with the lock still held, and that is evidence."""
     script = (
@@ -333,7 +315,7 @@ def _is_waiting(db: PgDatabase, pid: int) -> bool:
 def test_an_app_session_of_the_same_user_is_never_cancelled(
     db: PgDatabase, command: list[str]
 ) -> None:
-    blocker = Blocker(db, "ACCESS EXCLUSIVE")
+    blocker = TableLock(db, "ACCESS EXCLUSIVE")
     in_thread = _waiting_app(db)
     # Another app, a process of its own (not the command's), same user, same address.
     other = subprocess.Popen(
@@ -366,8 +348,8 @@ def test_an_app_session_of_the_same_user_is_never_cancelled(
         blocker.release()
     in_thread[1].join(timeout=30)
     out, err = other.communicate(timeout=30)
-    assert in_thread[2] == [(10,)], in_thread[2]  # answered, never cancelled
-    assert other.returncode == 0 and "10" in out, err
+    assert in_thread[2] == [(100,)], in_thread[2]  # answered, never cancelled
+    assert other.returncode == 0 and "100" in out, err
     assert not re.search(rf"session {in_thread[0]}\b", done.stderr), done.stderr
     if "sleep" in command[-1]:
         assert done.returncode == 0 and "cancelled" not in done.stderr
@@ -377,7 +359,7 @@ def test_an_app_session_of_the_same_user_is_never_cancelled(
 
 # -- 5. where apply cannot see the command's sessions ------------------------------------------
 def test_through_a_unix_socket_the_guard_is_off_and_says_why(
-    db: PgDatabase, blocker: Blocker, postgres: Any
+    db: PgDatabase, blocker: TableLock, postgres: Any
 ) -> None:
     """apply cannot see the command's sessions through a unix socket, so it cannot tell
     whether a cancel is safe: it cancels nothing, says so, and the command waits as it would
@@ -434,7 +416,7 @@ def test_a_wait_for_an_advisory_lock_is_left_alone(db: PgDatabase) -> None:
 
 
 def test_a_command_whose_sessions_apply_cannot_see_is_not_retried_and_it_says_so(
-    db: PgDatabase, blocker: Blocker, postgres: Any
+    db: PgDatabase, blocker: TableLock, postgres: Any
 ) -> None:
     """apply connects over TCP and can watch; the command goes through a unix socket of its
     own. Nothing shows its wait to apply: nothing is cancelled (it waits as unguarded), and

@@ -23,7 +23,6 @@ test_tools_ruby_sqitch.py.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -37,7 +36,13 @@ from typing import Any
 
 import pytest
 
-from tests.apply_support import PgDatabase, StampedLines, pg_database
+from tests.apply_support import (
+    App,
+    PgDatabase,
+    StampedLines,
+    TableLock,
+    accounts_database,
+)
 from tests.conftest import BIN, assert_no_secrets
 from tests.tools import matrix
 
@@ -164,62 +169,10 @@ def require(tool: Tool) -> None:
 
 
 # -- the database, the blocker, the app ----------------------------------------------------------
-@contextlib.contextmanager
-def accounts_database(server: Any) -> Iterator[PgDatabase]:
-    """A fresh database with the app's table, ``accounts`` (100 rows)."""
-    with pg_database(server) as db:
-        db.sql("CREATE TABLE accounts (id int PRIMARY KEY)")
-        db.sql("INSERT INTO accounts SELECT generate_series(1, 100)")
-        yield db
-
-
 @pytest.fixture
 def db(postgres: Any) -> Iterator[PgDatabase]:
     with accounts_database(postgres) as db:
         yield db
-
-
-class LongTransaction:
-    """A transaction that has read `accounts` and keeps its lock until released."""
-
-    def __init__(self, db: PgDatabase) -> None:
-        import psycopg
-
-        self.conn = psycopg.connect(db.url)
-        self.pid = self.conn.info.backend_pid
-        self.conn.execute("SELECT count(*) FROM accounts").fetchone()
-
-    def release(self) -> None:
-        with contextlib.suppress(Exception):
-            self.conn.commit()
-        self.conn.close()
-
-
-class App:
-    """A SELECT on `accounts` every 100 ms on its own thread; the latency of each."""
-
-    def __init__(self, db: PgDatabase) -> None:
-        import psycopg
-
-        self.conn = psycopg.connect(db.url, autocommit=True)
-        self.pid = self.conn.info.backend_pid
-        self.latencies: list[float] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        with self.conn:
-            while not self.stop.is_set():
-                began = time.monotonic()
-                self.conn.execute("SELECT count(*) FROM accounts").fetchone()
-                self.latencies.append(time.monotonic() - began)
-                self.stop.wait(0.1)
-
-    def worst(self) -> float:
-        self.stop.set()
-        self.thread.join(timeout=30)
-        return max(self.latencies)
 
 
 _WAITING = """
@@ -366,7 +319,7 @@ def guarded_run(
     env = tool_env(db, tool, PGOPTIONS=f"-c matrix.probe={PROBE}")
     app = App(db)
     seen = Sightings(db, [app.pid])
-    blocker = LongTransaction(db)
+    blocker = TableLock(db)
     argv = [BIN, "apply", *GUARDED, *flags, "--"]
     proc = subprocess.Popen(
         [*argv, *tool.argv],

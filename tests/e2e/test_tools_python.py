@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.apply_support import Done, PgDatabase, pg_database
+from tests.apply_support import App, Done, PgDatabase, pg_database
 from tests.conftest import BIN, assert_no_secrets
 from tests.tools import matrix
 
@@ -159,32 +159,6 @@ def db(postgres: Any) -> Iterator[PgDatabase]:
 
 
 # -- the scene: a long transaction, the app, an observer -----------------------------------------
-class App:
-    """A SELECT on `accounts` every 100 ms, on its own thread; the latency of each."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.latencies: list[float] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            while not self.stop.is_set():
-                began = time.monotonic()
-                conn.execute("SELECT count(*) FROM accounts").fetchone()
-                self.latencies.append(time.monotonic() - began)
-                self.stop.wait(0.1)
-
-    def worst(self) -> float:
-        self.stop.set()
-        self.thread.join(timeout=30)
-        return max(self.latencies)
-
-
 _WAITING_ALTER = (
     "SELECT to_regclass('audit') IS NOT NULL FROM pg_locks "
     "WHERE relation = 'accounts'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted"
@@ -275,7 +249,7 @@ def test_the_tool_under_the_guard_does_what_the_table_says(
     assert setup.returncode == 0, setup.output
 
     scene = Scene(db)
-    app = App(db.url)
+    app = App(db)
     try:
         done = _run(
             tool,

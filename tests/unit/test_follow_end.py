@@ -52,6 +52,8 @@ class FakeClock:
         self.waits.append(seconds)
         self.now += max(seconds, 0.0)
         return cancel.is_set()
+
+
 def task(status: str, *, exit_code: int | None = None, app: str = "RUNNING") -> dict[str, Any]:
     container: dict[str, Any] = {"name": "app", "lastStatus": app}
     if exit_code is not None:
