@@ -255,7 +255,7 @@ def test_a_wait_the_server_ends_itself_is_retried(db: PgDatabase, blocker: Table
     script = (
         "import os, psycopg\n"
         "with psycopg.connect(os.environ['DATABASE_URL']) as conn:\n"
-        "    conn.execute(\"SET lock_timeout = '1s'\")\n"
+        "    conn.execute(\"SET lock_timeout = '3s'\")\n"
         "    conn.execute('ALTER TABLE accounts ADD COLUMN note text')\n"
         "print('altered', flush=True)\n"
     )
