@@ -99,19 +99,13 @@ class _Session:
     plugin_argv: list[str]  # carries the session token: never print it
 
 
-def _open_session(
-    clients: Clients,
-    cluster: str,
-    service: str,
-    task_ref: str | None,
-    container: str | None,
-    command: str,
-    environ: Mapping[str, str],
-) -> _Session:
-    target = load_target(clients, cluster, service, container)
-    task = choose_task(clients, cluster, service, task_ref)
+def _open_session(clients: Clients, opts: ExecOptions | ShellOptions, command: str) -> _Session:
+    """An ECS Exec session for ``command`` in the task and container ``opts`` name."""
+    cluster, service = opts.cluster, opts.service
+    target = load_target(clients, cluster, service, opts.container)
+    task = choose_task(clients, cluster, service, opts.task)
     check_ready(task, target.container, cluster, service)
-    plugin = find_plugin(environ)  # before the session: a missing plugin wastes none
+    plugin = find_plugin(opts.environ)  # before the session: a missing plugin wastes none
     answer = _execute_command(clients, task, target.container, command, cluster, service)
     session = answer.get("session") or {}
     argv = [
@@ -174,15 +168,7 @@ def exec_command(
     cancel = cancel or Cancel()
     began = time.monotonic()
     marker = new_marker()
-    session = _open_session(
-        clients,
-        opts.cluster,
-        opts.service,
-        opts.task,
-        opts.container,
-        wrap_command(opts.command, marker),
-        opts.environ,
-    )
+    session = _open_session(clients, opts, wrap_command(opts.command, marker))
     reporter.progress(
         f"Session {session.session_id} in task {task_id(session.task['taskArn'])}, "
         f"container {session.container}"
@@ -243,15 +229,7 @@ def open_shell(clients: Clients, opts: ShellOptions, reporter: ExecReporter) -> 
         )
     import shlex
 
-    session = _open_session(
-        clients,
-        opts.cluster,
-        opts.service,
-        opts.task,
-        opts.container,
-        shlex.join(opts.shell or DEFAULT_SHELL),  # --shell "": the default
-        opts.environ,
-    )
+    session = _open_session(clients, opts, shlex.join(opts.shell or DEFAULT_SHELL))  # "": default
     reporter.progress(
         f"Shell in task {task_id(session.task['taskArn'])}, container {session.container} "
         "(exit the shell to leave)"
