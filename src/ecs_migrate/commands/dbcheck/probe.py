@@ -379,7 +379,7 @@ def mysql_probe(sock: socket.socket, url: dict[str, Any], report: dict[str, Any]
     if url["database"]:
         flags |= CLIENT_CONNECT_WITH_DB
     sock, flags, seq = my_tls(sock, url, report, flags, offered, mode)
-    return my_login(sock, url, report, flags, seq, nonce, plugin)
+    return my_login(sock, url, report, flags, seq, (nonce, plugin))
 
 
 def my_tls(
@@ -410,9 +410,10 @@ def my_login(
     report: dict[str, Any],
     flags: int,
     seq: int,
-    nonce: bytes,
-    plugin: str,
+    method: tuple[bytes, str],
 ) -> socket.socket:
+    """The login, with the method the greeting named: ``method`` is (its nonce, its name)."""
+    nonce, plugin = method
     answer = scramble(plugin, url["password"], nonce)
     body = (
         struct.pack("<IIB23x", flags, 1 << 24, 45)
