@@ -266,6 +266,13 @@ def resolve_values(
         **live,
         **{k: v for k, v in overrides.items() if v is not None},
     }
+    _complete(values, opts)
+    return values, source, notes
+
+
+def _complete(values: dict[str, str | Sequence[str] | None], opts: GenerateOptions) -> None:
+    """What the template needs beside the names: the cluster's ARN, the exec prefix's
+    slash; what is missing said as a usage error."""
     for required, flag in (("account", "--account"), ("region", "--region")):
         if not values.get(required):
             raise UsageError(
@@ -297,7 +304,6 @@ def resolve_values(
             "--execution-role-arn (from its task definition), or run with AWS credentials "
             "so they are read from the service."
         )
-    return values, source, notes
 
 
 def live_values(clients: Clients, opts: GenerateOptions) -> dict[str, str | Sequence[str] | None]:
