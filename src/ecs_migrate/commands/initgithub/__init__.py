@@ -141,11 +141,9 @@ def _check(opts: InitGithubOptions) -> list[str]:
     return command
 
 
-def init_github(clients: Clients | None, opts: InitGithubOptions) -> InitGithubResult:
-    """Write the workflow and the role's two policies; the commands that create the role."""
-    command = _check(opts)
-    action, action_notes = own_action(opts.action)
-    policy_opts = GenerateOptions(
+def _policy_options(opts: InitGithubOptions) -> GenerateOptions:
+    """The CI role's policy, for the service and the repository init github writes for."""
+    return GenerateOptions(
         cluster=opts.cluster,
         service=opts.service,
         role="ci",
@@ -164,6 +162,13 @@ def init_github(clients: Clients | None, opts: InitGithubOptions) -> InitGithubR
         log_group=opts.log_group,
         log_prefix=opts.log_prefix,
     )
+
+
+def init_github(clients: Clients | None, opts: InitGithubOptions) -> InitGithubResult:
+    """Write the workflow and the role's two policies; the commands that create the role."""
+    command = _check(opts)
+    action, action_notes = own_action(opts.action)
+    policy_opts = _policy_options(opts)
     values, _, _ = resolve_values(None if opts.offline else clients, policy_opts)
     permission = generate(None, replace(policy_opts, offline=True, **_resolved(values)))
     trust = generate(None, replace(policy_opts, role="trust", account=str(values["account"])))

@@ -222,7 +222,12 @@ env:
   ECR_REGISTRY: {q(spec.registry)}
   ECR_REPOSITORY: {q(spec.ecr_repository)}
 
-jobs:
+{_deploy_job(spec, environment, command)}"""
+
+
+def _deploy_job(spec: WorkflowSpec, environment: str, command: str) -> str:
+    """The workflow's one job: build, migrate, deploy."""
+    return f"""jobs:
   deploy:
     name: Build, migrate, deploy
     runs-on: ubuntu-latest
