@@ -111,29 +111,7 @@ class Sandbox:
             seed=self.fault_seed,
         )
 
-        class QuietHandler(MotoRequestHandler):
-            def log_request(self, *args: Any, **kwargs: Any) -> None:
-                pass
-
-        _check_port_free(self.port)
-        try:
-            self._server = make_server(
-                "127.0.0.1",
-                self.port,
-                self.faults,
-                threaded=True,
-                request_handler=QuietHandler,
-            )
-        except OSError as exc:
-            raise SandboxError(
-                f"Cannot listen on 127.0.0.1:{self.port}: {exc.strerror}.",
-                hint="Pick another --port, or 0 for any free port.",
-            ) from exc
-        except SystemExit as exc:  # werkzeug prints and exits when the port is taken
-            raise SandboxError(
-                f"Cannot listen on 127.0.0.1:{self.port}: the port is in use.",
-                hint="Pick another --port, or 0 for any free port.",
-            ) from exc
+        self._server = self._listen(make_server, MotoRequestHandler)
         self.faults.observe("CreateService", self._on_service_change)
         self.faults.observe("UpdateService", self._on_service_change)
         self.faults.observe("RunTask", self._on_run_task)
@@ -152,6 +130,30 @@ class Sandbox:
         )
         self.agent.start()
         return self
+
+    def _listen(self, make_server: Any, handler: type[Any]) -> Any:
+        """The HTTP server on 127.0.0.1:port (0: any free port), quiet; a taken port is a
+        SandboxError saying what to do."""
+
+        class QuietHandler(handler):  # type: ignore[misc]
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                pass
+
+        _check_port_free(self.port)
+        try:
+            return make_server(
+                "127.0.0.1", self.port, self.faults, threaded=True, request_handler=QuietHandler
+            )
+        except OSError as exc:
+            raise SandboxError(
+                f"Cannot listen on 127.0.0.1:{self.port}: {exc.strerror}.",
+                hint="Pick another --port, or 0 for any free port.",
+            ) from exc
+        except SystemExit as exc:  # werkzeug prints and exits when the port is taken
+            raise SandboxError(
+                f"Cannot listen on 127.0.0.1:{self.port}: the port is in use.",
+                hint="Pick another --port, or 0 for any free port.",
+            ) from exc
 
     # -- what moto drops: enableExecuteCommand, and service deployments ----------------------
     @property
