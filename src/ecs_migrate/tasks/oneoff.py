@@ -46,6 +46,10 @@ _ARGV = rule(
 )
 
 
+# A run's --timeout (run, run-many's per target): more than 0 s, up to a year.
+RUN_TIMEOUT = rule(min=0, min_open=True, max=MAX_SECONDS)
+
+
 @dataclass
 class RunOptions(FromCli):
     """`run`'s options. Every field is checked against its type and rule when built (and
@@ -56,7 +60,7 @@ class RunOptions(FromCli):
     command: list[str] = field(metadata=_ARGV)
     container: str | None = field(default=None, metadata=_MAYBE_NAME)
     task_definition: str | None = field(default=None, metadata=_MAYBE_NAME)
-    timeout: float = field(default=3600.0, metadata=rule(min=0, min_open=True, max=MAX_SECONDS))
+    timeout: float = field(default=3600.0, metadata=RUN_TIMEOUT)
     if_running: Literal["wait", "fail"] = "wait"
     stop_on_cancel: bool = False
     ci_env: Mapping[str, str] = field(default_factory=dict, metadata=rule(secret=True))

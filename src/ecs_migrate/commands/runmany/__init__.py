@@ -21,8 +21,9 @@ from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_OK, EcsMigrateError, Usage
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
 from ecs_migrate.tasks.follow import NullReporter, PollSettings, Reporter
-from ecs_migrate.tasks.oneoff import RunOptions
+from ecs_migrate.tasks.oneoff import RUN_TIMEOUT, RunOptions
 from ecs_migrate.tasks.result import RunResult
+from ecs_migrate.validate import check_fields, rule
 
 from .targets import TargetSpec, load_targets
 
@@ -34,19 +35,17 @@ MAX_PARALLEL = 500
 class RunManyOptions(FromCli):
     targets: str | Path
     command: list[str] = field(default_factory=list)  # for targets without their own
-    max_parallel: int = 10
+    max_parallel: int = field(default=10, metadata=rule(min=1, max=MAX_PARALLEL))
     fail_fast: bool = False
-    timeout: float = 3600.0  # per target, from when it leaves the queue
+    # Per target, from when it leaves the queue; RunOptions' own rule, stated once.
+    timeout: float = field(default=3600.0, metadata=RUN_TIMEOUT)
     stop_on_cancel: bool = False
     apply: bool = False
     ci_env: Mapping[str, str] = field(default_factory=dict)
     poll: PollSettings = field(default_factory=PollSettings)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_parallel <= MAX_PARALLEL:
-            raise UsageError(f"--max-parallel must be from 1 to {MAX_PARALLEL}.")
-        if self.timeout <= 0:
-            raise UsageError("--timeout must be a positive number of seconds.")
+        check_fields(self)
 
 
 @dataclass
