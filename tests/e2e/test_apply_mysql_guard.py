@@ -288,7 +288,8 @@ def test_the_blocker_is_named(db: Db, seer: str, schema_locks: bool) -> None:
     assert [(b["pid"], b["user"], b["state"]) for b in run["blockedBy"]] == [
         (blocker.id, "app", "idle in transaction")
     ]
-    assert run["blockedBy"][0]["transactionAgeSeconds"] > 0
+    age = run["blockedBy"][0]["transactionAgeSeconds"]
+    assert isinstance(age, int | float) and age >= 0  # trx_started has whole seconds: 0 is fair
     assert "SELECT count(*)" not in done.output  # never a query's text
 
 

@@ -42,7 +42,7 @@ from ecs_migrate.commands.apply.dialects import query
 from ecs_migrate.commands.apply.mysessions import MyVantage, split_host
 from ecs_migrate.commands.apply.myshape import Shape, changes, read_shape
 from ecs_migrate.commands.apply.sessions import Vantage, command_ports
-from ecs_migrate.commands.apply.watch import NAME_AFTER, SAY_AGAIN, Event
+from ecs_migrate.commands.apply.watch import NAME_AFTER, SAY_AGAIN, Event, Polling
 
 POLL = 0.1  # seconds between two looks at the command's sessions
 
@@ -189,7 +189,7 @@ class _Wait:
     said_at: float | None = None  # when its blockers were last named (monotonic)
 
 
-class MyWatcher:
+class MyWatcher(Polling):
     """One attempt's watch over the command's MySQL/MariaDB sessions (watch.SessionWatch):
     :meth:`baseline` on the lock's connection before the command starts, :meth:`begin` with
     the command's session id, :meth:`poll` on LockKeeper's thread; :attr:`events` are read
@@ -229,24 +229,6 @@ class MyWatcher:
         if self._base is None:
             return None
         return committed.Leftovers(tuple(changes(self._base, read_shape(conn))))
-
-    def poll(self, conn: Any) -> None:
-        """One look; never raises (a failure stops the watch, said once)."""
-        if self.broken is not None or self._sid is None:
-            return
-        try:
-            self._look(conn)
-        except Exception as exc:
-            self.broken = _line(exc)
-            after = (
-                "a failure is retried only on what it saw before"
-                if self.events
-                else "this attempt is not retried"
-            )
-            self.say(
-                f"Lock-wait guard: stopped watching the command's sessions ({self.broken}): "
-                f"{after}."
-            )
 
     def _rows(self, conn: Any) -> list[tuple[Any, ...]]:
         shown = self.where.shown if isinstance(self.where, MyVantage) else self.where.client[0]

@@ -195,7 +195,38 @@ class _Wait:
     said_at: float | None = None  # when its blockers were last named (monotonic)
 
 
-class Watcher:
+class Polling:
+    """What both watchers share: :meth:`poll` runs one look (``_look``) and never raises; a
+    failure stops the watch, said once."""
+
+    broken: str | None
+    events: list[Event]
+    _sid: int | None
+    say: Callable[[str], None]
+
+    def _look(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    def poll(self, conn: Any) -> None:
+        """One look; never raises (a failure stops the watch, said once)."""
+        if self.broken is not None or self._sid is None:
+            return
+        try:
+            self._look(conn)
+        except Exception as exc:
+            self.broken = _first_line(exc)
+            after = (
+                "a failure is retried only on what it saw before"
+                if self.events
+                else "this attempt is not retried"
+            )
+            self.say(
+                f"Lock-wait guard: stopped watching the command's sessions ({self.broken}): "
+                f"{after}."
+            )
+
+
+class Watcher(Polling):
     """One attempt's watch over the command's sessions. :meth:`begin` gives it the command's
     session id; :meth:`poll` runs on the lock's connection (LockKeeper's thread); the
     attempt's :attr:`events` are read once the command has ended."""
@@ -235,25 +266,6 @@ class Watcher:
 
     def begin(self, sid: int) -> None:
         self._sid = sid
-
-    def poll(self, conn: Any) -> None:
-        """One look; never raises (a failure stops the watch, said once)."""
-        if self.broken is not None or self._sid is None:
-            return
-        try:
-            self._look(conn)
-        except Exception as exc:
-            text = str(exc).strip()
-            self.broken = text.splitlines()[0] if text else type(exc).__name__
-            after = (
-                "a failure is retried only on what it saw before"
-                if self.events
-                else "this attempt is not retried"
-            )
-            self.say(
-                f"Lock-wait guard: stopped watching the command's sessions ({self.broken}): "
-                f"{after}."
-            )
 
     def _look(self, conn: Any) -> None:
         if self._sql is None:
