@@ -7,6 +7,7 @@ the benchmarks and the policy model read. botocore is imported lazily so ``--hel
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
@@ -222,6 +223,14 @@ class Clients:
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+    def in_region(self, region: str) -> Clients:
+        """Clients for ``region``: this one's profile, access-denied lookup and call counters,
+        a session and clients of their own."""
+        settings = AwsSettings(region, self.settings.profile)
+        return dataclasses.replace(
+            self, settings=settings, _session=None, _clients={}, _lock=threading.Lock()
+        )
 
     @property
     def session(self) -> botocore.session.Session:

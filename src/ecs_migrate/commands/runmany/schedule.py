@@ -14,13 +14,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from ecs_migrate.aws import AwsSettings, Clients
+from ecs_migrate.aws import Clients
 from ecs_migrate.errors import EXIT_NOT_RUN, EXIT_TIMEOUT, EcsMigrateError, TaskNotRunError
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.bulk import BulkFollower
@@ -247,10 +246,7 @@ class Scheduler:
         if region is None:
             return self.clients
         if region not in self.regional:
-            settings = AwsSettings(region, self.clients.settings.profile)
-            self.regional[region] = dataclasses.replace(
-                self.clients, settings=settings, _session=None, _clients={}
-            )
+            self.regional[region] = self.clients.in_region(region)
         return self.regional[region]
 
     def _region(self, clients: Clients, spec: TargetSpec) -> str:
