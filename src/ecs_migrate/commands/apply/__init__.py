@@ -17,10 +17,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecs_migrate.commands.apply.attempts import first_line, privilege_note, run_attempts, sight
+from ecs_migrate.commands.apply.attempts import privilege_note, run_attempts, sight
 from ecs_migrate.commands.apply.blockers import Blocker
 from ecs_migrate.commands.apply.child import ChildSpec, SignalRelay, resolve_command
-from ecs_migrate.commands.apply.dialects import Dialect, dialect_for, read_history, rewrite_command
+from ecs_migrate.commands.apply.dialects import (
+    Dialect,
+    dialect_for,
+    first_line,
+    read_history,
+    rewrite_command,
+)
 from ecs_migrate.commands.apply.guard import plan
 from ecs_migrate.commands.apply.lock import acquire_lock, lost_before_the_command
 from ecs_migrate.commands.apply.metadata import RunContext, run_context

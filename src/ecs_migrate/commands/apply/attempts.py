@@ -17,7 +17,7 @@ from typing import Any
 from ecs_migrate.commands.apply import committed
 from ecs_migrate.commands.apply.blockers import Blocker
 from ecs_migrate.commands.apply.child import run_child
-from ecs_migrate.commands.apply.dialects import Dialect, rewrite_command
+from ecs_migrate.commands.apply.dialects import Dialect, first_line, rewrite_command
 from ecs_migrate.commands.apply.guard import Guard, not_retried, pause_before
 from ecs_migrate.commands.apply.lock import LockKeeper, ensure_held, lost_before_the_command
 from ecs_migrate.commands.apply.metadata import RunContext
@@ -319,8 +319,3 @@ def _alive(dialect: Dialect, conn: Any) -> bool:
         return True
     except Exception:
         return False
-
-
-def first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

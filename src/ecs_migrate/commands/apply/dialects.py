@@ -90,15 +90,20 @@ class Dialect(Protocol):
     def is_driver_error(self, exc: BaseException) -> bool: ...
 
 
+def first_line(exc: BaseException) -> str:
+    """An error's first line for a person (its type's name when it says nothing)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def error_text(exc: BaseException) -> str:
     """A driver error's first line for a person: PyMySQL's ``(code, message)`` as
     ``message (MySQL error code)``."""
     args = exc.args
     if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
         text = f"{args[1].strip()} (MySQL error {args[0]})"
-    else:
-        text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        return text.splitlines()[0]
+    return first_line(exc)
 
 
 def session_gone(dialect: Dialect, conn: Any, exc: BaseException) -> bool:

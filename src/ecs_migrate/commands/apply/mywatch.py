@@ -38,7 +38,7 @@ from typing import Any
 
 from ecs_migrate.commands.apply import committed
 from ecs_migrate.commands.apply.blockers import Blocker, describe_all
-from ecs_migrate.commands.apply.dialects import query
+from ecs_migrate.commands.apply.dialects import error_text, query
 from ecs_migrate.commands.apply.mysessions import MyVantage, split_host
 from ecs_migrate.commands.apply.myshape import Shape, changes, read_shape
 from ecs_migrate.commands.apply.sessions import Vantage, command_ports
@@ -219,7 +219,9 @@ class MyWatcher(Polling):
             self._maria = "mariadb" in str(query(conn, "SELECT VERSION()")[0][0]).lower()
             self._base = read_shape(conn)
         except Exception as exc:
-            self._unsafe = f"apply could not read the schema as the attempt began ({_line(exc)})"
+            self._unsafe = (
+                f"apply could not read the schema as the attempt began ({error_text(exc)})"
+            )
 
     def begin(self, sid: int) -> None:
         self._sid = sid
@@ -350,7 +352,7 @@ class MyWatcher(Polling):
         try:
             said = changes(self._base, read_shape(conn))
         except Exception as exc:
-            return f"apply could not read the schema ({_line(exc)})"
+            return f"apply could not read the schema ({error_text(exc)})"
         if not said:
             return None
         shown = committed.Leftovers(tuple(said)).describe()
@@ -387,7 +389,7 @@ class MyWatcher(Polling):
                 raise
             self._may_kill = False
             self.say(
-                f"Lock-wait guard: cannot stop the command's statement ({_line(exc)}): "
+                f"Lock-wait guard: cannot stop the command's statement ({error_text(exc)}): "
                 "apply's user needs to be the command's, or to have CONNECTION ADMIN "
                 "(CONNECTION_ADMIN on MySQL) or SUPER. The command's sessions are only watched."
             )
@@ -431,10 +433,3 @@ def _port(host: str | None) -> int:
 
 def _what(relation: str | None) -> str:
     return f"a metadata lock on {relation}" if relation else "a metadata lock"
-
-
-def _line(exc: Exception) -> str:
-    if exc.args and len(exc.args) > 1 and isinstance(exc.args[0], int):
-        return f"{exc.args[1]} (MySQL error {exc.args[0]})"
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -15,6 +15,7 @@ from ecs_migrate.commands.apply.dialects import (
     TABLE,
     Failure,
     classify,
+    first_line,
     lock_key,
     query,
     utc,
@@ -102,14 +103,9 @@ def options_sent(url: DatabaseUrl) -> tuple[str, str] | None:
     return (text, source) if text.strip() else None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _server_message(exc: BaseException) -> str:
     """A failed connection's first line, without libpq's preamble (which server, FATAL)."""
-    message = re.sub(r"^connection failed: ", "", _first_line(exc))
+    message = re.sub(r"^connection failed: ", "", first_line(exc))
     message = re.sub(r'^connection to server at "[^"]*", port \d+ failed: ', "", message)
     return message.replace("FATAL:  ", "")
 
@@ -192,7 +188,7 @@ class Postgres:
                 except psycopg.Error as exc:
                     if exc.sqlstate not in _REFUSED_SETTING:
                         continue
-                    why = exc.diag.message_primary or _first_line(exc)
+                    why = exc.diag.message_primary or first_line(exc)
                     return _options_error(source, f"{setting.written}: {why}", exc.sqlstate)
         try:
             psycopg.connect(autocommit=True, **params).close()

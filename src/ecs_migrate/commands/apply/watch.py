@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from ecs_migrate.commands.apply import committed
 from ecs_migrate.commands.apply.blockers import Blocker, describe_all
-from ecs_migrate.commands.apply.dialects import query
+from ecs_migrate.commands.apply.dialects import first_line, query
 from ecs_migrate.commands.apply.sessions import Vantage, command_ports
 
 POLL = 0.1  # seconds between two looks at the command's sessions
@@ -214,7 +214,7 @@ class Polling:
         try:
             self._look(conn)
         except Exception as exc:
-            self.broken = _first_line(exc)
+            self.broken = first_line(exc)
             after = (
                 "a failure is retried only on what it saw before"
                 if self.events
@@ -343,7 +343,7 @@ class Watcher(Polling):
         try:
             left = committed.since(conn, self._base)
         except Exception as exc:
-            return f"apply could not read what the attempt has committed ({_first_line(exc)})"
+            return f"apply could not read what the attempt has committed ({first_line(exc)})"
         if left.clean:
             return None
         self._unsafe = (
@@ -375,7 +375,7 @@ class Watcher(Polling):
         except Exception as exc:
             self._may_cancel = False
             self.say(
-                f"Lock-wait guard: cannot cancel the command's statement ({_first_line(exc)}): "
+                f"Lock-wait guard: cannot cancel the command's statement ({first_line(exc)}): "
                 "the role apply connects as needs to be the command's, or a member of "
                 "pg_signal_backend. The command's sessions are only watched."
             )
@@ -463,8 +463,3 @@ def stalls(locktype: str, mode: str) -> bool:
 
 def _what(relation: str | None) -> str:
     return f"a lock on {relation}" if relation else "a lock"
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
