@@ -23,7 +23,16 @@ that runs the command; a RunTask tag with the same key wins over the label:
 - ``start-delay``: seconds spent in PENDING (a slow start; a service's tasks too);
 - ``stop-delay``: seconds from the container's exit to the task's STOPPED;
 - ``missing``: seconds DescribeTasks answers the task MISSING after RunTask (the server);
-- ``log-lag``: all output is held and ingested this many seconds after the container's exit.
+- ``log-lag``: all output is held and ingested this many seconds after the container's exit;
+- ``exit-after``: the container exits this many seconds after it started (its process is
+  killed), with exit code ``exit-code`` (default 1): a service task that crashes;
+- ``exit-code``: the exit code ``exit-after`` reports.
+
+Service tasks (started by the service scheduler, ``deployments.py``) run their container's
+command as a long-lived process like any task: one that keeps running is a healthy task, one
+that exits stops the task ("Essential container in task exited"). A container without a
+command idles in RUNNING. The settings above apply to them too (``simulate=pull-failure`` makes
+a revision that never starts; ``start-delay`` a slow start).
 
 A value of seconds that is not a number from 0 to 3600 is ignored (the default applies). A
 process that exceeds the container's memory is killed with OutOfMemoryError, as ECS does.
@@ -172,6 +181,8 @@ class Agent:
     # costs tens of milliseconds and megabytes, which hundreds of tasks at once cannot afford).
     _clients: dict[str, Any] = field(default_factory=dict)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Called at the start of each round (the service scheduler): never during a reset or stop.
+    on_round: Callable[[], None] | None = None
 
     @property
     def backend(self) -> Any:
@@ -236,7 +247,18 @@ class Agent:
         while not self._stop.wait(0.02):
             with self._round:
                 if not self._paused.is_set():
+                    self._before_round()
                     self._start_new_tasks()
+
+    def _before_round(self) -> None:
+        if self.on_round is None:
+            return
+        try:
+            self.on_round()
+        except Exception as exc:  # said once, not on every round
+            error = f"service scheduler: {exc!r}"
+            if error not in self.errors:
+                self.errors.append(error)
 
     def _start_new_tasks(self) -> None:
         for cluster_tasks in list(self.backend.tasks.values()):
@@ -439,7 +461,8 @@ class _TaskRunner:
         self.finish(Ending(None, reason, "TaskFailedToStart", reason))
 
     def run(self) -> None:
-        if str(self.task.group or "").startswith("service:"):
+        service_task = str(self.task.group or "").startswith("service:")
+        if service_task and (getattr(self.task, "sandbox_idle", False) or not self.argv()):
             return self.idle()
         timing = self.agent.timing
         self.agent.pause(timing.provisioning)
@@ -517,7 +540,8 @@ class _TaskRunner:
                 ]
 
     def idle(self) -> None:
-        """A service task: the app would serve requests; here it idles in RUNNING until stopped."""
+        """A service task whose container has no command (the image's own, which the sandbox
+        cannot run): it idles in RUNNING until stopped, or until ``exit-after``."""
         timing = self.agent.timing
         self.agent.pause(timing.provisioning)
         _set_status(self.task, "PENDING")
@@ -529,15 +553,37 @@ class _TaskRunner:
             self.agent.pause(0.05)
         self.task.pull_stopped_at = _now()
         self.start_running()
+        exit_at = self.exit_at()
         while not self.stop_requested():
+            if exit_at is not None and time.monotonic() >= exit_at:
+                return self.finish(
+                    Ending(
+                        self.exit_code_setting(),
+                        None,
+                        "EssentialContainerExited",
+                        "Essential container in task exited",
+                    )
+                )
             self.agent.pause(0.05)
         stop_code = getattr(self.task, "stop_code", None) or "ServiceSchedulerInitiated"
         self.finish(Ending(0, None, stop_code, self.task.stopped_reason or "Task stopped"))
 
+    def exit_at(self) -> float | None:
+        """When the ``exit-after`` setting makes the container exit (time.monotonic())."""
+        after = self.seconds("exit-after", -1.0)
+        return time.monotonic() + after if after >= 0 else None
+
+    def exit_code_setting(self) -> int:
+        try:
+            return int(self.settings.get("exit-code", "1"))
+        except ValueError:
+            return 1
+
     def supervise(self, proc: subprocess.Popen[bytes]) -> tuple[int | None, str | None]:
-        """Wait for the process; enforce StopTask, memory and simulated OOM."""
+        """Wait for the process; enforce StopTask, memory, simulated OOM and exit-after."""
         limit_mb = self.memory_limit_mb()
         oom_at = time.monotonic() + 0.3 if self.simulate == "oom" else None
+        exit_at = self.exit_at()
         stop_deadline: float | None = None
         next_rss = 0.0  # reading /proc costs: every RSS_EVERY seconds, not every poll
         while proc.poll() is None:
@@ -552,6 +598,10 @@ class _TaskRunner:
                 kill_group(proc, signal.SIGKILL)
                 proc.wait()
                 return 137, "OutOfMemoryError: Container killed due to memory usage"
+            if exit_at is not None and now >= exit_at and stop_deadline is None:
+                kill_group(proc, signal.SIGKILL)
+                proc.wait()
+                return self.exit_code_setting(), None
             if self.stop_requested() and stop_deadline is None:
                 kill_group(proc, signal.SIGTERM)
                 timeout = float(self.container_def.get("stopTimeout") or DEFAULT_STOP_TIMEOUT)

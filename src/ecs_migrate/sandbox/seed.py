@@ -141,7 +141,8 @@ def default_taskdef(world: World, image: str) -> dict[str, Any]:
                 "image": image,
                 "essential": True,
                 "memory": 512,
-                "command": ["python", "-m", "http.server", "8000"],
+                # A server on a free port: the service's tasks run it, and may overlap.
+                "command": ["python", "-m", "http.server", "--bind", "127.0.0.1", "0"],
                 "environment": [{"name": "APP_ENV", "value": "sandbox"}],
                 "secrets": [{"name": "DATABASE_URL", "valueFrom": world.secret_arn}],
                 "logConfiguration": {
@@ -409,6 +410,8 @@ def seed_app(
         desiredCount=1,
         launchType="FARGATE",
         platformVersion="LATEST",
+        # A user's own server may not run here: its service's tasks idle (docs/sandbox.md).
+        tags=[{"key": "ecs-migrate.sandbox/tasks", "value": "idle"}] if taskdef else [],
         networkConfiguration={
             "awsvpcConfiguration": {
                 "subnets": world.private_subnets,

@@ -16,7 +16,11 @@ And what ECS does that moto does not:
   answered in ``failures`` with reason MISSING, as is a task that does not exist (moto leaves
   both out and answers no failures). The agent's own requests always see the task;
 - ListTasks without ``desiredStatus`` lists the tasks whose desired status is RUNNING, as
-  ECS's default filter does (moto lists them all, STOPPED ones included).
+  ECS's default filter does (moto lists them all, STOPPED ones included);
+- services deploy as ECS's rolling update does (``deployments.py``): CreateService and
+  UpdateService start deployments that the scheduler carries out on the agent's rounds, and
+  DescribeServices answers the deploymentConfiguration and enableExecuteCommand they were
+  given (moto drops both on CreateService).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ecs_migrate.errors import SandboxError
+from ecs_migrate.sandbox import deployments
 from ecs_migrate.sandbox.agent import (
     Agent,
     AgentTiming,
@@ -37,6 +42,7 @@ from ecs_migrate.sandbox.agent import (
     setting_seconds,
     task_settings,
 )
+from ecs_migrate.sandbox.deployments import DeploymentSettings, Scheduler
 from ecs_migrate.sandbox.faults import AGENT_HEADER, FaultInjector
 from ecs_migrate.sandbox.seed import World
 from ecs_migrate.sandbox.state import ChangeTracker, wipe
@@ -53,6 +59,7 @@ class Sandbox:
     fault_rate: float = 0.0
     fault_seed: int | None = None
     timing: AgentTiming = field(default_factory=AgentTiming)
+    deployment: DeploymentSettings = field(default_factory=DeploymentSettings)
     url: str = ""
     faults: FaultInjector | None = None
     agent: Agent | None = None
@@ -101,6 +108,7 @@ class Sandbox:
         _freeze_task_states()
         _patch_stop_task()
         _patch_task_listings()
+        _patch_service_calls()
         _exempt_agent_from_iam()
         self._tracker = ChangeTracker(
             _unimplemented(_remembering(DomainDispatcherApplication)(create_backend_app))
@@ -112,8 +120,6 @@ class Sandbox:
         )
 
         self._server = self._listen(make_server, MotoRequestHandler)
-        self.faults.observe("CreateService", self._on_service_change)
-        self.faults.observe("UpdateService", self._on_service_change)
         self.faults.observe("RunTask", self._on_run_task)
         host, port = self._server.server_address[:2]
         self.port = int(port)
@@ -127,6 +133,7 @@ class Sandbox:
             client=self.agent_client,
             workdir=self.workdir,
             timing=self.timing,
+            on_round=Scheduler(lambda: ecs_backends[ACCOUNT][self.region], self.deployment).tick,
         )
         self.agent.start()
         return self
@@ -155,31 +162,11 @@ class Sandbox:
                 hint="Pick another --port, or 0 for any free port.",
             ) from exc
 
-    # -- what moto drops: enableExecuteCommand, and service deployments ----------------------
     @property
     def ecs_backend(self) -> Any:
         from moto.ecs.models import ecs_backends
 
         return ecs_backends[ACCOUNT][self.region]
-
-    def _find_service(self, arn: str) -> Any:
-        for service in self.ecs_backend.services.values():
-            if service.arn == arn:
-                return service
-        return None
-
-    def _on_service_change(self, request: dict[str, Any], answer: dict[str, Any]) -> None:
-        service = self._find_service(str((answer.get("service") or {}).get("serviceArn")))
-        if service is None:
-            return
-        if "enableExecuteCommand" in request:
-            service.enable_execute_command = bool(request["enableExecuteCommand"])
-        if (
-            request.get("forceNewDeployment")
-            or "taskDefinition" in request
-            or "serviceName" in request  # CreateService
-        ):
-            self.deploy(service)
 
     def _on_run_task(self, request: dict[str, Any], answer: dict[str, Any]) -> None:
         """Each new task: hidden from DescribeTasks for a moment (MISSING), and given
@@ -202,35 +189,6 @@ class Sandbox:
             settings = task_settings(task, command_container(taskdef, task))
             window = setting_seconds(settings, "missing", self.timing.missing_window)
             task.sandbox_missing_until = time.monotonic() + window
-
-    def deploy(self, service: Any) -> None:
-        """Replace the service's tasks with ``desiredCount`` new ones, as a deployment does.
-
-        Service tasks idle in RUNNING (the agent runs no process for them), like a web app
-        would; they carry the service's enableExecuteCommand.
-        """
-        backend = self.ecs_backend
-        for task in (backend.tasks.get(service.cluster_name) or {}).values():
-            if task.group == f"service:{service.name}" and task.desired_status != "STOPPED":
-                task.desired_status = "STOPPED"
-                task.stop_code = "ServiceSchedulerInitiated"
-                task.stopped_reason = "Task stopped by a new deployment"
-        if not service.desired_count:
-            return
-        network = service.network_configuration or None
-        tasks = backend.run_task(
-            service.cluster_name,
-            service.task_definition,
-            service.desired_count,
-            None,
-            f"ecs-svc/{abs(hash(service.arn)) % 10**19}",
-            None,
-            service.launch_type or "FARGATE",
-            network,
-            f"service:{service.name}",
-        )
-        for task in tasks:
-            task.enable_execute_command = bool(getattr(service, "enable_execute_command", False))
 
     def client(self, service: str, *, agent: bool = False) -> Any:
         """A boto3 client pointed at the sandbox. ``agent=True`` is never fault-injected, and
@@ -470,6 +428,66 @@ def _patch_task_listings() -> None:
     running_tasks.__wrapped__ = list_tasks  # type: ignore[attr-defined]
     Responses.describe_tasks = describe_tasks  # type: ignore[method-assign]
     Responses.list_tasks = running_tasks  # type: ignore[method-assign]
+
+
+def _patch_service_calls() -> None:
+    """CreateService and UpdateService start deployments (``deployments.py``) and keep what
+    moto drops: deploymentConfiguration and enableExecuteCommand."""
+    from moto.ecs.responses import EC2ContainerServiceResponse as Responses
+
+    create: Any = getattr(Responses.create_service, "__wrapped__", Responses.create_service)
+    update: Any = getattr(Responses.update_service, "__wrapped__", Responses.update_service)
+
+    def create_service(self: Any) -> Any:
+        with deployments.LOCK:
+            answer = create(self)
+            service = answer.result["service"]
+            _keep_settings(self, service, {})
+            deployments.start_deployment(service)
+        return answer
+
+    def update_service(self: Any) -> Any:
+        with deployments.LOCK:
+            before = _service_before(self)
+            old_configuration = dict(getattr(before, "deployment_configuration", None) or {})
+            old_taskdef = getattr(before, "task_definition", None)
+            answer = update(self)
+            service = answer.result["service"]
+            _keep_settings(self, service, old_configuration)
+            if self._get_param("taskDefinition"):  # moto keeps what was given: "family:3"
+                taskdef = self.ecs_backend.describe_task_definition(
+                    self._get_param("taskDefinition")
+                )
+                service.task_definition = taskdef.arn
+            new_taskdef = service.task_definition != old_taskdef
+            if self._get_param("forceNewDeployment") or new_taskdef:
+                deployments.start_deployment(service)
+            else:
+                deployments.publish(service)  # moto set runningCount to the desired count
+        return answer
+
+    create_service.__wrapped__ = create  # type: ignore[attr-defined]
+    update_service.__wrapped__ = update  # type: ignore[attr-defined]
+    Responses.create_service = create_service  # type: ignore[method-assign]
+    Responses.update_service = update_service  # type: ignore[method-assign]
+
+
+def _service_before(responses: Any) -> Any:
+    """The service an UpdateService names, before moto changes it (None when unknown)."""
+    try:
+        return responses.ecs_backend._get_service(
+            responses._get_param("cluster", "default"),
+            str(responses._get_param("service", "")).split("/")[-1],
+        )
+    except Exception:  # moto answers the request's own error
+        return None
+
+
+def _keep_settings(responses: Any, service: Any, old_configuration: dict[str, Any]) -> None:
+    service.deployment_configuration = old_configuration or None
+    deployments.configure(service, responses._get_param("deploymentConfiguration"))
+    if responses._get_param("enableExecuteCommand") is not None:
+        service.enable_execute_command = bool(responses._get_param("enableExecuteCommand"))
 
 
 def _check_port_free(port: int) -> None:
