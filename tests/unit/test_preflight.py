@@ -313,15 +313,20 @@ def test_a_partly_readable_blocked_by_keeps_what_it_can() -> None:
 @pytest.mark.parametrize(
     ("fields", "words"),
     [
-        ({"blockers": "later"}, "--blockers must be one of wait, fail, ignore"),
-        ({"blockers_timeout": -1.0}, "--blockers-timeout must be from 0 to 24 hours"),
-        ({"blockers_timeout": 90_000.0}, "--blockers-timeout must be from 0 to 24 hours"),
+        ({"blockers": "later"}, "blockers must be one of 'wait', 'fail', 'ignore', not 'later'"),
+        ({"blockers_timeout": -1.0}, "blockers_timeout must be .* from 0 up to 86400, not -1.0"),
+        ({"blockers_timeout": 90_000.0}, "blockers_timeout must be .* up to 86400, not 90000.0"),
     ],
 )
 def test_bad_options_are_usage_errors(fields: dict[str, Any], words: str) -> None:
-    opts = ApplyOptions(["true"], environ={"DATABASE_URL": "postgresql://a@h/db"}, **fields)
+    """Refused when built, and by apply() when a field was changed after."""
+    good = ApplyOptions(["true"], environ={"DATABASE_URL": "postgresql://a@h/db"})
     with pytest.raises(UsageError, match=words):
-        apply(opts, reporter=None)  # type: ignore[arg-type]
+        ApplyOptions(["true"], environ={"DATABASE_URL": "postgresql://a@h/db"}, **fields)
+    for name, value in fields.items():
+        setattr(good, name, value)
+    with pytest.raises(UsageError, match=words):
+        apply(good, reporter=None)  # type: ignore[arg-type]
 
 
 def test_the_flags_reach_the_options_and_bad_values_exit_2() -> None:

@@ -9,84 +9,23 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import click
+from ecs_migrate.cli.options import command, command_argument, declared, output_option
 
-from ecs_migrate.cli.options import (
-    CONTEXT,
-    Duration,
-    command_argument,
-    database_url_var_option,
-    output_option,
-    seconds_option,
+APPLY_FLAGS = (
+    "database_url_var",
+    "wait",
+    "lock_timeout",
+    "lock_name",
+    "ddl_lock_timeout",
+    "ddl_retries",
+    "ddl_retry_pause",
+    "blockers",
+    "blockers_timeout",
 )
 
-MAX_HISTORY_ROWS = 100_000  # a LIMIT every database takes
 
-
-@click.command(context_settings=CONTEXT)
-@database_url_var_option
-@seconds_option(
-    "--wait",
-    default=60,
-    zero_ok=True,
-    help="Seconds to wait for the database to accept a connection.",
-)
-@seconds_option(
-    "--lock-timeout",
-    default=600,
-    zero_ok=True,
-    help="Seconds to wait for another migration to release the lock (then exit 5).",
-)
-@click.option(
-    "--lock-name",
-    metavar="NAME",
-    help="Migrations sharing a name run one at a time (default: the database's name).",
-)
-@click.option(
-    "--ddl-lock-timeout",
-    type=Duration(),
-    default="5s",
-    show_default=True,
-    help="How long a statement of the command may wait for a lock (a metadata lock on "
-    "MySQL/MariaDB) before apply, watching the command's sessions from the server, cancels "
-    "it, so that it does not stall the app behind a long transaction; never where the attempt "
-    "has committed part of a migration (it waits then); 0: off.",
-)
-@click.option(
-    "--ddl-retries",
-    type=click.IntRange(0, 20),
-    default=3,
-    show_default=True,
-    help="Run the command again after a failure that followed a lock wait the guard saw "
-    "cancelled (never on the command's output), still holding the migration lock.",
-)
-@click.option(
-    "--ddl-retry-pause",
-    type=Duration(),
-    default="5s",
-    show_default=True,
-    help="The pause before the first retry; each next one doubles, up to a minute (5s: 5, 10, "
-    "20, 40 s), all within --lock-timeout.",
-)
-@click.option(
-    "--blockers",
-    type=click.Choice(["wait", "fail", "ignore"]),
-    default="wait",
-    show_default=True,
-    help="Before each attempt, sessions in the migration's way (idle in a transaction or "
-    "holding a lock in the database, the transaction open longer than --ddl-lock-timeout or "
-    "since before apply first looked): wait for them to go, naming each (wait); exit 5 at "
-    "once, naming them, for one open longer than --ddl-lock-timeout (fail); or start anyway "
-    "(ignore).",
-)
-@click.option(
-    "--blockers-timeout",
-    type=Duration(),
-    default="5m",
-    show_default=True,
-    help="With --blockers wait: how long to wait for them to go before exit 5 (500ms, 30s, 5m, "
-    "or seconds).",
-)
+@command()
+@declared("ecs_migrate.commands.apply:ApplyOptions", *APPLY_FLAGS)
 @command_argument
 def apply(**params: Any) -> None:
     """Run COMMAND inside the container: one migration at a time, recorded.
@@ -121,15 +60,8 @@ def apply(**params: Any) -> None:
     sys.exit(result.exit_status)
 
 
-@click.command(context_settings=CONTEXT)
-@database_url_var_option
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1, max=MAX_HISTORY_ROWS),
-    default=20,
-    show_default=True,
-    help="Show the newest N runs.",
-)
+@command()
+@declared("ecs_migrate.commands.apply:HistoryOptions", "database_url_var", "limit")
 @output_option
 def history(output: str, **params: Any) -> None:
     """Show the runs `apply` recorded in ecs_migrate_history, newest first.

@@ -268,3 +268,148 @@ def lint_options(func: F) -> F:
     return output_formats(
         "text", "json", "sarif", help="text for people; json for scripts; sarif for code scanning."
     )(func)
+
+
+# -- flags generated from the options dataclasses' declarations --------------------------------
+# A field declares its flag (ecs_migrate.common.options.flag); these build the click option
+# from it. The dataclass's module is imported only when the command's flags are needed (its
+# --help, or a run of it), so `ecs-migrate --help` stays fast.
+
+
+class _Declared:
+    """A placeholder in a command's params for the flags of some fields of an options
+    dataclass, given as ``"module:Class"``; :class:`DeclaredCommand` expands it."""
+
+    def __init__(self, spec: str, names: tuple[str, ...], helps: dict[str, str]) -> None:
+        self.spec, self.names, self.helps = spec, names, helps
+
+    def options(self) -> list[click.Parameter]:
+        import importlib
+
+        module, _, name = self.spec.partition(":")
+        cls = getattr(importlib.import_module(module), name)
+        return [declared_option(cls, field, self.helps.get(field)) for field in self.names]
+
+
+def declared(spec: str, *names: str, **helps: str) -> Callable[[F], F]:
+    """The flags of the fields ``names`` of the options dataclass ``spec`` (``"module:Class"``),
+    each made from its field's declaration; ``helps`` replaces a field's help for this command.
+    The command must be a :class:`DeclaredCommand`."""
+
+    def decorate(func: F) -> F:
+        if not hasattr(func, "__click_params__"):
+            func.__click_params__ = []  # type: ignore[attr-defined]
+        func.__click_params__.append(_Declared(spec, names, helps))  # type: ignore[attr-defined]
+        return func
+
+    return decorate
+
+
+class DeclaredCommand(click.Command):
+    """A command some of whose flags are declared on its options dataclass (:func:`declared`):
+    they are made the first time the command's parameters are read."""
+
+    @property
+    def params(self) -> list[click.Parameter]:
+        found: list[Any] = self.__dict__["_params"]
+        if any(isinstance(p, _Declared) for p in found):
+            found = [o for p in found for o in (p.options() if isinstance(p, _Declared) else [p])]
+            self.__dict__["_params"] = found
+        return found
+
+    @params.setter
+    def params(self, value: list[click.Parameter]) -> None:
+        self.__dict__["_params"] = value
+
+
+def command(name: str | None = None, group: click.Group | None = None) -> Callable[[F], Any]:
+    """``@click.command`` for a :class:`DeclaredCommand` with the shared context settings (on
+    ``group`` when it is a subcommand)."""
+    make = group.command if group is not None else click.command
+    return make(name, cls=DeclaredCommand, context_settings=CONTEXT)
+
+
+def declared_option(cls: type, name: str, help: str | None = None) -> click.Option:
+    """The click option for the field ``name`` of ``cls``, from its declaration."""
+    import dataclasses
+    import typing
+
+    from ecs_migrate.common.options import Flag
+    from ecs_migrate.validate import Rule
+
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    spec: Flag = field.metadata["flag"]
+    constraint: Rule = field.metadata.get("rule") or Rule()
+    hint = typing.get_type_hints(cls)[name]
+    default: Any = field.default
+    if field.default_factory is not dataclasses.MISSING:
+        default = field.default_factory()
+    required = default is dataclasses.MISSING
+    settings: dict[str, Any] = {
+        "help": help or spec.help,
+        "metavar": spec.metavar,
+        "required": required,
+        "show_default": spec.show_default and not required and default not in (None, False),
+    }
+    if not required:  # a required flag has no default at all (click 8.3+: not even None)
+        settings["default"] = default
+    if spec.envvar:
+        settings.update(envvar=spec.envvar, show_envvar=True)
+    settings.update(_reading(spec, constraint, _without_none(hint), default))
+    names = spec.names or (f"--{name.replace('_', '-')}",)
+    return click.Option([*names, name], **settings)
+
+
+def _without_none(hint: Any) -> Any:
+    import types
+    import typing
+
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(hint) if a is not type(None)]
+        return rest[0] if len(rest) == 1 else hint
+    return hint
+
+
+def _reading(spec: Any, constraint: Any, hint: Any, default: Any) -> dict[str, Any]:
+    """How the flag's text is read (type, callback, multiple), from its kind, annotation and
+    rule; and how its default is shown."""
+    import typing
+
+    kinds: dict[str, dict[str, Any]] = {
+        "duration": {"type": Duration()},
+        "task-definition": {"callback": task_definition_ref},
+        "env": {"multiple": True, "callback": env_pairs, "default": (), "show_default": False},
+        "comma-list": {"callback": comma_list},
+        "shell-words": {"callback": shell_words},
+        "file": {"type": click.Path(dir_okay=False)},
+        "output-file": {"type": OutputFile()},
+    }
+    if spec.kind:
+        reading = dict(kinds[spec.kind])
+        if spec.kind == "duration" and isinstance(default, float):
+            reading["default"] = _duration_text(default)  # Duration reads it back
+        return reading
+    if hint is bool:
+        return {"is_flag": True}
+    if typing.get_origin(hint) is typing.Literal:
+        return {"type": click.Choice([str(a) for a in typing.get_args(hint)])}
+    low, high = constraint.min, constraint.max
+    if hint is int:
+        return {"type": click.IntRange(None if low is None else int(low), high and int(high))}
+    if hint is float:
+        kind = FiniteFloat(min=low, min_open=constraint.min_open, max=high)
+        if low == 0:
+            kind.name = "seconds"
+        if isinstance(default, float) and default.is_integer():
+            return {"type": kind, "default": int(default)}  # shown as 3600, read as 3600.0
+        return {"type": kind}
+    return {}
+
+
+def _duration_text(seconds: float) -> str:
+    """5.0 -> "5s", 300.0 -> "5m", 0.5 -> "500ms": a default as --help shows it."""
+    if seconds and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    if seconds and seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"

@@ -6,41 +6,31 @@ import os
 import sys
 from typing import Any
 
-import click
-
 from ecs_migrate.cli.options import (
-    CONTEXT,
     aws_options,
-    choice_option,
+    command,
     command_argument,
-    env_option,
+    declared,
     output_option,
-    target_options,
 )
 from ecs_migrate.errors import EcsMigrateError
 
+# Each flag is declared on RunOptions' field (its help, default, range, choices).
+RUN_FLAGS = (
+    "cluster",
+    "service",
+    "container",
+    "task_definition",
+    "timeout",
+    "if_running",
+    "stop_on_cancel",
+    "apply",
+    "environment",
+)
 
-@click.command(context_settings=CONTEXT)
-@target_options(
-    service="The service whose task definition and network to reuse.",
-    container="Container to run the command in (default: the only essential one).",
-    task_definition="Task definition to run (default: the one the service runs now).",
-    timeout=(3600, "Seconds before the task is stopped and the run fails with exit 5."),
-)
-@choice_option(
-    "--if-running",
-    choices=["wait", "fail"],
-    default="wait",
-    help="When another ecs-migrate task runs for the service: wait for it, or exit 3.",
-)
-@click.option("--stop-on-cancel", is_flag=True, help="On SIGINT/SIGTERM, also stop the task.")
-@click.option(
-    "--apply",
-    is_flag=True,
-    help="Run COMMAND under `ecs-migrate apply --` in the task: wait for the database, take "
-    "the migration lock, record the run (ecs-migrate must be installed in the image).",
-)
-@env_option
+
+@command()
+@declared("ecs_migrate.commands.run:RunOptions", *RUN_FLAGS)
 @output_option
 @aws_options
 @command_argument

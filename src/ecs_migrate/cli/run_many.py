@@ -8,37 +8,13 @@ from typing import Any
 
 import click
 
-from ecs_migrate.cli.options import CONTEXT, aws_options, output_option, seconds_option
+from ecs_migrate.cli.options import aws_options, command, declared, output_option
+
+RUN_MANY_FLAGS = ("targets", "max_parallel", "fail_fast", "timeout", "stop_on_cancel", "apply")
 
 
-@click.command("run-many", context_settings=CONTEXT)
-@click.option(
-    "--targets",
-    required=True,
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    help="YAML or JSON file of targets (docs/run-many.md).",
-)
-@click.option(
-    "--max-parallel",
-    type=click.IntRange(1, 500),
-    default=10,
-    show_default=True,
-    help="Targets running at once.",
-)
-@click.option("--fail-fast", is_flag=True, help="Start no target after one that does not succeed.")
-@seconds_option(
-    "--timeout",
-    default=3600,
-    help="Seconds each target may take (from when it leaves the queue) before its task is "
-    "stopped and it fails with exit 5.",
-)
-@click.option("--stop-on-cancel", is_flag=True, help="On SIGINT/SIGTERM, also stop the tasks.")
-@click.option(
-    "--apply",
-    is_flag=True,
-    help="Run each command under `ecs-migrate apply --` in its task (see `run --apply`).",
-)
+@command("run-many")
+@declared("ecs_migrate.commands.runmany:RunManyOptions", *RUN_MANY_FLAGS)
 @output_option
 @aws_options
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)

@@ -1,16 +1,86 @@
-"""The one way a command's options dataclass is built from parsed flags.
+"""The one way a command's options are declared, and built from parsed flags.
 
-Each flag is declared once, as a click option in ``ecs_migrate.cli`` whose parameter name is
-the field's name; the CLI passes every parsed value to ``Options.from_cli(**params)``. The
-command's usage checks live in its entry function (the core), never in the CLI, so a library
-caller gets the same errors.
+**The dataclass field is the declaration.** A field that is given on the command line carries
+its flag in its metadata, ``field(default=..., metadata=flag("help", min=0))``: the help, the
+flag's names when they are not ``--field-name``, a metavar, how the text is read (``kind``),
+and the :class:`~ecs_migrate.validate.Rule` the value must meet. The field's default and
+annotation (``bool`` a switch, ``Literal[...]`` a choice, ``X | None`` optional, no default
+required) say the rest. The CLI generates its click options from these declarations
+(``ecs_migrate.cli.options.declared``), so a default, a range or a choice is written once,
+and a library caller gets the same checks from ``__post_init__`` (:func:`check_fields`).
+
+The CLI passes every parsed value to ``Options.from_cli(**params)``. The command's other
+usage checks live in its entry function (the core), never in the CLI.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from dataclasses import dataclass
 from typing import Any, Self
+
+from ecs_migrate.validate import rule
+
+# How a flag's text becomes the field's value, beyond what the annotation says: the CLI
+# knows each by name (ecs_migrate.cli.options.KINDS).
+Kind = typing.Literal[
+    "", "duration", "task-definition", "env", "comma-list", "shell-words", "file", "output-file"
+]
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A field's command-line flag. ``names``: the flag's names when not ``--field-name``
+    (``("--output", "-o")``); ``kind``: a reading the annotation does not say (``duration``
+    takes ``5s``/``2m``); ``envvar``: a variable the flag falls back to."""
+
+    help: str
+    names: tuple[str, ...] = ()
+    metavar: str | None = None
+    kind: Kind = ""
+    envvar: str | None = None
+    show_default: bool = True
+
+
+def flag(
+    help: str,
+    *names: str,
+    metavar: str | None = None,
+    kind: Kind = "",
+    envvar: str | None = None,
+    show_default: bool = True,
+    **constraints: Any,
+) -> dict[str, Any]:
+    """Field metadata for a field given on the command line: its :class:`Flag`, and its rule
+    (``min``, ``max``, ``nonempty``, ``pattern``, ``secret``, ``what``: see
+    :class:`~ecs_migrate.validate.Rule`)."""
+    declared = Flag(help, names, metavar, kind, envvar, show_default)
+    return {"flag": declared, **rule(**constraints)}
+
+
+def shared_field(cls: type, name: str, *, help: str | None = None) -> Any:
+    """A field declared as ``cls``'s field ``name`` is: the same default, rule and flag (its
+    help replaced when given). run-many's --timeout is run's, with its own words."""
+    source = next(f for f in dataclasses.fields(cls) if f.name == name)
+    metadata = dict(source.metadata)
+    if help is not None:
+        metadata["flag"] = dataclasses.replace(metadata["flag"], help=help)
+    if source.default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=source.default_factory, metadata=metadata)
+    return dataclasses.field(default=source.default, metadata=metadata)
+
+
+def database_url_var() -> Any:
+    """The field every command that reads the database URL in the container declares."""
+    return dataclasses.field(
+        default="DATABASE_URL",
+        metadata=flag(
+            "Variable holding the database URL in the container (never printed).",
+            metavar="VAR",
+            nonempty=True,
+        ),
+    )
 
 
 class FromCli:

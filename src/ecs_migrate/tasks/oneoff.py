@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ecs_migrate.aws import Clients, is_clients
-from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.options import FromCli, flag
 from ecs_migrate.errors import AwsApiError, EcsMigrateError, UsageError
 from ecs_migrate.tasks.bulk import BulkFollower
 from ecs_migrate.tasks.context import RunContext
@@ -37,8 +37,7 @@ from ecs_migrate.validate import (
 
 APPLY_PREFIX = ("ecs-migrate", "apply", "--")
 
-_NAME = rule(nonempty=True, what="a non-empty string (a name or an ARN)")
-_MAYBE_NAME = rule(nonempty=True, what="a non-empty string (a name or an ARN) or None")
+_NAME = "a non-empty string (a name or an ARN)"
 # Not `nonempty`: a result's options may hold no command (a renderer shows that); `run`
 # refuses an empty one before any AWS call.
 _ARGV = rule(
@@ -46,29 +45,80 @@ _ARGV = rule(
 )
 
 
-# A run's --timeout (run, run-many's per target): more than 0 s, up to a year.
-RUN_TIMEOUT = rule(min=0, min_open=True, max=MAX_SECONDS)
-
-
 @dataclass
 class RunOptions(FromCli):
-    """`run`'s options. Every field is checked against its type and rule when built (and
-    again by :func:`run`): a bad value is a UsageError (exit 2) before any AWS call."""
+    """`run`'s options, each flag declared on its field. Every field is checked against its
+    type and rule when built (and again by :func:`run`): a bad value is a UsageError (exit 2)
+    before any AWS call."""
 
-    cluster: str = field(metadata=_NAME)
-    service: str = field(metadata=_NAME)
+    cluster: str = field(metadata=flag("ECS cluster name or ARN.", nonempty=True, what=_NAME))
+    service: str = field(
+        metadata=flag(
+            "The service whose task definition and network to reuse.", nonempty=True, what=_NAME
+        )
+    )
     command: list[str] = field(metadata=_ARGV)
-    container: str | None = field(default=None, metadata=_MAYBE_NAME)
-    task_definition: str | None = field(default=None, metadata=_MAYBE_NAME)
-    timeout: float = field(default=3600.0, metadata=RUN_TIMEOUT)
-    if_running: Literal["wait", "fail"] = "wait"
-    stop_on_cancel: bool = False
+    container: str | None = field(
+        default=None,
+        metadata=flag(
+            "Container to run the command in (default: the only essential one).",
+            nonempty=True,
+            what=f"{_NAME} or None",
+        ),
+    )
+    task_definition: str | None = field(
+        default=None,
+        metadata=flag(
+            "Task definition to run (default: the one the service runs now).",
+            metavar="FAMILY[:REV]|ARN",
+            kind="task-definition",
+            nonempty=True,
+            what=f"{_NAME} or None",
+        ),
+    )
+    # More than 0 s, up to a year; run-many's per-target --timeout is this one.
+    timeout: float = field(
+        default=3600.0,
+        metadata=flag(
+            "Seconds before the task is stopped and the run fails with exit 5.",
+            min=0,
+            min_open=True,
+            max=MAX_SECONDS,
+        ),
+    )
+    if_running: Literal["wait", "fail"] = field(
+        default="wait",
+        metadata=flag(
+            "When another ecs-migrate task runs for the service: wait for it, or exit 3."
+        ),
+    )
+    stop_on_cancel: bool = field(
+        default=False, metadata=flag("On SIGINT/SIGTERM, also stop the task.")
+    )
     ci_env: Mapping[str, str] = field(default_factory=dict, metadata=rule(secret=True))
     # Per-run variables added to the container's environment (`run --env`, a run-many
     # target's `environment`); never shown.
-    environment: Mapping[str, str] = field(default_factory=dict, metadata=rule(secret=True))
+    environment: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=flag(
+            "Add KEY=VALUE to the container's environment for this run (repeatable; the "
+            "value is never printed).",
+            "--env",
+            metavar="KEY=VALUE",
+            kind="env",
+            secret=True,
+        ),
+    )
     poll: PollSettings = field(default_factory=PollSettings)
-    apply: bool = False  # wrap the command in `ecs-migrate apply --` (lock, wait, history)
+    # Wrap the command in `ecs-migrate apply --` (lock, wait, history).
+    apply: bool = field(
+        default=False,
+        metadata=flag(
+            "Run COMMAND under `ecs-migrate apply --` in the task: wait for the database, "
+            "take the migration lock, record the run (ecs-migrate must be installed in the "
+            "image)."
+        ),
+    )
     kind: TaskKind = TaskKind.MIGRATION  # a probe (db-check, doctor) is not a migration
 
     def __post_init__(self) -> None:

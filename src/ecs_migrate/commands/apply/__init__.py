@@ -30,15 +30,16 @@ from ecs_migrate.commands.apply.dialects import (
 from ecs_migrate.commands.apply.guard import plan
 from ecs_migrate.commands.apply.lock import acquire_lock, lost_before_the_command
 from ecs_migrate.commands.apply.metadata import RunContext, run_context
-from ecs_migrate.commands.apply.preflight import MODES, preflight_for
+from ecs_migrate.commands.apply.preflight import Mode, preflight_for
 from ecs_migrate.commands.apply.state import ApplyReporter, ApplyState
 from ecs_migrate.commands.apply.url import DatabaseUrl, read_url
 from ecs_migrate.commands.apply.wait import wait_for_database
 from ecs_migrate.common.apply_protocol import exited
-from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.options import FromCli, database_url_var, flag
 from ecs_migrate.common.redact import Redactor, mask_command, mask_shown, secret_values
 from ecs_migrate.errors import EcsMigrateError, LockLostError, UsageError
 from ecs_migrate.tasks.cancel import Cancel
+from ecs_migrate.validate import MAX_SECONDS, check_fields, rule
 
 __all__ = [
     "ApplyOptions",
@@ -53,22 +54,96 @@ __all__ = [
 
 
 MAX_BLOCKERS_TIMEOUT = 86_400.0
+MAX_HISTORY_ROWS = 100_000  # a LIMIT every database takes
 
 
 @dataclass
 class ApplyOptions(FromCli):
-    command: list[str]
-    database_url_var: str = "DATABASE_URL"
-    wait: float = 60.0
-    lock_timeout: float = 600.0
-    lock_name: str | None = None  # default: the database's name
-    ddl_lock_timeout: float = 5.0  # how long the command may wait for a lock; 0: off
-    ddl_retries: int = 3  # runs again after a lock timeout, still holding the migration lock
-    ddl_retry_pause: float = 5.0  # seconds before the first retry; doubling, up to a minute
-    blockers: str = "wait"  # sessions in the migration's way before an attempt: wait|fail|ignore
-    blockers_timeout: float = 300.0  # seconds to wait for them to go (then exit 5)
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    """apply's options, each flag declared on its field; checked when built (exit 2)."""
+
+    command: list[str] = field(metadata=rule(secret=True))
+    database_url_var: str = database_url_var()
+    wait: float = field(
+        default=60.0,
+        metadata=flag(
+            "Seconds to wait for the database to accept a connection.", min=0, max=MAX_SECONDS
+        ),
+    )
+    lock_timeout: float = field(
+        default=600.0,
+        metadata=flag(
+            "Seconds to wait for another migration to release the lock (then exit 5).",
+            min=0,
+            max=MAX_SECONDS,
+        ),
+    )
+    lock_name: str | None = field(
+        default=None,
+        metadata=flag(
+            "Migrations sharing a name run one at a time (default: the database's name).",
+            metavar="NAME",
+            nonempty=True,
+            what="a non-empty string or None",
+        ),
+    )
+    ddl_lock_timeout: float = field(
+        default=5.0,
+        metadata=flag(
+            "How long a statement of the command may wait for a lock (a metadata lock on "
+            "MySQL/MariaDB) before apply, watching the command's sessions from the server, "
+            "cancels it, so that it does not stall the app behind a long transaction; never "
+            "where the attempt has committed part of a migration (it waits then); 0: off.",
+            kind="duration",
+            min=0,
+            max=MAX_BLOCKERS_TIMEOUT,
+        ),
+    )
+    ddl_retries: int = field(
+        default=3,
+        metadata=flag(
+            "Run the command again after a failure that followed a lock wait the guard saw "
+            "cancelled (never on the command's output), still holding the migration lock.",
+            min=0,
+            max=20,
+        ),
+    )
+    ddl_retry_pause: float = field(
+        default=5.0,
+        metadata=flag(
+            "The pause before the first retry; each next one doubles, up to a minute (5s: 5, "
+            "10, 20, 40 s), all within --lock-timeout.",
+            kind="duration",
+            min=0,
+            max=3600,
+        ),
+    )
+    blockers: Mode = field(
+        default="wait",
+        metadata=flag(
+            "Before each attempt, sessions in the migration's way (idle in a transaction or "
+            "holding a lock in the database, the transaction open longer than "
+            "--ddl-lock-timeout or since before apply first looked): wait for them to go, "
+            "naming each (wait); exit 5 at once, naming them, for one open longer than "
+            "--ddl-lock-timeout (fail); or start anyway (ignore).",
+        ),
+    )
+    blockers_timeout: float = field(
+        default=300.0,
+        metadata=flag(
+            "With --blockers wait: how long to wait for them to go before exit 5 (500ms, 30s, "
+            "5m, or seconds).",
+            kind="duration",
+            min=0,
+            max=MAX_BLOCKERS_TIMEOUT,
+        ),
+    )
+    environ: Mapping[str, str] = field(
+        default_factory=lambda: dict(os.environ), metadata=rule(secret=True)
+    )
     cwd: str = field(default_factory=os.getcwd)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
@@ -107,24 +182,12 @@ class _Redacting:
 
 
 def _validate(opts: ApplyOptions) -> None:
+    """The fields again (they may have changed since the options were built), and a command."""
+    check_fields(opts)
     if not opts.command:
         raise UsageError(
             "No command given.", hint="Put it after `--`, e.g. -- alembic upgrade head"
         )
-    if opts.wait < 0 or opts.lock_timeout < 0 or opts.ddl_lock_timeout < 0:
-        raise UsageError(
-            "--wait, --lock-timeout and --ddl-lock-timeout must be zero or more seconds."
-        )
-    if opts.ddl_retries < 0:
-        raise UsageError("--ddl-retries must be zero or more.")
-    if not 0 <= opts.ddl_retry_pause <= 3600:
-        raise UsageError("--ddl-retry-pause must be between 0 and an hour.")
-    if opts.blockers not in MODES:
-        raise UsageError(f"--blockers must be one of {', '.join(MODES)}, not {opts.blockers!r}.")
-    if not 0 <= opts.blockers_timeout <= MAX_BLOCKERS_TIMEOUT:
-        raise UsageError("--blockers-timeout must be from 0 to 24 hours.")
-    if opts.lock_name is not None and not opts.lock_name.strip():
-        raise UsageError("--lock-name must not be empty.")
 
 
 def apply(
@@ -328,10 +391,19 @@ def _redacted(blocker: Blocker, redactor: Redactor) -> Blocker:
 # -- history -----------------------------------------------------------------------------------
 @dataclass
 class HistoryOptions(FromCli):
-    database_url_var: str = "DATABASE_URL"
-    limit: int = 20
-    wait: float = 0.0
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    """history's options, each flag declared on its field; checked when built (exit 2)."""
+
+    database_url_var: str = database_url_var()
+    limit: int = field(
+        default=20, metadata=flag("Show the newest N runs.", min=1, max=MAX_HISTORY_ROWS)
+    )
+    wait: float = field(default=0.0, metadata=rule(min=0, max=MAX_SECONDS))
+    environ: Mapping[str, str] = field(
+        default_factory=lambda: dict(os.environ), metadata=rule(secret=True)
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
@@ -342,8 +414,7 @@ class HistoryResult:
 
 def history(opts: HistoryOptions, reporter: ApplyReporter) -> HistoryResult:
     """The newest runs recorded by apply, newest first (empty when none was ever recorded)."""
-    if opts.limit < 1:
-        raise UsageError("--limit must be at least 1.")
+    check_fields(opts)
     url, redactor = _read(opts.environ, opts.database_url_var)
     dialect = dialect_for(url)
     with _redacted_errors(redactor):

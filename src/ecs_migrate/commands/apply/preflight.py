@@ -37,9 +37,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ecs_migrate.commands.apply.blockers import Blocker, describe_all
 from ecs_migrate.commands.apply.dialects import (
@@ -57,7 +58,9 @@ from ecs_migrate.tasks.cancel import Cancellation
 if TYPE_CHECKING:
     from ecs_migrate.commands.apply.watch import Event
 
-WAIT, FAIL, IGNORE = "wait", "fail", "ignore"
+# --blockers: the one declaration of its choices (ApplyOptions.blockers is a Mode).
+Mode = Literal["wait", "fail", "ignore"]
+WAIT, FAIL, IGNORE = typing.get_args(Mode)
 MODES = (WAIT, FAIL, IGNORE)
 POLL = 0.5  # seconds between two looks while waiting
 SETTLE = 0.1  # seconds before looking again at a session there first, not yet named

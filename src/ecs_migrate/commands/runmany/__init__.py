@@ -16,31 +16,54 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ecs_migrate.aws import Clients
-from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.options import FromCli, flag, shared_field
 from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_OK, EcsMigrateError, UsageError
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
 from ecs_migrate.tasks.follow import NullReporter, PollSettings, Reporter
-from ecs_migrate.tasks.oneoff import RUN_TIMEOUT, RunOptions
+from ecs_migrate.tasks.oneoff import RunOptions
 from ecs_migrate.tasks.result import RunResult
-from ecs_migrate.validate import check_fields, rule
+from ecs_migrate.validate import check_fields
 
 from .targets import TargetSpec, load_targets
 
 SUMMARY_KEYS = tuple(str(status) for status in outcome.SUMMARY)
 MAX_PARALLEL = 500
+# What every target's `run` takes from run-many's own options.
+SHARED_WITH_RUN = ("timeout", "stop_on_cancel", "apply", "ci_env", "poll")
 
 
 @dataclass
 class RunManyOptions(FromCli):
-    targets: str | Path
+    """run-many's options, each flag declared on its field; --timeout, --stop-on-cancel and
+    --apply are run's own (RunOptions' fields), said for many targets."""
+
+    targets: str | Path = field(
+        metadata=flag(
+            "YAML or JSON file of targets (docs/run-many.md).", metavar="FILE", kind="file"
+        )
+    )
     command: list[str] = field(default_factory=list)  # for targets without their own
-    max_parallel: int = field(default=10, metadata=rule(min=1, max=MAX_PARALLEL))
-    fail_fast: bool = False
-    # Per target, from when it leaves the queue; RunOptions' own rule, stated once.
-    timeout: float = field(default=3600.0, metadata=RUN_TIMEOUT)
-    stop_on_cancel: bool = False
-    apply: bool = False
+    max_parallel: int = field(
+        default=10, metadata=flag("Targets running at once.", min=1, max=MAX_PARALLEL)
+    )
+    fail_fast: bool = field(
+        default=False, metadata=flag("Start no target after one that does not succeed.")
+    )
+    timeout: float = shared_field(
+        RunOptions,
+        "timeout",
+        help="Seconds each target may take (from when it leaves the queue) before its task is "
+        "stopped and it fails with exit 5.",
+    )
+    stop_on_cancel: bool = shared_field(
+        RunOptions, "stop_on_cancel", help="On SIGINT/SIGTERM, also stop the tasks."
+    )
+    apply: bool = shared_field(
+        RunOptions,
+        "apply",
+        help="Run each command under `ecs-migrate apply --` in its task (see `run --apply`).",
+    )
     ci_env: Mapping[str, str] = field(default_factory=dict)
     poll: PollSettings = field(default_factory=PollSettings)
 
@@ -176,16 +199,13 @@ def check_targets(opts: RunManyOptions, specs: list[TargetSpec]) -> None:
 
 def run_options(opts: RunManyOptions, spec: TargetSpec) -> RunOptions:
     """The `run` options of one target: its own keys, and the flags every target shares."""
+    shared = {name: getattr(opts, name) for name in SHARED_WITH_RUN}
     return RunOptions(
         cluster=spec.cluster,
         service=spec.service,
         command=spec.command,
         container=spec.container,
         task_definition=spec.task_definition,
-        timeout=opts.timeout,
-        stop_on_cancel=opts.stop_on_cancel,
-        ci_env=opts.ci_env,
         environment=spec.environment,
-        poll=opts.poll,
-        apply=opts.apply,
+        **shared,
     )
