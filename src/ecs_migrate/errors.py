@@ -124,6 +124,7 @@ EXIT_TIMEOUT = 5
 EXIT_STOPPED = 6  # `run`: the task was stopped from outside (StopTask, Spot, scheduler)
 EXIT_INTERRUPTED = 130
 EXIT_LOCK_LOST = 7  # `apply`: the lock's session was lost while the command ran
+EXIT_NOT_SETTLED = 8  # `deploy`: the service did not settle on the new revision
 
 
 class LockLostError(EcsMigrateError):

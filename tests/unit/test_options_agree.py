@@ -27,6 +27,7 @@ COMMANDS = {
     ("apply",): "ecs_migrate.commands.apply:ApplyOptions",
     ("history",): "ecs_migrate.commands.apply:HistoryOptions",
     ("db-check",): "ecs_migrate.commands.dbcheck:DbCheckOptions",
+    ("deploy",): "ecs_migrate.commands.deploy:DeployOptions",
     ("doctor",): "ecs_migrate.commands.doctor:DoctorOptions",
     ("exec",): "ecs_migrate.commands.ecsexec:ExecOptions",
     ("shell",): "ecs_migrate.commands.ecsexec:ShellOptions",

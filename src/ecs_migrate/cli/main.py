@@ -16,6 +16,7 @@ import click
 
 from ecs_migrate.cli.apply import apply, history
 from ecs_migrate.cli.db_check import db_check
+from ecs_migrate.cli.deploy import deploy
 from ecs_migrate.cli.doctor import doctor
 from ecs_migrate.cli.exec import exec_, shell
 from ecs_migrate.cli.init import init
@@ -46,13 +47,14 @@ def cli() -> None:
     Exit statuses: 0 success, 1 the command failed, 2 usage error, 3 target or
     configuration error, 4 the command never ran or its exit code is unknown,
     5 timed out, 6 the task was stopped by someone else, 7 (apply) the database lock
-    was lost, 130 interrupted.
+    was lost, 8 (deploy) the service did not settle on the new revision, 130 interrupted.
     """
 
 
 for _command in (
     run,
     run_many,
+    deploy,
     sandbox,
     doctor,
     apply,

@@ -380,9 +380,12 @@ def _reading(spec: Any, constraint: Any, hint: Any, default: Any) -> dict[str, A
         "task-definition": {"callback": task_definition_ref},
         "env": {"multiple": True, "callback": env_pairs, "default": (), "show_default": False},
         "comma-list": {"callback": comma_list},
-        "shell-words": {"callback": shell_words},
+        "shell-words": {"callback": shell_words, "default": None, "show_default": False},
         "file": {"type": click.Path(dir_okay=False)},
+        "existing-file": {"type": click.Path(exists=True, dir_okay=False, path_type=Path)},
+        "directory": {"type": click.Path(file_okay=False, path_type=Path)},
         "output-file": {"type": OutputFile()},
+        "fraction": {"type": fraction()},
     }
     if spec.kind:
         reading = dict(kinds[spec.kind])
@@ -391,6 +394,8 @@ def _reading(spec: Any, constraint: Any, hint: Any, default: Any) -> dict[str, A
         return reading
     if hint is bool:
         return {"is_flag": True}
+    if typing.get_origin(hint) is list:  # a repeatable flag (deploy's --image)
+        return {"multiple": True}
     if typing.get_origin(hint) is typing.Literal:
         return {"type": click.Choice([str(a) for a in typing.get_args(hint)])}
     low, high = constraint.min, constraint.max
