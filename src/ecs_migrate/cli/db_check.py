@@ -8,40 +8,26 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ecs_migrate.cli.options import (
-    CONTEXT,
-    aws_options,
-    choice_option,
-    database_url_var_option,
-    output_option,
-    target_options,
-)
+from ecs_migrate.cli.options import aws_options, command, declared, output_option
 from ecs_migrate.github import safe_text
 
 if TYPE_CHECKING:
     from ecs_migrate.commands.dbcheck import DbCheckResult
 
+DB_CHECK_FLAGS = (
+    "cluster",
+    "service",
+    "task",
+    "container",
+    "timeout",
+    "database_url_var",
+    "via",
+    "python",
+)
 
-@click.command("db-check", context_settings=CONTEXT)
-@target_options(
-    service="The service whose network and secrets to use.",
-    task="With --via exec: the task to probe from.",
-    container="Container to probe from (default: the only essential one).",
-    timeout=(300, "Seconds before the probe is abandoned."),
-)
-@database_url_var_option
-@choice_option(
-    "--via",
-    choices=["run", "exec"],
-    default="run",
-    help="run: a one-off task of the service; exec: a running task, through ECS Exec.",
-)
-@click.option(
-    "--python",
-    default="python3",
-    show_default=True,
-    help="The image's Python interpreter, which runs the probe.",
-)
+
+@command("db-check")
+@declared("ecs_migrate.commands.dbcheck:DbCheckOptions", *DB_CHECK_FLAGS)
 @output_option
 @aws_options
 def db_check(output: str, region: str | None, profile: str | None, **params: Any) -> None:

@@ -8,41 +8,25 @@ from typing import Any
 
 import click
 
-from ecs_migrate.cli.options import (
-    CONTEXT,
-    aws_options,
-    database_url_var_option,
-    output_option,
-    shell_words,
-    target_options,
-)
+from ecs_migrate.cli.options import aws_options, command, declared, output_option
 
-
-@click.command(context_settings=CONTEXT)
-@target_options(
-    service="The service migrations run for.",
-    container="Container the migration runs in (default: the only essential one).",
-)
-@click.option("--db-instance", metavar="ID", help="RDS instance to check the network path to.")
-@click.option("--db-cluster", metavar="ID", help="Aurora cluster to check the network path to.")
-@database_url_var_option
-@click.option("--exec", is_flag=True, help="Also check everything ECS Exec needs.")
-@click.option(
-    "--probe",
-    is_flag=True,
-    help="Run a one-off task that checks the migration "
-    "command exists in the image (with --migration-command).",
-)
-@click.option(
-    "--migration-command",
+DOCTOR_FLAGS = (
+    "cluster",
+    "service",
+    "container",
+    "db_instance",
+    "db_cluster",
+    "database_url_var",
+    "exec",
+    "probe",
     "probe_command",
-    metavar="CMD",
-    default="",
-    callback=shell_words,
-    help='What --probe looks for, e.g. "alembic upgrade head".',
+    "fix",
+    "yes",
 )
-@click.option("--fix", is_flag=True, help="Offer the safe fixes, each shown and confirmed.")
-@click.option("--yes", is_flag=True, help="With --fix: apply without asking.")
+
+
+@command()
+@declared("ecs_migrate.commands.doctor:DoctorOptions", *DOCTOR_FLAGS)
 @output_option
 @aws_options
 def doctor(output: str, region: str | None, profile: str | None, **params: Any) -> None:

@@ -16,26 +16,18 @@ from typing import Any
 import click
 
 from ecs_migrate.cli.options import (
-    CONTEXT,
     aws_options,
+    command,
     command_argument,
+    declared,
     output_option,
-    shell_words,
-    target_options,
 )
 
-_SERVICE = "The service whose task to use."
-_TASK = "A running task of the service (default: the newest RUNNING one)."
-_CONTAINER = "Container in the task (default: the only essential one)."
+_TARGET = ("cluster", "service", "task", "container")
 
 
-@click.command("exec", context_settings=CONTEXT)
-@target_options(
-    service=_SERVICE,
-    task=_TASK,
-    container=_CONTAINER,
-    timeout=(None, "Seconds before the session is ended and exec exits 5 (default: no limit)."),
-)
+@command("exec")
+@declared("ecs_migrate.commands.ecsexec:ExecOptions", *_TARGET, "timeout")
 @output_option
 @aws_options
 @command_argument
@@ -81,14 +73,8 @@ def exec_(output: str, region: str | None, profile: str | None, **params: Any) -
     sys.exit(result.exit_status)
 
 
-@click.command(context_settings=CONTEXT)
-@target_options(service=_SERVICE, task=_TASK, container=_CONTAINER)
-@click.option(
-    "--shell",
-    metavar="CMD",
-    callback=shell_words,
-    help="Program to start (default: bash if the image has it, else sh).",
-)
+@command()
+@declared("ecs_migrate.commands.ecsexec:ShellOptions", *_TARGET, "shell")
 @aws_options
 def shell(region: str | None, profile: str | None, **params: Any) -> None:
     """Open an interactive shell in a running task of SERVICE (ECS Exec).

@@ -5,12 +5,35 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
-from ecs_migrate.cli.options import CONTEXT, OutputFile, aws_options, output_option, target_options
+from ecs_migrate.cli.options import CONTEXT, aws_options, command, declared, output_option
+
+INIT_GITHUB_FLAGS = (
+    "cluster",
+    "service",
+    "container",
+    "repo",
+    "branch",
+    "environment",
+    "ecr_repository",
+    "migrate_command",
+    "out",
+    "role_name",
+    "action",
+    "dockerfile",
+    "context",
+    "force",
+    "offline",
+    "account",
+    "task_role_arn",
+    "execution_role_arn",
+    "family",
+    "log_group",
+    "log_prefix",
+)
 
 
 @click.group(context_settings=CONTEXT)
@@ -23,53 +46,8 @@ def init() -> None:
     """
 
 
-@init.command(context_settings=CONTEXT)
-@target_options(
-    service="The service to deploy.",
-    container="Container that runs the migration (default: the only essential one).",
-)
-@click.option(
-    "--repo", required=True, metavar="ORG/REPO", help="The GitHub repository that deploys."
-)
-@click.option(
-    "--branch", help="Deploy on pushes to this branch; the role trusts it (default: main)."
-)
-@click.option(
-    "--environment",
-    help="A GitHub environment: the job runs in it and the role trusts it (instead of a branch).",
-)
-@click.option("--ecr-repository", metavar="NAME", help="Default: the service's image repository.")
-@click.option(
-    "--migrate-command",
-    default="alembic upgrade head",
-    show_default=True,
-    help="The migration command (split into words like a shell; no shell runs it).",
-)
-@click.option(
-    "--out",
-    type=OutputFile(),
-    default=Path(".github/workflows/deploy.yml"),
-    show_default=True,
-    help="The workflow file; the role's two policies are written beside it.",
-)
-@click.option(
-    "--role-name", help="IAM role for the workflow (default: ecs-migrate-deploy-SERVICE)."
-)
-@click.option(
-    "--action",
-    metavar="OWNER/REPO@SHA",
-    help="The ecs-migrate action to pin (default: the commit this ecs-migrate was installed from).",
-)
-@click.option("--dockerfile", default="Dockerfile", show_default=True, help="For docker build.")
-@click.option("--context", default=".", show_default=True, help="docker build's context.")
-@click.option("--force", is_flag=True, help="Replace files that exist.")
-@click.option("--offline", is_flag=True, help="Take the names from flags, not from AWS.")
-@click.option("--account", help="With --offline: the 12-digit AWS account ID.")
-@click.option("--task-role-arn", help="With --offline: the task role (for iam:PassRole).")
-@click.option("--execution-role-arn", help="With --offline: the execution role (for iam:PassRole).")
-@click.option("--family", help="With --offline: the task definition family (default: SERVICE).")
-@click.option("--log-group", help="With --offline: the container's awslogs group.")
-@click.option("--log-prefix", help="With --offline: the container's awslogs stream prefix.")
+@command(group=init)
+@declared("ecs_migrate.commands.initgithub:InitGithubOptions", *INIT_GITHUB_FLAGS)
 @output_option
 @aws_options
 def github(output: str, region: str | None, profile: str | None, **params: Any) -> None:

@@ -25,7 +25,17 @@ from ecs_migrate.validate import rule
 # How a flag's text becomes the field's value, beyond what the annotation says: the CLI
 # knows each by name (ecs_migrate.cli.options.KINDS).
 Kind = typing.Literal[
-    "", "duration", "task-definition", "env", "comma-list", "shell-words", "file", "output-file"
+    "",
+    "duration",
+    "task-definition",
+    "env",
+    "comma-list",
+    "shell-words",
+    "file",
+    "existing-file",
+    "directory",
+    "output-file",
+    "fraction",
 ]
 
 
@@ -71,14 +81,15 @@ def shared_field(cls: type, name: str, *, help: str | None = None) -> Any:
     return dataclasses.field(default=source.default, metadata=metadata)
 
 
-def database_url_var() -> Any:
-    """The field every command that reads the database URL in the container declares."""
+def database_url_var(**constraints: Any) -> Any:
+    """The field every command that reads the database URL in the container declares;
+    ``constraints`` add to its rule (doctor's: a variable name's pattern)."""
     return dataclasses.field(
         default="DATABASE_URL",
         metadata=flag(
             "Variable holding the database URL in the container (never printed).",
             metavar="VAR",
-            nonempty=True,
+            **{"nonempty": True, **constraints},
         ),
     )
 

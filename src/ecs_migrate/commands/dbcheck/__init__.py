@@ -20,7 +20,7 @@ from ecs_migrate.commands.apply.dialects import Failure
 from ecs_migrate.commands.apply.url import DEFAULT_PORT, MYSQL, POSTGRES, DatabaseUrl
 from ecs_migrate.commands.apply.wait import STEP_NAMES as CONNECT_STEPS
 from ecs_migrate.commands.apply.wait import hint_for
-from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.options import FromCli, database_url_var, flag
 from ecs_migrate.common.progress import Progress
 from ecs_migrate.errors import (
     EXIT_NOT_RUN,
@@ -32,6 +32,7 @@ from ecs_migrate.errors import (
 )
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
+from ecs_migrate.validate import MAX_SECONDS
 
 MARK = "ECS_MIGRATE_DBCHECK"
 PROBE_TIMEOUT = 300.0
@@ -66,14 +67,34 @@ def parse_report(lines: list[str]) -> dict[str, Any] | None:
 
 @dataclass
 class DbCheckOptions(FromCli):
-    cluster: str
-    service: str
-    database_url_var: str = "DATABASE_URL"
-    via: Literal["run", "exec"] = "run"
-    task: str | None = None  # with via="exec"
-    container: str | None = None
-    timeout: float = PROBE_TIMEOUT
-    python: str = "python3"
+    """`db-check`'s options, each flag declared on its field."""
+
+    cluster: str = field(metadata=flag("ECS cluster name or ARN."))
+    service: str = field(metadata=flag("The service whose network and secrets to use."))
+    database_url_var: str = database_url_var()
+    via: Literal["run", "exec"] = field(
+        default="run",
+        metadata=flag(
+            "run: a one-off task of the service; exec: a running task, through ECS Exec."
+        ),
+    )
+    task: str | None = field(
+        default=None, metadata=flag("With --via exec: the task to probe from.", metavar="ID|ARN")
+    )
+    container: str | None = field(
+        default=None,
+        metadata=flag("Container to probe from (default: the only essential one)."),
+    )
+    timeout: float = field(
+        default=PROBE_TIMEOUT,
+        metadata=flag(
+            "Seconds before the probe is abandoned.", min=0, min_open=True, max=MAX_SECONDS
+        ),
+    )
+    python: str = field(
+        default="python3",
+        metadata=flag("The image's Python interpreter, which runs the probe."),
+    )
 
 
 @dataclass

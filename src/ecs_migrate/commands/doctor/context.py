@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ecs_migrate.aws import Clients, denied_action, error_code, is_access_denied
 from ecs_migrate.commands.doctor.model import Skip
-from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.options import FromCli, database_url_var, flag
 from ecs_migrate.errors import EcsMigrateError, UsageError
 from ecs_migrate.tasks.target import choose_container, log_config
 from ecs_migrate.validate import check_fields, rule
@@ -25,8 +25,8 @@ from ecs_migrate.validate import check_fields, rule
 T = TypeVar("T")
 
 
-_NAME = rule(nonempty=True, what="a non-empty string (a name or an ARN)")
-_MAYBE_NAME = rule(nonempty=True, what="a non-empty string (a name or an ARN) or None")
+_NAME: dict[str, Any] = {"nonempty": True, "what": "a non-empty string (a name or an ARN)"}
+_MAYBE_NAME = {**_NAME, "what": "a non-empty string (a name or an ARN) or None"}
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -35,20 +35,47 @@ class DoctorOptions(FromCli):
     """`doctor`'s options. Every field is checked against its type and rule when built (and
     again by :func:`ecs_migrate.commands.doctor.doctor`): UsageError (exit 2)."""
 
-    cluster: str = field(metadata=_NAME)
-    service: str = field(metadata=_NAME)
-    container: str | None = field(default=None, metadata=_MAYBE_NAME)
-    db_instance: str | None = field(default=None, metadata=_MAYBE_NAME)
-    db_cluster: str | None = field(default=None, metadata=_MAYBE_NAME)
-    database_url_var: str = field(
-        default="DATABASE_URL",
-        metadata=rule(pattern=_VARIABLE, what="a variable name such as 'DATABASE_URL'"),
+    cluster: str = field(metadata=flag("ECS cluster name or ARN.", **_NAME))
+    service: str = field(metadata=flag("The service migrations run for.", **_NAME))
+    container: str | None = field(
+        default=None,
+        metadata=flag(
+            "Container the migration runs in (default: the only essential one).", **_MAYBE_NAME
+        ),
     )
-    exec: bool = False
-    probe: bool = False
-    probe_command: list[str] = field(default_factory=list, metadata=rule(secret=True))
-    fix: bool = False
-    yes: bool = False  # with fix: apply without asking
+    db_instance: str | None = field(
+        default=None,
+        metadata=flag("RDS instance to check the network path to.", metavar="ID", **_MAYBE_NAME),
+    )
+    db_cluster: str | None = field(
+        default=None,
+        metadata=flag("Aurora cluster to check the network path to.", metavar="ID", **_MAYBE_NAME),
+    )
+    database_url_var: str = database_url_var(
+        pattern=_VARIABLE, what="a variable name such as 'DATABASE_URL'"
+    )
+    exec: bool = field(default=False, metadata=flag("Also check everything ECS Exec needs."))
+    probe: bool = field(
+        default=False,
+        metadata=flag(
+            "Run a one-off task that checks the migration command exists in the image (with "
+            "--migration-command)."
+        ),
+    )
+    probe_command: list[str] = field(
+        default_factory=list,
+        metadata=flag(
+            'What --probe looks for, e.g. "alembic upgrade head".',
+            "--migration-command",
+            metavar="CMD",
+            kind="shell-words",
+            secret=True,
+        ),
+    )
+    fix: bool = field(
+        default=False, metadata=flag("Offer the safe fixes, each shown and confirmed.")
+    )
+    yes: bool = field(default=False, metadata=flag("With --fix: apply without asking."))
     concurrency: int = field(default=8, metadata=rule(min=1, max=256))
 
     def __post_init__(self) -> None:

@@ -29,11 +29,12 @@ from ecs_migrate.commands.ecsexec.tasks import (
     ssm_target,
     task_id,
 )
-from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.options import FromCli, flag
 from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_NOT_RUN, EXIT_TIMEOUT, UsageError
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
 from ecs_migrate.tasks.target import load_target
+from ecs_migrate.validate import MAX_SECONDS, check_fields
 
 __all__ = [
     "ExecOptions",
@@ -52,6 +53,12 @@ DEFAULT_SHELL = [
 ]
 
 
+# The flags exec and shell share, in their words.
+_SERVICE = "The service whose task to use."
+_TASK = "A running task of the service (default: the newest RUNNING one)."
+_CONTAINER = "Container in the task (default: the only essential one)."
+
+
 class ExecReporter(Protocol):
     def progress(self, message: str) -> None: ...
     def output(self, data: bytes) -> None: ...
@@ -59,12 +66,23 @@ class ExecReporter(Protocol):
 
 @dataclass
 class ExecOptions(FromCli):
-    cluster: str
-    service: str
+    """`exec`'s options, each flag declared on its field; checked by :func:`exec_command`."""
+
+    cluster: str = field(metadata=flag("ECS cluster name or ARN."))
+    service: str = field(metadata=flag(_SERVICE))
     command: list[str]
-    task: str | None = None
-    container: str | None = None
-    timeout: float | None = None  # seconds; None: no limit
+    task: str | None = field(default=None, metadata=flag(_TASK, metavar="ID|ARN"))
+    container: str | None = field(default=None, metadata=flag(_CONTAINER))
+    # Seconds; None: no limit.
+    timeout: float | None = field(
+        default=None,
+        metadata=flag(
+            "Seconds before the session is ended and exec exits 5 (default: no limit).",
+            min=0,
+            min_open=True,
+            max=MAX_SECONDS,
+        ),
+    )
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -163,8 +181,7 @@ def exec_command(
     """Run the command in a running task of the service; its real exit status."""
     if not opts.command:
         raise UsageError("No command given.", hint="Put it after `--`, e.g. -- ls -l /app")
-    if opts.timeout is not None and opts.timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds.")
+    check_fields(opts)  # the timeout's range, among the rest
     cancel = cancel or Cancel()
     began = time.monotonic()
     marker = new_marker()
@@ -210,11 +227,20 @@ def exec_command(
 
 @dataclass
 class ShellOptions(FromCli):
-    cluster: str
-    service: str
-    task: str | None = None
-    container: str | None = None
-    shell: list[str] = field(default_factory=lambda: list(DEFAULT_SHELL))
+    """`shell`'s options, each flag declared on its field."""
+
+    cluster: str = field(metadata=flag("ECS cluster name or ARN."))
+    service: str = field(metadata=flag(_SERVICE))
+    task: str | None = field(default=None, metadata=flag(_TASK, metavar="ID|ARN"))
+    container: str | None = field(default=None, metadata=flag(_CONTAINER))
+    shell: list[str] = field(
+        default_factory=lambda: list(DEFAULT_SHELL),
+        metadata=flag(
+            "Program to start (default: bash if the image has it, else sh).",
+            metavar="CMD",
+            kind="shell-words",
+        ),
+    )
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     stdin_is_tty: bool = True
 

@@ -26,7 +26,7 @@ from ecs_migrate.commands.initgithub.workflow import (
     render_workflow,
 )
 from ecs_migrate.commands.policy.generate import GenerateOptions, generate, resolve_values
-from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.options import FromCli, flag
 from ecs_migrate.errors import UsageError
 
 FEATURES = ("run", "deploy")
@@ -36,28 +36,78 @@ GITHUB_OIDC_PROVIDER = "token.actions.githubusercontent.com"
 
 @dataclass
 class InitGithubOptions(FromCli):
-    cluster: str
-    service: str
-    repo: str
-    branch: str | None = None
-    environment: str | None = None
-    ecr_repository: str | None = None
-    migrate_command: str = DEFAULT_MIGRATE_COMMAND
-    out: Path = Path(".github/workflows/deploy.yml")
-    role_name: str | None = None
-    action: str | None = None  # OWNER/REPO@SHA of the ecs-migrate action
-    container: str | None = None
-    dockerfile: str = "Dockerfile"
-    context: str = "."
-    force: bool = False
-    offline: bool = False
-    account: str | None = None
+    """`init github`'s options, each flag declared on its field (``region`` is the CLI's
+    --region, or the environment's; ``argv`` the command line, for the header)."""
+
+    cluster: str = field(metadata=flag("ECS cluster name or ARN."))
+    service: str = field(metadata=flag("The service to deploy."))
+    repo: str = field(metadata=flag("The GitHub repository that deploys.", metavar="ORG/REPO"))
+    branch: str | None = field(
+        default=None,
+        metadata=flag("Deploy on pushes to this branch; the role trusts it (default: main)."),
+    )
+    environment: str | None = field(
+        default=None,
+        metadata=flag(
+            "A GitHub environment: the job runs in it and the role trusts it (instead of a branch)."
+        ),
+    )
+    ecr_repository: str | None = field(
+        default=None,
+        metadata=flag("Default: the service's image repository.", metavar="NAME"),
+    )
+    migrate_command: str = field(
+        default=DEFAULT_MIGRATE_COMMAND,
+        metadata=flag("The migration command (split into words like a shell; no shell runs it)."),
+    )
+    out: Path = field(
+        default=Path(".github/workflows/deploy.yml"),
+        metadata=flag(
+            "The workflow file; the role's two policies are written beside it.",
+            kind="output-file",
+        ),
+    )
+    role_name: str | None = field(
+        default=None,
+        metadata=flag("IAM role for the workflow (default: ecs-migrate-deploy-SERVICE)."),
+    )
+    # OWNER/REPO@SHA of the ecs-migrate action.
+    action: str | None = field(
+        default=None,
+        metadata=flag(
+            "The ecs-migrate action to pin (default: the commit this ecs-migrate was installed "
+            "from).",
+            metavar="OWNER/REPO@SHA",
+        ),
+    )
+    container: str | None = field(
+        default=None,
+        metadata=flag("Container that runs the migration (default: the only essential one)."),
+    )
+    dockerfile: str = field(default="Dockerfile", metadata=flag("For docker build."))
+    context: str = field(default=".", metadata=flag("docker build's context."))
+    force: bool = field(default=False, metadata=flag("Replace files that exist."))
+    offline: bool = field(default=False, metadata=flag("Take the names from flags, not from AWS."))
+    account: str | None = field(
+        default=None, metadata=flag("With --offline: the 12-digit AWS account ID.")
+    )
     region: str | None = None
-    task_role_arn: str | None = None
-    execution_role_arn: str | None = None
-    family: str | None = None
-    log_group: str | None = None
-    log_prefix: str | None = None
+    task_role_arn: str | None = field(
+        default=None, metadata=flag("With --offline: the task role (for iam:PassRole).")
+    )
+    execution_role_arn: str | None = field(
+        default=None, metadata=flag("With --offline: the execution role (for iam:PassRole).")
+    )
+    family: str | None = field(
+        default=None,
+        metadata=flag("With --offline: the task definition family (default: SERVICE)."),
+    )
+    log_group: str | None = field(
+        default=None, metadata=flag("With --offline: the container's awslogs group.")
+    )
+    log_prefix: str | None = field(
+        default=None, metadata=flag("With --offline: the container's awslogs stream prefix.")
+    )
     argv: list[str] = field(default_factory=list)  # the command line, for the header
 
 
