@@ -41,7 +41,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 LABEL = "ecs-migrate.sandbox/"
 MAX_EVENTS = 100  # DescribeServices returns at most 100 events
@@ -208,6 +208,18 @@ class Scheduler:
     get_backend: Callable[[], Any]
     settings: DeploymentSettings = field(default_factory=DeploymentSettings)
     _next: float = 0.0
+    latest: ClassVar[Scheduler | None] = None  # the sandbox's (one per process in practice)
+
+    def __post_init__(self) -> None:
+        Scheduler.latest = self
+
+    def step_now(self, service: Any) -> None:
+        """Look at ``service`` at once: CreateService and UpdateService start the deployment's
+        first tasks before they answer, as the sandbox always did (ECS starts them a moment
+        later; a client cannot tell)."""
+        if uses_ecs_controller(service):
+            with LOCK:
+                _Step(self, self.get_backend(), service, time.monotonic()).run()
 
     def tick(self) -> None:
         now = time.monotonic()
@@ -243,9 +255,15 @@ class _Step:
         return value if math.isfinite(value) and 0 <= value <= 3600 else default
 
     def tasks(self) -> list[Any]:
+        """The service's tasks the scheduler started (RunTask may name a service's group too:
+        such a task is not the scheduler's to count or stop)."""
         group = f"service:{self.service.name}"
         cluster_tasks = self.backend.tasks.get(self.service.cluster_name) or {}
-        return [t for t in list(cluster_tasks.values()) if t.group == group]
+        return [
+            t
+            for t in list(cluster_tasks.values())
+            if t.group == group and str(t.started_by).startswith("ecs-svc/")
+        ]
 
     def run(self) -> None:
         tasks = self.tasks()

@@ -444,6 +444,7 @@ def _patch_service_calls() -> None:
             service = answer.result["service"]
             _keep_settings(self, service, {})
             deployments.start_deployment(service)
+            _step_now(service)
         return answer
 
     def update_service(self: Any) -> Any:
@@ -462,6 +463,7 @@ def _patch_service_calls() -> None:
             new_taskdef = service.task_definition != old_taskdef
             if self._get_param("forceNewDeployment") or new_taskdef:
                 deployments.start_deployment(service)
+                _step_now(service)
             else:
                 deployments.publish(service)  # moto set runningCount to the desired count
         return answer
@@ -470,6 +472,11 @@ def _patch_service_calls() -> None:
     update_service.__wrapped__ = update  # type: ignore[attr-defined]
     Responses.create_service = create_service  # type: ignore[method-assign]
     Responses.update_service = update_service  # type: ignore[method-assign]
+
+
+def _step_now(service: Any) -> None:
+    if deployments.Scheduler.latest is not None:
+        deployments.Scheduler.latest.step_now(service)
 
 
 def _service_before(responses: Any) -> Any:
