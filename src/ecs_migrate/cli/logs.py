@@ -9,37 +9,14 @@ import os
 import sys
 from typing import Any
 
-import click
-
-from ecs_migrate.cli.options import CONTEXT, aws_options, output_option, target_options
+from ecs_migrate.cli.options import aws_options, command, declared, output_option
 from ecs_migrate.render.logs import EventPrinter, note_following, note_result
 
+LOGS_FLAGS = ("cluster", "service", "task", "container", "follow", "since", "filter_pattern")
 
-@click.command(context_settings=CONTEXT)
-@target_options(
-    service="The service whose container logs to show.",
-    task="Only this task's log stream.",
-    container="Container whose logs to show (default: the only essential one).",
-)
-@click.option(
-    "--follow",
-    is_flag=True,
-    help="Keep showing new events until Ctrl-C or SIGTERM (then exit 0).",
-)
-@click.option(
-    "--since",
-    default="10m",
-    show_default=True,
-    metavar="DURATION|TIME",
-    help="Start this long ago (30s, 10m, 2h, 1d, 1w) or at an ISO 8601 time "
-    "(UTC unless it names a zone).",
-)
-@click.option(
-    "--filter",
-    "filter_pattern",
-    metavar="PATTERN",
-    help="CloudWatch Logs filter pattern, e.g. ERROR or '\"connection refused\"'.",
-)
+
+@command()
+@declared("ecs_migrate.commands.logs:LogsOptions", *LOGS_FLAGS)
 @output_option
 @aws_options
 def logs(output: str, region: str | None, profile: str | None, **params: Any) -> None:

@@ -8,37 +8,13 @@ from typing import Any
 
 import click
 
-from ecs_migrate.cli.options import (
-    CONTEXT,
-    OutputFile,
-    fraction,
-    output_option,
-    seconds_option,
-)
+from ecs_migrate.cli.options import OutputFile, command, declared, output_option
+
+_SANDBOX = "ecs_migrate.sandbox:SandboxOptions"
 
 
-@click.command(context_settings=CONTEXT)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
-    help="Port on 127.0.0.1 (0: any free port).",
-)
-@click.option("--region", default="us-east-1", show_default=True, help="Region to emulate.")
-@click.option(
-    "--task-definition",
-    "task_definition",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Seed from your own task definition JSON.",
-)
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    show_default=True,
-    help="Directory task commands run in (your app's source).",
-)
+@command()
+@declared(_SANDBOX, "port", "region", "task_definition", "workdir")
 @click.option(
     "--database-url-env",
     default="SANDBOX_DATABASE_URL",
@@ -47,27 +23,7 @@ from ecs_migrate.cli.options import (
     help="Variable holding the URL stored in the sandbox's secret "
     "(default when unset: a SQLite file in --workdir).",
 )
-@click.option(
-    "--postgres",
-    is_flag=True,
-    help="Start a throwaway local PostgreSQL (needs the "
-    "server package) and store its URL in the DATABASE_URL secret.",
-)
-@click.option(
-    "--fault-rate",
-    type=fraction(),
-    default=0.0,
-    show_default=True,
-    help="Fraction of API calls answered with throttling or 503, to rehearse retries.",
-)
-@seconds_option(
-    "--stop-delay",
-    default=2,
-    zero_ok=True,
-    maximum=3600,
-    help="Seconds from a task's container exit to its STOPPED (DEACTIVATING, STOPPING, "
-    "DEPROVISIONING in between), as on Fargate; 0: at once.",
-)
+@declared(_SANDBOX, "postgres", "fault_rate", "stop_delay")
 @click.option(
     "--env-file",
     type=OutputFile(parents_made=False),

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecs_migrate.aws import Clients, error_code, translate_errors
-from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.options import FromCli, flag
 from ecs_migrate.errors import AccessDeniedError, TargetError, UsageError
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
 from ecs_migrate.tasks.pacing import Pacer
@@ -49,13 +49,38 @@ class FollowSettings:
 
 @dataclass
 class LogsOptions(FromCli):
-    cluster: str
-    service: str
-    follow: bool = False
-    since: str = DEFAULT_SINCE
-    task: str | None = None  # a task ID or ARN: only its stream
-    filter_pattern: str | None = None
-    container: str | None = None
+    """`logs`' options, each flag declared on its field."""
+
+    cluster: str = field(metadata=flag("ECS cluster name or ARN."))
+    service: str = field(metadata=flag("The service whose container logs to show."))
+    follow: bool = field(
+        default=False,
+        metadata=flag("Keep showing new events until Ctrl-C or SIGTERM (then exit 0)."),
+    )
+    since: str = field(
+        default=DEFAULT_SINCE,
+        metadata=flag(
+            "Start this long ago (30s, 10m, 2h, 1d, 1w) or at an ISO 8601 time (UTC unless it "
+            "names a zone).",
+            metavar="DURATION|TIME",
+        ),
+    )
+    # A task ID or ARN: only its stream.
+    task: str | None = field(
+        default=None, metadata=flag("Only this task's log stream.", metavar="ID|ARN")
+    )
+    filter_pattern: str | None = field(
+        default=None,
+        metadata=flag(
+            "CloudWatch Logs filter pattern, e.g. ERROR or '\"connection refused\"'.",
+            "--filter",
+            metavar="PATTERN",
+        ),
+    )
+    container: str | None = field(
+        default=None,
+        metadata=flag("Container whose logs to show (default: the only essential one)."),
+    )
     settings: FollowSettings = field(default_factory=FollowSettings)
 
 

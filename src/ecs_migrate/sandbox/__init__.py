@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.options import FromCli, flag
 from ecs_migrate.sandbox.seed import World
 
 if TYPE_CHECKING:
@@ -24,15 +24,48 @@ if TYPE_CHECKING:
 
 @dataclass
 class SandboxOptions(FromCli):
-    port: int = 0
-    region: str = "us-east-1"
-    workdir: Path = field(default_factory=Path.cwd)
-    task_definition: Path | None = None
+    """`sandbox`'s options, each flag declared on its field (``database_url`` is read from
+    the variable --database-url-env names; ``fault_seed`` has no flag)."""
+
+    port: int = field(
+        default=0, metadata=flag("Port on 127.0.0.1 (0: any free port).", min=0, max=65535)
+    )
+    region: str = field(default="us-east-1", metadata=flag("Region to emulate."))
+    # Resolved when the sandbox starts.
+    workdir: Path = field(
+        default=Path("."),
+        metadata=flag("Directory task commands run in (your app's source).", kind="directory"),
+    )
+    task_definition: Path | None = field(
+        default=None,
+        metadata=flag("Seed from your own task definition JSON.", kind="existing-file"),
+    )
     database_url: str | None = None
-    postgres: bool = False
-    fault_rate: float = 0.0
+    postgres: bool = field(
+        default=False,
+        metadata=flag(
+            "Start a throwaway local PostgreSQL (needs the server package) and store its URL in "
+            "the DATABASE_URL secret."
+        ),
+    )
+    fault_rate: float = field(
+        default=0.0,
+        metadata=flag(
+            "Fraction of API calls answered with throttling or 503, to rehearse retries.",
+            kind="fraction",
+        ),
+    )
     fault_seed: int | None = None
-    stop_delay: float = 2.0  # seconds from a container's exit to its task's STOPPED
+    # Seconds from a container's exit to its task's STOPPED.
+    stop_delay: float = field(
+        default=2.0,
+        metadata=flag(
+            "Seconds from a task's container exit to its STOPPED (DEACTIVATING, STOPPING, "
+            "DEPROVISIONING in between), as on Fargate; 0: at once.",
+            min=0,
+            max=3600,
+        ),
+    )
 
 
 @dataclass
