@@ -1,18 +1,24 @@
 """Running the composite action's shell steps as GitHub's runner would: the step's `run`
-script under bash, with its `env` map evaluated for the given inputs."""
+script under bash, with its `env` map evaluated for the given inputs. And a sandbox service
+whose own first rollout has ended, for the deploy steps."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from tests.conftest import Env
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = ROOT / "action.yml"
 _EXPR = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
+SANDBOX_TAG = "ecs-migrate.sandbox/"
 
 
 def load_action() -> dict[str, Any]:
@@ -26,13 +32,21 @@ def step(action: dict[str, Any], step_id: str) -> dict[str, Any]:
     raise KeyError(step_id)
 
 
-def evaluate(value: str, inputs: dict[str, str], steps: dict[str, dict[str, str]]) -> str:
-    """GitHub's expression substitution, for the two forms the action uses."""
+def evaluate(
+    value: str,
+    inputs: dict[str, str],
+    steps: dict[str, dict[str, str]],
+    env: dict[str, str] | None = None,
+) -> str:
+    """GitHub's expression substitution, for the forms the action and the generated workflow
+    use: ``inputs.NAME``, ``steps.ID.outputs.NAME`` and (with ``env``) ``env.NAME``."""
 
     def one(match: re.Match[str]) -> str:
         expr = match.group(1)
         if expr.startswith("inputs."):
             return inputs[expr[len("inputs.") :]]
+        if env is not None and expr.startswith("env."):
+            return env[expr[len("env.") :]]
         found = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expr)
         if found:
             return steps[found.group(1)][found.group(2)]
@@ -93,3 +107,23 @@ def parse_outputs(text: str) -> dict[str, str]:
             name, value_text = line.split("=", 1)
             outputs[name] = value_text
     return outputs
+
+
+def settled_service(sandbox: Env, deadline: float = 60.0) -> dict[str, Any]:
+    """The world's service once its own first rollout is COMPLETED and alone (DescribeServices),
+    with the sandbox's quick timings (a task steady after 0.2 s) for the test's rollout."""
+    ecs = sandbox.client("ecs")
+    cluster, service = sandbox.world.cluster, sandbox.world.service
+    arn = ecs.describe_services(cluster=cluster, services=[service])["services"][0]["serviceArn"]
+    tags = {"steady": "0.2", "breaker-threshold": "2"}
+    ecs.tag_resource(
+        resourceArn=arn, tags=[{"key": SANDBOX_TAG + k, "value": v} for k, v in tags.items()]
+    )
+    end = time.monotonic() + deadline
+    while True:
+        answer = dict(ecs.describe_services(cluster=cluster, services=[service])["services"][0])
+        deployments = answer["deployments"]
+        if len(deployments) == 1 and deployments[0].get("rolloutState") == "COMPLETED":
+            return answer
+        assert time.monotonic() < end, deployments
+        time.sleep(0.1)

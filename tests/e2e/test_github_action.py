@@ -9,10 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.action_support import ROOT, load_action, run_step
+from tests.action_support import ROOT, load_action, run_step, settled_service
 from tests.conftest import Env, assert_no_secrets
 
 ECS_MIGRATE = str(Path(sys.executable).parent / "ecs-migrate")
+
+
+RUN_OUTPUTS = {"task-arn", "exit-code", "status"}
+DEPLOY_OUTPUTS = {
+    "status",
+    "exit-status",
+    "task-definition-arn",
+    "previous-task-definition-arn",
+    "deployment-id",
+    "rollout-state",
+}
 
 
 def test_inputs_and_outputs_are_the_contract() -> None:
@@ -26,16 +37,38 @@ def test_inputs_and_outputs_are_the_contract() -> None:
         "timeout",
         "apply",
         "if-running",
+        "image",
+        "rollback",
     }
-    assert {k for k, v in action["inputs"].items() if v.get("required")} == {
-        "cluster",
-        "service",
-        "command",
+    # The command is required without an image: the step itself refuses it (exit 2, below),
+    # GitHub does not check `required`. With an image, a deploy may have no migration.
+    assert {k for k, v in action["inputs"].items() if v.get("required")} == {"cluster", "service"}
+    assert action["inputs"]["command"]["default"] == ""
+    defaults = {k: v.get("default") for k, v in action["inputs"].items() if not v.get("required")}
+    assert defaults == {
+        "command": "",
+        "container": "",
+        "task-definition": "",
+        "timeout": "3600",
+        "apply": "false",
+        "if-running": "wait",
+        "image": "",
+        "rollback": "false",
     }
-    assert set(action["outputs"]) == {"task-arn", "exit-code", "status"}
+    assert set(action["outputs"]) == RUN_OUTPUTS | DEPLOY_OUTPUTS
     for name, output in action["outputs"].items():
         assert output["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
     assert action["runs"]["using"] == "composite"
+
+
+def test_every_input_reaches_the_step_through_env_only() -> None:
+    """No `${{ ... }}` in a script: each input is an environment variable of the step."""
+    action = load_action()
+    for one in action["runs"]["steps"]:
+        assert "${{" not in one.get("run", ""), one.get("id")
+    run = next(s for s in action["runs"]["steps"] if s.get("id") == "run")
+    given = {v for v in run["env"].values() if v.startswith("${{ inputs.")}
+    assert given == {f"${{{{ inputs.{name} }}}}" for name in action["inputs"]}
 
 
 def test_every_action_it_uses_is_pinned_to_a_commit() -> None:
@@ -105,15 +138,79 @@ def test_a_failed_migration_fails_the_step_with_its_code(sandbox: Env, tmp_path:
         ({"command": "  \n "}, "the command input is empty"),
         ({"apply": "yes"}, "apply must be true or false"),
         ({"command": "alembic upgrade head"}, 'such as ["alembic", "upgrade", "head"]'),
+        ({"command": ""}, "the command input is empty"),
+        ({"rollback": "true"}, "rollback is for a deploy: give the image input too"),
+        ({"rollback": "1", "image": "x/y:1"}, "rollback must be true or false, not '1'"),
+        ({"image": "app=x/y:1\n=x/y:2"}, 'line "=x/y:2" is not [CONTAINER=]IMAGE'),
+        ({"image": "app="}, 'line "app=" is not [CONTAINER=]IMAGE'),
+        ({"image": "x/y:1 x/y:2"}, "is not [CONTAINER=]IMAGE (one per line, no spaces)"),
+        ({"image": "x/y:1", "task-definition": "app:1"}, "image or task-definition, not both"),
+        ({"image": "x/y:1", "command": "[]"}, "the command input is empty"),
     ],
 )
 def test_bad_inputs_fail_with_an_annotation(
     sandbox: Env, tmp_path: Path, more: dict[str, str], message: str
 ) -> None:
     inputs = {**inputs_for(sandbox, "true"), **more}
-    done, _ = run_step("run", inputs, {"install": {"bin": ECS_MIGRATE}}, sandbox.env, tmp_path)
+    done, outputs = run_step(
+        "run", inputs, {"install": {"bin": ECS_MIGRATE}}, sandbox.env, tmp_path
+    )
     assert done.returncode == 2
+    assert "::error title=ecs-migrate::" in done.stdout + done.stderr
     assert message in done.stdout + done.stderr
+    assert outputs == {}  # refused before ecs-migrate ran
+    ecs = sandbox.client("ecs")
+    assert not ecs.list_tasks(cluster=sandbox.world.cluster, startedBy="ecs-migrate")["taskArns"]
+
+
+# -- with `image`: ecs-migrate deploy ------------------------------------------------------------
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:from-the-action"
+
+
+def test_a_deploy_without_a_command_rolls_the_service_onto_the_image(
+    sandbox: Env, tmp_path: Path
+) -> None:
+    """No migration: the command input is optional with an image."""
+    before = settled_service(sandbox)
+    inputs = {"cluster": sandbox.world.cluster, "service": sandbox.world.service, "image": IMAGE}
+    done, outputs = run_step(
+        "run", inputs, {"install": {"bin": ECS_MIGRATE}}, sandbox.env, tmp_path
+    )
+    assert_no_secrets(done.stdout + done.stderr, sandbox.secrets)
+    assert done.returncode == 0, done.stderr
+    assert (outputs["status"], outputs["exit-status"]) == ("succeeded", "0")
+    assert outputs["rollout-state"] == "COMPLETED" and outputs["deployment-id"]
+    assert outputs["previous-task-definition-arn"] == before["taskDefinition"]
+    new = outputs["task-definition-arn"]
+    service = sandbox.client("ecs").describe_services(
+        cluster=sandbox.world.cluster, services=[sandbox.world.service]
+    )["services"][0]
+    assert service["taskDefinition"] == new != before["taskDefinition"]
+    registered = sandbox.client("ecs").describe_task_definition(taskDefinition=new)
+    assert registered["taskDefinition"]["containerDefinitions"][0]["image"] == IMAGE
+
+
+def test_a_failed_migration_fails_the_deploy_and_leaves_the_service(
+    sandbox: Env, tmp_path: Path
+) -> None:
+    before = settled_service(sandbox)
+    inputs = inputs_for(sandbox, "sh\n-c\necho migrating; exit 7", image=f"app={IMAGE}")
+    done, outputs = run_step(
+        "run", inputs, {"install": {"bin": ECS_MIGRATE}}, sandbox.env, tmp_path
+    )
+    assert_no_secrets(done.stdout + done.stderr, sandbox.secrets)
+    assert done.returncode == 1, done.stderr  # run's status for a failed command
+    assert "migrating" in done.stdout
+    assert (outputs["status"], outputs["exit-status"]) == ("migration-failed", "1")
+    assert outputs["deployment-id"] == "" and outputs["rollout-state"] == ""
+    assert outputs["previous-task-definition-arn"] == before["taskDefinition"]
+    after = sandbox.client("ecs").describe_services(
+        cluster=sandbox.world.cluster, services=[sandbox.world.service]
+    )["services"][0]
+    assert after["taskDefinition"] == before["taskDefinition"]
+    assert [d["id"] for d in after["deployments"]] == [d["id"] for d in before["deployments"]]
+    assert "::error title=ecs-migrate deploy::" in done.stdout + done.stderr
 
 
 def test_the_install_step_installs_this_checkout(tmp_path: Path, sandbox: Env) -> None:

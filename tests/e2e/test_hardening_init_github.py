@@ -38,7 +38,8 @@ def lint_step(flow: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def migrate_step(flow: dict[str, Any]) -> dict[str, Any]:
-    return next(s for s in flow["jobs"]["deploy"]["steps"] if s.get("id") == "migrate")
+    """The step that migrates (and deploys): the ecs-migrate action with the pushed image."""
+    return next(s for s in flow["jobs"]["deploy"]["steps"] if s.get("id") == "deploy")
 
 
 def actionlint(path: Path) -> None:

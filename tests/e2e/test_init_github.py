@@ -1,6 +1,8 @@
 """`ecs-migrate init github`: the generated workflow passes actionlint, has each step in
-order, uses OIDC and SHA pins only; its role's policies are least privilege by our own
-linter; and its register step really works against the sandbox (aws CLI + jq)."""
+order, uses OIDC and SHA pins only, and no deploy shell (no jq, no register/update/wait); its
+role's policies are least privilege by our own linter; and its deploy step, the action with
+the pushed image, really rolls the sandbox's service out (action.yml's step, run as the runner
+runs it)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.action_support import evaluate
-from tests.conftest import Env
+from tests.action_support import evaluate, run_step, settled_service
+from tests.conftest import Env, assert_no_secrets
 
 ACTIONLINT = str(Path(sys.executable).parent / "actionlint")
+ECS_MIGRATE = str(Path(sys.executable).parent / "ecs-migrate")
 OFFLINE = (
     "--offline",
     "--account",
@@ -82,7 +85,7 @@ def test_the_workflow_passes_actionlint(sandbox: Env, tmp_path: Path) -> None:
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
-def test_steps_come_in_order_and_the_migration_uses_the_new_task_definition(
+def test_steps_come_in_order_and_the_action_deploys_the_pushed_image(
     sandbox: Env, tmp_path: Path
 ) -> None:
     offline(sandbox, tmp_path, "--migrate-command", "python manage.py migrate --noinput")
@@ -97,19 +100,47 @@ def test_steps_come_in_order_and_the_migration_uses_the_new_task_definition(
             if "configure-aws-credentials@" in text
             else "build-push"
             if "docker push" in text
-            else "register"
-            if "register-task-definition" in text
-            else "migrate"
-            if "acme/ecs-migrate@" in text
             else "deploy"
-            if "update-service" in text and "wait services-stable" in text
+            if "acme/ecs-migrate@" in text
             else text
         )
-    assert kinds == ["checkout", "credentials", "build-push", "register", "migrate", "deploy"]
-    migrate = steps[4]
-    assert migrate["with"]["task-definition"] == "${{ steps.taskdef.outputs.arn }}"
-    assert json.loads(migrate["with"]["command"]) == ["python", "manage.py", "migrate", "--noinput"]
-    assert steps[5]["env"]["TASK_DEFINITION"] == "${{ steps.taskdef.outputs.arn }}"
+    assert kinds == ["checkout", "credentials", "build-push", "deploy"]
+    build, deploy = steps[2], steps[3]
+    assert build["id"] == "image" and 'echo "image=$image" >> "$GITHUB_OUTPUT"' in build["run"]
+    assert deploy["id"] == "deploy"
+    assert deploy["with"] == {
+        "cluster": "${{ env.ECS_CLUSTER }}",
+        "service": "${{ env.ECS_SERVICE }}",
+        "container": "${{ env.CONTAINER_NAME }}",
+        # the image the build step pushed, for the one container
+        "image": "${{ env.CONTAINER_NAME }}=${{ steps.image.outputs.image }}",
+        "command": json.dumps(["python", "manage.py", "migrate", "--noinput"]),
+        "timeout": "3600",
+    }
+    assert "task-definition" not in deploy["with"]  # deploy registers the revision itself
+
+
+WORDS = re.compile(r"[\w-]+")
+# The shell the action replaced: the register step, the update, the waiter, the rollout query.
+GONE = {
+    "jq",
+    "register-task-definition",
+    "describe-task-definition",
+    "update-service",
+    "services-stable",
+    "describe-services",
+    "rolloutState",
+}
+
+
+@pytest.mark.parametrize("args", [(), ("--migrate-command", "sh -c 'exit 0'")])
+def test_no_deploy_shell_is_left(sandbox: Env, tmp_path: Path, args: tuple[str, ...]) -> None:
+    assert offline(sandbox, tmp_path, *args).returncode == 0
+    text = (tmp_path / ".github/workflows/deploy.yml").read_text()
+    assert not GONE & set(WORDS.findall(text)), GONE & set(WORDS.findall(text))
+    scripts = "".join(s.get("run", "") for s in workflow(tmp_path)["jobs"]["deploy"]["steps"])
+    # The one AWS CLI call left: docker's login to ECR.
+    assert re.findall(r"\baws [\w-]+ [\w-]+", scripts) == ["aws ecr get-login-password"]
 
 
 def test_oidc_only_and_every_action_pinned(sandbox: Env, tmp_path: Path) -> None:
@@ -165,9 +196,9 @@ def test_live_names_come_from_the_service(sandbox: Env, tmp_path: Path) -> None:
     env = workflow(tmp_path)["env"]
     assert env["ECR_REPOSITORY"] == "app" and env["CONTAINER_NAME"] == "app"
     assert env["ECR_REGISTRY"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-    migrate = step(workflow(tmp_path), "migrate")["uses"]
+    deploy = step(workflow(tmp_path), "deploy")["uses"]
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-    assert migrate == f"ecs-migrate/ecs-migrate@{head.stdout.strip()}"  # this checkout's commit
+    assert deploy == f"ecs-migrate/ecs-migrate@{head.stdout.strip()}"  # this checkout's commit
     assert "push that commit before the workflow runs, or pass --action" in done.stderr
 
 
@@ -198,48 +229,75 @@ def test_bad_flags_are_usage_errors(
     assert not (tmp_path / ".github").exists()
 
 
-def test_the_register_step_works_against_the_sandbox(sandbox: Env, tmp_path: Path) -> None:
-    init(sandbox, tmp_path, "--cluster", "sandbox", "--service", "app", "--repo", "acme/app")
-    flow = workflow(tmp_path)
-    register = step(flow, "taskdef")
-    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:abc123"
-    env = {**sandbox.env, **flow["env"]}
+def deploy_inputs(tmp: Path, image: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The workflow's deploy step, and its `with:` as the runner evaluates it after the build
+    step pushed ``image``: the inputs the action gets."""
+    flow = workflow(tmp)
+    deploy = step(flow, "deploy")
     outputs = {"image": {"image": image}}
-    env.update({k: evaluate(v, {}, outputs) for k, v in register["env"].items()})
-    output = tmp_path / "out"
-    output.write_text("")
-    done = subprocess.run(
-        ["bash", "-e", "-c", register["run"]],
-        cwd=tmp_path,
-        env={**env, "GITHUB_OUTPUT": str(output)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    given = {k: evaluate(str(v), {}, outputs, flow["env"]) for k, v in deploy["with"].items()}
+    return flow, given
+
+
+def test_the_deploy_step_rolls_the_service_onto_the_pushed_image(
+    sandbox: Env, tmp_path: Path
+) -> None:
+    """The workflow's deploy step, end to end: the action's step with the inputs the workflow
+    gives it, against the sandbox (the build step's image is a name: nothing pulls it)."""
+    done = init(
+        sandbox,
+        tmp_path,
+        *("--cluster", "sandbox", "--service", "app", "--repo", "acme/app"),
+        *("--migrate-command", "sh -c 'echo migrated by the workflow'"),
     )
-    assert done.returncode == 0, done.stderr
-    arn = output.read_text().strip().removeprefix("arn=")
-    registered = sandbox.client("ecs").describe_task_definition(taskDefinition=arn)
-    containers = registered["taskDefinition"]["containerDefinitions"]
-    assert containers[0]["image"] == image
-    assert arn != sandbox.world.task_definition_arn
+    assert done.returncode == 0, done.output
+    before = settled_service(sandbox)
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:abc123-42-1"
+    flow, given = deploy_inputs(tmp_path, image)
+    assert given["image"] == f"app={image}"
+    ran, outputs = run_step(
+        "run",
+        given,
+        {"install": {"bin": ECS_MIGRATE}},
+        {**sandbox.env, **flow["env"]},
+        tmp_path,
+    )
+    assert_no_secrets(ran.stdout + ran.stderr, sandbox.secrets)
+    assert ran.returncode == 0, ran.stderr
+    assert "migrated by the workflow" in ran.stdout
+    assert (outputs["status"], outputs["exit-status"]) == ("succeeded", "0")
+    assert outputs["rollout-state"] == "COMPLETED"
+    assert outputs["deployment-id"].startswith("ecs-svc/")
+    assert outputs["previous-task-definition-arn"] == before["taskDefinition"]
+    new = outputs["task-definition-arn"]
+    ecs = sandbox.client("ecs")
+    service = ecs.describe_services(cluster="sandbox", services=["app"])["services"][0]
+    assert service["taskDefinition"] == new != before["taskDefinition"]
+    (deployment,) = service["deployments"]
+    assert (deployment["taskDefinition"], deployment["rolloutState"]) == (new, "COMPLETED")
+    registered = ecs.describe_task_definition(taskDefinition=new)["taskDefinition"]
+    assert registered["containerDefinitions"][0]["image"] == image
 
 
-def test_the_register_step_refuses_an_unknown_container(sandbox: Env, tmp_path: Path) -> None:
+def test_the_deploy_step_refuses_an_unknown_container(sandbox: Env, tmp_path: Path) -> None:
+    """Offline, --container must match the task definition: a wrong one stops the deploy
+    before anything is registered or run, naming the containers there are."""
     init(sandbox, tmp_path, "--cluster", "sandbox", "--service", "app", "--repo", "acme/app")
-    flow = workflow(tmp_path)
-    register = step(flow, "taskdef")
-    env = {**sandbox.env, **flow["env"], "CONTAINER_NAME": "web", "IMAGE": "x/y:z"}
-    done = subprocess.run(
-        ["bash", "-e", "-c", register["run"]],
-        cwd=tmp_path,
-        env={**env, "GITHUB_OUTPUT": str(tmp_path / "out")},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 1 and "has no container named web" in done.stdout
+    before = settled_service(sandbox)
+    flow, given = deploy_inputs(tmp_path, "x/y:z")
+    env = {**sandbox.env, **flow["env"], "CONTAINER_NAME": "web"}
+    given = {**given, "container": "web", "image": "web=x/y:z"}
+    ran, outputs = run_step("run", given, {"install": {"bin": ECS_MIGRATE}}, env, tmp_path)
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "Its containers: app." in ran.stderr
+    assert "::error title=ecs-migrate deploy::" in ran.stdout + ran.stderr
+    assert outputs["status"] == "error"
+    ecs = sandbox.client("ecs")
+    families = ecs.list_task_definitions(familyPrefix="app")["taskDefinitionArns"]
+    assert families[-1] == before["taskDefinition"]  # nothing registered
+    service = ecs.describe_services(cluster="sandbox", services=["app"])["services"][0]
+    assert service["taskDefinition"] == before["taskDefinition"]
+    assert not ecs.list_tasks(cluster="sandbox", startedBy="ecs-migrate")["taskArns"]
 
 
 def test_an_alembic_migration_is_linted_before_aws_is_reached(sandbox: Env, tmp_path: Path) -> None:

@@ -172,8 +172,10 @@ def test_odd_but_legal_values_stay_valid_and_exact(tmp_path: Path) -> None:
     steps = flow["jobs"]["deploy"]["steps"]
     build = next(s for s in steps if s.get("id") == "image")
     assert build["env"] == {"DOCKERFILE": ODD["--dockerfile"], "BUILD_CONTEXT": ODD["--context"]}
-    migrate = next(s for s in steps if s.get("id") == "migrate")
-    assert json.loads(migrate["with"]["command"]) == shlex.split(ODD["--migrate-command"])
+    deploy = next(s for s in steps if s.get("id") == "deploy")
+    assert json.loads(deploy["with"]["command"]) == shlex.split(ODD["--migrate-command"])
+    # the container's name reaches the action's image input through env, never as text
+    assert deploy["with"]["image"] == "${{ env.CONTAINER_NAME }}=${{ steps.image.outputs.image }}"
     assert flow["env"]["ECS_CLUSTER"] == ODD["--cluster"]
     assert flow["env"]["CONTAINER_NAME"] == ODD["--container"]
     assert flow["env"]["ECR_REPOSITORY"] == ODD["--ecr-repository"]

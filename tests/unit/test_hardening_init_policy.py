@@ -533,3 +533,17 @@ def test_told_the_role_a_resource_policy_is_that_roles_policy() -> None:
     assert "principal-in-identity-policy" in ids(result)
     result = lint_doc(RESOURCE_POLICIES["s3 bucket"], role="trust")
     assert result.roles == {"policy.json": "trust"}
+
+
+@pytest.mark.parametrize("lint", [None, ["alembic", "upgrade", "--sql", "head"]])
+def test_the_deploy_is_the_action_with_the_pushed_image(lint: list[str] | None) -> None:
+    """Issue 25: build and push, then the action with `image:`; no shell deploys."""
+    text = render_workflow(spec(lint_command=lint), "ecs-migrate init github")
+    *_, build, deploy = steps(text)
+    assert build["id"] == "image" and "docker push" in build["run"]
+    assert deploy["uses"] == f"acme/ecs-migrate@{SHA}"
+    assert deploy["with"]["image"] == "${{ env.CONTAINER_NAME }}=${{ steps.image.outputs.image }}"
+    assert json.loads(deploy["with"]["command"]) == ["alembic", "upgrade", "head"]
+    assert "run" not in deploy
+    for word in ("jq", "aws ecs", "register-task-definition", "services-stable"):
+        assert word not in text, word
