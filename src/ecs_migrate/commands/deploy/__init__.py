@@ -75,6 +75,7 @@ _NAME = "a non-empty string (a name or an ARN)"
 _ARGV = rule(
     secret=True, what="a list of strings (an argv, such as ['alembic', 'upgrade', 'head'])"
 )
+ROLLBACK_FOLLOW = 600.0  # seconds the way back is followed at least, after a timeout
 REFUSED_CONTROLLERS = {
     "CODE_DEPLOY": "CodeDeploy runs its deployments (blue/green): deploy through CodeDeploy",
     "EXTERNAL": "an external controller runs its deployments (task sets): deploy through it",
@@ -356,12 +357,13 @@ def _roll_back(
     ctx: RunContext,
 ) -> Rollout:
     """--rollback after a timeout: the service back on the previous revision, followed to its
-    end (for at most --timeout again)."""
+    end (for --timeout again, and at least ``ROLLBACK_FOLLOW`` seconds: the way back must
+    first stop what the timed-out deployment started)."""
     assert result.deployment is not None
     back = result.previous_task_definition_arn
     reporter.warning(
         f"Timed out: {result.deployment.standing()}. Rolling back to {short_id(back)} (--rollback)."
     )
-    ctx.deadline = ctx.now() + opts.timeout
+    ctx.deadline = ctx.now() + max(opts.timeout, ROLLBACK_FOLLOW)
     before = describe_service(clients, opts.cluster, opts.service)
     return _follow_update(clients, opts, back, result.task_definition_arn, before, reporter, ctx)
