@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.action_support import evaluate, run_step, settled_service
-from tests.conftest import Env, assert_no_secrets
+from tests.conftest import Env, assert_no_secrets, hold_only
 
 ACTIONLINT = str(Path(sys.executable).parent / "actionlint")
 ECS_MIGRATE = str(Path(sys.executable).parent / "ecs-migrate")
@@ -277,6 +277,41 @@ def test_the_deploy_step_rolls_the_service_onto_the_pushed_image(
     assert (deployment["taskDefinition"], deployment["rolloutState"]) == (new, "COMPLETED")
     registered = ecs.describe_task_definition(taskDefinition=new)["taskDefinition"]
     assert registered["containerDefinitions"][0]["image"] == image
+
+
+def test_the_roles_policy_is_enough_for_the_deploy_step(sandbox: Env, tmp_path: Path) -> None:
+    """The workflow's deploy step under the CI user holding only the actions of the policy
+    init github wrote (features run,deploy). moto checks actions only, on "*": the ARNs and
+    conditions are the policy tests'; iam:PassRole and ecs:TagResource (checked by AWS on
+    behalf of RegisterTaskDefinition and RunTask) are not checked by moto at all."""
+    done = init(
+        sandbox,
+        tmp_path,
+        *("--cluster", "sandbox", "--service", "app", "--repo", "acme/app"),
+        *("--migrate-command", "sh -c 'echo migrated under the role'"),
+    )
+    assert done.returncode == 0, done.output
+    document = json.loads((tmp_path / ".github/workflows/deploy.role-policy.json").read_text())
+    actions = sorted({a for s in document["Statement"] for a in s["Action"]})
+    before = settled_service(sandbox)
+    flow, given = deploy_inputs(tmp_path, "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:r1")
+    hold_only(sandbox, actions)
+    sandbox.sandbox.enforce_iam(True)
+    try:
+        ran, outputs = run_step(
+            "run",
+            given,
+            {"install": {"bin": ECS_MIGRATE}},
+            {**sandbox.env, **flow["env"]},
+            tmp_path,
+        )
+    finally:
+        sandbox.sandbox.enforce_iam(False)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "denied" not in (ran.stdout + ran.stderr).lower()
+    assert "migrated under the role" in ran.stdout
+    assert outputs["rollout-state"] == "COMPLETED"
+    assert outputs["task-definition-arn"] != before["taskDefinition"]
 
 
 def test_the_deploy_step_refuses_an_unknown_container(sandbox: Env, tmp_path: Path) -> None:
