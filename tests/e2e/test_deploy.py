@@ -128,9 +128,7 @@ def test_a_clean_rollout_registers_migrates_updates_and_follows_to_completed(
 
 def test_text_output_shows_the_migration_then_the_rollout(sandbox: Env) -> None:
     settle(sandbox)
-    done = deploy(
-        sandbox, "--image", "app:v3", command=("python", "-c", "print('migrated ok')")
-    )
+    done = deploy(sandbox, "--image", "app:v3", command=("python", "-c", "print('migrated ok')"))
     assert done.returncode == 0, done.output
     assert "migrated ok" in done.stdout  # the migration's log, as `run` shows it
     err = done.stderr
@@ -253,9 +251,7 @@ def test_only_the_named_image_changes_and_tags_are_kept(sandbox: Env) -> None:
     spec |= {k: td[k] for k in ("executionRoleArn", "taskRoleArn") if k in td}
     tags = [{"key": "team", "value": "payments"}, {"key": "cost-center", "value": "42"}]
     ecs = sandbox.client("ecs")
-    answer = ecs.register_task_definition(
-        **spec, containerDefinitions=[app, sidecar], tags=tags
-    )
+    answer = ecs.register_task_definition(**spec, containerDefinitions=[app, sidecar], tags=tags)
     current = answer["taskDefinition"]["taskDefinitionArn"]
     ecs.update_service(
         cluster=sandbox.world.cluster, service=sandbox.world.service, taskDefinition=current

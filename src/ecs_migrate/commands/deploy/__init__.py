@@ -236,7 +236,7 @@ def deploy(
         if ctx.cancel.is_set():  # between the migration and the update: nothing changed
             result.status, result.exit_status = DeployStatus.INTERRUPTED, EXIT_INTERRUPTED
             return result
-        result.deployment = _roll_out(clients, opts, revision.arn, before, reporter, ctx)
+        result.deployment = _follow_update(clients, opts, revision.arn, before, reporter, ctx)
         result.status, result.exit_status = status_of(result.deployment.end or RolloutEnd.CANCELLED)
         if result.deployment.end is RolloutEnd.TIMED_OUT and opts.rollback:
             result.rollback = _roll_back(clients, opts, result, reporter, ctx)
@@ -319,34 +319,22 @@ def _follow_update(
     clients: Clients,
     opts: DeployOptions,
     arn: str,
-    previous: str,
     before: dict[str, Any],
     reporter: DeployReporter,
     ctx: RunContext,
 ) -> Rollout:
-    """UpdateService to ``arn`` and follow that deployment to its end."""
+    """UpdateService from the revision the service runs (``before``, as described just
+    before) to ``arn``, and follow that deployment to its end."""
+    reporter.progress(f"Updating service {opts.service} to {short_id(arn)}.")
     seen_tasks = set(stopped_arns(clients, opts.cluster, opts.service))
     updated = update_service(clients, opts.cluster, opts.service, arn)
-    rollout = Rollout.start(updated, arn, previous, before)
+    rollout = Rollout.start(updated, arn, str(before.get("taskDefinition")), before)
     rollout.seen_tasks |= seen_tasks
     rollout.started = ctx.now()
     for line in rollout.observe(updated, [], ctx.now(), opts.poll.missing_grace):
         reporter.rollout(line)
     follow_rollout(clients, opts.cluster, rollout, reporter, ctx, opts.poll)
     return rollout
-
-
-def _roll_out(
-    clients: Clients,
-    opts: DeployOptions,
-    arn: str,
-    before: dict[str, Any],
-    reporter: DeployReporter,
-    ctx: RunContext,
-) -> Rollout:
-    previous = str(before.get("taskDefinition"))
-    reporter.progress(f"Updating service {opts.service} to {short_id(arn)}.")
-    return _follow_update(clients, opts, arn, previous, before, reporter, ctx)
 
 
 def _roll_back(
@@ -366,4 +354,4 @@ def _roll_back(
     )
     ctx.deadline = ctx.now() + max(opts.timeout, ROLLBACK_FOLLOW)
     before = describe_service(clients, opts.cluster, opts.service)
-    return _follow_update(clients, opts, back, result.task_definition_arn, before, reporter, ctx)
+    return _follow_update(clients, opts, back, before, reporter, ctx)
