@@ -61,6 +61,34 @@ def test_inputs_and_outputs_are_the_contract() -> None:
     assert action["runs"]["using"] == "composite"
 
 
+def test_the_docs_tables_are_the_actions_inputs_and_outputs() -> None:
+    """docs/github-actions.md's Inputs and Outputs tables: every name, none more, and each
+    input's default as action.yml has it."""
+    action = load_action()
+    page = (ROOT / "docs/github-actions.md").read_text(encoding="utf-8")
+    inputs = rows(page, "| name | required | default | meaning |")
+    assert [cells[0].strip("`") for cells in inputs] == list(action["inputs"])
+    for name, required, default, _ in inputs:
+        declared = action["inputs"][name.strip("`")]
+        assert (required == "yes") == bool(declared.get("required")), name
+        if not declared.get("required"):
+            assert default.strip("`").strip('"') == declared["default"], name
+    outputs = rows(page, "| name | value |")
+    assert [cells[0].strip("`") for cells in outputs] == list(action["outputs"])
+
+
+def rows(text: str, header: str) -> list[list[str]]:
+    """The cells of the rows of the one table whose header line is ``header``."""
+    lines = text.splitlines()
+    (start,) = [i for i, line in enumerate(lines) if line.strip() == header]
+    found = []
+    for row in lines[start + 2 :]:
+        if not row.startswith("|"):
+            break
+        found.append([cell.strip() for cell in row.strip().split("|")[1:-1]])
+    return found
+
+
 def test_every_input_reaches_the_step_through_env_only() -> None:
     """No `${{ ... }}` in a script: each input is an environment variable of the step."""
     action = load_action()
