@@ -253,6 +253,7 @@ def same_default(cell: str, option: click.Option) -> bool:
         ("docs/github-actions.md", "| flag | default | meaning |", "init github", True),
         ("docs/logs.md", "| flag | meaning |", "logs", True),
         ("docs/apply.md", "| flag | default | what it does |", "apply", False),
+        ("docs/deploy.md", "| flag | default | meaning |", "deploy", True),
     ],
 )
 def test_a_flag_table_is_the_commands_flags_with_their_defaults(
