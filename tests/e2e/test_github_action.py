@@ -168,7 +168,8 @@ def test_a_failed_migration_fails_the_step_with_its_code(sandbox: Env, tmp_path:
         ({"command": "alembic upgrade head"}, 'such as ["alembic", "upgrade", "head"]'),
         ({"command": ""}, "the command input is empty"),
         ({"rollback": "true"}, "rollback is for a deploy: give the image input too"),
-        ({"rollback": "1", "image": "x/y:1"}, "rollback must be true or false, not '1'"),
+        ({"rollback": "1", "image": "x/y:1"}, 'rollback must be true or false, not "1"'),
+        ({"apply": "x\n::warning::forged"}, 'apply must be true or false, not "x\\n::warning'),
         ({"image": "app=x/y:1\n=x/y:2"}, 'line "=x/y:2" is not [CONTAINER=]IMAGE'),
         ({"image": "app="}, 'line "app=" is not [CONTAINER=]IMAGE'),
         ({"image": "x/y:1 x/y:2"}, "is not [CONTAINER=]IMAGE (one per line, no spaces)"),
@@ -186,6 +187,10 @@ def test_bad_inputs_fail_with_an_annotation(
     assert done.returncode == 2
     assert "::error title=ecs-migrate::" in done.stdout + done.stderr
     assert message in done.stdout + done.stderr
+    # one line, the annotation's: no input starts a runner command of its own
+    assert [line for line in (done.stdout + done.stderr).splitlines() if "::" in line] == [
+        next(line for line in done.stderr.splitlines() if line.startswith("::error"))
+    ]
     assert outputs == {}  # refused before ecs-migrate ran
     ecs = sandbox.client("ecs")
     assert not ecs.list_tasks(cluster=sandbox.world.cluster, startedBy="ecs-migrate")["taskArns"]
