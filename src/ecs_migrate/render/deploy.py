@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from ecs_migrate.commands.deploy.result import NOT_SETTLED_MESSAGE
 from ecs_migrate.github import GitHubActions, markdown_table, safe_text
 from ecs_migrate.render.console import clock, echo, style
 from ecs_migrate.render.run import RunRenderer, command_text
@@ -56,7 +57,8 @@ def verdict(result: DeployResult, opts: DeployOptions) -> str:
     if status == "migration-failed":
         return f"The service was not updated: it stays on {old} ({new} is registered, unused)."
     if status in {"failed", "rolled-back", "replaced"}:
-        return f"The service did not settle on the new revision ({new}): {_rollout_words(result)}."
+        said = NOT_SETTLED_MESSAGE[:1].upper() + NOT_SETTLED_MESSAGE[1:]
+        return f"{said} ({new}): {_rollout_words(result)}."
     if rollout is None:  # interrupted before the update
         return f"Interrupted before the service was updated: it stays on {old}."
     where = safe_text(rollout.standing())

@@ -51,9 +51,6 @@ class RolloutEnd(StrEnum):
     CANCELLED = "interrupted"
 
 
-NOT_SETTLED = frozenset({RolloutEnd.FAILED, RolloutEnd.ROLLED_BACK, RolloutEnd.REPLACED})
-
-
 @dataclass(frozen=True)
 class RolloutLine:
     """One line about the rollout, for a person: its kind says what it reports."""
