@@ -3,6 +3,8 @@ them, against the sandbox."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -244,6 +246,69 @@ def test_a_failed_migration_fails_the_deploy_and_leaves_the_service(
     assert after["taskDefinition"] == before["taskDefinition"]
     assert [d["id"] for d in after["deployments"]] == [d["id"] for d in before["deployments"]]
     assert "::error title=ecs-migrate deploy::" in done.stdout + done.stderr
+
+
+def argv_recorder(folder: Path) -> Path:
+    """An `ecs-migrate` that writes the arguments it was given, one per line of JSON, beside
+    the venv's python the step runs its checks with: what the step hands ecs-migrate, for the
+    inputs that the sandbox tests above cannot reach cheaply (rollback needs a timeout)."""
+    folder.mkdir()
+    (folder / "python").symlink_to(sys.executable)
+    recorder = folder / "ecs-migrate"
+    recorder.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(folder / 'argv')!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    recorder.chmod(0o755)
+    return recorder
+
+
+@pytest.mark.parametrize(
+    ("more", "expected"),
+    [
+        (
+            {"image": "app=r/app:2\n\n  sidecar=r/side@sha256:ab  \r\n", "rollback": "true"},
+            ["deploy", "--image", "app=r/app:2", "--image", "sidecar=r/side@sha256:ab"],
+        ),
+        (
+            {"image": "r/app:2", "apply": "true", "container": "app", "command": ""},
+            ["deploy", "--image", "r/app:2"],
+        ),
+        ({"task-definition": "app:7", "apply": "true"}, ["run"]),
+    ],
+)
+def test_each_input_reaches_ecs_migrate_as_its_flag(
+    tmp_path: Path, more: dict[str, str], expected: list[str]
+) -> None:
+    recorder = argv_recorder(tmp_path / "bin")
+    inputs = {"cluster": "c", "service": "s", "command": '["alembic", "upgrade", "head"]', **more}
+    path = {"PATH": os.environ["PATH"]}
+    done, _ = run_step("run", inputs, {"install": {"bin": str(recorder)}}, path, tmp_path)
+    assert done.returncode == 0, done.stderr
+    argv = json.loads((tmp_path / "bin/argv").read_text())
+    command, rest = argv[0], argv[1:]
+    assert command == expected[0]
+    words = rest[rest.index("--") + 1 :]
+    flags = rest[: rest.index("--")]
+    switches = {"--apply", "--rollback"}
+    pairs: list[tuple[str, str]] = []
+    i = 0
+    while i < len(flags):  # every flag but the two switches takes a value
+        if flags[i] in switches:
+            pairs.append((flags[i], ""))
+            i += 1
+        else:
+            pairs.append((flags[i], flags[i + 1]))
+            i += 2
+    given = dict(pairs)
+    assert given["--cluster"] == "c" and given["--service"] == "s"
+    assert given["--timeout"] == "3600" and given["--if-running"] == "wait"
+    assert [value for flag, value in pairs if flag == "--image"] == expected[2::2]
+    assert ("--rollback" in given) == (more.get("rollback") == "true")
+    assert ("--apply" in given) == (more.get("apply") == "true")
+    assert given.get("--container") == more.get("container")
+    assert given.get("--task-definition") == more.get("task-definition")
+    assert words == ([] if more.get("command") == "" else ["alembic", "upgrade", "head"])
 
 
 def test_the_install_step_installs_this_checkout(tmp_path: Path, sandbox: Env) -> None:
