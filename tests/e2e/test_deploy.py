@@ -358,7 +358,9 @@ def test_ctrl_c_exits_130_and_the_deployment_goes_on(sandbox: Env) -> None:
     )
     deadline = time.monotonic() + DEADLINE
     while describe(sandbox)["taskDefinition"] != slow:  # the service was updated
-        assert time.monotonic() < deadline and process.poll() is None
+        assert time.monotonic() < deadline
+        if process.poll() is not None:
+            raise AssertionError(process.communicate()[1])
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=DEADLINE)
