@@ -215,6 +215,10 @@ def test_a_timeout_exits_5_and_the_deployment_goes_on(sandbox: Env) -> None:
     assert (body["status"], body["rollback"]) == ("timed-out", None)
     assert body["deployment"]["rolloutState"] == "IN_PROGRESS"
     assert "Timed out after 4s" in done.stderr and "IN_PROGRESS" in done.stderr
+    # within the budget: at most 20 DescribeServices a minute while following (and the two
+    # before it: the service read, and the update's answer is not one)
+    follow_minutes = body["deployment"]["durationSeconds"] / 60
+    assert body["apiCalls"]["ecs:DescribeServices"] <= 1 + 20 * follow_minutes + 1
     after = describe(sandbox)
     assert after["taskDefinition"] == slow  # still rolling out: ECS goes on with it
     assert after["deployments"][0]["rolloutState"] == "IN_PROGRESS"
@@ -236,6 +240,40 @@ def test_a_timeout_with_rollback_puts_the_previous_revision_back(sandbox: Env) -
     assert after["taskDefinition"] == before["taskDefinition"]
     assert settled(after)
     assert "Rolling back" in done.stderr
+
+
+def test_a_service_without_rollout_state_is_done_at_its_count_alone(sandbox: Env) -> None:
+    """A Classic Load Balancer service's deployments have no rolloutState."""
+    world = sandbox.world
+    sandbox.client("ecs").create_service(
+        cluster=world.cluster,
+        serviceName="classic",
+        taskDefinition=world.task_definition_arn,
+        desiredCount=1,
+        launchType="FARGATE",
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": world.private_subnets,
+                "securityGroups": [world.security_group],
+            }
+        },
+        tags=[
+            {"key": f"{TAG}rollout-state", "value": "none"},
+            {"key": f"{TAG}steady", "value": "0.2"},
+        ],
+    )
+    done = sandbox.cli(
+        "deploy", "--cluster", world.cluster, "--service", "classic", "--image", "app:c1",
+        "--output", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.output
+    body = as_json(done)
+    assert body["status"] == "succeeded"
+    assert body["deployment"]["rolloutState"] is None
+    assert body["deployment"]["reason"] == "1 task running, no other deployment"
+    after = describe(sandbox, "classic")
+    assert after["taskDefinition"] == body["taskDefinitionArn"]
+    assert len(after["deployments"]) == 1
 
 
 # -- the revision ----------------------------------------------------------------------------------
