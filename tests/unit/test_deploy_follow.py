@@ -221,12 +221,20 @@ def test_a_deployment_gone_from_the_answer_is_waited_for_then_given_up() -> None
     assert rollout.end is RolloutEnd.REPLACED
 
 
-def test_a_deployment_gone_with_a_newer_primary_is_replaced_at_once() -> None:
+def test_a_deployment_gone_with_a_newer_primary_ends_at_once() -> None:
+    """Its FAILED was not seen (drained between two polls): the newer PRIMARY says what
+    happened, a rollback when it runs the previous revision."""
     rollout = started()
-    newer = svc(dep("ecs-svc/later", OLD, created=50.0))
-    rollout.observe(newer, [], 51.0, GRACE)
-    assert rollout.end is RolloutEnd.REPLACED
-    assert "ecs-svc/later" in (rollout.reason or "")
+    rollout.observe(svc(dep("ecs-svc/later", OLD, created=50.0)), [], 51.0, GRACE)
+    assert rollout.end is RolloutEnd.ROLLED_BACK
+    assert rollout.reason == (
+        "deployment ecs-svc/later of api:6 took the place of ecs-svc/new: the service went "
+        "back to the previous revision"
+    )
+    other = "arn:aws:ecs:us-east-1:123456789012:task-definition/api:9"
+    again = started()
+    again.observe(svc(dep("ecs-svc/later", other, created=50.0)), [], 51.0, GRACE)
+    assert again.end is RolloutEnd.REPLACED
 
 
 def test_an_update_answer_without_the_new_revision_is_followed_until_it_appears() -> None:

@@ -217,7 +217,7 @@ class Rollout:
             self._missing(service, now, grace)
         else:
             self.deployment = found
-            self.end, self.reason = judge(found, service)
+            self.end, self.reason = judge(found, service, self.previous_task_definition_arn)
         return lines
 
     def _find(self, service: dict[str, Any]) -> dict[str, Any] | None:
@@ -284,12 +284,16 @@ class Rollout:
         primary = primary_of(service)
         created = stamp(primary.get("createdAt")) if primary is not None else None
         newer = None not in (created, self.since) and (created or 0.0) > (self.since or 0.0)
-        if self.deployment_id is not None and (newer or now - self.missing_since >= grace):
-            self.end, self.reason = RolloutEnd.REPLACED, _replaced(self.deployment_id, primary)
+        if self.deployment_id is not None and primary is not None and newer:
+            self.end, self.reason = taken(
+                self.deployment_id, primary, self.previous_task_definition_arn
+            )
         elif now - self.missing_since >= grace:
             self.end = RolloutEnd.REPLACED
             self.reason = (
-                f"no deployment of {short_id(self.task_definition_arn)} appeared in the "
+                f"deployment {self.deployment_id} is no longer among the service's deployments"
+                if self.deployment_id is not None
+                else f"no deployment of {short_id(self.task_definition_arn)} appeared in the "
                 f"service's deployments within {grace:g}s of UpdateService"
             )
 
@@ -320,23 +324,30 @@ def primary_of(service: dict[str, Any]) -> dict[str, Any] | None:
     return next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None)
 
 
-def _replaced(deployment_id: str, primary: dict[str, Any] | None) -> str:
-    if primary is None:
-        return f"deployment {deployment_id} is no longer among the service's deployments"
-    what = short_id(str(primary.get("taskDefinition") or "?"))
-    return f"deployment {primary.get('id')} of {what} took the place of {deployment_id}"
+def taken(deployment_id: str, primary: dict[str, Any], previous: str) -> tuple[RolloutEnd, str]:
+    """Another deployment took the place of ``deployment_id``: rolled back when it runs the
+    ``previous`` revision (a circuit breaker, whose FAILED was not seen, or a person), else
+    replaced."""
+    td = str((primary or {}).get("taskDefinition") or "?")
+    said = f"deployment {primary.get('id')} of {short_id(td)} took the place of {deployment_id}"
+    if td == previous:
+        return RolloutEnd.ROLLED_BACK, f"{said}: the service went back to the previous revision"
+    return RolloutEnd.REPLACED, said
 
 
-def judge(found: dict[str, Any], service: dict[str, Any]) -> tuple[RolloutEnd | None, str | None]:
-    """Pure: whether the deployment ``found`` (one of ``service``'s) has ended, and why."""
+def judge(
+    found: dict[str, Any], service: dict[str, Any], previous: str
+) -> tuple[RolloutEnd | None, str | None]:
+    """Pure: whether the deployment ``found`` (one of ``service``'s) has ended, and why;
+    ``previous`` is the revision the service ran before."""
     state, reason = found.get("rolloutState"), found.get("rolloutStateReason")
     primary = primary_of(service)
     replaced = primary is not None and primary.get("id") != found.get("id")
     if state == "FAILED":
         end = RolloutEnd.ROLLED_BACK if replaced else RolloutEnd.FAILED
         return end, reason or "the deployment FAILED"
-    if replaced:
-        return RolloutEnd.REPLACED, _replaced(str(found.get("id")), primary)
+    if primary is not None and replaced:
+        return taken(str(found.get("id")), primary, previous)
     if state == "COMPLETED":
         return RolloutEnd.COMPLETED, reason
     if state is None and found.get("status") == "PRIMARY":
