@@ -170,3 +170,21 @@ def test_images_and_a_task_definition_together_or_neither_are_usage_errors() -> 
         DeployOptions(cluster="c", service="s", images=["app="])
     ok = DeployOptions(cluster="c", service="s", images=["a:1"], command=["true"])
     assert ok.timeout == 1800.0 and not ok.rollback
+
+
+def test_the_entry_functions_arguments_are_checked_before_any_aws_call() -> None:
+    from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.commands.deploy import deploy
+
+    opts = DeployOptions(cluster="c", service="s", images=["a:1"])
+    with pytest.raises(UsageError, match="clients must be"):
+        deploy(object(), opts)  # type: ignore[arg-type]
+    clients = Clients(AwsSettings("us-east-1", None))
+    with pytest.raises(UsageError, match="opts must be a DeployOptions"):
+        deploy(clients, {"cluster": "c"})  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="reporter must be None or a DeployReporter"):
+        deploy(clients, opts, object())  # type: ignore[arg-type]
+    opts.images = ["app="]  # changed after it was built: checked again
+    with pytest.raises(UsageError, match=r"\[CONTAINER=\]IMAGE"):
+        deploy(clients, opts)
+    assert clients.calls == {}

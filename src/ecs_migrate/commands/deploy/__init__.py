@@ -29,6 +29,7 @@ from typing import Any, Literal
 from ecs_migrate.aws import Clients, is_clients, translate_errors
 from ecs_migrate.commands.deploy.follow import (
     DeployReporter,
+    NullDeployReporter,
     Rollout,
     RolloutEnd,
     RolloutLine,
@@ -194,8 +195,9 @@ def _check_arguments(clients: object, opts: object, reporter: object, cancel: ob
         "deploy",
         "reporter",
         reporter,
-        "a DeployReporter (with progress, log, warning, migrated and rollout methods)",
-        has_methods(reporter, "progress", "log", "warning", "migrated", "rollout"),
+        "None or a DeployReporter (with progress, log, warning, migrated and rollout methods)",
+        reporter is None
+        or has_methods(reporter, "progress", "log", "warning", "migrated", "rollout"),
     )
     check_argument(
         "deploy",
@@ -209,11 +211,12 @@ def _check_arguments(clients: object, opts: object, reporter: object, cancel: ob
 def deploy(
     clients: Clients,
     opts: DeployOptions,
-    reporter: DeployReporter,
+    reporter: DeployReporter | None = None,
     cancel: Cancellation | None = None,
 ) -> DeployResult:
     """Roll the service onto a new revision, after its migration, and follow it to the end."""
     _check_arguments(clients, opts, reporter, cancel)
+    reporter = reporter or NullDeployReporter()
     ctx = RunContext(cancel or Cancel())
     started = ctx.now()
     ctx.deadline = started + opts.timeout

@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol
 from ecs_migrate.aws import Clients, translate_errors
 from ecs_migrate.common.words import plural
 from ecs_migrate.tasks.context import RunContext
-from ecs_migrate.tasks.follow import Reporter
+from ecs_migrate.tasks.follow import NullReporter, Reporter
 from ecs_migrate.tasks.oneoff import RunOptions
 from ecs_migrate.tasks.pacing import Pacer
 from ecs_migrate.tasks.result import RunResult
@@ -67,6 +67,16 @@ class DeployReporter(Reporter, Protocol):
     def migrated(self, result: RunResult, opts: RunOptions) -> None: ...
 
     def rollout(self, line: RolloutLine) -> None: ...
+
+
+class NullDeployReporter(NullReporter):
+    """A reporter that shows nothing (a library caller that reads only the result)."""
+
+    def migrated(self, result: RunResult, opts: RunOptions) -> None:
+        pass
+
+    def rollout(self, line: RolloutLine) -> None:
+        pass
 
 
 _SECONDS = rule(min=0, max=MAX_SECONDS)
