@@ -437,7 +437,7 @@ def test_a_bad_pg_version_names_the_option_and_its_form(version: str) -> None:
     write("m.sql", "SELECT 1;\n")
     with pytest.raises(UsageError) as caught:
         lint_sql(LintSqlOptions(files=("m.sql",), pg_version=version))
-    assert "--pg-version" in str(caught.value) and "15.4" in str(caught.value)
+    assert "LintSqlOptions.pg_version" in str(caught.value) and "15.4" in str(caught.value)
     assert "squawk" not in str(caught.value)
 
 
@@ -448,7 +448,7 @@ def test_a_good_pg_version_reaches_squawk(version: str) -> None:
 
 
 def test_a_bad_fail_on_is_refused_by_the_core_too() -> None:
-    with pytest.raises(UsageError, match="--fail-on"):
+    with pytest.raises(UsageError, match=r"LintSqlOptions\.fail_on"):
         lint("m.sql", fail_on="note")
 
 
@@ -459,9 +459,9 @@ def test_a_bad_fail_on_is_refused_by_the_core_too() -> None:
         ({"files": b"m.sql"}, "files"),
         ({"files": None}, "files"),
         ({"files": ("m.sql", 3)}, "files"),
-        ({"files": ("m.sql",), "fail_on": None}, "--fail-on"),
-        ({"files": ("m.sql",), "fail_on": 1}, "--fail-on"),
-        ({"files": ("m.sql",), "pg_version": 15}, "--pg-version"),
+        ({"files": ("m.sql",), "fail_on": None}, "LintSqlOptions.fail_on"),
+        ({"files": ("m.sql",), "fail_on": 1}, "LintSqlOptions.fail_on"),
+        ({"files": ("m.sql",), "pg_version": 15}, "LintSqlOptions.pg_version"),
         ({"files": ("-",), "stdin_text": 42}, "stdin_text"),
     ],
 )
@@ -477,7 +477,7 @@ def test_the_cli_blames_pg_version_not_squawk() -> None:
     write("m.sql", "SELECT 1;\n")
     result = CliRunner().invoke(cli, ["lint-sql", "--pg-version", "banana", "m.sql"])
     assert isinstance(result.exception, UsageError) and result.exception.exit_code == 2
-    assert "--pg-version" in str(result.exception)
+    assert "LintSqlOptions.pg_version" in str(result.exception)
 
 
 # The scanner.

@@ -121,20 +121,12 @@ def test_from_cli_refuses_a_name_that_is_not_a_field() -> None:
         Opts.from_cli(timout=3.0)
 
 
-# Commands whose flags are still written in click rather than declared on their fields.
-NOT_YET_DECLARED = {
-    ("lint-sql",),
-    ("policy", "generate"),
-    ("policy", "lint"),
-}
-
-
 # The CLI's own --region and --profile (aws_options) may also land in a field (init github's
 # and policy generate's region, used offline): they stay the CLI's, the same on every command.
 AWS_OPTIONS = {"region", "profile"}
 
 
-@pytest.mark.parametrize("path", sorted(set(COMMANDS) - NOT_YET_DECLARED), ids=" ".join)
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
 def test_each_flag_is_generated_from_its_fields_declaration(path: tuple[str, ...]) -> None:
     """A flag that sets a field is made from the field's declaration (issue 24, item 2): its
     default, range and choices are the field's, written once."""

@@ -384,7 +384,7 @@ def test_trust_usage_errors(changes: dict[str, Any], message: str) -> None:
         ({"account": "12345"}, "12-digit"),
         ({"account": "12345678901a"}, "12-digit"),
         ({"account": "1234567890123"}, "12-digit"),
-        ({"role": "admin"}, "Unknown role"),
+        ({"role": "admin"}, "GenerateOptions.role must be one of 'ci', 'task', 'trust'"),
         ({"cluster": None}, "--cluster"),
         ({"service": None}, "--service"),
     ],

@@ -8,22 +8,15 @@ from typing import Any
 
 import click
 
-from ecs_migrate.cli.options import CONTEXT, lint_options
+from ecs_migrate.cli.options import command, declared, lint_output_option
+
+_LINT_SQL = "ecs_migrate.commands.lintsql:LintSqlOptions"
 
 
-@click.command("lint-sql", context_settings=CONTEXT)
+@command("lint-sql")
 @click.argument("files", nargs=-1, metavar="[FILE...|-]")
-@lint_options
-@click.option(
-    "--pg-version", metavar="VERSION", help="The server's version: MAJOR[.MINOR], e.g. 15 or 15.4."
-)
-@click.option(
-    "--include-down",
-    is_flag=True,
-    default=False,
-    help="Lint what does not run forward too: down sections (dbmate, node-pg-migrate, goose), "
-    "down and undo files (golang-migrate, Flyway), sqitch revert and verify scripts.",
-)
+@lint_output_option
+@declared(_LINT_SQL, "fail_on", "pg_version", "include_down")
 def lint_sql(output: str, **params: Any) -> None:
     """Check PostgreSQL migration SQL for statements that lock or break a busy app.
 

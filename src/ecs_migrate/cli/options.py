@@ -27,70 +27,6 @@ def aws_options(func: F) -> F:
     )(func)
 
 
-def target_options(
-    *,
-    service: str,
-    container: str,
-    task: str | None = None,
-    task_definition: str | None = None,
-    timeout: tuple[float | None, str] | None = None,
-    required: bool = True,
-) -> Callable[[F], F]:
-    """The one bundle every command that works on a service's tasks declares: --cluster,
-    --service, --container, and, when their help is given, --task, --task-definition and
-    --timeout (``(default, help)``; a None default means no limit). Each command says in its
-    help what it uses the service and the container for."""
-
-    def decorate(func: F) -> F:
-        options = [
-            click.option("--cluster", required=required, help="ECS cluster name or ARN."),
-            click.option("--service", required=required, help=service),
-        ]
-        if task is not None:
-            options.append(click.option("--task", metavar="ID|ARN", help=task))
-        options.append(click.option("--container", help=container))
-        if task_definition is not None:
-            options.append(
-                click.option(
-                    "--task-definition",
-                    metavar="FAMILY[:REV]|ARN",
-                    callback=task_definition_ref,
-                    help=task_definition,
-                )
-            )
-        if timeout is not None:
-            options.append(seconds_option("--timeout", default=timeout[0], help=timeout[1]))
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return decorate
-
-
-def seconds_option(
-    *names: str,
-    default: float | None,
-    help: str,
-    zero_ok: bool = False,
-    maximum: float = MAX_SECONDS,
-) -> Callable[[F], F]:
-    """A duration flag: finite seconds (see :func:`seconds`), its default shown when it has one."""
-    return click.option(
-        *names,
-        type=seconds(zero_ok=zero_ok, maximum=maximum),
-        default=default,
-        show_default=default is not None,
-        help=help,
-    )
-
-
-def choice_option(*names: str, choices: list[str], default: str, help: str) -> Callable[[F], F]:
-    """A flag that takes one of ``choices``, its default shown."""
-    return click.option(
-        *names, type=click.Choice(choices), default=default, show_default=True, help=help
-    )
-
-
 def command_argument(func: F) -> F:
     """COMMAND...: the argv to run, everything after ``--``."""
     return click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)(func)
@@ -98,24 +34,20 @@ def command_argument(func: F) -> F:
 
 def output_formats(*formats: str, help: str) -> Callable[[F], F]:
     """--output/-o: one of ``formats``, the first by default."""
-    return choice_option("--output", "-o", choices=list(formats), default=formats[0], help=help)
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Choice(list(formats)),
+        default=formats[0],
+        show_default=True,
+        help=help,
+    )
 
 
 # --output text|json, with the same meaning on every command.
 output_option = output_formats(
     "text", "json", help="text for people; json for scripts (one object on stdout)."
 )
-
-
-def database_url_var_option(func: F) -> F:
-    """--database-url-var: the variable holding the database URL, in the container."""
-    return click.option(
-        "--database-url-var",
-        default="DATABASE_URL",
-        show_default=True,
-        metavar="VAR",
-        help="Variable holding the database URL in the container (never printed).",
-    )(func)
 
 
 class FiniteFloat(click.FloatRange):
@@ -230,19 +162,6 @@ class Duration(_FloatParam):
         return number
 
 
-def env_option(func: F) -> F:
-    """--env KEY=VALUE (repeatable): the run's own variables in the container's environment."""
-    return click.option(
-        "--env",
-        "environment",
-        multiple=True,
-        metavar="KEY=VALUE",
-        callback=env_pairs,
-        help="Add KEY=VALUE to the container's environment for this run (repeatable; the "
-        "value is never printed).",
-    )(func)
-
-
 def env_pairs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
     """Callback: ``("A=1", "B=x=y")`` -> ``{"A": "1", "B": "x=y"}``; none given -> None.
     A pair without ``=`` is a usage error that names the key only (the value is a secret)."""
@@ -257,17 +176,11 @@ def env_pairs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
     return pairs
 
 
-def lint_options(func: F) -> F:
-    """--output text|json|sarif and --fail-on: the same on every lint (policy lint, lint-sql)."""
-    func = choice_option(
-        "--fail-on",
-        choices=["error", "warning"],
-        default="error",
-        help="Exit 1 when a finding of this severity or worse remains.",
-    )(func)
-    return output_formats(
-        "text", "json", "sarif", help="text for people; json for scripts; sarif for code scanning."
-    )(func)
+# --output text|json|sarif: the same on every lint (policy lint, lint-sql); their --fail-on is
+# their options' field.
+lint_output_option = output_formats(
+    "text", "json", "sarif", help="text for people; json for scripts; sarif for code scanning."
+)
 
 
 # -- flags generated from the options dataclasses' declarations --------------------------------
@@ -289,6 +202,31 @@ class _Declared:
         module, _, name = self.spec.partition(":")
         cls = getattr(importlib.import_module(module), name)
         return [declared_option(cls, field, self.helps.get(field)) for field in self.names]
+
+
+class _Lazy(_Declared):
+    """A placeholder for one option whose making needs a command module (its choices)."""
+
+    def __init__(self, make: Callable[[], click.Parameter]) -> None:
+        super().__init__("", (), {})
+        self.make = make
+
+    def options(self) -> list[click.Parameter]:
+        return [self.make()]
+
+
+def lazy_option(make: Callable[[], click.Parameter]) -> Callable[[F], F]:
+    """An option of the CLI's own that ``make`` builds when the command's flags are needed
+    (policy generate's --format takes its choices from the formats module). The command must
+    be a :class:`DeclaredCommand`."""
+
+    def decorate(func: F) -> F:
+        if not hasattr(func, "__click_params__"):
+            func.__click_params__ = []  # type: ignore[attr-defined]
+        func.__click_params__.append(_Lazy(make))  # type: ignore[attr-defined]
+        return func
+
+    return decorate
 
 
 def declared(spec: str, *names: str, **helps: str) -> Callable[[F], F]:

@@ -13,13 +13,14 @@ from ecs_migrate.cli.options import (
     CONTEXT,
     OutputFile,
     aws_options,
-    choice_option,
-    comma_list,
-    lint_options,
-    target_options,
+    command,
+    declared,
+    lazy_option,
+    lint_output_option,
 )
-from ecs_migrate.commands.policy.formats import FORMATS
-from ecs_migrate.commands.policy.model import FEATURES
+
+_GENERATE = "ecs_migrate.commands.policy.generate:GenerateOptions"
+_LINT = "ecs_migrate.commands.policy.lint:LintOptions"
 
 
 @click.group(context_settings=CONTEXT)
@@ -33,48 +34,28 @@ def policy() -> None:
     """
 
 
-@policy.command(context_settings=CONTEXT)
-@target_options(
-    required=False,
-    service="The service migrations run for (ci and task roles).",
-    container="The migration's container (for the log stream prefix).",
-)
-@choice_option(
-    "--role",
-    choices=["ci", "task", "trust"],
-    default="ci",
-    help="ci: the deploy role; task: the service's task role; trust: GitHub OIDC trust.",
-)
-@click.option(
-    "--features",
-    callback=comma_list,
-    help=f"Comma-separated, from: {', '.join(FEATURES)} (default: run for ci, exec for task).",
-)
-@click.option("--repo", metavar="ORG/REPO", help="GitHub repository (trust role).")
-@click.option("--branch", help="Branch the role trusts (trust role; default main).")
-@click.option("--environment", help="GitHub environment the role trusts, instead of a branch.")
-@click.option("--account", metavar="ID", help="AWS account ID (read from AWS when it answers).")
+def _format_option() -> click.Option:
+    from ecs_migrate.commands.policy.formats import FORMATS
+
+    return click.Option(
+        ["--format", "fmt"],
+        type=click.Choice(list(FORMATS)),
+        default="json",
+        show_default=True,
+        help="The policy as JSON, or as a Terraform or CloudFormation resource.",
+    )
+
+
+@command(group=policy)
+@declared(_GENERATE, "cluster", "service", "container", "role", "features", "repo", "branch")
+@declared(_GENERATE, "environment", "account")
 @aws_options
-@choice_option(
-    "--format",
-    "fmt",
-    choices=list(FORMATS),
-    default="json",
-    help="The policy as JSON, or as a Terraform or CloudFormation resource.",
-)
+@lazy_option(_format_option)
 @click.option("--name", help="Name of the policy or role resource (default SERVICE-ROLE).")
 @click.option("--out", type=OutputFile(), help="Write to FILE.")
-@click.option("--offline", is_flag=True, help="Do not call AWS: names come from the flags.")
-@click.option("--family", help="Task definition family (default: the service name).")
-@click.option("--task-role-arn", metavar="ARN", help="The service's task role.")
-@click.option("--execution-role-arn", metavar="ARN", help="The service's execution role.")
-@click.option("--log-group", help="The container's awslogs group.")
-@click.option("--log-prefix", help="The container's awslogs stream prefix.")
-@click.option("--ecr-repository", metavar="NAME", help="ECR repository the deploy pushes to.")
-@click.option("--exec-log-group", help="CloudWatch group for exec session logs (task role).")
-@click.option("--exec-s3-bucket", help="S3 bucket for exec session logs (task role).")
-@click.option("--exec-s3-prefix", help="Key prefix in that bucket.")
-@click.option("--exec-kms-key-arn", metavar="ARN", help="KMS key exec sessions use (task role).")
+@declared(_GENERATE, "offline", "family", "task_role_arn", "execution_role_arn", "log_group")
+@declared(_GENERATE, "log_prefix", "ecr_repository", "exec_log_group", "exec_s3_bucket")
+@declared(_GENERATE, "exec_s3_prefix", "exec_kms_key_arn")
 def generate(
     fmt: str, name: str | None, out: Path | None, profile: str | None, **params: Any
 ) -> None:
@@ -108,22 +89,11 @@ def generate(
     render_generated(result, render(result.document, fmt, result.role, label), out)
 
 
-@policy.command(context_settings=CONTEXT)
+@command(group=policy)
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
-@choice_option(
-    "--role",
-    choices=["auto", "ci", "task", "trust"],
-    default="auto",
-    help="What the policy is for (auto: trust if it lets a Principal sts:AssumeRole*, a "
-    "resource policy if its Principal gets other actions; task if it is ssmmessages; else ci).",
-)
-@click.option(
-    "--features",
-    callback=comma_list,
-    help="Comma-separated features the role must support (default: run for ci, exec for task).",
-)
-@lint_options
-@click.option("--role-arn", metavar="ARN", help="Lint a role's policies, read live from IAM.")
+@declared(_LINT, "role", "features")
+@lint_output_option
+@declared(_LINT, "fail_on", "role_arn")
 @aws_options
 def lint(output: str, region: str | None, profile: str | None, **params: Any) -> None:
     """Check IAM policies against AWS's catalogue and what ecs-migrate needs.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from ecs_migrate.commands.lintsql.rules import OWN_RULES, RULES, SqlFinding, all_rules
 from ecs_migrate.commands.lintsql.script import (
@@ -31,9 +31,10 @@ from ecs_migrate.commands.lintsql.script import (
 from ecs_migrate.commands.lintsql.sections import Refused, Skipped, layout, view
 from ecs_migrate.commands.lintsql.squawk import INSTALL_HINT, lint, squawk_binary
 from ecs_migrate.common.findings import LintReport
-from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.options import FromCli, flag
 from ecs_migrate.common.severity import Severity
 from ecs_migrate.errors import UsageError
+from ecs_migrate.validate import check_fields
 
 __all__ = [
     "INSTALL_HINT",
@@ -56,11 +57,32 @@ PG_VERSION_FORM = "MAJOR[.MINOR], e.g. 15 or 15.4"
 
 @dataclass
 class LintSqlOptions(FromCli):
-    files: tuple[str, ...] = ()  # paths, or "-" for standard input
-    fail_on: str = "error"
-    pg_version: str | None = None
+    """`lint-sql`'s options, each flag declared on its field; checked by :func:`lint_sql`
+    (:func:`check_options`)."""
+
+    files: tuple[str, ...] = ()  # paths, or "-" for standard input (the CLI's FILE... argument)
+    fail_on: Literal["error", "warning"] = field(
+        default="error", metadata=flag("Exit 1 when a finding of this severity or worse remains.")
+    )
+    pg_version: str | None = field(
+        default=None,
+        metadata=flag(
+            "The server's version: MAJOR[.MINOR], e.g. 15 or 15.4.",
+            metavar="VERSION",
+            pattern=PG_VERSION,
+            what=f"a PostgreSQL version, {PG_VERSION_FORM}, or None",
+        ),
+    )
     stdin_text: str | bytes | None = None  # what "-" reads (the CLI passes standard input)
-    include_down: bool = False  # lint what does not run forward too (down sections, files)
+    # Lint what does not run forward too (down sections, files).
+    include_down: bool = field(
+        default=False,
+        metadata=flag(
+            "Lint what does not run forward too: down sections (dbmate, node-pg-migrate, "
+            "goose), down and undo files (golang-migrate, Flyway), sqitch revert and verify "
+            "scripts."
+        ),
+    )
 
 
 @dataclass
@@ -100,23 +122,7 @@ def _finding_dict(finding: SqlFinding) -> dict[str, Any]:
 def check_options(opts: LintSqlOptions) -> None:
     """Every option, before anything is read: exit 2 naming the option and its form (the
     library's callers get the same checks as the command line)."""
-    if not isinstance(opts.fail_on, str) or opts.fail_on not in (Severity.ERROR, Severity.WARNING):
-        raise UsageError(f"--fail-on must be error or warning, not {opts.fail_on!r}.")
-    if opts.pg_version is not None and not (
-        isinstance(opts.pg_version, str) and PG_VERSION.fullmatch(opts.pg_version)
-    ):
-        raise UsageError(
-            f"--pg-version must be a PostgreSQL version, {PG_VERSION_FORM}; "
-            f"not {str(opts.pg_version)[:40]!r}."
-        )
-    if isinstance(opts.files, str | bytes) or not isinstance(opts.files, tuple | list):
-        raise UsageError(f"files must be a list of paths, not {type(opts.files).__name__}.")
-    if not all(isinstance(name, str) for name in opts.files):
-        raise UsageError("files must be paths given as text, or - for standard input.")
-    if not isinstance(opts.include_down, bool):
-        raise UsageError(f"include_down must be true or false, not {opts.include_down!r}.")
-    if opts.stdin_text is not None and not isinstance(opts.stdin_text, str | bytes):
-        raise UsageError(f"stdin_text must be text or bytes, not {type(opts.stdin_text).__name__}.")
+    check_fields(opts)  # each field's type and rule: --fail-on, --pg-version, the files...
     if not opts.files:
         raise UsageError("Give SQL files to lint, or - for standard input.")
     if any(not name for name in opts.files):

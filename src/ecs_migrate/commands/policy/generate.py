@@ -13,7 +13,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from ecs_migrate.aws import Clients
 from ecs_migrate.commands.policy import catalog
@@ -27,12 +27,12 @@ from ecs_migrate.commands.policy.model import (
     ActionUse,
 )
 from ecs_migrate.commands.policy.trust import github_subject, iam_literal
-from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.options import FromCli, flag
 from ecs_migrate.common.pins import name_problem
 from ecs_migrate.errors import CredentialsError, UsageError
 from ecs_migrate.iampolicy import as_list
+from ecs_migrate.validate import check_fields
 
-ROLES = ("ci", "task", "trust")
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 # GitHub's names: an owner (user or organisation) is letters, digits and hyphens, up to 39
 # characters (underscores too, for enterprise-managed users); a repository is letters, digits,
@@ -44,29 +44,77 @@ Values = Mapping[str, str | Sequence[str] | None]
 
 @dataclass(frozen=True)
 class GenerateOptions(FromCli):
-    cluster: str | None = None
-    service: str | None = None
-    role: str = "ci"
-    features: tuple[str, ...] | None = None  # default: run for ci, exec for task
-    repo: str | None = None
-    branch: str | None = None
-    environment: str | None = None
-    account: str | None = None
+    """`policy generate`'s options, each flag declared on its field (``region`` is the CLI's
+    --region); checked by :func:`generate`."""
+
+    cluster: str | None = field(default=None, metadata=flag("ECS cluster name or ARN."))
+    service: str | None = field(
+        default=None, metadata=flag("The service migrations run for (ci and task roles).")
+    )
+    role: Literal["ci", "task", "trust"] = field(
+        default="ci",
+        metadata=flag(
+            "ci: the deploy role; task: the service's task role; trust: GitHub OIDC trust."
+        ),
+    )
+    # Default: run for ci, exec for task.
+    features: tuple[str, ...] | None = field(
+        default=None,
+        metadata=flag(
+            f"Comma-separated, from: {', '.join(FEATURES)} (default: run for ci, exec for task).",
+            kind="comma-list",
+        ),
+    )
+    repo: str | None = field(
+        default=None, metadata=flag("GitHub repository (trust role).", metavar="ORG/REPO")
+    )
+    branch: str | None = field(
+        default=None, metadata=flag("Branch the role trusts (trust role; default main).")
+    )
+    environment: str | None = field(
+        default=None, metadata=flag("GitHub environment the role trusts, instead of a branch.")
+    )
+    account: str | None = field(
+        default=None,
+        metadata=flag("AWS account ID (read from AWS when it answers).", metavar="ID"),
+    )
     region: str | None = None
     partition: str = "aws"
-    offline: bool = False
+    offline: bool = field(
+        default=False, metadata=flag("Do not call AWS: names come from the flags.")
+    )
     # Offline names (or overrides of what the live service says).
-    family: str | None = None
-    container: str | None = None
-    task_role_arn: str | None = None
-    execution_role_arn: str | None = None
-    log_group: str | None = None
-    log_prefix: str | None = None
-    ecr_repository: str | None = None
-    exec_log_group: str | None = None
-    exec_s3_bucket: str | None = None
-    exec_s3_prefix: str | None = None
-    exec_kms_key_arn: str | None = None
+    family: str | None = field(
+        default=None, metadata=flag("Task definition family (default: the service name).")
+    )
+    container: str | None = field(
+        default=None,
+        metadata=flag("The migration's container (for the log stream prefix)."),
+    )
+    task_role_arn: str | None = field(
+        default=None, metadata=flag("The service's task role.", metavar="ARN")
+    )
+    execution_role_arn: str | None = field(
+        default=None, metadata=flag("The service's execution role.", metavar="ARN")
+    )
+    log_group: str | None = field(default=None, metadata=flag("The container's awslogs group."))
+    log_prefix: str | None = field(
+        default=None, metadata=flag("The container's awslogs stream prefix.")
+    )
+    ecr_repository: str | None = field(
+        default=None, metadata=flag("ECR repository the deploy pushes to.", metavar="NAME")
+    )
+    exec_log_group: str | None = field(
+        default=None, metadata=flag("CloudWatch group for exec session logs (task role).")
+    )
+    exec_s3_bucket: str | None = field(
+        default=None, metadata=flag("S3 bucket for exec session logs (task role).")
+    )
+    exec_s3_prefix: str | None = field(default=None, metadata=flag("Key prefix in that bucket."))
+    exec_kms_key_arn: str | None = field(
+        default=None,
+        metadata=flag("KMS key exec sessions use (task role).", metavar="ARN"),
+    )
 
     @property
     def wanted(self) -> tuple[str, ...]:
@@ -109,8 +157,7 @@ def generate(clients: Clients | None, opts: GenerateOptions) -> GenerateResult:
 
 
 def _validated(opts: GenerateOptions) -> GenerateOptions:
-    if opts.role not in ROLES:
-        raise UsageError(f"Unknown role {opts.role!r}: choose one of {', '.join(ROLES)}.")
+    check_fields(opts)  # each field's type and rule (the role one of ci, task, trust)
     if not opts.wanted:
         raise UsageError(f"--features is empty: choose from {', '.join(FEATURES)}.")
     unknown = [f for f in opts.wanted if f not in FEATURES]
@@ -273,10 +320,10 @@ def resolve_values(
 def _complete(values: dict[str, str | Sequence[str] | None], opts: GenerateOptions) -> None:
     """What the template needs beside the names: the cluster's ARN, the exec prefix's
     slash; what is missing said as a usage error."""
-    for required, flag in (("account", "--account"), ("region", "--region")):
+    for required, option in (("account", "--account"), ("region", "--region")):
         if not values.get(required):
             raise UsageError(
-                f"The policy names your {required}: pass {flag}"
+                f"The policy names your {required}: pass {option}"
                 + (", or run with AWS credentials to read it." if opts.offline else ".")
             )
     values.setdefault("cluster_arn", None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ecs_migrate.aws import Clients
 from ecs_migrate.commands.policy import arns, catalog, conditions, escalation, grammar, resource
@@ -35,14 +35,12 @@ from ecs_migrate.commands.policy.rules import (
 from ecs_migrate.commands.policy.sources import PolicySource, load_policy
 from ecs_migrate.commands.policy.trust import lint_trust
 from ecs_migrate.common.findings import Fix, LintReport
-from ecs_migrate.common.options import FromCli
+from ecs_migrate.common.options import FromCli, flag
 from ecs_migrate.errors import UsageError
 from ecs_migrate.iampolicy import as_list
 
 __all__ = ["RULES", "SEVERITIES", "Finding", "LintOptions", "LintResult", "Severity", "lint"]
 
-
-LINT_ROLES = ("auto", "ci", "task", "trust")
 
 TASK_OPTIONAL = (*TASK_EXEC_CLOUDWATCH, *TASK_EXEC_S3, *TASK_EXEC_KMS)
 _S3_ACCOUNT_KEYS = {"aws:resourceaccount", "s3:resourceaccount"}
@@ -54,11 +52,29 @@ class LintOptions(FromCli):
     where a tuple of files is due is a UsageError, not a file per character); the values
     (a role, a feature, a severity) are checked by :func:`lint`."""
 
-    files: tuple[str, ...] = ()
-    role: str = "auto"
-    features: tuple[str, ...] | None = None
-    role_arn: str | None = None
-    fail_on: str = "error"
+    files: tuple[str, ...] = ()  # the CLI's FILES... argument
+    role: Literal["auto", "ci", "task", "trust"] = field(
+        default="auto",
+        metadata=flag(
+            "What the policy is for (auto: trust if it lets a Principal sts:AssumeRole*, a "
+            "resource policy if its Principal gets other actions; task if it is ssmmessages; "
+            "else ci)."
+        ),
+    )
+    features: tuple[str, ...] | None = field(
+        default=None,
+        metadata=flag(
+            "Comma-separated features the role must support (default: run for ci, exec for task).",
+            kind="comma-list",
+        ),
+    )
+    role_arn: str | None = field(
+        default=None,
+        metadata=flag("Lint a role's policies, read live from IAM.", metavar="ARN"),
+    )
+    fail_on: Literal["error", "warning"] = field(
+        default="error", metadata=flag("Exit 1 when a finding of this severity or worse remains.")
+    )
 
     def __post_init__(self) -> None:
         from ecs_migrate.validate import check_fields
@@ -100,10 +116,6 @@ def lint(clients: Clients | None, opts: LintOptions) -> LintResult:
     LintOptions.check_call(clients, opts)
     if opts.files and opts.role_arn:
         raise UsageError("Give policy files or --role-arn, not both.")
-    if opts.fail_on not in SEVERITIES[:2]:
-        raise UsageError(f"--fail-on must be error or warning, not {opts.fail_on!r}.")
-    if opts.role not in LINT_ROLES:
-        raise UsageError(f"Unknown role {opts.role!r}: choose one of {', '.join(LINT_ROLES)}.")
     unknown = [f for f in opts.features or () if f not in FEATURES]
     if unknown:
         raise UsageError(f"Unknown feature {unknown[0]!r}: choose from {', '.join(FEATURES)}.")
