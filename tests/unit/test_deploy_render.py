@@ -128,3 +128,13 @@ def test_github_outputs_summary_and_annotation(tmp_path: Path) -> None:
     assert stream.getvalue().startswith("::error title=ecs-migrate deploy::The service did not")
     assert "### ecs-migrate deploy" in summary.read_text()
     assert reason in summary.read_text()
+
+
+def test_an_interrupt_on_the_way_back_says_where_the_rollback_stands() -> None:
+    late = result(RolloutEnd.TIMED_OUT, "IN_PROGRESS")
+    late.rollback = rollout(RolloutEnd.CANCELLED, "IN_PROGRESS")
+    late.rollback.task_definition_arn = OLD
+    late.status, late.exit_status = status_of(RolloutEnd.CANCELLED)
+    text = verdict(late, OPTS)
+    assert text.startswith("Interrupted while rolling back to api:6: deployment ecs-svc/1 of api:6")
+    assert text.endswith("ECS goes on with it.")

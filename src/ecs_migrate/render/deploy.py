@@ -68,6 +68,9 @@ def verdict(result: DeployResult, opts: DeployOptions) -> str:
         if back is None:
             return text + " ECS goes on with it (--rollback puts the previous revision back)."
         return text + f" Rolled back to {old}: {safe_text(back.standing())}."
+    if result.rollback is not None:
+        stands = safe_text(result.rollback.standing())
+        return f"Interrupted while rolling back to {old}: {stands}. ECS goes on with it."
     return f"Interrupted: {where}. ECS goes on with it."
 
 

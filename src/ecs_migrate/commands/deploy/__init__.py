@@ -243,6 +243,8 @@ def deploy(
         result.status, result.exit_status = status_of(result.deployment.end or RolloutEnd.CANCELLED)
         if result.deployment.end is RolloutEnd.TIMED_OUT and opts.rollback:
             result.rollback = _roll_back(clients, opts, result, reporter, ctx)
+            if result.rollback.end is RolloutEnd.CANCELLED:  # Ctrl-C on the way back
+                result.status, result.exit_status = status_of(RolloutEnd.CANCELLED)
         return result
     finally:
         result.duration_seconds = ctx.now() - started
