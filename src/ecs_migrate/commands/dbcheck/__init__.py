@@ -32,7 +32,7 @@ from ecs_migrate.errors import (
 )
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
-from ecs_migrate.validate import MAX_SECONDS
+from ecs_migrate.validate import MAX_SECONDS, check_fields
 
 MARK = "ECS_MIGRATE_DBCHECK"
 PROBE_TIMEOUT = 300.0
@@ -173,6 +173,7 @@ def db_check(
     cancel: Cancellation | None = None,
 ) -> DbCheckResult:
     """Run the probe in the service's network; what it found, with the fix when it failed."""
+    check_fields(opts)  # each field's type and rule (the timeout's range)
     if opts.via == "run" and opts.task:
         raise UsageError("--task picks a running task for --via exec; --via run starts its own.")
     cancel = cancel or Cancel()
