@@ -28,6 +28,9 @@ class UsageError(EcsMigrateError):
     """Bad flags or arguments (exit 2)."""
 
     exit_code = 2
+    # When an options dataclass's field refused its value: (class, field, what is wrong), so
+    # the CLI can name the flag that set it where a library caller reads the field.
+    field: tuple[str, str, str] | None = None
 
 
 class TargetError(EcsMigrateError):

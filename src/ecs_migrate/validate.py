@@ -63,10 +63,13 @@ def check_fields(obj: object) -> None:
         problem = _misfit(value, hint, constraint)
         if problem is not None:
             expected = constraint.what or _expected(hint, constraint)
-            raise UsageError(
-                f"{cls.__name__}.{name} must be {expected}, not {problem}.",
+            said = f"must be {expected}, not {problem}."
+            error = UsageError(
+                f"{cls.__name__}.{name} {said}",
                 hint=f"See the fields of {cls.__name__} in docs/python-api.md.",
             )
+            error.field = (cls.__name__, name, said)
+            raise error
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             check_fields(value)  # options within options (RunOptions.poll): checked the same
 

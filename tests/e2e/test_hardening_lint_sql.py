@@ -90,8 +90,8 @@ def test_a_directory_and_a_closed_stdin_exit_2(tmp_path: Path) -> None:
 def test_a_bad_pg_version_is_a_usage_error_naming_the_option(tmp_path: Path, version: str) -> None:
     (tmp_path / "m.sql").write_text("SELECT 1;\n")
     line = one_error_line(lint(tmp_path, "--pg-version", version, "m.sql"))
-    # The field's rule says it (LintSqlOptions.pg_version), with the form.
-    assert "LintSqlOptions.pg_version" in line and "15.4" in line and "squawk" not in line
+    # The field's rule says it, of the flag that set it, with the form.
+    assert "--pg-version must be" in line and "15.4" in line and "squawk" not in line
 
 
 def test_a_good_pg_version_is_used(tmp_path: Path) -> None:

@@ -178,3 +178,20 @@ def test_a_declared_option_is_read_as_its_field_says() -> None:
     assert missing.exit_code == 2 and "--name" in missing.output
     text = runner.invoke(show, ["--help"]).output
     assert "[default: b]" in text and "[default: 5m]" in text and "1<=x<=5" in text
+
+
+def test_a_refused_value_names_the_flag_on_the_cli_and_the_field_in_the_library() -> None:
+    """One rule, said in each caller's terms: ``--max-parallel`` for a person at the command
+    line, ``RunManyOptions.max_parallel`` for a library caller."""
+    from ecs_migrate.commands.runmany import RunManyOptions
+    from ecs_migrate.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^RunManyOptions\.max_parallel must be .* not 0\."):
+        RunManyOptions(targets="t.yml", max_parallel=0)
+    with pytest.raises(UsageError, match=r"^--max-parallel must be .* not 0\.") as caught:
+        RunManyOptions.from_cli(targets="t.yml", max_parallel=0)
+    assert type(caught.value) is UsageError and caught.value.hint is not None
+    assert "--max-parallel" in caught.value.hint
+    done = CliRunner().invoke(cli, ["lint-sql", "--pg-version", "banana", "-"], input="")
+    assert isinstance(done.exception, UsageError) and done.exception.exit_code == 2
+    assert str(done.exception).startswith("--pg-version must be a PostgreSQL version")

@@ -20,7 +20,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Self
 
-from ecs_migrate.validate import rule
+from ecs_migrate.errors import UsageError
+from ecs_migrate.validate import check_fields, rule
 
 # How a flag's text becomes the field's value, beyond what the annotation says: the CLI
 # knows each by name (ecs_migrate.cli.options.KINDS).
@@ -100,7 +101,8 @@ class FromCli:
     the CLI's, never passed). A name that is not a field is refused (TypeError: a flag whose
     field was renamed must not be dropped in silence). A ``None`` (a flag not given) falls
     back to the field's default. A tuple (click's ``nargs=-1``) becomes a list where the
-    field's type, read from its real annotation, is a list."""
+    field's type, read from its real annotation, is a list. A value its field's rule refuses
+    is a UsageError that names the flag (``--pg-version must be ...``)."""
 
     @classmethod
     def from_cli(cls, **params: Any) -> Self:
@@ -115,4 +117,28 @@ class FromCli:
                 continue
             as_list = isinstance(value, tuple) and typing.get_origin(hints[name]) is list
             values[name] = list(value) if as_list else value
-        return cls(**values)
+        try:
+            built = cls(**values)
+            check_fields(built)  # at once, for options that check only in their entry
+            return built
+        except UsageError as exc:
+            raise as_flag_error(cls, exc) from None
+
+
+def as_flag_error(cls: type, error: UsageError) -> UsageError:
+    """``error`` said of the flag that set the field, when a field of ``cls`` refused its
+    value and a flag sets that field: ``--pg-version must be ...``; else ``error`` as it is."""
+    owner, name, said = error.field or ("", "", "")
+    given = _flag_of(cls, name) if owner == cls.__name__ else None
+    if given is None:
+        return error
+    return UsageError(f"{given} {said}", hint=f"See {given} in the command's --help.")
+
+
+def _flag_of(cls: type, name: str) -> str | None:
+    """The flag that sets the field ``name`` of ``cls`` (its first name), if one does."""
+    for found in dataclasses.fields(cls):
+        declared = found.metadata.get("flag") if found.name == name else None
+        if isinstance(declared, Flag):
+            return (declared.names or (f"--{name.replace('_', '-')}",))[0]
+    return None
