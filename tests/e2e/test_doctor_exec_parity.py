@@ -183,7 +183,7 @@ def test_stopping_tasks_fail_naming_the_state_and_reason(sandbox: Env, tmp_path:
     state = fails_alone(sandbox, tmp_path, "exec.task-state")
     assert "no RUNNING task" in state["message"] and "desiredCount 0" in state["message"]
     assert any(s in state["message"] for s in ("DEACTIVATING", "STOPPING", "DEPROVISIONING"))
-    assert "Task stopped by a new deployment" in state["message"]
+    assert "Scaling activity initiated by (deployment ecs-svc/" in state["message"]
     assert (
         state["fix"] == "aws ecs update-service --cluster sandbox --service app --desired-count 1"
     )

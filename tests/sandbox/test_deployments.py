@@ -21,6 +21,13 @@ from tests.conftest import Env
 
 TAG = "ecs-migrate.sandbox/"
 DEADLINE = 60.0
+ECS_DEFAULTS = {
+    "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+    "maximumPercent": 200,
+    "minimumHealthyPercent": 100,
+}
+# The seeded service stops its old task at once; these tests want ECS's default.
+KEEP_ONE = {"minimumHealthyPercent": 100, "maximumPercent": 200}
 AWS = str(Path(sys.executable).parent / "aws")
 
 
@@ -91,11 +98,7 @@ def messages(answer: dict[str, Any]) -> list[str]:
 def test_a_clean_rollout_completes_and_its_events_appear_once(sandbox: Env, tmp_path: Path) -> None:
     before = settle(sandbox)
     old_taskdef = before["taskDefinition"]
-    assert before["deploymentConfiguration"] == {
-        "deploymentCircuitBreaker": {"enable": False, "rollback": False},
-        "maximumPercent": 200,
-        "minimumHealthyPercent": 100,
-    }
+    assert before["deploymentConfiguration"] == {**ECS_DEFAULTS, "minimumHealthyPercent": 0}
     marker = tmp_path / "up"
     new_taskdef = sandbox.register(
         command=[
@@ -104,7 +107,8 @@ def test_a_clean_rollout_completes_and_its_events_appear_once(sandbox: Env, tmp_
             f"import pathlib, time; pathlib.Path({str(marker)!r}).touch(); time.sleep(3600)",
         ]
     )
-    answer = update(sandbox, new_taskdef)
+    answer = update(sandbox, new_taskdef, deploymentConfiguration=KEEP_ONE)
+    assert answer["deploymentConfiguration"] == ECS_DEFAULTS
     primary = answer["deployments"][0]
     assert (primary["status"], primary["rolloutState"]) == ("PRIMARY", "IN_PROGRESS")
     assert primary["taskDefinition"] == new_taskdef
@@ -157,7 +161,7 @@ def test_a_revision_that_fails_to_pull_trips_the_breaker_and_rolls_back(sandbox:
     before = settle(sandbox)
     old_taskdef = before["taskDefinition"]
     bad = sandbox.register(labels={"simulate": "pull-failure"})
-    breaker = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+    breaker = {**KEEP_ONE, "deploymentCircuitBreaker": {"enable": True, "rollback": True}}
     failing = update(sandbox, bad, deploymentConfiguration=breaker)["deployments"][0]
 
     def failed(sample: dict[str, Any]) -> bool:
@@ -197,7 +201,7 @@ def test_a_revision_that_fails_to_pull_trips_the_breaker_and_rolls_back(sandbox:
 def test_without_the_breaker_a_failing_deployment_stays_in_progress(sandbox: Env) -> None:
     settle(sandbox)
     bad = sandbox.register(labels={"simulate": "pull-failure"})
-    failing = update(sandbox, bad)["deployments"][0]
+    failing = update(sandbox, bad, deploymentConfiguration=KEEP_ONE)["deployments"][0]
 
     def retried(sample: dict[str, Any]) -> bool:
         return bool(sample["deployments"][0]["failedTasks"] >= 3)
@@ -316,6 +320,7 @@ def test_a_service_without_rollout_state(sandbox: Env) -> None:
         ],
     )
     assert "rolloutState" not in created["deployments"][0]
+    assert created["deploymentConfiguration"] == ECS_DEFAULTS
     after = until(
         sandbox,
         lambda s: s["runningCount"] == 1 and any("steady state" in m for m in messages(s)),

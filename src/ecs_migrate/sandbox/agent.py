@@ -490,6 +490,12 @@ class _TaskRunner:
             env = self.environment()
         except LookupError as exc:
             return self.fail_to_start(f"ResourceInitializationError: {exc}")
+        if service_task and not self.log_group_ready():
+            return self.fail_to_start(
+                "ResourceInitializationError: failed to validate logger args: create stream has "
+                "been retried 1 times: failed to create Cloudwatch log stream: "
+                "ResourceNotFoundException: The specified log group does not exist."
+            )
         argv = self.argv()
         logs = LogWriter.for_task(self.agent.shared_client("logs"), self.container_def, self.task)
         logs.hold = self.log_lag > 0  # ingestion lag: all of the output after the exit
@@ -520,6 +526,20 @@ class _TaskRunner:
             exit_code, reason, "EssentialContainerExited", "Essential container in task exited"
         )
         self.finish(ending, logs)
+
+    def log_group_ready(self) -> bool:
+        """Whether the awslogs driver can log: its group exists, or it may create it. (A
+        one-off task's group is created for it, as the sandbox always did.)"""
+        conf = self.container_def.get("logConfiguration") or {}
+        options = conf.get("options") or {}
+        group = options.get("awslogs-group")
+        if conf.get("logDriver") != "awslogs" or not group:
+            return True
+        if str(options.get("awslogs-create-group", "")).lower() == "true":
+            return True
+        logs = self.agent.shared_client("logs")
+        found = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups") or []
+        return any(g.get("logGroupName") == group for g in found)
 
     def start_running(self) -> None:
         """RUNNING, with the ExecuteCommandAgent running when ECS Exec is enabled."""

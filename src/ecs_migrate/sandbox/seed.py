@@ -412,6 +412,9 @@ def seed_app(
         platformVersion="LATEST",
         # A user's own server may not run here: its service's tasks idle (docs/sandbox.md).
         tags=[{"key": "ecs-migrate.sandbox/tasks", "value": "idle"}] if taskdef else [],
+        # A new deployment stops the old task at once (ECS's default keeps it until the new
+        # one runs): what the sandbox always did, and what its tests expect.
+        deploymentConfiguration={"minimumHealthyPercent": 0, "maximumPercent": 200},
         networkConfiguration={
             "awsvpcConfiguration": {
                 "subnets": world.private_subnets,
