@@ -211,6 +211,10 @@ class Clients:
 
     settings: AwsSettings = field(default_factory=AwsSettings)
     action_for: ActionLookup = field(default=same_name_action, kw_only=True, repr=False)
+    # The command these clients serve ("deploy", "policy generate"), written beside each
+    # call to the trace file (ECS_MIGRATE_TRACE_AWS_CALLS), so a test can check each policy
+    # feature against the calls its command really makes.
+    command: str = field(default="", kw_only=True)
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
     _session: botocore.session.Session | None = field(default=None, repr=False)
@@ -327,7 +331,7 @@ class Clients:
         if trace:
             prefix = model.service_model.signing_name or key[0]
             with self._trace_lock, open(trace, "a", encoding="utf-8") as out:
-                out.write(f"{prefix}:{model.name}\n")
+                out.write(f"{prefix}:{model.name}\t{self.command}\n")
 
     def _count_attempt(self, event_name: str, **_: Any) -> None:
         # event_name is "before-send.<service-id>.<Operation>"

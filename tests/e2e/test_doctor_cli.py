@@ -37,6 +37,10 @@ def taskdef_pattern(sandbox: Env) -> str:
     return f"arn:aws:ecs:us-east-1:{account(sandbox)}:task-definition/{sandbox.world.family}:*"
 
 
+def cluster_arn(sandbox: Env) -> str:
+    return f"arn:aws:ecs:us-east-1:{account(sandbox)}:cluster/{sandbox.world.cluster}"
+
+
 def ci_user_arn(sandbox: Env) -> str:
     return f"arn:aws:iam::{account(sandbox)}:user/{sandbox.world.ci_user}"
 
@@ -98,9 +102,14 @@ def test_exec_adds_execute_command_to_what_the_caller_needs(sandbox: Env) -> Non
         f"{ecs}:task/{sandbox.world.cluster}/*",
     )
     statement = attached_statement(caller["fix"])
-    # ExecuteCommand is authorised on both the cluster and the task.
+    # ExecuteCommand is authorised on both the cluster and the task, in this cluster only.
     assert statement["Statement"] == [
-        {"Effect": "Allow", "Action": ["ecs:ExecuteCommand"], "Resource": resource}
+        {
+            "Effect": "Allow",
+            "Action": ["ecs:ExecuteCommand"],
+            "Resource": resource,
+            "Condition": {"StringEquals": {"ecs:cluster": cluster}},
+        }
         for resource in (cluster, tasks)
     ]
     # Other exec checks are not this file's subject: only iam.caller is asserted here.
@@ -221,8 +230,15 @@ def test_caller_without_run_task_fails_with_the_statement_to_attach(sandbox: Env
     assert "ecs:RunTask" in caller["fix"]
     assert taskdef_pattern(sandbox) in caller["fix"]
     statement = attached_statement(caller["fix"])
+    # Narrowed as the model narrows it: RunTask in this cluster only.
+    in_cluster = {"StringEquals": {"ecs:cluster": cluster_arn(sandbox)}}
     assert statement["Statement"] == [
-        {"Effect": "Allow", "Action": ["ecs:RunTask"], "Resource": taskdef_pattern(sandbox)}
+        {
+            "Effect": "Allow",
+            "Action": ["ecs:RunTask"],
+            "Resource": taskdef_pattern(sandbox),
+            "Condition": in_cluster,
+        }
     ]
 
     # Attaching exactly what the fix says makes the check pass again.

@@ -99,6 +99,7 @@ BAD_DOCTOR: dict[str, list[Any]] = {
     "db_cluster": [["a"]],
     "database_url_var": ["", "DATABASE URL", "1URL", None, "URL\n", 5],
     "exec": ["yes", None],
+    "deploy": ["yes", None],
     "probe": [1],
     "probe_command": [f"alembic upgrade head --password {CANARY}", [1], None],
     "fix": ["no"],

@@ -18,7 +18,13 @@ def aws_clients(
 ) -> Clients:
     """Clients for --region/--profile and the command's target references (ARNs name their
     region, see :class:`ecs_migrate.aws.AwsSettings`)."""
+    import click
+
     from ecs_migrate.aws import AwsSettings, Clients
     from ecs_migrate.commands.policy.model import action_for_operation
 
-    return Clients(AwsSettings(region, profile, targets), action_for=action_for_operation)
+    ctx = click.get_current_context(silent=True)
+    command = " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
+    return Clients(
+        AwsSettings(region, profile, targets), action_for=action_for_operation, command=command
+    )

@@ -18,6 +18,7 @@ DOCTOR_FLAGS = (
     "db_cluster",
     "database_url_var",
     "exec",
+    "deploy",
     "probe",
     "probe_command",
     "fix",
@@ -39,6 +40,7 @@ def doctor(output: str, region: str | None, profile: str | None, **params: Any) 
     Example:
       ecs-migrate doctor --cluster prod --service api --db-instance prod-db
       ecs-migrate doctor --cluster prod --service api --exec --output json
+      ecs-migrate doctor --cluster prod --service api --deploy
     """
 
     from ecs_migrate.cli.clients import aws_clients

@@ -110,6 +110,7 @@ CHECK_MODULES = (  # the modules that register checks; each area's order is on i
     "checks_exec_access",
     "checks_exec_session",
     "checks_security",
+    "checks_deploy",
 )
 
 

@@ -55,6 +55,14 @@ class DoctorOptions(FromCli):
         pattern=_VARIABLE, what="a variable name such as 'DATABASE_URL'"
     )
     exec: bool = field(default=False, metadata=flag("Also check everything ECS Exec needs."))
+    deploy: bool = field(
+        default=False,
+        metadata=flag(
+            "Also check what `ecs-migrate deploy` needs: the deployment controller, the "
+            "circuit breaker, and the caller's permissions to pass the roles, register the "
+            "revision with its tags and roll the service."
+        ),
+    )
     probe: bool = field(
         default=False,
         metadata=flag(

@@ -34,6 +34,7 @@ class When(StrEnum):
     """The doctor option (a DoctorOptions field) that enables a check; None: always."""
 
     EXEC = "exec"
+    DEPLOY = "deploy"
     PROBE = "probe"
 
 

@@ -68,14 +68,22 @@ ECS_TASKS_TRUST = {
 
 
 def policy_of(requests: Sequence[Request]) -> dict[str, Any]:
-    """A policy that grants ``requests`` (least privilege: a statement per resource)."""
-    by_resource: dict[str, list[str]] = {}
+    """A policy that grants ``requests`` (least privilege: a statement per resource, with the
+    condition the model narrows each to: ``ecs:cluster``, tag-on-create's ``ecs:CreateAction``,
+    ``iam:PassedToService``)."""
+    grouped: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}
     for r in requests:
-        by_resource.setdefault(r.resource, []).append(r.action)
-    statements = [
-        {"Effect": "Allow", "Action": sorted(set(actions)), "Resource": resource}
-        for resource, actions in by_resource.items()
-    ]
+        grouped.setdefault((r.resource, tuple(sorted(r.context.items()))), []).append(r.action)
+    statements = []
+    for (resource, context), actions in grouped.items():
+        statement: dict[str, Any] = {
+            "Effect": "Allow",
+            "Action": sorted(set(actions)),
+            "Resource": resource,
+        }
+        if context:
+            statement["Condition"] = {"StringEquals": dict(context)}
+        statements.append(statement)
     return {"Version": "2012-10-17", "Statement": statements}
 
 

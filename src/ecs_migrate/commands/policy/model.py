@@ -269,9 +269,9 @@ DEPLOY: tuple[ActionUse, ...] = (
             "GetDownloadUrlForLayer",
         )
     ),
-    ActionUse(
-        "ecs:DescribeTaskDefinition", "*", "render the new task definition from the current one"
-    ),
+    # `ecs-migrate deploy`: the service, its task definition (with its tags), and the
+    # rollout's stopped tasks.
+    *_READ_SERVICE,
     ActionUse(
         "ecs:RegisterTaskDefinition",
         ECS + ":task-definition/{family}:*",
@@ -288,13 +288,7 @@ DEPLOY: tuple[ActionUse, ...] = (
     ActionUse(
         "ecs:UpdateService",
         ECS + ":service/{cluster}/{service}",
-        "roll the service onto the new task definition",
-    ),
-    ActionUse(
-        "ecs:DescribeServices",
-        ECS + ":service/{cluster}/{service}",
-        "wait for the service to be stable",
-        CLUSTER_CONDITION,
+        "roll the service onto the new task definition (and back, with --rollback)",
     ),
 )
 
