@@ -406,3 +406,37 @@ def test_ctrl_c_exits_130_and_the_deployment_goes_on(sandbox: Env) -> None:
     assert "Interrupted" in err and "IN_PROGRESS" in err and "goes on" in err
     assert_no_secrets(out + err, list(CANARIES))
     assert describe(sandbox)["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+
+
+def github_outputs(path: Path) -> dict[str, str]:
+    """$GITHUB_OUTPUT's ``key<<DELIMITER`` blocks, as GitHub reads them."""
+    lines, found = path.read_text().splitlines(), {}
+    at = 0
+    while at < len(lines):
+        key, _, delimiter = lines[at].partition("<<")
+        end = lines.index(delimiter, at + 1)
+        found[key] = "\n".join(lines[at + 1 : end])
+        at = end + 1
+    return found
+
+
+def test_github_outputs_carry_the_migrations_task_and_exit_code(
+    sandbox: Env, tmp_path: Path
+) -> None:
+    settle(sandbox)
+    outputs = tmp_path / "out"
+    gha = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs)}
+    done = deploy(sandbox, "--image", "app:v7", command=("true",), env=gha)
+    assert done.returncode == 0, done.output
+    written = github_outputs(outputs)
+    assert written["task-arn"].startswith("arn:aws:ecs:us-east-1:"), written
+    assert (written["exit-code"], written["status"], written["rollout-state"]) == (
+        "0",
+        "succeeded",
+        "COMPLETED",
+    )
+    outputs.write_text("")
+    done = deploy(sandbox, "--image", "app:v8", env=gha)  # no migration: nothing to name
+    assert done.returncode == 0, done.output
+    written = github_outputs(outputs)
+    assert (written["task-arn"], written["exit-code"]) == ("", ""), written

@@ -118,6 +118,8 @@ def test_github_outputs_summary_and_annotation(tmp_path: Path) -> None:
     renderer.finish_deploy(result(RolloutEnd.ROLLED_BACK, "FAILED", reason), OPTS)
     outputs = heredocs(out.read_text())
     assert outputs == {
+        "task-arn": "",  # no migration in this deploy
+        "exit-code": "",
         "task-definition-arn": NEW,
         "previous-task-definition-arn": OLD,
         "status": "rolled-back",

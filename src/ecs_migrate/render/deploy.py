@@ -132,8 +132,13 @@ class DeployRenderer(RunRenderer):
 
 
 def _outputs(result: DeployResult) -> dict[str, str]:
-    rollout = result.deployment
+    """The step's outputs: the deploy's, and the migration's task and exit code as `run`
+    writes them (empty without a migration, or when its exit code is unknown)."""
+    rollout, migration = result.deployment, result.migration
+    exit_code = migration.exit_code if migration is not None else None
     return {
+        "task-arn": migration.task_arn if migration is not None else "",
+        "exit-code": "" if exit_code is None else str(exit_code),
         "task-definition-arn": result.task_definition_arn,
         "previous-task-definition-arn": result.previous_task_definition_arn,
         "status": str(result.status),
