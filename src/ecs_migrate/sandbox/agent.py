@@ -32,7 +32,9 @@ Service tasks (started by the service scheduler, ``deployments.py``) run their c
 command as a long-lived process like any task: one that keeps running is a healthy task, one
 that exits stops the task ("Essential container in task exited"). A container without a
 command idles in RUNNING. The settings above apply to them too (``simulate=pull-failure`` makes
-a revision that never starts; ``start-delay`` a slow start).
+a revision that never starts; ``start-delay`` a slow start). Unlike a one-off task's, a
+service task's missing awslogs group is not created for it: the task fails to start with
+ResourceInitializationError, as on ECS (unless ``awslogs-create-group`` is "true").
 
 A value of seconds that is not a number from 0 to 3600 is ignored (the default applies). A
 process that exceeds the container's memory is killed with OutOfMemoryError, as ECS does.
