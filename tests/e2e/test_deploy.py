@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import BIN, CANARIES, Env, assert_no_secrets
+from tests.deploy_support import breaker, create_service
 
 TAG = "ecs-migrate.sandbox/"
 DEADLINE = 60.0
@@ -158,16 +159,6 @@ def test_a_failed_migration_leaves_the_service_untouched(sandbox: Env) -> None:
 # -- the service does not settle ------------------------------------------------------------------
 
 
-def breaker(env: Env, rollback: bool = True) -> None:
-    env.client("ecs").update_service(
-        cluster=env.world.cluster,
-        service=env.world.service,
-        deploymentConfiguration={
-            "deploymentCircuitBreaker": {"enable": True, "rollback": rollback}
-        },
-    )
-
-
 def test_tasks_that_fail_to_pull_trip_the_breaker_and_exit_8(sandbox: Env) -> None:
     before = settle(sandbox)
     breaker(sandbox)
@@ -245,18 +236,9 @@ def test_a_timeout_with_rollback_puts_the_previous_revision_back(sandbox: Env) -
 def test_a_service_without_rollout_state_is_done_at_its_count_alone(sandbox: Env) -> None:
     """A Classic Load Balancer service's deployments have no rolloutState."""
     world = sandbox.world
-    sandbox.client("ecs").create_service(
-        cluster=world.cluster,
-        serviceName="classic",
-        taskDefinition=world.task_definition_arn,
-        desiredCount=1,
-        launchType="FARGATE",
-        networkConfiguration={
-            "awsvpcConfiguration": {
-                "subnets": world.private_subnets,
-                "securityGroups": [world.security_group],
-            }
-        },
+    create_service(
+        sandbox,
+        "classic",
         tags=[
             {"key": f"{TAG}rollout-state", "value": "none"},
             {"key": f"{TAG}steady", "value": "0.2"},
@@ -328,20 +310,7 @@ def test_a_container_that_is_not_there_is_a_usage_error_naming_those_that_are(
 def test_a_code_deploy_service_is_refused_before_anything_is_registered(sandbox: Env) -> None:
     world = sandbox.world
     ecs = sandbox.client("ecs")
-    ecs.create_service(
-        cluster=world.cluster,
-        serviceName="blue-green",
-        taskDefinition=world.task_definition_arn,
-        desiredCount=1,
-        launchType="FARGATE",
-        deploymentController={"type": "CODE_DEPLOY"},
-        networkConfiguration={
-            "awsvpcConfiguration": {
-                "subnets": world.private_subnets,
-                "securityGroups": [world.security_group],
-            }
-        },
-    )
+    create_service(sandbox, "blue-green", deploymentController={"type": "CODE_DEPLOY"})
     families = ecs.list_task_definitions()["taskDefinitionArns"]
     done = sandbox.cli(
         "deploy", "--cluster", world.cluster, "--service", "blue-green", "--image", "app:v9",

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from tests.conftest import Env, assert_no_secrets
+from tests.deploy_support import breaker, create_service
 from tests.doctor_support import account, by_id, doctor_json
 
 DEPLOY_IDS = (
@@ -36,16 +37,6 @@ def fix_document(fix: str) -> dict[str, Any]:
     document, _ = json.JSONDecoder().raw_decode(fix[fix.index("{") :])
     assert isinstance(document, dict)
     return document
-
-
-def breaker(sandbox: Env, enable: bool, rollback: bool) -> None:
-    sandbox.client("ecs").update_service(
-        cluster=sandbox.world.cluster,
-        service=sandbox.world.service,
-        deploymentConfiguration={
-            "deploymentCircuitBreaker": {"enable": enable, "rollback": rollback}
-        },
-    )
 
 
 def test_deploy_checks_run_only_when_asked(sandbox: Env) -> None:
@@ -116,21 +107,7 @@ def test_no_circuit_breaker_warns_with_the_command_that_turns_it_on(sandbox: Env
 
 
 def test_a_code_deploy_service_fails_the_controller_check_with_exit_3(sandbox: Env) -> None:
-    world = sandbox.world
-    sandbox.client("ecs").create_service(
-        cluster=world.cluster,
-        serviceName="blue-green",
-        taskDefinition=world.task_definition_arn,
-        desiredCount=1,
-        launchType="FARGATE",
-        deploymentController={"type": "CODE_DEPLOY"},
-        networkConfiguration={
-            "awsvpcConfiguration": {
-                "subnets": world.private_subnets,
-                "securityGroups": [world.security_group],
-            }
-        },
-    )
+    create_service(sandbox, "blue-green", deploymentController={"type": "CODE_DEPLOY"})
     result, data = doctor_json(sandbox, "--deploy", service="blue-green")
     check = by_id(data)["deploy.controller"]
     assert result.returncode == 3, result.output

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Env
+from tests.deploy_support import create_service
 
 TAG = "ecs-migrate.sandbox/"
 DEADLINE = 60.0
@@ -274,29 +275,10 @@ def test_min_healthy_and_max_percent_bound_the_rollout(sandbox: Env) -> None:
     assert len(service_tasks) == 2
 
 
-def _create(env: Env, name: str, **kwargs: Any) -> dict[str, Any]:
-    world = env.world
-    answer = env.client("ecs").create_service(
-        cluster=world.cluster,
-        serviceName=name,
-        taskDefinition=world.task_definition_arn,
-        desiredCount=1,
-        launchType="FARGATE",
-        networkConfiguration={
-            "awsvpcConfiguration": {
-                "subnets": world.private_subnets,
-                "securityGroups": [world.security_group],
-            }
-        },
-        **kwargs,
-    )
-    return dict(answer["service"])
-
-
 def test_code_deploy_and_external_services_can_be_created(sandbox: Env) -> None:
     for kind in ("CODE_DEPLOY", "EXTERNAL"):
         name = f"blue-green-{kind.lower()}"
-        _create(sandbox, name, deploymentController={"type": kind})
+        create_service(sandbox, name, deploymentController={"type": kind})
         answer = describe(sandbox, name)
         assert answer["deploymentController"] == {"type": kind}
         assert answer["deployments"] == []
@@ -311,7 +293,7 @@ def test_code_deploy_and_external_services_can_be_created(sandbox: Env) -> None:
 
 def test_a_service_without_rollout_state(sandbox: Env) -> None:
     name = "classic"
-    created = _create(
+    created = create_service(
         sandbox,
         name,
         tags=[

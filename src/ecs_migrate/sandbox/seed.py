@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecs_migrate.commands.deploy.revision import REGISTER_FIELDS
 from ecs_migrate.errors import SandboxError
 
 CLUSTER = "sandbox"
@@ -220,25 +221,8 @@ def taskdef_problem(td: dict[str, Any]) -> str | None:
     return None
 
 
-_REGISTER_KEYS = {
-    "family",
-    "taskRoleArn",
-    "executionRoleArn",
-    "networkMode",
-    "containerDefinitions",
-    "volumes",
-    "placementConstraints",
-    "requiresCompatibilities",
-    "cpu",
-    "memory",
-    "tags",
-    "pidMode",
-    "ipcMode",
-    "proxyConfiguration",
-    "inferenceAccelerators",
-    "ephemeralStorage",
-    "runtimePlatform",
-}
+# What RegisterTaskDefinition accepts: deploy's own list (moto ignores what it does not model).
+_REGISTER_KEYS = REGISTER_FIELDS
 
 
 def prepare_user_taskdef(taskdef: dict[str, Any], world: World) -> tuple[dict[str, Any], list[str]]:
