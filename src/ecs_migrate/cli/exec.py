@@ -7,13 +7,10 @@ the output on stderr).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 from typing import Any
-
-import click
 
 from ecs_migrate.cli.options import (
     aws_options,
@@ -47,6 +44,7 @@ def exec_(output: str, region: str | None, profile: str | None, **params: Any) -
     from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.cli.signals import CancelOnSignals
     from ecs_migrate.commands.ecsexec import ExecOptions, exec_command
+    from ecs_migrate.render.exec import render_exec_result
     from ecs_migrate.render.notes import ExecRenderer
     from ecs_migrate.render.streams import tolerate_loss
 
@@ -60,16 +58,7 @@ def exec_(output: str, region: str | None, profile: str | None, **params: Any) -
             result = exec_command(clients, opts, renderer, cancel)
         finally:
             renderer.close()
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    if result.status == "timed-out":
-        click.echo(
-            f"Timed out after {opts.timeout or 0:g}s; the session was ended (the command may still "
-            "run in the container).",
-            err=True,
-        )
-    elif result.exit_code is None and result.status != "interrupted":
-        click.echo("The command's exit status is unknown (exit 4).", err=True)
+    render_exec_result(result, output, opts.timeout)
     sys.exit(result.exit_status)
 
 

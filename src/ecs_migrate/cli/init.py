@@ -1,8 +1,7 @@
-"""`ecs-migrate init github`: parse, call the core, print what was written and what to run."""
+"""`ecs-migrate init github`: parse, call the core, render what was written and what to run."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
@@ -70,6 +69,7 @@ def github(output: str, region: str | None, profile: str | None, **params: Any) 
     """
     from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.commands.initgithub import InitGithubOptions, init_github
+    from ecs_migrate.render.init import render_init_github
 
     opts = InitGithubOptions.from_cli(
         **params,
@@ -79,18 +79,4 @@ def github(output: str, region: str | None, profile: str | None, **params: Any) 
     )
     clients = None if opts.offline else aws_clients(region, profile, (opts.cluster, opts.service))
     result = init_github(clients, opts)
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-        return
-    from ecs_migrate.github import safe_text
-
-    click.echo(f"wrote {safe_text(result.workflow)}", err=True)
-    click.echo(f"wrote {safe_text(result.permission_policy)}  (the role's permissions)", err=True)
-    click.echo(f"wrote {safe_text(result.trust_policy)}  (who may assume the role)", err=True)
-    for note in result.notes:  # names from the service and the action's install: one line each
-        click.echo(f"note: {safe_text(note)}", err=True)
-    for warning in result.warnings:  # a migrate command the workflow cannot lint
-        click.echo(f"warning: {safe_text(warning)}", err=True)
-    role = f"{safe_text(result.role_name)} ({safe_text(result.role_arn)})"
-    click.echo(f"\nCreate the role {role}:", err=True)
-    click.echo("\n".join(safe_text(command) for command in result.commands))
+    render_init_github(result, output)

@@ -17,9 +17,7 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from ecs_migrate.render.console import clock
+from ecs_migrate.render.console import clock, echo
 from ecs_migrate.tasks.cancel import Cancel
 
 if TYPE_CHECKING:
@@ -56,7 +54,7 @@ class CancelOnSignals:
     def _cancel(self, signum: int) -> None:
         if not self.event.is_set():
             name = signal.Signals(signum).name
-            click.echo(f"[{clock()}] Received {name}: cancelling.", err=True)
+            echo(f"[{clock()}] Received {name}: cancelling.", err=True)
         self.event.set()
 
     def __enter__(self) -> Cancel:
