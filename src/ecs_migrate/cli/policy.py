@@ -48,7 +48,9 @@ def _format_option() -> click.Option:
 
 @command(group=policy)
 @declared(_GENERATE, "cluster", "service", "container", "role", "features", "repo", "branch")
-@declared(_GENERATE, "environment", "account")
+@declared(_GENERATE, "environment", "account", "provider", "repo_id", "gitlab_url", "workspace")
+@declared(_GENERATE, "workspace_uuid", "org", "org_id", "project", "pipeline")
+@declared(_GENERATE, "service_connection")
 @aws_options
 @lazy_option(_format_option)
 @click.option("--name", help="Name of the policy or role resource (default SERVICE-ROLE).")
@@ -69,6 +71,8 @@ def generate(
       ecs-migrate policy generate --cluster prod --service api --features run,deploy
       ecs-migrate policy generate --role trust --repo acme/api --environment production \\
           --account 123456789012
+      ecs-migrate policy generate --role trust --provider gitlab --repo acme/api \\
+          --branch main --account 123456789012
       ecs-migrate policy generate --cluster prod --service api --offline \\
           --account 123456789012 --region eu-west-1 \\
           --execution-role-arn arn:aws:iam::123456789012:role/api-exec --format terraform

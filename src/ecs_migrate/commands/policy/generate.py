@@ -26,7 +26,13 @@ from ecs_migrate.commands.policy.model import (
     TASK_EXEC_S3,
     ActionUse,
 )
-from ecs_migrate.commands.policy.trust import github_subject, iam_literal
+from ecs_migrate.commands.policy.providers import (
+    BRANCHED,
+    Provider,
+    build_trust,
+    check_flags,
+)
+from ecs_migrate.commands.policy.trust import iam_literal
 from ecs_migrate.common.options import FromCli, flag
 from ecs_migrate.common.pins import name_problem
 from ecs_migrate.errors import CredentialsError, UsageError
@@ -54,8 +60,12 @@ class GenerateOptions(FromCli):
     role: Literal["ci", "task", "trust"] = field(
         default="ci",
         metadata=flag(
-            "ci: the deploy role; task: the service's task role; trust: GitHub OIDC trust."
+            "ci: the deploy role; task: the service's task role; trust: the CI's OIDC trust."
         ),
+    )
+    provider: Provider = field(
+        default="github",
+        metadata=flag("The CI whose OIDC tokens the trust accepts (trust role)."),
     )
     # Default: run for ci, exec for task.
     features: tuple[str, ...] | None = field(
@@ -66,13 +76,51 @@ class GenerateOptions(FromCli):
         ),
     )
     repo: str | None = field(
-        default=None, metadata=flag("GitHub repository (trust role).", metavar="ORG/REPO")
+        default=None,
+        metadata=flag(
+            "The repository that deploys: GitHub OWNER/REPO, GitLab GROUP/PROJECT (trust role).",
+            metavar="PATH",
+        ),
+    )
+    repo_id: str | None = field(
+        default=None,
+        metadata=flag(
+            "GitHub OWNER_ID/REPO_ID (the immutable sub), or Bitbucket's repository UUID.",
+            metavar="ID",
+        ),
     )
     branch: str | None = field(
-        default=None, metadata=flag("Branch the role trusts (trust role; default main).")
+        default=None,
+        metadata=flag("Branch the role trusts (GitHub, GitLab, Buildkite; default main)."),
     )
     environment: str | None = field(
-        default=None, metadata=flag("GitHub environment the role trusts, instead of a branch.")
+        default=None,
+        metadata=flag(
+            "Environment the role trusts instead of a branch: GitHub's name, or a Bitbucket "
+            "deployment environment UUID."
+        ),
+    )
+    gitlab_url: str | None = field(
+        default=None,
+        metadata=flag("Self-managed GitLab's URL, its token issuer (default https://gitlab.com)."),
+    )
+    workspace: str | None = field(default=None, metadata=flag("Bitbucket workspace slug."))
+    workspace_uuid: str | None = field(
+        default=None, metadata=flag("Bitbucket workspace UUID (the token's audience).")
+    )
+    org: str | None = field(
+        default=None, metadata=flag("Buildkite organization slug, or Azure DevOps organization.")
+    )
+    org_id: str | None = field(
+        default=None,
+        metadata=flag("CircleCI or Azure DevOps organization ID (its issuer).", metavar="UUID"),
+    )
+    project: str | None = field(
+        default=None, metadata=flag("CircleCI project ID, or Azure DevOps project name.")
+    )
+    pipeline: str | None = field(default=None, metadata=flag("Buildkite pipeline slug."))
+    service_connection: str | None = field(
+        default=None, metadata=flag("Azure DevOps service connection name.", metavar="NAME")
     )
     account: str | None = field(
         default=None,
@@ -172,9 +220,7 @@ def _validated(opts: GenerateOptions) -> GenerateOptions:
     if opts.account and not re.fullmatch(r"\d{12}", opts.account):
         raise UsageError(f"--account must be a 12-digit AWS account ID, not {opts.account!r}.")
     if opts.role == "trust":
-        problem = repo_problem(opts.repo)
-        if problem:
-            raise UsageError(problem, hint="e.g. --repo acme/api")
+        check_flags(opts)  # each name flag belongs to the provider
         if opts.branch and opts.environment:
             raise UsageError("Pass --branch or --environment, not both.")
         for name in (opts.branch, opts.environment):
@@ -183,7 +229,7 @@ def _validated(opts: GenerateOptions) -> GenerateOptions:
                     f"{name!r} cannot be pinned: branch and environment names must be exact "
                     "(no wildcards), or the role trusts more than one ref."
                 )
-        if not opts.environment and not opts.branch:
+        if not opts.environment and not opts.branch and opts.provider in BRANCHED:
             opts = replace(opts, branch="main")
     return opts
 
@@ -212,29 +258,43 @@ def repo_problem(repo: str | None) -> str | None:
 
 
 def _trust(opts: GenerateOptions, account: str) -> GenerateResult:
-    subject = github_subject(str(opts.repo), opts.branch, opts.environment)  # ${$} for '$'
-    provider = f"arn:{opts.partition}:iam::{account}:oidc-provider/{GITHUB_OIDC_HOST}"
+    trust = build_trust(opts)
+    provider = trust.provider_arn(opts.partition, account)
+    exact = trust.operator == "StringEquals"  # ${$} for '$'; StringLike values are built safe
+    subjects = [iam_literal(s) if exact else s for s in trust.subjects]
+    conditions: dict[str, dict[str, str | list[str]]] = {
+        "StringEquals": {f"{trust.host}:aud": trust.audience}
+    }
+    conditions.setdefault(trust.operator, {})[f"{trust.host}:sub"] = (
+        subjects[0] if len(subjects) == 1 else subjects
+    )
     statement = {
-        "Sid": "GitHubActionsOidc",
+        "Sid": _SIDS[trust.provider],
         "Effect": "Allow",
         "Principal": {"Federated": provider},
         "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {
-            "StringEquals": {
-                f"{GITHUB_OIDC_HOST}:aud": "sts.amazonaws.com",
-                f"{GITHUB_OIDC_HOST}:sub": subject,
-            }
-        },
+        "Condition": conditions,
     }
     notes = [
-        f"Only workflows of {opts.repo} on "
-        + (f"environment {opts.environment}" if opts.environment else f"branch {opts.branch}")
-        + " can assume the role.",
-        f"The account needs the GitHub OIDC provider {provider} "
-        "(aws iam create-open-id-connect-provider).",
+        f"Only {trust.pinned} can assume the role.",
+        f"The account needs the OIDC provider {provider}: "
+        + " ".join(trust.create_provider_argv())
+        + " (once per account).",
     ]
+    if trust.unpinnable:
+        notes.append(f"Not pinned by this trust: {trust.unpinnable}.")
     document = {"Version": "2012-10-17", "Statement": [statement]}
     return GenerateResult("trust", document, (), "flags", [], notes)
+
+
+_SIDS = {
+    "github": "GitHubActionsOidc",
+    "gitlab": "GitLabCiOidc",
+    "bitbucket": "BitbucketPipelinesOidc",
+    "circleci": "CircleCiOidc",
+    "buildkite": "BuildkiteOidc",
+    "azure": "AzurePipelinesOidc",
+}
 
 
 def _ci_warnings(opts: GenerateOptions, values: Values) -> list[str]:

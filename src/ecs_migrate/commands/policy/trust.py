@@ -1,8 +1,18 @@
-"""Trust-policy rules: who may assume the role, and for OIDC, which repositories and refs."""
+"""Trust-policy rules: who may assume the role, and for OIDC, which repositories and refs
+(each CI's ``sub`` read by :mod:`ecs_migrate.commands.policy.providers`)."""
 
 from __future__ import annotations
 
 from ecs_migrate.commands.policy.grants import grants
+from ecs_migrate.commands.policy.providers import (
+    AZURE_AUDIENCE,
+    FIXES,
+    GITHUB_HOST,
+    STS_AUDIENCE,
+    provider_of,
+    unpinned,
+    who_without_sub,
+)
 from ecs_migrate.commands.policy.rules import Ctx, Finding
 from ecs_migrate.commands.policy.sources import PolicySource
 from ecs_migrate.iampolicy import as_list
@@ -45,48 +55,82 @@ def lint_trust(src: PolicySource) -> list[Finding]:
                 ctx.finding(
                     "trust-any-principal",
                     "Any AWS principal may assume this role.",
-                    "Name the principal: the GitHub OIDC provider, or a role ARN.",
+                    "Name the principal: the CI's OIDC provider, or a role ARN.",
                 )
             )
-        if not grants(statement, "sts:AssumeRoleWithWebIdentity"):
-            continue
-        conditions = statement.get("Condition")
-        subs: list[tuple[str, str]] = []
-        auds = []
-        for operator, pairs in conditions.items() if isinstance(conditions, dict) else ():
-            for key, values in pairs.items() if isinstance(pairs, dict) else ():
-                if key.lower().endswith(":sub"):
-                    subs += [(operator, v) for v in as_list(values)]
-                if key.lower().endswith(":aud"):
-                    auds += as_list(values)
-        fix = (
-            'Pin it with StringEquals: "repo:ORG/REPO:ref:refs/heads/main" or '
-            '"repo:ORG/REPO:environment:production" (ecs-migrate policy generate --role trust).'
+        if grants(statement, "sts:AssumeRoleWithWebIdentity"):
+            findings += _lint_web_identity(ctx)
+    return findings
+
+
+def _claims(statement: dict[str, object]) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """The issuer (a claim key's prefix), the (operator, value) pairs of ``sub``, the auds."""
+    conditions = statement.get("Condition")
+    issuer = ""
+    subs: list[tuple[str, str]] = []
+    auds: list[str] = []
+    for operator, pairs in conditions.items() if isinstance(conditions, dict) else ():
+        for key, values in pairs.items() if isinstance(pairs, dict) else ():
+            prefix, _, claim = str(key).rpartition(":")
+            if claim.lower() == "sub":
+                subs += [(operator, str(v)) for v in as_list(values)]
+                issuer = issuer or prefix
+            elif claim.lower() == "aud":
+                auds += [str(v) for v in as_list(values)]
+                issuer = issuer or prefix
+    if not issuer:  # no claim condition: the principal names the provider
+        principal = statement.get("Principal")
+        federated = principal.get("Federated") if isinstance(principal, dict) else None
+        arns = [str(a) for a in as_list(federated)]
+        issuer = arns[0].partition(":oidc-provider/")[2] if arns else ""
+    return issuer, subs, auds
+
+
+def _lint_web_identity(ctx: Ctx) -> list[Finding]:
+    findings = []
+    issuer, subs, auds = _claims(ctx.statement)
+    provider = provider_of(issuer, [value for _, value in subs])
+    fix = FIXES.get(provider or "", FIXES["github"]) + " (ecs-migrate policy generate --role trust"
+    fix += f" --provider {provider})." if provider else ")."
+    if not subs:
+        findings.append(
+            ctx.finding(
+                "trust-no-sub",
+                f"No sub condition: {who_without_sub(provider)} can assume this role.",
+                fix,
+            )
         )
-        if not subs:
+    for operator, value in subs:
+        parts = unpinned(provider, value)
+        if parts:
             findings.append(
                 ctx.finding(
-                    "trust-no-sub",
-                    "No sub condition: every GitHub repository can assume this role.",
+                    "trust-wildcard-sub",
+                    f"sub {value!r} ({operator}) leaves {_join(parts)} unpinned: any of "
+                    "them can assume the role.",
                     fix,
                 )
             )
-        for operator, value in subs:
-            if "*" in value or "?" in value:
-                findings.append(
-                    ctx.finding(
-                        "trust-wildcard-sub",
-                        f"sub {value!r} ({operator}) matches more than one repository, "
-                        "branch or environment: any of them can deploy.",
-                        fix,
-                    )
-                )
-        if not auds:
-            findings.append(
-                ctx.finding(
-                    "trust-no-audience",
-                    "No aud condition: tokens minted for other audiences are accepted.",
-                    'Add "token.actions.githubusercontent.com:aud": "sts.amazonaws.com".',
-                )
+    if not auds:
+        findings.append(
+            ctx.finding(
+                "trust-no-audience",
+                "No aud condition: tokens minted for other audiences are accepted.",
+                f'Add "{issuer or GITHUB_HOST}:aud": "{_audience(provider, issuer)}".',
             )
+        )
     return findings
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _audience(provider: str | None, issuer: str) -> str:
+    if provider == "azure":
+        return AZURE_AUDIENCE
+    if provider == "circleci":
+        return issuer.rstrip("/").rsplit("/", 1)[-1]  # the organization ID
+    if provider == "bitbucket":
+        return "ari:cloud:bitbucket::workspace/WORKSPACE-UUID"
+    return STS_AUDIENCE
