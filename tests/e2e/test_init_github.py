@@ -147,7 +147,11 @@ def test_oidc_only_and_every_action_pinned(sandbox: Env, tmp_path: Path) -> None
     offline(sandbox, tmp_path, "--branch", "release")
     text = (tmp_path / ".github/workflows/deploy.yml").read_text()
     flow = workflow(tmp_path)
-    assert flow["permissions"] == {"id-token": "write", "contents": "read"}
+    # Nothing for the workflow as a whole; the job asks for the two it needs (zizmor's
+    # excessive-permissions), and its checkout leaves no token behind (artipacked).
+    assert flow["permissions"] == {}
+    assert flow["jobs"]["deploy"]["permissions"] == {"id-token": "write", "contents": "read"}
+    assert step(flow, "actions/checkout@")["with"] == {"persist-credentials": False}
     assert "aws-access-key-id" not in text and "secrets." not in text
     assert "AWS_SECRET_ACCESS_KEY" not in text
     creds = step(flow, "configure-aws-credentials@")["with"]

@@ -158,9 +158,8 @@ name: {q(spec.name)}
 
 on:
 {trigger}
-permissions:
-  id-token: write # to ask GitHub for the OIDC token the role trusts
-  contents: read
+# No permission for the workflow as a whole: the job below asks for the two it needs.
+permissions: {{}}
 
 # One deploy at a time per environment: two migrations never run at once, and a running
 # migration is never cancelled halfway.
@@ -186,9 +185,14 @@ def _deploy_job(spec: WorkflowSpec, environment: str, command: str) -> str:
     name: Build, migrate, deploy
     runs-on: ubuntu-latest
 {environment}    timeout-minutes: 120
+    permissions:
+      id-token: write # to ask GitHub for the OIDC token the role trusts
+      contents: read # to check out the repository
     steps:
       - name: Check out
         uses: {CHECKOUT.uses}
+        with:
+          persist-credentials: false # no later step uses git: no token left in .git/config
 {_lint_steps(spec)}
       - name: Configure AWS credentials (OIDC)
         uses: {CONFIGURE_AWS_CREDENTIALS.uses}
