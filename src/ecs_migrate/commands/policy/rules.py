@@ -36,7 +36,7 @@ RULES: dict[str, tuple[Severity, str]] = {
     "allow-not-action": (_W, "Allow with NotAction or NotResource grants the rest"),
     "trust-wildcard-sub": (_E, "A trust policy whose OIDC sub matches many refs or repos"),
     "trust-no-sub": (_E, "A web-identity trust with no sub condition"),
-    "trust-no-audience": (_W, "A GitHub OIDC trust with no aud condition"),
+    "trust-no-audience": (_W, "An OIDC trust with no aud condition"),
     "trust-any-principal": (_E, "A trust policy that lets any principal assume the role"),
     # Resource-based policies (issue 22, item 6): a bucket, queue, key or repository policy.
     "resource-no-principal": (_E, "A resource policy statement without a Principal"),
