@@ -287,11 +287,12 @@ def declared_option(cls: type, name: str, help: str | None = None) -> click.Opti
         "help": help or spec.help,
         "metavar": spec.metavar,
         "required": required,
-        # Not shown: None, False (a switch). A 0 is shown (`0 in (None, False)` would hide it).
-        "show_default": spec.show_default
-        and not required
+        # Not shown: None, False (a switch), an empty list. A 0 is shown (`0 in (None, False)`
+        # would hide it).
+        "show_default": not required
         and default is not None
-        and default is not False,
+        and default is not False
+        and not (isinstance(default, list | tuple | dict) and not default),
     }
     if not required:  # a required flag has no default at all (click 8.3+: not even None)
         settings["default"] = default

@@ -51,7 +51,6 @@ class Flag:
     metavar: str | None = None
     kind: Kind = ""
     envvar: str | None = None
-    show_default: bool = True
 
 
 def flag(
@@ -60,13 +59,12 @@ def flag(
     metavar: str | None = None,
     kind: Kind = "",
     envvar: str | None = None,
-    show_default: bool = True,
     **constraints: Any,
 ) -> dict[str, Any]:
     """Field metadata for a field given on the command line: its :class:`Flag`, and its rule
     (``min``, ``max``, ``nonempty``, ``pattern``, ``secret``, ``what``: see
     :class:`~ecs_migrate.validate.Rule`)."""
-    declared = Flag(help, names, metavar, kind, envvar, show_default)
+    declared = Flag(help, names, metavar, kind, envvar)
     return {"flag": declared, **rule(**constraints)}
 
 

@@ -475,19 +475,9 @@ class _TaskRunner:
             if self.stop_requested():
                 return self.fail_to_start("Task stopped before it started")
             self.agent.pause(0.05)
-        image = self.container_def.get("image", "?")
-        if self.simulate == "pull-failure":
-            return self.fail_to_start(
-                f"CannotPullContainerError: pull image manifest has been retried 5 time(s): "
-                f"failed to resolve ref {image}: not found"
-            )
-        if self.simulate == "resource-init":
-            return self.fail_to_start(
-                "ResourceInitializationError: unable to pull secrets or registry auth: "
-                "execution resource retrieval failed: unable to retrieve ecr registry auth: "
-                "service call has been retried 3 time(s): RequestError: send request failed "
-                "(simulated: no route to ECR from the task's subnets)"
-            )
+        failure = self.simulated_failure()
+        if failure is not None:
+            return self.fail_to_start(failure)
         try:
             env = self.environment()
         except LookupError as exc:
@@ -528,6 +518,24 @@ class _TaskRunner:
             exit_code, reason, "EssentialContainerExited", "Essential container in task exited"
         )
         self.finish(ending, logs)
+
+    def simulated_failure(self) -> str | None:
+        """Why the task cannot start when a label simulates it (a pull or initialisation
+        failure), or None."""
+        image = self.container_def.get("image", "?")
+        if self.simulate == "pull-failure":
+            return (
+                f"CannotPullContainerError: pull image manifest has been retried 5 time(s): "
+                f"failed to resolve ref {image}: not found"
+            )
+        if self.simulate == "resource-init":
+            return (
+                "ResourceInitializationError: unable to pull secrets or registry auth: "
+                "execution resource retrieval failed: unable to retrieve ecr registry auth: "
+                "service call has been retried 3 time(s): RequestError: send request failed "
+                "(simulated: no route to ECR from the task's subnets)"
+            )
+        return None
 
     def log_group_ready(self) -> bool:
         """Whether the awslogs driver can log: its group exists, or it may create it. (A

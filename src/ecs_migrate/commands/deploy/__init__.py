@@ -102,7 +102,6 @@ class DeployOptions(FromCli):
             "only essential container). Everything else, tags included, is kept.",
             "--image",
             metavar=IMAGE_FORM,
-            show_default=False,
             what="a list of strings, each [CONTAINER=]IMAGE",
         ),
     )
