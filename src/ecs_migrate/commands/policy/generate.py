@@ -31,6 +31,7 @@ from ecs_migrate.commands.policy.providers import (
     Provider,
     build_trust,
     check_flags,
+    trust_document,
 )
 from ecs_migrate.commands.policy.trust import iam_literal
 from ecs_migrate.common.options import FromCli, flag
@@ -258,43 +259,8 @@ def repo_problem(repo: str | None) -> str | None:
 
 
 def _trust(opts: GenerateOptions, account: str) -> GenerateResult:
-    trust = build_trust(opts)
-    provider = trust.provider_arn(opts.partition, account)
-    exact = trust.operator == "StringEquals"  # ${$} for '$'; StringLike values are built safe
-    subjects = [iam_literal(s) if exact else s for s in trust.subjects]
-    conditions: dict[str, dict[str, str | list[str]]] = {
-        "StringEquals": {f"{trust.host}:aud": trust.audience}
-    }
-    conditions.setdefault(trust.operator, {})[f"{trust.host}:sub"] = (
-        subjects[0] if len(subjects) == 1 else subjects
-    )
-    statement = {
-        "Sid": _SIDS[trust.provider],
-        "Effect": "Allow",
-        "Principal": {"Federated": provider},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": conditions,
-    }
-    notes = [
-        f"Only {trust.pinned} can assume the role.",
-        f"The account needs the OIDC provider {provider}: "
-        + " ".join(trust.create_provider_argv())
-        + " (once per account).",
-    ]
-    if trust.unpinnable:
-        notes.append(f"Not pinned by this trust: {trust.unpinnable}.")
-    document = {"Version": "2012-10-17", "Statement": [statement]}
+    document, notes = trust_document(build_trust(opts), opts.partition, account)
     return GenerateResult("trust", document, (), "flags", [], notes)
-
-
-_SIDS = {
-    "github": "GitHubActionsOidc",
-    "gitlab": "GitLabCiOidc",
-    "bitbucket": "BitbucketPipelinesOidc",
-    "circleci": "CircleCiOidc",
-    "buildkite": "BuildkiteOidc",
-    "azure": "AzurePipelinesOidc",
-}
 
 
 def _ci_warnings(opts: GenerateOptions, values: Values) -> list[str]:

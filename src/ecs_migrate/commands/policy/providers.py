@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from ecs_migrate.errors import UsageError
@@ -286,6 +286,48 @@ _BUILDERS = {
     "buildkite": _buildkite,
     "azure": _azure,
 }
+
+
+_SIDS = {
+    "github": "GitHubActionsOidc",
+    "gitlab": "GitLabCiOidc",
+    "bitbucket": "BitbucketPipelinesOidc",
+    "circleci": "CircleCiOidc",
+    "buildkite": "BuildkiteOidc",
+    "azure": "AzurePipelinesOidc",
+}
+
+
+def trust_document(trust: Trust, partition: str, account: str) -> tuple[dict[str, Any], list[str]]:
+    """The trust policy for ``trust`` in ``account``, and the notes that go with it: who is
+    pinned, what is not, and the command that registers the issuer."""
+    from ecs_migrate.commands.policy.trust import iam_literal
+
+    provider = trust.provider_arn(partition, account)
+    exact = trust.operator == "StringEquals"  # ${$} for '$'; StringLike values are built safe
+    subjects = [iam_literal(s) if exact else s for s in trust.subjects]
+    conditions: dict[str, dict[str, str | list[str]]] = {
+        "StringEquals": {f"{trust.host}:aud": trust.audience}
+    }
+    conditions.setdefault(trust.operator, {})[f"{trust.host}:sub"] = (
+        subjects[0] if len(subjects) == 1 else subjects
+    )
+    statement = {
+        "Sid": _SIDS[trust.provider],
+        "Effect": "Allow",
+        "Principal": {"Federated": provider},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": conditions,
+    }
+    notes = [
+        f"Only {trust.pinned} can assume the role.",
+        f"The account needs the OIDC provider {provider}: "
+        + " ".join(trust.create_provider_argv())
+        + " (once per account).",
+    ]
+    if trust.unpinnable:
+        notes.append(f"Not pinned by this trust: {trust.unpinnable}.")
+    return {"Version": "2012-10-17", "Statement": [statement]}, notes
 
 
 # --- reading a sub back (policy lint) ------------------------------------------------------
