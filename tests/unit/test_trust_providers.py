@@ -132,16 +132,18 @@ def test_each_generated_trust_is_clean_for_parliament(provider: str) -> None:
     assert unexplained == []
 
 
-def test_github_takes_the_immutable_id_form_alone_or_beside_the_name() -> None:
-    [alone] = trust("github", repo_id="1234/5678", environment="prod")["Statement"]
+def test_github_trusts_the_name_form_and_with_repo_id_the_immutable_form_too() -> None:
+    """GitHub's immutable sub keeps each name and appends its numeric ID after '@'
+    (repo:OWNER@OWNER_ID/REPO@REPO_ID:...): with --repo-id both forms are accepted."""
     sub = "token.actions.githubusercontent.com:sub"
-    assert alone["Condition"]["StringEquals"][sub] == "repo:1234/5678:environment:prod"
-    [both] = trust("github", repo="acme/api", repo_id="1234/5678")["Statement"]
+    [both] = trust("github", repo="acme/api", repo_id="1234/5678", environment="prod")["Statement"]
     assert both["Condition"]["StringEquals"][sub] == [
-        "repo:acme/api:ref:refs/heads/main",
-        "repo:1234/5678:ref:refs/heads/main",
+        "repo:acme/api:environment:prod",
+        "repo:acme@1234/api@5678:environment:prod",
     ]
     assert findings({"Version": "2012-10-17", "Statement": [both]}) == []
+    [names] = trust("github", repo="acme/api")["Statement"]
+    assert names["Condition"]["StringEquals"][sub] == "repo:acme/api:ref:refs/heads/main"
 
 
 def test_self_managed_gitlab_is_its_own_issuer() -> None:
@@ -178,7 +180,8 @@ def test_notes_say_what_is_pinned_what_is_not_and_the_provider_command() -> None
 
 USAGE = [
     ("github", {}, "--repo is missing"),
-    ("github", {"repo_id": "acme/api"}, "--repo-id 'acme/api' is not OWNER_ID/REPO_ID"),
+    ("github", {"repo_id": "1234/5678"}, "--repo is missing"),
+    ("github", {"repo": "a/b", "repo_id": "acme/api"}, "--repo-id 'acme/api' is not OWNER_ID"),
     ("gitlab", {}, "--repo is missing"),
     ("gitlab", {"repo": "api"}, "not a GitLab project path"),
     ("gitlab", {"repo": "acme/*"}, "--repo 'acme/*' has a wildcard"),
@@ -266,7 +269,8 @@ def test_a_trust_without_aud_is_a_warning_with_that_cis_audience(provider: str) 
     [
         ("github", "*", ["the repository", "the branch or environment"]),
         ("github", "repo:acme/api:*", ["the branch or environment"]),
-        ("github", "repo:1234/5678:environment:prod", []),
+        ("github", "repo:acme@1234/api@5678:environment:prod", []),
+        ("github", "repo:acme@*/api@*:ref:refs/heads/main", ["the repository"]),
         ("gitlab", "project_path:acme/*", ["the project", "the ref type", "the branch"]),
         ("bitbucket", REPO_UUID + "*", []),
         ("bitbucket", "{0a1b*}:*", ["the repository UUID"]),

@@ -86,7 +86,8 @@ class GenerateOptions(FromCli):
     repo_id: str | None = field(
         default=None,
         metadata=flag(
-            "GitHub OWNER_ID/REPO_ID (the immutable sub), or Bitbucket's repository UUID.",
+            "GitHub's OWNER_ID/REPO_ID (trust the immutable sub too), or Bitbucket's "
+            "repository UUID.",
             metavar="ID",
         ),
     )

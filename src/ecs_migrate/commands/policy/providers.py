@@ -43,7 +43,7 @@ BRANCHED = ("github", "gitlab", "buildkite")
 # Which provider each name flag belongs to: any other provider refuses it.
 FLAG_PROVIDERS: dict[str, tuple[str, ...]] = {
     "repo": ("github", "gitlab"),
-    "repo_id": ("github", "bitbucket"),
+    "repo_id": ("github", "bitbucket"),  # GitHub's numeric IDs; Bitbucket's repository UUID
     "gitlab_url": ("gitlab",),
     "workspace": ("bitbucket",),
     "workspace_uuid": ("bitbucket",),
@@ -126,7 +126,7 @@ def check_flags(opts: GenerateOptions) -> None:
 
 
 _EXAMPLES = {
-    "github": "e.g. --repo acme/api --branch main (or --repo-id 1234/5678)",
+    "github": "e.g. --repo acme/api --branch main [--repo-id 1234/5678]",
     "gitlab": "e.g. --repo acme/platform/api --branch main [--gitlab-url https://gitlab.example.com]",
     "bitbucket": "e.g. --workspace acme --workspace-uuid 9f1c...-... --repo-id '{5d2e...}'",
     "circleci": "e.g. --org-id 1b2c...-... --project 7e8f...-...",
@@ -143,33 +143,34 @@ def build_trust(opts: GenerateOptions) -> Trust:
 
 
 def _github(opts: GenerateOptions) -> Trust:
+    """GitHub's sub names the repository, and, in the immutable form (the default for
+    repositories created or renamed from 15 July 2026, opt-in for older ones), each name is
+    followed by its numeric ID: ``repo:acme@1234/api@5678:ref:refs/heads/main``. With
+    --repo-id the trust accepts both forms, so it holds before and after the switch."""
     from ecs_migrate.commands.policy.generate import repo_problem
 
-    example = _EXAMPLES["github"]
-    if not opts.repo and not opts.repo_id:
-        raise UsageError(
-            "--repo is missing: the trust policy needs OWNER/REPO, the repository that deploys "
-            "(or --repo-id OWNER_ID/REPO_ID, or both).",
-            hint=example,
-        )
-    if opts.repo:
-        problem = repo_problem(opts.repo)
-        if problem:
-            raise UsageError(problem, hint="e.g. --repo acme/api")
+    problem = repo_problem(opts.repo)
+    if problem:
+        raise UsageError(problem, hint="e.g. --repo acme/api [--repo-id 1234/5678]")
+    repos = [str(opts.repo)]
     if opts.repo_id:
-        _match(opts.repo_id, _IDS, "--repo-id", "OWNER_ID/REPO_ID (two numbers)", example)
+        _match(
+            opts.repo_id, _IDS, "--repo-id", "OWNER_ID/REPO_ID (two numbers)", _EXAMPLES["github"]
+        )
+        (owner, name), (owner_id, repo_id) = (r.split("/") for r in (repos[0], opts.repo_id))
+        repos.append(f"{owner}@{owner_id}/{name}@{repo_id}")
     context = (
         f"environment:{opts.environment}" if opts.environment else f"ref:refs/heads/{opts.branch}"
     )
-    repos = [r for r in (opts.repo, opts.repo_id) if r]
     where = f"environment {opts.environment}" if opts.environment else f"branch {opts.branch}"
+    ids = f" (IDs {opts.repo_id}, either sub form)" if opts.repo_id else ""
     return Trust(
         "github",
         f"https://{GITHUB_HOST}",
         STS_AUDIENCE,
         tuple(f"repo:{repo}:{context}" for repo in repos),
         "StringEquals",
-        f"workflows of {' (or its IDs '.join(repos)}{')' if len(repos) > 1 else ''} on {where}",
+        f"workflows of {opts.repo}{ids} on {where}",
     )
 
 
