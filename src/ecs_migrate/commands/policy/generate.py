@@ -1,5 +1,5 @@
 """`ecs-migrate policy generate`: least-privilege IAM for the CI role, the task role and the
-GitHub OIDC trust, written from the action model.
+each CI's OIDC trust (providers.py), written from the action model.
 
 Resource names come from the live service when AWS answers (task definition family, roles,
 log group, ECR repository, exec session logging), and from the options otherwise. A name
