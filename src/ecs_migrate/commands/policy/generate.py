@@ -1,4 +1,4 @@
-"""`ecs-migrate policy generate`: least-privilege IAM for the CI role, the task role and the
+"""`ecs-migrate policy generate`: least-privilege IAM for the CI role, the task role and
 each CI's OIDC trust (providers.py), written from the action model.
 
 Resource names come from the live service when AWS answers (task definition family, roles,
