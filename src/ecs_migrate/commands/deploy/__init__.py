@@ -76,6 +76,17 @@ _NAME = "a non-empty string (a name or an ARN)"
 _ARGV = rule(
     secret=True, what="a list of strings (an argv, such as ['alembic', 'upgrade', 'head'])"
 )
+# What the migration's `run` takes from deploy's own options, field for field.
+SHARED_WITH_RUN = (
+    "cluster",
+    "service",
+    "container",
+    "if_running",
+    "stop_on_cancel",
+    "ci_env",
+    "environment",
+    "apply",
+)
 ROLLBACK_FOLLOW = 600.0  # seconds the way back is followed at least, after a timeout
 REFUSED_CONTROLLERS = {
     "CODE_DEPLOY": "CodeDeploy runs its deployments (blue/green): deploy through CodeDeploy",
@@ -290,17 +301,10 @@ def _migrate(
     """Run the migration on the new revision as `run` does; True when it succeeded."""
     reporter.progress(f"Running the migration on {short_id(revision.arn)}.")
     run_opts = RunOptions(
-        cluster=opts.cluster,
-        service=opts.service,
         command=list(opts.command),
-        container=opts.container,
         task_definition=revision.arn,
         timeout=max(ctx.deadline - ctx.now(), 0.001),
-        if_running=opts.if_running,
-        stop_on_cancel=opts.stop_on_cancel,
-        ci_env=opts.ci_env,
-        environment=opts.environment,
-        apply=opts.apply,
+        **{name: getattr(opts, name) for name in SHARED_WITH_RUN},
     )
     result.migration = run(clients, run_opts, reporter, ctx.cancel)
     reporter.migrated(result.migration, run_opts)
