@@ -164,6 +164,13 @@ class GitHubActions:
     def warning(self, message: str) -> None:
         self._command(f"::warning::{escape_data(message)}")
 
+    def annotate_file(
+        self, kind: str, message: str, *, title: str, file: str, line: int | None
+    ) -> None:
+        """An error or warning annotation on a file's line (a lint finding)."""
+        place = f"file={escape_property(file)}" + (f",line={line}" if line else "")
+        self._command(f"::{kind} {place},title={escape_property(title)}::{escape_data(message)}")
+
     def set_outputs(self, outputs: Mapping[str, str]) -> None:
         if self.output_file is None:
             return

@@ -13,8 +13,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from ecs_migrate.ci import Runner
 from ecs_migrate.commands.deploy.result import NOT_SETTLED_MESSAGE
-from ecs_migrate.github import GitHubActions, markdown_table, safe_text
+from ecs_migrate.github import markdown_table, safe_text
 from ecs_migrate.render.console import clock, echo, style
 from ecs_migrate.render.run import RunRenderer, command_text
 
@@ -148,7 +149,7 @@ def _outputs(result: DeployResult) -> dict[str, str]:
     }
 
 
-def _github(gha: GitHubActions, result: DeployResult, opts: DeployOptions) -> None:
+def _github(gha: Runner, result: DeployResult, opts: DeployOptions) -> None:
     gha.set_outputs(_outputs(result))
     if result.exit_status != 0:
         gha.error(verdict(result, opts), title="ecs-migrate deploy")

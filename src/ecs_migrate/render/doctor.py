@@ -15,9 +15,10 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ecs_migrate.ci import Runner, detect
 from ecs_migrate.commands.doctor.model import Status
 from ecs_migrate.common.findings import OPERATORS, Command, Fix
-from ecs_migrate.github import GitHubActions, markdown_table, safe_text
+from ecs_migrate.github import markdown_table, safe_text
 from ecs_migrate.render.console import echo, style
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def render_doctor(report: DoctorReport, output: str, env: Mapping[str, str]) -> 
     echo(f"{said} in {report.seconds:.1f}s", err=True)
     for applied in report.fixes_applied:
         echo(f"fixed {applied}", err=True)
-    gha = GitHubActions.from_env(env, sys.stderr)
+    gha = detect(env, sys.stderr)
     if gha:
         _github(gha, results, report.notes)
 
@@ -63,7 +64,7 @@ def offer_fix(what: str) -> None:
     echo(f"fix {what}", err=True)
 
 
-def _github(gha: GitHubActions, results: list[CheckResult], notes: list[str]) -> None:
+def _github(gha: Runner, results: list[CheckResult], notes: list[str]) -> None:
     """The job summary's table, and an error annotation per failed check."""
     rows = [
         (f"{_ICON[r.status]} `{r.id}`", r.message + (f" — fix: `{r.fix}`" if r.fix else ""))

@@ -16,11 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ecs_migrate.ci import Runner, detect
+from ecs_migrate.ci.runner import Kind
 from ecs_migrate.common.findings import Finding, LintReport
 from ecs_migrate.common.sarif import SarifResult, artifact_uri, sarif_log
 from ecs_migrate.common.severity import Severity
 from ecs_migrate.common.words import plural
-from ecs_migrate.github import GitHubActions, escape_data, escape_property, safe_line, safe_text
+from ecs_migrate.github import safe_line, safe_text
 from ecs_migrate.render.console import echo, echo_data
 
 if TYPE_CHECKING:
@@ -57,7 +59,7 @@ def render_findings(
 
 def print_text(report: LintReport, linter: Linter, env: Mapping[str, str]) -> None:
     """A line per finding and its fix; in GitHub Actions, an annotation on the line too."""
-    gha = GitHubActions.from_env(env, sys.stdout)
+    gha = detect(env, sys.stdout)
     for finding in report.findings:
         where = finding.source + (f":{finding.line}" if finding.line else "")
         statement = f" [{finding.statement}]" if finding.statement else ""
@@ -67,17 +69,10 @@ def print_text(report: LintReport, linter: Linter, env: Mapping[str, str]) -> No
             annotate(gha, finding, f"{linter.title} {finding.id}")
 
 
-def annotate(gha: GitHubActions, finding: Finding, title: str) -> None:
+def annotate(gha: Runner, finding: Finding, title: str) -> None:
     """An error (or warning) annotation on the finding's file and line."""
-    kind = "error" if finding.severity == Severity.ERROR else "warning"
-    place = f"file={escape_property(finding.source)}"
-    if finding.line:
-        place += f",line={finding.line}"
-    gha.resume_commands()
-    gha.stream.write(
-        f"::{kind} {place},title={escape_property(title)}::{escape_data(finding.message)}\n"
-    )
-    gha.stream.flush()
+    kind: Kind = "error" if finding.severity == Severity.ERROR else "warning"
+    gha.annotate_file(kind, finding.message, title=title, file=finding.source, line=finding.line)
 
 
 def sarif(report: LintReport, linter: Linter) -> dict[str, Any]:

@@ -14,8 +14,9 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
+from ecs_migrate.ci import detect
 from ecs_migrate.common.words import plural
-from ecs_migrate.github import GitHubActions, safe_text
+from ecs_migrate.github import safe_text
 from ecs_migrate.render.console import echo, style
 from ecs_migrate.render.relay import visible
 
@@ -57,7 +58,7 @@ class EventPrinter:
         self.json_mode = output == "json"
         self.styled = not self.json_mode and self.out.isatty()
         self.follow = follow
-        self.gha = None if self.json_mode else GitHubActions.from_env(env or {}, self.out)
+        self.gha = None if self.json_mode else detect(env or {}, self.out)
 
     def __call__(self, event: ServiceLogEvent) -> None:
         line = format_json(event) if self.json_mode else format_line(event, styled=self.styled)

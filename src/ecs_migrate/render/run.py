@@ -11,8 +11,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from ecs_migrate.ci import Runner, detect
 from ecs_migrate.common.redact import Redactor, mask_command
-from ecs_migrate.github import GitHubActions, markdown_table, safe_text
+from ecs_migrate.github import markdown_table, safe_text
 from ecs_migrate.render.console import clock, echo, style
 from ecs_migrate.render.relay import visible_lines
 
@@ -87,7 +88,7 @@ class RunRenderer:
     def __init__(
         self,
         json_mode: bool,
-        gha: GitHubActions | None,
+        gha: Runner | None,
         out: TextIO | None = None,
         err: TextIO | None = None,
         command: Sequence[str] = (),
@@ -107,7 +108,7 @@ class RunRenderer:
     ) -> RunRenderer:
         json_mode = output == "json"
         # Workflow commands must not corrupt the JSON on stdout; the runner reads stderr too.
-        gha = GitHubActions.from_env(env, sys.stderr if json_mode else sys.stdout)
+        gha = detect(env, sys.stderr if json_mode else sys.stdout)
         return cls(json_mode, gha, command=command)
 
     # -- Reporter ------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ecs_migrate.ci import Runner, detect
 from ecs_migrate.common.redact import Redactor, mask_command
-from ecs_migrate.github import GitHubActions, markdown_table, safe_line, safe_text
+from ecs_migrate.github import markdown_table, safe_line, safe_text
 from ecs_migrate.render.console import _isatty, clock, echo, own_line, style
 from ecs_migrate.render.relay import visible_lines
 from ecs_migrate.render.run import _STATUS_STYLE
@@ -56,7 +57,7 @@ class RunManyRenderer:
     def __init__(
         self,
         json_mode: bool,
-        gha: GitHubActions | None,
+        gha: Runner | None,
         out: TextIO | None = None,
         err: TextIO | None = None,
         live: bool = False,
@@ -74,7 +75,7 @@ class RunManyRenderer:
     @classmethod
     def for_output(cls, output: str, env: Mapping[str, str]) -> RunManyRenderer:
         json_mode = output == "json"
-        gha = GitHubActions.from_env(env, sys.stderr if json_mode else sys.stdout)
+        gha = detect(env, sys.stderr if json_mode else sys.stdout)
         live = not json_mode and gha is None and _isatty(sys.stdout) and _isatty(sys.stderr)
         return cls(json_mode, gha, live=live)
 
