@@ -259,7 +259,25 @@ def test_bad_or_future_since_is_a_usage_error(sandbox: Env) -> None:
         assert result.stdout == "" and "Traceback" not in result.output
 
 
+def without_the_services_streams(sandbox: Env) -> None:
+    """The service scaled to 0 and its tasks' streams deleted: the service's own tasks run
+    their command (a web server) and the awslogs driver opens their streams at start, as on
+    ECS, so a group with no stream of the prefix needs them gone."""
+    world, ecs = sandbox.world, sandbox.client("ecs")
+    ecs.update_service(cluster=world.cluster, service=world.service, desiredCount=0)
+    deadline = time.monotonic() + 30
+    while ecs.list_tasks(cluster=world.cluster, desiredStatus="RUNNING")["taskArns"]:
+        assert time.monotonic() < deadline, "the service's task never stopped"
+        time.sleep(0.1)
+    client = sandbox.client("logs")
+    for stream in client.describe_log_streams(logGroupName=world.log_group)["logStreams"]:
+        client.delete_log_stream(
+            logGroupName=world.log_group, logStreamName=stream["logStreamName"]
+        )
+
+
 def test_no_events_is_a_note_and_exit_zero(sandbox: Env) -> None:
+    without_the_services_streams(sandbox)
     result = logs(sandbox)
     assert result.returncode == 0, result.output
     assert result.stdout == ""
