@@ -90,7 +90,7 @@ ensure_migration_tools() {
   local sum
   sum=$(cat "$node_dir/package.json" "$node_dir/package-lock.json" | sha256sum | cut -d' ' -f1)
   if command -v npm >/dev/null 2>&1 && { [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; }; then
-    say "Installing the npm migration tools (npm ci in tests/tools/node)"
+    say "Installing the npm migration tools and gitlab-ci-local (npm ci in tests/tools/node)"
     if (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
       echo "$sum" >"$stamp"
     else

@@ -80,3 +80,68 @@ def github(output: str, region: str | None, profile: str | None, **params: Any) 
     clients = None if opts.offline else aws_clients(region, profile, (opts.cluster, opts.service))
     result = init_github(clients, opts)
     render_init_github(result, output)
+
+
+INIT_CI_FLAGS = (
+    "cluster",
+    "service",
+    "container",
+    "branch",
+    "ecr_repository",
+    "migrate_command",
+    "out",
+    "role_name",
+    "source",
+    "dockerfile",
+    "context",
+    "force",
+    "offline",
+    "account",
+    "task_role_arn",
+    "execution_role_arn",
+    "family",
+    "log_group",
+    "log_prefix",
+)
+
+
+def _init_ci(
+    provider: str, output: str, region: str | None, profile: str | None, **params: Any
+) -> None:
+    from ecs_migrate.cli.clients import aws_clients
+    from ecs_migrate.commands.initci import InitCiOptions, init_ci
+    from ecs_migrate.render.init import render_init_github
+
+    opts = InitCiOptions.from_cli(
+        **params,
+        region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        argv=sys.argv[1:],
+    )
+    clients = None if opts.offline else aws_clients(region, profile, (opts.cluster, opts.service))
+    render_init_github(init_ci(clients, provider, opts), output)
+
+
+@command(group=init)
+@declared("ecs_migrate.commands.initci:InitCiOptions", *INIT_CI_FLAGS, "repo", "gitlab_url")
+@output_option
+@aws_options
+def gitlab(output: str, region: str | None, profile: str | None, **params: Any) -> None:
+    """Write a GitLab CI pipeline (.gitlab-ci.yml) that migrates before it deploys, with OIDC.
+
+    Jobs: lint-sql (an Alembic upgrade's offline SQL through lint-sql), build (docker build
+    and push to ECR), deploy (`ecs-migrate deploy`: the migration on a new revision with the
+    image, then the service rolled onto it and followed). The jobs take AWS credentials from
+    GitLab's OIDC token (id_tokens, audience sts.amazonaws.com) through AWS_ROLE_ARN and
+    AWS_WEB_IDENTITY_TOKEN_FILE; the deploy job holds a resource group (one deploy at a time)
+    and reports ecs-migrate.env as a dotenv artifact. Beside it go the role's permission
+    policy and its trust policy (the project, on the branch); the commands to create the
+    role are printed.
+
+    \b
+    Example:
+      ecs-migrate init gitlab --cluster prod --service api --repo acme/api \\
+        --migrate-command "alembic upgrade head"
+      ecs-migrate init gitlab --cluster prod --service api --repo platform/api \\
+        --gitlab-url https://gitlab.example.com --branch release
+    """
+    _init_ci("gitlab", output, region, profile, **params)

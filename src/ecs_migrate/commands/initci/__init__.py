@@ -1,0 +1,343 @@
+"""`ecs-migrate init gitlab|bitbucket|circleci|buildkite|azure`: a migrate-then-deploy pipeline
+for that CI with OIDC, and its IAM role.
+
+``init_ci(clients, provider, opts)`` reads the names it needs from the live service (or flags
+with ``offline``), renders the CI's pipeline (one pure module per CI), and generates the role's
+permission policy (run + deploy) and its trust policy (`policy generate --provider`) with
+`policy generate`'s own code. It writes the three files and returns what it wrote, with the
+commands that create the role. It never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ecs_migrate.aws import Clients
+from ecs_migrate.commands.initci.gitlab import render_gitlab
+from ecs_migrate.commands.initci.spec import PipelineSpec, command_line
+from ecs_migrate.commands.initgithub import DEFAULT_MIGRATE_COMMAND, FEATURES, InitGithubResult
+from ecs_migrate.commands.initgithub.names import RULES
+from ecs_migrate.commands.initgithub.names import flag as flag_name
+from ecs_migrate.commands.initgithub.offline_sql import offline_sql
+from ecs_migrate.commands.initgithub.pins import action_problem, own_action
+from ecs_migrate.commands.initgithub.workflow import SESSION_SECONDS
+from ecs_migrate.commands.policy.generate import GenerateOptions, generate, resolve_values
+from ecs_migrate.commands.policy.providers import BRANCHED, build_trust
+from ecs_migrate.common.options import FromCli, flag
+from ecs_migrate.common.pins import Pin
+from ecs_migrate.errors import UsageError
+from ecs_migrate.version import __version__
+
+# Each CI: the pipeline file's default path, and its renderer.
+PIPELINES: dict[str, tuple[str, Callable[[PipelineSpec, str], str]]] = {
+    "gitlab": (".gitlab-ci.yml", render_gitlab),
+}
+
+# The trust flags each CI takes (policy generate --provider's).
+TRUST_FLAGS: dict[str, tuple[str, ...]] = {
+    "gitlab": ("repo", "gitlab_url"),
+    "bitbucket": ("workspace", "workspace_uuid", "repo_id", "environment"),
+    "circleci": ("org_id", "project"),
+    "buildkite": ("org", "pipeline"),
+    "azure": ("org", "org_id", "project", "service_connection"),
+}
+
+
+@dataclass
+class InitCiOptions(FromCli):
+    """`init <ci>`'s options, each flag declared on its field; each CI's subcommand takes the
+    common ones and its own trust flags (TRUST_FLAGS). ``region`` is the CLI's --region."""
+
+    cluster: str = field(metadata=flag("ECS cluster name or ARN."))
+    service: str = field(metadata=flag("The service to deploy."))
+    branch: str = field(
+        default="main",
+        metadata=flag(
+            "Deploy on pushes to this branch (the role trusts it where the CI's token names it)."
+        ),
+    )
+    repo: str | None = field(
+        default=None, metadata=flag("GitLab project path.", metavar="GROUP/PROJECT")
+    )
+    gitlab_url: str | None = field(
+        default=None,
+        metadata=flag("Self-managed GitLab's URL, its token issuer (default https://gitlab.com)."),
+    )
+    workspace: str | None = field(default=None, metadata=flag("Bitbucket workspace slug."))
+    workspace_uuid: str | None = field(
+        default=None, metadata=flag("Bitbucket workspace UUID (the token's audience).")
+    )
+    repo_id: str | None = field(
+        default=None, metadata=flag("Bitbucket repository UUID.", metavar="UUID")
+    )
+    environment: str | None = field(
+        default=None,
+        metadata=flag("Bitbucket deployment environment UUID the role trusts.", metavar="UUID"),
+    )
+    org: str | None = field(
+        default=None, metadata=flag("Buildkite organization slug, or Azure DevOps organization.")
+    )
+    org_id: str | None = field(
+        default=None,
+        metadata=flag("CircleCI or Azure DevOps organization ID (its issuer).", metavar="UUID"),
+    )
+    project: str | None = field(
+        default=None, metadata=flag("CircleCI project ID, or Azure DevOps project name.")
+    )
+    pipeline: str | None = field(default=None, metadata=flag("Buildkite pipeline slug."))
+    service_connection: str | None = field(
+        default=None,
+        metadata=flag("Azure DevOps service connection (AWS, OIDC) name.", metavar="NAME"),
+    )
+    ecr_repository: str | None = field(
+        default=None, metadata=flag("Default: the service's image repository.", metavar="NAME")
+    )
+    migrate_command: str = field(
+        default=DEFAULT_MIGRATE_COMMAND,
+        metadata=flag("The migration command (split into words like a shell; no shell runs it)."),
+    )
+    out: Path | None = field(
+        default=None,
+        metadata=flag(
+            "The pipeline file (default: the CI's own path); the role's two policies are "
+            "written beside it.",
+            kind="output-file",
+        ),
+    )
+    role_name: str | None = field(
+        default=None,
+        metadata=flag("IAM role for the pipeline (default: ecs-migrate-deploy-SERVICE)."),
+    )
+    source: str | None = field(
+        default=None,
+        metadata=flag(
+            "The ecs-migrate the pipeline installs with pip, pinned to a commit (default: the "
+            "commit this ecs-migrate was installed from).",
+            metavar="OWNER/REPO@SHA",
+        ),
+    )
+    container: str | None = field(
+        default=None,
+        metadata=flag("Container that runs the migration (default: the only essential one)."),
+    )
+    dockerfile: str = field(default="Dockerfile", metadata=flag("For docker build."))
+    context: str = field(default=".", metadata=flag("docker build's context."))
+    force: bool = field(default=False, metadata=flag("Replace files that exist."))
+    offline: bool = field(default=False, metadata=flag("Take the names from flags, not from AWS."))
+    account: str | None = field(
+        default=None, metadata=flag("With --offline: the 12-digit AWS account ID.")
+    )
+    region: str | None = None
+    task_role_arn: str | None = field(
+        default=None, metadata=flag("With --offline: the task role (for iam:PassRole).")
+    )
+    execution_role_arn: str | None = field(
+        default=None, metadata=flag("With --offline: the execution role (for iam:PassRole).")
+    )
+    family: str | None = field(
+        default=None,
+        metadata=flag("With --offline: the task definition family (default: SERVICE)."),
+    )
+    log_group: str | None = field(
+        default=None, metadata=flag("With --offline: the container's awslogs group.")
+    )
+    log_prefix: str | None = field(
+        default=None, metadata=flag("With --offline: the container's awslogs stream prefix.")
+    )
+    argv: list[str] = field(default_factory=list)  # the command line, for the header
+
+
+# init github's result: the same files, names and commands (``workflow`` is the pipeline).
+InitCiResult = InitGithubResult
+
+_CHECKED = (
+    "cluster",
+    "service",
+    "branch",
+    "ecr_repository",
+    "role_name",
+    "container",
+    "account",
+    "region",
+    "task_role_arn",
+    "execution_role_arn",
+    "family",
+    "log_group",
+    "log_prefix",
+)
+
+
+def _paths(out: Path) -> tuple[Path, Path, Path]:
+    stem = out.name.lstrip(".").rsplit(".", 1)[0]
+    return (
+        out,
+        out.with_name(f"{stem}.role-policy.json"),
+        out.with_name(f"{stem}.trust-policy.json"),
+    )
+
+
+def _check(provider: str, opts: InitCiOptions, out: Path) -> list[str]:
+    for key in _CHECKED:
+        value = getattr(opts, key)
+        if value is not None and not RULES[key].pattern.fullmatch(value):
+            raise UsageError(f"{flag_name(key)} {value!r} must be {RULES[key].says}.")
+    for key, flags in TRUST_FLAGS.items():
+        for name in flags:
+            if key != provider and name not in TRUST_FLAGS[provider] and getattr(opts, name):
+                raise UsageError(f"{flag_name(name)} does not apply to init {provider}.")
+    try:
+        command = shlex.split(opts.migrate_command)
+    except ValueError as exc:
+        raise UsageError(f"--migrate-command cannot be split into words: {exc}.") from exc
+    if not command:
+        raise UsageError(
+            "--migrate-command is empty.", hint='e.g. --migrate-command "alembic upgrade head"'
+        )
+    if not opts.force:
+        existing = [str(p) for p in _paths(out) if p.exists()]
+        if existing:
+            raise UsageError(
+                f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: "
+                "nothing was written.",
+                hint="Pass --force to replace, or --out to write elsewhere.",
+            )
+    return command
+
+
+def _source(value: str | None) -> tuple[Pin, list[str]]:
+    """The pinned ecs-migrate to install: --source, or this installation's commit."""
+    if value is None:
+        return own_action(None)
+    problem = action_problem(value)
+    if problem:
+        raise UsageError(
+            f"--source {value!r} {problem}.",
+            hint="e.g. --source ecs-migrate/ecs-migrate@<40-character commit SHA>",
+        )
+    repo, _, sha = value.rpartition("@")
+    return Pin(repo, sha, f"ecs-migrate {__version__}"), []
+
+
+def _policy_options(provider: str, opts: InitCiOptions) -> GenerateOptions:
+    return GenerateOptions(
+        cluster=opts.cluster,
+        service=opts.service,
+        role="ci",
+        features=FEATURES,
+        account=opts.account,
+        region=opts.region,
+        offline=opts.offline,
+        container=opts.container,
+        ecr_repository=opts.ecr_repository,
+        task_role_arn=opts.task_role_arn,
+        execution_role_arn=opts.execution_role_arn,
+        family=opts.family,
+        log_group=opts.log_group,
+        log_prefix=opts.log_prefix,
+    )
+
+
+def _trust_options(provider: str, opts: InitCiOptions, account: str) -> GenerateOptions:
+    names = {name: getattr(opts, name) for name in TRUST_FLAGS[provider]}
+    if provider in BRANCHED:
+        names["branch"] = opts.branch
+    return GenerateOptions(role="trust", provider=provider, account=account, **names)  # type: ignore[arg-type]
+
+
+def init_ci(clients: Clients | None, provider: str, opts: InitCiOptions) -> InitCiResult:
+    """Write ``provider``'s pipeline and the role's two policies; the commands to create it."""
+    if provider not in PIPELINES:
+        raise UsageError(f"init {provider} is not available yet.")
+    default_out, render = PIPELINES[provider]
+    out = opts.out or Path(default_out)
+    command = _check(provider, opts, out)
+    source, notes = _source(opts.source)
+    policy_opts = _policy_options(provider, opts)
+    values, _, _ = resolve_values(None if opts.offline else clients, policy_opts)
+    account = str(values["account"])
+    trust_opts = _trust_options(provider, opts, account)
+    build_trust(trust_opts)  # the trust's names checked before anything is written
+    permission = generate(None, replace(policy_opts, offline=True, **_resolved(values)))
+    trust = generate(None, trust_opts)
+    role_name = opts.role_name or f"ecs-migrate-deploy-{opts.service.rsplit('/', 1)[-1]}"[:64]
+    role_arn = f"arn:aws:iam::{account}:role/{role_name}"
+    lint = offline_sql(command)
+    spec = PipelineSpec(
+        cluster=opts.cluster,
+        service=opts.service,
+        container=str(values.get("container") or opts.container or ""),
+        region=str(values["region"]),
+        account=account,
+        ecr_repository=str(values["ecr_repository"]),
+        role_arn=role_arn,
+        migrate_command=command,
+        source=source,
+        branch=opts.branch,
+        lint_command=lint.command,
+        lint_skipped=lint.reason,
+        dockerfile=opts.dockerfile,
+        context=opts.context,
+    )
+    if not spec.container:
+        raise UsageError("Which container runs the migration? Pass --container NAME.")
+    pipeline, permission_file, trust_file = _paths(out)
+    pipeline.parent.mkdir(parents=True, exist_ok=True)
+    pipeline.write_text(render(spec, command_line(opts.argv or ["init", provider])))
+    permission_file.write_text(json.dumps(permission.document, indent=2) + "\n")
+    trust_file.write_text(json.dumps(trust.document, indent=2) + "\n")
+    return InitCiResult(
+        workflow=pipeline,
+        permission_policy=permission_file,
+        trust_policy=trust_file,
+        role_name=role_name,
+        role_arn=role_arn,
+        commands=_role_commands(role_name, permission_file, trust_file, trust.document),
+        notes=[*notes, *permission.warnings, *permission.notes, *trust.notes],
+        warnings=[] if lint.command else [_unlinted(lint.reason)],
+    )
+
+
+def _unlinted(reason: str | None) -> str:
+    return (
+        f"The pipeline has no SQL lint job: {reason}. Lint the migration's SQL yourself "
+        "before it runs (docs/safety.md: how each tool writes its SQL, for ecs-migrate "
+        "lint-sql); the pipeline says where, in a comment."
+    )
+
+
+def _resolved(values: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "account",
+        "region",
+        "container",
+        "ecr_repository",
+        "task_role_arn",
+        "execution_role_arn",
+        "family",
+        "log_group",
+        "log_prefix",
+    )
+    return {k: values[k] for k in keys if values.get(k)}
+
+
+def _role_commands(
+    role_name: str, permission: Path, trust: Path, document: dict[str, Any]
+) -> list[str]:
+    role = shlex.quote(role_name)
+    statement = document["Statement"][0]
+    host = statement["Principal"]["Federated"].split(":oidc-provider/", 1)[1]
+    audience = next(iter(statement["Condition"]["StringEquals"].values()))
+    return [
+        "# once per AWS account: let IAM trust the CI's OIDC tokens (skip if it exists)",
+        "aws iam create-open-id-connect-provider "
+        f"--url {shlex.quote('https://' + host)} --client-id-list {shlex.quote(audience)}",
+        f"aws iam create-role --role-name {role} --max-session-duration {SESSION_SECONDS} "
+        f"--assume-role-policy-document file://{shlex.quote(str(trust))}",
+        f"aws iam put-role-policy --role-name {role} --policy-name ecs-migrate-deploy "
+        f"--policy-document file://{shlex.quote(str(permission))}",
+    ]

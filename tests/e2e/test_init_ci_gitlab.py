@@ -1,0 +1,165 @@
+"""`ecs-migrate init gitlab`, checked by GitLab's own tools: the generated `.gitlab-ci.yml`
+validates against GitLab's schema (check-jsonschema's vendored `vendor.gitlab-ci`), and its
+deploy job runs for real under gitlab-ci-local (shell executor) against the sandbox: the
+migration, then the rollout, both succeed; a failing migration fails the job before the
+service is touched.
+
+What cannot be real here: GitLab's OIDC token. The job writes ``$AWS_ID_TOKEN`` to the file
+AWS_WEB_IDENTITY_TOKEN_FILE names, as on GitLab; the test gives it an empty token and the
+sandbox's credentials as job variables (boto3 reads access keys in the environment before
+web identity). The build job (docker) is not run: the deploy job's image is a fixed tag,
+given as DEPLOY_IMAGE (nothing pulls it). The pipeline installs ecs-migrate with pip from
+ECS_MIGRATE_PIP: here a wheel of this checkout instead of the pinned GitHub commit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.action_support import settled_service
+from tests.conftest import Env, assert_no_secrets
+
+ROOT = Path(__file__).resolve().parents[2]
+GITLAB_CI_LOCAL = ROOT / "tests/tools/node/node_modules/.bin/gitlab-ci-local"
+CHECK_JSONSCHEMA = str(Path(sys.executable).parent / "check-jsonschema")
+SHA = "0123456789abcdef0123456789abcdef01234567"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:fixed-tag"
+
+
+def generate(sandbox: Env, folder: Path, *args: str) -> Any:
+    done = sandbox.cli(
+        "init",
+        "gitlab",
+        *("--cluster", "sandbox", "--service", "app", "--repo", "acme/app"),
+        *("--source", f"acme/ecs-migrate@{SHA}", "--out", str(folder / ".gitlab-ci.yml")),
+        *args,
+    )
+    assert done.returncode == 0, done.output
+    return done
+
+
+def test_the_pipeline_validates_against_gitlabs_schema(sandbox: Env, tmp_path: Path) -> None:
+    generate(sandbox, tmp_path, "--migrate-command", "alembic upgrade head")
+    checked = subprocess.run(
+        [
+            CHECK_JSONSCHEMA,
+            "--builtin-schema",
+            "vendor.gitlab-ci",
+            str(tmp_path / ".gitlab-ci.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    pipeline = yaml.safe_load((tmp_path / ".gitlab-ci.yml").read_text())
+    assert pipeline["stages"] == ["lint", "build", "deploy"]
+    assert {"lint-sql", "build", "deploy"} <= set(pipeline)
+    deploy = pipeline["deploy"]
+    assert deploy["resource_group"] == "ecs-migrate-deploy-app"
+    assert deploy["artifacts"]["reports"]["dotenv"] == "ecs-migrate.env"
+    assert deploy["id_tokens"] == {"AWS_ID_TOKEN": {"aud": "sts.amazonaws.com"}}
+    assert "AWS_ACCESS_KEY_ID" not in (tmp_path / ".gitlab-ci.yml").read_text()
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel of this checkout, for the pipeline's pip install."""
+    out = tmp_path_factory.mktemp("wheel")
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv"
+    build = subprocess.run(
+        [uv, "build", "--wheel", "--quiet", "--out-dir", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr
+    (found,) = out.glob("*.whl")
+    return found
+
+
+def project(sandbox: Env, folder: Path, migrate: str) -> None:
+    """A git repository on main with the generated pipeline (gitlab-ci-local reads git)."""
+    generate(sandbox, folder, "--migrate-command", migrate)
+    git = ["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "remote", "add", "origin", "git@gitlab.com:acme/app.git"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "pipeline"], check=True)
+
+
+def run_deploy(sandbox: Env, folder: Path, wheel: Path) -> subprocess.CompletedProcess[str]:
+    aws = {k: v for k, v in sandbox.env.items() if k.startswith("AWS_")}
+    given = {
+        **aws,  # OIDC cannot be real here: the sandbox's credentials, as job variables
+        "AWS_ID_TOKEN": "",
+        "DEPLOY_IMAGE": IMAGE,
+        "ECS_MIGRATE_PIP": f"ecs-migrate @ file://{wheel}",
+    }
+    env = {k: v for k, v in sandbox.env.items() if not k.startswith("AWS_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run(
+        [str(GITLAB_CI_LOCAL), "--shell-executor-no-image"]
+        + ["--force-shell-executor", "--home", ".home", "deploy"]
+        + [arg for key, value in given.items() for arg in ("--variable", f"{key}={value}")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=folder,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture
+def gitlab_ci_local() -> Path:
+    """tests/tools/node's gitlab-ci-local (scripts/test installs it); skipped when missing,
+    failed in CI (ECS_MIGRATE_REQUIRE_TOOLS=1)."""
+    if not GITLAB_CI_LOCAL.exists():
+        why = "gitlab-ci-local missing (ensure_migration_tools in scripts/lib.sh installs it)"
+        if os.environ.get("ECS_MIGRATE_REQUIRE_TOOLS") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    return GITLAB_CI_LOCAL
+
+
+def test_the_deploy_job_migrates_then_rolls_the_service(
+    sandbox: Env, tmp_path: Path, wheel: Path, gitlab_ci_local: Path
+) -> None:
+    project(sandbox, tmp_path, "sh -c 'echo migrated by the gitlab job'")
+    before = settled_service(sandbox)
+    ran = run_deploy(sandbox, tmp_path, wheel)
+    output = ran.stdout + ran.stderr
+    assert_no_secrets(output, sandbox.secrets)
+    assert ran.returncode == 0, output
+    assert "migrated by the gitlab job" in output
+    ecs = sandbox.client("ecs")
+    service = ecs.describe_services(cluster="sandbox", services=["app"])["services"][0]
+    assert service["taskDefinition"] != before["taskDefinition"]
+    (deployment,) = service["deployments"]
+    assert deployment["rolloutState"] == "COMPLETED"
+    registered = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
+    assert registered["taskDefinition"]["containerDefinitions"][0]["image"] == IMAGE
+
+
+def test_a_failing_migration_stops_the_pipeline_before_the_deploy(
+    sandbox: Env, tmp_path: Path, wheel: Path, gitlab_ci_local: Path
+) -> None:
+    project(sandbox, tmp_path, "sh -c 'echo the migration failed; exit 3'")
+    before = settled_service(sandbox)
+    ran = run_deploy(sandbox, tmp_path, wheel)
+    output = ran.stdout + ran.stderr
+    assert ran.returncode != 0, output
+    assert "the migration failed" in output
+    ecs = sandbox.client("ecs")
+    service = ecs.describe_services(cluster="sandbox", services=["app"])["services"][0]
+    assert service["taskDefinition"] == before["taskDefinition"]  # untouched
+    assert len(service["deployments"]) == 1

@@ -1,0 +1,146 @@
+"""`ecs-migrate init <ci>` offline, through the CLI: each CI's pipeline is valid YAML that
+reads every value from a variable (hostile values stay data), its trust policy is linted
+clean by `policy lint`, flags of another CI are refused, and the subcommand's flags agree
+with the options dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from ecs_migrate.cli.main import cli
+from ecs_migrate.commands.initci import PIPELINES, InitCiOptions
+from ecs_migrate.errors import UsageError
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+OFFLINE = (
+    *("--offline", "--account", "123456789012", "--region", "eu-west-1"),
+    *("--ecr-repository", "acme/api", "--container", "web"),
+    *("--task-role-arn", "arn:aws:iam::123456789012:role/api-task"),
+    *("--execution-role-arn", "arn:aws:iam::123456789012:role/api-execution"),
+    *("--source", f"acme/ecs-migrate@{SHA}"),
+)
+# Each CI's own trust flags.
+TRUST = {
+    "gitlab": ("--repo", "acme/api"),
+}
+CANARY = "canary-init-ci-5e1f"
+
+
+def init(tmp: Path, ci: str, *args: str) -> Any:
+    out = tmp / PIPELINES[ci][0]
+    return CliRunner().invoke(
+        cli,
+        [
+            "init",
+            ci,
+            "--cluster",
+            "prod",
+            "--service",
+            "api",
+            *TRUST[ci],
+            *OFFLINE,
+            "--out",
+            str(out),
+            *args,
+        ],
+        prog_name="ecs-migrate",
+    )
+
+
+@pytest.mark.parametrize("ci", sorted(TRUST))
+def test_the_pipeline_and_both_policies_are_written(ci: str, tmp_path: Path) -> None:
+    done = init(tmp_path, ci)
+    assert done.exit_code == 0, done.output
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert len(files) == 3, files
+    pipeline = (tmp_path / PIPELINES[ci][0]).read_text()
+    assert yaml.safe_load(pipeline)
+    assert "ecs-migrate deploy" in pipeline and "AWS_WEB_IDENTITY_TOKEN_FILE" in pipeline
+    assert "AWS_ACCESS_KEY_ID" not in pipeline and "AWS_SECRET" not in pipeline
+    assert f"git+https://github.com/acme/ecs-migrate@{SHA}" in pipeline
+    assert "aws iam create-role --role-name ecs-migrate-deploy-api" in done.stdout
+
+
+@pytest.mark.parametrize("ci", sorted(TRUST))
+def test_the_trust_policy_is_linted_clean(ci: str, tmp_path: Path) -> None:
+    assert init(tmp_path, ci).exit_code == 0
+    (trust,) = tmp_path.rglob("*.trust-policy.json")
+    linted = CliRunner().invoke(cli, ["policy", "lint", "--output", "json", str(trust)])
+    assert linted.exit_code == 0, linted.output
+    assert json.loads(linted.stdout)["findings"] == []
+    (permission,) = tmp_path.rglob("*.role-policy.json")
+    linted = CliRunner().invoke(
+        cli, ["policy", "lint", "--features", "run,deploy", str(permission)]
+    )
+    assert linted.exit_code == 0, linted.output
+
+
+@pytest.mark.parametrize("ci", sorted(TRUST))
+def test_hostile_values_stay_data(ci: str, tmp_path: Path) -> None:
+    """A migrate command with shell, variable and YAML syntax reaches the job as one JSON
+    value, never as code; a canary in it is in the file only inside that value."""
+    hostile = f"sh -c 'echo $CI_JOB_TOKEN $(id) \"{CANARY}\" ${{{{ x }}}}; exit 3' # :\n- x: y"
+    done = init(tmp_path, ci, "--migrate-command", hostile, "--dockerfile", "a b/$(id)")
+    assert done.exit_code == 0, done.output
+    text = (tmp_path / PIPELINES[ci][0]).read_text()
+    loaded = yaml.safe_load(text)
+    found = _variables(ci, loaded)
+    assert json.loads(found["MIGRATE_COMMAND"]) == shlex.split(hostile)
+    assert found["DOCKERFILE"] == "a b/$(id)"
+    assert text.count(CANARY) == 1  # in the JSON value alone (the header shows no values)
+
+
+def _variables(ci: str, loaded: dict[str, Any]) -> dict[str, str]:
+    if ci == "gitlab":
+        return {k: v["value"] for k, v in loaded["variables"].items()}
+    raise AssertionError(ci)
+
+
+def test_a_flag_of_another_ci_is_refused(tmp_path: Path) -> None:
+    done = init(tmp_path, "gitlab", "--workspace", "acme")
+    assert done.exit_code == 2 and "No such option '--workspace'" in done.output
+    done = init(tmp_path, "gitlab", "--branch", "ma in")
+    assert isinstance(done.exception, UsageError) and "--branch" in str(done.exception)
+    assert not list(tmp_path.iterdir())
+
+
+def test_nothing_is_overwritten_without_force(tmp_path: Path) -> None:
+    assert init(tmp_path, "gitlab").exit_code == 0
+    again = init(tmp_path, "gitlab")
+    assert isinstance(again.exception, UsageError) and "nothing was written" in str(again.exception)
+    assert init(tmp_path, "gitlab", "--force").exit_code == 0
+
+
+def test_gitlabs_trust_names_the_instance_and_branch(tmp_path: Path) -> None:
+    done = init(tmp_path, "gitlab", "--gitlab-url", "https://gitlab.example.com", "--branch", "rel")
+    assert done.exit_code == 0, done.output
+    (trust,) = tmp_path.rglob("*.trust-policy.json")
+    statement = json.loads(trust.read_text())["Statement"][0]
+    assert statement["Principal"]["Federated"].endswith(":oidc-provider/gitlab.example.com")
+    sub = statement["Condition"]["StringEquals"]["gitlab.example.com:sub"]
+    assert sub == "project_path:acme/api:ref_type:branch:ref:rel"
+    assert "--url https://gitlab.example.com --client-id-list sts.amazonaws.com" in done.stdout
+    pipeline = yaml.safe_load((tmp_path / ".gitlab-ci.yml").read_text())
+    assert pipeline["variables"]["DEPLOY_BRANCH"]["value"] == "rel"
+
+
+@pytest.mark.parametrize("ci", sorted(TRUST))
+def test_the_flags_agree_with_the_options(ci: str) -> None:
+    """Each flag of `init CI` is a field of InitCiOptions, with the field's default."""
+    command = cli.get_command(None, "init").get_command(None, ci)  # type: ignore[union-attr]
+    fields = {f.name: f for f in dataclasses.fields(InitCiOptions)}
+    for param in command.params:
+        if param.name in {"output", "region", "profile", "help"}:
+            continue
+        assert param.name in fields, param.name
+        default = fields[param.name].default
+        if default is not dataclasses.MISSING and default is not None:
+            assert param.default == default, param.name
