@@ -30,6 +30,19 @@ OFFLINE = (
 # Each CI's own trust flags.
 TRUST = {
     "gitlab": ("--repo", "acme/api"),
+    "bitbucket": (
+        *("--workspace", "acme", "--workspace-uuid", "9f1c2d3e-0000-4000-8000-000000000001"),
+        *("--repo-id", "{5d2e6f7a-0000-4000-8000-000000000002}"),
+    ),
+    "circleci": (
+        *("--org-id", "1b2c3d4e-0000-4000-8000-000000000001"),
+        *("--project", "7e8f9a0b-0000-4000-8000-000000000002"),
+    ),
+    "buildkite": ("--org", "acme", "--pipeline", "api-deploy"),
+    "azure": (
+        *("--org", "acme", "--org-id", "3a4b5c6d-0000-4000-8000-000000000001"),
+        *("--project", "Platform", "--service-connection", "aws-prod"),
+    ),
 }
 CANARY = "canary-init-ci-5e1f"
 
@@ -87,21 +100,68 @@ def test_the_trust_policy_is_linted_clean(ci: str, tmp_path: Path) -> None:
 def test_hostile_values_stay_data(ci: str, tmp_path: Path) -> None:
     """A migrate command with shell, variable and YAML syntax reaches the job as one JSON
     value, never as code; a canary in it is in the file only inside that value."""
-    hostile = f"sh -c 'echo $CI_JOB_TOKEN $(id) \"{CANARY}\" ${{{{ x }}}}; exit 3' # :\n- x: y"
-    done = init(tmp_path, ci, "--migrate-command", hostile, "--dockerfile", "a b/$(id)")
+    hostile = (
+        f"sh -c 'echo $CI_JOB_TOKEN ${{HOME}} `id` <<x \"{CANARY}\" ${{{{ x }}}}; exit 3'"
+        " # :\n- x: y"
+    )
+    done = init(tmp_path, ci, "--migrate-command", hostile, "--dockerfile", "a b/$HOME")
     assert done.exit_code == 0, done.output
     text = (tmp_path / PIPELINES[ci][0]).read_text()
     loaded = yaml.safe_load(text)
     found = _variables(ci, loaded)
     assert json.loads(found["MIGRATE_COMMAND"]) == shlex.split(hostile)
-    assert found["DOCKERFILE"] == "a b/$(id)"
-    assert text.count(CANARY) == 1  # in the JSON value alone (the header shows no values)
+    assert found["DOCKERFILE"] == "a b/$HOME"
+    lines = text.splitlines()
+    with_canary = [i for i, line in enumerate(lines) if CANARY in line]
+    assert with_canary  # only in MIGRATE_COMMAND's value(s) (the header shows no values)
+    assert all("MIGRATE_COMMAND" in lines[i] + lines[i - 1] for i in with_canary)
 
 
 def _variables(ci: str, loaded: dict[str, Any]) -> dict[str, str]:
-    if ci == "gitlab":
+    """The values each job gets, as the CI reads the file (its own escapes undone)."""
+    if ci == "gitlab":  # expand: false on each
+        assert all(v["expand"] is False for v in loaded["variables"].values())
         return {k: v["value"] for k, v in loaded["variables"].items()}
+    if ci == "bitbucket":  # the deploy step's exports, as the shell reads them
+        (deploy,) = [s["step"] for s in loaded["pipelines"]["branches"]["main"]][-1:]
+        words = [shlex.split(line) for line in deploy["script"] if line.startswith("export ")]
+        return dict(w[1].split("=", 1) for w in words)
+    if ci == "circleci":  # '\\<<' is CircleCI's escape of '<<'
+        env = loaded["jobs"]["deploy"]["environment"]
+        return {k: v.replace("\\<<", "<<") for k, v in env.items()}
+    if ci == "buildkite":  # '$$' is Buildkite's escape of '$'
+        return {k: v.replace("$$", "$") for k, v in loaded["env"].items()}
+    if ci == "azure":
+        return {v["name"]: v["value"] for v in loaded["variables"]}
     raise AssertionError(ci)
+
+
+def test_azure_refuses_a_macro_in_a_value(tmp_path: Path) -> None:
+    """Azure Pipelines expands $(NAME) in variables: $(System.AccessToken) would reach the
+    task. Refused, and nothing is written."""
+    done = init(tmp_path, "azure", "--migrate-command", "sh -c 'echo $(System.AccessToken)'")
+    assert isinstance(done.exception, UsageError), done.output
+    assert "macro" in str(done.exception)
+    assert not list(tmp_path.rglob("*.yml"))
+
+
+@pytest.mark.parametrize(("ci", "branch"), [("bitbucket", "a{b,c}"), ("buildkite", "!main")])
+def test_a_branch_the_filter_reads_as_a_pattern_is_refused(
+    ci: str, branch: str, tmp_path: Path
+) -> None:
+    done = init(tmp_path, ci, "--branch", branch)
+    assert isinstance(done.exception, UsageError), done.output
+    assert "pattern" in str(done.exception)
+
+
+def test_a_trust_flag_of_another_ci_is_refused_by_the_library(tmp_path: Path) -> None:
+    from ecs_migrate.commands.initci import init_ci
+
+    opts = InitCiOptions(
+        cluster="prod", service="api", repo="acme/api", workspace="acme", offline=True
+    )
+    with pytest.raises(UsageError, match="--workspace does not apply to init gitlab"):
+        init_ci(None, "gitlab", opts)
 
 
 def test_a_flag_of_another_ci_is_refused(tmp_path: Path) -> None:

@@ -145,3 +145,114 @@ def gitlab(output: str, region: str | None, profile: str | None, **params: Any) 
         --gitlab-url https://gitlab.example.com --branch release
     """
     _init_ci("gitlab", output, region, profile, **params)
+
+
+@command(group=init)
+@declared(
+    "ecs_migrate.commands.initci:InitCiOptions",
+    *INIT_CI_FLAGS,
+    "workspace",
+    "workspace_uuid",
+    "repo_id",
+    "environment",
+)
+@output_option
+@aws_options
+def bitbucket(output: str, region: str | None, profile: str | None, **params: Any) -> None:
+    """Write a Bitbucket Pipelines pipeline (bitbucket-pipelines.yml) that migrates before it
+    deploys, with OIDC.
+
+    Steps on pushes to the branch: lint the SQL (an Alembic upgrade's offline SQL through
+    lint-sql), build and push the image to ECR, then `ecs-migrate deploy` in the production
+    deployment step (one at a time). The AWS steps have `oidc: true` and give
+    $BITBUCKET_STEP_OIDC_TOKEN to boto3 through AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE.
+    Beside it go the role's permission policy and its trust policy (the repository UUID, and
+    the deployment environment UUID with --environment); the commands to create the role are
+    printed.
+
+    \b
+    Example:
+      ecs-migrate init bitbucket --cluster prod --service api --workspace acme \\
+        --workspace-uuid 9f1c2d3e-0000-4000-8000-000000000001 \\
+        --repo-id '{5d2e6f7a-0000-4000-8000-000000000002}'
+    """
+    _init_ci("bitbucket", output, region, profile, **params)
+
+
+@command(group=init)
+@declared("ecs_migrate.commands.initci:InitCiOptions", *INIT_CI_FLAGS, "org_id", "project")
+@output_option
+@aws_options
+def circleci(output: str, region: str | None, profile: str | None, **params: Any) -> None:
+    """Write a CircleCI pipeline (.circleci/config.yml) that migrates before it deploys, with
+    OIDC.
+
+    Jobs: lint-sql (an Alembic upgrade's offline SQL through lint-sql), build (docker build
+    and push to ECR), deploy (`ecs-migrate deploy`, in a serial group: one at a time), on
+    pushes to the branch. The AWS jobs give $CIRCLE_OIDC_TOKEN_V2 to boto3 through
+    AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE. Beside it go the role's permission policy
+    and its trust policy (the organization's issuer, the project); the commands to create the
+    role are printed.
+
+    \b
+    Example:
+      ecs-migrate init circleci --cluster prod --service api \\
+        --org-id 1b2c3d4e-0000-4000-8000-000000000001 \\
+        --project 7e8f9a0b-0000-4000-8000-000000000002
+    """
+    _init_ci("circleci", output, region, profile, **params)
+
+
+@command(group=init)
+@declared("ecs_migrate.commands.initci:InitCiOptions", *INIT_CI_FLAGS, "org", "pipeline")
+@output_option
+@aws_options
+def buildkite(output: str, region: str | None, profile: str | None, **params: Any) -> None:
+    """Write a Buildkite pipeline (.buildkite/pipeline.yml) that migrates before it deploys,
+    with OIDC.
+
+    Steps: lint the SQL (an Alembic upgrade's offline SQL through lint-sql), build and push
+    the image to ECR, then `ecs-migrate deploy` in a concurrency group of one, on the branch.
+    The AWS steps ask the agent for a token (buildkite-agent oidc request-token --audience
+    sts.amazonaws.com) and give it to boto3 through AWS_ROLE_ARN and
+    AWS_WEB_IDENTITY_TOKEN_FILE. The agent needs python3, docker and the AWS CLI. Beside it go
+    the role's permission policy and its trust policy (the organization, the pipeline, the
+    branch); the commands to create the role are printed.
+
+    \b
+    Example:
+      ecs-migrate init buildkite --cluster prod --service api --org acme --pipeline api-deploy
+    """
+    _init_ci("buildkite", output, region, profile, **params)
+
+
+@command(group=init)
+@declared(
+    "ecs_migrate.commands.initci:InitCiOptions",
+    *INIT_CI_FLAGS,
+    "org",
+    "org_id",
+    "project",
+    "service_connection",
+)
+@output_option
+@aws_options
+def azure(output: str, region: str | None, profile: str | None, **params: Any) -> None:
+    """Write an Azure Pipelines pipeline (azure-pipelines.yml) that migrates before it deploys,
+    with OIDC.
+
+    Jobs: lint the SQL (an Alembic upgrade's offline SQL through lint-sql), build and push the
+    image to ECR, then `ecs-migrate deploy` in a deployment job (one at a time with the
+    environment's exclusive lock), on pushes to the branch. The AWS jobs run in the AzureCLI
+    task with the service connection (addSpnToEnvironment: its OIDC token as $idToken) and
+    give the token to boto3 through AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE. Beside it go
+    the role's permission policy and its trust policy (the organization's issuer, the service
+    connection); the commands to create the role are printed.
+
+    \b
+    Example:
+      ecs-migrate init azure --cluster prod --service api --org acme \\
+        --org-id 3a4b5c6d-0000-4000-8000-000000000001 --project Platform \\
+        --service-connection aws-prod
+    """
+    _init_ci("azure", output, region, profile, **params)

@@ -10,6 +10,7 @@ commands that create the role. It never prints.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from collections.abc import Callable
@@ -18,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ecs_migrate.aws import Clients
+from ecs_migrate.commands.initci.azure import render_azure
+from ecs_migrate.commands.initci.bitbucket import render_bitbucket
+from ecs_migrate.commands.initci.buildkite import render_buildkite
+from ecs_migrate.commands.initci.circleci import render_circleci
 from ecs_migrate.commands.initci.gitlab import render_gitlab
 from ecs_migrate.commands.initci.spec import PipelineSpec, command_line
 from ecs_migrate.commands.initgithub import DEFAULT_MIGRATE_COMMAND, FEATURES, InitGithubResult
@@ -36,7 +41,20 @@ from ecs_migrate.version import __version__
 # Each CI: the pipeline file's default path, and its renderer.
 PIPELINES: dict[str, tuple[str, Callable[[PipelineSpec, str], str]]] = {
     "gitlab": (".gitlab-ci.yml", render_gitlab),
+    "bitbucket": ("bitbucket-pipelines.yml", render_bitbucket),
+    "circleci": (".circleci/config.yml", render_circleci),
+    "buildkite": (".buildkite/pipeline.yml", render_buildkite),
+    "azure": ("azure-pipelines.yml", render_azure),
 }
+
+# What a CI would read in a value as its own syntax, and why it is refused there (GitLab's
+# values have expand: false, CircleCI's '<<' and Buildkite's '$' are escaped).
+_REFUSED: dict[str, tuple[tuple[str, str], ...]] = {
+    "azure": (("$(", "Azure Pipelines would expand it as a macro"),),
+    "bitbucket": (),
+}
+# Branch filters: what each CI's branch pattern reads as a pattern.
+_BRANCH_SYNTAX = {"bitbucket": "{},", "buildkite": "!"}
 
 # The trust flags each CI takes (policy generate --provider's).
 TRUST_FLAGS: dict[str, tuple[str, ...]] = {
@@ -190,6 +208,7 @@ def _check(provider: str, opts: InitCiOptions, out: Path) -> list[str]:
         for name in flags:
             if key != provider and name not in TRUST_FLAGS[provider] and getattr(opts, name):
                 raise UsageError(f"{flag_name(name)} does not apply to init {provider}.")
+    _check_syntax(provider, opts)
     try:
         command = shlex.split(opts.migrate_command)
     except ValueError as exc:
@@ -207,6 +226,21 @@ def _check(provider: str, opts: InitCiOptions, out: Path) -> list[str]:
                 hint="Pass --force to replace, or --out to write elsewhere.",
             )
     return command
+
+
+def _check_syntax(provider: str, opts: InitCiOptions) -> None:
+    """Refuse what ``provider`` would read in a value as its own syntax."""
+    for text, why in _REFUSED.get(provider, ()):
+        for item in dataclasses.fields(opts):
+            value = getattr(opts, item.name)
+            if isinstance(value, str) and text in value:
+                raise UsageError(f"{flag_name(item.name)} contains {text!r}: {why}.")
+    special = [c for c in _BRANCH_SYNTAX.get(provider, "") if c in opts.branch]
+    if special:
+        raise UsageError(
+            f"--branch {opts.branch!r} has {special[0]!r}, which {provider}'s branch filter "
+            "reads as a pattern: the pipeline would run on other branches."
+        )
 
 
 def _source(value: str | None) -> tuple[Pin, list[str]]:
@@ -282,6 +316,7 @@ def init_ci(clients: Clients | None, provider: str, opts: InitCiOptions) -> Init
         lint_skipped=lint.reason,
         dockerfile=opts.dockerfile,
         context=opts.context,
+        service_connection=opts.service_connection,
     )
     if not spec.container:
         raise UsageError("Which container runs the migration? Pass --container NAME.")

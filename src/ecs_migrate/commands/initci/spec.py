@@ -37,6 +37,7 @@ class PipelineSpec:
     dockerfile: str = "Dockerfile"
     context: str = "."
     deploy_timeout: int = 3600
+    service_connection: str | None = None  # Azure Pipelines: the connection the token is for
 
     @property
     def registry(self) -> str:
@@ -167,3 +168,8 @@ def no_lint(spec: PipelineSpec, indent: int = 0) -> str:
         "each tool writes its SQL).",
         indent,
     )
+
+
+def deploy_script(tag: str) -> str:
+    """The deploy, with the image the build pushed (``tag``: the CI's commit and run)."""
+    return f'DEPLOY_IMAGE="$ECR_REGISTRY/$ECR_REPOSITORY:{tag}"\nexport DEPLOY_IMAGE\n' + DEPLOY
