@@ -27,7 +27,7 @@ from ecs_migrate.commands.initci.spec import (
 
 SET = "set -eu\n"
 TAG = "$BUILDKITE_COMMIT-$BUILDKITE_BUILD_NUMBER"
-TOKEN = token_lines(f"buildkite-agent oidc request-token --audience {AUDIENCE} --lifetime 7200")
+TOKEN = token_lines(f"buildkite-agent oidc request-token --audience {AUDIENCE}")
 
 
 def _escaped(text: str) -> str:
