@@ -204,3 +204,20 @@ def test_the_flags_agree_with_the_options(ci: str) -> None:
         default = fields[param.name].default
         if default is not dataclasses.MISSING and default is not None:
             assert param.default == default, param.name
+
+
+@pytest.mark.parametrize("ci", sorted(TRUST))
+def test_the_ci_page_names_only_real_flags(ci: str) -> None:
+    """docs/ci/<ci>.md exists, shows `ecs-migrate init <ci>`, and every --flag it names is a
+    flag of that command (or of the printed aws commands)."""
+    import re
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "ci" / f"{ci}.md").read_text()
+    assert f"ecs-migrate init {ci} " in page
+    command = cli.get_command(None, "init").get_command(None, ci)  # type: ignore[union-attr]
+    flags = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    aws = {"--url", "--client-id-list", "--role-name", "--max-session-duration"}
+    aws |= {"--assume-role-policy-document", "--policy-name", "--policy-document", "--sql"}
+    aws |= {"--features", "--provider", "--audience", "--role"}
+    named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", page))
+    assert named - flags - aws == set()
