@@ -163,8 +163,8 @@ def bitbucket(output: str, region: str | None, profile: str | None, **params: An
     deploys, with OIDC.
 
     Steps on pushes to the branch: lint the SQL (an Alembic upgrade's offline SQL through
-    lint-sql), build and push the image to ECR, then `ecs-migrate deploy` in the production
-    deployment step (one at a time). The AWS steps have `oidc: true` and give
+    lint-sql), then one step in the production deployment environment (one at a time): build
+    and push the image to ECR, then `ecs-migrate deploy`. That step has `oidc: true` and gives
     $BITBUCKET_STEP_OIDC_TOKEN to boto3 through AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE.
     Beside it go the role's permission policy and its trust policy (the repository UUID, and
     the deployment environment UUID with --environment); the commands to create the role are

@@ -1,6 +1,6 @@
 """The Bitbucket Pipelines pipeline, as text (`bitbucket-pipelines.yml`): lint the migration's
-SQL, build and push the image, then `ecs-migrate deploy` in the production deployment step
-(Bitbucket runs one step of a deployment environment at a time).
+SQL, then one step in the production deployment environment (Bitbucket runs one at a time):
+build and push the image, then `ecs-migrate deploy`.
 
 Pure. Bitbucket has no pipeline-level variables, so each step starts by exporting the values:
 each line is ``export NAME='value'`` (the value single-quoted for the shell by
@@ -45,26 +45,32 @@ def _lint_step(spec: PipelineSpec) -> str:
 {_script(spec, {"DATABASE_URL": LINT_URL}, LINT, 14)}"""
 
 
+# The AWS CLI for the ECR login, in a venv of its own (the step's image is python's).
+AWS_CLI = r"""aws_venv="$(mktemp -d)/aws"
+python3 -m venv "$aws_venv"
+"$aws_venv/bin/python" -m pip install --quiet --disable-pip-version-check awscli
+PATH="$PATH:$aws_venv/bin"
+"""
+
+
 def render_bitbucket(spec: PipelineSpec, command_line: str) -> str:
-    """The `bitbucket-pipelines.yml` text."""
+    """The `bitbucket-pipelines.yml` text. Build and deploy are one step, in the production
+    deployment environment: a trust pinned to that environment (--environment) then covers
+    the ECR push too (a step outside it has no environment in its sub)."""
+    script = TOKEN + AWS_CLI + build_script(TAG) + deploy_script(TAG)
     return f"""{header(spec, command_line, "Bitbucket Pipelines")}
 image: python:3.12-slim
 
 pipelines:
   branches:
     {q(spec.branch)}:
-{_lint_step(spec)}        - step:
-            name: Build and push the image to ECR
-            image: atlassian/pipelines-awscli
-            oidc: true
-            services: [docker]
-            script:
-{_script(spec, {}, TOKEN + build_script(TAG), 14)}\
+{_lint_step(spec)}\
         # The production deployment environment: one deploy at a time, never two migrations.
         - step:
-            name: Migrate, then deploy (a failed migration leaves the service as it is)
+            name: Build and push the image, migrate, then deploy
             deployment: production
             oidc: true
+            services: [docker]
             max-time: 120
             script:
-{_script(spec, {}, TOKEN + deploy_script(TAG), 14)}"""
+{_script(spec, {}, script, 14)}"""
