@@ -2,7 +2,7 @@
 validates against GitLab's schema (check-jsonschema's vendored `vendor.gitlab-ci`), and its
 deploy job runs for real under gitlab-ci-local (shell executor) against the sandbox: the
 migration, then the rollout, both succeed; a failing migration fails the job before the
-service is touched.
+service is touched. Its lint-sql job runs for real too, on tests/tools' Alembic project.
 
 What cannot be real here: GitLab's OIDC token. The job writes ``$AWS_ID_TOKEN`` to the file
 AWS_WEB_IDENTITY_TOKEN_FILE names, as on GitLab; the test gives it an empty token and the
@@ -163,3 +163,65 @@ def test_a_failing_migration_stops_the_pipeline_before_the_deploy(
     service = ecs.describe_services(cluster="sandbox", services=["app"])["services"][0]
     assert service["taskDefinition"] == before["taskDefinition"]  # untouched
     assert len(service["deployments"]) == 1
+
+
+DROP_COLUMN = '''"""drop: a column the running app may still read.
+
+Revision ID: 0003
+"""
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+
+
+def upgrade() -> None:
+    op.execute("ALTER TABLE audit DROP COLUMN id")
+'''
+
+
+def alembic_project(sandbox: Env, folder: Path) -> None:
+    """tests/tools' Alembic project and migrations, with requirements.txt, in a git repository
+    with the pipeline `init gitlab` writes for `alembic upgrade head`."""
+    shutil.copytree(ROOT / "tests/tools/alembic_sync", folder, dirs_exist_ok=True)
+    shutil.copytree(ROOT / "tests/tools/alembic_versions", folder / "versions")
+    ini = folder / "alembic.ini"
+    ini.write_text(ini.read_text().replace("%(here)s/../alembic_versions", "%(here)s/versions"))
+    (folder / "requirements.txt").write_text("alembic\nsqlalchemy\n")
+    project(sandbox, folder, "alembic upgrade head")
+
+
+def run_lint(folder: Path, wheel: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            *(str(GITLAB_CI_LOCAL), "--shell-executor-no-image", "--force-shell-executor"),
+            *("--home", ".home", "lint-sql"),
+            *("--variable", f"ECS_MIGRATE_SQL_PIP=ecs-migrate[sql] @ file://{wheel}"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_the_lint_job_lints_the_migrations_sql_and_fails_on_an_error(
+    sandbox: Env, tmp_path: Path, wheel: Path, gitlab_ci_local: Path
+) -> None:
+    """The lint-sql job, for real: Alembic writes the SQL offline (no database), lint-sql
+    judges it; warnings pass, an error (a dropped column) fails the job, before any AWS job."""
+    alembic_project(sandbox, tmp_path)
+    ran = run_lint(tmp_path, wheel)
+    output = ran.stdout + ran.stderr
+    assert ran.returncode == 0, output
+    assert "Running upgrade 0001 -> 0002" in output and "0 errors" in output
+    (tmp_path / "versions/0003_drop.py").write_text(DROP_COLUMN)
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "drop a column"], check=True)
+    ran = run_lint(tmp_path, wheel)
+    output = ran.stdout + ran.stderr
+    assert ran.returncode != 0, output
+    assert "ban-drop-column" in output and "1 error" in output
