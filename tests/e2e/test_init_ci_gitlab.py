@@ -148,6 +148,14 @@ def test_the_deploy_job_migrates_then_rolls_the_service(
     assert deployment["rolloutState"] == "COMPLETED"
     registered = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
     assert registered["taskDefinition"]["containerDefinitions"][0]["image"] == IMAGE
+    # The dotenv report the job declares, as gitlab-ci-local collects it for later jobs.
+    report = tmp_path / ".gitlab-ci-local/artifacts/deploy/.gitlab-ci-reports/dotenv"
+    values = dict(
+        line.split("=", 1) for line in (report / "ecs-migrate.env").read_text().splitlines()
+    )
+    assert values["ECS_MIGRATE_STATUS"] == "succeeded"
+    assert values["ECS_MIGRATE_ROLLOUT_STATE"] == "COMPLETED"
+    assert values["ECS_MIGRATE_TASK_DEFINITION_ARN"] == service["taskDefinition"]
 
 
 def test_a_failing_migration_stops_the_pipeline_before_the_deploy(
