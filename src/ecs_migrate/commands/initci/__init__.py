@@ -25,7 +25,12 @@ from ecs_migrate.commands.initci.buildkite import render_buildkite
 from ecs_migrate.commands.initci.circleci import render_circleci
 from ecs_migrate.commands.initci.gitlab import render_gitlab
 from ecs_migrate.commands.initci.spec import PipelineSpec, command_line
-from ecs_migrate.commands.initgithub import DEFAULT_MIGRATE_COMMAND, FEATURES, InitGithubResult
+from ecs_migrate.commands.initgithub import (
+    DEFAULT_MIGRATE_COMMAND,
+    FEATURES,
+    InitGithubOptions,
+    InitGithubResult,
+)
 from ecs_migrate.commands.initgithub.names import RULES
 from ecs_migrate.commands.initgithub.names import flag as flag_name
 from ecs_migrate.commands.initgithub.offline_sql import offline_sql
@@ -33,7 +38,7 @@ from ecs_migrate.commands.initgithub.pins import action_problem, own_action
 from ecs_migrate.commands.initgithub.workflow import SESSION_SECONDS
 from ecs_migrate.commands.policy.generate import GenerateOptions, generate, resolve_values
 from ecs_migrate.commands.policy.providers import BRANCHED, build_trust
-from ecs_migrate.common.options import FromCli, flag
+from ecs_migrate.common.options import FromCli, flag, shared_field
 from ecs_migrate.common.pins import Pin
 from ecs_migrate.errors import UsageError
 from ecs_migrate.version import __version__
@@ -139,34 +144,19 @@ class InitCiOptions(FromCli):
             metavar="OWNER/REPO@SHA",
         ),
     )
-    container: str | None = field(
-        default=None,
-        metadata=flag("Container that runs the migration (default: the only essential one)."),
-    )
-    dockerfile: str = field(default="Dockerfile", metadata=flag("For docker build."))
-    context: str = field(default=".", metadata=flag("docker build's context."))
-    force: bool = field(default=False, metadata=flag("Replace files that exist."))
-    offline: bool = field(default=False, metadata=flag("Take the names from flags, not from AWS."))
-    account: str | None = field(
-        default=None, metadata=flag("With --offline: the 12-digit AWS account ID.")
-    )
-    region: str | None = None
-    task_role_arn: str | None = field(
-        default=None, metadata=flag("With --offline: the task role (for iam:PassRole).")
-    )
-    execution_role_arn: str | None = field(
-        default=None, metadata=flag("With --offline: the execution role (for iam:PassRole).")
-    )
-    family: str | None = field(
-        default=None,
-        metadata=flag("With --offline: the task definition family (default: SERVICE)."),
-    )
-    log_group: str | None = field(
-        default=None, metadata=flag("With --offline: the container's awslogs group.")
-    )
-    log_prefix: str | None = field(
-        default=None, metadata=flag("With --offline: the container's awslogs stream prefix.")
-    )
+    # The rest as init github declares them (the same flags, defaults and rules).
+    container: str | None = shared_field(InitGithubOptions, "container")
+    dockerfile: str = shared_field(InitGithubOptions, "dockerfile")
+    context: str = shared_field(InitGithubOptions, "context")
+    force: bool = shared_field(InitGithubOptions, "force")
+    offline: bool = shared_field(InitGithubOptions, "offline")
+    account: str | None = shared_field(InitGithubOptions, "account")
+    region: str | None = shared_field(InitGithubOptions, "region")
+    task_role_arn: str | None = shared_field(InitGithubOptions, "task_role_arn")
+    execution_role_arn: str | None = shared_field(InitGithubOptions, "execution_role_arn")
+    family: str | None = shared_field(InitGithubOptions, "family")
+    log_group: str | None = shared_field(InitGithubOptions, "log_group")
+    log_prefix: str | None = shared_field(InitGithubOptions, "log_prefix")
     argv: list[str] = field(default_factory=list)  # the command line, for the header
 
 
