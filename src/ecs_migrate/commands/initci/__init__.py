@@ -236,7 +236,7 @@ def _check_syntax(provider: str, opts: InitCiOptions) -> None:
 def _source(value: str | None) -> tuple[Pin, list[str]]:
     """The pinned ecs-migrate to install: --source, or this installation's commit."""
     if value is None:
-        return own_action(None)
+        return own_action(None, "--source")
     problem = action_problem(value)
     if problem:
         raise UsageError(

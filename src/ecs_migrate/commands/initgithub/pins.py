@@ -58,7 +58,15 @@ def parse_action(value: str) -> Pin:
     return Pin(repo, sha, f"ecs-migrate {__version__}")
 
 
-def installed_commit() -> tuple[str, str, str | None] | None:
+def _words(flag: str) -> tuple[str, str]:
+    """What is pinned and in what, as the notes say it: the action in a GitHub workflow
+    (--action), or the ecs-migrate another CI's pipeline installs (--source)."""
+    if flag == "--action":
+        return "the ecs-migrate action", "workflow"
+    return "the ecs-migrate it installs", "pipeline"
+
+
+def installed_commit(flag: str = "--action") -> tuple[str, str, str | None] | None:
     """(repository, commit, a note) of the code this ecs-migrate was installed from: pip's
     record of a git install (its URL names the repository, a fork's too), or the checkout an
     editable install points at. None when unknown (a wheel from a package index)."""
@@ -74,7 +82,7 @@ def installed_commit() -> tuple[str, str, str | None] | None:
     if commit:
         return _github_repo(url) or ACTION_REPOSITORY, str(commit), None
     if url.startswith("file://") and (info.get("dir_info") or {}).get("editable"):
-        return _checkout_commit(url[len("file://") :])
+        return _checkout_commit(url[len("file://") :], flag)
     return None
 
 
@@ -88,31 +96,33 @@ def _git(folder: str, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def _checkout_commit(folder: str) -> tuple[str, str, str | None] | None:
+def _checkout_commit(folder: str, flag: str) -> tuple[str, str, str | None] | None:
     sha = _git(folder, "rev-parse", "HEAD")
     if not sha or not re.fullmatch(r"[0-9a-f]{40}", sha):
         return None
     remote = _git(folder, "remote", "get-url", "origin") or ""
     dirty = bool(_git(folder, "status", "--porcelain", "--untracked-files=no"))
+    pinned, place = _words(flag)
     note = (
-        f"The workflow pins the ecs-migrate action to {sha[:12]}, the HEAD of the checkout "
+        f"The {place} pins {pinned} to {sha[:12]}, the HEAD of the checkout "
         f"ecs-migrate runs from ({folder}){', which has uncommitted changes' if dirty else ''}: "
-        "push that commit before the workflow runs, or pass --action."
+        f"push that commit before the {place} runs, or pass {flag}."
     )
     return _github_repo(remote) or ACTION_REPOSITORY, sha, note
 
 
-def own_action(value: str | None) -> tuple[Pin, list[str]]:
-    """The ecs-migrate action to use (--action, else this installation's own commit), and
-    notes about it."""
+def own_action(value: str | None, flag: str = "--action") -> tuple[Pin, list[str]]:
+    """The ecs-migrate to pin (``value``, given as ``flag``; else this installation's own
+    commit), and notes about it."""
     if value:
         return parse_action(value), []
-    found = installed_commit()
+    found = installed_commit(flag)
+    pinned, place = _words(flag)
     if found is None:
         raise UsageError(
-            "Which commit of the ecs-migrate action should the workflow pin? This installation "
-            "does not know its own commit.",
-            hint=f"Pass --action {ACTION_REPOSITORY}@<40-character commit SHA> (the release "
+            f"Which commit of {pinned} should the {place} pin? This installation does not "
+            "know its own commit.",
+            hint=f"Pass {flag} {ACTION_REPOSITORY}@<40-character commit SHA> (the release "
             "you use; see its release page).",
         )
     repo, sha, note = found
@@ -120,6 +130,6 @@ def own_action(value: str | None) -> tuple[Pin, list[str]]:
     if problem:  # a git URL this ecs-migrate was installed from that GitHub would not take
         raise UsageError(
             f"This ecs-migrate was installed from {repo}@{sha}, which {problem}.",
-            hint=f"Pass --action {ACTION_REPOSITORY}@<40-character commit SHA>.",
+            hint=f"Pass {flag} {ACTION_REPOSITORY}@<40-character commit SHA>.",
         )
     return Pin(repo, sha, f"ecs-migrate {__version__}"), [note] if note else []
