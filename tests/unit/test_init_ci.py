@@ -166,7 +166,9 @@ def test_a_trust_flag_of_another_ci_is_refused_by_the_library(tmp_path: Path) ->
 
 def test_a_flag_of_another_ci_is_refused(tmp_path: Path) -> None:
     done = init(tmp_path, "gitlab", "--workspace", "acme")
-    assert done.exit_code == 2 and "No such option '--workspace'" in done.output
+    # click 8.2 says "No such option: --workspace", 8.5 "No such option '--workspace'".
+    assert done.exit_code == 2 and "No such option" in done.output
+    assert "--workspace" in done.output.split("No such option", 1)[1]
     done = init(tmp_path, "gitlab", "--branch", "ma in")
     assert isinstance(done.exception, UsageError) and "--branch" in str(done.exception)
     assert not list(tmp_path.iterdir())
