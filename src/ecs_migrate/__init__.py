@@ -37,6 +37,11 @@ _EXPORTS: dict[str, str] = {
     "LogEvent": "ecs_migrate.tasks.logstream",
     "Cancel": "ecs_migrate.tasks.cancel",
     "Cancellation": "ecs_migrate.tasks.cancel",
+    # deploy: a new revision, its migration, the rollout followed to its end
+    "DeployOptions": "ecs_migrate.commands.deploy",
+    "DeployResult": "ecs_migrate.commands.deploy",
+    "RolloutPoll": "ecs_migrate.commands.deploy.follow",
+    "deploy": "ecs_migrate.commands.deploy",
     # doctor: the prerequisites of a migration from CI
     "DoctorOptions": "ecs_migrate.commands.doctor",
     "DoctorReport": "ecs_migrate.commands.doctor",
@@ -63,12 +68,14 @@ _EXPORTS: dict[str, str] = {
     "EXIT_TIMEOUT": "ecs_migrate.errors",
     "EXIT_STOPPED": "ecs_migrate.errors",
     "EXIT_INTERRUPTED": "ecs_migrate.errors",
+    "EXIT_NOT_SETTLED": "ecs_migrate.errors",
 }
 
 __all__ = [
     "EXIT_COMMAND_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_NOT_RUN",
+    "EXIT_NOT_SETTLED",
     "EXIT_OK",
     "EXIT_STOPPED",
     "EXIT_TARGET",
@@ -83,6 +90,8 @@ __all__ = [
     "Cancellation",
     "Clients",
     "CredentialsError",
+    "DeployOptions",
+    "DeployResult",
     "DoctorOptions",
     "DoctorReport",
     "EcsMigrateError",
@@ -92,12 +101,14 @@ __all__ = [
     "NullReporter",
     "PollSettings",
     "Reporter",
+    "RolloutPoll",
     "RunOptions",
     "RunResult",
     "TargetError",
     "TaskNotRunError",
     "UsageError",
     "__version__",
+    "deploy",
     "doctor",
     "lint",
     "run",
@@ -105,6 +116,8 @@ __all__ = [
 
 if TYPE_CHECKING:  # what mypy and IDEs see: the real objects, with their types
     from ecs_migrate.aws import AwsSettings, Clients
+    from ecs_migrate.commands.deploy import DeployOptions, DeployResult, deploy
+    from ecs_migrate.commands.deploy.follow import RolloutPoll
     from ecs_migrate.commands.doctor import DoctorOptions, DoctorReport, doctor
     from ecs_migrate.commands.policy.lint import LintOptions, LintResult, lint
     from ecs_migrate.commands.run import RunOptions, RunResult, run
@@ -112,6 +125,7 @@ if TYPE_CHECKING:  # what mypy and IDEs see: the real objects, with their types
         EXIT_COMMAND_FAILED,
         EXIT_INTERRUPTED,
         EXIT_NOT_RUN,
+        EXIT_NOT_SETTLED,
         EXIT_OK,
         EXIT_STOPPED,
         EXIT_TARGET,

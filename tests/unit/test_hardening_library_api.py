@@ -25,6 +25,7 @@ from ecs_migrate import (
     AwsSettings,
     Cancel,
     Clients,
+    DeployOptions,
     DoctorOptions,
     LintOptions,
     LogEvent,
@@ -32,6 +33,7 @@ from ecs_migrate import (
     PollSettings,
     RunOptions,
     UsageError,
+    deploy,
     doctor,
     lint,
     run,
@@ -44,6 +46,7 @@ CANARY = "canary-lib-3e9d41aa"
 NAN, INF = math.nan, math.inf
 RUN_BASE: dict[str, Any] = {"cluster": "sandbox", "service": "app", "command": ["true"]}
 DOCTOR_BASE: dict[str, Any] = {"cluster": "sandbox", "service": "app"}
+DEPLOY_BASE: dict[str, Any] = {"cluster": "sandbox", "service": "app", "images": ["app:v2"]}
 
 # field -> bad values. Each is refused with a UsageError naming the class and the field.
 BAD_RUN: dict[str, list[Any]] = {
@@ -105,6 +108,22 @@ BAD_DOCTOR: dict[str, list[Any]] = {
     "fix": ["no"],
     "concurrency": [0, -1, "8", 2.5, None, True, 10**6],
 }
+BAD_DEPLOY: dict[str, list[Any]] = {
+    "cluster": [None, "", 3],
+    "service": [None, "", 1.5],
+    "images": ["app:v2", [1], None, ["app:v2", None]],
+    "task_definition": ["", 7],
+    "command": ["alembic upgrade head", [1], None, f"psql postgresql://u:{CANARY}@h/db"],
+    "container": ["", 5],
+    "timeout": [0, -1, NAN, INF, "60", None, 10.0**12],
+    "rollback": ["yes", None, 1],
+    "apply": ["true", 0],
+    "if_running": ["bogus", None],
+    "stop_on_cancel": ["yes", None],
+    "ci_env": [None, {"GITHUB_SHA": 1}],
+    "environment": [None, {"TENANT": 12}, {"1BAD": CANARY}],
+    "poll": [None, "fast", {}],
+}
 BAD_LINT: dict[str, list[Any]] = {
     "files": ["ci-policy.json", [1], None, ("a.json", None)],
     "role": [None, 3],
@@ -133,6 +152,7 @@ OPTION_CASES = [
     *table(RunOptions, RUN_BASE, BAD_RUN),
     *table(PollSettings, {}, BAD_POLL),
     *table(DoctorOptions, DOCTOR_BASE, BAD_DOCTOR),
+    *table(DeployOptions, DEPLOY_BASE, BAD_DEPLOY),
     *table(LintOptions, {"files": ("p.json",)}, BAD_LINT),
     *table(AwsSettings, {}, BAD_SETTINGS_TYPES),
 ]
@@ -208,6 +228,18 @@ def test_doctor_refuses_a_field_spoilt_after_construction(
     setattr(opts, name, value)
     refused(lambda: doctor(offline, opts), name)
     assert not offline.calls
+
+
+@pytest.mark.parametrize(
+    ("cls", "base", "name", "value"), table(DeployOptions, DEPLOY_BASE, BAD_DEPLOY)
+)
+def test_deploy_refuses_a_field_spoilt_after_construction(
+    offline: Clients, cls: type, base: dict[str, Any], name: str, value: Any
+) -> None:
+    opts = DeployOptions(**base)
+    setattr(opts, name, value)
+    refused(lambda: deploy(offline, opts), name)
+    assert not offline.calls  # nothing registered, nothing updated
 
 
 @pytest.mark.parametrize(
@@ -408,6 +440,7 @@ def test_every_public_options_dataclass_is_checked() -> None:
         RunOptions: BAD_RUN,
         PollSettings: BAD_POLL,
         DoctorOptions: BAD_DOCTOR,
+        DeployOptions: BAD_DEPLOY,
         LintOptions: BAD_LINT,
         AwsSettings: BAD_SETTINGS_TYPES,
     }
