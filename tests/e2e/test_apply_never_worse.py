@@ -158,7 +158,6 @@ CONCURRENTLY = (
 )
 
 
-@pytest.mark.serial  # as below: the evidence of a server-ended wait is read within 0.1 s
 def test_an_invalid_index_left_by_an_ended_concurrent_build_is_dropped_before_the_retry(
     db: PgDatabase, writer: TableLock
 ) -> None:
@@ -174,7 +173,6 @@ def test_an_invalid_index_left_by_an_ended_concurrent_build_is_dropped_before_th
     assert [r["exit_code"] for r in history_json(db)] == [0, 1]  # newest first
 
 
-@pytest.mark.serial  # the server ends the wait at 500 ms; a busy CPU can let the watcher miss it
 def test_an_invalid_index_that_cannot_be_dropped_is_named_and_not_retried(
     db: PgDatabase, writer: TableLock
 ) -> None:
