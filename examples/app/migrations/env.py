@@ -12,8 +12,14 @@ if config.config_file_name is not None:
     fileConfig(config.config_file_name)
 
 
-def database_url() -> str:
+# Offline (`alembic upgrade head --sql`), the URL only names the dialect: nothing connects.
+OFFLINE_URL = "postgresql://"
+
+
+def database_url(offline: bool = False) -> str:
     url = os.environ.get("DATABASE_URL")
+    if not url and offline:
+        return OFFLINE_URL
     if not url:
         sys.exit("DATABASE_URL is not set: the task definition must inject it (secrets).")
     # SQLAlchemy needs the driver named; ECS secrets usually hold a plain postgresql:// URL.
@@ -32,7 +38,7 @@ def run_migrations_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=database_url(), literal_binds=True)
+    context.configure(url=database_url(offline=True), literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -29,8 +29,9 @@ def lint_sql(output: str, **params: Any) -> None:
     (dbmate's -- migrate:up, node-pg-migrate's -- Up Migration, goose's -- +goose Up; not
     *.down.sql, Flyway's U*__ files, sqitch's revert/ and verify/), and what is not linted is
     listed; --include-down lints it too. Exit 0 when clean, 1 when a finding reaches
-    --fail-on, 2 on a bad option or an input that cannot be read, is empty (or its up section
-    is), is not SQL or is a file its tool would refuse, 3 when squawk is not installed.
+    --fail-on, 2 on a bad option or an input that cannot be read, holds no SQL statement (or
+    its up section holds none), is not SQL (a failed command's output is named as such) or is
+    a file its tool would refuse, 3 when squawk is not installed.
 
     \b
     Example:
@@ -41,7 +42,9 @@ def lint_sql(output: str, **params: Any) -> None:
     from ecs_migrate.commands.lintsql import LintSqlOptions
     from ecs_migrate.commands.lintsql import lint_sql as run_lint
     from ecs_migrate.render.lint import render_lint_sql
+    from ecs_migrate.render.reports import write_code_quality
 
     result = run_lint(LintSqlOptions.from_cli(**params))  # the core reads "-" as bytes
     render_lint_sql(result, output, os.environ)
+    write_code_quality("lint-sql", result, os.environ)
     sys.exit(result.exit_status)

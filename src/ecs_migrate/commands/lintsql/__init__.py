@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
+from ecs_migrate.commands.lintsql.notsql import tool_output
 from ecs_migrate.commands.lintsql.rules import OWN_RULES, RULES, SqlFinding, all_rules
 from ecs_migrate.commands.lintsql.script import (
     MAX_BYTES,
@@ -169,8 +170,12 @@ class _Seen:
 
 def _forward(name: str, text: str, include_down: bool) -> _Seen:
     """What of ``name`` is linted, as its tool reads it; exit 2 when the tool would refuse
-    the file, or when what runs forward holds no SQL (as an empty file)."""
+    the file, when what runs forward holds no SQL statement (as an empty file), or when the
+    input is what a failed command wrote instead of SQL."""
     shown = _shown(name)
+    instead = tool_output(text)
+    if instead is not None:
+        raise UsageError(f"{shown} {instead.what}.", hint=instead.hint)
     try:
         found = layout(name, text)
     except Refused as exc:
@@ -181,10 +186,12 @@ def _forward(name: str, text: str, include_down: bool) -> _Seen:
     seen = view(name, text, found, include_down)
     if not found.forward:  # a down, undo, revert or verify file: no forward part to hold SQL
         return _Seen(seen.text if include_down else None, seen.skipped, seen.labels)
-    if not found.marked and not text.strip():
+    if not found.marked and not seen.holds_sql:
+        what = "is empty" if not text.strip() else "holds no SQL statement"
         raise UsageError(
-            f"{shown} is empty: there is no SQL to lint.",
-            hint="If a command writes the SQL, check that it succeeded (set -o pipefail).",
+            f"{shown} {what}: there is no SQL to lint.",
+            hint="Did the command that wrote it fail? Run it on its own and lint its SQL "
+            "once it succeeds (with `set -o pipefail`, a failing command fails the pipeline).",
         )
     if found.marked and not seen.holds_sql:
         raise UsageError(
