@@ -13,7 +13,7 @@ from typing import TextIO
 
 from ecs_migrate.ci.runner import Runner, variable_name
 
-__all__ = ["Runner", "detect", "variable_name"]
+__all__ = ["Runner", "detect", "variable_name", "which"]
 
 
 def _name(env: Mapping[str, str]) -> str | None:
@@ -31,6 +31,11 @@ def _name(env: Mapping[str, str]) -> str | None:
     if env.get("BITBUCKET_BUILD_NUMBER"):
         return "bitbucket"
     return None
+
+
+def which(env: Mapping[str, str]) -> str | None:
+    """The CI the environment says this is (``gitlab``, ``circleci``, ...), None outside one."""
+    return _name(env)
 
 
 def detect(env: Mapping[str, str], stream: TextIO) -> Runner | None:

@@ -23,6 +23,7 @@ DOCTOR_FLAGS = (
     "probe_command",
     "fix",
     "yes",
+    "junit",
 )
 
 
@@ -47,6 +48,7 @@ def doctor(output: str, region: str | None, profile: str | None, **params: Any) 
     from ecs_migrate.commands.doctor import DoctorOptions, apply_fixes
     from ecs_migrate.commands.doctor import doctor as run_doctor
     from ecs_migrate.render.doctor import offer_fix, render_doctor
+    from ecs_migrate.render.reports import write_doctor_junit
 
     opts = DoctorOptions.from_cli(**params)
     clients = aws_clients(region, profile, (opts.cluster, opts.service))
@@ -59,4 +61,5 @@ def doctor(output: str, region: str | None, profile: str | None, **params: Any) 
 
         apply_fixes(clients, opts, report, confirm)
     render_doctor(report, output, os.environ)
+    write_doctor_junit(report, opts.junit, os.environ)
     sys.exit(report.exit_status)

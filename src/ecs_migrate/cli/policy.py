@@ -126,6 +126,8 @@ def lint(output: str, region: str | None, profile: str | None, **params: Any) ->
         clients = aws_clients(region or "us-east-1", profile)
     result = run_lint(clients, opts)
     from ecs_migrate.render.lint import render_policy_lint
+    from ecs_migrate.render.reports import write_code_quality
 
     render_policy_lint(result, output, os.environ)
+    write_code_quality("policy-lint", result, os.environ)
     sys.exit(result.exit_status)

@@ -10,7 +10,15 @@ import click
 
 from ecs_migrate.cli.options import aws_options, command, declared, output_option
 
-RUN_MANY_FLAGS = ("targets", "max_parallel", "fail_fast", "timeout", "stop_on_cancel", "apply")
+RUN_MANY_FLAGS = (
+    "targets",
+    "max_parallel",
+    "fail_fast",
+    "timeout",
+    "stop_on_cancel",
+    "apply",
+    "junit",
+)
 
 
 @command("run-many")
@@ -40,6 +48,7 @@ def run_many(output: str, region: str | None, profile: str | None, **params: Any
     from ecs_migrate.commands.runmany import RunManyOptions
     from ecs_migrate.commands.runmany import run_many as run_targets
     from ecs_migrate.errors import EcsMigrateError
+    from ecs_migrate.render.reports import write_run_many_junit
     from ecs_migrate.render.run_many import RunManyRenderer
     from ecs_migrate.render.streams import tolerate_loss
 
@@ -54,4 +63,5 @@ def run_many(output: str, region: str | None, profile: str | None, **params: Any
             renderer.failed(exc)
             raise
     renderer.finish(result, opts.stop_on_cancel)
+    write_run_many_junit(result, opts.junit, os.environ)
     sys.exit(result.exit_status)

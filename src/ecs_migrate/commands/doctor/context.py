@@ -13,6 +13,7 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ecs_migrate.aws import Clients, denied_action, error_code, is_access_denied
@@ -84,6 +85,16 @@ class DoctorOptions(FromCli):
         default=False, metadata=flag("Offer the safe fixes, each shown and confirmed.")
     )
     yes: bool = field(default=False, metadata=flag("With --fix: apply without asking."))
+    junit: Path | None = field(
+        default=None,
+        metadata=flag(
+            "Write a JUnit report (a test case per check) to FILE; on GitLab, CircleCI and "
+            "Bitbucket it goes to test-results/ecs-migrate-doctor.xml unless given.",
+            metavar="FILE",
+            kind="output-file",
+            envvar="ECS_MIGRATE_JUNIT",
+        ),
+    )
     concurrency: int = field(default=8, metadata=rule(min=1, max=256))
 
     def __post_init__(self) -> None:

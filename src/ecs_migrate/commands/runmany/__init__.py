@@ -64,6 +64,16 @@ class RunManyOptions(FromCli):
         "apply",
         help="Run each command under `ecs-migrate apply --` in its task (see `run --apply`).",
     )
+    junit: Path | None = field(
+        default=None,
+        metadata=flag(
+            "Write a JUnit report (a test case per target) to FILE; on GitLab, CircleCI and "
+            "Bitbucket it goes to test-results/ecs-migrate-run-many.xml unless given.",
+            metavar="FILE",
+            kind="output-file",
+            envvar="ECS_MIGRATE_JUNIT",
+        ),
+    )
     ci_env: Mapping[str, str] = field(default_factory=dict)
     poll: PollSettings = field(default_factory=PollSettings)
 
