@@ -2,7 +2,8 @@
 
 ``start_sandbox(opts)`` starts the server and agent, seeds the default world (or one around
 the user's task definition) and returns a :class:`SandboxSession`. The CLI prints the
-environment to export and blocks until interrupted. Needs ``pip install "ecs-migrate[sandbox]"``.
+environment to export and blocks until interrupted, or (``--detach``, ``detach.py``) runs
+that in the background and returns once it is ready. Needs ``pip install "ecs-migrate[sandbox]"``.
 
 ``stop_delay`` is how long a task takes from its container's exit to STOPPED (DEACTIVATING,
 STOPPING, DEPROVISIONING in between), as on Fargate; 0 makes the sequence instant.
@@ -64,6 +65,21 @@ class SandboxOptions(FromCli):
             "DEPROVISIONING in between), as on Fargate; 0: at once.",
             min=0,
             max=3600,
+        ),
+    )
+    # How the CLI runs it: the library's start_sandbox ignores both.
+    detach: bool = field(
+        default=False,
+        metadata=flag(
+            "Start it in the background and return once it is ready: exports written to "
+            "--env-file (default .sandbox.env), output to a log file beside it."
+        ),
+    )
+    stop: bool = field(
+        default=False,
+        metadata=flag(
+            "Stop the sandbox that wrote --env-file (default .sandbox.env), as Ctrl-C does, "
+            "and remove that file."
         ),
     )
 
