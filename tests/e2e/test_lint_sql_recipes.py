@@ -197,9 +197,7 @@ def test_recipe_runs_with_a_database_url_and_its_sql_runs_there(
         else:
             check_output(recipe, done)
         for sql in written_sql(app):
-            if (
-                "CREATE TABLE accounts" not in sql.read_text()
-            ):  # one range's SQL: the database is at its start first
+            if "CREATE TABLE accounts" not in sql.read_text():  # one range's: from 0001
                 _psql(db.url, "-c", "CREATE TABLE alembic_version (version_num varchar(32));")
                 _psql(db.url, "-c", "CREATE TABLE accounts (id int);")
                 _psql(db.url, "-c", "INSERT INTO alembic_version VALUES ('0001');")
