@@ -62,6 +62,8 @@ def run_many(output: str, region: str | None, profile: str | None, **params: Any
         except EcsMigrateError as exc:
             renderer.failed(exc)
             raise
+        finally:
+            renderer.close()  # whatever ended it, the live table is erased before any message
     renderer.finish(result, opts.stop_on_cancel)
     write_run_many_junit(result, opts.junit, os.environ)
     sys.exit(result.exit_status)

@@ -1,6 +1,12 @@
 """`run-many`'s renderer: every target's log lines as they come, each prefixed ``[name] ``;
-on a terminal a live table of the targets at the bottom; at the end the table again,
-failures first, then JSON or GitHub Actions output.
+on a terminal a live table of the targets at the bottom (:mod:`.run_many_live`: it ticks, and
+fits the screen); at the end the table of every target, failures first, then JSON or GitHub
+Actions output.
+
+The live table starts with the first target's state, so a file that is refused draws
+nothing before its error. It is erased when it stops (the final table is printed once), and
+while it is drawn, every line written to stdout or stderr (a log line, "Received SIGINT") is
+printed above it, never over it.
 
 As with `run`: data to stdout, progress to stderr; with ``--output json`` stdout carries
 exactly one JSON object and the log lines move to stderr; in GitHub Actions the task's lines
@@ -11,7 +17,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
@@ -22,14 +27,16 @@ from ecs_migrate.github import markdown_table, safe_line, safe_text
 from ecs_migrate.render.console import _isatty, clock, echo, own_line, style
 from ecs_migrate.render.relay import visible_lines
 from ecs_migrate.render.run import _STATUS_STYLE
-from ecs_migrate.tasks import outcome
+from ecs_migrate.render.run_many_live import LiveBoard
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ecs_migrate.commands.runmany import RunManyResult, TargetOutcome
     from ecs_migrate.errors import EcsMigrateError
     from ecs_migrate.tasks.logstream import LogEvent
 
-FINAL = {str(status) for status in outcome.SUMMARY}  # a target's row that ended
+REFRESH_PER_SECOND = 2  # the live table's durations tick once a second
 
 
 class _TargetReporter:
@@ -60,17 +67,19 @@ class RunManyRenderer:
         gha: Runner | None,
         out: TextIO | None = None,
         err: TextIO | None = None,
-        live: bool = False,
+        live: bool | Console = False,
     ) -> None:
+        """``live``: draw the live table on a terminal (stdout's), or on this rich Console
+        (a test's, of a fixed size), where the final table goes too."""
         self.json_mode = json_mode
         self.gha = gha
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.group_open = False
-        self.rows: dict[str, tuple[str, int | None, float, float]] = {}  # state, code, s, at
+        self.board = LiveBoard()
+        self.live_wanted = live
+        self.screen = None if isinstance(live, bool) else live  # a test's terminal
         self.live: Any = None
-        if live:
-            self._start_live()
 
     @classmethod
     def for_output(cls, output: str, env: Mapping[str, str]) -> RunManyRenderer:
@@ -84,9 +93,9 @@ class RunManyRenderer:
         return _TargetReporter(self, name, command)
 
     def update(self, name: str, state: str, exit_code: int | None, seconds: float) -> None:
-        self.rows[name] = (state, exit_code, seconds, time.monotonic() - seconds)
-        if self.live is not None:
-            self.live.update(self._rich_table(final=False))
+        self.board.update(name, state, exit_code, seconds)
+        if self.live_wanted is not False and self.live is None:
+            self._start_live()
 
     # -- per-target lines ----------------------------------------------------------------
     def progress(self, name: str, message: str) -> None:
@@ -143,41 +152,36 @@ class RunManyRenderer:
         from rich.console import Console
         from rich.live import Live
 
-        console = Console(file=self.out)
-        self.live = Live(self._rich_table(final=False), console=console, auto_refresh=True)
-        self.live.start()
+        self.live = Live(
+            self.board,  # drawn anew at each refresh: the durations tick
+            console=self.screen or Console(file=self.out),
+            auto_refresh=True,
+            refresh_per_second=REFRESH_PER_SECOND,
+            transient=True,  # erased at the end: the final table is printed once
+            vertical_overflow="crop",  # the board fits the screen itself
+        )
+        self.live.start(refresh=True)
 
-    def _rich_table(self, *, final: bool, outcomes: list[TargetOutcome] | None = None) -> Any:
+    def _rich_table(self, outcomes: list[TargetOutcome]) -> Any:
         from rich.table import Table
         from rich.text import Text
 
         table = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("target", "status", "exit code", "duration"):
             table.add_column(column)
-        for name, state, code, seconds in self._table_rows(final, outcomes):
+        for name, state, code, seconds in self._table_rows(outcomes):
             colour = _STATUS_STYLE.get(state, "")
             # Text, not a str: a name is never read as rich markup ("[red]...", "[link=...]").
             shown = Text(safe_line(name)), Text(state, style=colour), Text(code), Text(seconds)
             table.add_row(*shown)
         return table
 
-    def _table_rows(
-        self, final: bool, outcomes: list[TargetOutcome] | None
-    ) -> list[tuple[str, str, str, str]]:
+    def _table_rows(self, outcomes: list[TargetOutcome]) -> list[tuple[str, str, str, str]]:
         rows = []
-        if outcomes is not None:
-            ordered = sorted(outcomes, key=lambda t: t.result.status == "succeeded")
-            for t in ordered:
-                code = "" if t.result.exit_code is None else str(t.result.exit_code)
-                took = f"{t.result.duration_seconds:.1f}s" if t.result.task_arn else ""
-                rows.append((t.name, str(t.result.status), code, took))
-            return rows
-        now = time.monotonic()
-        for name, (state, exit_code, seconds, since) in self.rows.items():
-            running = state not in FINAL and state not in ("queued", "waiting")
-            elapsed = now - since if running else seconds
-            shown = "" if exit_code is None else str(exit_code)
-            rows.append((name, state, shown, f"{elapsed:.0f}s" if elapsed else ""))
+        for t in sorted(outcomes, key=lambda t: t.result.status == "succeeded"):
+            code = "" if t.result.exit_code is None else str(t.result.exit_code)
+            took = f"{t.result.duration_seconds:.1f}s" if t.result.task_arn else ""
+            rows.append((t.name, str(t.result.status), code, took))
         return rows
 
     # -- the end -------------------------------------------------------------------------
@@ -187,10 +191,14 @@ class RunManyRenderer:
         if self.gha:
             self.gha.error(exc.message, title="ecs-migrate run-many")
 
+    def close(self) -> None:
+        """Stop the live table (erasing it), whatever ended the command; idempotent."""
+        self._stop_live()
+
     def _stop_live(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
+        live, self.live, self.live_wanted = self.live, None, False
+        if live is not None:
+            live.stop()
 
     def finish(self, result: RunManyResult, stop_on_cancel: bool = False) -> None:
         self._stop_live()
@@ -203,15 +211,17 @@ class RunManyRenderer:
             self._github(result)
 
     def _final_table(self, result: RunManyResult, stop_on_cancel: bool) -> None:
-        if _isatty(self.err):
+        if self.screen is not None:
+            self.screen.print(self._rich_table(result.targets))
+        elif _isatty(self.err):
             from rich.console import Console
 
-            Console(file=self.err).print(self._rich_table(final=True, outcomes=result.targets))
+            Console(file=self.err).print(self._rich_table(result.targets))
         else:
             # A name starts its row: safe_line, so that no name (``::warning::x``) starts a
             # workflow command, and the columns are measured on what is printed.
             rows = [("TARGET", "STATUS", "EXIT CODE", "DURATION")]
-            rows += [(safe_line(r[0]), *r[1:]) for r in self._table_rows(True, result.targets)]
+            rows += [(safe_line(r[0]), *r[1:]) for r in self._table_rows(result.targets)]
             widths = [max(len(safe_text(r[i])) for r in rows) for i in range(4)]
             for row in rows:
                 cells = [safe_text(c).ljust(w) for c, w in zip(row, widths, strict=True)]
