@@ -8,8 +8,9 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
+from ecs_migrate.ci import detect
 from ecs_migrate.common.apply_protocol import NOTE_PREFIX
-from ecs_migrate.github import GitHubActions, safe_text
+from ecs_migrate.github import safe_text
 from ecs_migrate.render.console import echo, style
 from ecs_migrate.render.relay import ByteRelay
 from ecs_migrate.render.streams import GuardedStream
@@ -81,13 +82,16 @@ class ApplyRenderer(Notes):
 class ExecRenderer(Notes):
     """The core's ExecReporter: the remote output on stdout (on stderr with --output json).
 
-    In GitHub Actions (``env`` says so) the output is written inside a stop-commands span:
-    call :meth:`close` at the end to resume the runner's workflow commands.
+    In a CI (``env`` says which: :func:`ecs_migrate.ci.detect`) the output goes through its
+    runner, so that none of it acts on the runner: in GitHub Actions inside a stop-commands
+    span, on Buildkite with its group lines (``---``, ``+++``) defused; the relay has already
+    shown every control character and the ``[`` of Azure's ``##vso[`` as escapes. Call
+    :meth:`close` at the end to resume the runner's commands.
     """
 
     def __init__(self, json_mode: bool, env: Mapping[str, str] | None = None) -> None:
         self.out = sys.stderr if json_mode else sys.stdout
-        self.gha = GitHubActions.from_env(env or {}, self.out)
+        self.gha = detect(env or {}, self.out)
         self.relay = ByteRelay()
 
     def output(self, data: bytes) -> None:

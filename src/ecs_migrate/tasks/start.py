@@ -15,10 +15,11 @@ from enum import Enum
 from typing import Any
 
 from ecs_migrate.aws import Clients, error_code, translate_errors
+from ecs_migrate.ci.context import GITHUB, container_variables, task_tags
 from ecs_migrate.errors import EcsMigrateError, TargetError, TaskNotRunError, UsageError
 from ecs_migrate.tasks.context import RunContext
 from ecs_migrate.tasks.follow import Reporter
-from ecs_migrate.tasks.overrides import check_overrides_size
+from ecs_migrate.tasks.overrides import OVERRIDES_LIMIT, check_overrides_size, overrides_size
 from ecs_migrate.tasks.target import Target
 
 STARTED_BY = "ecs-migrate"
@@ -26,9 +27,9 @@ SERVICE_TAG = "ecs-migrate:service"
 GROUP_PREFIX = "ecs-migrate:"
 CHECK_STARTED_BY = "ecs-migrate-check"
 CHECK_GROUP_PREFIX = "ecs-migrate-check:"
-# Variables passed from CI into the task (and onto its tags), so `apply` can record them.
-CI_VARIABLES = ("GITHUB_SHA", "GITHUB_RUN_ID", "GITHUB_ACTOR", "GITHUB_REPOSITORY")
-_TAG_FOR = {"GITHUB_SHA": "github:sha", "GITHUB_RUN_ID": "github:run-id"}
+# GitHub's variables passed from CI into the task (and onto its tags), so `apply` can record
+# them; every CI's, in its own names, are in ecs_migrate.ci.context.
+CI_VARIABLES = GITHUB.names()
 NO_COMMAND = "No command given."
 NO_COMMAND_HINT = "Put it after `--`, e.g. -- alembic upgrade head"
 _THROTTLED = frozenset(
@@ -55,8 +56,39 @@ class TaskKind(Enum):
 
 
 def ci_tags(env: Mapping[str, str]) -> dict[str, str]:
-    """Tags naming the CI run, from GITHUB_SHA and GITHUB_RUN_ID when set."""
-    return {tag: env[var] for var, tag in _TAG_FOR.items() if env.get(var)}
+    """Tags naming the CI run and commit in the CI's terms (``github:sha``,
+    ``gitlab:pipeline-id``, ...; :func:`ecs_migrate.ci.context.task_tags`)."""
+    return task_tags(env)
+
+
+def container_overrides(
+    container: str,
+    command: list[str],
+    ci_env: Mapping[str, str],
+    environment: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """RunTask's ``overrides``: the command, and the CI's variables with the run's own
+    (``environment`` wins over a CI variable of the same name).
+
+    The CI's variables give way to the run's: when the overrides would be over RunTask's
+    size limit, they are dropped from the least telling (a URL, the ref) to the most (the
+    commit), so that the audit trail never fails a run. Overrides over the limit without any
+    of them are a UsageError (exit 2) about the run's own command and environment."""
+    ci = list(container_variables(ci_env).items())
+    own = dict(environment or {})
+    for keep in range(len(ci), -1, -1):
+        overrides = _overrides(container, command, dict(ci[:keep]) | own)
+        if overrides_size(overrides) <= OVERRIDES_LIMIT:
+            return overrides
+    check_overrides_size(overrides)  # RunTask's 8,192 characters: exit 2 before the call
+    return overrides
+
+
+def _overrides(container: str, command: list[str], values: Mapping[str, str]) -> dict[str, Any]:
+    override: dict[str, Any] = {"name": container, "command": list(command)}
+    if values:
+        override["environment"] = [{"name": k, "value": v} for k, v in values.items()]
+    return {"containerOverrides": [override]}
 
 
 def build_run_task_request(
@@ -71,16 +103,10 @@ def build_run_task_request(
 
     ``environment`` (the run's own variables) joins the CI variables in the container's
     environment, and wins over one of the same name. Overrides over RunTask's size limit are
-    a UsageError (exit 2), before the call (:mod:`ecs_migrate.tasks.overrides`)."""
+    a UsageError (exit 2), before the call (:func:`container_overrides`)."""
     if not command:
         raise UsageError(NO_COMMAND, hint=NO_COMMAND_HINT)
-    override: dict[str, Any] = {"name": target.container, "command": list(command)}
-    values = {k: ci_env[k] for k in CI_VARIABLES if ci_env.get(k)} | dict(environment or {})
-    env = [{"name": k, "value": v} for k, v in values.items()]
-    if env:
-        override["environment"] = env
-    overrides = {"containerOverrides": [override]}
-    check_overrides_size(overrides)  # RunTask's 8,192 characters: exit 2 before the call
+    overrides = container_overrides(target.container, command, ci_env, environment)
     tags = {SERVICE_TAG: target.service, **ci_tags(ci_env)}
     request: dict[str, Any] = {
         "cluster": target.cluster,

@@ -1,4 +1,8 @@
-"""Who is running: the ECS task (task metadata endpoint v4), the CI commit and actor, the host."""
+"""Who is running: the ECS task (task metadata endpoint v4), the CI commit and actor, the host.
+
+The commit and the actor come from the CI variables `run` passed into the container, in the
+CI's own names (GITHUB_SHA and GITHUB_ACTOR, CI_COMMIT_SHA and GITLAB_USER_LOGIN, ...:
+:func:`ecs_migrate.ci.context.origin`), cut to the history table's columns."""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ecs_migrate.ci.context import origin
 from ecs_migrate.common.task_metadata import METADATA_ENV, TASK_PATH
+
+# ecs_migrate_history's columns on MySQL: git_sha VARCHAR(64), actor VARCHAR(255).
+GIT_SHA_MAX, ACTOR_MAX = 64, 255
 
 
 @dataclass(frozen=True)
@@ -43,10 +51,11 @@ def task_arn(environ: Mapping[str, str], timeout: float = 1.0) -> tuple[str | No
 
 def run_context(environ: Mapping[str, str]) -> RunContext:
     arn, warning = task_arn(environ)
+    who = origin(environ)
     return RunContext(
         task_arn=arn,
-        git_sha=environ.get("GITHUB_SHA") or None,
-        actor=environ.get("GITHUB_ACTOR") or None,
+        git_sha=who.commit[:GIT_SHA_MAX] if who.commit else None,
+        actor=who.actor[:ACTOR_MAX] if who.actor else None,
         host=socket.gethostname(),
         warning=warning,
     )
