@@ -54,6 +54,10 @@ TRACE_ENV = "ECS_MIGRATE_TRACE_AWS_CALLS"
 
 
 RETRY_MODES = ("legacy", "standard", "adaptive")
+_CONFIGURE = (
+    "Configure credentials: AWS_PROFILE, `aws sso login`, or OIDC in CI "
+    "(aws-actions/configure-aws-credentials)."
+)
 
 ActionLookup = Callable[[str, str], str]
 """(IAM service prefix, API operation) -> the IAM action that authorises the call."""
@@ -67,6 +71,63 @@ def same_name_action(prefix: str, operation: str) -> str:
 
 # arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE
 _ARN = re.compile(r"^arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d{12}|):(.+)$")
+
+
+# The env file the sandbox's docs and --help name (`ecs-migrate sandbox --detach` writes it).
+SANDBOX_ENV_FILE = ".sandbox.env"
+_SANDBOX_START = "ecs-migrate sandbox --detach --env-file .sandbox.env"
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def sandbox_hint(targets: Iterable[str | None] = (), otherwise: str = "") -> str | None:
+    """What to say first when the AWS settings are missing here: the directory has the
+    sandbox's env file (source it), or a target is named `sandbox` (start the sandbox and
+    source it); None when neither. ``otherwise``: the advice for AWS, said after it."""
+    then = f" For AWS instead: {otherwise[:1].lower()}{otherwise[1:]}" if otherwise else ""
+    if os.path.isfile(SANDBOX_ENV_FILE):
+        return (
+            f"This directory has the sandbox's exports, {SANDBOX_ENV_FILE}: "
+            f"set them in this shell first with `. ./{SANDBOX_ENV_FILE}`.{then}"
+        )
+    if "sandbox" in tuple(targets):
+        return (
+            "--cluster sandbox is the local sandbox's: start it, then set its exports, with "
+            f"`{_SANDBOX_START}` and `. ./{SANDBOX_ENV_FILE}`.{then}"
+        )
+    return None
+
+
+def is_loopback(url: str | None) -> bool:
+    """An endpoint on this machine (127.0.0.1, localhost, ::1): the sandbox's, or another
+    local emulator's."""
+    try:
+        return bool(url) and urllib.parse.urlsplit(str(url)).hostname in _LOOPBACK
+    except ValueError:
+        return False
+
+
+def _configured_endpoint(service: str) -> str | None:
+    """The endpoint the environment sets for ``service`` (AWS_ENDPOINT_URL_ECS, else
+    AWS_ENDPOINT_URL)."""
+    own = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
+    return os.environ.get(own) or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def _fail_fast_on_loopback(caught_exception: Any = None, **_: Any) -> None:
+    """needs-retry, for a loopback endpoint: nothing listening there is not a transient
+    failure (the sandbox is not running), so it is raised at once instead of being retried
+    for seconds."""
+    import botocore.exceptions as bex
+
+    if isinstance(caught_exception, bex.EndpointConnectionError | bex.ConnectTimeoutError):
+        raise caught_exception
+
+
+def _unreachable_hint() -> str:
+    return (
+        f"Is the sandbox running? Start it with `{_SANDBOX_START}`, then `. ./{SANDBOX_ENV_FILE}`"
+        " (its endpoint changes at each start). For AWS instead, unset AWS_ENDPOINT_URL."
+    )
 
 
 @dataclass
@@ -265,9 +326,10 @@ class Clients:
     def region(self) -> str:
         region: str | None = self.session.get_config_variable("region")
         if not region:
+            aws = "Pass --region, or set AWS_REGION (or AWS_DEFAULT_REGION)."
             raise CredentialsError(
                 "No AWS region is configured.",
-                hint="Pass --region, or set AWS_REGION (or AWS_DEFAULT_REGION).",
+                hint=sandbox_hint(self.settings.targets, aws) or aws,
             )
         if not REGION.fullmatch(region):
             raise AwsConfigError(
@@ -285,8 +347,7 @@ class Clients:
         if credentials is None:
             raise CredentialsError(
                 "No AWS credentials found.",
-                hint="Configure credentials: AWS_PROFILE, `aws sso login`, or OIDC in CI "
-                "(aws-actions/configure-aws-credentials).",
+                hint=sandbox_hint(self.settings.targets, _CONFIGURE) or _CONFIGURE,
             )
         with _config_errors():
             check_credentials(credentials)
@@ -311,13 +372,16 @@ class Clients:
         config = Config(
             retries={"mode": mode, "total_max_attempts": attempts},
             user_agent_appid=f"ecs-migrate-{__version__}",
-            connect_timeout=10,
+            # On this machine a connection is made at once or not at all.
+            connect_timeout=1 if is_loopback(_configured_endpoint(service)) else 10,
             read_timeout=30,
         )
         region = region or self.region
         with _config_errors():
             client = session.create_client(service, region_name=region, config=config)
         events = client.meta.events
+        if is_loopback(client.meta.endpoint_url):
+            events.register_first("needs-retry", _fail_fast_on_loopback)
         events.register("before-call", self._count_call)
         events.register("before-send", self._count_attempt)
         events.register("before-send", refuse_bad_headers)
@@ -408,8 +472,7 @@ def translate_errors(action: str) -> Iterator[None]:
     except bex.NoCredentialsError as exc:
         raise CredentialsError(
             f"No AWS credentials found while trying to {action}.",
-            hint="Configure credentials: AWS_PROFILE, `aws sso login`, or OIDC in CI "
-            "(aws-actions/configure-aws-credentials).",
+            hint=sandbox_hint((), _CONFIGURE) or _CONFIGURE,
         ) from exc
     except (bex.NoRegionError, bex.ProfileNotFound, bex.PartialCredentialsError) as exc:
         raise CredentialsError(f"Cannot {action}: {scrub(str(exc))}") from exc
@@ -435,5 +498,16 @@ def translate_errors(action: str) -> Iterator[None]:
         if code == "ServiceNotFoundException":
             raise TargetError(f"Cannot {action}: {message}") from exc
         raise AwsApiError(f"AWS error while trying to {action}: {code}: {message}") from exc
+    except (bex.EndpointConnectionError, bex.ConnectTimeoutError) as exc:
+        url = str(exc.kwargs.get("endpoint_url") or "")
+        if not is_loopback(url):
+            raise AwsApiError(
+                f"AWS call failed while trying to {action}: {scrub(str(exc))}"
+            ) from exc
+        raise AwsApiError(
+            f"Nothing answers at {scrub(url)} (AWS_ENDPOINT_URL), so ecs-migrate could not "
+            f"{action}.",
+            hint=_unreachable_hint(),
+        ) from exc
     except bex.BotoCoreError as exc:
         raise AwsApiError(f"AWS call failed while trying to {action}: {scrub(str(exc))}") from exc
