@@ -1,0 +1,138 @@
+"""The single-file build's entry point (``./scripts/build-binary``): `apply` and `history` only.
+
+The binary runs in an app's own image (Node, Java, Go...) with no Python. It carries the
+in-container side of ecs-migrate: click, the apply and history commands, psycopg with its
+bundled libpq, and PyMySQL. None of the AWS side (boto3, botocore, rich, yaml) is in it, so
+this module never imports :mod:`ecs_migrate.cli.main`, which gathers every command: a bundler
+follows imports, even those inside functions. Any other command is refused with exit 2 and
+says how to get the full CLI.
+
+Failures map to exit statuses as in :func:`ecs_migrate.cli.main.main`: a usage error 2, an
+error of ours its own status, an interrupt 130, anything unexpected 70.
+"""
+
+from __future__ import annotations
+
+# First: until the CLI is imported, a Ctrl-C ends the process at once (130), and closed
+# standard descriptors get /dev/null (see the module).
+from ecs_migrate.cli import entry  # isort: skip
+
+import contextlib
+import signal
+import os
+import sys
+from typing import Any
+
+import click
+
+from ecs_migrate.cli.apply import apply, history
+from ecs_migrate.cli.options import CONTEXT
+from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_TARGET, EcsMigrateError
+from ecs_migrate.github import safe_text
+from ecs_migrate.render.console import echo
+from ecs_migrate.version import __version__
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+IN_THIS_BUILD = ("apply", "history")
+FULL_CLI = "pip install 'ecs-migrate[postgres]' (Python 3.11+), or the ecs-migrate image"
+
+
+class BinaryGroup(click.Group):
+    """The commands of this build; any other name of ecs-migrate's is refused by name."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            raise click.UsageError(not_in_this_build(name), ctx)
+        return super().resolve_command(ctx, args)
+
+
+def not_in_this_build(name: str) -> str:
+    """The refusal of a command this build does not carry."""
+    return (
+        f"'{safe_text(name)}' is not in this build of ecs-migrate: the single-file binary carries "
+        f"only {' and '.join(IN_THIS_BUILD)}, the commands that run inside the app's "
+        f"container. For every other command, install the full CLI: {FULL_CLI}."
+    )
+
+
+@click.group(cls=BinaryGroup, context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="ecs-migrate")
+def cli() -> None:
+    """ecs-migrate's in-container commands, as one file: apply and history.
+
+    \b
+    Example:
+      ecs-migrate apply -- alembic upgrade head
+
+    The other commands (run, deploy, doctor...) need the full CLI:
+    pip install 'ecs-migrate[postgres]'.
+    """
+
+
+cli.add_command(apply)
+cli.add_command(history)
+
+
+def main() -> None:
+    """Run the binary's CLI and exit with the status its run maps to (output flushed first)."""
+    signal.signal(signal.SIGINT, entry._previous)
+    code = 0
+    try:
+        _main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            echo(str(exc.code), err=True)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, EcsMigrateError, AttributeError):
+            stream.flush()
+    os._exit(code)
+
+
+def _main(args: list[str]) -> None:
+    from ecs_migrate.render import streams
+
+    streams.install()
+    try:
+        cli.main(args, prog_name="ecs-migrate", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        echo("Interrupted.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except EcsMigrateError as exc:
+        echo(f"error: {safe_text(exc.message)}", err=True)
+        if exc.hint:
+            echo(f"hint: {safe_text(exc.hint)}", err=True)
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        echo(f"error: {safe_text(exc.strerror or str(exc))}{safe_text(where)}", err=True)
+        sys.exit(EXIT_TARGET)
+    except Exception as exc:
+        _internal(exc)
+
+
+def _internal(exc: Exception) -> Any:
+    if os.environ.get("ECS_MIGRATE_DEBUG"):
+        raise exc
+    from ecs_migrate.common.redact import Redactor, secret_values
+
+    text = Redactor(secret_values(os.environ)).text(str(exc))
+    echo(
+        f"internal error: {type(exc).__name__}: {safe_text(text)}\n"
+        "This is a bug in ecs-migrate. Set ECS_MIGRATE_DEBUG=1 for the traceback, and report it.",
+        err=True,
+    )
+    sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    main()
