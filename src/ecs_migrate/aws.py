@@ -73,6 +73,10 @@ def same_name_action(prefix: str, operation: str) -> str:
 _ARN = re.compile(r"^arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d{12}|):(.+)$")
 
 
+# The sandbox (ecs_migrate.sandbox) names, on every answer, the APIs it cannot serve (moto's
+# gaps, e.g. ExecuteCommand), so a command can say so before it relies on one.
+UNSUPPORTED_HEADER = "x-ecs-migrate-sandbox-unsupported"
+
 # The env file the sandbox's docs and --help name (`ecs-migrate sandbox --detach` writes it).
 SANDBOX_ENV_FILE = ".sandbox.env"
 _SANDBOX_START = "ecs-migrate sandbox --detach --env-file .sandbox.env"
@@ -278,6 +282,9 @@ class Clients:
     command: str = field(default="", kw_only=True)
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # The API operations the endpoint said it does not serve (UNSUPPORTED_HEADER): only the
+    # sandbox says so; empty until an answer has come.
+    unsupported: frozenset[str] = field(default=frozenset(), kw_only=True)
     _session: botocore.session.Session | None = field(default=None, repr=False)
     _retries: tuple[str, int] = field(
         default=(DEFAULT_RETRY_MODE, DEFAULT_MAX_ATTEMPTS), repr=False
@@ -386,6 +393,7 @@ class Clients:
         events.register("before-send", self._count_attempt)
         events.register("before-send", refuse_bad_headers)
         events.register("after-call", self._name_denied_action)
+        events.register("after-call", self._note_unsupported)
         return client
 
     def _count_call(self, model: Any, **_: Any) -> None:
@@ -401,6 +409,11 @@ class Clients:
         # event_name is "before-send.<service-id>.<Operation>"
         parts = [*event_name.split(".", 2), "?", "?"]
         self.attempts[(parts[1], parts[2])] += 1
+
+    def _note_unsupported(self, http_response: Any = None, **_: Any) -> None:
+        said = getattr(http_response, "headers", {}).get(UNSUPPORTED_HEADER)
+        if said is not None:
+            self.unsupported = frozenset(n.strip() for n in str(said).split(",") if n.strip())
 
     def _name_denied_action(self, parsed: Any, model: Any, **_: Any) -> None:
         """Record on an access-denied answer which IAM action was denied.

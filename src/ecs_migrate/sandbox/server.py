@@ -7,7 +7,9 @@ moto 5.2.5 quirks handled here (see docs/sandbox.md):
 - StopTask is replaced: it records the stop request (UserInitiated) and lets the agent stop
   the process, instead of jumping to STOPPED with the container "exitCode 0"; an unknown task
   gets InvalidParameterException instead of a 500;
-- the seed sets EnableDnsHostnames on the VPC and memory on every container definition.
+- the seed sets EnableDnsHostnames on the VPC and memory on every container definition;
+- ExecuteCommand is not implemented: every answer says so in a header (``UNSUPPORTED_HEADER``),
+  which `exec` and `shell` read to say at once that the sandbox has no ECS Exec.
 
 And what ECS does that moto does not:
 
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecs_migrate.aws import UNSUPPORTED_HEADER
 from ecs_migrate.errors import SandboxError
 from ecs_migrate.sandbox import deployments
 from ecs_migrate.sandbox.agent import (
@@ -147,9 +150,10 @@ class Sandbox:
                 pass
 
         _check_port_free(self.port)
+        app = _saying_unsupported(self.faults)
         try:
             return make_server(
-                "127.0.0.1", self.port, self.faults, threaded=True, request_handler=QuietHandler
+                "127.0.0.1", self.port, app, threaded=True, request_handler=QuietHandler
             )
         except OSError as exc:
             raise SandboxError(
@@ -275,6 +279,28 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _saying_unsupported(app: Any) -> Any:
+    """Every answer names the APIs the sandbox cannot serve (``UNSUPPORTED_HEADER``), so
+    `exec` and `shell` say at once that the sandbox has no ECS Exec: moto has no
+    ExecuteCommand (a test that patches one into moto is answered without the name)."""
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            lacking = (
+                []
+                if hasattr(EC2ContainerServiceResponse, "execute_command")
+                else ["ExecuteCommand"]
+            )
+            return start_response(
+                status, [*headers, (UNSUPPORTED_HEADER, ",".join(lacking))], *exc_info
+            )
+
+        return app(environ, start)
+
+    return wrapped
 
 
 _NOT_IN_MOTO = (b"Action=SimulatePrincipalPolicy", b"Action=SimulateCustomPolicy")

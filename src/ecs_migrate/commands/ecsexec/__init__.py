@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import time
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from ecs_migrate.commands.ecsexec.marker import MarkerFilter, new_marker, wrap_c
 from ecs_migrate.commands.ecsexec.plugin import find_plugin, run_under_pty
 from ecs_migrate.commands.ecsexec.tasks import (
     ExecNotReadyError,
+    check_not_sandbox,
     check_ready,
     choose_task,
     doctor_hint,
@@ -121,6 +123,8 @@ def _open_session(clients: Clients, opts: ExecOptions | ShellOptions, command: s
     """An ECS Exec session for ``command`` in the task and container ``opts`` name."""
     cluster, service = opts.cluster, opts.service
     target = load_target(clients, cluster, service, opts.container)
+    shown = shlex.join(opts.command) if isinstance(opts, ExecOptions) else "COMMAND"
+    check_not_sandbox(clients, cluster, service, shown)  # the first answer said so
     task = choose_task(clients, cluster, service, opts.task)
     check_ready(task, target.container, cluster, service)
     plugin = find_plugin(opts.environ)  # before the session: a missing plugin wastes none
@@ -253,8 +257,6 @@ def open_shell(clients: Clients, opts: ShellOptions, reporter: ExecReporter) -> 
             hint="In scripts and CI use `ecs-migrate exec ... -- COMMAND`, which needs none and "
             "returns the command's exit status.",
         )
-    import shlex
-
     session = _open_session(clients, opts, shlex.join(opts.shell or DEFAULT_SHELL))  # "": default
     reporter.progress(
         f"Shell in task {task_id(session.task['taskArn'])}, container {session.container} "

@@ -7,15 +7,35 @@ explains them.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
 from ecs_migrate.aws import Clients, translate_errors
-from ecs_migrate.errors import TargetError
+from ecs_migrate.errors import TargetError, UsageError
 
 
 class ExecNotReadyError(TargetError):
     """ECS Exec cannot reach the container: not enabled, or its agent not connected (3)."""
+
+
+class SandboxExecError(UsageError):
+    """exec or shell against the sandbox, which cannot run ECS Exec (exit 2)."""
+
+
+def check_not_sandbox(clients: Clients, cluster: str, service: str, command: str) -> None:
+    """SandboxExecError when the endpoint is the sandbox, which said in its answers that it
+    has no ExecuteCommand (``Clients.unsupported``): before any advice on enabling ECS Exec
+    or installing session-manager-plugin, which could never make it work there."""
+    if "ExecuteCommand" not in getattr(clients, "unsupported", ()):
+        return
+    raise SandboxExecError(
+        "The sandbox cannot run ECS Exec: moto, the fake AWS it is built on, has no "
+        "ExecuteCommand, and there is no Session Manager for session-manager-plugin to "
+        "connect to. exec and shell work against ECS on AWS only.",
+        hint=f"In the sandbox, run the command in a one-off task instead: ecs-migrate run "
+        f"--cluster {shlex.quote(cluster)} --service {shlex.quote(service)} -- {command}",
+    )
 
 
 def doctor_hint(cluster: str, service: str, check: str) -> str:
