@@ -160,7 +160,7 @@ class RunManyRenderer:
             transient=True,  # erased at the end: the final table is printed once
             vertical_overflow="crop",  # the board fits the screen itself
         )
-        self.live.start(refresh=True)
+        self.live.start()  # first drawn at the first refresh, once every target is queued
 
     def _rich_table(self, outcomes: list[TargetOutcome]) -> Any:
         from rich.table import Table

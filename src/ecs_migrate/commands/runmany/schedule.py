@@ -165,6 +165,8 @@ class Scheduler:
                 timeout=self.opts.timeout,
             )
         )
+        self.phases[spec.name] = "PROVISIONING"  # started: the live table says so at once
+        self.reporter.update(spec.name, "PROVISIONING", None, time.monotonic() - queued.began)
         return True
 
     def _note_phases(self) -> None:
