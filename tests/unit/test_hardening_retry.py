@@ -373,6 +373,31 @@ def test_a_session_gone_with_the_lock_still_held_is_evidence(server: Server) -> 
     assert [e.kind for e in w.events] == ["ended"]
 
 
+def test_a_wait_that_ends_between_the_look_and_the_lock_read_keeps_its_evidence(
+    server: Server,
+) -> None:
+    """The server ends the wait (lock_timeout) after the look saw it waiting and before the
+    locks are read: that reading finds no wait, and the one before it stands, so the session
+    gone with the holder still holding is evidence (it was missed, now and then, in the e2e
+    INVALID-index tests: a 500 ms wait seen by a few 100 ms polls)."""
+    w = watcher([])
+    server.waiting(11, COMMAND_PORT, 0.2)
+    w.poll(server)
+    original = server.answer
+
+    def ending(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        if "FROM pg_locks WHERE pid = ANY" in sql:  # between the two reads: it has ended
+            server.locks = [r for r in server.locks if r[0] != 11]
+        return original(sql, params)
+
+    server.answer = ending  # type: ignore[method-assign]
+    server.waiting(11, COMMAND_PORT, 0.3)
+    w.poll(server)
+    del server.sessions[11]  # the command exits; the holder (20) still holds its lock
+    w.poll(server)
+    assert [(e.kind, e.pid) for e in w.events] == [("ended", 11)]
+
+
 @pytest.mark.parametrize("change", ["released", "new transaction", "weaker lock"])
 def test_a_wait_that_ended_after_the_holder_let_go_is_no_evidence(
     server: Server, change: str

@@ -304,6 +304,8 @@ class MyWatcher(Polling):
                 wait.stalls = wait.lock_type in _STALLING
                 wait.held = tuple(sorted({int(r[4]) for r in rows if r[4] is not None}))
                 return
+            if wait.lock_type:  # the wait ended between the two reads: the last reading stands
+                return
         if self._transactions:
             try:
                 rows = query(conn, _OPEN_BEFORE, [tid, int(wait.waited)])

@@ -296,7 +296,9 @@ class Watcher(Polling):
                 wait = self._waits[pid] = _Wait(started, query_start, relation, now)
             wait.waited = float(waited) if waited is not None else now - wait.first_seen
             if not wait.cancelled:
-                wait.mode, wait.held = holders(query(conn, _LOCKS, [[pid, *blocking]]), pid)
+                mode, held = holders(query(conn, _LOCKS, [[pid, *blocking]]), pid)
+                if held:  # else the wait ended between the two reads: the last reading stands
+                    wait.mode, wait.held = mode, held
                 wait.locktype = str(_kind or "")
                 if wait.waited >= self.timeout:
                     self._act(conn, pid, wait, now)
