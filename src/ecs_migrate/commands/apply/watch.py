@@ -297,7 +297,7 @@ class Watcher(Polling):
             wait.waited = float(waited) if waited is not None else now - wait.first_seen
             if not wait.cancelled:
                 mode, held = holders(query(conn, _LOCKS, [[pid, *blocking]]), pid)
-                if held:  # else the wait ended between the two reads: the last reading stands
+                if mode:  # else the wait ended between the two reads: the last reading stands
                     wait.mode, wait.held = mode, held
                 wait.locktype = str(_kind or "")
                 if wait.waited >= self.timeout:
