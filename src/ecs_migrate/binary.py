@@ -18,8 +18,8 @@ from __future__ import annotations
 from ecs_migrate.cli import entry  # isort: skip
 
 import contextlib
-import signal
 import os
+import signal
 import sys
 from typing import Any
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, NoReturn, Protocol
 
+from ecs_migrate.commands.apply.ownenv import own_environment
 from ecs_migrate.common.redact import Redactor
 from ecs_migrate.errors import CommandNotExecutableError, CommandNotFoundError, EcsMigrateError
 from ecs_migrate.tasks.cancel import Cancel
@@ -342,7 +343,7 @@ def _run(
         proc = subprocess.Popen(
             spec.argv,
             executable=spec.executable,
-            env=dict(spec.env),
+            env=own_environment(spec.env, getattr(sys, "_MEIPASS", None)),
             cwd=spec.cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -1,0 +1,48 @@
+"""Fixtures of the single-file binary's tests (marker `binary`: `pytest -m binary`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.binary.support import SUITES, Box, built_binary, debian_root, install
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.binary)
+
+
+def _needs() -> str | None:
+    """Why these tests cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "the binary's tests run it as PID 1 in a chroot: they need root"
+    for tool in ("debootstrap", "unshare"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            return f"{tool} is not installed (apt-get install debootstrap util-linux)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def binary() -> Path:
+    """dist's binary for these sources, built once per run (cached by their hash)."""
+    reason = _needs()
+    if reason:
+        if os.environ.get("ECS_MIGRATE_REQUIRE_TOOLS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return built_binary()
+
+
+@pytest.fixture(scope="session", params=SUITES)
+def box(request: pytest.FixtureRequest, binary: Path) -> Iterator[Box]:
+    """A Debian root with no Python and the binary at /usr/local/bin/ecs-migrate."""
+    root = debian_root(request.param)
+    install(binary, root)
+    yield Box(root)
