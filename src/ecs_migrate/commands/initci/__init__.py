@@ -11,12 +11,9 @@ commands that create the role. It never prints.
 from __future__ import annotations
 
 import dataclasses
-import json
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from ecs_migrate.aws import Clients
 from ecs_migrate.commands.initci.azure import render_azure
@@ -24,18 +21,24 @@ from ecs_migrate.commands.initci.bitbucket import render_bitbucket
 from ecs_migrate.commands.initci.buildkite import render_buildkite
 from ecs_migrate.commands.initci.circleci import render_circleci
 from ecs_migrate.commands.initci.gitlab import render_gitlab
-from ecs_migrate.commands.initci.spec import PipelineSpec, command_line
+from ecs_migrate.commands.initci.spec import PipelineSpec
 from ecs_migrate.commands.initgithub import (
     DEFAULT_MIGRATE_COMMAND,
     FEATURES,
     InitGithubOptions,
     InitGithubResult,
+    migrate_words,
+    refuse_existing,
+    resolved_names,
+    role_commands,
+    unlinted,
+    write_files,
 )
 from ecs_migrate.commands.initgithub.names import RULES
 from ecs_migrate.commands.initgithub.names import flag as flag_name
 from ecs_migrate.commands.initgithub.offline_sql import offline_sql
 from ecs_migrate.commands.initgithub.pins import action_problem, own_action
-from ecs_migrate.commands.initgithub.workflow import SESSION_SECONDS
+from ecs_migrate.commands.initgithub.workflow import command_line
 from ecs_migrate.commands.policy.generate import GenerateOptions, generate, resolve_values
 from ecs_migrate.commands.policy.providers import BRANCHED, build_trust
 from ecs_migrate.common.options import FromCli, flag, shared_field
@@ -180,15 +183,6 @@ _CHECKED = (
 )
 
 
-def _paths(out: Path) -> tuple[Path, Path, Path]:
-    stem = out.name.lstrip(".").rsplit(".", 1)[0]
-    return (
-        out,
-        out.with_name(f"{stem}.role-policy.json"),
-        out.with_name(f"{stem}.trust-policy.json"),
-    )
-
-
 def _check(provider: str, opts: InitCiOptions, out: Path) -> list[str]:
     for key in _CHECKED:
         value = getattr(opts, key)
@@ -199,22 +193,8 @@ def _check(provider: str, opts: InitCiOptions, out: Path) -> list[str]:
             if key != provider and name not in TRUST_FLAGS[provider] and getattr(opts, name):
                 raise UsageError(f"{flag_name(name)} does not apply to init {provider}.")
     _check_syntax(provider, opts)
-    try:
-        command = shlex.split(opts.migrate_command)
-    except ValueError as exc:
-        raise UsageError(f"--migrate-command cannot be split into words: {exc}.") from exc
-    if not command:
-        raise UsageError(
-            "--migrate-command is empty.", hint='e.g. --migrate-command "alembic upgrade head"'
-        )
-    if not opts.force:
-        existing = [str(p) for p in _paths(out) if p.exists()]
-        if existing:
-            raise UsageError(
-                f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: "
-                "nothing was written.",
-                hint="Pass --force to replace, or --out to write elsewhere.",
-            )
+    command = migrate_words(opts.migrate_command)
+    refuse_existing(out, opts.force)
     return command
 
 
@@ -286,7 +266,7 @@ def init_ci(clients: Clients | None, provider: str, opts: InitCiOptions) -> Init
     account = str(values["account"])
     trust_opts = _trust_options(provider, opts, account)
     build_trust(trust_opts)  # the trust's names checked before anything is written
-    permission = generate(None, replace(policy_opts, offline=True, **_resolved(values)))
+    permission = generate(None, replace(policy_opts, offline=True, **resolved_names(values)))
     trust = generate(None, trust_opts)
     role_name = opts.role_name or f"ecs-migrate-deploy-{opts.service.rsplit('/', 1)[-1]}"[:64]
     role_arn = f"arn:aws:iam::{account}:role/{role_name}"
@@ -310,59 +290,13 @@ def init_ci(clients: Clients | None, provider: str, opts: InitCiOptions) -> Init
     )
     if not spec.container:
         raise UsageError("Which container runs the migration? Pass --container NAME.")
-    pipeline, permission_file, trust_file = _paths(out)
-    pipeline.parent.mkdir(parents=True, exist_ok=True)
-    pipeline.write_text(render(spec, command_line(opts.argv or ["init", provider])))
-    permission_file.write_text(json.dumps(permission.document, indent=2) + "\n")
-    trust_file.write_text(json.dumps(trust.document, indent=2) + "\n")
+    text = render(spec, command_line(opts.argv or ["init", provider]))
+    files = write_files(out, text, permission.document, trust.document)
     return InitCiResult(
-        workflow=pipeline,
-        permission_policy=permission_file,
-        trust_policy=trust_file,
+        *files,
         role_name=role_name,
         role_arn=role_arn,
-        commands=_role_commands(role_name, permission_file, trust_file, trust.document),
+        commands=role_commands(role_name, files, trust.document, "the CI's"),
         notes=[*notes, *permission.warnings, *permission.notes, *trust.notes],
-        warnings=[] if lint.command else [_unlinted(lint.reason)],
+        warnings=[] if lint.command else [unlinted(lint.reason, "pipeline", "job")],
     )
-
-
-def _unlinted(reason: str | None) -> str:
-    return (
-        f"The pipeline has no SQL lint job: {reason}. Lint the migration's SQL yourself "
-        "before it runs (docs/safety.md: how each tool writes its SQL, for ecs-migrate "
-        "lint-sql); the pipeline says where, in a comment."
-    )
-
-
-def _resolved(values: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "account",
-        "region",
-        "container",
-        "ecr_repository",
-        "task_role_arn",
-        "execution_role_arn",
-        "family",
-        "log_group",
-        "log_prefix",
-    )
-    return {k: values[k] for k in keys if values.get(k)}
-
-
-def _role_commands(
-    role_name: str, permission: Path, trust: Path, document: dict[str, Any]
-) -> list[str]:
-    role = shlex.quote(role_name)
-    statement = document["Statement"][0]
-    host = statement["Principal"]["Federated"].split(":oidc-provider/", 1)[1]
-    audience = next(iter(statement["Condition"]["StringEquals"].values()))
-    return [
-        "# once per AWS account: let IAM trust the CI's OIDC tokens (skip if it exists)",
-        "aws iam create-open-id-connect-provider "
-        f"--url {shlex.quote('https://' + host)} --client-id-list {shlex.quote(audience)}",
-        f"aws iam create-role --role-name {role} --max-session-duration {SESSION_SECONDS} "
-        f"--assume-role-policy-document file://{shlex.quote(str(trust))}",
-        f"aws iam put-role-policy --role-name {role} --policy-name ecs-migrate-deploy "
-        f"--policy-document file://{shlex.quote(str(permission))}",
-    ]

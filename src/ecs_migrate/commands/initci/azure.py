@@ -12,21 +12,16 @@ the script as ``$idToken``, which goes in the file boto3's web-identity settings
 from __future__ import annotations
 
 from ecs_migrate.commands.initci.spec import (
-    LINT,
     LINT_URL,
     PipelineSpec,
+    Scripts,
     block,
-    build_script,
-    deploy_script,
     header,
     no_lint,
     q,
-    token_lines,
 )
 
-SET = "set -eu\n"
-TAG = "$BUILD_SOURCEVERSION-$BUILD_BUILDID"
-TOKEN = token_lines("printf '%s' \"$idToken\"")
+SCRIPTS = Scripts("$BUILD_SOURCEVERSION-$BUILD_BUILDID", "printf '%s' \"$idToken\"")
 
 
 def _aws_task(connection: str, name: str, script: str, indent: int) -> str:
@@ -39,7 +34,7 @@ def _aws_task(connection: str, name: str, script: str, indent: int) -> str:
         f"{pad}    scriptType: bash\n"
         f"{pad}    scriptLocation: inlineScript\n"
         f"{pad}    addSpnToEnvironment: true # the connection's OIDC token, as $idToken\n"
-        f"{pad}    inlineScript: {block(SET + script, indent + 6)}"
+        f"{pad}    inlineScript: {block(script, indent + 6)}"
     )
 
 
@@ -52,7 +47,7 @@ def render_azure(spec: PipelineSpec, command_line: str) -> str:
     displayName: Lint the migration's SQL
     steps:
       - checkout: self
-      - script: {block(SET + LINT, 10)}        displayName: Lint the migration's SQL
+      - script: {block(SCRIPTS.lint, 10)}        displayName: Lint the migration's SQL
         env:
           DATABASE_URL: {q(LINT_URL)}
 
@@ -81,7 +76,7 @@ jobs:
     displayName: Build and push the image to ECR
 {depends}    steps:
       - checkout: self
-{_aws_task(connection, "Build and push the image to ECR", TOKEN + build_script(TAG), 6)}
+{_aws_task(connection, "Build and push the image to ECR", SCRIPTS.build, 6)}
   - deployment: deploy
     displayName: Migrate, then deploy (a failed migration leaves the service as it is)
     dependsOn: build
@@ -92,4 +87,4 @@ jobs:
         deploy:
           steps:
             - checkout: self
-{_aws_task(connection, "Migrate, then deploy", TOKEN + deploy_script(TAG), 12)}"""
+{_aws_task(connection, "Migrate, then deploy", SCRIPTS.deploy, 12)}"""

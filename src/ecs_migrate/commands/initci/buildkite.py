@@ -13,21 +13,19 @@ from __future__ import annotations
 
 from ecs_migrate.commands.initci.spec import (
     AUDIENCE,
-    LINT,
     LINT_URL,
     PipelineSpec,
+    Scripts,
     block,
-    build_script,
-    deploy_script,
     header,
     no_lint,
     q,
-    token_lines,
 )
 
-SET = "set -eu\n"
-TAG = "$BUILDKITE_COMMIT-$BUILDKITE_BUILD_NUMBER"
-TOKEN = token_lines(f"buildkite-agent oidc request-token --audience {AUDIENCE}")
+SCRIPTS = Scripts(
+    "$BUILDKITE_COMMIT-$BUILDKITE_BUILD_NUMBER",
+    f"buildkite-agent oidc request-token --audience {AUDIENCE}",
+)
 
 
 def _escaped(text: str) -> str:
@@ -35,7 +33,7 @@ def _escaped(text: str) -> str:
 
 
 def _command(script: str, indent: int) -> str:
-    return block(_escaped(SET + script), indent)
+    return block(_escaped(script), indent)
 
 
 def render_buildkite(spec: PipelineSpec, command_line: str) -> str:
@@ -47,7 +45,7 @@ def render_buildkite(spec: PipelineSpec, command_line: str) -> str:
     key: lint-sql
     env:
       DATABASE_URL: {q(LINT_URL)}
-    command: {_command(LINT, 6)}
+    command: {_command(SCRIPTS.lint, 6)}
   - wait
 
 """
@@ -61,7 +59,7 @@ steps:
 {lint}  - label: "Build and push the image to ECR"
     key: build
     branches: {branch}
-    command: {_command(TOKEN + build_script(TAG), 6)}
+    command: {_command(SCRIPTS.build, 6)}
   - wait
 
   # One deploy at a time per service: two migrations never run at once.
@@ -71,4 +69,4 @@ steps:
     concurrency: 1
     concurrency_group: {q(spec.lock_name)}
     timeout_in_minutes: 120
-    command: {_command(TOKEN + deploy_script(TAG), 6)}"""
+    command: {_command(SCRIPTS.deploy, 6)}"""

@@ -11,21 +11,16 @@ expects), and put it in the file boto3's web-identity settings name.
 from __future__ import annotations
 
 from ecs_migrate.commands.initci.spec import (
-    LINT,
     LINT_URL,
     PipelineSpec,
+    Scripts,
     block,
-    build_script,
-    deploy_script,
     header,
     no_lint,
     q,
-    token_lines,
 )
 
-SET = "set -eu\n"
-TAG = "$CIRCLE_SHA1-$CIRCLE_WORKFLOW_ID"
-TOKEN = token_lines("printf '%s' \"$CIRCLE_OIDC_TOKEN_V2\"")
+SCRIPTS = Scripts("$CIRCLE_SHA1-$CIRCLE_WORKFLOW_ID", "printf '%s' \"$CIRCLE_OIDC_TOKEN_V2\"")
 
 
 def _value(text: str) -> str:
@@ -47,13 +42,13 @@ def _job(spec: PipelineSpec, name: str, image: str, script: str, extra: dict[str
       - checkout
 {remote}      - run:
           name: {q(name)}
-          command: {block(SET + script, 12)}"""
+          command: {block(script, 12)}"""
 
 
 def render_circleci(spec: PipelineSpec, command_line: str) -> str:
     """The `.circleci/config.yml` text."""
     lint = (
-        _job(spec, "lint-sql", "cimg/python:3.12", LINT, {"DATABASE_URL": LINT_URL})
+        _job(spec, "lint-sql", "cimg/python:3.12", SCRIPTS.lint, {"DATABASE_URL": LINT_URL})
         if spec.lint_command
         else ""
     )
@@ -65,8 +60,8 @@ def render_circleci(spec: PipelineSpec, command_line: str) -> str:
 version: 2.1
 
 jobs:
-{lint}{_job(spec, "build", "cimg/aws:2024.03", TOKEN + build_script(TAG), {})}{
-        _job(spec, "deploy", "cimg/python:3.12", TOKEN + deploy_script(TAG), {})
+{lint}{_job(spec, "build", "cimg/aws:2024.03", SCRIPTS.build, {})}{
+        _job(spec, "deploy", "cimg/python:3.12", SCRIPTS.deploy, {})
     }
 workflows:
   deploy:

@@ -12,20 +12,21 @@ from __future__ import annotations
 from ecs_migrate.commands.initci.spec import (
     AUDIENCE,
     DEPLOY,
-    LINT,
     LINT_URL,
+    SET,
     PipelineSpec,
+    Scripts,
     block,
-    build_script,
     header,
     no_lint,
     q,
     token_lines,
 )
 
-SET = "set -eu\n"
-TAG = "$CI_COMMIT_SHA-$CI_PIPELINE_ID"
-TOKEN = token_lines("printf '%s' \"$AWS_ID_TOKEN\"")
+SCRIPTS = Scripts("$CI_COMMIT_SHA-$CI_PIPELINE_ID", "printf '%s' \"$AWS_ID_TOKEN\"")
+# The file lint-sql writes GitLab's Code Quality report to (ecs_migrate.render.reports).
+CODE_QUALITY_FILE = "gl-code-quality-report.json"
+REPORT_COMMENT = "  # The findings in the merge request: lint-sql writes the report on GitLab."
 ON_BRANCH = "    - if: $CI_COMMIT_BRANCH == $DEPLOY_BRANCH\n"
 ID_TOKENS = f"  id_tokens:\n    AWS_ID_TOKEN:\n      aud: {AUDIENCE}\n"
 
@@ -48,7 +49,12 @@ def _lint_job(spec: PipelineSpec) -> str:
   rules:
     - if: $CI_PIPELINE_SOURCE == "merge_request_event"
 {ON_BRANCH}  script:
-    - {block(SET + LINT, 6)}"""
+    - {block(SCRIPTS.lint, 6)}{REPORT_COMMENT}
+  artifacts:
+    when: always
+    reports:
+      codequality: {CODE_QUALITY_FILE}
+"""
 
 
 def render_gitlab(spec: PipelineSpec, command_line: str) -> str:
@@ -67,7 +73,7 @@ build:
 {ON_BRANCH}  before_script:
     - apk add --no-cache aws-cli
   script:
-    - {block(SET + TOKEN + build_script(TAG), 6)}
+    - {block(SCRIPTS.build, 6)}
 # One deploy at a time per service (the resource group): two migrations never run at once,
 # and a running one is never cancelled halfway.
 deploy:
@@ -77,10 +83,10 @@ deploy:
   interruptible: false
   timeout: 2h
 {ID_TOKENS}  variables:
-    DEPLOY_IMAGE: "$ECR_REGISTRY/$ECR_REPOSITORY:{TAG}"
+    DEPLOY_IMAGE: "$ECR_REGISTRY/$ECR_REPOSITORY:{SCRIPTS.tag}"
   rules:
 {ON_BRANCH}  script:
-    - {block(SET + TOKEN + DEPLOY, 6)}  artifacts:
+    - {block(SET + token_lines(SCRIPTS.token) + DEPLOY, 6)}  artifacts:
     when: always
     reports:
       dotenv: ecs-migrate.env

@@ -9,7 +9,6 @@ environment, and the migration command's words travel as JSON, exec'd by Python.
 from __future__ import annotations
 
 import json
-import shlex
 import textwrap
 from dataclasses import dataclass
 
@@ -108,10 +107,6 @@ def header(spec: PipelineSpec, command_line: str, ci: str) -> str:
     )
 
 
-def command_line(argv: list[str]) -> str:
-    return safe_text(" ".join(shlex.join(["ecs-migrate", *argv]).split()))
-
-
 def token_lines(write_token: str) -> str:
     """The lines that put the CI's OIDC token in a file boto3 reads (never echoed)."""
     return (
@@ -135,11 +130,14 @@ os.execv(sys.argv[1], [sys.argv[1], "deploy", "--cluster", e["ECS_CLUSTER"],
 """
 
 # The migration's SQL, written offline (no database: the URL only names the dialect), linted.
+# The SQL file has the same name in every run: the findings' place, and so their fingerprints
+# in GitLab's Code Quality report, stay the same from one pipeline to the next.
 LINT = r"""venv="$(mktemp -d)/ecs-migrate"
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$ECS_MIGRATE_SQL_PIP"
 if [ -f requirements.txt ]; then "$venv/bin/python" -m pip install --quiet -r requirements.txt; fi
-sql="$(mktemp)"
+mkdir -p .ecs-migrate
+sql=.ecs-migrate/migration.sql
 PATH="$venv/bin:$PATH" "$venv/bin/python" -c 'import json, os, subprocess, sys
 sys.exit(subprocess.call(json.loads(os.environ["MIGRATION_SQL_COMMAND"])))' > "$sql"
 "$venv/bin/ecs-migrate" lint-sql "$sql"
@@ -173,3 +171,28 @@ def no_lint(spec: PipelineSpec, indent: int = 0) -> str:
 def deploy_script(tag: str) -> str:
     """The deploy, with the image the build pushed (``tag``: the CI's commit and run)."""
     return f'DEPLOY_IMAGE="$ECR_REGISTRY/$ECR_REPOSITORY:{tag}"\nexport DEPLOY_IMAGE\n' + DEPLOY
+
+
+SET = "set -eu\n"
+
+
+@dataclass(frozen=True)
+class Scripts:
+    """The shell of each job, for one CI: ``tag`` names the image by the CI's commit and run
+    (its variables), ``token`` is the command that prints the CI's OIDC token. Each script
+    starts with ``set -eu``; the AWS ones put the token where boto3 reads it."""
+
+    tag: str
+    token: str
+
+    @property
+    def lint(self) -> str:
+        return SET + LINT
+
+    @property
+    def build(self) -> str:
+        return SET + token_lines(self.token) + build_script(self.tag)
+
+    @property
+    def deploy(self) -> str:
+        return SET + token_lines(self.token) + deploy_script(self.tag)

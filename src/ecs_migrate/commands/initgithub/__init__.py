@@ -135,13 +135,53 @@ class InitGithubResult:
         }
 
 
-def _paths(out: Path) -> tuple[Path, Path, Path]:
-    stem = out.name.rsplit(".", 1)[0]
+def policy_files(out: Path) -> tuple[Path, Path, Path]:
+    """The pipeline's file, and beside it the role's permission and trust policies, named
+    after it: ``deploy.yml`` -> ``deploy.role-policy.json``, ``deploy.trust-policy.json``
+    (``.gitlab-ci.yml`` -> ``gitlab-ci.role-policy.json``: a leading dot is dropped)."""
+    stem = out.name.lstrip(".").rsplit(".", 1)[0]
     return (
         out,
         out.with_name(f"{stem}.role-policy.json"),
         out.with_name(f"{stem}.trust-policy.json"),
     )
+
+
+def migrate_words(command: str) -> list[str]:
+    """--migrate-command split into words like a shell (no shell runs it); UsageError when it
+    cannot be split or is empty."""
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise UsageError(f"--migrate-command cannot be split into words: {exc}.") from exc
+    if not words:
+        raise UsageError(
+            "--migrate-command is empty.", hint='e.g. --migrate-command "alembic upgrade head"'
+        )
+    return words
+
+
+def refuse_existing(out: Path, force: bool) -> None:
+    """Without --force, nothing is written over: UsageError naming the files that exist."""
+    existing = [] if force else [str(p) for p in policy_files(out) if p.exists()]
+    if existing:
+        raise UsageError(
+            f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: "
+            "nothing was written.",
+            hint="Pass --force to replace, or --out to write elsewhere.",
+        )
+
+
+def write_files(
+    out: Path, pipeline: str, permission: dict[str, Any], trust: dict[str, Any]
+) -> tuple[Path, Path, Path]:
+    """Write the pipeline and the role's two policies (:func:`policy_files`); their paths."""
+    files = policy_files(out)
+    files[0].parent.mkdir(parents=True, exist_ok=True)
+    files[0].write_text(pipeline)
+    files[1].write_text(json.dumps(permission, indent=2) + "\n")
+    files[2].write_text(json.dumps(trust, indent=2) + "\n")
+    return files
 
 
 # The options whose values reach the workflow, the policies or the printed commands.
@@ -172,22 +212,8 @@ def _check(opts: InitGithubOptions) -> list[str]:
     if opts.branch and opts.environment:
         raise UsageError("Pass --branch or --environment, not both.")
     check_values({key: getattr(opts, key) for key in _VALUES})
-    try:
-        command = shlex.split(opts.migrate_command)
-    except ValueError as exc:
-        raise UsageError(f"--migrate-command cannot be split into words: {exc}.") from exc
-    if not command:
-        raise UsageError(
-            "--migrate-command is empty.", hint='e.g. --migrate-command "alembic upgrade head"'
-        )
-    if not opts.force:
-        existing = [str(p) for p in _paths(opts.out) if p.exists()]
-        if existing:
-            raise UsageError(
-                f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: "
-                "nothing was written.",
-                hint="Pass --force to replace, or --out to write elsewhere.",
-            )
+    command = migrate_words(opts.migrate_command)
+    refuse_existing(opts.out, opts.force)
     return command
 
 
@@ -220,7 +246,7 @@ def init_github(clients: Clients | None, opts: InitGithubOptions) -> InitGithubR
     action, action_notes = own_action(opts.action)
     policy_opts = _policy_options(opts)
     values, _, _ = resolve_values(None if opts.offline else clients, policy_opts)
-    permission = generate(None, replace(policy_opts, offline=True, **_resolved(values)))
+    permission = generate(None, replace(policy_opts, offline=True, **resolved_names(values)))
     trust = generate(None, replace(policy_opts, role="trust", account=str(values["account"])))
     service_name = opts.service.rsplit("/", 1)[-1]  # the service's name, also from an ARN
     role_name = opts.role_name or f"ecs-migrate-deploy-{service_name}"[:64]
@@ -246,32 +272,28 @@ def init_github(clients: Clients | None, opts: InitGithubOptions) -> InitGithubR
     )
     if not spec.container:
         raise UsageError("Which container runs the migration? Pass --container NAME.")
-    workflow, permission_file, trust_file = _paths(opts.out)
-    workflow.parent.mkdir(parents=True, exist_ok=True)
-    workflow.write_text(render_workflow(spec, command_line(opts.argv or ["init", "github"])))
-    permission_file.write_text(json.dumps(permission.document, indent=2) + "\n")
-    trust_file.write_text(json.dumps(trust.document, indent=2) + "\n")
+    text = render_workflow(spec, command_line(opts.argv or ["init", "github"]))
+    files = write_files(opts.out, text, permission.document, trust.document)
     return InitGithubResult(
-        workflow=workflow,
-        permission_policy=permission_file,
-        trust_policy=trust_file,
+        *files,
         role_name=role_name,
         role_arn=role_arn,
-        commands=_role_commands(role_name, permission_file, trust_file),
+        commands=role_commands(role_name, files, trust.document, "GitHub's"),
         notes=[*action_notes, *permission.warnings, *permission.notes, *trust.notes],
-        warnings=[] if lint.command else [_unlinted(lint.reason)],
+        warnings=[] if lint.command else [unlinted(lint.reason, "workflow", "step")],
     )
 
 
-def _unlinted(reason: str | None) -> str:
+def unlinted(reason: str | None, pipeline: str, job: str) -> str:
+    """The warning when the migration's SQL cannot be linted in the ``pipeline``."""
     return (
-        f"The workflow has no SQL lint step: {reason}. Lint the migration's SQL yourself "
+        f"The {pipeline} has no SQL lint {job}: {reason}. Lint the migration's SQL yourself "
         "before it runs (docs/safety.md: how each tool writes its SQL, for ecs-migrate "
-        "lint-sql); the workflow says where, in a comment."
+        f"lint-sql); the {pipeline} says where, in a comment."
     )
 
 
-def _resolved(values: dict[str, Any]) -> dict[str, Any]:
+def resolved_names(values: dict[str, Any]) -> dict[str, Any]:
     """The names read from the service, as the options of an offline generate."""
     keys = (
         "account",
@@ -288,14 +310,23 @@ def _resolved(values: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def _role_commands(role_name: str, permission: Path, trust: Path) -> list[str]:
+def role_commands(
+    role_name: str, files: tuple[Path, Path, Path], trust: dict[str, Any], whose: str
+) -> list[str]:
+    """The commands that create the role from the policy files: the OIDC provider the trust
+    names (its host and audience, from the trust's document; ``whose`` tokens, in the
+    comment), the role, its permissions."""
     role = shlex.quote(role_name)
+    _, permission, trust_file = files
+    statement = trust["Statement"][0]
+    host = statement["Principal"]["Federated"].split(":oidc-provider/", 1)[1]
+    audience = statement["Condition"]["StringEquals"][f"{host}:aud"]
     return [
-        "# once per AWS account: let IAM trust GitHub's OIDC tokens (skip if it exists)",
+        f"# once per AWS account: let IAM trust {whose} OIDC tokens (skip if it exists)",
         "aws iam create-open-id-connect-provider "
-        f"--url https://{GITHUB_OIDC_PROVIDER} --client-id-list sts.amazonaws.com",
+        f"--url {shlex.quote('https://' + host)} --client-id-list {shlex.quote(audience)}",
         f"aws iam create-role --role-name {role} --max-session-duration {SESSION_SECONDS} "
-        f"--assume-role-policy-document file://{shlex.quote(str(trust))}",
+        f"--assume-role-policy-document file://{shlex.quote(str(trust_file))}",
         f"aws iam put-role-policy --role-name {role} --policy-name ecs-migrate-deploy "
         f"--policy-document file://{shlex.quote(str(permission))}",
     ]
