@@ -100,8 +100,9 @@ class Term:
         self.wrap_next = False
         if char == "\r":
             self.x = 0
-        elif char == "\n":  # the pty's onlcr adds the CR; rich writes both anyway
+        elif char == "\n":  # as a pty's onlcr makes it: a new line, at its start
             self._line_feed()
+            self.x = 0
         elif char == "\b":
             self.x = max(0, self.x - 1)
 

@@ -181,18 +181,22 @@ class LiveBoard:
             return [head]
         shown, rest = choose(rows, lines - 2)  # the done line and the header
         if not rest:
-            return [head, self.table(shown, now)]
+            return [head, self.table(shown, now, width)]
         more = Text(rest, style="dim", no_wrap=True)
         more.truncate(width, overflow="ellipsis")
-        return [head, self.table(shown, now), more]
+        return [head, self.table(shown, now, width), more]
 
-    def table(self, shown: list[Row], now: float) -> Any:
+    def table(self, shown: list[Row], now: float, width: int) -> Any:
         from rich.table import Table
         from rich.text import Text
 
         table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+        # A long name is what gives way: the other columns keep their width.
+        status = max([len(COLUMNS[1]), *(len(row.state) for row in shown)])
+        others = status + len(COLUMNS[2]) + len(COLUMNS[3]) + 6  # and the gaps between
         for column in COLUMNS:
-            table.add_column(column, no_wrap=True, overflow="ellipsis")
+            room = max(6, width - others) if column == COLUMNS[0] else None
+            table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=room)
         for row in shown:
             code = "" if row.exit_code is None else str(row.exit_code)
             took = row.elapsed(now)
