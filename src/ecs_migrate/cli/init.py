@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ecs_migrate.cli.options import CONTEXT, aws_options, command, declared, output_option
+from ecs_migrate.cli.options import CONTEXT, Group, aws_options, command, declared, output_option
 
 INIT_GITHUB_FLAGS = (
     "cluster",
@@ -35,7 +35,7 @@ INIT_GITHUB_FLAGS = (
 )
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=Group, context_settings=CONTEXT)
 def init() -> None:
     """Generate the files a project needs to run migrations from CI.
 

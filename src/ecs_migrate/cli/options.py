@@ -243,9 +243,31 @@ def declared(spec: str, *names: str, **helps: str) -> Callable[[F], F]:
     return decorate
 
 
+def summary(help_text: str | None) -> str:
+    """A command's line in its group's list: the first sentence of its help, whole. (click
+    cuts it to fit one line of the list, mid-sentence, with "..."; this one wraps.)"""
+    words: list[str] = []
+    for word in (help_text or "").strip().split("\n\n")[0].split():
+        words.append(word)
+        if word.endswith("."):
+            break
+    return " ".join(words)
+
+
+class Group(click.Group):
+    """A group whose line in its parent's list is its first sentence, whole (:func:`summary`)."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.short_help or summary(self.help)
+
+
 class DeclaredCommand(click.Command):
     """A command some of whose flags are declared on its options dataclass (:func:`declared`):
-    they are made the first time the command's parameters are read."""
+    they are made the first time the command's parameters are read. Its line in its group's
+    list is its first sentence, whole (:func:`summary`)."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.short_help or summary(self.help)
 
     @property
     def params(self) -> list[click.Parameter]:

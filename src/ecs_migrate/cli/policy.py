@@ -11,6 +11,7 @@ import click
 
 from ecs_migrate.cli.options import (
     CONTEXT,
+    Group,
     OutputFile,
     aws_options,
     command,
@@ -23,7 +24,7 @@ _GENERATE = "ecs_migrate.commands.policy.generate:GenerateOptions"
 _LINT = "ecs_migrate.commands.policy.lint:LintOptions"
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=Group, context_settings=CONTEXT)
 def policy() -> None:
     """Least-privilege IAM for ecs-migrate: generate it, or lint the policies you have.
 

@@ -27,10 +27,10 @@ RUN_MANY_FLAGS = (
 @aws_options
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run_many(output: str, region: str | None, profile: str | None, **params: Any) -> None:
-    """Run a migration on every target of FILE, each as `run` would, at most
-    --max-parallel at once, and exit with the worst result.
+    """Run a migration on every target of FILE, each as `run` would.
 
-    COMMAND (after --) is for the targets that do not give their own. Every log line is
+    At most --max-parallel run at once, and it exits with the worst result. COMMAND (after
+    --) is for the targets that do not give their own. Every log line is
     prefixed with its target's name; the API calls per minute stay within one run's,
     whatever the number of targets.
 
