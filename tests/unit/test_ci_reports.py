@@ -175,8 +175,9 @@ def test_each_target_is_a_case_passed_failed_or_skipped() -> None:
     assert "status: failed, exit code 3, exit status 1" in (b.findtext("system-out") or "")
     skipped = c.find("skipped")
     assert skipped is not None and "--fail-fast" in skipped.get("message", "")
-    assert d.find("failure") is not None
-    assert d.find("failure").get("message") == "timed-out: exit code none: Task stopped by user"  # type: ignore[union-attr]
+    timed_out = d.find("failure")
+    assert timed_out is not None
+    assert timed_out.get("message") == "timed-out: exit code none: Task stopped by user"
 
 
 def test_a_target_that_failed_before_a_task_says_its_error_not_its_secrets() -> None:
