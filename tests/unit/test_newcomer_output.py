@@ -17,6 +17,7 @@ import io
 import json
 import re
 import shlex
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -361,22 +362,43 @@ def pasted(lines: list[str], first: str) -> str:
     return "\n".join(lines)[len(first) :].replace("\\\n", "")
 
 
+def run_pasted(lines: list[str], first: str, tmp_path: Path) -> tuple[list[list[str]], Any]:
+    """The lines run in bash as pasted (without the ``fix:`` label), ``aws`` a stand-in that
+    records its arguments: each aws command's argv, and the policy.json the lines wrote."""
+    record = tmp_path / "argv"
+    stub = f"aws() {{ printf '%s\\0' aws \"$@\" >> {record}; printf '\\n' >> {record}; }}\n"
+    script = stub + "\n".join([lines[0][len(first) :], *lines[1:]]) + "\n"
+    done = subprocess.run(
+        ["/bin/bash", "--noprofile", "--norc", "-e"],
+        input=script, capture_output=True, text=True, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr + script
+    argvs = [line.split("\0")[:-1] for line in record.read_text().splitlines()]
+    return argvs, json.loads((tmp_path / "policy.json").read_text())
+
+
 @pytest.mark.parametrize("columns", [40, 60, 80, 100, 200])
 def test_a_command_fix_wraps_with_continuations_and_pastes_as_the_same_command(
-    columns: int,
+    columns: int, tmp_path: Path
 ) -> None:
+    """The JSON goes to a file first (a here-document), the command names it: the lines
+    paste into bash as they are, and the terminal wraps none of them."""
     first, rest = "      fix: ", "           "
     lines = doctor_render.fix_lines(LONG_COMMAND, columns, first, rest)
-    assert shlex.split(pasted(lines, first)) == shlex.split(LONG_TEXT)
-    for line in lines[:-1]:
+    argvs, policy = run_pasted(lines, first, tmp_path)
+    words = shlex.split(LONG_TEXT)
+    words[words.index("--policy-document") + 1] = "file://policy.json"
+    split = words.index("&&")
+    assert argvs == [words[:split], words[split + 1 :]]
+    assert policy == POLICY
+    command = lines[lines.index("EOF") + 1 :]
+    for line in command[:-1]:
         assert line.endswith(" \\")
-    for line in lines[1:]:
+    for line in command[1:]:
         assert line.startswith(rest + "  ")  # continuations indented under the command
-    quoted = next(w for w in shlex.split(LONG_TEXT) if w.startswith("{"))
-    assert any(f"'{quoted}'" in line for line in lines)  # the quoted JSON is never split
+    assert not any("'{" in line for line in lines)  # no JSON on a command line
     assert sum("&& aws ecs update-service" in line for line in lines) == 1
-    if columns >= 100:
-        assert all(len(line) <= columns for line in lines if "'{" not in line)
+    assert all(len(line) <= columns for line in lines)
 
 
 def test_a_short_command_stays_on_one_line() -> None:
@@ -451,7 +473,7 @@ def plain(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_doctor_text_wraps_to_the_terminal_and_says_the_caveat_once(
-    plain: None, capsys: pytest.CaptureFixture[str]
+    plain: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     doctor_render.render_doctor(report(CALLER, SECRETS, notes=[perms.LOCAL_CAVEAT]), "text", {})
     out = capsys.readouterr().out
@@ -463,10 +485,12 @@ def test_doctor_text_wraps_to_the_terminal_and_says_the_caveat_once(
     note = out[out.index("note: ") :]
     assert " ".join(note.split()).startswith(f"note: {perms.LOCAL_CAVEAT}")
     fix_start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("fix: "))
-    fix_end = next(i for i in range(fix_start, len(lines)) if not lines[i].endswith("\\"))
+    command = lines.index("EOF", fix_start) + 1
+    fix_end = next(i for i in range(command, len(lines)) if not lines[i].endswith("\\"))
     fix = lines[fix_start : fix_end + 1]
     first = fix[0][: fix[0].index("fix: ") + 5]
-    assert shlex.split(pasted(fix, first)) == shlex.split(LONG_TEXT)
+    argvs, policy = run_pasted(fix, first, tmp_path)
+    assert policy == POLICY and argvs[0][:3] == ["aws", "iam", "put-role-policy"]
 
 
 def test_doctor_text_is_100_columns_when_the_width_is_unknown(
@@ -490,7 +514,7 @@ def test_doctor_on_a_tty_puts_the_fixes_under_the_table_to_paste(
     table, below = out.split("Fixes:")
     assert "iam.caller" in table and "(fix below)" in table
     assert "secret:app/url :secret:" in table  # text as it is: no markup, no emoji
-    fix = [line for line in below.splitlines() if line.startswith("  ")]
+    fix = [line for line in below.splitlines() if line.startswith("  ") or line == "EOF"]
     first_lines = doctor_render.fix_lines(LONG_COMMAND, 90, "  ", "  ")
     assert fix[: len(first_lines)] == first_lines
     assert not any(line.endswith(" ") for line in fix)  # nothing after a continuation's `\`

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 from ecs_migrate.ci import Runner, detect
 from ecs_migrate.commands.doctor.model import Status
-from ecs_migrate.common.findings import OPERATORS, Command, Fix
+from ecs_migrate.common.findings import Fix
 from ecs_migrate.github import markdown_table, safe_text
 from ecs_migrate.render.console import echo, style
+from ecs_migrate.render.fix_script import Flush, fill, has_script, script_lines, words
 
 if TYPE_CHECKING:
     from ecs_migrate.commands.doctor import DoctorReport
@@ -35,7 +36,8 @@ _STYLE = {
 _ICON = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "⏭️"}
 PIPE_WIDTH = 100  # columns when stdout is not a terminal
 MIN_TEXT = 40  # the narrowest column a finding is wrapped to
-CONTINUED = "  "  # a wrapped command's continuation lines, under its first word
+NARROW = 100  # below this many columns, a finding goes under its check, not beside it
+UNDER = "      "  # a finding under its check (narrow): under the check's name
 
 
 def render_doctor(report: DoctorReport, output: str, env: Mapping[str, str]) -> None:
@@ -78,12 +80,18 @@ def _github(gha: Runner, results: list[CheckResult], notes: list[str]) -> None:
 
 
 def _plain(results: list[CheckResult], notes: list[str], columns: int) -> None:
-    """``STATUS check  finding``, the fix under it; continuation lines under the finding."""
+    """``STATUS check  finding``, the fix under it; continuation lines under the finding.
+    Narrower than NARROW columns, the finding and its fix go under ``STATUS check``: a
+    column of check names would leave too little room for them."""
     width = max((len(r.id) for r in results), default=10)
-    indent = " " * (5 + 1 + width + 2)
+    narrow = columns < NARROW
+    indent = UNDER if narrow else " " * (5 + 1 + width + 2)
     columns = max(columns, len(indent) + MIN_TEXT)
     for r in results:
         head = f"{str(r.status).upper():<5} {r.id:<{width}}  "
+        if narrow:
+            echo(f"{str(r.status).upper():<5} {r.id}")
+            head = indent
         for line in fill(words(safe_text(r.message)), columns, head, indent):
             echo(line)
         if r.fix:
@@ -100,21 +108,27 @@ def _rich_table(results: list[CheckResult], notes: list[str]) -> None:
     from rich.text import Text
 
     console = Console()
-    table = Table(show_lines=False, header_style="bold")
-    for column in ("status", "check", "finding"):
-        table.add_column(column, overflow="fold")
+    narrow = console.width < NARROW  # the check's name above its finding, in one column
+    table = Table(show_lines=narrow, header_style="bold")
+    for column in ("status", "check / finding" if narrow else "check", "finding"):
+        if not (narrow and column == "finding"):
+            table.add_column(column, overflow="fold")
     for r in results:
         # Text, not markup: a finding's "[x]" or ":secret:" is shown as it is.
         finding = Text(safe_text(r.message))
         if r.fix:
             finding.append(" (fix below)", style="dim")
-        table.add_row(Text(str(r.status), style=_STYLE[r.status]), r.id, finding)
+        status = Text(str(r.status), style=_STYLE[r.status])
+        if narrow:
+            table.add_row(status, Text.assemble((r.id, "bold"), "\n", finding))
+        else:
+            table.add_row(status, r.id, finding)
     console.print(table)
     fixes = [(r, r.fix) for r in results if r.fix]
     if fixes:
         echo(style("Fixes:", bold=True))
     for r, fix in fixes:
-        echo(style(f"{r.id}:", fg=_STYLE[r.status], bold=True))
+        echo(style(f"# {r.id}:", fg=_STYLE[r.status], bold=True))
         for line in fix_lines(fix, console.width, "  ", "  "):
             echo(line)
     _notes(notes, console.width)
@@ -126,81 +140,15 @@ def _notes(notes: list[str], columns: int) -> None:
             echo(line)
 
 
-def words(text: str) -> list[str]:
-    """Prose split at blanks, except inside a `code span` (kept whole on its line)."""
-    found: list[str] = []
-    word, quoted = "", False
-    for char in text:
-        if char.isspace() and not quoted:
-            found += [word] if word else []
-            word = ""
-            continue
-        quoted = quoted != (char == "`")
-        word += char
-    return [*found, word] if word else found
-
-
-def fill(
-    items: list[str],
-    columns: int,
-    first: str,
-    rest: str,
-    end: str = "",
-    breaks: tuple[str, ...] = (),
-) -> list[str]:
-    """Lines of at most ``columns`` characters where the words allow (a longer word stands
-    alone): the first starts with ``first``, the others with ``rest``; each but the last ends
-    with ``end``. An item that starts with one of ``breaks`` starts a line."""
-    lines: list[str] = []
-    line, empty = first, True
-    for item in items:
-        if empty or (
-            len(line) + 1 + len(item) + len(end) <= columns and not item.startswith(breaks)
-        ):
-            line += item if empty else " " + item
-        else:
-            lines.append(line + end)
-            line = rest + item
-        empty = False
-    return [*lines, line]
-
-
-def _arguments(argv: list[str]) -> list[str]:
-    """A command's words in the units a line keeps together: an option and its value
-    (``--cluster prod``), an operator and the command after it (``&& aws``)."""
-    units: list[str] = []
-    for word in argv:
-        previous = units[-1] if units else ""
-        takes_value = previous.startswith("-") and " " not in previous
-        if (takes_value and not word.startswith(("-", *OPERATORS))) or previous in OPERATORS:
-            units[-1] = f"{previous} {word}"
-        else:
-            units.append(word)
-    return units
-
-
 def fix_lines(fix: Fix, columns: int, first: str, rest: str) -> list[str]:
-    """A fix, wrapped. A fix that starts with a command breaks only between its arguments (an
-    option stays with its value), each line but the last ending in ``\\`` and the next
-    indented, so the lines paste as one command; chained commands each start a line; its
-    ``# comment`` goes on as comment lines. A fix that starts with prose wraps as prose."""
-    if not fix.steps or not isinstance(fix.steps[0], Command):
+    """A fix, wrapped to ``columns``: prose as prose; a fix with a command or a document as
+    the shell lines of :mod:`ecs_migrate.render.fix_script` (they paste as printed), the
+    first after ``first``, the others after ``rest``; a here-document's ``EOF`` and the rest
+    of a cut word start their line (:class:`~ecs_migrate.render.fix_script.Flush`)."""
+    if not has_script(fix):
         return fill(words(safe_text(fix.text)), columns, first, rest)
-    argv: list[str] = []
-    comment: list[str] = []
-    for step in fix.steps:  # what follows a comment is said in the comment
-        if isinstance(step, Command):
-            said = [safe_text(word) for word in step.words()]
-        else:
-            said = safe_text(step.text).split()
-        (comment if comment else argv).extend(said)
-        if isinstance(step, Command) and step.comment:
-            comment += ["#", *safe_text(step.comment).split()]
-    command = _arguments(argv)
-    lines = fill(command, columns, first, rest + CONTINUED, " \\")
-    if len(lines) > 1:
-        lines = fill(command, columns, first, rest + CONTINUED, " \\", breaks=OPERATORS)
-    if comment:
-        last = lines.pop()
-        lines += fill([last, *comment], columns, "", rest + CONTINUED + "# ")  # goes on after it
-    return lines
+    lines = script_lines(fix, columns - max(len(first), len(rest)))
+    return [
+        line if isinstance(line, Flush) else (first if i == 0 else rest) + line
+        for i, line in enumerate(lines)
+    ]

@@ -7,6 +7,8 @@ maps every check to what amazon-ecs-exec-checker looks at) and run only with ``-
 
 from __future__ import annotations
 
+import platform
+import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -28,8 +30,8 @@ from ecs_migrate.commands.doctor.vpc import (
     subnets,
     vpc_endpoints,
 )
-from ecs_migrate.common.findings import Document, Fix
-from ecs_migrate.common.ssm_plugin import PLUGIN, install_hint
+from ecs_migrate.common.findings import Command, Document, Fix
+from ecs_migrate.common.ssm_plugin import PLUGIN, PLUGIN_DOCS, plugin_install_command
 from ecs_migrate.iampolicy import Request
 
 AREA = Area(EXEC_AREA.name, 8)  # its place in the report
@@ -260,11 +262,25 @@ def exec_plugin(ctx: Context) -> Verdict:
         return fail(
             f"{PLUGIN} is not on this machine's PATH: `aws ecs execute-command` and "
             "`ecs-migrate exec` run it on the client (where you type the command), not in the "
-            "container image.",
-            install_hint(),
+            f"container image (AWS's install guide: {PLUGIN_DOCS}).",
+            install_fix(),
         )
     version = _plugin_version(path)
     return passed(f"{PLUGIN} {version + ' ' if version else ''}at {path}.")
+
+
+def install_fix(system: str | None = None) -> Fix:
+    """The plugin's install command for this machine, as a command to paste (on Windows, a
+    download to run: prose)."""
+    command = plugin_install_command(
+        system or platform.system(),
+        platform.machine(),
+        shutil.which("dpkg") is not None,
+        shutil.which("rpm") is not None,
+    )
+    if command.startswith("Download"):
+        return Fix.prose(command)
+    return Fix((Command(tuple(shlex.split(command))),))
 
 
 def _plugin_version(path: str) -> str:

@@ -21,7 +21,7 @@ from ecs_migrate.commands.doctor.exec_logging import (
 )
 from ecs_migrate.commands.doctor.model import Area, Skip, Verdict, check, fail, passed, skip, warn
 from ecs_migrate.commands.doctor.permissions import judge, policy_statement, put_role_policy
-from ecs_migrate.common.findings import Fix
+from ecs_migrate.common.findings import Command, Fix
 from ecs_migrate.common.pins import CONFIGURE_AWS_CREDENTIALS
 from ecs_migrate.iampolicy import Request
 
@@ -38,15 +38,22 @@ def oidc_fix(ctx: Context, user: str | None) -> Fix:
     service = ctx.opts.service
     role = f"arn:{ctx.partition()}:iam::{ctx.account()}:role/ecs-migrate-deploy-{service}"
     use = (
-        "Use GitHub OIDC instead of stored keys: `ecs-migrate init github --cluster "
-        f"{ctx.opts.cluster} --service {service} --repo ORG/REPO` writes the workflow, the "
-        "role's trust and permission policies, and the commands that create the role "
-        f"({role}); in an existing workflow, use "
-        f"{CONFIGURE_AWS_CREDENTIALS.uses.split(' #')[0]} with `role-to-assume` and "
-        "`permissions: id-token: write`"
+        "Use GitHub OIDC instead of stored keys: this writes the workflow, the role's trust "
+        f"and permission policies, and the commands that create the role ({role}):"
+    )
+    init = Command(
+        (
+            *("ecs-migrate", "init", "github", "--cluster", ctx.opts.cluster),
+            *("--service", service, "--repo", "<ORG/REPO>"),
+        )
+    )
+    pin = CONFIGURE_AWS_CREDENTIALS
+    existing = (
+        f"In an existing workflow, use {pin.repo} (at commit {pin.sha}, {pin.version}) with "
+        "`role-to-assume` and `permissions: id-token: write`."
     )
     if not user:
-        return Fix.prose(use + ".")
+        return Fix.of(use, init, existing)
     remove = Fix.command(
         *("aws", "iam", "list-access-keys", "--user-name", user, "&&"),
         *(
@@ -59,7 +66,7 @@ def oidc_fix(ctx: Context, user: str | None) -> Fix:
             "<AccessKeyId>",
         ),
     )
-    return Fix.of(use, "; then remove the user's keys: ", remove, ".")
+    return Fix.of(use, init, existing, "Then remove the user's keys:", remove)
 
 
 def caller_kind(arn: str) -> tuple[str, str]:
@@ -161,12 +168,18 @@ def aws_keys_in_env(ctx: Context) -> Verdict:
         if role
         else 'give the task a role ("taskRoleArn" in the task definition) with what the app needs'
     )
-    fix = (
+    fix = Fix.of(
         f"Remove these variables from the task definition, {role_hint} (the AWS SDKs pick "
-        "it up by themselves), register the new revision, then "
-        f"`aws ecs update-service --cluster {ctx.opts.cluster} --service {ctx.opts.service} "
-        f"--task-definition {taskdef.get('family')}`, and deactivate the key: "
-        "aws iam update-access-key --access-key-id <AccessKeyId> --status Inactive."
+        "it up by themselves), register the new revision, then:",
+        Fix.command(
+            *("aws", "ecs", "update-service", "--cluster", ctx.opts.cluster),
+            *("--service", ctx.opts.service, "--task-definition", str(taskdef.get("family"))),
+        ),
+        "And deactivate the key:",
+        Fix.command(
+            *("aws", "iam", "update-access-key", "--access-key-id", "<AccessKeyId>"),
+            *("--status", "Inactive"),
+        ),
     )
     if plain:
         return fail(
