@@ -14,6 +14,7 @@ ECS_MIGRATE_PIP: here a wheel of this checkout instead of the pinned GitHub comm
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -67,6 +68,8 @@ def test_the_pipeline_validates_against_gitlabs_schema(sandbox: Env, tmp_path: P
     assert deploy["resource_group"] == "ecs-migrate-deploy-app"
     assert deploy["artifacts"]["reports"]["dotenv"] == "ecs-migrate.env"
     assert deploy["id_tokens"] == {"AWS_ID_TOKEN": {"aud": "sts.amazonaws.com"}}
+    lint = pipeline["lint-sql"]["artifacts"]
+    assert lint == {"when": "always", "reports": {"codequality": "gl-code-quality-report.json"}}
     assert "AWS_ACCESS_KEY_ID" not in (tmp_path / ".gitlab-ci.yml").read_text()
 
 
@@ -233,3 +236,10 @@ def test_the_lint_job_lints_the_migrations_sql_and_fails_on_an_error(
     output = ran.stdout + ran.stderr
     assert ran.returncode != 0, output
     assert "ban-drop-column" in output and "1 error" in output
+    # The Code Quality report the job declares: the finding on the SQL file the job wrote,
+    # under one name in every run (so its fingerprint holds from one pipeline to the next).
+    report = json.loads((tmp_path / "gl-code-quality-report.json").read_text(encoding="utf-8"))
+    dropped = [i for i in report if i["check_name"] == "lint-sql/ban-drop-column"]
+    assert len(dropped) == 1, report
+    assert dropped[0]["location"]["path"] == ".ecs-migrate/migration.sql"
+    assert dropped[0]["severity"] == "major"
