@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from ecs_migrate.ci import Runner, detect
+from ecs_migrate.common.findings import shell_word
 from ecs_migrate.common.redact import Redactor, mask_command
 from ecs_migrate.github import markdown_table, safe_text
 from ecs_migrate.render.console import clock, echo, style
@@ -199,10 +200,11 @@ class RunRenderer:
             echo(
                 f"  The task {state}. Follow it:\n"
                 f"    aws ecs describe-tasks --cluster {cluster} --tasks {task}\n"
-                + (
-                    f"    aws logs tail {safe_text(result.log_group)} --log-stream-names "
-                    f"{safe_text(result.log_stream)}"
-                    " --follow\n"
+                + (  # ecs-migrate's own follower: `aws logs tail` needs AWS CLI v2
+                    f"    ecs-migrate logs --cluster {shell_word(opts.cluster)} --service "
+                    f"{shell_word(opts.service)} --task {shell_word(task.rsplit('/', 1)[-1])}"
+                    + (f" --container {shell_word(opts.container)}" if opts.container else "")
+                    + " --follow\n"
                     if result.log_stream
                     else ""
                 )
