@@ -42,7 +42,17 @@ def binary() -> Path:
 
 @pytest.fixture(scope="session", params=SUITES)
 def box(request: pytest.FixtureRequest, binary: Path) -> Iterator[Box]:
-    """A Debian root with no Python and the binary at /usr/local/bin/ecs-migrate."""
+    """A Debian root with no Python and the binary at /usr/local/bin/ecs-migrate: each suite
+    (what depends on the image: its libc, its libraries, its tools)."""
     root = debian_root(request.param)
+    install(binary, root)
+    yield Box(root)
+
+
+@pytest.fixture(scope="session")
+def old_box(binary: Path) -> Iterator[Box]:
+    """The oldest suite only (glibc 2.31): for what does not depend on the image (signals,
+    the lock, the file system, the refusals), since the binary carries its own libc."""
+    root = debian_root(SUITES[0])
     install(binary, root)
     yield Box(root)

@@ -1,0 +1,156 @@
+"""The single-file binary in Debian roots with no Python (bullseye: glibc 2.31, bookworm),
+as PID 1 under `env -i`, against the session's real PostgreSQL.
+
+Each test gets its own database (so its own lock and history). Every output is checked for
+the password and a planted canary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.apply_support import PG_CANARY, PgDatabase, pg_database, read_until
+from tests.binary.support import IN_ROOT, Box, pid_one, run_in, start_in
+
+APPLY = [IN_ROOT, "apply"]
+
+
+@pytest.fixture
+def db(postgres: Any) -> Iterator[PgDatabase]:
+    with pg_database(postgres) as database:
+        yield database
+
+
+def env_of(db: PgDatabase, **extra: str) -> dict[str, str]:
+    """What a task definition would give the container: the URL and an app secret."""
+    return {"DATABASE_URL": db.url, "APP_API_TOKEN": PG_CANARY, **extra}
+
+
+def clean(db: PgDatabase, *outputs: str) -> None:
+    for text in outputs:
+        for secret in db.secrets:
+            assert secret not in text
+
+
+def history(box: Box, db: PgDatabase) -> list[dict[str, Any]]:
+    done = run_in(box, [IN_ROOT, "history", "--output", "json"], env_of(db))
+    assert done.returncode == 0, done.stderr
+    clean(db, done.stdout, done.stderr)
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    return rows
+
+
+def test_exit_statuses_pass_through_and_are_recorded(box: Box, db: PgDatabase) -> None:
+    statuses = {}
+    for status in (0, 3):
+        done = run_in(box, [*APPLY, "--", "/bin/sh", "-c", f"exit {status}"], env_of(db))
+        clean(db, done.stdout, done.stderr)
+        statuses[status] = done.returncode
+        assert "Holding the migration lock" in done.stderr
+    missing = run_in(box, [*APPLY, "--", "no-such-migration-tool"], env_of(db))
+    assert statuses == {0: 0, 3: 3}
+    assert missing.returncode == 127, missing.stderr
+    assert "no-such-migration-tool: command not found" in missing.stderr
+    rows = history(box, db)
+    assert [(r["command"], r["exit_code"]) for r in rows] == [
+        ("/bin/sh -c 'exit 3'", 3),
+        ("/bin/sh -c 'exit 0'", 0),
+    ]
+
+
+def test_a_second_apply_times_out_with_5_and_sigterm_is_recorded_as_143(
+    old_box: Box, db: PgDatabase
+) -> None:
+    box = old_box
+    holder = start_in(box, [*APPLY, "--", "sleep", "60"], env_of(db))
+    try:
+        read_until(holder.stderr, "Holding the migration lock", timeout=60)
+        waiter = run_in(box, [*APPLY, "--lock-timeout", "1", "--", "true"], env_of(db))
+        assert waiter.returncode == 5, waiter.stderr
+        assert "lock" in waiter.stderr
+        clean(db, waiter.stdout, waiter.stderr)
+        os.kill(pid_one(holder), signal.SIGTERM)  # what `docker stop` / ECS sends PID 1
+        _, err = holder.communicate(timeout=60)
+    finally:
+        holder.kill()
+    assert holder.returncode == 143, err
+    assert "The command exited with status 143." in err
+    assert [r["exit_code"] for r in history(box, db)] == [143]
+
+
+def test_sigint_is_forwarded_and_recorded_as_130(old_box: Box, db: PgDatabase) -> None:
+    box = old_box
+    proc = start_in(box, [*APPLY, "--", "sleep", "60"], env_of(db))
+    try:
+        read_until(proc.stderr, "Holding the migration lock", timeout=60)
+        os.kill(pid_one(proc), signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert [r["exit_code"] for r in history(box, db)] == [130]
+
+
+@pytest.mark.parametrize("library_path", [None, "/opt/app/lib"])
+def test_the_command_sees_its_own_environment(
+    box: Box, db: PgDatabase, library_path: str | None
+) -> None:
+    given = env_of(db, PATH="/usr/local/bin:/usr/bin:/bin", HOME="/root")
+    if library_path:
+        given["LD_LIBRARY_PATH"] = library_path
+    done = run_in(box, [*APPLY, "--", "env"], given)
+    assert done.returncode == 0, done.stderr
+    seen = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    # apply redacts the URL in the command's output; everything else is as given
+    assert seen.pop("DATABASE_URL") == "***"
+    assert seen.pop("APP_API_TOKEN") in (PG_CANARY, "***")
+    given.pop("DATABASE_URL")
+    given.pop("APP_API_TOKEN")
+    assert seen == given
+
+
+def test_the_command_loads_the_images_libraries(box: Box, db: PgDatabase) -> None:
+    """A system binary run under apply maps only the image's loader and libraries."""
+    done = run_in(box, [*APPLY, "--", "cat", "/proc/self/maps"], env_of(db))
+    assert done.returncode == 0, done.stderr
+    files = {line.split()[5] for line in done.stdout.splitlines() if len(line.split()) > 5}
+    files = {f for f in files if f.startswith("/")}
+    assert "/usr/bin/cat" in files or "/bin/cat" in files, files
+    assert any("/libc" in f for f in files), files
+    assert all(f.startswith(("/usr/", "/lib")) for f in files), files
+
+
+def test_other_commands_refuse_with_2_and_say_how_to_get_them(old_box: Box) -> None:
+    box = old_box
+    for command in (["deploy"], ["doctor", "--help"]):
+        done = run_in(box, [IN_ROOT, *command], {})
+        assert done.returncode == 2, (command, done.stderr)
+        assert f"'{command[0]}' is not in this build" in done.stderr
+        assert "pip install 'ecs-migrate[postgres]'" in done.stderr
+        assert "Traceback" not in done.stderr
+    helped = run_in(box, [IN_ROOT, "--help"], {})
+    assert helped.returncode == 0
+    assert "apply" in helped.stdout and "history" in helped.stdout
+
+
+def test_a_read_only_root_runs_with_a_writable_tmp_volume(old_box: Box, db: PgDatabase) -> None:
+    box = old_box
+    for volume, extra in (("/tmp", {}), ("/run", {"TMPDIR": "/run"})):
+        read_only = Box(box.root, read_only=True, tmpfs=volume)
+        done = run_in(read_only, [*APPLY, "--", "/bin/sh", "-c", "exit 0"], env_of(db, **extra))
+        assert done.returncode == 0, (volume, done.stderr)
+    assert [r["exit_code"] for r in history(box, db)] == [0, 0]
+
+
+def test_a_read_only_root_without_a_volume_says_what_to_add(old_box: Box, db: PgDatabase) -> None:
+    read_only = Box(old_box.root, read_only=True)
+    done = run_in(read_only, [*APPLY, "--", "true"], env_of(db))
+    assert done.returncode != 0
+    assert "temporary directory" in done.stderr
+    assert "Read-only file system" in done.stderr
