@@ -22,9 +22,12 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# A virtualenv with ecs-migrate (editable) and its test tools.
+# The virtualenv in .venv, with ecs-migrate and what $1 asks for: `dev` (the default: the
+# development tools, the test suite's checkers and migration tools) or `demo` (only what the
+# demo and the README tour run: the sandbox, the PostgreSQL driver, squawk and the example
+# app's Alembic). A stamp per set, redone when pyproject.toml changes.
 bootstrap() {
-  local py=${PYTHON:-python3}
+  local py=${PYTHON:-python3} set=${1:-dev}
   if [ ! -x "$VENV/bin/python" ]; then
     say "Creating the virtualenv in .venv"
     if ! "$py" -m venv "$VENV" 2>/dev/null; then
@@ -32,13 +35,49 @@ bootstrap() {
       apt_install python3-venv && "$py" -m venv "$VENV"
     fi
   fi
-  local stamp="$VENV/.installed"
+  local stamp="$VENV/.installed-$set" what args
+  if [ "$set" = demo ] && [ -f "$VENV/.installed-dev" ] && [ ! "$ROOT/pyproject.toml" -nt "$VENV/.installed-dev" ]; then
+    return 0 # the development set holds the demo's
+  fi
   if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    say "Installing ecs-migrate and its development tools"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[dev]"
+    if [ "$set" = demo ]; then
+      what="ecs-migrate with the sandbox, the PostgreSQL driver, squawk and the example app's Alembic"
+      args=(-e "$ROOT[sandbox,postgres,sql]" -r "$ROOT/examples/app/requirements.txt")
+    else
+      what="ecs-migrate and its development tools"
+      args=(-e "$ROOT[dev]")
+    fi
+    say "Installing $what into .venv"
+    pip_progress "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade pip
+    pip_progress "$VENV/bin/python" -m pip install --disable-pip-version-check "${args[@]}"
     touch "$stamp"
   fi
+}
+
+# Run a pip install, showing one line per package it collects (pip -q shows nothing for a
+# minute); its whole output is kept, and shown if it fails.
+pip_progress() {
+  local log status=0
+  log=$(mktemp)
+  "$@" >"$log" 2>&1 &
+  local pid=$! shown=0 count
+  while kill -0 "$pid" 2>/dev/null; do
+    count=$(grep -c '^Collecting \|^Requirement already satisfied' "$log" || true)
+    if [ "$count" -gt "$shown" ]; then
+      grep '^Collecting \|^Requirement already satisfied' "$log" | sed -n "$((shown + 1)),${count}p" \
+        | sed -E 's/^Collecting ([^ ]+).*/    collecting \1/; s/^Requirement already satisfied: ([^ ]+).*/    have \1/' >&2
+      shown=$count
+    fi
+    sleep 0.5
+  done
+  wait "$pid" || status=$?
+  if [ "$status" != 0 ]; then
+    cat "$log" >&2
+  else
+    printf '    installed (%s packages looked at)\n' "$(grep -c '^Collecting \|^Requirement already satisfied' "$log" || true)" >&2
+  fi
+  rm -f "$log"
+  return "$status"
 }
 
 # PostgreSQL's server binaries (initdb, pg_ctl) from the OS packages.
@@ -61,11 +100,11 @@ ensure_mariadb() {
   fi
 }
 
-# Small tools the tests use as a runner has them: openssl (a test server's TLS certificate)
-# and jq (the generated workflow's register step).
+# Small tools the tests use as a runner has them: openssl (a test server's TLS certificate),
+# jq (the generated workflow's register step) and debootstrap (tests/binary's Debian roots).
 ensure_test_tools() {
   local missing=()
-  for tool in openssl jq; do
+  for tool in openssl jq debootstrap; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   if [ ${#missing[@]} -gt 0 ]; then
