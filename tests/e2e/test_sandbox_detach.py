@@ -94,7 +94,9 @@ def test_detach_returns_ready_and_stop_stops_it(tmp_path: Path) -> None:
         assert CANARY_PASSWORD not in text
     again = cli(tmp_path, "sandbox", "--stop")
     assert again.returncode == 0
-    assert again.stdout.strip() == "No sandbox is running: .sandbox.env does not exist."
+    assert (
+        again.stdout.strip() == "No sandbox is running from .sandbox.env: the file does not exist."
+    )
 
 
 def _secret_url(endpoint: str, region: str, env_file: Path) -> str:

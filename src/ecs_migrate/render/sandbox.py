@@ -129,7 +129,7 @@ def print_stopped(stopped: Stopped, output: str) -> None:
         pid = f" (pid {state.pid} has exited)" if state is not None else ""
         echo(f"No sandbox is running{pid}: removed the stale {stopped.env_file}.")
     else:
-        echo(f"No sandbox is running: {stopped.env_file} does not exist.")
+        echo(f"No sandbox is running from {stopped.env_file}: the file does not exist.")
 
 
 def print_log_tail(lines: list[str]) -> None:

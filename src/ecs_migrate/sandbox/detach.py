@@ -172,6 +172,29 @@ def start_detached(argv: list[str], env_file: Path, timeout: float = READY_TIMEO
             stderr=subprocess.STDOUT,
             start_new_session=True,  # no Ctrl-C or hang-up of this terminal reaches it
         )
+    try:
+        return _wait_ready(child, env_file, log_file, timeout)
+    except BaseException:  # not ready in time, or Ctrl-C meanwhile: leave nothing running
+        _end(child)
+        raise
+
+
+def _end(child: subprocess.Popen[bytes]) -> None:
+    """Stop a sandbox that is not ready yet: SIGINT, which it handles while it starts too
+    (stopping its PostgreSQL and tasks), then SIGKILL after 10 s."""
+    if child.poll() is not None:
+        return
+    child.send_signal(signal.SIGINT)
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def _wait_ready(
+    child: subprocess.Popen[bytes], env_file: Path, log_file: Path, timeout: float
+) -> Detached:
     deadline = time.monotonic() + timeout
     while True:
         state = read_state(env_file)
@@ -183,8 +206,6 @@ def start_detached(argv: list[str], env_file: Path, timeout: float = READY_TIMEO
                 f"The sandbox exited ({status}) before it was ready", log_file, status
             )
         if time.monotonic() > deadline:
-            child.kill()
-            child.wait()
             raise _not_started(f"The sandbox was not ready in {timeout:g} s", log_file, 3)
         time.sleep(0.05)
 
