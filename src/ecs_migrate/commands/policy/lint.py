@@ -538,12 +538,35 @@ def _lint_needs(
             for action in as_list(st.get("Action")):
                 exact = "*" not in action and "?" not in action
                 if exact and catalog.action(action) and action.lower() not in wanted:
-                    findings.append(
-                        ctx.finding(
-                            "unneeded-action",
-                            f"{action} is not needed by the {whole}.",
-                            f"Remove {action}, or lint with the --features that use it.",
-                            action,
-                        )
-                    )
+                    message, fix = _unneeded(action, role, features, whole)
+                    findings.append(ctx.finding("unneeded-action", message, fix, action))
     return findings
+
+
+def _unneeded(action: str, role: str, features: Sequence[str], whole: str) -> tuple[str, str]:
+    """An unneeded action's message and fix: when features not linted need it (a policy
+    generated with ``--features run,deploy`` and linted with ``--features run``), say which."""
+    users = _needed_by(action, role, features)
+    if not users:
+        return (
+            f"{action} is not needed by the {whole}.",
+            f"Remove {action}, or lint with the --features that use it.",
+        )
+    linted = ",".join(features)
+    return (
+        f"{action} is needed by {' and '.join(users)}, not by the features linted "
+        f"(--features {linted}).",
+        f"Lint with --features {','.join([*features, *users])} if the role is for "
+        f"{' and '.join(users)} too; otherwise remove {action}.",
+    )
+
+
+def _needed_by(action: str, role: str, features: Sequence[str]) -> list[str]:
+    """The features not in ``features`` whose uses include ``action``, in --features order."""
+    by_feature = {"exec": TASK_EXEC} if role == "task" else FEATURES
+    wanted = action.lower()
+    return [
+        name
+        for name, uses in by_feature.items()
+        if name not in features and any(u.action.lower() == wanted for u in uses)
+    ]
