@@ -505,8 +505,11 @@ def translate_errors(action: str) -> Iterator[None]:
         if code in {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId"}:
             raise CredentialsError(f"AWS credentials were rejected ({code}): {message}") from exc
         if code == "ClusterNotFoundException":
+            # Beside the sandbox's env file but not pointed at it: the exports were forgotten.
+            here = None if is_loopback(os.environ.get("AWS_ENDPOINT_URL")) else sandbox_hint()
             raise TargetError(
-                f"Cannot {action}: {message}", hint="List the clusters: aws ecs list-clusters"
+                f"Cannot {action}: {message}",
+                hint=here or "List the clusters: aws ecs list-clusters",
             ) from exc
         if code == "ServiceNotFoundException":
             raise TargetError(f"Cannot {action}: {message}") from exc

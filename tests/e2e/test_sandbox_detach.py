@@ -193,6 +193,20 @@ def test_stop_never_signals_a_process_that_reused_the_pid(tmp_path: Path) -> Non
     assert process_started(os.getpid()) is not None  # still here
 
 
+def test_stop_leaves_an_env_file_no_sandbox_wrote(tmp_path: Path) -> None:
+    env_file = tmp_path / ".sandbox.env"
+    env_file.write_text("export AWS_REGION=eu-west-1\n")
+    done = cli(tmp_path, "sandbox", "--stop", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    said = json.loads(done.stdout)
+    assert (said["stopped"], said["unrecorded"], said["staleEnvFileRemoved"]) == (
+        False,
+        True,
+        False,
+    )
+    assert env_file.read_text() == "export AWS_REGION=eu-west-1\n"
+
+
 # A job started with `&` in an interactive shell: the terminal belongs to the shell's process
 # group, the job runs in a group of its own. This stand-in shell takes the pseudo-terminal as
 # its controlling terminal and starts the command in a new process group.

@@ -123,3 +123,31 @@ def test_shell_against_the_sandbox_says_it_has_no_ecs_exec(sandbox: Env) -> None
     assert "error: The sandbox cannot run ECS Exec" in done.stderr
     assert "ecs-migrate run --cluster sandbox --service app -- COMMAND" in done.stderr
     assert "update-service" not in done.stderr and "session-manager-plugin is" not in done.stderr
+
+
+def test_cluster_not_found_beside_the_env_file_says_to_source_it(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exports forgotten, with AWS credentials of one's own: the call reached AWS, which
+    has no cluster `sandbox`. The answer is AWS's (a ClientError built here: no AWS account in
+    the tests); what is said of it is ecs-migrate's."""
+    import botocore.exceptions
+
+    from ecs_migrate.aws import translate_errors
+    from ecs_migrate.errors import TargetError
+
+    answer = {"Error": {"Code": "ClusterNotFoundException", "Message": "Cluster not found."}}
+    missing = botocore.exceptions.ClientError(answer, "DescribeServices")  # type: ignore[arg-type]
+    monkeypatch.chdir(here)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with pytest.raises(TargetError) as away, translate_errors("describe service 'app'"):
+        raise missing
+    assert away.value.hint == "List the clusters: aws ecs list-clusters"
+    (here / ".sandbox.env").write_text("export AWS_REGION=us-east-1\n")
+    with pytest.raises(TargetError) as beside, translate_errors("describe service 'app'"):
+        raise missing
+    assert beside.value.hint is not None and SOURCE_IT in beside.value.hint
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")  # pointed at it already
+    with pytest.raises(TargetError) as pointed, translate_errors("describe service 'app'"):
+        raise missing
+    assert pointed.value.hint == "List the clusters: aws ecs list-clusters"

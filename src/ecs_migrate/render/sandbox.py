@@ -125,6 +125,11 @@ def print_stopped(stopped: Stopped, output: str) -> None:
     if stopped.stopped and state is not None:
         how = "killed (it did not exit within 30 s of SIGTERM)" if stopped.killed else "stopped"
         echo(f"Sandbox {how} (pid {state.pid}, {state.endpoint}); removed {stopped.env_file}.")
+    elif stopped.unrecorded:
+        echo(
+            f"No sandbox to stop: {stopped.env_file} does not name one (it was not written by "
+            "`ecs-migrate sandbox`, or by an older version); left as it is."
+        )
     elif stopped.stale:
         pid = f" (pid {state.pid} has exited)" if state is not None else ""
         echo(f"No sandbox is running{pid}: removed the stale {stopped.env_file}.")

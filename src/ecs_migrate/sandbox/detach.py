@@ -244,6 +244,7 @@ class Stopped:
     state: SandboxState | None = None
     stale: bool = False  # the env file was there, but its sandbox had gone: removed
     killed: bool = False  # it did not exit on SIGTERM within the time: SIGKILL
+    unrecorded: bool = False  # the env file names no sandbox process: left as it is
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -253,6 +254,7 @@ class Stopped:
             "envFile": str(self.env_file.resolve()),
             "staleEnvFileRemoved": self.stale,
             "killed": self.killed,
+            "unrecorded": self.unrecorded,
         }
 
 
@@ -262,7 +264,9 @@ def stop_detached(env_file: Path, timeout: float = STOP_TIMEOUT) -> Stopped:
     if not env_file.exists():
         return Stopped(env_file, stopped=False)
     state = read_state(env_file)
-    if state is None or not is_running(state):
+    if state is None:  # not written by a sandbox (by hand, or by an older version): kept
+        return Stopped(env_file, stopped=False, unrecorded=True)
+    if not is_running(state):
         env_file.unlink(missing_ok=True)
         return Stopped(env_file, stopped=False, state=state, stale=True)
     os.kill(state.pid, signal.SIGTERM)
