@@ -137,7 +137,7 @@ def test_cluster_not_found_beside_the_env_file_says_to_source_it(
     from ecs_migrate.errors import TargetError
 
     answer = {"Error": {"Code": "ClusterNotFoundException", "Message": "Cluster not found."}}
-    missing = botocore.exceptions.ClientError(answer, "DescribeServices")  # type: ignore[arg-type]
+    missing = botocore.exceptions.ClientError(answer, "DescribeServices")
     monkeypatch.chdir(here)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with pytest.raises(TargetError) as away, translate_errors("describe service 'app'"):
