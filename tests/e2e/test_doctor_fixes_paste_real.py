@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def broken_network(sandbox: Env) -> None:
     ec2.revoke_security_group_ingress(GroupId=world.db_security_group, IpPermissions=[rule])
 
 
-WORLDS = {
+WORLDS: dict[str, tuple[Callable[[Env], None], dict[str, Any]]] = {
     "task definition": (broken_task_definition, {"exec": True, "deploy": True}),
     "network": (broken_network, {"db_instance": "app-db"}),
 }
