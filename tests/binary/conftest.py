@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.binary.support import SUITES, Box, built_binary, debian_root, install
+from tests.binary.support import SUITES, Box, built_binary, debian_root, install, musl_root
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -54,5 +54,15 @@ def old_box(binary: Path) -> Iterator[Box]:
     """The oldest suite only (glibc 2.31): for what does not depend on the image (signals,
     the lock, the file system, the refusals), since the binary carries its own libc."""
     root = debian_root(SUITES[0])
+    install(binary, root)
+    yield Box(root)
+
+
+@pytest.fixture(scope="session")
+def musl_box(binary: Path) -> Iterator[Box]:
+    """A root with musl and BusyBox and no glibc (as Alpine): the binary carries its libc."""
+    if shutil.which("apt-get") is None:
+        pytest.skip("the musl root is made from Debian's packages: no apt-get here")
+    root = musl_root()
     install(binary, root)
     yield Box(root)

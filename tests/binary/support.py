@@ -128,6 +128,37 @@ def debian_root(suite: str) -> Path:
     return root
 
 
+MUSL_PACKAGES = ("busybox-static", "musl")  # an Alpine-like image: musl and BusyBox
+APPLETS = ("sh", "env", "cat", "true", "sleep")
+
+
+def musl_root() -> Path:
+    """A root with no glibc at all, like Alpine: musl's loader and libc, and a static BusyBox
+    for /bin/sh and a few tools (Debian's packages, fetched by apt-get, unpacked by dpkg-deb)."""
+    roots = CACHE / "roots"
+    root = roots / "musl"
+    with locked(roots / "musl.lock"):
+        if not (root / "usr" / "bin" / "env").exists():
+            partial = roots / "musl.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            debs = partial / ".debs"
+            debs.mkdir(parents=True)
+            subprocess.run(["apt-get", "download", *MUSL_PACKAGES], cwd=debs, check=True,
+                           capture_output=True)  # fmt: skip
+            for deb in debs.glob("*.deb"):
+                subprocess.run(["dpkg-deb", "-x", str(deb), str(partial)], check=True)
+            shutil.rmtree(debs)
+            for directory in ("proc", "tmp", "run", "usr/bin", "usr/local/bin"):
+                (partial / directory).mkdir(parents=True, exist_ok=True)
+            (partial / "tmp").chmod(0o1777)
+            for applet in APPLETS:
+                (partial / "bin" / applet).symlink_to("busybox")
+            (partial / "usr" / "bin" / "env").symlink_to("/bin/busybox")
+            shutil.rmtree(root, ignore_errors=True)
+            partial.rename(root)
+    return root
+
+
 def install(binary: Path, root: Path) -> None:
     """The binary at /usr/local/bin/ecs-migrate in ``root`` (replaced atomically if stale)."""
     target = root / IN_ROOT.lstrip("/")

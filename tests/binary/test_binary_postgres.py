@@ -154,3 +154,12 @@ def test_a_read_only_root_without_a_volume_says_what_to_add(old_box: Box, db: Pg
     assert done.returncode != 0
     assert "temporary directory" in done.stderr
     assert "Read-only file system" in done.stderr
+
+
+def test_a_root_with_musl_and_no_glibc_runs_it(musl_box: Box, db: PgDatabase) -> None:
+    """Alpine's make-up (musl, BusyBox): nothing of the image's libc is used."""
+    env = env_of(db, PATH="/bin")
+    done = run_in(musl_box, [*APPLY, "--", "sh", "-c", "exit 3"], env)
+    assert done.returncode == 3, done.stderr
+    clean(db, done.stdout, done.stderr)
+    assert [r["exit_code"] for r in history(musl_box, db)] == [3]
