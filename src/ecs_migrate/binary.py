@@ -80,6 +80,7 @@ cli.add_command(history)
 def main() -> None:
     """Run the binary's CLI and exit with the status its run maps to (output flushed first)."""
     signal.signal(signal.SIGINT, entry._previous)
+    _bundled_tzdata()
     code = 0
     try:
         _main(sys.argv[1:])
@@ -91,6 +92,16 @@ def main() -> None:
         with contextlib.suppress(OSError, ValueError, EcsMigrateError, AttributeError):
             stream.flush()
     os._exit(code)
+
+
+def _bundled_tzdata() -> None:
+    """The time zones the build carries (``tzdata.zip``, the tzdata package) on sys.path:
+    zoneinfo reads them when the image has no /usr/share/zoneinfo, so psycopg knows the
+    server's time zone (it warns and uses UTC for a zone it cannot find)."""
+    home = getattr(sys, "_MEIPASS", None)
+    bundled = os.path.join(home, "tzdata.zip") if home else None
+    if bundled and os.path.exists(bundled) and bundled not in sys.path:
+        sys.path.append(bundled)
 
 
 def _main(args: list[str]) -> None:

@@ -21,6 +21,7 @@ import os
 import platform
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -138,7 +139,7 @@ def musl_root() -> Path:
     roots = CACHE / "roots"
     root = roots / "musl"
     with locked(roots / "musl.lock"):
-        if not (root / "usr" / "bin" / "env").exists():
+        if not (root / "dev" / "null").exists():
             partial = roots / "musl.partial"
             shutil.rmtree(partial, ignore_errors=True)
             debs = partial / ".debs"
@@ -151,6 +152,9 @@ def musl_root() -> Path:
             for directory in ("proc", "tmp", "run", "usr/bin", "usr/local/bin"):
                 (partial / directory).mkdir(parents=True, exist_ok=True)
             (partial / "tmp").chmod(0o1777)
+            (partial / "dev").mkdir()  # a container always has /dev/null (Docker makes it)
+            os.mknod(partial / "dev" / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+            (partial / "dev" / "null").chmod(0o666)
             for applet in APPLETS:
                 (partial / "bin" / applet).symlink_to("busybox")
             (partial / "usr" / "bin" / "env").symlink_to("/bin/busybox")

@@ -163,3 +163,15 @@ def test_a_root_with_musl_and_no_glibc_runs_it(musl_box: Box, db: PgDatabase) ->
     assert done.returncode == 3, done.stderr
     clean(db, done.stdout, done.stderr)
     assert [r["exit_code"] for r in history(musl_box, db)] == [3]
+
+
+def test_time_zones_are_known_without_the_images_zoneinfo(musl_box: Box, db: PgDatabase) -> None:
+    """The musl root has no /usr/share/zoneinfo: the binary's own tzdata names the server's
+    zone (psycopg would warn "unknown PostgreSQL timezone" and use UTC)."""
+    assert not (musl_box.root / "usr" / "share" / "zoneinfo").exists()
+    env = env_of(db, PGTZ="Asia/Tokyo")
+    assert run_in(musl_box, [*APPLY, "--", "true"], env).returncode == 0
+    done = run_in(musl_box, [IN_ROOT, "history", "--output", "json"], env)
+    assert done.returncode == 0, done.stderr
+    assert "timezone" not in done.stderr.lower(), done.stderr
+    assert json.loads(done.stdout)[0]["started_at"].endswith("Z")
