@@ -80,6 +80,7 @@ cli.add_command(history)
 def main() -> None:
     """Run the binary's CLI and exit with the status its run maps to (output flushed first)."""
     signal.signal(signal.SIGINT, entry._previous)
+    _remove_payload()
     _bundled_tzdata()
     code = 0
     try:
@@ -92,6 +93,20 @@ def main() -> None:
         with contextlib.suppress(OSError, ValueError, EcsMigrateError, AttributeError):
             stream.flush()
     os._exit(code)
+
+
+def _remove_payload() -> None:
+    """The program the first stage unpacked (scripts/binary-launcher.c) is running: its file
+    and directory go now, as staticx's and PyInstaller's own go when they exit."""
+    program = os.environ.get("_ECS_MIGRATE_PAYLOAD", "")
+    directory = os.path.dirname(program)
+    if os.path.basename(program) != "ecs-migrate" or not os.path.basename(directory).startswith(
+        "ecs-migrate-"
+    ):
+        return
+    with contextlib.suppress(OSError):
+        os.unlink(program)
+        os.rmdir(directory)
 
 
 def _bundled_tzdata() -> None:

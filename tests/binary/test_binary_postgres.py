@@ -149,11 +149,31 @@ def test_a_read_only_root_runs_with_a_writable_tmp_volume(old_box: Box, db: PgDa
 
 
 def test_a_read_only_root_without_a_volume_says_what_to_add(old_box: Box, db: PgDatabase) -> None:
-    read_only = Box(old_box.root, read_only=True)
-    done = run_in(read_only, [*APPLY, "--", "true"], env_of(db))
-    assert done.returncode != 0
-    assert "temporary directory" in done.stderr
-    assert "Read-only file system" in done.stderr
+    """The first stage finds no writable directory and says so before anything is unpacked:
+    exit 3 (a configuration error), and the task definition's fix."""
+    for env in (env_of(db), env_of(db, TMPDIR="/nowhere")):
+        done = run_in(Box(old_box.root, read_only=True), [*APPLY, "--", "true"], env)
+        assert done.returncode == 3, done.stderr
+        assert "no writable temporary directory" in done.stderr
+        assert '"mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp"}]' in done.stderr
+        assert '"volumes": [{"name": "tmp"}]' in done.stderr
+        assert f"TMPDIR ({env.get('TMPDIR', 'unset')})" in done.stderr
+    assert history(old_box, db) == []
+
+
+@pytest.mark.parametrize("given", [None, "/nowhere"])
+def test_a_read_only_root_with_only_dev_shm_writable_runs_and_keeps_tmpdir(
+    old_box: Box, db: PgDatabase, given: str | None
+) -> None:
+    """Docker mounts a writable /dev/shm even on a read-only root: the first stage unpacks
+    there, and the command still sees TMPDIR as the task set it (or not at all)."""
+    env = env_of(db, **({"TMPDIR": given} if given else {}))
+    read_only = Box(old_box.root, read_only=True, tmpfs="/dev/shm")
+    done = run_in(read_only, [*APPLY, "--", "env"], env)
+    assert done.returncode == 0, done.stderr
+    seen = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    assert seen.get("TMPDIR") == given
+    assert not [name for name in seen if name.startswith("_ECS_MIGRATE_")]
 
 
 def test_a_root_with_musl_and_no_glibc_runs_it(musl_box: Box, db: PgDatabase) -> None:

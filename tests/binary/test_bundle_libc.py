@@ -1,6 +1,7 @@
 """The glibc check over the bundle: every library in it runs on the libc it carries.
 
-The binary is staticx's static loader with an archive: the frozen program (PyInstaller's
+The binary is a static first stage (scripts/binary-launcher.c) followed by staticx's static
+loader with an archive: the frozen program (PyInstaller's
 bootloader and its archive of Python, psycopg's libpq, ...) and the glibc it was built
 against (libc.so.6, ld-linux). The loader itself needs no libc from the image; every ELF in
 the bundle must need no newer GLIBC_x.y than the carried libc defines. So the image's own
@@ -10,6 +11,7 @@ libc, glibc of any version or musl, never comes into it: the floor is the kernel
 from __future__ import annotations
 
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +57,14 @@ def glibc_defined(path: Path) -> tuple[int, ...]:
     return max(n for n in defined if n)
 
 
+def payload(binary: Path) -> bytes:
+    """The staticx program after the first stage (scripts/binary-launcher.c's trailer)."""
+    data = binary.read_bytes()
+    assert data[-16:] == b"ECSMIGRATE-PAYLD"
+    offset, size = struct.unpack("<QQ", data[-32:-16])
+    return data[offset : offset + size]
+
+
 def is_elf(path: Path) -> bool:
     with open(path, "rb") as handle:
         return handle.read(4) == b"\x7fELF"
@@ -64,7 +74,9 @@ def is_elf(path: Path) -> bool:
 def unpacked(binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The staticx archive, and in it the PyInstaller archive's files under ``frozen/``."""
     out = tmp_path_factory.mktemp("bundle")
-    subprocess.run([sys.executable, "-m", "staticx.extract", str(binary), str(out)], check=True)
+    staticx = out / "staticx-program"
+    staticx.write_bytes(payload(binary))
+    subprocess.run([sys.executable, "-m", "staticx.extract", str(staticx), str(out)], check=True)
     frozen = out / "frozen"
     reader = CArchiveReader(str(out / ".staticx.prog"))
     for name, entry in reader.toc.items():
@@ -77,13 +89,20 @@ def unpacked(binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_the_outer_loader_needs_no_libc(binary: Path) -> None:
-    with open(binary, "rb") as handle:
-        elf = ELFFile(handle)
-        assert not [s for s in elf.iter_segments() if s["p_type"] == "PT_INTERP"]
-        assert elf.get_section_by_name(".dynamic") is None or not list(
-            elf.get_section_by_name(".dynamic").iter_tags("DT_NEEDED")
-        )
+def _static(path_or_data: Path | bytes) -> bool:
+    import io
+
+    data = path_or_data if isinstance(path_or_data, bytes) else path_or_data.read_bytes()
+    elf = ELFFile(io.BytesIO(data))
+    dynamic = elf.get_section_by_name(".dynamic")
+    return not [s for s in elf.iter_segments() if s["p_type"] == "PT_INTERP"] and (
+        dynamic is None or not list(dynamic.iter_tags("DT_NEEDED"))
+    )
+
+
+def test_the_first_stage_and_staticx_loader_need_no_libc(binary: Path) -> None:
+    assert _static(binary)  # the first stage
+    assert _static(payload(binary))  # staticx's loader
 
 
 def test_no_library_in_the_bundle_needs_a_newer_glibc_than_it_carries(unpacked: Path) -> None:

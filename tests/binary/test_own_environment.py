@@ -68,3 +68,12 @@ def test_the_given_mapping_is_not_changed() -> None:
     before = dict(env)
     own_environment(env)
     assert env == before
+
+
+def test_the_first_stages_tmpdir_is_undone() -> None:
+    unset = {"TMPDIR": "/dev/shm", "_ECS_MIGRATE_TMPDIR_UNSET": "1", "_ECS_MIGRATE_PAYLOAD": "/x"}
+    assert own_environment(unset) == {}
+    moved = {"TMPDIR": "/var/tmp", "_ECS_MIGRATE_TMPDIR_ORIG": "/ro/scratch", "HOME": "/"}
+    assert own_environment(moved) == {"TMPDIR": "/ro/scratch", "HOME": "/"}
+    kept = {"TMPDIR": "/scratch", "_ECS_MIGRATE_PAYLOAD": "/scratch/ecs-migrate-a/ecs-migrate"}
+    assert own_environment(kept) == {"TMPDIR": "/scratch"}

@@ -2,9 +2,10 @@
 
 A single-file build (PyInstaller, staticx) unpacks itself and points the dynamic loader at its
 own libraries with ``LD_LIBRARY_PATH``, and passes its state in variables of its own
-(``_PYI_*``, ``_MEIPASS2``, ``STATICX_*``). The migration is the app's program: it must load
-the image's libraries (its libssl, its libz), not ours, and see the environment apply was
-given. PyInstaller keeps a ``LD_LIBRARY_PATH`` that was set before it in
+(``_PYI_*``, ``_MEIPASS2``, ``STATICX_*``, and the first stage's ``_ECS_MIGRATE_*``, which may
+have set ``TMPDIR`` to a writable directory it found). The migration is the app's program:
+it must load the image's libraries (its libssl, its libz), not ours, and see the environment
+apply was given. PyInstaller keeps a ``LD_LIBRARY_PATH`` that was set before it in
 ``LD_LIBRARY_PATH_ORIG``; one that was not set had no original, so the bundle's entries are
 dropped and the variable with them when nothing is left.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-BUNDLER_PREFIXES = ("_PYI_", "_MEIPASS", "STATICX_")
+BUNDLER_PREFIXES = ("_PYI_", "_MEIPASS", "STATICX_", "_ECS_MIGRATE_")
 # The variables naming the bundle's unpacked directory (PyInstaller 6, then 5 and older).
 BUNDLE_HOMES = ("_PYI_APPLICATION_HOME_DIR", "_MEIPASS2")
 LOADER_PATHS = ("LD_LIBRARY_PATH",)
@@ -43,7 +44,17 @@ def own_environment(environ: Mapping[str, str], bundle_dir: str | None = None) -
                 own[name] = os.pathsep.join(kept)
             else:
                 del own[name]
+    _restore_tmpdir(environ, own)
     return own
+
+
+def _restore_tmpdir(environ: Mapping[str, str], own: dict[str, str]) -> None:
+    """The binary's first stage (scripts/binary-launcher.c) sets TMPDIR to the writable
+    directory it found when the task's was not writable, and says what it was."""
+    if "_ECS_MIGRATE_TMPDIR_ORIG" in environ:
+        own["TMPDIR"] = environ["_ECS_MIGRATE_TMPDIR_ORIG"]
+    elif environ.get("_ECS_MIGRATE_TMPDIR_UNSET") == "1":
+        own.pop("TMPDIR", None)
 
 
 def _inside(path: str, homes: set[str]) -> bool:
