@@ -101,12 +101,15 @@ ensure_mariadb() {
 }
 
 # Small tools the tests use as a runner has them: openssl (a test server's TLS certificate),
-# jq (the generated workflow's register step) and debootstrap (tests/binary's Debian roots).
+# jq (the generated workflow's register step), debootstrap (tests/binary's Debian roots) and
+# musl-gcc.
 ensure_test_tools() {
   local missing=()
   for tool in openssl jq debootstrap; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
+  # scripts/build-binary (tests/binary) links the binary's static first stage with musl-gcc
+  command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools gcc)
   if [ ${#missing[@]} -gt 0 ]; then
     say "Installing ${missing[*]} from the OS packages"
     apt_install "${missing[@]}"
