@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,9 +85,16 @@ static const char *choose_tmpdir(void) {
     return NULL;
 }
 
+/* The payload's bytes into ``target``: by the kernel (sendfile), else through a buffer. */
 static int copy_payload(int self, int target, uint64_t offset, uint64_t size) {
     static char buffer[1 << 16];
-    if (lseek(self, (off_t)offset, SEEK_SET) < 0) return -1;
+    off_t at = (off_t)offset;
+    while (size > 0) {
+        ssize_t sent = sendfile(target, self, &at, size < (1U << 30) ? size : (1U << 30));
+        if (sent <= 0) break;
+        size -= (uint64_t)sent;
+    }
+    if (size > 0 && lseek(self, at, SEEK_SET) < 0) return -1;
     while (size > 0) {
         ssize_t got = read(self, buffer, size < sizeof buffer ? size : sizeof buffer);
         if (got <= 0) return -1;
