@@ -82,7 +82,7 @@ def source_hash() -> str:
         p for p in sorted(package.rglob("*.py"))
         if not p.relative_to(package).as_posix().startswith(NOT_BUNDLED)
     ]  # fmt: skip
-    for path in [*files, REPO / "scripts" / "build-binary"]:
+    for path in [*files, REPO / "scripts" / "build-binary", REPO / "scripts" / "binary-launcher.c"]:
         digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
     for name in BUILD_INPUTS:
         digest.update(f"{name}={importlib.metadata.version(name)}".encode())
