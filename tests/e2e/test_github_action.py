@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.action_support import ROOT, load_action, run_step, settled_service
+from tests.action_support import (
+    ROOT,
+    load_action,
+    local_pip,
+    run_step,
+    settled_service,
+    wheelhouse,
+)
 from tests.conftest import Env, assert_no_secrets
 
 ECS_MIGRATE = str(Path(sys.executable).parent / "ecs-migrate")
@@ -311,10 +318,14 @@ def test_each_input_reaches_ecs_migrate_as_its_flag(
     assert words == ([] if more.get("command") == "" else ["alembic", "upgrade", "head"])
 
 
-def test_the_install_step_installs_this_checkout(tmp_path: Path, sandbox: Env) -> None:
-    """What a runner does first: a venv with ecs-migrate built from the action's own files."""
+def test_the_install_step_installs_this_checkout(
+    tmp_path: Path, sandbox: Env, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """What a runner does first: a venv with ecs-migrate built from the action's own files.
+    Its dependencies (and the build backend) come from a wheelhouse built once per run."""
+    env = {**sandbox.env, **local_pip(wheelhouse(tmp_path_factory))}
     done, outputs = run_step(
-        "install", {}, {"python": {"python-path": sys.executable}}, sandbox.env, tmp_path, 900
+        "install", {}, {"python": {"python-path": sys.executable}}, env, tmp_path, 900
     )
     assert done.returncode == 0, done.stderr
     installed = Path(outputs["bin"])

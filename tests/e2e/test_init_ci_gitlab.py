@@ -9,7 +9,9 @@ AWS_WEB_IDENTITY_TOKEN_FILE names, as on GitLab; the test gives it an empty toke
 sandbox's credentials as job variables (boto3 reads access keys in the environment before
 web identity). The build job (docker) is not run: the deploy job's image is a fixed tag,
 given as DEPLOY_IMAGE (nothing pulls it). The pipeline installs ecs-migrate with pip from
-ECS_MIGRATE_PIP: here a wheel of this checkout instead of the pinned GitHub commit.
+ECS_MIGRATE_PIP: here a wheel of this checkout instead of the pinned GitHub commit, and pip
+installs from a wheelhouse built once per run (PIP_NO_INDEX and PIP_FIND_LINKS as job
+variables), not from the index.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.action_support import settled_service
+from tests.action_support import local_pip, settled_service, wheelhouse
 from tests.conftest import Env, assert_no_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,20 +75,23 @@ def test_the_pipeline_validates_against_gitlabs_schema(sandbox: Env, tmp_path: P
     assert "AWS_ACCESS_KEY_ID" not in (tmp_path / ".gitlab-ci.yml").read_text()
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session")
+def house(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheels the pipeline's pip installs need: the jobs install from it, not the index."""
+    return wheelhouse(tmp_path_factory)
+
+
+@pytest.fixture
+def wheel(house: Path) -> Path:
     """A wheel of this checkout, for the pipeline's pip install."""
-    out = tmp_path_factory.mktemp("wheel")
-    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv"
-    build = subprocess.run(
-        [uv, "build", "--wheel", "--quiet", "--out-dir", str(out), str(ROOT)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert build.returncode == 0, build.stderr
-    (found,) = out.glob("*.whl")
+    (found,) = house.glob("ecs_migrate-*.whl")
     return found
+
+
+def local_pip_variables(wheel: Path) -> list[str]:
+    """Job variables by which the job's pip installs from the wheelhouse (``wheel``'s folder)
+    alone: the pipeline is as generated, only its installs are local."""
+    return [arg for k, v in local_pip(wheel.parent).items() for arg in ("--variable", f"{k}={v}")]
 
 
 def project(sandbox: Env, folder: Path, migrate: str) -> None:
@@ -112,7 +117,8 @@ def run_deploy(sandbox: Env, folder: Path, wheel: Path) -> subprocess.CompletedP
     return subprocess.run(
         [str(GITLAB_CI_LOCAL), "--shell-executor-no-image"]
         + ["--force-shell-executor", "--home", ".home", "deploy"]
-        + [arg for key, value in given.items() for arg in ("--variable", f"{key}={value}")],
+        + [arg for key, value in given.items() for arg in ("--variable", f"{key}={value}")]
+        + local_pip_variables(wheel),
         capture_output=True,
         text=True,
         env=env,
@@ -209,6 +215,7 @@ def run_lint(folder: Path, wheel: Path) -> subprocess.CompletedProcess[str]:
             *(str(GITLAB_CI_LOCAL), "--shell-executor-no-image", "--force-shell-executor"),
             *("--home", ".home", "lint-sql"),
             *("--variable", f"ECS_MIGRATE_SQL_PIP=ecs-migrate[sql] @ file://{wheel}"),
+            *local_pip_variables(wheel),
         ],
         capture_output=True,
         text=True,
