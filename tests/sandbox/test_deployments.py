@@ -9,6 +9,7 @@ invariants that must hold at every sample; the only clock bounds are generous de
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import botocore.session
 
 from tests.conftest import Env
 from tests.deploy_support import create_service
@@ -313,11 +316,25 @@ def test_a_service_without_rollout_state(sandbox: Env) -> None:
     assert "rolloutStateReason" not in after["deployments"][0]
 
 
-def test_aws_cli_waiter_returns_after_a_rollout(sandbox: Env) -> None:
+def quick_waiters(folder: Path) -> dict[str, str]:
+    """The environment by which the AWS CLI's ECS waiters poll every second, not every 15 s:
+    botocore reads its models from AWS_DATA_PATH before its own, and there finds its own
+    waiter model (the same acceptors, the same attempts) with only the delay changed."""
+    loader = botocore.session.get_session().get_component("data_loader")
+    version = loader.determine_latest_version("ecs", "waiters-2")
+    model = loader.load_service_model("ecs", "waiters-2", version)
+    for waiter in model["waiters"].values():
+        waiter["delay"] = 1
+    (folder / "ecs" / version).mkdir(parents=True)
+    (folder / "ecs" / version / "waiters-2.json").write_text(json.dumps(model))
+    return {"AWS_DATA_PATH": str(folder)}
+
+
+def test_aws_cli_waiter_returns_after_a_rollout(sandbox: Env, tmp_path: Path) -> None:
     settle(sandbox)
     new_taskdef = sandbox.register(environment=[{"name": "REVISION", "value": "3"}])
     update(sandbox, new_taskdef)
-    done = subprocess.run(  # polls every 15 s: the first look sees two deployments
+    done = subprocess.run(  # the first look sees two deployments
         [
             AWS,
             "ecs",
@@ -328,7 +345,7 @@ def test_aws_cli_waiter_returns_after_a_rollout(sandbox: Env) -> None:
             "--services",
             sandbox.world.service,
         ],
-        env=sandbox.env,
+        env={**sandbox.env, **quick_waiters(tmp_path)},
         check=False,
         capture_output=True,
         text=True,
