@@ -128,3 +128,16 @@ def test_a_cancel_during_the_wait_ends_the_start_without_a_task() -> None:
 
 def test_the_backoff_doubles_up_to_30s() -> None:
     assert [backoff(n) for n in range(7)] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+
+
+def test_a_wait_never_crosses_the_deadline_and_after_it_waits_as_asked() -> None:
+    """After a timeout the task is followed through its stop grace: the follow loop's waits
+    then sleep as asked (capped at the deadline they were 0, and the loop spun at full CPU)."""
+    clock = Clock()
+    ctx = RunContext(Cancel(), clock=clock, deadline=10.0)
+    ctx.wait(4.0)
+    ctx.wait(30.0)  # 6 s left: never across the deadline
+    assert clock.waits == [4.0, 6.0] and ctx.expired()
+    ctx.wait(0.5)  # past it: the caller's own pace
+    ctx.wait(-1.0)
+    assert clock.waits[2:] == [0.5, 0.0]

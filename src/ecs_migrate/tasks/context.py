@@ -72,8 +72,12 @@ class RunContext:
         return self.clock.monotonic()
 
     def wait(self, seconds: float) -> bool:
-        """Sleep ``seconds`` (never past the deadline) unless cancelled; True when cancelled."""
-        return self.clock.wait(self.cancel, max(0.0, min(seconds, self.deadline - self.now())))
+        """Sleep ``seconds`` unless cancelled, never across the deadline; True when cancelled.
+        Once the deadline has passed (a timed-out task followed through its stop grace), the
+        caller's own ``seconds`` stand: capped at the deadline, every wait would be 0 and the
+        loop would spin."""
+        left = self.deadline - self.now()
+        return self.clock.wait(self.cancel, max(0.0, min(seconds, left) if left > 0 else seconds))
 
     def expired(self) -> bool:
         return self.now() >= self.deadline
