@@ -195,8 +195,12 @@ class LiveBoard:
         status = max([len(COLUMNS[1]), *(len(row.state) for row in shown)])
         others = status + len(COLUMNS[2]) + len(COLUMNS[3]) + 6  # and the gaps between
         for column in COLUMNS:
-            room = max(6, width - others) if column == COLUMNS[0] else None
-            table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=room)
+            if column == COLUMNS[0]:
+                room = max(6, width - others - 1)  # rich 13 takes one column more than 15
+                table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=room)
+            else:  # their width held: rich 13 would shrink the last column instead
+                need = status if column == COLUMNS[1] else len(column)
+                table.add_column(column, no_wrap=True, min_width=need)
         for row in shown:
             code = "" if row.exit_code is None else str(row.exit_code)
             took = row.elapsed(now)
