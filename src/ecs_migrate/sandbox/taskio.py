@@ -85,7 +85,10 @@ class LogWriter:
         stream = f"{prefix}/{container_def['name']}/{task.id}"
         with contextlib.suppress(Exception):  # already exists: fine
             client.create_log_group(logGroupName=group)
-        client.create_log_stream(logGroupName=group, logStreamName=stream)
+        # Already there: a retried call whose first attempt was made (a slow answer under
+        # load), as the awslogs driver takes an existing stream.
+        with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
+            client.create_log_stream(logGroupName=group, logStreamName=stream)
         return cls(client, group, stream)
 
     def pump(self, proc: subprocess.Popen[bytes]) -> None:
