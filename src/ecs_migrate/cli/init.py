@@ -10,6 +10,16 @@ import click
 
 from ecs_migrate.cli.options import CONTEXT, Group, aws_options, command, declared, output_option
 
+# --offline and the names it takes as flags: every init command's last flags.
+OFFLINE_FLAGS = (
+    "offline",
+    "account",
+    "task_role_arn",
+    "execution_role_arn",
+    "family",
+    "log_group",
+    "log_prefix",
+)
 INIT_GITHUB_FLAGS = (
     "cluster",
     "service",
@@ -25,13 +35,7 @@ INIT_GITHUB_FLAGS = (
     "dockerfile",
     "context",
     "force",
-    "offline",
-    "account",
-    "task_role_arn",
-    "execution_role_arn",
-    "family",
-    "log_group",
-    "log_prefix",
+    *OFFLINE_FLAGS,
 )
 
 
@@ -95,13 +99,7 @@ INIT_CI_FLAGS = (
     "dockerfile",
     "context",
     "force",
-    "offline",
-    "account",
-    "task_role_arn",
-    "execution_role_arn",
-    "family",
-    "log_group",
-    "log_prefix",
+    *OFFLINE_FLAGS,
 )
 
 

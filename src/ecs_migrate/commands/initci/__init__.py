@@ -24,9 +24,9 @@ from ecs_migrate.commands.initci.gitlab import render_gitlab
 from ecs_migrate.commands.initci.spec import PipelineSpec
 from ecs_migrate.commands.initgithub import (
     DEFAULT_MIGRATE_COMMAND,
-    FEATURES,
     InitGithubOptions,
     InitGithubResult,
+    ci_policy_options,
     migrate_words,
     refuse_existing,
     resolved_names,
@@ -227,25 +227,6 @@ def _source(value: str | None) -> tuple[Pin, list[str]]:
     return Pin(repo, sha, f"ecs-migrate {__version__}"), []
 
 
-def _policy_options(provider: str, opts: InitCiOptions) -> GenerateOptions:
-    return GenerateOptions(
-        cluster=opts.cluster,
-        service=opts.service,
-        role="ci",
-        features=FEATURES,
-        account=opts.account,
-        region=opts.region,
-        offline=opts.offline,
-        container=opts.container,
-        ecr_repository=opts.ecr_repository,
-        task_role_arn=opts.task_role_arn,
-        execution_role_arn=opts.execution_role_arn,
-        family=opts.family,
-        log_group=opts.log_group,
-        log_prefix=opts.log_prefix,
-    )
-
-
 def _trust_options(provider: str, opts: InitCiOptions, account: str) -> GenerateOptions:
     names = {name: getattr(opts, name) for name in TRUST_FLAGS[provider]}
     if provider in BRANCHED:
@@ -261,7 +242,7 @@ def init_ci(clients: Clients | None, provider: str, opts: InitCiOptions) -> Init
     out = opts.out or Path(default_out)
     command = _check(provider, opts, out)
     source, notes = _source(opts.source)
-    policy_opts = _policy_options(provider, opts)
+    policy_opts = ci_policy_options(opts)
     values, _, _ = resolve_values(None if opts.offline else clients, policy_opts)
     account = str(values["account"])
     trust_opts = _trust_options(provider, opts, account)

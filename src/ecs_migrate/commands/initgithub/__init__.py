@@ -217,26 +217,28 @@ def _check(opts: InitGithubOptions) -> list[str]:
     return command
 
 
-def _policy_options(opts: InitGithubOptions) -> GenerateOptions:
-    """The CI role's policy, for the service and the repository init github writes for."""
+# The names an init command takes from the service, or from flags with --offline.
+NAME_FIELDS = (
+    "account",
+    "region",
+    "offline",
+    "container",
+    "ecr_repository",
+    "task_role_arn",
+    "execution_role_arn",
+    "family",
+    "log_group",
+    "log_prefix",
+)
+
+
+def ci_policy_options(opts: Any, **trust: Any) -> GenerateOptions:
+    """The CI role's permission policy for the service an init command writes a pipeline
+    for (init github's and init <ci>'s options share these names); ``trust``: GitHub's
+    repository, branch or environment."""
+    names = {name: getattr(opts, name) for name in NAME_FIELDS}
     return GenerateOptions(
-        cluster=opts.cluster,
-        service=opts.service,
-        role="ci",
-        features=FEATURES,
-        repo=opts.repo,
-        branch=opts.branch,
-        environment=opts.environment,
-        account=opts.account,
-        region=opts.region,
-        offline=opts.offline,
-        container=opts.container,
-        ecr_repository=opts.ecr_repository,
-        task_role_arn=opts.task_role_arn,
-        execution_role_arn=opts.execution_role_arn,
-        family=opts.family,
-        log_group=opts.log_group,
-        log_prefix=opts.log_prefix,
+        cluster=opts.cluster, service=opts.service, role="ci", features=FEATURES, **names, **trust
     )
 
 
@@ -244,7 +246,9 @@ def init_github(clients: Clients | None, opts: InitGithubOptions) -> InitGithubR
     """Write the workflow and the role's two policies; the commands that create the role."""
     command = _check(opts)
     action, action_notes = own_action(opts.action)
-    policy_opts = _policy_options(opts)
+    policy_opts = ci_policy_options(
+        opts, repo=opts.repo, branch=opts.branch, environment=opts.environment
+    )
     values, _, _ = resolve_values(None if opts.offline else clients, policy_opts)
     permission = generate(None, replace(policy_opts, offline=True, **resolved_names(values)))
     trust = generate(None, replace(policy_opts, role="trust", account=str(values["account"])))
