@@ -15,6 +15,7 @@ DB_CHECK_FLAGS = (
     "timeout",
     "database_url_var",
     "via",
+    "probe",
     "python",
 )
 
@@ -28,14 +29,16 @@ def db_check(output: str, region: str | None, profile: str | None, **params: Any
 
     A probe runs with the service's own network and secrets and reports the host, port,
     database and user (never the password), the DNS answer, the TCP connect time, TLS, the
-    server's version and whether the login works. It needs Python in the image, not
-    ecs-migrate. Exit 0 when connected, 1 when not (the failing step is named, with the
-    fix), 3/4 when the probe could not run.
+    server's version and whether the login works. It needs Python in the image, or
+    ecs-migrate with --probe ecs-migrate (which runs `ecs-migrate db-probe`). Exit 0 when
+    connected, 1 when not (the failing step is named, with the fix), 3/4 when the probe
+    could not run.
 
     \b
     Example:
       ecs-migrate db-check --cluster prod --service api
       ecs-migrate db-check --cluster prod --service api --via exec --output json
+      ecs-migrate db-check --cluster prod --service api --probe ecs-migrate
     """
     from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.cli.signals import CancelOnSignals

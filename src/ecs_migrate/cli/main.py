@@ -16,6 +16,7 @@ import click
 
 from ecs_migrate.cli.apply import apply, history
 from ecs_migrate.cli.db_check import db_check
+from ecs_migrate.cli.dbprobe import db_probe
 from ecs_migrate.cli.deploy import deploy
 from ecs_migrate.cli.doctor import doctor
 from ecs_migrate.cli.exec import exec_, shell
@@ -62,6 +63,7 @@ for _command in (
     exec_,
     shell,
     db_check,
+    db_probe,
     lint_sql,
     logs,
     policy,

@@ -1,10 +1,12 @@
 """`ecs-migrate db-check`: the database connection tested from inside the VPC.
 
-The probe (:mod:`ecs_migrate.commands.dbcheck.probe`, standard library only) runs with the service's
+The probe (:mod:`ecs_migrate.commands.dbprobe`, standard library only) runs with the service's
 own network and secrets: in a one-off task through the `run` machinery (``via="run"``, the
-default), or in a running task through ECS Exec (``via="exec"``). It reports the host, port,
-database and user (never the password), the DNS answer, the TCP connect time, TLS, the
-server's version and the login's result; :func:`db_check` returns that as a
+default), or in a running task through ECS Exec (``via="exec"``); run by the image's Python
+(``probe="python"``, the default) or by the image's ecs-migrate as ``ecs-migrate db-probe``
+(``probe="ecs-migrate"``: an image with the single-file binary and no Python). It reports
+the host, port, database and user (never the password), the DNS answer, the TCP connect
+time, TLS, the server's version and the login's result; :func:`db_check` returns that as a
 :class:`DbCheckResult`. It replaces the runbook's ``print(os.getenv("DATABASE_URL"))``.
 """
 
@@ -13,13 +15,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ecs_migrate.aws import Clients
 from ecs_migrate.commands.apply.dialects import Failure
 from ecs_migrate.commands.apply.url import DEFAULT_PORT, MYSQL, POSTGRES, DatabaseUrl
 from ecs_migrate.commands.apply.wait import STEP_NAMES as CONNECT_STEPS
 from ecs_migrate.commands.apply.wait import hint_for
+from ecs_migrate.commands.dbprobe import MARK
 from ecs_migrate.common.options import FromCli, database_url_var, flag
 from ecs_migrate.common.progress import Progress
 from ecs_migrate.errors import (
@@ -34,20 +37,31 @@ from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
 from ecs_migrate.validate import MAX_SECONDS, check_fields
 
-MARK = "ECS_MIGRATE_DBCHECK"
+PYTHON = "python3"
+# --probe ecs-migrate: the command the image's ecs-migrate runs the probe with (on its PATH,
+# where `run --apply` finds it too).
+DB_PROBE = ("ecs-migrate", "db-probe")
 PROBE_TIMEOUT = 300.0
 REREAD_SECONDS = 20.0
 # The probe's steps, as the report names them: apply's connection steps, and the URL first.
 STEP_NAMES = {"url": "the database URL", **CONNECT_STEPS, "server": "the server"}
 
 
-def probe_argv(var: str, python: str = "python3") -> list[str]:
+def probe_argv(var: str, python: str = PYTHON) -> list[str]:
     """The task's command: the probe (with apply's URL parser inlined), compacted and
     compressed (:mod:`.pack`), for the image's own Python. RunTask allows 8 KiB of overrides
     in all."""
     from ecs_migrate.commands.dbcheck.pack import pack
 
     return [python, "-c", pack(), var]
+
+
+def probe_command(opts: DbCheckOptions) -> list[str]:
+    """The probe's command in the container, as ``opts.probe`` says: the packed probe for the
+    image's Python, or ``ecs-migrate db-probe VAR`` (the same probe, run by ecs-migrate)."""
+    if opts.probe == "ecs-migrate":
+        return [*DB_PROBE, opts.database_url_var]
+    return probe_argv(opts.database_url_var, opts.python)
 
 
 def parse_report(lines: list[str]) -> dict[str, Any] | None:
@@ -81,6 +95,14 @@ class DbCheckOptions(FromCli):
     task: str | None = field(
         default=None, metadata=flag("With --via exec: the task to probe from.", metavar="ID|ARN")
     )
+    probe: Literal["python", "ecs-migrate"] = field(
+        default="python",
+        metadata=flag(
+            "What runs the probe in the image. python: its Python 3.8+ (--python); "
+            "ecs-migrate: `ecs-migrate db-probe` on its PATH (the single-file binary: no "
+            "Python needed)."
+        ),
+    )
     container: str | None = field(
         default=None,
         metadata=flag("Container to probe from (default: the only essential one)."),
@@ -92,8 +114,8 @@ class DbCheckOptions(FromCli):
         ),
     )
     python: str = field(
-        default="python3",
-        metadata=flag("The image's Python interpreter, which runs the probe."),
+        default=PYTHON,
+        metadata=flag("With --probe python: the image's Python interpreter, which runs the probe."),
     )
 
 
@@ -176,18 +198,23 @@ def db_check(
     check_fields(opts)  # each field's type and rule (the timeout's range)
     if opts.via == "run" and opts.task:
         raise UsageError("--task picks a running task for --via exec; --via run starts its own.")
+    if opts.probe == "ecs-migrate" and opts.python != PYTHON:
+        raise UsageError(
+            "--python names the interpreter of --probe python; --probe ecs-migrate runs "
+            "`ecs-migrate db-probe` from the image's PATH."
+        )
     cancel = cancel or Cancel()
-    argv = probe_argv(opts.database_url_var, opts.python)
+    argv = probe_command(opts)
     if opts.via == "exec":
-        lines, task_arn = _via_exec(clients, opts, argv, reporter, cancel)
+        seen = _via_exec(clients, opts, argv, reporter, cancel)
     else:
-        lines, task_arn = _via_run(clients, opts, argv, reporter, cancel)
-    report = parse_report(lines)
+        seen = _via_run(clients, opts, argv, reporter, cancel)
+    task_arn = seen.task_arn
+    report = parse_report(seen.lines)
     if report is None:
         raise TaskNotRunError(
             f"The probe in task {task_arn.rsplit('/', 1)[-1]} printed no report.",
-            hint=f"The image needs `{opts.python}` (Python 3.8+) on its PATH; pass "
-            "--python to name another interpreter.",
+            hint=no_report_hint(opts, seen.exit_code, seen.lines),
         )
     if report.get("failed_step") == "unsupported":
         # SQLite, or a connection the probe cannot make (service=...): nothing to check.
@@ -204,13 +231,58 @@ def db_check(
     return result
 
 
+class Seen(NamedTuple):
+    """What came back from the probe: its output lines, its task, its exit code (if any)."""
+
+    lines: list[str]
+    task_arn: str
+    exit_code: int | None
+
+
+def missing_probe_hint(opts: DbCheckOptions) -> str:
+    """The fix when the image lacks the program that runs the probe."""
+    if opts.probe == "ecs-migrate":
+        return (
+            "--probe ecs-migrate runs `ecs-migrate db-probe` from the image: put ecs-migrate on "
+            "its PATH (the single-file binary, README: No Python in the image), or pass "
+            "--probe python for an image with Python 3.8+."
+        )
+    return (
+        f"The probe runs `{opts.python}` from the image: pass --python to name its "
+        "interpreter, or --probe ecs-migrate for an image with ecs-migrate (the single-file "
+        "binary) but no Python."
+    )
+
+
+def no_report_hint(opts: DbCheckOptions, exit_code: int | None, lines: list[str]) -> str:
+    """Pure: why the probe may have printed no report, from its exit code (127: the shell
+    found no such program) and its output."""
+    program = probe_command(opts)[0]
+    if exit_code == 127 or any(_says_missing(line, program) for line in lines):
+        return missing_probe_hint(opts)
+    if opts.probe == "ecs-migrate":
+        return (
+            "The image's ecs-migrate must have `db-probe` (an older one refuses it): update "
+            "it, or pass --probe python for an image with Python 3.8+."
+        )
+    return (
+        f"The image needs `{opts.python}` (Python 3.8+) on its PATH; pass --python to name "
+        "another interpreter, or --probe ecs-migrate for an image with ecs-migrate but no Python."
+    )
+
+
+def _says_missing(text: str, program: str) -> bool:
+    """``text`` says that ``program`` is not in the image (a shell's, runc's or ECS's words)."""
+    return program in text and ("not found" in text or "No such file" in text)
+
+
 def _via_run(
     clients: Clients,
     opts: DbCheckOptions,
     argv: list[str],
     reporter: Progress,
     cancel: Cancellation,
-) -> tuple[list[str], str]:
+) -> Seen:
     from ecs_migrate.tasks.oneoff import RunOptions
     from ecs_migrate.tasks.probe import run_probe
     from ecs_migrate.tasks.start import TaskKind
@@ -233,15 +305,12 @@ def _via_run(
         reason = result.container_reason or result.stopped_reason or "no reason given"
         raise TaskNotRunError(
             f"The probe task failed to start: {reason}",
-            hint=f"The probe runs `{opts.python}` from the image: pass --python to name its "
-            "interpreter."
-            if opts.python in reason
-            else None,
+            hint=missing_probe_hint(opts) if _says_missing(reason, argv[0]) else None,
         )
     _ended_early(result.status, opts.timeout)
     if result.exit_status == EXIT_NOT_RUN and parse_report(lines) is None:
         raise TaskNotRunError(f"The probe task {result.task_id} ended without an exit code.")
-    return lines, result.task_arn
+    return Seen(lines, result.task_arn, result.exit_code)
 
 
 def _via_exec(
@@ -250,7 +319,7 @@ def _via_exec(
     argv: list[str],
     reporter: Progress,
     cancel: Cancellation,
-) -> tuple[list[str], str]:
+) -> Seen:
     from ecs_migrate.commands.ecsexec import ExecOptions, exec_command
 
     class Collect:
@@ -283,7 +352,9 @@ def _via_exec(
             "The ECS Exec session ended before the probe reported: the connection dropped, or "
             "the probe was killed."
         )
-    return collected.data.decode(errors="replace").splitlines(), result.task_arn
+    return Seen(
+        collected.data.decode(errors="replace").splitlines(), result.task_arn, result.exit_code
+    )
 
 
 def _ended_early(status: str, timeout: float) -> None:

@@ -1,6 +1,7 @@
-"""Packing the probe for RunTask's 8 KiB of overrides: probe.py with :mod:`ecs_migrate.dburl`
-inlined (so the probe reads URLs with apply's own parser), only the parts of dburl it uses,
-without docstrings and annotations, its names shortened, compressed and base85-encoded."""
+"""Packing the probe for RunTask's 8 KiB of overrides: :mod:`ecs_migrate.commands.dbprobe` (which
+`ecs-migrate db-probe` runs in-process) with :mod:`ecs_migrate.dburl` inlined (so the probe
+reads URLs with apply's own parser), only the parts of dburl it uses, without docstrings and
+annotations, its names shortened, compressed and base85-encoded."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ecs_migrate import dburl
+from ecs_migrate.commands import dbprobe
 
 SHARED = "ecs_migrate.dburl"
 _KEYWORDS = {"as", "do", "if", "in", "is", "or", "and", "def", "del", "for", "not", "try"}
@@ -30,8 +32,7 @@ def pack() -> str:
 @functools.cache
 def compact() -> str:
     """The probe's source, as it is packed (before compression)."""
-    here = Path(__file__).parent
-    probe = ast.parse((here / "probe.py").read_text())
+    probe = ast.parse(Path(dbprobe.__file__).read_text())
     shared = ast.parse(Path(dburl.__file__).read_text())
     body = [
         ast.ImportFrom("__future__", [ast.alias("annotations")], 0),

@@ -1,14 +1,19 @@
-"""The database probe that runs inside the container: standard library only.
+"""`ecs-migrate db-probe`: the database probe db-check runs in the container, standard
+library only (with :mod:`ecs_migrate.dburl`, which it reads URLs with).
 
-It is sent to the task as ``python3 -c CODE VAR`` (zlib + base64), so it works in any image
-with Python 3.8+, ecs-migrate or not. Steps: read the URL from VAR; DNS; TCP; TLS (what the
-server offers, and the version negotiated); then, for PostgreSQL, the startup and login
-(cleartext, MD5 or SCRAM-SHA-256) done here, which also gives the server's version. For
-MySQL/MariaDB the greeting gives the version and whether TLS is offered, and the login is
-done here too (mysql_native_password, caching_sha2_password), over TLS when offered.
+It reaches the container in one of two ways (db-check's ``--probe``): as ``python3 -c CODE
+VAR``, this module packed with dburl inlined (``commands/dbcheck/pack.py``), for any image
+with Python 3.8+; or as ``ecs-migrate db-probe VAR``, this module run in-process by the
+ecs-migrate in the image (the pip CLI or the single-file binary), for an image with no
+Python. So it imports nothing but the standard library and dburl, and is written for 3.8.
+Steps: read the URL from VAR; DNS; TCP; TLS (what the server offers, and the version
+negotiated); then, for PostgreSQL, the startup and login (cleartext, MD5 or SCRAM-SHA-256)
+done here, which also gives the server's version. For MySQL/MariaDB the greeting gives the
+version and whether TLS is offered, and the login is done here too (mysql_native_password,
+caching_sha2_password), over TLS when offered.
 
-It prints one line: ``ECS_MIGRATE_DBCHECK {json}``. The password is never in it: every
-string is scrubbed of it before printing.
+It prints one line: ``ECS_MIGRATE_DBCHECK {json}``, and exits 0 whatever it found. The
+password is never in it: every string is scrubbed of it before printing.
 """
 
 from __future__ import annotations
