@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Env
+from tests.dbprobe_support import without_timings
 from tests.exec_support import WITH_PLUGIN, enable_exec, stub_execute_command
 
 pytestmark = pytest.mark.postgres
@@ -31,12 +32,6 @@ def real_db(sandbox: Env, postgres: Any) -> str:
 def task_command(sandbox: Env, task_arn: str) -> list[str]:
     task = sandbox.client("ecs").describe_tasks(cluster="sandbox", tasks=[task_arn])["tasks"][0]
     return list(task["overrides"]["containerOverrides"][0]["command"])
-
-
-def without_timings(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if k != "ms"}
-    return value
 
 
 def test_the_task_runs_ecs_migrate_db_probe_and_connects(sandbox: Env, real_db: str) -> None:

@@ -19,12 +19,12 @@ from ecs_migrate.commands.dbcheck import (
     DbCheckOptions,
     no_report_hint,
     parse_report,
-    probe_argv,
     probe_command,
 )
 from ecs_migrate.errors import UsageError
 from ecs_migrate.sandbox.postgres import free_port
 from tests.conftest import BIN
+from tests.dbprobe_support import packed_report, without_timings
 
 CANARY = "canary-pw-db-probe-90ab"
 
@@ -49,22 +49,8 @@ def db_probe(*args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], 
     return done, report
 
 
-def packed_probe(var: str, **env: str) -> dict[str, Any]:
-    done = run(probe_argv(var, sys.executable), env)
-    assert done.returncode == 0, done.stderr
-    report = parse_report(done.stdout.splitlines())
-    assert report is not None, done.stdout
-    return report
-
-
 def closed_port_url() -> str:
     return f"postgresql://app:{CANARY}@127.0.0.1:{free_port()}/app"
-
-
-def without_timings(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if k != "ms"}
-    return value
 
 
 def test_prints_one_line_the_report_and_exits_0_when_not_connected() -> None:
@@ -97,7 +83,7 @@ def test_the_same_report_as_the_packed_python_probe(url: str) -> None:
     value = closed_port_url() if url == "closed-port" else url
     env = {"DB_URL": value} if value else {}
     _, report = db_probe("DB_URL", **env)
-    assert without_timings(report) == without_timings(packed_probe("DB_URL", **env))
+    assert without_timings(report) == without_timings(packed_report(env))
 
 
 def test_an_extra_argument_is_a_usage_error() -> None:
