@@ -101,15 +101,17 @@ ensure_mariadb() {
 }
 
 # Small tools the tests use as a runner has them: openssl (a test server's TLS certificate),
-# jq (the generated workflow's register step), debootstrap (tests/binary's Debian roots) and
-# musl-gcc.
+# jq (the generated workflow's register step), debootstrap (tests/binary's Debian roots), and
+# what scripts/build-binary needs beside Python: gcc with a static libc, LZ4's library and tool.
 ensure_test_tools() {
   local missing=()
   for tool in openssl jq debootstrap; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
-  # scripts/build-binary (tests/binary) links the binary's static first stage with musl-gcc
-  command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools gcc)
+  # scripts/build-binary (tests/binary): the static first stage links liblz4's frame decoder
+  command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
+  command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+  [ -f /usr/include/lz4frame.h ] || missing+=(liblz4-dev)
   if [ ${#missing[@]} -gt 0 ]; then
     say "Installing ${missing[*]} from the OS packages"
     apt_install "${missing[@]}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 from typing import Any
@@ -78,7 +79,7 @@ cli.add_command(history)
 def main() -> None:
     """Run the binary's CLI and exit with the status its run maps to (output flushed first)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # the early one's job is done
-    _remove_payload()
+    unpacked = _unpacked_directory()
     _bundled_tzdata()
     code = 0
     try:
@@ -90,21 +91,19 @@ def main() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError, EcsMigrateError, AttributeError):
             stream.flush()
+    if unpacked:
+        shutil.rmtree(unpacked, ignore_errors=True)
     os._exit(code)
 
 
-def _remove_payload() -> None:
-    """The program the first stage unpacked (scripts/binary-launcher.c) is running: its file
-    and directory go now, as staticx's and PyInstaller's own go when they exit."""
-    program = os.environ.get("_ECS_MIGRATE_PAYLOAD", "")
-    directory = os.path.dirname(program)
-    if os.path.basename(program) != "ecs-migrate" or not os.path.basename(directory).startswith(
-        "ecs-migrate-"
-    ):
-        return
-    with contextlib.suppress(OSError):
-        os.unlink(program)
-        os.rmdir(directory)
+def _unpacked_directory() -> str | None:
+    """The directory the first stage unpacked this program into (scripts/binary-launcher.c),
+    removed when it exits; None when it runs from anywhere else (a build's dist/)."""
+    directory = os.environ.get("_ECS_MIGRATE_PAYLOAD", "")
+    if not os.path.basename(directory).startswith("ecs-migrate-"):
+        return None
+    running = os.path.dirname(os.path.realpath(sys.executable))
+    return directory if running == os.path.realpath(directory) else None
 
 
 def _bundled_tzdata() -> None:

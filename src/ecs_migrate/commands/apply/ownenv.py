@@ -1,9 +1,10 @@
 """The command's environment without what a bundler put into apply's own.
 
-A single-file build (PyInstaller, staticx) unpacks itself and points the dynamic loader at its
-own libraries with ``LD_LIBRARY_PATH``, and passes its state in variables of its own
-(``_PYI_*``, ``_MEIPASS2``, ``STATICX_*``, and the first stage's ``_ECS_MIGRATE_*``, which may
-have set ``TMPDIR`` to a writable directory it found). The migration is the app's program:
+A single-file build (PyInstaller's, and the one ./scripts/build-binary makes from it) unpacks
+itself and points the dynamic loader at its own libraries with ``LD_LIBRARY_PATH``, and passes
+its state in variables of its own (``_PYI_*``, ``_MEIPASS2``, ``STATICX_*`` for a staticx
+build, and the first stage's ``_ECS_MIGRATE_*``, which may have set ``TMPDIR`` to a usable
+directory it found). The migration is the app's program:
 it must load the image's libraries (its libssl, its libz), not ours, and see the environment
 apply was given. PyInstaller keeps a ``LD_LIBRARY_PATH`` that was set before it in
 ``LD_LIBRARY_PATH_ORIG``; one that was not set had no original, so the bundle's entries are
