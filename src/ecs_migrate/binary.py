@@ -1,11 +1,11 @@
-"""The single-file build's entry point (``./scripts/build-binary``): `apply` and `history` only.
+"""The single-file build's entry point (``./scripts/build-binary``): the in-container commands.
 
 The binary runs in an app's own image (Node, Java, Go...) with no Python. It carries the
-in-container side of ecs-migrate: click, the apply and history commands, psycopg with its
-bundled libpq, and PyMySQL. None of the AWS side (boto3, botocore, rich, yaml) is in it, so
-this module never imports :mod:`ecs_migrate.cli.main`, which gathers every command: a bundler
-follows imports, even those inside functions. Any other command is refused with exit 2 and
-says how to get the full CLI.
+in-container side of ecs-migrate: click, the apply, history and db-probe (db-check's probe)
+commands, psycopg with its bundled libpq, and PyMySQL. None of the AWS side (boto3, botocore,
+rich, yaml) is in it, so this module never imports :mod:`ecs_migrate.cli.main`, which gathers
+every command: a bundler follows imports, even those inside functions. Any other command is
+refused with exit 2 and says how to get the full CLI.
 
 Failures map to exit statuses as in :func:`ecs_migrate.cli.main.main`: a usage error 2, an
 error of ours its own status, an interrupt 130, anything unexpected 70. The frozen program's
@@ -26,6 +26,7 @@ from typing import Any
 import click
 
 from ecs_migrate.cli.apply import apply, history
+from ecs_migrate.cli.dbprobe import db_probe
 from ecs_migrate.cli.options import CONTEXT
 from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_TARGET, EcsMigrateError
 from ecs_migrate.github import safe_text
@@ -33,7 +34,7 @@ from ecs_migrate.render.console import echo
 from ecs_migrate.version import __version__
 
 EXIT_INTERNAL = 70
-IN_THIS_BUILD = ("apply", "history")
+IN_THIS_BUILD = ("apply", "history", "db-probe")
 FULL_CLI = "pip install 'ecs-migrate[postgres]' (Python 3.11+)"
 
 
@@ -53,15 +54,15 @@ def not_in_this_build(name: str) -> str:
     """The refusal of a command this build does not carry."""
     return (
         f"'{safe_text(name)}' is not in this build of ecs-migrate: the single-file binary carries "
-        f"only {' and '.join(IN_THIS_BUILD)}, the commands that run inside the app's "
-        f"container. For every other command, install the full CLI: {FULL_CLI}."
+        f"only {', '.join(IN_THIS_BUILD[:-1])} and {IN_THIS_BUILD[-1]}, the commands that run "
+        f"inside the app's container. For every other command, install the full CLI: {FULL_CLI}."
     )
 
 
 @click.group(cls=BinaryGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="ecs-migrate")
 def cli() -> None:
-    """ecs-migrate's in-container commands, as one file: apply and history.
+    """ecs-migrate's in-container commands, as one file: apply, history and db-probe.
 
     \b
     Example:
@@ -74,6 +75,7 @@ def cli() -> None:
 
 cli.add_command(apply)
 cli.add_command(history)
+cli.add_command(db_probe)
 
 
 def main() -> None:
