@@ -41,3 +41,16 @@ def test_both_architectures_are_built_and_published_with_checksums() -> None:
     assert flow["permissions"] == {}
     assert flow["jobs"]["build"]["permissions"] == {"contents": "read"}
     assert flow["jobs"]["publish"]["permissions"] == {"contents": "write"}
+
+
+def test_the_carrier_image_takes_both_checked_files_and_only_may_push_packages() -> None:
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    job = flow["jobs"]["image"]
+    assert job["needs"] == "build" and job["permissions"] == {"packages": "write"}
+    steps = [str(step.get("run", "")) for step in job["steps"]]
+    assert any("sha256sum --check --strict" in run for run in steps)
+    script = steps[-1]
+    assert "--platform linux/amd64,linux/arm64" in script and "--push" in script
+    for arch, platform in (("x86_64", "amd64"), ("aarch64", "arm64")):
+        assert f"dist/ecs-migrate-linux-{arch} context/ecs-migrate-linux-{platform}" in script
+    assert "FROM scratch" in script and "--password-stdin" in script
