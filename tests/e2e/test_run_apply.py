@@ -60,3 +60,13 @@ def test_run_apply_without_a_url_fails_with_apply_s_message(sandbox: Env) -> Non
     assert done.returncode == 1
     assert "DATABASE_URL is not set in this container." in done.output
     assert "exit code 3" in done.stderr
+
+
+def test_run_apply_in_an_image_without_ecs_migrate_says_how_to_add_it(sandbox: Env) -> None:
+    """The task's PATH has no ecs-migrate (an image that never installed it): the container
+    cannot start (the agent's runc-like reason), exit 4, and run's hint names both ways in."""
+    done = sandbox.run("true", flags=("--apply", "--env", "PATH=/usr/bin:/bin"))
+    assert done.returncode == 4, done.output
+    assert "ecs-migrate" in done.stderr and "No such file" in done.stderr
+    assert "has no ecs-migrate on its PATH" in done.stderr
+    assert "single-file binary" in done.stderr

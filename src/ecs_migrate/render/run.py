@@ -36,6 +36,22 @@ SHOWN_COMMAND = 60  # characters of the command on the final line and in the ann
 SUMMARY_COMMAND = 200  # in the job summary, which has the room
 
 
+NO_ECS_MIGRATE_HINT = (
+    "hint: --apply runs `ecs-migrate apply -- COMMAND` in the image, and it has no ecs-migrate "
+    "on its PATH: add it (pip install 'ecs-migrate[postgres]' or [mysql], Python 3.11+; with no "
+    "Python, the single-file binary, one ADD line: docs/apply.md), or run without --apply."
+)
+
+
+def lacks_ecs_migrate(result: RunResult) -> bool:
+    """Pure: the task never started because the image has no ``ecs-migrate`` to run (runc's
+    and ECS's words, or the sandbox's)."""
+    if result.status != "failed-to-start":
+        return False
+    reason = f"{result.container_reason or ''} {result.stopped_reason or ''}"
+    return "ecs-migrate" in reason and ("not found" in reason or "No such file" in reason)
+
+
 def command_text(command: list[str], limit: int = SHOWN_COMMAND) -> str:
     """The command as the user gave it, quoted as a shell would take it, with the
     credentials in its arguments masked as `apply` masks them (:func:`mask_command`: the
@@ -186,6 +202,8 @@ class RunRenderer:
                 echo(f"  {label}: {safe_text(value)}", file=self.err)
         if result.task_arn:
             echo(f"  task: {safe_text(result.task_arn)}", file=self.err)
+        if opts.apply and lacks_ecs_migrate(result):
+            echo(f"  {NO_ECS_MIGRATE_HINT}", file=self.err)
         if result.status == "stopped" and result.stop_code == "UserInitiated":
             echo(
                 "  Who called StopTask is in CloudTrail:\n"
