@@ -225,6 +225,17 @@ def test_judge_probe_fails_naming_everything_missing() -> None:
     assert "container 'web'" in finding.fix
 
 
+@pytest.mark.parametrize("exe", ["ecs-migrate", "/usr/local/bin/ecs-migrate"])
+def test_judge_probe_points_a_missing_ecs_migrate_at_pip_and_the_binary(exe: str) -> None:
+    """`--migration-command 'ecs-migrate apply -- ...'` in an image without it."""
+    plan = plan_probe([exe, "apply", "--", "npx", "knex", "migrate:latest"])
+    finding = judge_probe(plan, ProbeReport(cwd="/app", path="/bin", exe_missing=exe), "web", "t")
+    assert finding.status is Status.FAIL and finding.fix is not None
+    assert "pip install 'ecs-migrate[postgres]'" in finding.fix
+    assert "single-file binary" in finding.fix and "docs/apply.md" in finding.fix
+    assert "Install ecs-migrate in the image (a Dockerfile RUN step)" not in finding.fix
+
+
 def test_judge_probe_without_a_command_reports_cwd() -> None:
     finding = judge_probe(ProbePlan(None), ProbeReport(cwd="/srv", path="/bin"), "app", "t-3")
     assert finding.status is Status.PASS

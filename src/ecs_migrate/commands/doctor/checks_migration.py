@@ -144,10 +144,15 @@ def judge_probe(plan: ProbePlan, report: ProbeReport, container: str, task_id: s
     fixes: list[str] = []
     if report.exe_missing:
         problems.append(f"`{report.exe_missing}` is not found on the PATH ({path})")
+        install = (
+            "add ecs-migrate to the image (pip install 'ecs-migrate[postgres]' or [mysql], "
+            "Python 3.11+; with no Python, the single-file binary, one ADD line: docs/apply.md)"
+            if posixpath.basename(report.exe_missing) == "ecs-migrate"
+            else f"install {report.exe_missing} in the image (a Dockerfile RUN step)"
+        )
         fixes.append(
-            f"install {report.exe_missing} in the image (a Dockerfile RUN step), or call it by "
-            f'its full path, or add its directory to PATH ("environment" of container '
-            f"{container!r})"
+            f"{install}, or call it by its full path, or add its directory to PATH "
+            f'("environment" of container {container!r})'
         )
     if report.exe_not_executable:
         name = report.exe_not_executable
