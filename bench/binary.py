@@ -15,7 +15,10 @@ Against a throwaway local PostgreSQL (``start_postgres``), interleaved in one se
 The binary runs on this host, under a minimal environment (PATH, HOME and DATABASE_URL only).
 
     python bench/binary.py [--binary dist/ecs-migrate-linux-x86_64] [--runs 20] [--warmup 2]
-                           [--json out.json]
+                           [--compare OTHER_BINARY] [--json out.json]
+
+``--compare`` adds another build's ``--help`` and command start to the same interleaved run (an
+earlier build, to see what a change to scripts/build-binary did).
 """
 
 from __future__ import annotations
@@ -63,7 +66,9 @@ def start_delay(argv: list[str], env: dict[str, str]) -> float:
     return float(done.stdout.strip().splitlines()[-1]) - began
 
 
-def measure(binary: str, url: str, runs: int, warmup: int) -> dict[str, list[float]]:
+def measure(
+    binary: str, url: str, runs: int, warmup: int, other: str | None = None
+) -> dict[str, list[float]]:
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "DATABASE_URL": url}
     cases: dict[str, Any] = {
         "--help (binary)": lambda: wall([binary, "--help"], env),
@@ -75,6 +80,11 @@ def measure(binary: str, url: str, runs: int, warmup: int) -> dict[str, list[flo
         "apply -- true, binary": lambda: wall([binary, "apply", "--", "true"], env),
         "apply -- true, pip": lambda: wall([ECS_MIGRATE, "apply", "--", "true"], env),
     }
+    if other:
+        cases["--help (compared)"] = lambda: wall([other, "--help"], env)
+        cases["command start, compared apply"] = lambda: start_delay(
+            [other, "apply", "--", *CLOCK], env
+        )
     times: dict[str, list[float]] = {name: [] for name in cases}
     for i in range(warmup + runs):
         for name, case in cases.items():  # interleaved: a slow moment hits every case
@@ -90,18 +100,23 @@ def main() -> None:
     parser.add_argument("--binary", default=str(default))
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--compare", help="another build, measured in the same run")
     parser.add_argument("--json")
     args = parser.parse_args()
     if not Path(args.binary).exists():
         subprocess.run([str(REPO / "scripts" / "build-binary"), args.binary], check=True)
     before = print_facts("The single-file binary: size, --help, apply's start")
     size = Path(args.binary).stat().st_size
-    print(f"  binary        {args.binary}: {size} bytes ({size / 2**20:.1f} MiB)\n")
+    print(f"  binary        {args.binary}: {size} bytes ({size / 2**20:.1f} MiB)")
+    if args.compare:
+        other = Path(args.compare).stat().st_size
+        print(f"  compared      {args.compare}: {other} bytes ({other / 2**20:.1f} MiB)")
+    print()
     from ecs_migrate.sandbox.postgres import start_postgres
 
     server = start_postgres()
     try:
-        times = measure(args.binary, server.url, args.runs, args.warmup)
+        times = measure(args.binary, server.url, args.runs, args.warmup, args.compare)
     finally:
         server.stop()
     stats = {name: summary(values) for name, values in times.items()}
