@@ -162,10 +162,19 @@ def musl_root() -> Path:
     return root
 
 
+# What Docker (and so ECS) writes into every container's /etc/hosts.
+DOCKER_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+
 def install(binary: Path, root: Path) -> None:
-    """The binary at /usr/local/bin/ecs-migrate in ``root`` (replaced atomically if stale)."""
+    """The binary at /usr/local/bin/ecs-migrate in ``root`` (replaced atomically if stale),
+    and the /etc/hosts a container has (Docker writes one into every container)."""
     target = root / IN_ROOT.lstrip("/")
     with locked(root.parent / f"{root.name}.lock"):
+        hosts = root / "etc" / "hosts"
+        if not hosts.exists():
+            hosts.parent.mkdir(exist_ok=True)
+            hosts.write_text(DOCKER_HOSTS)
         if target.exists() and target.read_bytes() == binary.read_bytes():
             return
         staged = target.with_name(f".ecs-migrate.{os.getpid()}")

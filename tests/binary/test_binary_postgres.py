@@ -245,6 +245,30 @@ def test_a_damaged_file_is_refused_before_anything_runs(
     assert list(scratch.iterdir()) == []
 
 
+def applies_by_host_name(box: Box, db: PgDatabase) -> None:
+    url = db.url.replace("@127.0.0.1:", "@localhost:")
+    assert url != db.url
+    done = run_in(box, [*APPLY, "--", "true"], {**env_of(db), "DATABASE_URL": url})
+    assert done.returncode == 0, done.stderr
+    clean(db, done.stdout, done.stderr)
+    assert [r["exit_code"] for r in history(box, db)] == [0]
+
+
+def test_a_host_name_is_resolved_by_the_carried_libc_from_the_images_files(
+    box: Box, db: PgDatabase
+) -> None:
+    """`localhost`, not an address: the carried glibc reads the image's nsswitch.conf and
+    /etc/hosts (as a name in RDS's URL goes to the image's /etc/resolv.conf)."""
+    applies_by_host_name(box, db)
+
+
+def test_a_host_name_is_resolved_in_a_musl_image_with_no_nsswitch_conf(
+    musl_box: Box, db: PgDatabase
+) -> None:
+    assert not (musl_box.root / "etc" / "nsswitch.conf").exists()
+    applies_by_host_name(musl_box, db)
+
+
 def test_a_root_with_musl_and_no_glibc_runs_it(musl_box: Box, db: PgDatabase) -> None:
     """Alpine's make-up (musl, BusyBox): nothing of the image's libc is used."""
     env = env_of(db, PATH="/bin")
