@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from tests.conftest import BIN, assert_no_secrets
+from tests.conftest import BIN, Env, assert_no_secrets
 
 
 class Database(Protocol):
@@ -262,3 +262,16 @@ class StampedLines:
     @property
     def text(self) -> str:
         return "".join(line for _, line in self.lines)
+
+
+def sandbox_database(sandbox: Env, postgres: Any, prefix: str) -> str:
+    """A fresh database on ``postgres`` (its name starts with ``prefix``), whose URL is now the
+    sandbox's DATABASE_URL secret; the server's password joins the secrets no output shows."""
+    import psycopg
+
+    name = prefix + uuid.uuid4().hex[:10]
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    sandbox.set_secret(postgres.url.rsplit("/", 1)[0] + "/" + name)
+    sandbox.secrets.append(postgres.password)
+    return name

@@ -7,13 +7,12 @@ test_binary_dbprobe.py."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.apply_support import sandbox_database
 from tests.conftest import Env
 
 pytestmark = pytest.mark.postgres
@@ -29,16 +28,9 @@ def image_path(binary: Path, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def app_db(sandbox: Env, postgres: Any) -> Iterator[str]:
+def app_db(sandbox: Env, postgres: Any) -> str:
     """A fresh database, whose URL is the sandbox's DATABASE_URL secret."""
-    import psycopg
-
-    name = "b_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    sandbox.set_secret(postgres.url.rsplit("/", 1)[0] + "/" + name)
-    sandbox.secrets.append(postgres.password)
-    yield name
+    return sandbox_database(sandbox, postgres, "b_")
 
 
 def test_run_apply_runs_the_binary_and_reads_its_exit_status(

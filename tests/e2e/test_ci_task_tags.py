@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from ecs_migrate.ci.context import CI_TAG, CONTEXTS, TOKENS
+from tests.apply_support import sandbox_database
 from tests.conftest import Env
 
 # The variables each job sets (a marker, then the CI's own), as the CI writes them.
@@ -144,14 +145,7 @@ def test_the_task_is_tagged_and_given_the_ci_s_variables(
 @pytest.fixture
 def app_db(sandbox: Env, postgres: Any) -> str:
     """A fresh database, whose URL is the sandbox's DATABASE_URL secret."""
-    import psycopg
-
-    name = "t_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    sandbox.set_secret(postgres.url.rsplit("/", 1)[0] + "/" + name)
-    sandbox.secrets.append(postgres.password)
-    return name
+    return sandbox_database(sandbox, postgres, "t_")
 
 
 @pytest.mark.postgres

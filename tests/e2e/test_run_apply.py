@@ -5,11 +5,11 @@ task metadata endpoint) and the CI commit and actor that `run` passes into the t
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
 
+from tests.apply_support import sandbox_database
 from tests.conftest import Env
 
 pytestmark = pytest.mark.postgres
@@ -18,14 +18,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def app_db(sandbox: Env, postgres: Any) -> str:
     """A fresh database, whose URL is the sandbox's DATABASE_URL secret."""
-    import psycopg
-
-    name = "r_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    sandbox.set_secret(postgres.url.rsplit("/", 1)[0] + "/" + name)
-    sandbox.secrets.append(postgres.password)
-    return name
+    return sandbox_database(sandbox, postgres, "r_")
 
 
 def test_run_apply_migrates_and_records_the_task(sandbox: Env, app_db: str) -> None:
