@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,21 @@ if TYPE_CHECKING:
 PLUGIN_DIR = Path(__file__).parent / "fixtures" / "bin"
 # The stand-in plugin first on PATH.
 WITH_PLUGIN = {"PATH": f"{PLUGIN_DIR}{os.pathsep}{os.environ['PATH']}"}
+
+
+def shell_without_terminal(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`ecs-migrate shell ARGS` with /dev/null on stdin, as in CI (no terminal)."""
+    from tests.conftest import BIN
+
+    return subprocess.run(
+        [BIN, "shell", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def running_service_tasks(sandbox: Env, count: int) -> list[dict[str, Any]]:

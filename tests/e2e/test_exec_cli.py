@@ -32,6 +32,7 @@ from tests.exec_support import (
     ExecStub,
     enable_exec,
     running_service_tasks,
+    shell_without_terminal,
     stub_execute_command,
 )
 
@@ -269,10 +270,30 @@ def test_ctrl_c_reaches_the_remote_command(sandbox: Env, stub: ExecStub) -> None
 
 # -- shell -------------------------------------------------------------------------------------
 def test_shell_without_a_terminal_says_to_use_exec(sandbox: Env, stub: ExecStub) -> None:
+    """A local endpoint that serves ExecuteCommand (the stub), as ECS does: the service is
+    read (only its answer says whether it is the sandbox), then the terminal is the message."""
     enable_exec(sandbox)
     done = sandbox.cli("shell", "--cluster", "sandbox", "--service", "app", env=WITH_PLUGIN)
     assert done.returncode == 2
     assert "shell needs a terminal" in done.stderr and "ecs-migrate exec" in done.stderr
+
+
+def test_shell_without_a_terminal_elsewhere_refuses_before_any_aws_call(
+    sandbox: Env, tmp_path: Any
+) -> None:
+    """An endpoint that is not on this machine cannot be the sandbox: the terminal is the
+    message, at once (the trace of AWS calls stays empty; nothing answers there anyway)."""
+    trace = tmp_path / "calls.tsv"
+    elsewhere = {
+        **sandbox.env,
+        "AWS_ENDPOINT_URL": "https://ecs.example.invalid",
+        "ECS_MIGRATE_TRACE_AWS_CALLS": str(trace),
+    }
+    done = shell_without_terminal(elsewhere, "--cluster", "prod", "--service", "api")
+    assert done.returncode == 2, done.stderr
+    assert "shell needs a terminal" in done.stderr and "ecs-migrate exec" in done.stderr
+    assert not trace.exists() or trace.read_text() == ""
+    assert_no_secrets(done.stdout + done.stderr, sandbox.secrets)
 
 
 def test_shell_on_a_terminal_is_interactive(sandbox: Env, stub: ExecStub) -> None:

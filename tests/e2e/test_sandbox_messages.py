@@ -4,8 +4,8 @@
   `--cluster sandbox`, says to source the sandbox's exports before any advice on AWS set-up.
 - A loopback AWS_ENDPOINT_URL that nothing answers fails at once and asks whether the sandbox
   is running (how long it takes is measured in bench/sandbox_unreachable.py, not asserted).
-- `shell` against the sandbox says that the sandbox cannot run ECS Exec (exec's own test is in
-  test_exec_cli.py).
+- `shell` against the sandbox says that the sandbox cannot run ECS Exec, with or without a
+  terminal (exec's own test is in test_exec_cli.py).
 
 Real processes, an empty HOME (no AWS config), no AWS_* variable but those a test sets.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIN, CANARY_PASSWORD, Env
+from tests.exec_support import shell_without_terminal
 
 RUN = ("run", "--cluster", "sandbox", "--service", "app", "--", "alembic", "upgrade", "head")
 SOURCE_IT = ". ./.sandbox.env"
@@ -123,6 +124,19 @@ def test_shell_against_the_sandbox_says_it_has_no_ecs_exec(sandbox: Env) -> None
     assert "error: The sandbox cannot run ECS Exec" in done.stderr
     assert "ecs-migrate run --cluster sandbox --service app -- COMMAND" in done.stderr
     assert "update-service" not in done.stderr and "session-manager-plugin is" not in done.stderr
+
+
+def test_shell_without_a_terminal_against_the_sandbox_says_it_has_no_ecs_exec(
+    sandbox: Env,
+) -> None:
+    """No terminal as well: the sandbox's refusal is the root cause (a terminal would not
+    help), so it is the message, not "needs a terminal"."""
+    done = shell_without_terminal(sandbox.env, "--cluster", "sandbox", "--service", "app")
+    assert done.returncode == 2, done.stderr
+    assert "error: The sandbox cannot run ECS Exec" in done.stderr
+    assert "ecs-migrate run --cluster sandbox --service app -- COMMAND" in done.stderr
+    assert "needs a terminal" not in done.stderr
+    assert CANARY_PASSWORD not in done.stderr + done.stdout
 
 
 def test_cluster_not_found_beside_the_env_file_says_to_source_it(

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ecs_migrate.aws import Clients, error_code, translate_errors
+from ecs_migrate.aws import Clients, error_code, is_loopback, translate_errors
 from ecs_migrate.commands.ecsexec.marker import MarkerFilter, new_marker, wrap_command
 from ecs_migrate.commands.ecsexec.plugin import find_plugin, run_under_pty
 from ecs_migrate.commands.ecsexec.tasks import (
@@ -35,7 +35,7 @@ from ecs_migrate.common.options import FromCli, flag
 from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_NOT_RUN, EXIT_TIMEOUT, UsageError
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
-from ecs_migrate.tasks.target import load_target
+from ecs_migrate.tasks.target import Target, load_target
 from ecs_migrate.validate import MAX_SECONDS, check_fields
 
 __all__ = [
@@ -119,12 +119,22 @@ class _Session:
     plugin_argv: list[str]  # carries the session token: never print it
 
 
-def _open_session(clients: Clients, opts: ExecOptions | ShellOptions, command: str) -> _Session:
-    """An ECS Exec session for ``command`` in the task and container ``opts`` name."""
-    cluster, service = opts.cluster, opts.service
-    target = load_target(clients, cluster, service, opts.container)
+def _load_target(clients: Clients, opts: ExecOptions | ShellOptions) -> Target:
+    """The target ``opts`` name; SandboxExecError when the endpoint is the sandbox (its first
+    answer says so), the root cause before any other refusal."""
+    target = load_target(clients, opts.cluster, opts.service, opts.container)
     shown = shlex.join(opts.command) if isinstance(opts, ExecOptions) else "COMMAND"
-    check_not_sandbox(clients, cluster, service, shown)  # the first answer said so
+    check_not_sandbox(clients, opts.cluster, opts.service, shown)
+    return target
+
+
+def _open_session(
+    clients: Clients, opts: ExecOptions | ShellOptions, command: str, target: Target | None = None
+) -> _Session:
+    """An ECS Exec session for ``command`` in the task and container ``opts`` name
+    (``target``: already loaded by :func:`_load_target`)."""
+    cluster, service = opts.cluster, opts.service
+    target = target or _load_target(clients, opts)
     task = choose_task(clients, cluster, service, opts.task)
     check_ready(task, target.container, cluster, service)
     plugin = find_plugin(opts.environ)  # before the session: a missing plugin wastes none
@@ -249,15 +259,27 @@ class ShellOptions(FromCli):
     stdin_is_tty: bool = True
 
 
+def _maybe_sandbox(opts: ShellOptions) -> bool:
+    """``opts`` may name the sandbox: --cluster sandbox, or an ECS endpoint on this machine."""
+    env = opts.environ
+    endpoint = env.get("AWS_ENDPOINT_URL_ECS") or env.get("AWS_ENDPOINT_URL")
+    return opts.cluster == "sandbox" or is_loopback(endpoint)
+
+
 def open_shell(clients: Clients, opts: ShellOptions, reporter: ExecReporter) -> int:
     """An interactive shell in the container, on this terminal; the plugin's exit status."""
+    # The sandbox's refusal comes first: it holds on a terminal too. Only a local endpoint or
+    # --cluster sandbox can be the sandbox, and only its answer says so; elsewhere no AWS call
+    # is made for a shell that cannot start.
+    target = _load_target(clients, opts) if _maybe_sandbox(opts) else None
     if not opts.stdin_is_tty:
         raise UsageError(
             "shell needs a terminal on stdin.",
             hint="In scripts and CI use `ecs-migrate exec ... -- COMMAND`, which needs none and "
             "returns the command's exit status.",
         )
-    session = _open_session(clients, opts, shlex.join(opts.shell or DEFAULT_SHELL))  # "": default
+    command = shlex.join(opts.shell or DEFAULT_SHELL)  # "": the default
+    session = _open_session(clients, opts, command, target)
     reporter.progress(
         f"Shell in task {task_id(session.task['taskArn'])}, container {session.container} "
         "(exit the shell to leave)"
