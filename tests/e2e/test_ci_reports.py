@@ -174,6 +174,42 @@ def test_doctor_junit_flag_and_its_variable(
     assert not (tmp_path / "test-results").exists()
 
 
+def test_two_calls_in_one_job_keep_both_reports(
+    sandbox: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two run-many and two doctor in one GitLab job's directory: four reports, none lost,
+    each valid JUnit and said where it went; the job's glob (ecs-migrate-*.xml) takes all."""
+    monkeypatch.chdir(tmp_path)
+    world = sandbox.world
+    gitlab = no_ci(GITLAB_CI="true")
+    wrote = []
+    for name in ("first", "second"):
+        spec = {
+            "defaults": {"cluster": world.cluster, "service": world.service},
+            "targets": [{"name": f"tenant-{name}", "command": ["true"]}],
+        }
+        (tmp_path / f"{name}.json").write_text(json.dumps(spec))
+        done = sandbox.cli("run-many", "--targets", f"{name}.json", env=gitlab)
+        assert done.returncode == 0, done.output
+        wrote.append(done.stderr)
+    doctor = ("doctor", "--cluster", world.cluster, "--service", world.service)
+    wrote += [sandbox.cli(*doctor, env=gitlab).stderr for _ in range(2)]
+    results = tmp_path / "test-results"
+    expected = [
+        "ecs-migrate-run-many.xml",
+        "ecs-migrate-run-many-2.xml",
+        "ecs-migrate-doctor.xml",
+        "ecs-migrate-doctor-2.xml",
+    ]
+    for stderr, name in zip(wrote, expected, strict=True):
+        assert f"JUnit report written to test-results/{name}\n" in stderr
+    assert sorted(p.name for p in results.glob("ecs-migrate-*.xml")) == sorted(expected)
+    assert set(cases(junit(results / expected[0]))) == {"tenant-first"}
+    assert set(cases(junit(results / expected[1]))) == {"tenant-second"}
+    checks = [set(cases(junit(results / name))) for name in expected[2:]]
+    assert checks[0] and checks[0] == checks[1]
+
+
 # -- GitLab Code Quality -----------------------------------------------------------------------
 def ecs_migrate(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(

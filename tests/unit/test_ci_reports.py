@@ -409,3 +409,61 @@ def test_a_report_that_cannot_be_written_is_said_and_changes_nothing_else(
     path = reports.write_doctor_junit(DoctorReport(), blocker / "j.xml", {})
     assert path == blocker / "j.xml" and not path.exists()
     assert "the JUnit report was not written to" in capsys.readouterr().err
+
+
+def test_a_later_call_of_the_job_keeps_the_earlier_report_and_flag_files_are_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"CIRCLECI": "true"}
+    first = RunManyResult([target("tenant-a", outcome.SUCCEEDED, exit_code=0)])
+    second = RunManyResult([target("tenant-b", outcome.FAILED, exit_code=3)])
+    wrote = [reports.write_run_many_junit(r, None, env) for r in (first, second, first)]
+    assert wrote == [
+        Path("test-results/ecs-migrate-run-many.xml"),
+        Path("test-results/ecs-migrate-run-many-2.xml"),
+        Path("test-results/ecs-migrate-run-many-3.xml"),
+    ]
+    names = [
+        [c.get("name") for c in parse(Path(str(p)).read_text()).iter("testcase")] for p in wrote
+    ]
+    assert names == [["tenant-a"], ["tenant-b"], ["tenant-a"]]
+    err = capsys.readouterr().err
+    assert all(err.count(f"JUnit report written to {p}\n") == 1 for p in wrote)
+    # doctor's own name, from its first.
+    assert reports.write_doctor_junit(DoctorReport(), None, env) == Path(
+        "test-results/ecs-migrate-doctor.xml"
+    )
+    # --junit FILE (or ECS_MIGRATE_JUNIT): that file, overwritten as asked.
+    given = Path("test-results/ecs-migrate-run-many.xml")
+    assert reports.write_run_many_junit(second, given, env) == given
+    assert [c.get("name") for c in parse(given.read_text()).iter("testcase")] == ["tenant-b"]
+    assert not Path("test-results/ecs-migrate-run-many-4.xml").exists()
+    assert list(tmp_path.glob("**/*.tmp")) == []
+
+
+def test_calls_at_once_each_claim_their_own_name(tmp_path: Path) -> None:
+    """Threads stand in for two processes: O_EXCL decides in the kernel either way."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = tmp_path / "ecs-migrate-doctor.xml"
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: reports.claim_free(base), range(32)))
+    assert len(set(got)) == 32
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "ecs-migrate-doctor.xml",
+        *(f"ecs-migrate-doctor-{n}.xml" for n in range(2, 33)),
+    }
+
+
+def test_a_default_report_that_cannot_be_written_leaves_no_empty_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # The temporary file's name is taken by a directory: the write fails after the claim.
+    (tmp_path / "test-results/ecs-migrate-doctor.xml.tmp").mkdir(parents=True)
+    path = reports.write_doctor_junit(DoctorReport(), None, {"GITLAB_CI": "true"})
+    assert path == Path("test-results/ecs-migrate-doctor.xml") and not path.exists()
+    assert "the JUnit report was not written to test-results/ecs-migrate-doctor.xml" in (
+        capsys.readouterr().err
+    )

@@ -4,7 +4,10 @@
   (or ``$ECS_MIGRATE_JUNIT``), else, on GitLab, CircleCI and Bitbucket, to
   ``test-results/ecs-migrate-<command>.xml``: Bitbucket reads any ``test-results/``
   directory by itself, CircleCI with ``store_test_results: path: test-results``, GitLab with
-  ``artifacts:reports:junit``. Elsewhere none is written unless asked for.
+  ``artifacts:reports:junit``. Elsewhere none is written unless asked for. A later call of
+  the same job does not overwrite an earlier one's default file: it takes the next free name,
+  ``ecs-migrate-<command>-2.xml``, ``-3``... (claimed with O_EXCL, so two calls at once never
+  share one); a file given with ``--junit`` is overwritten, as asked.
 - **GitLab Code Quality** (`lint-sql`, `policy lint` findings), to ``$ECS_MIGRATE_CODE_QUALITY``
   on any CI, else on GitLab to ``gl-code-quality-report.json``. Two lints in one job add to
   one report (each finding once).
@@ -16,6 +19,7 @@ never turns a migration's verdict.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -42,7 +46,8 @@ CODE_QUALITY_FILE = "gl-code-quality-report.json"
 
 
 def junit_path(command: str, given: Path | None, env: Mapping[str, str]) -> Path | None:
-    """Where ``command``'s JUnit report goes: ``given`` (--junit), else the CI's place."""
+    """Where ``command``'s JUnit report goes: ``given`` (--junit), else the CI's place (a
+    later call of the job writes beside it: :func:`claim_free`)."""
     if given is not None:
         return given
     if which(env) in JUNIT_CIS:
@@ -56,16 +61,37 @@ def code_quality_path(env: Mapping[str, str]) -> Path | None:
     return Path(CODE_QUALITY_FILE) if which(env) == "gitlab" else None
 
 
-def _write(path: Path, text: str, what: str) -> None:
+def claim_free(path: Path) -> Path:
+    """The first of ``path``, ``<stem>-2<suffix>``, ``<stem>-3<suffix>``... that did not
+    exist, created empty with O_EXCL: two calls at once never get the same one."""
+    for n in itertools.count(1):
+        name = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        try:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return name
+    raise AssertionError("unreachable")  # itertools.count never ends
+
+
+def _write(path: Path, text: str, what: str, *, keep_existing: bool = False) -> Path:
+    """``text`` written whole to ``path`` (with ``keep_existing``: to :func:`claim_free`'s
+    name for it), and said on stderr; the path written, or the one that could not be."""
+    claimed = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if keep_existing:
+            path = claimed = claim_free(path)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
+        if claimed is not None:
+            claimed.unlink(missing_ok=True)  # no empty report left for the CI to choke on
         echo(f"ecs-migrate: the {what} was not written to {path}: {exc.strerror or exc}", err=True)
-        return
+        return path
     echo(f"ecs-migrate: {what} written to {path}", err=True)
+    return path
 
 
 # -- run-many ----------------------------------------------------------------------------------
@@ -115,8 +141,8 @@ def write_run_many_junit(
     """run-many's JUnit report, where :func:`junit_path` says; the path, or None."""
     path = junit_path("run-many", given, env)
     if path is not None:
-        cases = [target_case(t) for t in result.targets]
-        _write(path, junit_xml("ecs-migrate run-many", cases), "JUnit report")
+        text = junit_xml("ecs-migrate run-many", [target_case(t) for t in result.targets])
+        path = _write(path, text, "JUnit report", keep_existing=given is None)
     return path
 
 
@@ -143,7 +169,8 @@ def write_doctor_junit(
     path = junit_path("doctor", given, env)
     if path is not None:
         cases = [check_case(c) for c in report.ordered()]
-        _write(path, junit_xml("ecs-migrate doctor", cases, seconds=report.seconds), "JUnit report")
+        text = junit_xml("ecs-migrate doctor", cases, seconds=report.seconds)
+        path = _write(path, text, "JUnit report", keep_existing=given is None)
     return path
 
 
