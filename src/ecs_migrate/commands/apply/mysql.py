@@ -294,21 +294,21 @@ class MySql:
         return ""
 
     def holders(self, conn: Any, name: str) -> list[str]:
+        """The session holding the lock: its program (performance_schema), connection id,
+        user and host. Not its state: the holder is another apply's lock session, which runs
+        only apply's own looks at the server (the guard's, ten a second) while its command
+        migrates on sessions of its own, so "idle" or "in a statement" would say nothing of
+        the migration."""
         owner = query(conn, "SELECT IS_USED_LOCK(%s)", [self._name(name)])[0][0]
         if owner is None:
             return []
         program = self._program(conn, owner)
         # Without the PROCESS privilege a session only sees its own user's connections.
         rows = query(
-            conn,
-            "SELECT USER, HOST, COMMAND, TIME FROM information_schema.PROCESSLIST WHERE ID = %s",
-            [owner],
+            conn, "SELECT USER, HOST FROM information_schema.PROCESSLIST WHERE ID = %s", [owner]
         )
-        user, host, command, seconds = rows[0] if rows else ("", "", "", None)
-        state = ""
-        if seconds is not None:
-            state = f", idle {seconds}s" if command == "Sleep" else f", {seconds}s in a statement"
-        details = (f", user {user}" if user else "") + (f", from {host}" if host else "") + state
+        user, host = rows[0] if rows else ("", "")
+        details = (f", user {user}" if user else "") + (f", from {host}" if host else "")
         if program:
             return [f"{program} (connection {owner}{details})"]
         return [f"connection {owner} ({details[2:]})" if details else f"connection {owner}"]
