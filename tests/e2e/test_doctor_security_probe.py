@@ -16,8 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CANARY_PASSWORD, EXAMPLE_APP, Env
+from ecs_migrate.aws import AwsSettings, Clients
+from ecs_migrate.commands.doctor import DoctorOptions
+from ecs_migrate.commands.doctor import doctor as doctor_library
+from tests.conftest import CANARY_PASSWORD, EXAMPLE_APP, Env, assert_no_secrets
 from tests.doctor_support import (
+    REGION,
     Checks,
     by_id,
     doctor_json,
@@ -366,10 +370,25 @@ def test_probe_waits_for_output_ingested_after_the_task_stopped(
     assert f"`alembic` is {venv_on_path}" in found["message"]
 
 
-def test_probe_that_never_reports_fails_instead_of_passing(sandbox: Env, venv_on_path: str) -> None:
+def test_probe_that_never_reports_fails_instead_of_passing(
+    sandbox: Env, venv_on_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # An entryPoint that ignores its arguments swallows the probe, as it would the migration.
     use_taskdef(sandbox, sandbox.register(entryPoint=["true"]))
-    found = probe(sandbox, "alembic upgrade head")["migration.command"]
+    # In-process, to wait 2 s for late lines instead of the CLI's 20 s (no flag sets it; the
+    # tests above run --probe as the CLI, and the one above shows late lines are waited for).
+    for key, value in sandbox.sandbox.env(sandbox.world).items():
+        monkeypatch.setenv(key, value)
+    opts = DoctorOptions(
+        cluster=sandbox.world.cluster,
+        service=sandbox.world.service,
+        probe=True,
+        probe_command=["alembic", "upgrade", "head"],
+        probe_log_wait=2.0,
+    )
+    report = doctor_library(Clients(AwsSettings(region=REGION)), opts).to_dict()
+    assert_no_secrets(json.dumps(report), sandbox.secrets)
+    found = by_id(report)["migration.command"]
     assert found["status"] == "fail", found
     assert "without reporting" in found["message"]
     assert "entryPoint ['true']" in found["message"]

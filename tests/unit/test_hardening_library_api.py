@@ -107,6 +107,7 @@ BAD_DOCTOR: dict[str, list[Any]] = {
     "probe_command": [f"alembic upgrade head --password {CANARY}", [1], None],
     "fix": ["no"],
     "concurrency": [0, -1, "8", 2.5, None, True, 10**6],
+    "probe_log_wait": [-1, "20", None, True, NAN, INF, 3601],
     "junit": [5, b"report.xml", "report.xml"],  # a Path or None
 }
 BAD_DEPLOY: dict[str, list[Any]] = {

@@ -21,7 +21,6 @@ from ecs_migrate.common.findings import Fix
 AREA = Area("Migration command", 5)  # its place in the report
 
 PROBE_TIMEOUT = 120.0
-REREAD_SECONDS = 20.0  # how long to wait for late log lines after the probe stopped
 FILE_EXTENSIONS = (
     ".ini", ".py", ".sql", ".yml", ".yaml", ".json", ".cfg", ".toml", ".conf", ".sh", ".rb",
     ".js", ".mjs", ".cjs", ".ts", ".xml", ".properties", ".prisma",
@@ -218,7 +217,11 @@ def migration_command(ctx: Context) -> Verdict:
     )
     try:
         probe = run_probe(
-            ctx.clients, opts, lambda seen: parse_probe(seen, marker).done, REREAD_SECONDS, Cancel()
+            ctx.clients,
+            opts,
+            lambda seen: parse_probe(seen, marker).done,
+            ctx.opts.probe_log_wait,
+            Cancel(),
         )
     except EcsMigrateError as exc:  # a probe never queues behind a migration (TaskKind.PROBE)
         stopped = _stop_leftover(ctx, exc.task_arn)

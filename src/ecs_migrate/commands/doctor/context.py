@@ -96,6 +96,9 @@ class DoctorOptions(FromCli):
         ),
     )
     concurrency: int = field(default=8, metadata=rule(min=1, max=256))
+    # No flag: how long --probe reads the stream again for the probe's late lines after its
+    # task stopped without reporting (CloudWatch may ingest them seconds later).
+    probe_log_wait: float = field(default=20.0, metadata=rule(min=0, max=3600))
 
     def __post_init__(self) -> None:
         """The usage checks across flags: one place, before any AWS client is built."""
