@@ -89,7 +89,8 @@ class DoctorOptions(FromCli):
         default=None,
         metadata=flag(
             "Write a JUnit report (a test case per check) to FILE; on GitLab, CircleCI and "
-            "Bitbucket it goes to test-results/ecs-migrate-doctor.xml unless given.",
+            "Bitbucket it goes to test-results/ecs-migrate-doctor.xml (-2.xml... when taken) "
+            "unless given.",
             metavar="FILE",
             kind="output-file",
             envvar="ECS_MIGRATE_JUNIT",

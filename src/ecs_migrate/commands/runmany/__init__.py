@@ -68,7 +68,8 @@ class RunManyOptions(FromCli):
         default=None,
         metadata=flag(
             "Write a JUnit report (a test case per target) to FILE; on GitLab, CircleCI and "
-            "Bitbucket it goes to test-results/ecs-migrate-run-many.xml unless given.",
+            "Bitbucket it goes to test-results/ecs-migrate-run-many.xml (-2.xml... when "
+            "taken) unless given.",
             metavar="FILE",
             kind="output-file",
             envvar="ECS_MIGRATE_JUNIT",
