@@ -78,9 +78,13 @@ def test_without_one_action_run_fails_naming_it(enforced: Env, action: str) -> N
 def test_without_stop_task_a_timeout_says_it_could_not_stop(enforced: Env) -> None:
     actions = generated_actions(enforced)
     hold_only(enforced, [a for a in actions if a != "ecs:StopTask"])
-    result = enforced.run("sleep", "30", flags=("--timeout", "2"))
+    # The command outlives the timeout by 6 s (margin for a loaded machine: StopTask must be
+    # tried while it runs), then ends by itself within the 15 s stop grace run waits after a
+    # StopTask: the run ends then, not when the grace runs out (was `sleep 30`: 17 s).
+    result = enforced.run("sleep", "8", flags=("--timeout", "2"))
     assert result.returncode == 5, result.output
     assert "ecs:StopTask" in result.stderr, result.stderr
+    assert "Could not stop task" in result.stderr, result.stderr
 
 
 def test_without_get_log_events_run_warns_and_keeps_the_exit_status(enforced: Env) -> None:
