@@ -119,6 +119,7 @@ BAD_DEPLOY: dict[str, list[Any]] = {
     "container": ["", 5],
     "timeout": [0, -1, NAN, INF, "60", None, 10.0**12],
     "rollback": ["yes", None, 1],
+    "force_new_deployment": ["yes", None, 1],
     "apply": ["true", 0],
     "if_running": ["bogus", None],
     "stop_on_cancel": ["yes", None],

@@ -20,6 +20,7 @@ DEPLOY_FLAGS = (
     "container",
     "timeout",
     "rollback",
+    "force_new_deployment",
     "apply",
     "if_running",
     "stop_on_cancel",
@@ -39,12 +40,16 @@ def deploy(output: str, region: str | None, profile: str | None, **params: Any) 
     replaced (or takes --task-definition as it is), runs COMMAND on it as `run` does (when
     given; if it fails, the service is not touched), then updates the service and follows
     the rollout to its end: rolloutState, counts, service events and the new revision's
-    stopped tasks as they appear.
+    stopped tasks as they appear. When the service already runs that revision, ECS would
+    start no deployment: there is none (exit 0, status "unchanged") unless
+    --force-new-deployment, which replaces the tasks (pulling a mutable tag such as :latest
+    again) and follows that deployment.
 
-    Exit: 0 the rollout COMPLETED; 8 the service did not settle on the new revision
-    (FAILED, a circuit-breaker rollback); 5 timed out; 130 interrupted (the deployment
-    goes on); a failed migration's own status (the service untouched); 2 usage; 3 a
-    service this cannot deploy (CODE_DEPLOY, EXTERNAL).
+    Exit: 0 the rollout COMPLETED (or the service already ran the revision); 8 the
+    service did not settle on the new revision (FAILED, a circuit-breaker rollback); 5
+    timed out; 130 interrupted (the deployment goes on); a failed migration's own status
+    (the service untouched); 2 usage; 3 a service this cannot deploy (CODE_DEPLOY,
+    EXTERNAL).
 
     \b
     Example:
@@ -53,6 +58,8 @@ def deploy(output: str, region: str | None, profile: str | None, **params: Any) 
       ecs-migrate deploy --cluster prod --service api --image app=ghcr.io/acme/api:v42 \\
           --image worker=ghcr.io/acme/worker:v42 --apply --output json -- alembic upgrade head
       ecs-migrate deploy --cluster prod --service api --task-definition api:43 --rollback
+      ecs-migrate deploy --cluster prod --service api --task-definition api \\
+          --force-new-deployment
     """
     from ecs_migrate.cli.clients import aws_clients
     from ecs_migrate.cli.signals import CancelOnSignals

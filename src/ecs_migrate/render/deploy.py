@@ -25,7 +25,12 @@ if TYPE_CHECKING:
     from ecs_migrate.commands.run import RunOptions, RunResult
     from ecs_migrate.errors import EcsMigrateError
 
-_STATUS_STYLE = {"succeeded": "green", "timed-out": "yellow", "interrupted": "yellow"}
+_STATUS_STYLE = {
+    "succeeded": "green",
+    "unchanged": "yellow",  # exit 0, but a person who expected new tasks must see it
+    "timed-out": "yellow",
+    "interrupted": "yellow",
+}
 _LINE_STYLE = {"state": "bright_black", "counts": "bright_black", "task": "red"}
 SUMMARY_EVENTS = 20  # the newest events in the job summary
 
@@ -50,11 +55,21 @@ def verdict(result: DeployResult, opts: DeployOptions) -> str:
     new, old = short(result.task_definition_arn), short(result.previous_task_definition_arn)
     rollout = result.deployment
     status = result.status
-    if status == "succeeded" and rollout is not None:
+    service = safe_text(result.service)
+    if status == "unchanged":
         return (
-            f"Deployed {new} to service {safe_text(result.service)}: the rollout COMPLETED in "
-            f"{rollout.duration():.1f}s ({result.duration_seconds:.1f}s in all)."
+            f"Service {service} already runs {new}: no deployment started, its tasks were not "
+            "replaced (--force-new-deployment replaces them)."
         )
+    if status == "succeeded" and rollout is not None:
+        took = f"{rollout.duration():.1f}s ({result.duration_seconds:.1f}s in all)"
+        if new == old and not result.deployment_started:
+            return (
+                f"Service {service} already ran {new}: its deployment under way COMPLETED in "
+                f"{took}; no new deployment was started."
+            )
+        again = " again, in a new deployment" if new == old else ""
+        return f"Deployed {new} to service {service}{again}: the rollout COMPLETED in {took}."
     if status == "migration-failed":
         return f"The service was not updated: it stays on {old} ({new} is registered, unused)."
     if status in {"failed", "rolled-back", "replaced"}:
@@ -66,6 +81,8 @@ def verdict(result: DeployResult, opts: DeployOptions) -> str:
     if status == "timed-out":
         text = f"Timed out after {opts.timeout:g}s: {where}."
         back = result.rollback
+        if back is None and opts.rollback:
+            return text + f" ECS goes on with it (nothing to roll back to: it ran {old} before)."
         if back is None:
             return text + " ECS goes on with it (--rollback puts the previous revision back)."
         return text + f" Rolled back to {old}: {safe_text(back.standing())}."
@@ -153,7 +170,7 @@ def _github(gha: Runner, result: DeployResult, opts: DeployOptions) -> None:
     gha.set_outputs(_outputs(result))
     if result.exit_status != 0:
         gha.error(verdict(result, opts), title="ecs-migrate deploy")
-    icon = "✅" if result.status == "succeeded" else "❌"
+    icon = "✅" if result.settled else "❌"
     rows = [
         ("Service", f"{result.cluster}/{result.service}"),
         ("Status", f"{icon} {result.status} (exit status {result.exit_status})"),
@@ -166,6 +183,8 @@ def _github(gha: Runner, result: DeployResult, opts: DeployOptions) -> None:
         code = "unknown" if migration.exit_code is None else str(migration.exit_code)
         shown = command_text(opts.command)
         rows.append(("Migration", f"{shown}: {migration.status} (exit code {code})"))
+    if result.status == "unchanged":
+        rows.append(("Deployment", "none started: the service already ran this revision"))
     rows += _rollout_rows("Deployment", result.deployment)
     rows += _rollout_rows("Rollback", result.rollback)
     rows.append(("Duration", f"{result.duration_seconds:.1f}s"))

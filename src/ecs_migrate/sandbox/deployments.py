@@ -2,7 +2,10 @@
 
 CreateService, and UpdateService with a new ``taskDefinition`` or ``forceNewDeployment``,
 start a deployment (:func:`start_deployment`): a new PRIMARY one, ``rolloutState``
-IN_PROGRESS, the previous PRIMARY becoming ACTIVE. On each round of the agent,
+IN_PROGRESS, the previous PRIMARY becoming ACTIVE (with ``forceNewDeployment``, one of the
+same task definition, whose tasks then replace the old ones). As in ECS, UpdateService with
+the task definition the service runs and no ``forceNewDeployment`` starts none (the hook is
+in server.py; tests/e2e/test_deploy_same_revision.py shows both). On each round of the agent,
 :class:`Scheduler` then does what ECS's service scheduler does:
 
 - it starts the PRIMARY deployment's tasks (``startedBy`` its id, ``group`` ``service:NAME``),

@@ -11,7 +11,11 @@
    (:func:`ecs_migrate.commands.run.run`); when it fails, nothing else changes: the service is
    not updated and the result carries run's exit status;
 4. only then updates the service (UpdateService) and follows the rollout to its end
-   (:mod:`.follow`): COMPLETED exits 0; FAILED, a circuit-breaker rollback or another
+   (:mod:`.follow`) -- unless the service already runs that revision: ECS would start no
+   deployment, so there is no UpdateService and the result says ``unchanged`` (exit 0), or a
+   deployment of it still in progress is followed; ``force_new_deployment`` starts one all
+   the same (``forceNewDeployment``: ECS replaces the tasks, pulling mutable tags again).
+   COMPLETED exits 0; FAILED, a circuit-breaker rollback or another
    deployment in its place exits 8; a timeout exits 5 (with ``rollback``, the service is put
    back on the previous revision and that is followed to its end); a cancel exits 130. The
    deployment goes on after a timeout or a cancel.
@@ -34,7 +38,9 @@ from ecs_migrate.commands.deploy.follow import (
     RolloutEnd,
     RolloutLine,
     RolloutPoll,
+    deployment_under_way,
     follow_rollout,
+    previous_of,
     short_id,
     stopped_arns,
 )
@@ -48,7 +54,7 @@ from ecs_migrate.commands.deploy.revision import (
 )
 from ecs_migrate.commands.run import run
 from ecs_migrate.common.options import FromCli, flag, shared_field
-from ecs_migrate.errors import EXIT_INTERRUPTED, TargetError, UsageError
+from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_OK, TargetError, UsageError
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
 from ecs_migrate.tasks.context import RunContext
 from ecs_migrate.tasks.oneoff import RunOptions, check_environment
@@ -147,6 +153,13 @@ class DeployOptions(FromCli):
         metadata=flag(
             "On a timeout, put the service back on the previous revision and follow that to "
             "its end (still exit 5)."
+        ),
+    )
+    force_new_deployment: bool = field(
+        default=False,
+        metadata=flag(
+            "Start a new deployment even when the service already runs the revision: ECS "
+            "replaces its tasks, pulling a mutable image tag (:latest) again."
         ),
     )
     apply: bool = shared_field(
@@ -249,11 +262,14 @@ def deploy(
         if ctx.cancel.is_set():  # between the migration and the update: nothing changed
             result.status, result.exit_status = DeployStatus.INTERRUPTED, EXIT_INTERRUPTED
             return result
-        result.deployment = _follow_update(clients, opts, revision.arn, before, reporter, ctx)
+        result.deployment = _roll_out(clients, opts, before, reporter, ctx, result)
+        if result.deployment is None:  # the service runs the revision already
+            result.status, result.exit_status = DeployStatus.UNCHANGED, EXIT_OK
+            return result
         result.status, result.exit_status = status_of(result.deployment.end or RolloutEnd.CANCELLED)
         if result.deployment.end is RolloutEnd.TIMED_OUT and opts.rollback:
-            result.rollback = _roll_back(clients, opts, result, reporter, ctx)
-            if result.rollback.end is RolloutEnd.CANCELLED:  # Ctrl-C on the way back
+            result.rollback = back = _roll_back(clients, opts, result, reporter, ctx)
+            if back is not None and back.end is RolloutEnd.CANCELLED:  # Ctrl-C on the way back
                 result.status, result.exit_status = status_of(RolloutEnd.CANCELLED)
         return result
     finally:
@@ -316,10 +332,67 @@ def _migrate(
     return False
 
 
-def update_service(clients: Clients, cluster: str, service: str, arn: str) -> dict[str, Any]:
-    """UpdateService to the revision ``arn``; the service as it answers."""
+def _roll_out(
+    clients: Clients,
+    opts: DeployOptions,
+    before: dict[str, Any],
+    reporter: DeployReporter,
+    ctx: RunContext,
+    result: DeployResult,
+) -> Rollout | None:
+    """UpdateService to the revision and follow the deployment it starts; but when the service
+    already runs it (and no ``force_new_deployment``), no UpdateService: ECS would start no
+    deployment. Then a deployment of it still in progress is followed, or None: unchanged."""
+    arn = result.task_definition_arn
+    if opts.command:  # the service as it is now, after the migration
+        before = describe_service(clients, opts.cluster, opts.service)
+    if arn != str(before.get("taskDefinition")) or opts.force_new_deployment:
+        result.deployment_started = True
+        force = opts.force_new_deployment
+        return _follow_update(clients, opts, arn, before, reporter, ctx, force=force)
+    ongoing = deployment_under_way(before, arn)
+    if ongoing is None:
+        reporter.progress(
+            f"Service {opts.service} already runs {short_id(arn)}: no deployment started, its "
+            "tasks stay as they are (--force-new-deployment replaces them, pulling the images "
+            "again)."
+        )
+        return None
+    reporter.progress(
+        f"Service {opts.service} already runs {short_id(arn)}: no new deployment started; "
+        f"following its deployment {ongoing.get('id')}, not yet COMPLETED."
+    )
+    rollout = Rollout.start(before, arn, previous_of(before, arn))
+    rollout.seen_tasks |= set(stopped_arns(clients, opts.cluster, opts.service))
+    return _follow(clients, opts, rollout, before, reporter, ctx)
+
+
+def _follow(
+    clients: Clients,
+    opts: DeployOptions,
+    rollout: Rollout,
+    first: dict[str, Any],
+    reporter: DeployReporter,
+    ctx: RunContext,
+) -> Rollout:
+    """Follow ``rollout`` to its end from now on; ``first``: the service as last seen."""
+    rollout.started = ctx.now()
+    for line in rollout.observe(first, [], ctx.now(), opts.poll.missing_grace):
+        reporter.rollout(line)
+    follow_rollout(clients, opts.cluster, rollout, reporter, ctx, opts.poll)
+    return rollout
+
+
+def update_service(
+    clients: Clients, cluster: str, service: str, arn: str, *, force: bool = False
+) -> dict[str, Any]:
+    """UpdateService to the revision ``arn`` (``force``: forceNewDeployment, a new deployment
+    even of the revision the service runs); the service as it answers."""
+    extra: dict[str, Any] = {"forceNewDeployment": True} if force else {}
     with translate_errors(f"update service {service!r} to {short_id(arn)}"):
-        answer = clients.ecs.update_service(cluster=cluster, service=service, taskDefinition=arn)
+        answer = clients.ecs.update_service(
+            cluster=cluster, service=service, taskDefinition=arn, **extra
+        )
     return dict(answer["service"])
 
 
@@ -330,19 +403,25 @@ def _follow_update(
     before: dict[str, Any],
     reporter: DeployReporter,
     ctx: RunContext,
+    *,
+    force: bool = False,
 ) -> Rollout:
     """UpdateService from the revision the service runs (``before``, as described just
-    before) to ``arn``, and follow that deployment to its end."""
-    reporter.progress(f"Updating service {opts.service} to {short_id(arn)}.")
+    before) to ``arn``, and follow that deployment to its end. ``force``: forceNewDeployment,
+    which starts a deployment even when the service runs ``arn`` already (the one followed is
+    then the new one, never one of ``before``'s)."""
+    if force and arn == str(before.get("taskDefinition")):
+        reporter.progress(
+            f"Service {opts.service} already runs {short_id(arn)}: starting a new deployment "
+            "of it (--force-new-deployment), which replaces its tasks."
+        )
+    else:
+        reporter.progress(f"Updating service {opts.service} to {short_id(arn)}.")
     seen_tasks = set(stopped_arns(clients, opts.cluster, opts.service))
-    updated = update_service(clients, opts.cluster, opts.service, arn)
+    updated = update_service(clients, opts.cluster, opts.service, arn, force=force)
     rollout = Rollout.start(updated, arn, str(before.get("taskDefinition")), before)
     rollout.seen_tasks |= seen_tasks
-    rollout.started = ctx.now()
-    for line in rollout.observe(updated, [], ctx.now(), opts.poll.missing_grace):
-        reporter.rollout(line)
-    follow_rollout(clients, opts.cluster, rollout, reporter, ctx, opts.poll)
-    return rollout
+    return _follow(clients, opts, rollout, updated, reporter, ctx)
 
 
 def _roll_back(
@@ -351,12 +430,19 @@ def _roll_back(
     result: DeployResult,
     reporter: DeployReporter,
     ctx: RunContext,
-) -> Rollout:
+) -> Rollout | None:
     """--rollback after a timeout: the service back on the previous revision, followed to its
     end (for --timeout again, and at least ``ROLLBACK_FOLLOW`` seconds: the way back must
-    first stop what the timed-out deployment started)."""
+    first stop what the timed-out deployment started). None when the previous revision is
+    the one deployed (--force-new-deployment): there is nothing to go back to."""
     assert result.deployment is not None
     back = result.previous_task_definition_arn
+    if back == result.task_definition_arn:
+        reporter.warning(
+            f"Timed out: {result.deployment.standing()}. Nothing to roll back to: the service "
+            f"ran {short_id(back)} before too (--rollback)."
+        )
+        return None
     reporter.warning(
         f"Timed out: {result.deployment.standing()}. Rolling back to {short_id(back)} (--rollback)."
     )

@@ -172,7 +172,9 @@ class Rollout:
 
     ``since`` is the deployment's ``createdAt`` (epoch seconds, the service's clock): only
     events from then on are shown. ``seen_events`` and ``seen_tasks`` hold what was there
-    before the update (and what was shown since), so each is shown once."""
+    before the update (and what was shown since), so each is shown once. ``old_deployments``
+    are the deployments there before the update: never this rollout's, even of the same
+    revision (``forceNewDeployment`` starts a new deployment of the revision already PRIMARY)."""
 
     service: str
     task_definition_arn: str
@@ -182,6 +184,7 @@ class Rollout:
     started: float = 0.0  # monotonic: the UpdateService answer
     seen_events: set[str] = field(default_factory=set)
     seen_tasks: set[str] = field(default_factory=set)
+    old_deployments: set[str] = field(default_factory=set)
     events: list[dict[str, Any]] = field(default_factory=list)
     stopped_tasks: list[dict[str, Any]] = field(default_factory=list)
     deployment: dict[str, Any] | None = None
@@ -199,10 +202,14 @@ class Rollout:
         before: dict[str, Any] | None = None,
     ) -> Rollout:
         """The rollout UpdateService started: ``updated`` is its answer's service, ``before``
-        the service as described before the update (its events are not this rollout's)."""
+        the service as described before the update (its events and deployments are not this
+        rollout's; without it, the PRIMARY deployment of the revision is followed, whenever
+        it started)."""
         rollout = cls(str(updated.get("serviceName")), task_definition_arn, previous)
         old = before if before is not None else updated
         rollout.seen_events = {str(e.get("id")) for e in old.get("events") or []}
+        if before is not None:
+            rollout.old_deployments = {str(d.get("id")) for d in before.get("deployments") or []}
         found = rollout._newest_of_revision(updated)
         if found is not None:
             rollout.deployment_id = str(found.get("id"))
@@ -227,7 +234,7 @@ class Rollout:
             self._missing(service, now, grace)
         else:
             self.deployment = found
-            self.end, self.reason = judge(found, service, self.previous_task_definition_arn)
+            self.end, self.reason = judge(found, service, self.way_back)
         return lines
 
     def _find(self, service: dict[str, Any]) -> dict[str, Any] | None:
@@ -241,11 +248,18 @@ class Rollout:
         return found
 
     def _newest_of_revision(self, service: dict[str, Any]) -> dict[str, Any] | None:
-        """The PRIMARY deployment when it runs this revision."""
+        """The PRIMARY deployment when it runs this revision (and was not there before)."""
         for d in service.get("deployments") or []:
             if d.get("status") == "PRIMARY" and d.get("taskDefinition") == self.task_definition_arn:
-                return dict(d)
+                return None if str(d.get("id")) in self.old_deployments else dict(d)
         return None
+
+    @property
+    def way_back(self) -> str:
+        """The revision whose return means a rollback: the previous one, unless it is this
+        very revision (a forced deployment of the revision the service ran: "" then)."""
+        previous = self.previous_task_definition_arn
+        return previous if previous != self.task_definition_arn else ""
 
     def _state(self, found: dict[str, Any]) -> list[RolloutLine]:
         lines = []
@@ -295,9 +309,7 @@ class Rollout:
         created = stamp(primary.get("createdAt")) if primary is not None else None
         newer = None not in (created, self.since) and (created or 0.0) > (self.since or 0.0)
         if self.deployment_id is not None and primary is not None and newer:
-            self.end, self.reason = taken(
-                self.deployment_id, primary, self.previous_task_definition_arn
-            )
+            self.end, self.reason = taken(self.deployment_id, primary, self.way_back)
         elif now - self.missing_since >= grace:
             self.end = RolloutEnd.REPLACED
             self.reason = (
@@ -334,10 +346,31 @@ def primary_of(service: dict[str, Any]) -> dict[str, Any] | None:
     return next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None)
 
 
+def deployment_under_way(service: dict[str, Any], arn: str) -> dict[str, Any] | None:
+    """Pure: the PRIMARY deployment of ``arn`` when it has not ended yet (None when the service
+    is settled on ``arn``, or its PRIMARY deployment runs another revision)."""
+    primary = primary_of(service)
+    if primary is None or primary.get("taskDefinition") != arn:
+        return None
+    end, _ = judge(primary, service, "")
+    return None if end is RolloutEnd.COMPLETED else dict(primary)
+
+
+def previous_of(service: dict[str, Any], arn: str) -> str:
+    """Pure: the revision a deployment of ``arn`` already there replaces: the newest other
+    deployment's (``arn`` itself when there is none)."""
+    others = [
+        str(d.get("taskDefinition"))
+        for d in service.get("deployments") or []
+        if d.get("status") != "PRIMARY" and d.get("taskDefinition")
+    ]
+    return others[0] if others else arn
+
+
 def taken(deployment_id: str, primary: dict[str, Any], previous: str) -> tuple[RolloutEnd, str]:
     """Another deployment took the place of ``deployment_id``: rolled back when it runs the
     ``previous`` revision (a circuit breaker, whose FAILED was not seen, or a person), else
-    replaced."""
+    replaced (with ``previous`` "", never rolled back)."""
     td = str((primary or {}).get("taskDefinition") or "?")
     said = f"deployment {primary.get('id')} of {short_id(td)} took the place of {deployment_id}"
     if td == previous:

@@ -2,7 +2,10 @@
 
 ``{taskDefinitionArn, previousTaskDefinitionArn, migration, deployment, status, exitStatus}``
 (and a few more keys): ``migration`` is `run`'s JSON object (null without a command),
-``deployment`` the rollout followed (null when the service was not updated).
+``deployment`` the rollout followed (null when the service was not updated),
+``deploymentStarted`` whether UpdateService started it (false when the service already ran
+the revision: then no UpdateService, status ``unchanged``, or a deployment of it already in
+progress followed).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class DeployStatus(StrEnum):
     """How a deploy ended: the `status` of its JSON and of the `status` output."""
 
     SUCCEEDED = "succeeded"  # the rollout COMPLETED
+    UNCHANGED = "unchanged"  # exit 0: the service already ran the revision; no deployment
     FAILED = "failed"  # rolloutState FAILED (exit 8)
     ROLLED_BACK = "rolled-back"  # the circuit breaker rolled back (exit 8)
     REPLACED = "replaced"  # another deployment took its place (exit 8)
@@ -90,6 +94,7 @@ class DeployResult:
     migration: RunResult | None = None
     deployment: Rollout | None = None
     rollback: Rollout | None = None  # --rollback after a timeout: the way back, followed
+    deployment_started: bool = False  # UpdateService started ``deployment``
     status: DeployStatus = DeployStatus.INTERRUPTED
     exit_status: int = EXIT_INTERRUPTED
     duration_seconds: float = 0.0
@@ -97,7 +102,7 @@ class DeployResult:
 
     @property
     def settled(self) -> bool:
-        return self.status is DeployStatus.SUCCEEDED
+        return self.status in (DeployStatus.SUCCEEDED, DeployStatus.UNCHANGED)
 
     @property
     def reason(self) -> str | None:
@@ -115,6 +120,7 @@ class DeployResult:
             "region": self.region,
             "migration": self.migration.to_dict() if self.migration is not None else None,
             "deployment": deployment_dict(self.deployment) if self.deployment else None,
+            "deploymentStarted": self.deployment_started,
             "rollback": deployment_dict(self.rollback) if self.rollback else None,
             "status": self.status,
             "exitStatus": self.exit_status,
