@@ -131,6 +131,23 @@ def test_a_deployment_of_it_under_way_is_followed_not_restarted(sandbox: Env) ->
     assert describe(sandbox)["deployments"][0]["id"] == started
 
 
+def test_a_deployment_under_way_that_times_out_rolls_back_to_what_it_replaced(
+    sandbox: Env,
+) -> None:
+    before = settle(sandbox)
+    slow = sandbox.register(labels={"start-delay": "120"})
+    update(sandbox, taskDefinition=slow)
+    done = deploy_cli(
+        sandbox, "--task-definition", slow, "--timeout", "3", "--rollback", "--output", "json"
+    )
+    assert done.returncode == 5, done.output
+    body = as_json(done)
+    assert body["previousTaskDefinitionArn"] == slow  # what the service ran when deploy began
+    assert body["rollback"]["taskDefinitionArn"] == before["taskDefinition"]
+    assert body["rollback"]["rolloutState"] == "COMPLETED", done.output
+    assert describe(sandbox)["taskDefinition"] == before["taskDefinition"]
+
+
 def test_the_same_images_register_a_new_revision_which_deploys(sandbox: Env) -> None:
     """RegisterTaskDefinition always makes a new revision: --image with the images already
     there is a new revision, hence a new deployment (ECS pulls the tags again)."""

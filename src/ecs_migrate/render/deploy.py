@@ -85,10 +85,12 @@ def verdict(result: DeployResult, opts: DeployOptions) -> str:
             return text + f" ECS goes on with it (nothing to roll back to: it ran {old} before)."
         if back is None:
             return text + " ECS goes on with it (--rollback puts the previous revision back)."
-        return text + f" Rolled back to {old}: {safe_text(back.standing())}."
+        to = short(back.task_definition_arn)
+        return text + f" Rolled back to {to}: {safe_text(back.standing())}."
     if result.rollback is not None:
         stands = safe_text(result.rollback.standing())
-        return f"Interrupted while rolling back to {old}: {stands}. ECS goes on with it."
+        to = short(result.rollback.task_definition_arn)
+        return f"Interrupted while rolling back to {to}: {stands}. ECS goes on with it."
     return f"Interrupted: {where}. ECS goes on with it."
 
 

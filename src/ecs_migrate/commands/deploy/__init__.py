@@ -434,9 +434,10 @@ def _roll_back(
     """--rollback after a timeout: the service back on the previous revision, followed to its
     end (for --timeout again, and at least ``ROLLBACK_FOLLOW`` seconds: the way back must
     first stop what the timed-out deployment started). None when the previous revision is
-    the one deployed (--force-new-deployment): there is nothing to go back to."""
+    the one deployed (--force-new-deployment): there is nothing to go back to. A deployment
+    that was under way (not started by deploy) goes back to the revision it replaced."""
     assert result.deployment is not None
-    back = result.previous_task_definition_arn
+    back = result.deployment.previous_task_definition_arn  # what that deployment replaced
     if back == result.task_definition_arn:
         reporter.warning(
             f"Timed out: {result.deployment.standing()}. Nothing to roll back to: the service "
