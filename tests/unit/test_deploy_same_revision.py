@@ -12,13 +12,9 @@ from __future__ import annotations
 import dataclasses
 
 from ecs_migrate.commands.deploy import DeployOptions
-from ecs_migrate.commands.deploy.follow import (
-    Rollout,
-    RolloutEnd,
-    deployment_under_way,
-    previous_of,
-)
+from ecs_migrate.commands.deploy.follow import Rollout, RolloutEnd
 from ecs_migrate.commands.deploy.result import DeployResult, DeployStatus
+from ecs_migrate.commands.deploy.rollout import deployment_under_way, previous_of
 from ecs_migrate.render.deploy import verdict
 from tests.unit.test_deploy_follow import GRACE, NEW, OLD, dep, svc
 from tests.unit.test_deploy_render import result as rendered

@@ -11,11 +11,11 @@
    (:func:`ecs_migrate.commands.run.run`); when it fails, nothing else changes: the service is
    not updated and the result carries run's exit status;
 4. only then updates the service (UpdateService) and follows the rollout to its end
-   (:mod:`.follow`) -- unless the service already runs that revision: ECS would start no
-   deployment, so there is no UpdateService and the result says ``unchanged`` (exit 0), or a
-   deployment of it still in progress is followed; ``force_new_deployment`` starts one all
-   the same (``forceNewDeployment``: ECS replaces the tasks, pulling mutable tags again).
-   COMPLETED exits 0; FAILED, a circuit-breaker rollback or another
+   (:mod:`.rollout`, :mod:`.follow`) -- unless the service already runs that revision: ECS
+   would start no deployment, so there is no UpdateService and the result says ``unchanged``
+   (exit 0), or a deployment of it still under way is followed; ``force_new_deployment``
+   starts one all the same (``forceNewDeployment``: ECS replaces the tasks, pulling mutable
+   tags again). COMPLETED exits 0; FAILED, a circuit-breaker rollback or another
    deployment in its place exits 8; a timeout exits 5 (with ``rollback``, the service is put
    back on the previous revision and that is followed to its end); a cancel exits 130. The
    deployment goes on after a timeout or a cancel.
@@ -30,19 +30,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ecs_migrate.aws import Clients, is_clients, translate_errors
+from ecs_migrate.aws import Clients, is_clients
 from ecs_migrate.commands.deploy.follow import (
     DeployReporter,
     NullDeployReporter,
-    Rollout,
     RolloutEnd,
     RolloutLine,
     RolloutPoll,
-    deployment_under_way,
-    follow_rollout,
-    previous_of,
     short_id,
-    stopped_arns,
 )
 from ecs_migrate.commands.deploy.result import DeployResult, DeployStatus, status_of
 from ecs_migrate.commands.deploy.revision import (
@@ -52,6 +47,7 @@ from ecs_migrate.commands.deploy.revision import (
     parse_images,
     register_revision,
 )
+from ecs_migrate.commands.deploy.rollout import roll_back, roll_out
 from ecs_migrate.commands.run import run
 from ecs_migrate.common.options import FromCli, flag, shared_field
 from ecs_migrate.errors import EXIT_INTERRUPTED, EXIT_OK, TargetError, UsageError
@@ -93,7 +89,6 @@ SHARED_WITH_RUN = (
     "environment",
     "apply",
 )
-ROLLBACK_FOLLOW = 600.0  # seconds the way back is followed at least, after a timeout
 REFUSED_CONTROLLERS = {
     "CODE_DEPLOY": "CodeDeploy runs its deployments (blue/green): deploy through CodeDeploy",
     "EXTERNAL": "an external controller runs its deployments (task sets): deploy through it",
@@ -262,13 +257,13 @@ def deploy(
         if ctx.cancel.is_set():  # between the migration and the update: nothing changed
             result.status, result.exit_status = DeployStatus.INTERRUPTED, EXIT_INTERRUPTED
             return result
-        result.deployment = _roll_out(clients, opts, before, reporter, ctx, result)
+        result.deployment = roll_out(clients, opts, before, reporter, ctx, result)
         if result.deployment is None:  # the service runs the revision already
             result.status, result.exit_status = DeployStatus.UNCHANGED, EXIT_OK
             return result
         result.status, result.exit_status = status_of(result.deployment.end or RolloutEnd.CANCELLED)
         if result.deployment.end is RolloutEnd.TIMED_OUT and opts.rollback:
-            result.rollback = back = _roll_back(clients, opts, result, reporter, ctx)
+            result.rollback = back = roll_back(clients, opts, result, reporter, ctx)
             if back is not None and back.end is RolloutEnd.CANCELLED:  # Ctrl-C on the way back
                 result.status, result.exit_status = status_of(RolloutEnd.CANCELLED)
         return result
@@ -330,123 +325,3 @@ def _migrate(
     result.status = DeployStatus.INTERRUPTED if interrupted else DeployStatus.MIGRATION_FAILED
     result.exit_status = result.migration.exit_status
     return False
-
-
-def _roll_out(
-    clients: Clients,
-    opts: DeployOptions,
-    before: dict[str, Any],
-    reporter: DeployReporter,
-    ctx: RunContext,
-    result: DeployResult,
-) -> Rollout | None:
-    """UpdateService to the revision and follow the deployment it starts; but when the service
-    already runs it (and no ``force_new_deployment``), no UpdateService: ECS would start no
-    deployment. Then a deployment of it still in progress is followed, or None: unchanged."""
-    arn = result.task_definition_arn
-    if opts.command:  # the service as it is now, after the migration
-        before = describe_service(clients, opts.cluster, opts.service)
-    if arn != str(before.get("taskDefinition")) or opts.force_new_deployment:
-        result.deployment_started = True
-        force = opts.force_new_deployment
-        return _follow_update(clients, opts, arn, before, reporter, ctx, force=force)
-    ongoing = deployment_under_way(before, arn)
-    if ongoing is None:
-        reporter.progress(
-            f"Service {opts.service} already runs {short_id(arn)}: no deployment started, its "
-            "tasks stay as they are (--force-new-deployment replaces them, pulling the images "
-            "again)."
-        )
-        return None
-    reporter.progress(
-        f"Service {opts.service} already runs {short_id(arn)}: no new deployment started; "
-        f"following its deployment {ongoing.get('id')}, not yet COMPLETED."
-    )
-    rollout = Rollout.start(before, arn, previous_of(before, arn))
-    rollout.seen_tasks |= set(stopped_arns(clients, opts.cluster, opts.service))
-    return _follow(clients, opts, rollout, before, reporter, ctx)
-
-
-def _follow(
-    clients: Clients,
-    opts: DeployOptions,
-    rollout: Rollout,
-    first: dict[str, Any],
-    reporter: DeployReporter,
-    ctx: RunContext,
-) -> Rollout:
-    """Follow ``rollout`` to its end from now on; ``first``: the service as last seen."""
-    rollout.started = ctx.now()
-    for line in rollout.observe(first, [], ctx.now(), opts.poll.missing_grace):
-        reporter.rollout(line)
-    follow_rollout(clients, opts.cluster, rollout, reporter, ctx, opts.poll)
-    return rollout
-
-
-def update_service(
-    clients: Clients, cluster: str, service: str, arn: str, *, force: bool = False
-) -> dict[str, Any]:
-    """UpdateService to the revision ``arn`` (``force``: forceNewDeployment, a new deployment
-    even of the revision the service runs); the service as it answers."""
-    extra: dict[str, Any] = {"forceNewDeployment": True} if force else {}
-    with translate_errors(f"update service {service!r} to {short_id(arn)}"):
-        answer = clients.ecs.update_service(
-            cluster=cluster, service=service, taskDefinition=arn, **extra
-        )
-    return dict(answer["service"])
-
-
-def _follow_update(
-    clients: Clients,
-    opts: DeployOptions,
-    arn: str,
-    before: dict[str, Any],
-    reporter: DeployReporter,
-    ctx: RunContext,
-    *,
-    force: bool = False,
-) -> Rollout:
-    """UpdateService from the revision the service runs (``before``, as described just
-    before) to ``arn``, and follow that deployment to its end. ``force``: forceNewDeployment,
-    which starts a deployment even when the service runs ``arn`` already (the one followed is
-    then the new one, never one of ``before``'s)."""
-    if force and arn == str(before.get("taskDefinition")):
-        reporter.progress(
-            f"Service {opts.service} already runs {short_id(arn)}: starting a new deployment "
-            "of it (--force-new-deployment), which replaces its tasks."
-        )
-    else:
-        reporter.progress(f"Updating service {opts.service} to {short_id(arn)}.")
-    seen_tasks = set(stopped_arns(clients, opts.cluster, opts.service))
-    updated = update_service(clients, opts.cluster, opts.service, arn, force=force)
-    rollout = Rollout.start(updated, arn, str(before.get("taskDefinition")), before)
-    rollout.seen_tasks |= seen_tasks
-    return _follow(clients, opts, rollout, updated, reporter, ctx)
-
-
-def _roll_back(
-    clients: Clients,
-    opts: DeployOptions,
-    result: DeployResult,
-    reporter: DeployReporter,
-    ctx: RunContext,
-) -> Rollout | None:
-    """--rollback after a timeout: the service back on the previous revision, followed to its
-    end (for --timeout again, and at least ``ROLLBACK_FOLLOW`` seconds: the way back must
-    first stop what the timed-out deployment started). None when the previous revision is
-    the one deployed (--force-new-deployment): there is nothing to go back to. A deployment
-    that was under way (not started by deploy) goes back to the revision it replaced."""
-    assert result.deployment is not None
-    back = result.deployment.previous_task_definition_arn  # what that deployment replaced
-    if back == result.task_definition_arn:
-        reporter.warning(
-            f"Timed out: {result.deployment.standing()}. Nothing to roll back to: the service "
-            f"ran {short_id(back)} before too (--rollback)."
-        )
-        return None
-    reporter.warning(
-        f"Timed out: {result.deployment.standing()}. Rolling back to {short_id(back)} (--rollback)."
-    )
-    ctx.deadline = ctx.now() + max(opts.timeout, ROLLBACK_FOLLOW)
-    before = describe_service(clients, opts.cluster, opts.service)
-    return _follow_update(clients, opts, back, before, reporter, ctx)

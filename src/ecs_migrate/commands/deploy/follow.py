@@ -346,27 +346,6 @@ def primary_of(service: dict[str, Any]) -> dict[str, Any] | None:
     return next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None)
 
 
-def deployment_under_way(service: dict[str, Any], arn: str) -> dict[str, Any] | None:
-    """Pure: the PRIMARY deployment of ``arn`` when it has not ended yet (None when the service
-    is settled on ``arn``, or its PRIMARY deployment runs another revision)."""
-    primary = primary_of(service)
-    if primary is None or primary.get("taskDefinition") != arn:
-        return None
-    end, _ = judge(primary, service, "")
-    return None if end is RolloutEnd.COMPLETED else dict(primary)
-
-
-def previous_of(service: dict[str, Any], arn: str) -> str:
-    """Pure: the revision a deployment of ``arn`` already there replaces: the newest other
-    deployment's (``arn`` itself when there is none)."""
-    others = [
-        str(d.get("taskDefinition"))
-        for d in service.get("deployments") or []
-        if d.get("status") != "PRIMARY" and d.get("taskDefinition")
-    ]
-    return others[0] if others else arn
-
-
 def taken(deployment_id: str, primary: dict[str, Any], previous: str) -> tuple[RolloutEnd, str]:
     """Another deployment took the place of ``deployment_id``: rolled back when it runs the
     ``previous`` revision (a circuit breaker, whose FAILED was not seen, or a person), else
