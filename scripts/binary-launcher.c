@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +215,9 @@ int main(int argc, char **argv) {
     if (tmpdir == NULL) return 3;
     snprintf(directory, sizeof directory, "%s/ecs-migrate-XXXXXX", tmpdir);
     if (mkdtemp(directory) == NULL) return directory[0] = '\0', fail(tmpdir);
+    char absolute[PATH_MAX]; /* a relative TMPDIR: the program's paths must not depend on cwd */
+    if (realpath(directory, absolute) != NULL && strlen(absolute) < sizeof directory)
+        strcpy(directory, absolute);
     const char *loader = NULL;
     int unpacked = unpack(tree, size, &loader);
     if (unpacked == -2) return damaged();

@@ -224,6 +224,18 @@ def test_what_was_unpacked_is_there_while_it_runs_and_gone_when_it_exits(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def test_a_relative_tmpdir_works_and_is_left_empty(binary: Path, tmp_path: Path) -> None:
+    """TMPDIR=scratch (relative to the working directory): the program is unpacked and run by
+    absolute paths, and removed at exit."""
+    (tmp_path / "scratch").mkdir()
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": "scratch"}
+    done = subprocess.run([str(binary), "--version"], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, check=False, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "ecs-migrate, version" in done.stdout
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
 def test_a_damaged_file_is_refused_before_anything_runs(
     binary: Path, tmp_path: Path, db: PgDatabase
 ) -> None:
