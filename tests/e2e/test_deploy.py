@@ -47,12 +47,22 @@ def until_settled(env: Env) -> dict[str, Any]:
 
 def settle(env: Env, **settings: str) -> dict[str, Any]:
     """The fixture's own rollout, finished; quick timings for the test's."""
-    arn = describe(env)["serviceArn"]
-    tags = {"steady": "0.2", "breaker-threshold": "2", **settings}
-    env.client("ecs").tag_resource(
-        resourceArn=arn, tags=[{"key": TAG + k, "value": v} for k, v in tags.items()]
-    )
+    tag(env, **{"steady": "0.2", "breaker-threshold": "2", **settings})
     return until_settled(env)
+
+
+def tag(env: Env, **settings: str) -> None:
+    arn = describe(env)["serviceArn"]
+    env.client("ecs").tag_resource(
+        resourceArn=arn, tags=[{"key": TAG + k, "value": v} for k, v in settings.items()]
+    )
+
+
+def slow_rollback(env: Env) -> None:
+    """A rollback's deployment completes 6 s after its task runs (on ECS it takes minutes):
+    deploy, which looks every 3 s, sees the failed deployment before the rollback replaces it
+    (the failing tasks never run, so they never count as healthy)."""
+    tag(env, steady="6")
 
 
 def deploy_args(env: Env, *flags: str, command: tuple[str, ...] = ()) -> list[str]:
@@ -162,6 +172,7 @@ def test_a_failed_migration_leaves_the_service_untouched(sandbox: Env) -> None:
 def test_tasks_that_fail_to_pull_trip_the_breaker_and_exit_8(sandbox: Env) -> None:
     before = settle(sandbox)
     breaker(sandbox)
+    slow_rollback(sandbox)
     bad = sandbox.register(labels={"simulate": "pull-failure"})
     done = deploy(sandbox, "--task-definition", bad, "--output", "json")
     assert done.returncode == 8, done.output
@@ -335,6 +346,7 @@ def test_github_outputs_summary_and_no_secret_anywhere(sandbox: Env, tmp_path: P
     }
     bad = sandbox.register(labels={"simulate": "pull-failure"})
     breaker(sandbox)
+    slow_rollback(sandbox)
     done = deploy(sandbox, "--task-definition", bad, env=gha)
     assert done.returncode == 8, done.output
     text = outputs.read_text()

@@ -9,8 +9,9 @@ in server.py; tests/e2e/test_deploy_same_revision.py shows both). On each round 
 :class:`Scheduler` then does what ECS's service scheduler does:
 
 - it starts the PRIMARY deployment's tasks (``startedBy`` its id, ``group`` ``service:NAME``),
-  never more tasks alive than ``maximumPercent`` of the desired count allows; the agent runs
-  their command as a long-lived process;
+  never more tasks RUNNING or PENDING than ``maximumPercent`` of the desired count allows (a
+  task on its way down does not count, as in ECS); the agent runs their command as a
+  long-lived process;
 - it stops the other deployments' tasks (stop code ServiceSchedulerInitiated), never leaving
   fewer RUNNING tasks than ``minimumHealthyPercent`` while the new ones are not running;
 - a PRIMARY task that stops by itself (it failed to start, or its essential container
@@ -367,7 +368,9 @@ class _Step:
         kept = sorted(mine, key=lambda t: (t.status != "RUNNING", _created(t)))
         for task in kept[desired:]:  # scaled in: the pending ones and the youngest first
             self.stop(task, self.scaling_reason(primary))
-        alive = sum(1 for ts in by_deployment.values() for t in ts if t.status != "STOPPED")
+        # ECS's maximumPercent bounds the tasks RUNNING or PENDING: one on its way down
+        # (DEACTIVATING, STOPPING, DEPROVISIONING) does not hold up its replacement.
+        alive = sum(1 for ts in by_deployment.values() for t in ts if t.status in _ALIVE)
         room = min(desired - len(mine), most - alive)
         if primary.rollout != "FAILED" and room > 0:
             self.launch(primary, room)
