@@ -21,6 +21,7 @@ import pytest
 
 from ecs_migrate.github import safe_text
 from ecs_migrate.render.relay import visible
+from tests.apply_support import StampedLines
 from tests.conftest import Env, assert_no_secrets
 from tests.exec_support import WITH_PLUGIN, ExecStub, enable_exec, stub_execute_command
 
@@ -197,18 +198,24 @@ def start_run(sandbox: Env, env: dict[str, str], *flags: str) -> subprocess.Pope
     return sandbox.start_run("python3", "-c", command, flags=flags, env=env)
 
 
-@pytest.mark.serial  # stops the task once RUNNING: a busy CPU can win the race
 @pytest.mark.parametrize("reason", HOSTILE_REASONS)
 def test_a_hostile_stop_reason_forges_no_line(sandbox: Env, tmp_path: Path, reason: str) -> None:
     env = gha_env(tmp_path)
     proc = start_run(sandbox, env)
+    stdout, stderr = StampedLines(proc.stdout), StampedLines(proc.stderr)
     try:
         arn = sandbox.running_migration()
+        # Stopped once its output is relayed (the group is open), not merely once RUNNING: a
+        # busy CPU could stop it before Python printed anything (then there is no group).
+        stdout.wait_for("started", timeout=60)
         backend = sandbox.sandbox.ecs_backend
         task = backend.tasks[sandbox.world.cluster][arn]
         task.stop_code, task.stopped_reason = "SpotInterruption", reason
         task.desired_status = "STOPPED"
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        stdout.join()
+        stderr.join()
+        out, err = stdout.text, stderr.text
     finally:
         proc.kill()
     assert_no_secrets(out + err, sandbox.secrets)
