@@ -11,8 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Env
+from ecs_migrate.aws import AwsSettings, Clients
+from ecs_migrate.commands.dbcheck import DbCheckOptions
+from ecs_migrate.commands.dbcheck import db_check as run_db_check
+from ecs_migrate.errors import TaskNotRunError
+from tests.conftest import Env, assert_no_secrets
 from tests.dbprobe_support import without_timings
+from tests.doctor_support import REGION
 from tests.exec_support import WITH_PLUGIN, enable_exec, stub_execute_command
 
 pytestmark = pytest.mark.postgres
@@ -75,7 +80,7 @@ def test_an_image_without_python_is_pointed_at_probe_ecs_migrate(
 
 
 def test_a_shell_that_finds_no_python_exits_127_and_is_pointed_at_probe_ecs_migrate(
-    sandbox: Env, real_db: str, tmp_path: Path
+    sandbox: Env, real_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # An image whose entrypoint is a shell script: `exec "$@"` finds no python3 and the
     # container exits 127 with the shell's words, as in the runbook's Node image.
@@ -84,10 +89,22 @@ def test_a_shell_that_finds_no_python_exits_127_and_is_pointed_at_probe_ecs_migr
         "#!/bin/sh\necho 'docker-entrypoint.sh: 3: exec: python3: not found' >&2\nexit 127\n"
     )
     shell.chmod(0o755)
-    done = db_check(sandbox, "--python", str(shell))
-    assert done.returncode == 4, done.output
-    assert "printed no report" in done.stderr
-    assert "--probe ecs-migrate for an image with ecs-migrate" in done.stderr
+    # In-process, to wait 2 s for late lines of a probe that printed no report instead of the
+    # CLI's 20 s (no flag sets it); the CLI renders this error as it does the one above.
+    for key, value in sandbox.sandbox.env(sandbox.world).items():
+        monkeypatch.setenv(key, value)
+    opts = DbCheckOptions(cluster="sandbox", service="app", python=str(shell), probe_log_wait=2.0)
+    with pytest.raises(TaskNotRunError) as raised:
+        run_db_check(Clients(AwsSettings(region=REGION)), opts, SilentProgress())
+    assert raised.value.exit_code == 4
+    assert "printed no report" in raised.value.message
+    assert "--probe ecs-migrate for an image with ecs-migrate" in (raised.value.hint or "")
+    assert_no_secrets(f"{raised.value.message} {raised.value.hint}", sandbox.secrets)
+
+
+class SilentProgress:
+    def progress(self, message: str) -> None:
+        pass
 
 
 def test_via_exec_runs_db_probe_in_a_running_task(sandbox: Env, real_db: str) -> None:

@@ -23,7 +23,7 @@ from ecs_migrate.commands.apply.url import DEFAULT_PORT, MYSQL, POSTGRES, Databa
 from ecs_migrate.commands.apply.wait import STEP_NAMES as CONNECT_STEPS
 from ecs_migrate.commands.apply.wait import hint_for
 from ecs_migrate.commands.dbprobe import MARK
-from ecs_migrate.common.options import FromCli, database_url_var, flag
+from ecs_migrate.common.options import FromCli, database_url_var, flag, rule
 from ecs_migrate.common.progress import Progress
 from ecs_migrate.errors import (
     EXIT_NOT_RUN,
@@ -42,7 +42,6 @@ PYTHON = "python3"
 # where `run --apply` finds it too).
 DB_PROBE = ("ecs-migrate", "db-probe")
 PROBE_TIMEOUT = 300.0
-REREAD_SECONDS = 20.0
 # The probe's steps, as the report names them: apply's connection steps, and the URL first.
 STEP_NAMES = {"url": "the database URL", **CONNECT_STEPS, "server": "the server"}
 
@@ -117,6 +116,9 @@ class DbCheckOptions(FromCli):
         default=PYTHON,
         metadata=flag("With --probe python: the image's Python interpreter, which runs the probe."),
     )
+    # No flag: how long the probe's stream is read again for late lines after its task stopped
+    # without a report (CloudWatch may ingest them seconds later), as doctor's probe_log_wait.
+    probe_log_wait: float = field(default=20.0, metadata=rule(min=0, max=3600))
 
 
 @dataclass
@@ -298,7 +300,7 @@ def _via_run(
     )
     reporter.progress("Starting a one-off task of the service to probe the database from")
     probe = run_probe(
-        clients, run_opts, lambda seen: parse_report(seen) is not None, REREAD_SECONDS, cancel
+        clients, run_opts, lambda seen: parse_report(seen) is not None, opts.probe_log_wait, cancel
     )
     result, lines = probe.result, probe.lines
     if result.status == outcome.FAILED_TO_START:
