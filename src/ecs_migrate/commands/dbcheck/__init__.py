@@ -23,7 +23,7 @@ from ecs_migrate.commands.apply.url import DEFAULT_PORT, MYSQL, POSTGRES, Databa
 from ecs_migrate.commands.apply.wait import STEP_NAMES as CONNECT_STEPS
 from ecs_migrate.commands.apply.wait import hint_for
 from ecs_migrate.commands.dbprobe import MARK
-from ecs_migrate.common.options import FromCli, database_url_var, flag, rule
+from ecs_migrate.common.options import FromCli, database_url_var, flag
 from ecs_migrate.common.progress import Progress
 from ecs_migrate.errors import (
     EXIT_NOT_RUN,
@@ -35,7 +35,7 @@ from ecs_migrate.errors import (
 )
 from ecs_migrate.tasks import outcome
 from ecs_migrate.tasks.cancel import Cancel, Cancellation
-from ecs_migrate.validate import MAX_SECONDS, check_fields
+from ecs_migrate.validate import MAX_SECONDS, check_fields, rule
 
 PYTHON = "python3"
 # --probe ecs-migrate: the command the image's ecs-migrate runs the probe with (on its PATH,
