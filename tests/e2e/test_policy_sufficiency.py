@@ -85,6 +85,8 @@ def test_without_stop_task_a_timeout_says_it_could_not_stop(enforced: Env) -> No
     assert result.returncode == 5, result.output
     assert "ecs:StopTask" in result.stderr, result.stderr
     assert "Could not stop task" in result.stderr, result.stderr
+    assert "could not be stopped and may still be running" in result.stderr, result.stderr
+    assert "stopped task" not in result.stderr and "the task was stopped" not in result.stderr
 
 
 def test_without_get_log_events_run_warns_and_keeps_the_exit_status(enforced: Env) -> None:

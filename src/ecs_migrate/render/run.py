@@ -82,6 +82,11 @@ def summary_text(result: RunResult, opts: RunOptions) -> str:
     if result.status == "failed-to-start":
         return f"{what} never ran: the task failed to start."
     if result.status == "timed-out":
+        if result.task_arn and result.stop_failed:
+            return (
+                f"{what} timed out after {opts.timeout:g}s; the task could not be stopped and "
+                "may still be running."
+            )
         if result.task_arn:
             return f"{what} timed out after {opts.timeout:g}s; the task was stopped."
         return (
@@ -213,7 +218,8 @@ class RunRenderer:
                 file=self.err,
             )
         if result.status == "interrupted" and result.task_arn:
-            state = "was asked to stop" if opts.stop_on_cancel else "may still be running"
+            asked = opts.stop_on_cancel and not result.stop_failed
+            state = "was asked to stop" if asked else "may still be running"
             cluster, task = safe_text(result.cluster), safe_text(result.task_arn)
             echo(
                 f"  The task {state}. Follow it:\n"

@@ -234,10 +234,11 @@ class BulkFollower:
             )
             item.grace_end = now
         else:
-            item.stop(f"ecs-migrate: timed out after {item.timeout:g}s")
-            item.reporter.warning(
-                f"Timed out after {item.timeout:g}s; stopped task {item.task_arn}."
-            )
+            if item.stop(f"ecs-migrate: timed out after {item.timeout:g}s"):
+                done = f"stopped task {item.task_arn}"
+            else:
+                done = f"task {item.task_arn} could not be stopped and may still be running"
+            item.reporter.warning(f"Timed out after {item.timeout:g}s; {done}.")
             item.grace_end = now + self.poll.stop_grace
 
     def _heartbeats(self, now: float) -> None:

@@ -133,6 +133,7 @@ class Followed:
     stopping: bool = False  # on its way down: poll at the fast intervals
     log_lines: int = 0
     log_denied_reported: bool = False
+    stop_failed: bool = False  # a StopTask of ecs-migrate's was refused: it may still run
     missing_since: float | None = None
     exit_seen: float | None = None  # time.time() when the end was first seen
     ended_at: float | None = None  # monotonic, when the end was seen
@@ -207,18 +208,22 @@ class Followed:
             return True
         return False
 
-    def stop(self, reason: str) -> None:
-        """StopTask; a failure is reported, not raised: the run's outcome stays the same."""
+    def stop(self, reason: str) -> bool:
+        """StopTask; whether it was accepted. A failure is reported and remembered
+        (``stop_failed``), not raised: the run's outcome stays the same."""
         try:
             with translate_errors(f"stop task {self.task_arn}"):
                 self.clients.ecs.stop_task(
                     cluster=self.target.cluster, task=self.task_arn, reason=reason[:255]
                 )
         except EcsMigrateError as exc:
+            self.stop_failed = True
             self.reporter.warning(
                 f"Could not stop task {self.task_arn}: {exc}. Stop it yourself: "
                 f"aws ecs stop-task --cluster {self.target.cluster} --task {self.task_arn}"
             )
+            return False
+        return True
 
 
 def exit_time(task: dict[str, Any], seen: float) -> float:

@@ -40,6 +40,7 @@ class RunResult:
     # The task's lastStatus when run ended: the verdict comes at the container's exit, often
     # while the task is still DEACTIVATING, STOPPING or DEPROVISIONING.
     task_last_status: str | None = None
+    stop_failed: bool = False  # ecs-migrate's StopTask (timeout, cancel) was refused
 
     @classmethod
     def for_target(cls, target: Target, region: str) -> RunResult:
@@ -92,6 +93,7 @@ class RunResult:
             "consoleUrl": self.console_url,
             "apiCalls": dict(self.api_calls),
             "taskLastStatus": self.task_last_status,
+            "stopFailed": self.stop_failed,
         }
 
 
@@ -116,6 +118,7 @@ def finish_result(
         result.task_arn = followed.task_arn
         result.task_definition_arn = task.get("taskDefinitionArn") or result.task_definition_arn
         result.log_lines = followed.log_lines
+        result.stop_failed = followed.stop_failed
         result.task_last_status = task.get("lastStatus")
         if followed.logs is not None:
             result.log_group, result.log_stream = followed.logs.group, followed.logs.stream

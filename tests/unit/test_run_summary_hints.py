@@ -1,6 +1,7 @@
-"""run --apply in an image with no `ecs-migrate`: the task fails to start (runc's or ECS's
-words, or the sandbox agent's), and run says how to add it, pip-installed or the single-file
-binary. A plain run, or another failure, gets no such hint."""
+"""run's summary in two cases where it must not mislead. --apply in an image with no
+`ecs-migrate`: the task fails to start (runc's or ECS's words, or the sandbox agent's), and
+run says how to add it, pip-installed or the single-file binary (a plain run, or another
+failure, gets no such hint). A timeout whose StopTask was refused: the task may still run."""
 
 from __future__ import annotations
 
@@ -61,3 +62,17 @@ def test_a_task_that_found_no_ecs_migrate_is_told_how_to_add_it(reason: str) -> 
 )
 def test_other_failures_get_no_such_hint(status: RunStatus, reason: str, apply: bool) -> None:
     assert "single-file binary" not in rendered(result(status, reason), apply=apply)
+
+
+def test_a_refused_stop_task_is_said_in_the_summary_and_the_json() -> None:
+    """After --timeout, ecs-migrate's StopTask was refused (e.g. no ecs:StopTask): the task may
+    still run, and neither the summary nor the JSON says it was stopped."""
+    res = result(RunStatus.TIMED_OUT, None)
+    res.stop_failed = True
+    shown = rendered(res, apply=False)
+    assert "could not be stopped and may still be running" in shown
+    assert "the task was stopped" not in shown
+    assert res.to_dict()["stopFailed"] is True
+    res.stop_failed = False
+    assert "the task was stopped" in rendered(res, apply=False)
+    assert res.to_dict()["stopFailed"] is False
