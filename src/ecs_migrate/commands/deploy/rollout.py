@@ -48,8 +48,7 @@ def roll_out(
         before = describe_service(clients, opts.cluster, opts.service)
     if arn != str(before.get("taskDefinition")) or opts.force_new_deployment:
         result.deployment_started = True
-        force = opts.force_new_deployment
-        return follow_update(clients, opts, arn, before, reporter, ctx, force=force)
+        return follow_update(clients, opts, arn, before, reporter, ctx)
     ongoing = deployment_under_way(before, arn)
     if ongoing is None:
         reporter.progress(
@@ -103,13 +102,13 @@ def follow_update(
     before: dict[str, Any],
     reporter: DeployReporter,
     ctx: RunContext,
-    *,
-    force: bool = False,
 ) -> Rollout:
     """UpdateService from the revision the service runs (``before``, as described just
-    before) to ``arn``, and follow that deployment to its end. ``force``: forceNewDeployment,
-    which starts a deployment even when the service runs ``arn`` already (the one followed is
-    then the new one, never one of ``before``'s)."""
+    before) to ``arn``, and follow that deployment to its end. ``--force-new-deployment``
+    (forceNewDeployment) starts a deployment even when the service runs ``arn`` already (the
+    one followed is then the new one, never one of ``before``'s); with another revision, as on
+    the way back of --rollback, it changes nothing."""
+    force = opts.force_new_deployment
     if force and arn == str(before.get("taskDefinition")):
         reporter.progress(
             f"Service {opts.service} already runs {short_id(arn)}: starting a new deployment "
