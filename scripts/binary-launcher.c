@@ -184,7 +184,8 @@ static int unpack(const unsigned char *tree, size_t size, const char **loader) {
         unsigned mode = (unsigned)little_endian(at + 1, 2);
         uint64_t length = little_endian(at + 3, 2), bytes = little_endian(at + 5, 8);
         at += 13;
-        if ((uint64_t)(end - at) < length + bytes || length == 0) return -2;
+        uint64_t left = (uint64_t)(end - at);
+        if (length == 0 || length > left || bytes > left - length) return -2;
         snprintf(path, sizeof path, "%s/%.*s", directory, (int)length, (const char *)at);
         if (make_entry(kind, mode, path, at + length, bytes) != 0) return -1;
         at += length + bytes;

@@ -224,6 +224,49 @@ def test_what_was_unpacked_is_there_while_it_runs_and_gone_when_it_exits(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _entry(path: bytes, data: bytes, size: int | None = None) -> bytes:
+    return (
+        b"f"
+        + struct.pack("<HHQ", 0o644, len(path), len(data) if size is None else size)
+        + path
+        + data
+    )
+
+
+MALFORMED_TREES = {
+    "no loader end": b"ECSMIGRATE-TREE1_internal/ld",
+    "a cut header": b"ECSMIGRATE-TREE1ld\0f\x01",
+    "a size past the end": b"ECSMIGRATE-TREE1ld\0" + _entry(b"a", b"x", size=2**64 - 1),
+    "no end mark": b"ECSMIGRATE-TREE1ld\0" + _entry(b"a", b"x"),
+    "another format": b"ECSMIGRATE-TREE9ld\0\0",
+}
+
+
+@pytest.mark.parametrize("tree", MALFORMED_TREES.values(), ids=MALFORMED_TREES.keys())
+def test_a_malformed_tree_with_a_valid_checksum_is_refused_without_a_crash(
+    binary: Path, tmp_path: Path, tree: bytes
+) -> None:
+    """The first stage's reader against trees the build never writes, each in a valid LZ4
+    frame (so its checksum passes): exit 3, "damaged", nothing left in TMPDIR."""
+    data = binary.read_bytes()
+    offset, _ = struct.unpack("<QQ", data[-32:-16])
+    raw = tmp_path / "tree"  # lz4 records the content size, which the first stage needs, of a file
+    raw.write_bytes(tree)
+    subprocess.run(["lz4", "-q", "--content-size", str(raw), f"{raw}.lz4"], check=True)
+    frame = Path(f"{raw}.lz4").read_bytes()
+    made = tmp_path / "ecs-migrate"
+    made.write_bytes(data[:offset] + frame + struct.pack("<QQ", offset, len(frame)) + data[-16:])
+    made.chmod(0o755)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(scratch)}
+    done = subprocess.run([str(made), "--version"], env=env, capture_output=True, text=True,
+                          check=False, timeout=60)  # fmt: skip
+    assert done.returncode == 3, (done.returncode, done.stderr)
+    assert "the file is damaged" in done.stderr
+    assert list(scratch.iterdir()) == []
+
+
 def test_a_relative_tmpdir_works_and_is_left_empty(binary: Path, tmp_path: Path) -> None:
     """TMPDIR=scratch (relative to the working directory): the program is unpacked and run by
     absolute paths, and removed at exit."""
