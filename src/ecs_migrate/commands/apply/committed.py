@@ -116,7 +116,7 @@ WITH rows AS (
   UNION ALL
   SELECT 'schema', quote_ident(s.nspname), s.xmin, 0, 0, false
   FROM pg_namespace s WHERE {_NOT_TEMPORARY}
-), next AS (SELECT {_NEXT} AS n)
+), next AS (SELECT %s::int8 AS n)
 SELECT kind, name, rel, owner, invalid,
        ((next.n - x::text::int8) %% {XID_SPACE} + {XID_SPACE}) %% {XID_SPACE} AS back
 FROM rows, next
@@ -166,11 +166,15 @@ def take(conn: Any) -> Baseline:
 
 def since(conn: Any, base: Baseline) -> Leftovers:
     """What has been committed since ``base`` that a cancel or a retry could cut in two."""
-    rows = query(conn, _ROWS, [base.next_xid])
+    # One reading of the next xid for every query below: each distance ("back") is counted
+    # from it, so a transaction that starts anywhere between two of the queries (any writer
+    # on the server) cannot make a change and the record committed with it look apart.
+    next_xid = int(query(conn, f"SELECT {_NEXT}")[0][0])
+    rows = query(conn, _ROWS, [next_xid, base.next_xid])
     records = query(conn, _RECORDS, [list(RECORD_TABLES + BOOKKEEPING), list(BOOKKEEPING_SCHEMAS)])
     keeping = {int(r[0]) for r in records}
     recorders = [r for r in records if _is_record(str(r[1]), str(r[2]))]
-    last_record = _last_record(conn, recorders, base)
+    last_record = _last_record(conn, recorders, base, next_xid)
     now = {int(oid): str(name) for oid, name in query(conn, _RELATIONS)}
     return judge(rows, keeping, last_record, base.relations, now)
 
@@ -213,18 +217,20 @@ def _is_record(schema: str, table: str) -> bool:
     return table in RECORD_TABLES
 
 
-def _last_record(conn: Any, recorders: Sequence[tuple[Any, ...]], base: Baseline) -> int | None:
-    """How far back from the next xid the latest transaction that wrote a migration record
+def _last_record(
+    conn: Any, recorders: Sequence[tuple[Any, ...]], base: Baseline, next_xid: int
+) -> int | None:
+    """How far back from ``next_xid`` the latest transaction that wrote a migration record
     since ``base`` is (None: none did)."""
     nearest: int | None = None
     for _oid, _schema, _table, name in recorders:
         rows = query(
             conn,
             f"SELECT min(((n - xmin::text::int8) %% {XID_SPACE} + {XID_SPACE}) %% {XID_SPACE}) "
-            f"FROM {name}, (SELECT {_NEXT} AS n) next "
+            f"FROM {name}, (SELECT %s::int8 AS n) next "
             f"WHERE ((n - xmin::text::int8) %% {XID_SPACE} + {XID_SPACE}) %% {XID_SPACE} "
             "BETWEEN 1 AND n - %s",
-            [base.next_xid],
+            [next_xid, base.next_xid],
         )
         back = rows[0][0] if rows else None
         if back is not None and (nearest is None or int(back) < nearest):
