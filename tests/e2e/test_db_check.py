@@ -4,33 +4,26 @@ running one) against a real PostgreSQL, and reports each step without the passwo
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from ecs_migrate.commands.dbcheck import parse_report, probe_argv
+from ecs_migrate.commands.dbcheck import probe_argv
 from ecs_migrate.sandbox.postgres import free_port
 from tests.conftest import Env
+from tests.dbprobe_support import db_check, packed_probe, point_at
 from tests.exec_support import WITH_PLUGIN, enable_exec, stub_execute_command
 
 pytestmark = pytest.mark.postgres
 
 
-def db_check(sandbox: Env, *args: str, **kw: Any) -> Any:
-    return sandbox.cli("db-check", "--cluster", "sandbox", "--service", "app", *args, **kw)
-
-
 @pytest.fixture
 def real_db(sandbox: Env, postgres: Any) -> str:
-    sandbox.set_secret(postgres.url)
-    sandbox.secrets.append(postgres.password)
-    return str(postgres.url)
+    return point_at(sandbox, postgres)
 
 
 def test_connected_reports_every_step(sandbox: Env, real_db: str) -> None:
@@ -111,20 +104,9 @@ def test_via_exec_probes_from_a_running_task(sandbox: Env, real_db: str) -> None
 
 # -- the probe alone: the standard library, and TLS ------------------------------------------
 def run_probe(url: str, *python_flags: str) -> dict[str, Any]:
-    argv = probe_argv("DB_URL", sys.executable)
-    done = subprocess.run(
-        [argv[0], *python_flags, *argv[1:]],
-        env={"DB_URL": url, "PATH": os.environ["PATH"]},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    report = parse_report(done.stdout.splitlines())
-    assert report is not None, done.stdout
+    report, output = packed_probe({"DB_URL": url}, python_flags=python_flags)
     password = url.split(":")[2].split("@", maxsplit=1)[0]
-    assert password not in done.stdout
+    assert password not in output
     return report
 
 

@@ -16,22 +16,16 @@ from ecs_migrate.commands.dbcheck import DbCheckOptions
 from ecs_migrate.commands.dbcheck import db_check as run_db_check
 from ecs_migrate.errors import TaskNotRunError
 from tests.conftest import Env, assert_no_secrets
-from tests.dbprobe_support import without_timings
+from tests.dbprobe_support import db_check, point_at, without_timings
 from tests.doctor_support import REGION
 from tests.exec_support import WITH_PLUGIN, enable_exec, stub_execute_command
 
 pytestmark = pytest.mark.postgres
 
 
-def db_check(sandbox: Env, *args: str, **kw: Any) -> Any:
-    return sandbox.cli("db-check", "--cluster", "sandbox", "--service", "app", *args, **kw)
-
-
 @pytest.fixture
 def real_db(sandbox: Env, postgres: Any) -> str:
-    sandbox.set_secret(postgres.url)
-    sandbox.secrets.append(postgres.password)
-    return str(postgres.url)
+    return point_at(sandbox, postgres)
 
 
 def task_command(sandbox: Env, task_arn: str) -> list[str]:

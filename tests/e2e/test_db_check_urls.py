@@ -11,12 +11,9 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import Env
+from tests.dbprobe_support import db_check
 
 pytestmark = pytest.mark.postgres
-
-
-def db_check(sandbox: Env, *args: str) -> Any:
-    return sandbox.cli("db-check", "--cluster", "sandbox", "--service", "app", *args)
 
 
 def test_a_sqlite_url_cannot_be_probed_exit_3(sandbox: Env) -> None:

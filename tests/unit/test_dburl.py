@@ -8,9 +8,6 @@ run on the same table, and reads every URL as apply does.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -18,8 +15,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ecs_migrate import dburl
 from ecs_migrate.commands.apply.url import MYSQL, POSTGRES, DatabaseUrl, parse_url
-from ecs_migrate.commands.dbcheck import parse_report, probe_argv
+from ecs_migrate.commands.dbcheck import probe_argv
 from ecs_migrate.errors import DatabaseConfigError
+from tests.dbprobe_support import packed_probe
 
 SECRET = "pw-6b1f c+d/e@f"  # a space, a plus, a slash and an at sign
 ENC = "pw-6b1f%20c%2Bd%2Fe%40f"
@@ -273,20 +271,8 @@ def test_urls_apply_does_not_support(url: str, words: str) -> None:
 # -- apply and db-check's probe agree ----------------------------------------------------------
 def _probe(url: str) -> dict[str, Any]:
     """The report of the probe db-check ships (packed, dburl inlined), for ``url``."""
-    argv = probe_argv("DB_URL", sys.executable)
-    env = {"DB_URL": url, "PATH": os.environ.get("PATH", ""), "USER": "probe-user"}
-    done = subprocess.run(
-        [argv[0], "-S", "-I", *argv[1:]],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    report = parse_report(done.stdout.splitlines())
-    assert report is not None, done.stdout
-    return report
+    env = {"DB_URL": url, "USER": "probe-user"}
+    return packed_probe(env, python_flags=("-S", "-I"))[0]
 
 
 def _local(url: str) -> str:
