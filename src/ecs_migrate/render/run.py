@@ -17,6 +17,7 @@ from ecs_migrate.common.redact import Redactor, mask_command
 from ecs_migrate.github import markdown_table, safe_text
 from ecs_migrate.render.console import clock, echo, style
 from ecs_migrate.render.relay import visible_lines
+from ecs_migrate.tasks.outcome import ADD_ECS_MIGRATE, says_missing
 
 if TYPE_CHECKING:
     from ecs_migrate.commands.run import RunOptions, RunResult
@@ -38,8 +39,7 @@ SUMMARY_COMMAND = 200  # in the job summary, which has the room
 
 NO_ECS_MIGRATE_HINT = (
     "hint: --apply runs `ecs-migrate apply -- COMMAND` in the image, and it has no ecs-migrate "
-    "on its PATH: add it (pip install 'ecs-migrate[postgres]' or [mysql], Python 3.11+; with no "
-    "Python, the single-file binary, one ADD line: docs/apply.md), or run without --apply."
+    f"on its PATH: add it ({ADD_ECS_MIGRATE}), or run without --apply."
 )
 
 
@@ -48,8 +48,9 @@ def lacks_ecs_migrate(result: RunResult) -> bool:
     and ECS's words, or the sandbox's)."""
     if result.status != "failed-to-start":
         return False
-    reason = f"{result.container_reason or ''} {result.stopped_reason or ''}"
-    return "ecs-migrate" in reason and ("not found" in reason or "No such file" in reason)
+    return says_missing(
+        f"{result.container_reason or ''} {result.stopped_reason or ''}", "ecs-migrate"
+    )
 
 
 def command_text(command: list[str], limit: int = SHOWN_COMMAND) -> str:

@@ -54,6 +54,19 @@ STOPPED_BY = {
     "TerminationNotice": "AWS retiring or terminating the task's host",
 }
 
+# How to put ecs-migrate into an image that lacks it (run --apply's failed start, doctor --probe).
+ADD_ECS_MIGRATE = (
+    "pip install 'ecs-migrate[postgres]' or [mysql], Python 3.11+; with no Python, the "
+    "single-file binary, one ADD line: docs/apply.md"
+)
+
+
+def says_missing(text: str, program: str) -> bool:
+    """Pure: ``text`` (a stop reason, an output line) says that ``program`` is not in the
+    image: a shell's, runc's, ECS's or the sandbox agent's words."""
+    return program in text and ("not found" in text or "No such file" in text)
+
+
 # Reasons that mean the container never ran its command.
 _NOT_STARTED_MARKERS = (
     "CannotPullContainerError",

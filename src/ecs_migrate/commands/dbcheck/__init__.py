@@ -260,7 +260,7 @@ def no_report_hint(opts: DbCheckOptions, exit_code: int | None, lines: list[str]
     """Pure: why the probe may have printed no report, from its exit code (127: the shell
     found no such program) and its output."""
     program = probe_command(opts)[0]
-    if exit_code == 127 or any(_says_missing(line, program) for line in lines):
+    if exit_code == 127 or any(outcome.says_missing(line, program) for line in lines):
         return missing_probe_hint(opts)
     if opts.probe == "ecs-migrate":
         return (
@@ -271,11 +271,6 @@ def no_report_hint(opts: DbCheckOptions, exit_code: int | None, lines: list[str]
         f"The image needs `{opts.python}` (Python 3.8+) on its PATH; pass --python to name "
         "another interpreter, or --probe ecs-migrate for an image with ecs-migrate but no Python."
     )
-
-
-def _says_missing(text: str, program: str) -> bool:
-    """``text`` says that ``program`` is not in the image (a shell's, runc's or ECS's words)."""
-    return program in text and ("not found" in text or "No such file" in text)
 
 
 def _via_run(
@@ -307,7 +302,7 @@ def _via_run(
         reason = result.container_reason or result.stopped_reason or "no reason given"
         raise TaskNotRunError(
             f"The probe task failed to start: {reason}",
-            hint=missing_probe_hint(opts) if _says_missing(reason, argv[0]) else None,
+            hint=missing_probe_hint(opts) if outcome.says_missing(reason, argv[0]) else None,
         )
     _ended_early(result.status, opts.timeout)
     if result.exit_status == EXIT_NOT_RUN and parse_report(lines) is None:

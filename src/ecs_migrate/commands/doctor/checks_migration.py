@@ -17,6 +17,7 @@ from typing import Any
 from ecs_migrate.commands.doctor.context import Context
 from ecs_migrate.commands.doctor.model import Area, Verdict, When, check, fail, passed, skip
 from ecs_migrate.common.findings import Fix
+from ecs_migrate.tasks.outcome import ADD_ECS_MIGRATE
 
 AREA = Area("Migration command", 5)  # its place in the report
 
@@ -144,8 +145,7 @@ def judge_probe(plan: ProbePlan, report: ProbeReport, container: str, task_id: s
     if report.exe_missing:
         problems.append(f"`{report.exe_missing}` is not found on the PATH ({path})")
         install = (
-            "add ecs-migrate to the image (pip install 'ecs-migrate[postgres]' or [mysql], "
-            "Python 3.11+; with no Python, the single-file binary, one ADD line: docs/apply.md)"
+            f"add ecs-migrate to the image ({ADD_ECS_MIGRATE})"
             if posixpath.basename(report.exe_missing) == "ecs-migrate"
             else f"install {report.exe_missing} in the image (a Dockerfile RUN step)"
         )
