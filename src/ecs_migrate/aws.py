@@ -13,7 +13,7 @@ import re
 import threading
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -110,11 +110,12 @@ def is_loopback(url: str | None) -> bool:
         return False
 
 
-def _configured_endpoint(service: str) -> str | None:
-    """The endpoint the environment sets for ``service`` (AWS_ENDPOINT_URL_ECS, else
-    AWS_ENDPOINT_URL)."""
+def configured_endpoint(service: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The endpoint ``environ`` (this process's by default) sets for ``service``
+    (AWS_ENDPOINT_URL_ECS, else AWS_ENDPOINT_URL)."""
+    env = os.environ if environ is None else environ
     own = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
-    return os.environ.get(own) or os.environ.get("AWS_ENDPOINT_URL") or None
+    return env.get(own) or env.get("AWS_ENDPOINT_URL") or None
 
 
 def _fail_fast_on_loopback(caught_exception: Any = None, **_: Any) -> None:
@@ -380,7 +381,7 @@ class Clients:
             retries={"mode": mode, "total_max_attempts": attempts},
             user_agent_appid=f"ecs-migrate-{__version__}",
             # On this machine a connection is made at once or not at all.
-            connect_timeout=1 if is_loopback(_configured_endpoint(service)) else 10,
+            connect_timeout=1 if is_loopback(configured_endpoint(service)) else 10,
             read_timeout=30,
         )
         region = region or self.region

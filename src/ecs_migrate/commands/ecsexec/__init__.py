@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ecs_migrate.aws import Clients, error_code, is_loopback, translate_errors
+from ecs_migrate.aws import Clients, configured_endpoint, error_code, is_loopback, translate_errors
 from ecs_migrate.commands.ecsexec.marker import MarkerFilter, new_marker, wrap_command
 from ecs_migrate.commands.ecsexec.plugin import find_plugin, run_under_pty
 from ecs_migrate.commands.ecsexec.tasks import (
@@ -261,9 +261,7 @@ class ShellOptions(FromCli):
 
 def _maybe_sandbox(opts: ShellOptions) -> bool:
     """``opts`` may name the sandbox: --cluster sandbox, or an ECS endpoint on this machine."""
-    env = opts.environ
-    endpoint = env.get("AWS_ENDPOINT_URL_ECS") or env.get("AWS_ENDPOINT_URL")
-    return opts.cluster == "sandbox" or is_loopback(endpoint)
+    return opts.cluster == "sandbox" or is_loopback(configured_endpoint("ecs", opts.environ))
 
 
 def open_shell(clients: Clients, opts: ShellOptions, reporter: ExecReporter) -> int:
